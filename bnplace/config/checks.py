@@ -1,0 +1,180 @@
+"""Cross-field rules of a config: one small named function per rule.
+
+In: a `Config` that passed pydantic's field-level validation. Out: a list of `Issue`s, each with
+the key path it concerns, so the loader can point at the line in the file. Rules that need the
+resolved model (shapes, lint) belong to the plan, not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bnplace.config.overrides import UnknownKey, block_refs, site_names, target_path
+from bnplace.config.schema import MODEL_SITES, SECTIONS, Config
+from bnplace.config.yamlpos import KeyPath
+from bnplace.errors import did_you_mean
+
+FORECAST_METRICS = (
+    "test_rmse",
+    "test_mse",
+    "test_mae",
+    "test_rmse_orig",
+    "test_mae_orig",
+    "val_loss",
+)
+CLASSIFY_METRICS = ("test_accuracy", "test_macro_f1", "test_log_loss", "val_loss")
+
+
+@dataclass(frozen=True)
+class Issue:
+    path: KeyPath
+    message: str
+    expected: str = ""
+    got: str = ""
+    suggestion: str = ""
+    on_key: bool = False  # point at the key itself rather than its value
+
+
+def check_unique_block_ids(config: Config) -> list[Issue]:
+    seen: dict[str, int] = {}
+    issues = []
+    for ref in block_refs(config):
+        if ref.id in seen:
+            issues.append(
+                Issue(
+                    ("model", ref.index, ref.kind, "id"),
+                    f"block id '{ref.id}' is already used by model[{seen[ref.id]}]",
+                    expected="a unique id per block",
+                    got=ref.id,
+                )
+            )
+        seen.setdefault(ref.id, ref.index)
+    return issues
+
+
+def check_reserved_block_ids(config: Config) -> list[Issue]:
+    reserved = set(SECTIONS) | set(MODEL_SITES)
+    return [
+        Issue(
+            ("model", ref.index, ref.kind, "id"),
+            f"block id '{ref.id}' is reserved (it names a config section or a site)",
+            expected=f"an id other than {', '.join(sorted(reserved))}",
+            got=ref.id,
+        )
+        for ref in block_refs(config)
+        if ref.id in reserved
+    ]
+
+
+def check_placement_sites(config: Config) -> list[Issue]:
+    sites = site_names(config)
+    return [
+        Issue(
+            ("placements", site),
+            f"unknown site '{site}'",
+            expected=f"one of {', '.join(sites)}",
+            got=site,
+            suggestion=did_you_mean(site, sites) or "",
+            on_key=True,
+        )
+        for site in config.placements
+        if site not in sites
+    ]
+
+
+def check_axis_keys(config: Config) -> list[Issue]:
+    issues = []
+    keys = [(("sweep", "axes", key), key) for key in config.sweep.axes]
+    for arm_set, arms in config.sweep.arms.items():
+        for arm, settings in arms.items():
+            keys += [(("sweep", "arms", arm_set, arm, key), key) for key in settings]
+    for path, key in keys:
+        try:
+            target_path(key, config)
+        except UnknownKey as exc:
+            issues.append(Issue(path, str(exc), got=key, suggestion=exc.suggestion, on_key=True))
+    return issues
+
+
+def check_axes_have_values(config: Config) -> list[Issue]:
+    issues = [
+        Issue(("sweep", "axes", key), f"axis '{key}' has no values", expected="at least one value")
+        for key, values in config.sweep.axes.items()
+        if len(values) == 0
+    ]
+    issues += [
+        Issue(("sweep", "arms", name), f"arm set '{name}' has no arms", expected="at least one arm")
+        for name, arms in config.sweep.arms.items()
+        if not arms
+    ]
+    return issues
+
+
+def check_axes_disjoint(config: Config) -> list[Issue]:
+    """A key swept by an axis must not also be set by an arm (which value would win?)."""
+    issues = []
+    for arm_set, arms in config.sweep.arms.items():
+        for arm, settings in arms.items():
+            for key in settings:
+                if key in config.sweep.axes:
+                    issues.append(
+                        Issue(
+                            ("sweep", "arms", arm_set, arm, key),
+                            f"'{key}' is both a sweep axis and set by arm '{arm}'",
+                            expected="each key swept in one place only",
+                            on_key=True,
+                        )
+                    )
+    return issues
+
+
+def check_loss_fits_task(config: Config) -> list[Issue]:
+    loss, task = config.train.loss, config.data.task
+    bad = (task == "classify" and loss in ("mse", "mae", "huber")) or (
+        task == "forecast" and loss == "sparse_categorical_crossentropy"
+    )
+    if not bad:
+        return []
+    return [
+        Issue(
+            ("train", "loss"),
+            f"loss '{loss}' does not fit a {task} task",
+            expected="sparse_categorical_crossentropy"
+            if task == "classify"
+            else "mse, mae or huber",
+            got=str(loss),
+        )
+    ]
+
+
+def check_metric_known(config: Config) -> list[Issue]:
+    metric = config.compare.metric
+    known = FORECAST_METRICS if config.data.task == "forecast" else CLASSIFY_METRICS
+    if metric is None or metric in known:
+        return []
+    return [
+        Issue(
+            ("compare", "metric"),
+            f"unknown metric '{metric}' for a {config.data.task} task",
+            expected=", ".join(known),
+            got=metric,
+            suggestion=did_you_mean(metric, known) or "",
+        )
+    ]
+
+
+RULES: tuple[Callable[[Config], list[Issue]], ...] = (
+    check_unique_block_ids,
+    check_reserved_block_ids,
+    check_placement_sites,
+    check_axis_keys,
+    check_axes_have_values,
+    check_axes_disjoint,
+    check_loss_fits_task,
+    check_metric_known,
+)
+
+
+def run_checks(config: Config) -> list[Issue]:
+    return [issue for rule in RULES for issue in rule(config)]

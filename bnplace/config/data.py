@@ -1,0 +1,221 @@
+"""Schema of the config's `data` section: where the series comes from and how it is windowed.
+
+In: the `data:` mapping of a config file. Out: one of `SyntheticData`, `CsvData`,
+`PackagedData` (a discriminated union on `source`), validated and frozen. Pure: paths are kept
+as written; `bnplace.data` resolves them against the config file's folder when it loads.
+Cross-field rules that need no data (a generator's task, a packaged dataset's name and task,
+a label column for classification) are checked here, so they fail at `validate` time.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from bnplace.config.base import Strict
+from bnplace.errors import did_you_mean
+
+# Packaged datasets: canonical name -> (task, pip package that ships it, description).
+# The loaders live in bnplace/data/packaged.py; this table only names them, so the schema can
+# check a name without importing anything.
+PACKAGED_DATASETS: dict[str, tuple[str, str, str]] = {
+    "taylor": ("forecast", "pmdarima", "half-hourly electricity demand, 4,032 points"),
+    "sunspots": ("forecast", "pmdarima", "monthly mean sunspot numbers 1749-1983, 2,820 points"),
+    "italy_power_demand": ("classify", "aeon", "UCR ItalyPowerDemand: 1,096 x 24 steps, 2 classes"),
+    "gunpoint": ("classify", "aeon", "UCR GunPoint: 200 x 150 steps, 2 classes"),
+    "arrow_head": ("classify", "aeon", "UCR ArrowHead: 211 x 251 steps, 3 classes"),
+    "basic_motions": ("classify", "aeon", "UEA BasicMotions: 80 x 100 steps x 6 channels, 4 classes"),
+    "japanese_vowels": (
+        "classify",
+        "aeon",
+        "UEA JapaneseVowels: 640 x 7-29 steps x 12 channels, 9 classes (left-padded to 29)",
+    ),
+}
+
+FORECAST_GENERATORS = ("sine_mix", "ar", "mackey_glass", "lorenz", "distractors")
+CLASSIFY_GENERATORS = ("shapes",)
+
+
+def _normalise_name(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+class Split(Strict):
+    """Split fractions: chronological (train, then val, then test) for forecasting; a stratified
+    random split with a fixed seed for classification."""
+
+    train: float = Field(0.7, gt=0, lt=1)
+    val: float = Field(0.15, gt=0, lt=1)
+    test: float = Field(0.15, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> Split:
+        total = self.train + self.val + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"train + val + test must be 1, got {total:g}")
+        return self
+
+
+class _Windowing(Strict):
+    task: Literal["forecast", "classify"] = "forecast"
+    window: int = Field(
+        48,
+        ge=2,
+        description="time steps per input window (classification: the sequence length, "
+        "taken from the data for csv/packaged sources)",
+    )
+    horizon: int = Field(1, ge=1, description="steps ahead predicted (forecasting)")
+    stride: int = Field(1, ge=1, description="step between consecutive windows (forecasting)")
+    split: Split = Split()
+    standardize: bool = Field(
+        True,
+        description="z-score every feature (and forecasting target) with train-split statistics",
+    )
+
+
+class SyntheticData(_Windowing):
+    source: Literal["synthetic"]
+    generator: Literal["sine_mix", "ar", "mackey_glass", "lorenz", "distractors", "shapes"] = (
+        "sine_mix"
+    )
+    length: int = Field(3000, ge=10, description="time steps (forecast) or sequences (classify)")
+    features: int = Field(1, ge=1, description="input channels")
+    noise: float = Field(0.1, ge=0, description="noise std, relative to the signal's std")
+    seed: int = 0
+    classes: int = Field(3, ge=2, le=12, description="number of classes (shapes generator)")
+    ar_order: int = Field(3, ge=1, le=10, description="p of the AR(p) generator")
+    tau: int = Field(17, ge=1, le=200, description="delay of the Mackey-Glass generator")
+    informative: int = Field(
+        2, ge=1, description="channels that drive the target (distractors generator)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _task_from_generator(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "task" not in data and data.get("generator") == "shapes":
+            return {**data, "task": "classify"}
+        return data
+
+    @model_validator(mode="after")
+    def _generator_fits(self) -> SyntheticData:
+        if self.task == "classify" and self.generator not in CLASSIFY_GENERATORS:
+            raise ValueError(
+                f"generator '{self.generator}' makes a forecasting series; for task: classify "
+                f"use generator: {' or '.join(CLASSIFY_GENERATORS)}"
+            )
+        if self.task == "forecast" and self.generator in CLASSIFY_GENERATORS:
+            raise ValueError(
+                f"generator '{self.generator}' makes labelled sequences: set task: classify, "
+                f"or use one of {', '.join(FORECAST_GENERATORS)} for forecasting"
+            )
+        if self.generator == "mackey_glass" and self.features != 1:
+            raise ValueError(
+                f"generator 'mackey_glass' is univariate: features must be 1, got "
+                f"{self.features} (use generator: distractors for extra noise channels)"
+            )
+        if self.generator == "lorenz" and self.features > 3:
+            raise ValueError(
+                f"generator 'lorenz' has 3 channels (x, y, z): features must be 1..3, got "
+                f"{self.features}"
+            )
+        if self.generator == "distractors" and self.features < self.informative + 2:
+            raise ValueError(
+                f"generator 'distractors' needs the target, {self.informative} informative "
+                f"channel(s) and at least one distractor: features must be >= "
+                f"{self.informative + 2}, got {self.features}"
+            )
+        return self
+
+
+class CsvData(_Windowing):
+    source: Literal["csv"]
+    path: str = Field(description="the CSV file, relative to the config file's folder")
+    time_column: str | None = None
+    sort: bool = Field(False, description="sort rows by time_column instead of rejecting disorder")
+    features: list[str] | None = None  # default: every numeric column except time and label
+    targets: list[str] | None = None  # forecasting; default: the last feature
+    label_column: str | None = None  # classification
+    sequence_column: str | None = None  # classification in long format: rows -> sequences
+    delimiter: str = ","
+    fill: Literal["none", "ffill", "interpolate", "drop"] = "none"
+
+    @field_validator("features", "targets")
+    @classmethod
+    def _non_empty(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and not value:
+            raise ValueError("must name at least one column (or be left out for the default)")
+        if value is not None and len(set(value)) != len(value):
+            dupes = sorted({v for v in value if value.count(v) > 1})
+            raise ValueError(f"names a column twice: {', '.join(dupes)}")
+        return value
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_char(cls, value: str) -> str:
+        value = "\t" if value in ("\\t", "tab") else value
+        if len(value) != 1:
+            raise ValueError(f"must be a single character (or 'tab'), got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _columns_fit_task(self) -> CsvData:
+        if self.task == "classify":
+            if self.label_column is None:
+                raise ValueError("task: classify needs label_column (the column with the labels)")
+            if self.targets is not None:
+                raise ValueError("targets is for forecasting; classification uses label_column")
+        else:
+            for key in ("label_column", "sequence_column"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"{key} is for task: classify (this data is task: forecast)")
+        if self.sort and self.time_column is None:
+            raise ValueError("sort: true needs time_column")
+        return self
+
+
+class PackagedData(_Windowing):
+    source: Literal["packaged"]
+    name: str = Field(description=f"one of: {', '.join(PACKAGED_DATASETS)}")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _task_from_dataset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "task" not in data and isinstance(data.get("name"), str):
+            canonical = _canonical_packaged(data["name"])
+            if canonical is not None:
+                return {**data, "task": PACKAGED_DATASETS[canonical][0]}
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _known_name(cls, value: str) -> str:
+        canonical = _canonical_packaged(value)
+        if canonical is None:
+            close = did_you_mean(value, PACKAGED_DATASETS)
+            hint = f" (did you mean '{close}'?)" if close else ""
+            raise ValueError(
+                f"unknown packaged dataset {value!r}{hint}; known: {', '.join(PACKAGED_DATASETS)}"
+            )
+        return canonical
+
+    @model_validator(mode="after")
+    def _task_fits(self) -> PackagedData:
+        task = PACKAGED_DATASETS[self.name][0]
+        if self.task != task:
+            raise ValueError(
+                f"packaged dataset '{self.name}' is a {task} dataset; set task: {task}"
+            )
+        return self
+
+
+def _canonical_packaged(name: str) -> str | None:
+    wanted = _normalise_name(name)
+    for canonical in PACKAGED_DATASETS:
+        if _normalise_name(canonical) == wanted:
+            return canonical
+    return None
+
+
+DataConfig = Annotated[SyntheticData | CsvData | PackagedData, Field(discriminator="source")]

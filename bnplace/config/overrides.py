@@ -1,0 +1,123 @@
+"""Key paths that address one setting of a config, and applying a value at one.
+
+In: a validated base `Config`, its raw data, a key such as `conv.pre_act`, `lstm.units`,
+`train.batch_size` or `data.standardize`, and a value. Out: the raw path the key points at
+(`("placements", "conv.pre_act")`, `("model", 1, "lstm", "units")`, ...) and a new raw mapping
+with the value set there. Sweep axes, arms and `--set` all go through here, so a key means the
+same thing everywhere. Pure: no files, no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from bnplace.config.schema import (
+    BLOCK_SITES,
+    BLOCK_TYPES,
+    MODEL_SITES,
+    SECTIONS,
+    Block,
+    Config,
+)
+from bnplace.config.yamlpos import KeyPath
+from bnplace.errors import did_you_mean
+
+
+@dataclass(frozen=True)
+class BlockRef:
+    """A block of the skeleton with its resolved id and its index in `model:`."""
+
+    id: str
+    kind: str
+    index: int
+    block: Block
+
+
+def block_refs(config: Config) -> list[BlockRef]:
+    """Blocks with ids filled in: an explicit `id`, else the kind (`lstm`, then `lstm_2`...)."""
+    refs: list[BlockRef] = []
+    seen: dict[str, int] = {}
+    for index, block in enumerate(config.model):
+        kind = block.kind
+        seen[kind] = seen.get(kind, 0) + 1
+        default = kind if seen[kind] == 1 else f"{kind}_{seen[kind]}"
+        refs.append(BlockRef(block.spec.id or default, kind, index, block))
+    return refs
+
+
+def site_names(config: Config) -> list[str]:
+    """Every site of this config's skeleton, in model order."""
+    names = ["input"]
+    for ref in block_refs(config):
+        names += [f"{ref.id}.{site}" for site in BLOCK_SITES[ref.kind]]
+    return [*names, "pre_output"]
+
+
+class UnknownKey(ValueError):
+    """A key that addresses nothing; carries a suggestion."""
+
+    def __init__(self, message: str, suggestion: str | None = None) -> None:
+        super().__init__(message)
+        self.suggestion = suggestion or ""
+
+
+def is_site(key: str, config: Config) -> bool:
+    return key in site_names(config)
+
+
+def target_path(key: str, config: Config) -> KeyPath:
+    """The raw path a key sets; raises UnknownKey with a suggestion when it addresses nothing."""
+    if key in MODEL_SITES or key in site_names(config):
+        return ("placements", key)
+    if key in ("experiment", "description"):
+        return (key,)
+    head, _, rest = key.partition(".")
+    if head in SECTIONS:
+        if not rest:
+            raise UnknownKey(f"'{key}' names a whole section; name one setting, e.g. {head}.<key>")
+        return (head, *rest.split("."))
+    refs = {ref.id: ref for ref in block_refs(config)}
+    if head in refs and rest:
+        ref = refs[head]
+        fields = [f for f in BLOCK_TYPES[ref.kind].model_fields if f != "id"]
+        sites = list(BLOCK_SITES[ref.kind])
+        if rest in fields:
+            return ("model", ref.index, ref.kind, rest)
+        raise UnknownKey(
+            f"block '{head}' ({ref.kind}) has no site or setting '{rest}'; "
+            f"sites: {', '.join(sites)}; settings: {', '.join(fields)}",
+            _suggest(key, [f"{head}.{n}" for n in sites + fields]),
+        )
+    known = site_names(config) + [f"{s}.<key>" for s in SECTIONS] + [
+        f"{ref.id}.<setting>" for ref in block_refs(config)
+    ]
+    candidates = site_names(config) + [
+        f"{ref.id}.{f}" for ref in block_refs(config) for f in BLOCK_TYPES[ref.kind].model_fields
+    ]
+    raise UnknownKey(
+        f"'{key}' is not a site, a block setting or a section key; known: {', '.join(known)}",
+        _suggest(key, candidates),
+    )
+
+
+def _suggest(key: str, candidates: list[str]) -> str | None:
+    return did_you_mean(key, candidates)
+
+
+def set_value(raw: dict[str, Any], path: KeyPath, value: Any) -> dict[str, Any]:
+    """A deep copy of `raw` with `value` at `path` (intermediate mappings created as needed)."""
+    out = copy.deepcopy(raw)
+    node: Any = out
+    for part in path[:-1]:
+        if isinstance(node, list):
+            if isinstance(node[part], str):  # a bare block name such as `- se`
+                node[part] = {node[part]: {}}  # type: ignore[index]
+            node = node[part]  # type: ignore[index]
+            continue
+        if not isinstance(node.get(part), dict | list):
+            node[part] = {}
+        node = node[part]
+    node[path[-1]] = copy.deepcopy(value)
+    return out

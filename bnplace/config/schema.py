@@ -1,0 +1,351 @@
+"""The config schema: pydantic models that are the single source of truth for a bnplace YAML.
+
+In: plain Python data (as parsed from YAML). Out: a frozen, validated `Config`. The models mirror
+the YAML exactly (a block is a one-key mapping `{conv1d: {...}}`, a placed layer is a one-key
+mapping `{batch_norm: {...}}` or its short forms), so a pydantic error location is also a path
+into the file. Cross-field rules live in `bnplace.config.checks`, one named function each.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from bnplace.config.base import Strict
+from bnplace.config.data import DataConfig
+
+ACTIVATIONS = ("linear", "relu", "selu", "elu", "gelu", "tanh", "sigmoid", "swish", "softmax")
+INITIALIZERS = (
+    "glorot_uniform",
+    "glorot_normal",
+    "he_normal",
+    "he_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "orthogonal",
+)
+Activation = Literal["linear", "relu", "selu", "elu", "gelu", "tanh", "sigmoid", "swish", "softmax"]
+Initializer = Literal[
+    "glorot_uniform",
+    "glorot_normal",
+    "he_normal",
+    "he_uniform",
+    "lecun_normal",
+    "lecun_uniform",
+    "orthogonal",
+]
+
+
+# --- Layers that can be placed at a site ---------------------------------------------------
+
+
+class _Layer(Strict):
+    """A placeable layer; `shorthand` names the argument a bare scalar sets (`dropout: 0.3`)."""
+
+    shorthand: ClassVar[str]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_scalar(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            return {cls.shorthand: value}
+        return value
+
+
+class BatchNorm(_Layer):
+    shorthand = "momentum"
+    axis: int = -1
+    momentum: float = Field(0.99, ge=0, lt=1)
+    epsilon: float = Field(1e-3, gt=0)
+    center: bool = True
+    scale: bool = True
+
+
+class LayerNorm(_Layer):
+    shorthand = "axis"
+    axis: int | list[int] = -1
+    epsilon: float = Field(1e-3, gt=0)
+    center: bool = True
+    scale: bool = True
+
+
+class GroupNorm(_Layer):
+    shorthand = "groups"
+    groups: int = Field(2, ge=1)
+    axis: int = -1
+    epsilon: float = Field(1e-3, gt=0)
+    center: bool = True
+    scale: bool = True
+
+
+class Dropout(_Layer):
+    shorthand = "rate"
+    rate: float = Field(0.5, ge=0, lt=1)
+
+
+class SpatialDropout(Dropout):
+    pass
+
+
+class AlphaDropout(Dropout):
+    pass
+
+
+class GaussianDropout(Dropout):
+    pass
+
+
+class GaussianNoise(_Layer):
+    shorthand = "stddev"
+    stddev: float = Field(0.1, ge=0)
+
+
+class ActivationLayer(_Layer):
+    shorthand = "activation"
+    activation: Activation = "relu"
+
+
+LAYER_TYPES: dict[str, type[_Layer]] = {
+    "batch_norm": BatchNorm,
+    "layer_norm": LayerNorm,
+    "group_norm": GroupNorm,
+    "dropout": Dropout,
+    "spatial_dropout": SpatialDropout,
+    "alpha_dropout": AlphaDropout,
+    "gaussian_dropout": GaussianDropout,
+    "gaussian_noise": GaussianNoise,
+    "activation": ActivationLayer,
+}
+
+
+def _one_key(value: Any, what: str) -> Any:
+    """Accept `name`, `{name: args}`; turn a bare name into `{name: None}`."""
+    if isinstance(value, str):
+        return {value: None}
+    if isinstance(value, dict) and len(value) != 1:
+        names = ", ".join(map(str, value)) or "nothing"
+        raise ValueError(f"a {what} is a mapping with exactly one key (its type); got {names}")
+    return value
+
+
+class PlacedLayer(Strict):
+    """One entry of a placement list: `batch_norm`, `{dropout: 0.3}`, `{layer_norm: {axis: -1}}`."""
+
+    batch_norm: BatchNorm | None = None
+    layer_norm: LayerNorm | None = None
+    group_norm: GroupNorm | None = None
+    dropout: Dropout | None = None
+    spatial_dropout: SpatialDropout | None = None
+    alpha_dropout: AlphaDropout | None = None
+    gaussian_dropout: GaussianDropout | None = None
+    gaussian_noise: GaussianNoise | None = None
+    activation: ActivationLayer | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, value: Any) -> Any:
+        value = _one_key(value, "placed layer")
+        if isinstance(value, dict):  # `- batch_norm:` parses as {batch_norm: None}
+            return {k: ({} if v is None else v) for k, v in value.items()}
+        return value
+
+    @property
+    def kind(self) -> str:
+        return next(name for name in LAYER_TYPES if getattr(self, name) is not None)
+
+    @property
+    def layer(self) -> _Layer:
+        return getattr(self, self.kind)
+
+
+Placement = list[PlacedLayer]
+
+
+# --- Blocks of the skeleton ----------------------------------------------------------------
+
+
+class _Block(Strict):
+    id: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+class Conv1D(_Block):
+    filters: int = Field(ge=1)
+    kernel_size: int = Field(3, ge=1)
+    strides: int = Field(1, ge=1)
+    padding: Literal["valid", "same", "causal"] = "valid"
+    dilation_rate: int = Field(1, ge=1)
+    activation: Activation = "linear"
+    use_bias: bool = True
+    kernel_initializer: Initializer = "glorot_uniform"
+
+
+class Pool(_Block):
+    kind: Literal["max", "average"] = "max"
+    pool_size: int = Field(2, ge=1)
+    strides: int | None = Field(None, ge=1)
+    padding: Literal["valid", "same"] = "valid"
+
+
+class SqueezeExcite(_Block):
+    ratio: int = Field(4, ge=1)
+    use_bias: bool = False
+
+
+class LSTM(_Block):
+    units: int = Field(ge=1)
+    return_sequences: bool = False
+    activation: Activation = "tanh"
+    recurrent_activation: Activation = "sigmoid"
+    use_bias: bool = True
+    dropout: float = Field(0.0, ge=0, lt=1)
+    recurrent_dropout: float = Field(0.0, ge=0, lt=1)
+    cell: Literal["standard", "layer_norm"] = "standard"
+    kernel_initializer: Initializer = "glorot_uniform"
+    recurrent_initializer: Initializer = "orthogonal"
+
+
+class Dense(_Block):
+    units: int = Field(ge=1)
+    activation: Activation = "linear"
+    use_bias: bool = True
+    kernel_initializer: Initializer = "glorot_uniform"
+
+
+BLOCK_TYPES: dict[str, type[_Block]] = {
+    "conv1d": Conv1D,
+    "pool": Pool,
+    "se": SqueezeExcite,
+    "lstm": LSTM,
+    "dense": Dense,
+}
+# Sites each block kind offers; "input" and "pre_output" belong to the model as a whole.
+BLOCK_SITES: dict[str, tuple[str, ...]] = {
+    "conv1d": ("before", "pre_act", "post_act"),
+    "pool": ("before", "after"),
+    "se": ("before", "after"),
+    "lstm": ("before", "after"),
+    "dense": ("before", "pre_act", "post_act"),
+}
+MODEL_SITES = ("input", "pre_output")
+SECTIONS = ("data", "train", "head", "compare", "tracking")  # top-level keys an axis may set
+
+
+class Block(Strict):
+    """One entry of `model:`, e.g. `{conv1d: {id: conv, filters: 16}}` or `{lstm: {units: 16}}`."""
+
+    conv1d: Conv1D | None = None
+    pool: Pool | None = None
+    se: SqueezeExcite | None = None
+    lstm: LSTM | None = None
+    dense: Dense | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, value: Any) -> Any:
+        value = _one_key(value, "model block")
+        if isinstance(value, dict):
+            return {k: ({} if v is None else v) for k, v in value.items()}
+        return value
+
+    @property
+    def kind(self) -> str:
+        return next(name for name in BLOCK_TYPES if getattr(self, name) is not None)
+
+    @property
+    def spec(self) -> _Block:
+        return getattr(self, self.kind)
+
+
+# --- Head, training, comparison, tracking ---------------------------------------------------
+
+
+class Head(Strict):
+    """The output layer; its units come from the data (horizon x targets, or classes)."""
+
+    activation: Activation | None = None  # default: linear (forecast) / softmax (classify)
+    use_bias: bool = True
+    kernel_initializer: Initializer = "glorot_uniform"
+    reduce: Literal["flatten", "global_average", "last_step"] = "flatten"
+
+
+class EarlyStopping(Strict):
+    monitor: str = "val_loss"
+    patience: int = Field(5, ge=1)
+    min_delta: float = Field(0.0, ge=0)
+    restore_best_weights: bool = True
+
+
+class LrSchedule(Strict):
+    kind: Literal["reduce_on_plateau", "cosine", "exponential"] = "reduce_on_plateau"
+    factor: float = Field(0.5, gt=0, lt=1, description="reduce_on_plateau / exponential decay")
+    patience: int = Field(2, ge=1, description="reduce_on_plateau")
+    min_learning_rate: float = Field(1e-6, ge=0)
+
+
+class Train(Strict):
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(64, ge=1)
+    optimizer: Literal["adam", "nadam", "adamw", "rmsprop", "sgd"] = "adam"
+    learning_rate: float = Field(1e-3, gt=0)
+    clipnorm: float | None = Field(None, gt=0)
+    loss: Literal["mse", "mae", "huber", "sparse_categorical_crossentropy"] | None = None
+    early_stopping: EarlyStopping | None = None
+    lr_schedule: LrSchedule | None = None
+    time_limit: float | None = Field(None, gt=0, description="seconds per trial")
+    shuffle: bool = True
+    jit_compile: bool = False
+    steps_per_execution: int = Field(1, ge=1)
+
+
+class Compare(Strict):
+    metric: str | None = None  # default: test_rmse (forecast) / test_accuracy (classify)
+    baseline: str | None = None  # a variant name or axis label; default: the first variant
+
+
+class Tracking(Strict):
+    uri: str | None = None
+
+
+# --- Sweep ---------------------------------------------------------------------------------
+
+AxisValues = list[Any] | dict[str, Any]
+
+
+class Sweep(Strict):
+    axes: dict[str, AxisValues] = Field(default_factory=dict)
+    arms: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
+    seeds: int | list[int] = 3
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_usable(cls, seeds: int | list[int]) -> int | list[int]:
+        if isinstance(seeds, int) and seeds < 1:
+            raise ValueError(f"seeds must be at least 1, got {seeds}")
+        if isinstance(seeds, list):
+            if not seeds:
+                raise ValueError("the seed list is empty")
+            if len(set(seeds)) != len(seeds):
+                raise ValueError(f"the seed list repeats a seed: {seeds}")
+        return seeds
+
+    @property
+    def seed_list(self) -> tuple[int, ...]:
+        return tuple(range(self.seeds)) if isinstance(self.seeds, int) else tuple(self.seeds)
+
+
+class Config(Strict):
+    """A whole bnplace config file."""
+
+    experiment: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    description: str = ""
+    data: DataConfig
+    model: list[Block] = Field(min_length=1)
+    placements: dict[str, Placement] = Field(default_factory=dict)
+    head: Head = Head()
+    train: Train = Train()
+    sweep: Sweep = Sweep()
+    compare: Compare = Compare()
+    tracking: Tracking = Tracking()

@@ -1,0 +1,229 @@
+"""Plan: a loaded config -> the variants and trials of a sweep, linted, with stable keys.
+
+In: a `LoadedConfig`, a `describe` function giving the `DataShape` of a data section (the CLI
+passes one that prepares the data; tests pass a constant), the seeds, and an optional variant
+filter. Out: a frozen `Plan`: variants (canonical `ModelSpec`, layer order, parameter count,
+lint findings), the trials (variant x seed, each with a trial key that hashes everything that
+affects its result), the variants merged because they compute the same function, and the
+baseline. Pure: imports neither TensorFlow nor MLflow and touches no files.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bnplace.config.data import CsvData
+from bnplace.config.load import LoadedConfig, validate_raw
+from bnplace.config.overrides import set_value, target_path
+from bnplace.config.schema import Config
+from bnplace.errors import PlanError, did_you_mean
+from bnplace.plan.grid import Cell, expand
+from bnplace.plan.lint import Finding, Subject, lint
+from bnplace.plan.resolve import DataShape, resolve_model
+from bnplace.plan.shapes import analyse
+from bnplace.plan.spec import LayerSpec, ModelSpec
+
+__all__ = [
+    "DataShape",
+    "Finding",
+    "LayerSpec",
+    "Merge",
+    "ModelSpec",
+    "Plan",
+    "Trial",
+    "Variant",
+    "make_plan",
+]
+
+# Bump when the training procedure changes in a way that makes old results incomparable.
+TRIAL_FORMAT = "bnplace-trial-1"
+MAX_METRICS = ("test_accuracy", "test_macro_f1")
+
+
+@dataclass(frozen=True)
+class Variant:
+    id: str  # 8 hex characters of `key`
+    key: str  # hash of the canonical model, training settings and data
+    name: str
+    labels: tuple[tuple[str, str], ...]
+    config: Config
+    model: ModelSpec
+    params: int
+    cudnn: bool
+    findings: tuple[Finding, ...]
+
+    @property
+    def layer_order(self) -> str:
+        return self.model.layer_order
+
+
+@dataclass(frozen=True)
+class Merge:
+    kept: str  # variant name
+    dropped: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Trial:
+    key: str
+    seed: int
+    variant_id: str
+    variant: str  # variant name
+    model: ModelSpec
+    config: Config  # the variant's config (train, data, head...)
+    data_fingerprint: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    experiment: str
+    task: str
+    metric: str
+    direction: str  # "min" or "max"
+    baseline: str  # variant name
+    axes: tuple[str, ...]
+    seeds: tuple[int, ...]
+    variants: tuple[Variant, ...]
+    trials: tuple[Trial, ...]
+    merges: tuple[Merge, ...]
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return tuple(f for v in self.variants for f in v.findings)
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.level == "error")
+
+    def variant(self, name: str) -> Variant:
+        return next(v for v in self.variants if v.name == name)
+
+
+def _digest(payload: Any, size: int = 64) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:size]
+
+
+def data_key(config: Config) -> str:
+    """Identity of a data section for caching prepared data within one sweep."""
+    data = config.data.model_dump(mode="json")
+    return _digest(data)
+
+
+def _variant_config(loaded: LoadedConfig, cell: Cell) -> Config:
+    raw = loaded.raw
+    for key, value in cell.overrides:
+        raw = set_value(raw, target_path(key, loaded.config), value)
+    try:
+        return validate_raw(raw)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise PlanError(
+            f"{loaded.file}: variant '{cell.name}' is not a valid config:\n{exc}"
+        ) from None
+
+
+def _variant_key(config: Config, model: ModelSpec, data: DataShape) -> str:
+    data_identity: Any = data.fingerprint or config.data.model_dump(mode="json")
+    if isinstance(config.data, CsvData) and data.fingerprint:
+        data_identity = data.fingerprint  # the content, wherever the file lives
+    return _digest(
+        {
+            "model": model.canonical(),
+            "train": config.train.model_dump(mode="json"),
+            "data": data_identity,
+        }
+    )
+
+
+def make_plan(
+    loaded: LoadedConfig,
+    describe: Callable[[Config], DataShape],
+    *,
+    seeds: Sequence[int] | None = None,
+    only: Sequence[str] = (),
+) -> Plan:
+    """Expand the grid, resolve and lint every variant, merge equivalents, list the trials."""
+    config = loaded.config
+    variants: list[Variant] = []
+    merges: list[Merge] = []
+    by_key: dict[str, Variant] = {}
+    for cell in expand(config):
+        vconfig = _variant_config(loaded, cell)
+        shape = describe(vconfig)
+        model = resolve_model(vconfig, shape)
+        report = analyse(model)
+        key = _variant_key(vconfig, model, shape)
+        if key in by_key:
+            merges.append(Merge(by_key[key].name, cell.name, "builds the same function"))
+            continue
+        findings = lint(Subject(vconfig, model, report), cell.name)
+        variant = Variant(
+            key[:8], key, cell.name, cell.labels, vconfig, model, report.params, report.cudnn,
+            tuple(findings),
+        )
+        by_key[key] = variant
+        variants.append(variant)
+    if only:
+        variants = [v for v in variants if _selected(v.name, only)]
+        if not variants:
+            raise PlanError(f"--filter {' '.join(only)} matches no variant")
+    seed_list = tuple(seeds) if seeds is not None else config.sweep.seed_list
+    trials = tuple(
+        Trial(
+            _digest([TRIAL_FORMAT, v.key, seed], 16),
+            seed,
+            v.id,
+            v.name,
+            v.model,
+            v.config,
+            describe(v.config).fingerprint,
+        )
+        for v in variants
+        for seed in seed_list
+    )
+    task = config.data.task
+    metric = config.compare.metric or ("test_rmse" if task == "forecast" else "test_accuracy")
+    return Plan(
+        experiment=config.experiment,
+        task=task,
+        metric=metric,
+        direction="max" if metric.startswith(MAX_METRICS) else "min",
+        baseline=_baseline(config.compare.baseline, variants, merges),
+        axes=tuple(list(config.sweep.axes) + list(config.sweep.arms)),
+        seeds=seed_list,
+        variants=tuple(variants),
+        trials=trials,
+        merges=tuple(merges),
+    )
+
+
+def _selected(name: str, patterns: Sequence[str]) -> bool:
+    return any(p in name or fnmatch.fnmatch(name, p) for p in patterns)
+
+
+def _baseline(wanted: str | None, variants: list[Variant], merges: list[Merge]) -> str:
+    """A variant name, or `axis=label` pairs that pick exactly one variant; default the first."""
+    if not wanted:
+        return variants[0].name
+    names = [v.name for v in variants]
+    if wanted in names:
+        return wanted
+    for merge in merges:
+        if merge.dropped == wanted:
+            return merge.kept
+    pairs = {p.strip() for p in wanted.split(",") if p.strip()}
+    matches = [v.name for v in variants if pairs <= {f"{a}={b}" for a, b in v.labels}]
+    if len(matches) == 1:
+        return matches[0]
+    hint = did_you_mean(wanted, names)
+    raise PlanError(
+        f"compare.baseline '{wanted}' matches {len(matches)} variants; name one of: "
+        + "; ".join(names)
+        + (f"\n  did you mean: {hint}" if hint else "")
+    )

@@ -1,0 +1,206 @@
+"""Lint rules: placements that are known to be wrong, wasteful or unfair, found before training.
+
+In: one variant (its config, resolved `ModelSpec` and `ShapeReport`). Out: `Finding`s, each
+naming its rule, a level (error stops the run; warning and info are reported) and why. One small
+function per rule; `RULES` lists them in the order they are reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+from bnplace.config.schema import Config
+from bnplace.plan.shapes import ShapeReport, cudnn_eligible
+from bnplace.plan.spec import LayerSpec, ModelSpec
+
+Level = Literal["error", "warning", "info"]
+_NORMS = {"batch_norm", "layer_norm", "group_norm"}
+_DROPOUTS = {"dropout", "spatial_dropout", "gaussian_dropout", "alpha_dropout"}
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    level: Level
+    message: str
+    variant: str = ""
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a rule looks at: one variant."""
+
+    config: Config
+    model: ModelSpec
+    shapes: ShapeReport
+
+    def pairs(self) -> Iterator[tuple[int, LayerSpec, LayerSpec]]:
+        layers = self.model.layers
+        for i in range(len(layers) - 1):
+            yield i, layers[i], layers[i + 1]
+
+
+Rule = Callable[[Subject], list[tuple[Level, str]]]
+
+
+def norm_on_raw_input(s: Subject) -> list[tuple[Level, str]]:
+    first = s.model.layers[0]
+    if first.kind in ("batch_norm", "layer_norm") and first.origin == "input":
+        advice = (
+            "standardize the data instead (data.standardize: true)"
+            if not s.config.data.standardize
+            else "the data is already standardized, so it mostly adds noise"
+        )
+        return [("warning", f"{first.order_name} directly on the raw input: {advice}")]
+    return []
+
+
+def bias_before_bn(s: Subject) -> list[tuple[Level, str]]:
+    return [
+        (
+            "info",
+            f"{a.order_name} '{a.origin}' has a bias right before BN, which BN's mean "
+            "subtraction cancels: use_bias: false gives the same function with fewer parameters",
+        )
+        for _, a, b in s.pairs()
+        if a.kind in ("conv1d", "dense") and a.get("use_bias") and b.kind == "batch_norm"
+    ]
+
+
+def alpha_dropout_needs_selu(s: Subject) -> list[tuple[Level, str]]:
+    layers = s.model.layers
+    if not any(layer.kind == "alpha_dropout" for layer in layers):
+        return []
+    reasons = []
+    activations = {l.get("activation") for l in layers if l.kind == "activation"}
+    if activations - {"selu"}:
+        reasons.append(f"activations {sorted(activations - {'selu'})} are not selu")
+    inits = {l.get("kernel_initializer") for l in layers if l.kind in ("conv1d", "dense")}
+    if inits - {"lecun_normal"}:
+        reasons.append(f"kernel_initializer {sorted(inits - {'lecun_normal'})} is not lecun_normal")
+    norms = sorted({l.order_name for l in layers if l.kind in _NORMS})
+    if norms:
+        reasons.append(f"{'/'.join(norms)} in the same stack")
+    if not reasons:
+        return []
+    return [
+        (
+            "warning",
+            "AlphaDropout keeps SELU's self-normalising fixed point only with selu, lecun_normal "
+            f"and no normalisation layers: {'; '.join(reasons)}",
+        )
+    ]
+
+
+def dropout_before_bn(s: Subject) -> list[tuple[Level, str]]:
+    return [
+        (
+            "warning",
+            f"{a.order_name} directly before BN ('{b.origin}'): BN's moving variance is learned on "
+            "dropped-out activations and is too large at inference (variance shift; bnplace "
+            "measures it as bn_shift_*)",
+        )
+        for _, a, b in s.pairs()
+        if a.kind in _DROPOUTS and b.kind == "batch_norm"
+    ]
+
+
+def layer_norm_single_channel(s: Subject) -> list[tuple[Level, str]]:
+    out: list[tuple[Level, str]] = []
+    for layer, shape in zip(s.model.layers, s.shapes.inputs, strict=True):
+        if layer.kind == "layer_norm" and layer.get("axis") in (-1, len(shape)) and shape[-1] == 1:
+            out.append(
+                (
+                    "error",
+                    f"LayerNormalization at '{layer.origin}' normalises over a single channel, so "
+                    "its output is a constant; use axis: [1, 2] (per window) or another site",
+                )
+            )
+    return out
+
+
+def spatial_dropout_on_flat(s: Subject) -> list[tuple[Level, str]]:
+    return [
+        (
+            "error",
+            f"SpatialDropout1D at '{layer.origin}' gets a flat vector {shape}: it drops whole "
+            "channels of a sequence; use dropout here",
+        )
+        for layer, shape in zip(s.model.layers, s.shapes.inputs, strict=True)
+        if layer.kind == "spatial_dropout" and len(shape) != 2
+    ]
+
+
+def bn_after_last_state_small_batch(s: Subject) -> list[tuple[Level, str]]:
+    batch = s.config.train.batch_size
+    if batch >= 16:
+        return []
+    return [
+        (
+            "warning",
+            f"BN after an LSTM's last state ('{b.origin}') with batch_size {batch}: its "
+            "statistics come from the batch alone, which is noisy at this size (try LN)",
+        )
+        for _, a, b in s.pairs()
+        if a.kind == "lstm" and not a.get("return_sequences") and b.kind == "batch_norm"
+    ]
+
+
+def lstm_without_cudnn(s: Subject) -> list[tuple[Level, str]]:
+    out: list[tuple[Level, str]] = []
+    for layer in s.model.layers:
+        if layer.kind == "lstm" and not cudnn_eligible(layer):
+            out.append(
+                (
+                    "info",
+                    f"LSTM '{layer.origin}' cannot use the cuDNN kernel on a GPU (needs the "
+                    "standard cell, tanh/sigmoid, use_bias, recurrent_dropout 0): its GPU "
+                    "timings are not comparable with cuDNN LSTMs",
+                )
+            )
+    return out
+
+
+def relu_in_lstm(s: Subject) -> list[tuple[Level, str]]:
+    return [
+        ("warning", f"LSTM '{layer.origin}' with activation relu is prone to exploding states")
+        for layer in s.model.layers
+        if layer.kind == "lstm" and layer.get("activation") == "relu"
+    ]
+
+
+def dropout_after_selu(s: Subject) -> list[tuple[Level, str]]:
+    return [
+        (
+            "info",
+            f"plain {b.order_name} after SELU ('{b.origin}') breaks self-normalisation; "
+            "alpha_dropout keeps it",
+        )
+        for _, a, b in s.pairs()
+        if a.kind == "activation" and a.get("activation") == "selu" and b.kind == "dropout"
+    ]
+
+
+RULES: tuple[Rule, ...] = (
+    norm_on_raw_input,
+    bias_before_bn,
+    alpha_dropout_needs_selu,
+    dropout_before_bn,
+    dropout_after_selu,
+    layer_norm_single_channel,
+    spatial_dropout_on_flat,
+    bn_after_last_state_small_batch,
+    lstm_without_cudnn,
+    relu_in_lstm,
+)
+
+
+def lint(subject: Subject, variant: str) -> list[Finding]:
+    found = [
+        Finding("shape", "error", message, variant) for _, message in subject.shapes.errors
+    ]
+    for rule in RULES:
+        found += [Finding(rule.__name__, level, msg, variant) for level, msg in rule(subject)]
+    return found

@@ -1,0 +1,114 @@
+"""One variant's config -> its `ModelSpec`: every site resolved, every default filled.
+
+In: a validated `Config` (one variant's settings) and the `DataShape` of its data. Out: a
+`ModelSpec` in canonical form: blocks expanded into layers (a conv with an activation becomes
+Conv1D then Activation, with the `pre_act` placement between them), placements inserted at their
+sites, and rewrites that do not change the function applied (rate-0 dropout removed, a monotonic
+activation moved after a max-pool it commutes with). Two variants with equal canonical specs
+compute the same function and are merged by the plan. Pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bnplace.config.overrides import block_refs
+from bnplace.config.schema import Config, PlacedLayer
+from bnplace.plan.spec import LayerSpec, ModelSpec, Task
+
+# Non-decreasing activations commute with max-pooling: max(f(a), f(b)) == f(max(a, b)).
+MONOTONIC = frozenset({"relu", "selu", "elu", "tanh", "sigmoid"})
+_NOISE = frozenset(
+    {"dropout", "spatial_dropout", "alpha_dropout", "gaussian_dropout", "gaussian_noise"}
+)
+
+
+@dataclass(frozen=True)
+class DataShape:
+    """What the plan needs to know about the prepared data of a variant."""
+
+    task: Task
+    window: int
+    features: int
+    outputs: int
+    fingerprint: str = ""
+
+
+def placed(layers: list[PlacedLayer], origin: str) -> list[LayerSpec]:
+    return [
+        LayerSpec.of(entry.kind, origin, **entry.layer.model_dump()) for entry in layers
+    ]
+
+
+def resolve_model(config: Config, data: DataShape) -> ModelSpec:
+    at = config.placements
+    layers: list[LayerSpec] = placed(at.get("input", []), "input")
+    for ref in block_refs(config):
+        spec = ref.block.spec.model_dump(exclude={"id"})
+
+        def site(name: str, block: str = ref.id) -> list[LayerSpec]:
+            return placed(at.get(f"{block}.{name}", []), f"{block}.{name}")
+
+        if ref.kind in ("conv1d", "dense"):
+            activation = spec.pop("activation")
+            layers += site("before")
+            layers.append(LayerSpec.of(ref.kind, ref.id, **spec))
+            layers += site("pre_act")
+            if activation != "linear":
+                layers.append(LayerSpec.of("activation", ref.id, activation=activation))
+            layers += site("post_act")
+        elif ref.kind == "pool":
+            kind = "max_pool" if spec.pop("kind") == "max" else "average_pool"
+            layers += [*site("before"), LayerSpec.of(kind, ref.id, **spec), *site("after")]
+        else:  # se, lstm
+            layers += [*site("before"), LayerSpec.of(ref.kind, ref.id, **spec), *site("after")]
+    if _rank_after(layers) == 3:
+        reduce = {"flatten": "flatten", "global_average": "global_average_pool"}
+        layers.append(LayerSpec.of(reduce.get(config.head.reduce, "last_step"), "head"))
+    layers += placed(at.get("pre_output", []), "pre_output")
+    head = config.head
+    activation = head.activation or ("softmax" if data.task == "classify" else "linear")
+    layers.append(
+        LayerSpec.of(
+            "output",
+            "head",
+            units=data.outputs,
+            activation=activation,
+            use_bias=head.use_bias,
+            kernel_initializer=head.kernel_initializer,
+        )
+    )
+    return ModelSpec(data.window, data.features, data.outputs, data.task, canonicalize(layers))
+
+
+def _rank_after(layers: list[LayerSpec]) -> int:
+    """Rank of the tensor after `layers`: only an LSTM without return_sequences drops time."""
+    rank = 3
+    for layer in layers:
+        if layer.kind == "lstm":
+            rank = 3 if layer.get("return_sequences") else 2
+        elif layer.kind in ("flatten", "global_average_pool", "last_step"):
+            rank = 2
+    return rank
+
+
+def canonicalize(layers: list[LayerSpec]) -> tuple[LayerSpec, ...]:
+    """Rewrite layers into the canonical form without changing the function they compute."""
+    out = [
+        layer
+        for layer in layers
+        if not (layer.kind in _NOISE and (layer.get("rate", layer.get("stddev")) == 0))
+    ]
+    moved = True
+    while moved:  # bubble each commuting activation past the max-pools that follow it
+        moved = False
+        for i in range(len(out) - 1):
+            first, second = out[i], out[i + 1]
+            if (
+                first.kind == "activation"
+                and first.get("activation") in MONOTONIC
+                and second.kind == "max_pool"
+            ):
+                out[i], out[i + 1] = second, first
+                moved = True
+    return tuple(out)
