@@ -169,6 +169,8 @@ Placement = list[PlacedLayer]
 
 class _Block(Strict):
     id: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    # false drops the block and whatever is placed at its sites: "with vs without" axes
+    enabled: bool = True
 
 
 class Conv1D(_Block):

@@ -104,6 +104,40 @@ class Plan:
     def variant(self, name: str) -> Variant:
         return next(v for v in self.variants if v.name == name)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for `bnplace plan --json` and the sweep run's plan.json."""
+        return {
+            "experiment": self.experiment,
+            "task": self.task,
+            "metric": self.metric,
+            "direction": self.direction,
+            "baseline": self.baseline,
+            "axes": list(self.axes),
+            "seeds": list(self.seeds),
+            "variants": [
+                {
+                    "id": v.id,
+                    "name": v.name,
+                    "labels": dict(v.labels),
+                    "layers": v.layer_order,
+                    "params": v.params,
+                    "cudnn": v.cudnn,
+                    "findings": [
+                        {"rule": f.rule, "level": f.level, "message": f.message}
+                        for f in v.findings
+                    ],
+                }
+                for v in self.variants
+            ],
+            "merges": [
+                {"kept": m.kept, "dropped": m.dropped, "reason": m.reason} for m in self.merges
+            ],
+            "trials": [
+                {"key": t.key, "variant_id": t.variant_id, "variant": t.variant, "seed": t.seed}
+                for t in self.trials
+            ],
+        }
+
 
 def _digest(payload: Any, size: int = 64) -> str:
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
@@ -162,7 +196,7 @@ def make_plan(
         if key in by_key:
             merges.append(Merge(by_key[key].name, cell.name, "builds the same function"))
             continue
-        findings = lint(Subject(vconfig, model, report), cell.name)
+        findings = lint(Subject(vconfig, model, report, shape.train_windows), cell.name)
         variant = Variant(
             key[:8], key, cell.name, cell.labels, vconfig, model, report.params, report.cudnn,
             tuple(findings),

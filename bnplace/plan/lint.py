@@ -35,6 +35,12 @@ class Subject:
     config: Config
     model: ModelSpec
     shapes: ShapeReport
+    train_windows: int = 0
+
+    @property
+    def train_steps(self) -> int:
+        batches = -(-self.train_windows // self.config.train.batch_size)
+        return self.config.train.epochs * batches
 
     def pairs(self) -> Iterator[tuple[int, LayerSpec, LayerSpec]]:
         layers = self.model.layers
@@ -148,6 +154,26 @@ def bn_after_last_state_small_batch(s: Subject) -> list[tuple[Level, str]]:
     ]
 
 
+def bn_momentum_too_slow(s: Subject) -> list[tuple[Level, str]]:
+    """Moving statistics start at mean 0 / variance 1 and forget that at momentum**step."""
+    steps = s.train_steps
+    out: list[tuple[Level, str]] = []
+    for layer in s.model.layers:
+        momentum = layer.get("momentum", 0.99)
+        if layer.kind == "batch_norm" and steps and momentum**steps > 0.05:
+            suggest = 0.01 ** (1 / steps)
+            out.append(
+                (
+                    "warning",
+                    f"BN at '{layer.origin}' has momentum {momentum} but trains only {steps} "
+                    f"steps: its moving statistics still hold {momentum**steps:.0%} of their "
+                    "initial values (mean 0, variance 1), so inference normalises with the wrong "
+                    f"statistics; use momentum <= {suggest:.2f} or train longer",
+                )
+            )
+    return out
+
+
 def lstm_without_cudnn(s: Subject) -> list[tuple[Level, str]]:
     out: list[tuple[Level, str]] = []
     for layer in s.model.layers:
@@ -192,6 +218,7 @@ RULES: tuple[Rule, ...] = (
     layer_norm_single_channel,
     spatial_dropout_on_flat,
     bn_after_last_state_small_batch,
+    bn_momentum_too_slow,
     lstm_without_cudnn,
     relu_in_lstm,
 )

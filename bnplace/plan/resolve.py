@@ -32,6 +32,7 @@ class DataShape:
     features: int
     outputs: int
     fingerprint: str = ""
+    train_windows: int = 0  # 0 when unknown: rules that need it stay silent
 
 
 def placed(layers: list[PlacedLayer], origin: str) -> list[LayerSpec]:
@@ -44,7 +45,9 @@ def resolve_model(config: Config, data: DataShape) -> ModelSpec:
     at = config.placements
     layers: list[LayerSpec] = placed(at.get("input", []), "input")
     for ref in block_refs(config):
-        spec = ref.block.spec.model_dump(exclude={"id"})
+        if not ref.block.spec.enabled:
+            continue
+        spec = ref.block.spec.model_dump(exclude={"id", "enabled"})
 
         def site(name: str, block: str = ref.id) -> list[LayerSpec]:
             return placed(at.get(f"{block}.{name}", []), f"{block}.{name}")

@@ -105,7 +105,8 @@ def _step(layer: LayerSpec, shape: Shape) -> tuple[Shape, int]:
             raise ValueError(f"pooling of size {size} leaves no time steps from {shape[0]}")
         return (length, channels), 0
     if kind == "batch_norm":
-        return shape, 4 * _axis_size(shape, get("axis", -1), layer)
+        weights = 2 + int(get("center", True)) + int(get("scale", True))  # + moving mean, var
+        return shape, weights * _axis_size(shape, get("axis", -1), layer)
     if kind == "layer_norm":
         axes = get("axis", -1)
         axes = axes if isinstance(axes, tuple) else (axes,)

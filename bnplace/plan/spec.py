@@ -87,7 +87,10 @@ class LayerSpec:
             act = str(self.get("activation"))
             return _ACTIVATION_NAMES.get(act, act.capitalize())
         if self.kind == "lstm":
-            return "LN-LSTM" if self.get("cell") == "layer_norm" else "LSTM"
+            name = "LN-LSTM" if self.get("cell") == "layer_norm" else "LSTM"
+            rates = [f"{arg}={self.get(arg)}" for arg in ("dropout", "recurrent_dropout")
+                     if self.get(arg)]
+            return f"{name}({','.join(rates)})" if rates else name
         return _ORDER_NAMES.get(self.kind, self.kind)
 
     def canonical(self) -> dict[str, Any]:

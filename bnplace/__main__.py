@@ -1,0 +1,3 @@
+from bnplace.cli import app
+
+app()

@@ -1,0 +1,306 @@
+"""The `bnplace` command line: thin commands that parse, call the steps, and render.
+
+In: argv. Out: text on the console and an exit code: 0 all finished, 1 some trials failed,
+2 a config or data error, 130 interrupted. Library code raises `BnplaceError`; only this module
+renders it. Nothing heavy is imported at start-up (TensorFlow, MLflow and Ray load inside the
+commands that need them), so `bnplace --help`, `validate` and `plan` answer quickly.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from bnplace.errors import BnplaceError
+
+app = typer.Typer(
+    name="bnplace",
+    help="Where does BatchNormalization go? Run placement experiments for time-series Keras "
+    "models, tracked in MLflow.\n\n"
+    "  bnplace init my.yaml        write a commented starter config\n\n"
+    "  bnplace plan my.yaml        show the variants, layer orders and lint findings\n\n"
+    "  bnplace run my.yaml         train every variant x seed, log to ./mlflow.db\n\n"
+    "  bnplace compare my.yaml     statistics, plots and verdicts for the latest sweep\n\n"
+    "  bnplace ui                  open the MLflow UI on the same store",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def _reports_errors(func: F) -> F:
+    """Render BnplaceError as a message (no traceback) and exit with its code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except BnplaceError as exc:
+            console = _console(stderr=True)
+            console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            _console(stderr=True).print("interrupted")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+ConfigArg = Annotated[
+    Path, typer.Argument(help="A bnplace YAML config.", show_default=False, dir_okay=False)
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override one setting, e.g. --set train.epochs=3 (repeatable)."),
+]
+SeedsOpt = Annotated[int | None, typer.Option(help="Use seeds 0..N-1 instead of the config's.")]
+FilterOpt = Annotated[
+    list[str] | None,
+    typer.Option("--filter", help="Only variants whose name contains this (or glob-matches it)."),
+]
+UriOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, the config's tracking.uri, "
+        "else sqlite:///./mlflow.db)."
+    ),
+]
+
+
+@app.command()
+@_reports_errors
+def validate(config: ConfigArg, set_: SetOpt = None) -> None:
+    """Check a config file (schema and cross-field rules; no data is read)."""
+    from bnplace.config import load_config
+    from bnplace.plan.grid import expand
+
+    loaded = load_config(config, set_ or ())
+    cells = expand(loaded.config)
+    seeds = loaded.config.sweep.seed_list
+    _console().print(
+        f"{config}: valid — {len(cells)} grid points x {len(seeds)} seeds "
+        f"(run `bnplace plan {config}` for layer orders and lint)"
+    )
+
+
+@app.command()
+@_reports_errors
+def plan(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    seeds: SeedsOpt = None,
+    filter_: FilterOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Show the variants: id, name, layer order, parameters, lint findings, trials."""
+    from bnplace.sweep import prepare
+
+    prepared = prepare(config, set_ or (), seeds, filter_ or ())
+    if as_json:
+        typer.echo(json.dumps(prepared.plan.to_dict(), indent=2))
+        return
+    from bnplace.render import plan_view
+
+    _console().print(plan_view(prepared.plan))
+    if prepared.plan.errors:
+        raise typer.Exit(2)
+
+
+@app.command()
+@_reports_errors
+def data(config: ConfigArg, set_: SetOpt = None) -> None:
+    """Show the prepared data: splits, windows, feature statistics, fingerprint."""
+    from bnplace.data import format_summary
+    from bnplace.sweep import prepare
+
+    prepared = prepare(config, set_ or ())
+    for dataset in prepared.datasets.values():
+        typer.echo(format_summary(dataset.summary()))
+
+
+@app.command()
+@_reports_errors
+def run(
+    config: ConfigArg,
+    jobs: Annotated[
+        int | None, typer.Option("--jobs", "-j", help="Parallel trials (default: cores).")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(help="Override train.epochs.")] = None,
+    seeds: SeedsOpt = None,
+    set_: SetOpt = None,
+    experiment: Annotated[str | None, typer.Option(help="Override the experiment name.")] = None,
+    filter_: FilterOpt = None,
+    rerun: Annotated[bool, typer.Option(help="Train trials that already finished again.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Show the plan and stop.")] = False,
+    tracking_uri: UriOpt = None,
+    no_compare: Annotated[
+        bool, typer.Option("--no-compare", help="Skip the comparison at the end.")
+    ] = False,
+    executor: Annotated[str, typer.Option(help="local or ray.")] = "local",
+    ray_address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (default: start a local Ray).")
+    ] = None,
+    cpus_per_trial: Annotated[float, typer.Option(help="Ray: CPUs per trial.")] = 1.0,
+    gpus_per_trial: Annotated[float, typer.Option(help="Ray: GPUs per trial.")] = 0.0,
+    max_retries: Annotated[int, typer.Option(help="Ray: retries of a trial whose worker died.")] = 0,
+    threads: Annotated[int, typer.Option(help="TensorFlow threads per trial.")] = 1,
+) -> None:
+    """Train every variant x seed and log it to MLflow (resumes: finished trials are skipped).
+
+    Example: bnplace run configs/quickstart.yaml --jobs 2 --epochs 3
+    """
+    sets = list(set_ or [])
+    if epochs is not None:
+        sets.append(f"train.epochs={epochs}")
+    if experiment is not None:
+        sets.append(f"experiment={experiment}")
+    if dry_run:
+        plan(config, sets, seeds, filter_, False)
+        return
+    if executor not in ("local", "ray"):
+        raise typer.BadParameter(f"--executor must be local or ray, got {executor!r}")
+    from bnplace.progress import make_progress
+    from bnplace.render import outcome_view
+    from bnplace.sweep import RunOptions, run_sweep
+
+    console = _console()
+    options = RunOptions(
+        config=config,
+        sets=tuple(sets),
+        seeds=seeds,
+        only=tuple(filter_ or ()),
+        rerun=rerun,
+        jobs=jobs or os.cpu_count() or 1,
+        threads=threads,
+        executor=executor,
+        executor_options={
+            "address": ray_address,
+            "cpus_per_trial": cpus_per_trial,
+            "gpus_per_trial": gpus_per_trial,
+            "max_retries": max_retries,
+        }
+        if executor == "ray"
+        else {},
+        tracking_uri=tracking_uri,
+    )
+    outcome = run_sweep(options, make_progress(console))
+    console.print(outcome_view(outcome))
+    if not no_compare and not outcome.interrupted and outcome.finished + outcome.skipped:
+        _compare_sweep(outcome.tracking_uri, outcome.sweep_run_id, console)
+    raise typer.Exit(outcome.exit_code)
+
+
+def _compare_sweep(uri: str, sweep_run_id: str, console: Any) -> None:
+    from bnplace.compare import compare_runs, render_table
+
+    comparison = compare_runs(uri, experiment=None, sweep_run_id=sweep_run_id, metric=None,
+                              baseline=None, out_dir=None)
+    console.print(render_table(comparison))
+
+
+@app.command()
+@_reports_errors
+def compare(
+    target: Annotated[
+        str | None,
+        typer.Argument(
+            help="A config file, an experiment name or a sweep run id (default: the latest sweep "
+            "in the store).",
+            show_default=False,
+        ),
+    ] = None,
+    experiment: Annotated[
+        str | None, typer.Option(help="Compare across all sweeps of this experiment.")
+    ] = None,
+    metric: Annotated[str | None, typer.Option(help="Metric to compare (default: main).")] = None,
+    baseline: Annotated[str | None, typer.Option(help="Baseline variant name.")] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="table, markdown, csv or json.")
+    ] = "table",
+    out: Annotated[
+        Path | None, typer.Option(help="Write the report (Markdown, HTML, plots) here.")
+    ] = None,
+    tracking_uri: UriOpt = None,
+    no_log: Annotated[
+        bool, typer.Option("--no-log", help="Do not log the report back to MLflow.")
+    ] = False,
+) -> None:
+    """Statistics, plots and verdicts for a sweep (paired by seed against a baseline)."""
+    from bnplace.compare import compare_runs, render_table, render_text
+    from bnplace.track import resolve_tracking_uri
+
+    config_uri, sweep_run_id = None, None
+    if target and Path(target).suffix in (".yaml", ".yml"):
+        from bnplace.config import load_config
+
+        loaded = load_config(target)
+        experiment = experiment or loaded.config.experiment
+        config_uri = loaded.config.tracking.uri
+        sweep_run_id = None
+    elif target and experiment is None:
+        if len(target) == 32 and all(c in "0123456789abcdef" for c in target):
+            sweep_run_id = target
+        else:
+            experiment = target
+    uri = resolve_tracking_uri(tracking_uri, config_uri)
+    comparison = compare_runs(
+        uri,
+        experiment=experiment,
+        sweep_run_id=sweep_run_id,
+        metric=metric,
+        baseline=baseline,
+        out_dir=out,
+        log_to_mlflow=not no_log,
+    )
+    if fmt == "table":
+        _console().print(render_table(comparison))
+    else:
+        typer.echo(render_text(comparison, fmt))
+
+
+@app.command()
+@_reports_errors
+def ui(
+    tracking_uri: UriOpt = None,
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 5000,
+    host: Annotated[
+        str, typer.Option(help="Interface to bind (127.0.0.1: this machine only).")
+    ] = "127.0.0.1",
+) -> None:
+    """Start the MLflow UI on the same store, bound to 127.0.0.1 by default."""
+    from bnplace.ui import serve
+
+    serve(tracking_uri, host, port, _console())
+
+
+@app.command()
+@_reports_errors
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the starter config.")] = Path(
+        "bnplace.yaml"
+    ),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented starter config that runs as is."""
+    from importlib.resources import files
+
+    if path.exists() and not force:
+        raise BnplaceError(f"{path} exists; use --force to overwrite it")
+    text = files("bnplace").joinpath("templates/starter.yaml").read_text(encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
+    _console().print(f"wrote {path}; next: bnplace plan {path}")

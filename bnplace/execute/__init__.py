@@ -1,0 +1,78 @@
+"""Execute: run trials somewhere and stream what happens back to the driver as events.
+
+In: the trials to run, the prepared datasets (keyed by fingerprint, sent to each worker once),
+and an `emit` function. Out: `TrialStarted`, `EpochEnded` and `TrialEnded` events, emitted in
+the driver's thread in the order they arrive. Every trial handed to `run` ends in exactly one
+`TrialEnded`, even when its worker dies. Executors: `InProcess` (`--jobs 1`), `ProcessPool`
+(`--jobs N`, long-lived single-threaded workers) and `RayExecutor` (`--executor ray`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from bnplace.data import Dataset
+    from bnplace.plan import Trial
+    from bnplace.result import TrialResult
+
+
+@dataclass(frozen=True)
+class TrialStarted:
+    trial_key: str
+    worker: str
+
+
+@dataclass(frozen=True)
+class EpochEnded:
+    trial_key: str
+    epoch: int
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
+class TrialEnded:
+    result: TrialResult
+
+
+Event = TrialStarted | EpochEnded | TrialEnded
+Emit = Callable[[Event], None]
+
+
+class Executor(Protocol):
+    def run(self, trials: Sequence[Trial], datasets: Mapping[str, Dataset], emit: Emit) -> None:
+        """Run every trial; return when each has ended. Ctrl-C propagates as KeyboardInterrupt."""
+        ...
+
+
+def set_tf_threads(threads: int) -> None:
+    """One TensorFlow thread per trial by default: parallel trials are the lever on CPUs.
+
+    TensorFlow ignores OMP_NUM_THREADS; the threading API must be called before any op runs.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")  # retracing notes when many models share a process
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # TensorFlow already initialised in this process: keep its setting
+        pass
+
+
+def make_executor(kind: str, jobs: int, threads: int = 1, **options: Any) -> Executor:
+    if kind == "ray":
+        from bnplace.execute.ray import RayExecutor
+
+        return RayExecutor(threads=threads, **options)
+    if jobs <= 1:
+        from bnplace.execute.local import InProcess
+
+        return InProcess(threads=threads)
+    from bnplace.execute.local import ProcessPool
+
+    return ProcessPool(jobs=jobs, threads=threads)

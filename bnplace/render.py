@@ -1,0 +1,89 @@
+"""Console renderings of a plan and of a finished sweep (rich renderables; no I/O here).
+
+In: a `Plan` or a `SweepOutcome`. Out: rich tables and text that the CLI prints.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from bnplace.plan import Plan
+    from bnplace.sweep import SweepOutcome
+
+_LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def plan_view(plan: Plan) -> Group:
+    table = Table(title=f"{plan.experiment}: {len(plan.variants)} variants x "
+                  f"{len(plan.seeds)} seeds = {len(plan.trials)} trials", title_justify="left")
+    table.add_column("id", style="dim")
+    table.add_column("variant")
+    table.add_column("layers", overflow="fold")
+    table.add_column("params", justify="right")
+    table.add_column("lint")
+    table.add_column("trials", justify="right")
+    per_variant = {v.id: 0 for v in plan.variants}
+    for trial in plan.trials:
+        per_variant[trial.variant_id] += 1
+    for variant in plan.variants:
+        lint = Text()
+        for level in ("error", "warning", "info"):
+            count = sum(1 for f in variant.findings if f.level == level)
+            if count:
+                lint.append(f"{count} {level} ", style=_LEVEL_STYLE[level])
+        name = variant.name + ("  (baseline)" if variant.name == plan.baseline else "")
+        table.add_row(variant.id, name, variant.layer_order, f"{variant.params:,}", lint,
+                      str(per_variant[variant.id]))
+    parts: list = [table]
+    for merge in plan.merges:
+        parts.append(Text(f"merged: '{merge.dropped}' into '{merge.kept}' ({merge.reason})",
+                          style="dim"))
+    for finding in plan.findings:
+        line = Text(f"{finding.level}: ", style=_LEVEL_STYLE[finding.level])
+        line.append(f"{finding.variant}: [{finding.rule}] {finding.message}")
+        parts.append(line)
+    parts.append(Text(f"main metric: {plan.metric} ({plan.direction}); baseline: {plan.baseline}",
+                      style="dim"))
+    return Group(*parts)
+
+
+def outcome_view(outcome: SweepOutcome) -> Group:
+    plan = outcome.plan
+    metric = plan.metric
+    table = Table(title=f"{plan.experiment}: {metric} over seeds", title_justify="left")
+    table.add_column("variant")
+    table.add_column("layers", style="dim")
+    table.add_column(f"{metric} mean ± sd", justify="right")
+    table.add_column("finished", justify="right")
+    table.add_column("failed", justify="right")
+    reverse = plan.direction == "max"
+
+    def order(variant_name: str) -> float:
+        mean = outcome.aggregates.get(variant_name, {}).get(f"{metric}_mean")
+        if mean is None:
+            return float("inf")
+        return -mean if reverse else mean
+
+    for variant in sorted(plan.variants, key=lambda v: order(v.name)):
+        agg = outcome.aggregates.get(variant.name, {})
+        mean, sd = agg.get(f"{metric}_mean"), agg.get(f"{metric}_sd")
+        shown = f"{mean:.4g} ± {sd:.2g}" if mean is not None and sd is not None else "-"
+        failed = int(agg.get("n_failed", 0))
+        table.add_row(variant.name, variant.layer_order, shown, str(int(agg.get("n_finished", 0))),
+                      Text(str(failed), style="red" if failed else ""))
+    lines: list = [table]
+    for variant, seed, reason in outcome.failures:
+        lines.append(Text(f"failed: {variant} seed={seed}: {reason}", style="red"))
+    status = "interrupted" if outcome.interrupted else "done"
+    lines.append(Text(
+        f"{status}: {outcome.finished} finished, {outcome.failed} failed, {outcome.skipped} "
+        f"skipped (already finished). Sweep run {outcome.sweep_run_id} in {outcome.tracking_uri}"
+    ))
+    lines.append(Text(f"open the MLflow UI: bnplace ui --tracking-uri '{outcome.tracking_uri}'",
+                      style="bold"))
+    return Group(*lines)

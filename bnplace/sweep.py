@@ -1,0 +1,197 @@
+"""The `run` use case: config -> plan -> execute -> record, with resume and clean interruption.
+
+In: `RunOptions` (the config path and the command-line overrides) and a `Progress` display.
+Out: a `SweepOutcome` (counts, the sweep run, per-variant aggregates) once every trial has ended
+or the user pressed Ctrl-C. The steps: load and plan (errors before anything is written), prepare
+each distinct dataset once, open the store in this process (the only writer), mark runs a
+killed sweep left RUNNING as KILLED, skip trials whose key already FINISHED, hand the rest to an
+executor, and write each event to MLflow as it arrives.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from bnplace.config import LoadedConfig, load_config
+from bnplace.config.schema import Config
+from bnplace.errors import PlanError
+from bnplace.plan import DataShape, Plan, make_plan
+
+if TYPE_CHECKING:
+    from bnplace.data import Dataset
+    from bnplace.execute import Event
+    from bnplace.result import TrialResult
+
+# Per-epoch metrics are flushed to MLflow at most this often per trial (and when it ends).
+_FLUSH_EVERY_S = 5.0
+
+
+@dataclass(frozen=True)
+class Prepared:
+    loaded: LoadedConfig
+    plan: Plan
+    datasets: dict[str, Dataset]  # by fingerprint
+
+
+def prepare(
+    config_path: str | Path,
+    sets: Sequence[str] = (),
+    seeds: int | None = None,
+    only: Sequence[str] = (),
+) -> Prepared:
+    """Load, prepare each distinct data section once, plan. Raises before anything is written."""
+    from bnplace.data import prepare as prepare_data
+    from bnplace.plan import data_key
+
+    loaded = load_config(config_path, sets)
+    base_dir = Path(config_path).resolve().parent
+    by_spec: dict[str, Dataset] = {}
+
+    def describe(config: Config) -> DataShape:
+        key = data_key(config)
+        if key not in by_spec:
+            by_spec[key] = prepare_data(config.data, base_dir)
+        data = by_spec[key]
+        return DataShape(
+            data.task, data.window, data.features, data.outputs, data.fingerprint,
+            data.n_windows("train"),
+        )
+
+    plan = make_plan(
+        loaded, describe, seeds=None if seeds is None else range(seeds), only=only
+    )
+    datasets = {data.fingerprint: data for data in by_spec.values()}
+    return Prepared(loaded, plan, datasets)
+
+
+class Progress(Protocol):
+    def planned(self, plan: Plan, todo: int, skipped: int, killed: int) -> None: ...
+    def started(self, trial_key: str, worker: str) -> None: ...
+    def epoch(self, trial_key: str, epoch: int, metrics: dict[str, float]) -> None: ...
+    def ended(self, result: TrialResult) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    config: Path
+    sets: tuple[str, ...] = ()
+    seeds: int | None = None
+    only: tuple[str, ...] = ()
+    rerun: bool = False
+    jobs: int = 1
+    threads: int = 1
+    executor: str = "local"
+    executor_options: dict[str, object] = field(default_factory=dict)
+    tracking_uri: str | None = None
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    plan: Plan
+    tracking_uri: str
+    experiment_id: str
+    sweep_run_id: str
+    skipped: int
+    finished: int
+    failed: int
+    interrupted: bool
+    aggregates: dict[str, dict[str, float]]
+    failures: tuple[tuple[str, int, str], ...]  # (variant, seed, reason)
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return 130
+        return 1 if self.failed else 0
+
+
+def run_sweep(options: RunOptions, progress: Progress) -> SweepOutcome:
+    from bnplace.execute import EpochEnded, TrialEnded, TrialStarted, make_executor
+    from bnplace.track import Tracker, resolve_tracking_uri
+
+    prepared = prepare(options.config, options.sets, options.seeds, options.only)
+    plan = prepared.plan
+    if plan.errors:
+        lines = [f"  {f.variant}: [{f.rule}] {f.message}" for f in plan.errors]
+        raise PlanError("the plan has errors; nothing was run:\n" + "\n".join(lines))
+    uri = resolve_tracking_uri(options.tracking_uri, prepared.loaded.config.tracking.uri)
+    tracker = Tracker(uri, plan.experiment)
+    killed = tracker.kill_stale_runs()
+    done = set() if options.rerun else tracker.finished_trial_keys()
+    todo = [trial for trial in plan.trials if trial.key not in done]
+    skipped = len(plan.trials) - len(todo)
+    progress.planned(plan, len(todo), skipped, killed)
+    tracker.start_sweep(plan, _config_text(prepared.loaded))
+    variants = {v.id: v for v in plan.variants}
+    trials = {t.key: t for t in todo}
+    buffers: dict[str, list[tuple[int, dict[str, float]]]] = {}
+    flushed: dict[str, float] = {}
+    counts = {"finished": 0, "failed": 0}
+    failures: list[tuple[str, int, str]] = []
+
+    def flush(key: str) -> None:
+        if buffers.get(key):
+            tracker.log_epochs(key, buffers[key])
+            buffers[key] = []
+        flushed[key] = time.monotonic()
+
+    def on_event(event: Event) -> None:
+        if isinstance(event, TrialStarted):
+            trial = trials[event.trial_key]
+            tracker.start_trial(trial, variants[trial.variant_id])
+            flushed[trial.key] = time.monotonic()
+            progress.started(event.trial_key, event.worker)
+        elif isinstance(event, EpochEnded):
+            buffers.setdefault(event.trial_key, []).append((event.epoch, event.metrics))
+            if time.monotonic() - flushed.get(event.trial_key, 0.0) > _FLUSH_EVERY_S:
+                flush(event.trial_key)
+            progress.epoch(event.trial_key, event.epoch, event.metrics)
+        elif isinstance(event, TrialEnded):
+            result = event.result
+            flush(result.trial_key)
+            tracker.end_trial(result)
+            counts["finished" if result.status == "finished" else "failed"] += 1
+            if result.status != "finished":
+                failures.append((result.variant, result.seed, result.reason))
+            progress.ended(result)
+
+    executor = make_executor(
+        options.executor, options.jobs, options.threads, **options.executor_options
+    )
+    interrupted = False
+    try:
+        executor.run(todo, prepared.datasets, on_event)
+    except KeyboardInterrupt:
+        interrupted = True
+        tracker.kill_open_trials()
+    finally:
+        progress.close()
+    aggregates = tracker.write_aggregates(plan)
+    tracker.end_sweep("KILLED" if interrupted else "FINISHED")
+    return SweepOutcome(
+        plan=plan,
+        tracking_uri=uri,
+        experiment_id=tracker.experiment_id,
+        sweep_run_id=tracker.sweep_run_id,
+        skipped=skipped,
+        finished=counts["finished"],
+        failed=counts["failed"],
+        interrupted=interrupted,
+        aggregates=aggregates,
+        failures=tuple(failures),
+    )
+
+
+def _config_text(loaded: LoadedConfig) -> str:
+    """The resolved config as YAML (defaults filled in), headed by where it came from."""
+    import yaml
+
+    body = yaml.safe_dump(
+        loaded.config.model_dump(mode="json", exclude_none=True), sort_keys=False
+    )
+    return f"# resolved from {loaded.file}\n{body}"

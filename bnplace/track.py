@@ -1,0 +1,376 @@
+"""Record: the MLflow layout of a sweep, written by the driver process alone.
+
+In: the `Plan`, then events from the executor (a trial started, an epoch ended, a trial ended).
+Out: MLflow runs: one sweep run per `bnplace run`, a variant run per variant under it, a trial
+run per variant x seed under that, with readable params, `bnplace.*` tags, per-epoch metrics and
+artifacts; and the resume look-ups (which trial keys already finished, which runs a killed sweep
+left RUNNING). Only the driver writes, so a SQLite store never sees concurrent writers, and
+writes are batched (`log_batch`). The layout is documented in docs/tracking.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bnplace import __version__
+from bnplace.errors import TrackingError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+
+    from bnplace.plan import Plan, Trial, Variant
+    from bnplace.result import TrialResult
+
+KIND, SWEEP, VARIANT, TRIAL = "bnplace.kind", "sweep", "variant", "trial"
+_PAGE = 1000
+
+
+def resolve_tracking_uri(cli: str | None, config: str | None, cwd: Path | None = None) -> str:
+    """--tracking-uri, else MLFLOW_TRACKING_URI, else the config's, else ./mlflow.db (absolute)."""
+    uri = cli or os.environ.get("MLFLOW_TRACKING_URI") or config or "sqlite:///mlflow.db"
+    base = cwd or Path.cwd()
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        uri = f"sqlite:///{(base / uri.removeprefix('sqlite:///')).resolve()}"
+    elif "://" not in uri:
+        raise TrackingError(
+            f"tracking URI {uri!r} is not a URI; use sqlite:///path/to/mlflow.db or "
+            "http://host:port (bnplace never uses MLflow's file store)"
+        )
+    return uri
+
+
+def ui_command(uri: str, port: int = 5000) -> str:
+    return f"bnplace ui --tracking-uri '{uri}' --port {port}"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "\\'") + "'"
+
+
+@dataclass
+class Tracker:
+    """The single writer of a sweep's runs. Create it in the driver process only."""
+
+    uri: str
+    experiment: str
+    client: MlflowClient = field(init=False, repr=False)
+    experiment_id: str = field(init=False)
+    sweep_run_id: str = ""
+    _variant_runs: dict[str, str] = field(default_factory=dict, repr=False)
+    _trial_runs: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        from mlflow import MlflowClient
+
+        try:
+            self.client = MlflowClient(tracking_uri=self.uri)
+            found = self.client.get_experiment_by_name(self.experiment)
+            if found is None:
+                self.experiment_id = self.client.create_experiment(
+                    self.experiment, artifact_location=self._artifact_location()
+                )
+            elif found.lifecycle_stage == "deleted":
+                raise TrackingError(
+                    f"experiment '{self.experiment}' is deleted in {self.uri}; restore it "
+                    "(mlflow experiments restore) or choose another name (--experiment)"
+                )
+            else:
+                self.experiment_id = found.experiment_id
+        except TrackingError:
+            raise
+        except Exception as exc:  # MLflow raises many types for an unreachable store
+            raise TrackingError(f"cannot open the MLflow store {self.uri}: {exc}") from None
+
+    def _artifact_location(self) -> str | None:
+        """Next to a SQLite file (not ./mlruns of wherever the command ran); servers decide."""
+        if self.uri.startswith("sqlite:///"):
+            db = Path(self.uri.removeprefix("sqlite:///"))
+            return (db.parent / "mlartifacts" / self.experiment).as_uri()
+        return None
+
+    # --- look-ups for resume ---------------------------------------------------------------
+
+    def _runs(self, filter_string: str) -> Iterator[Run]:
+        token = None
+        while True:
+            page = self.client.search_runs(
+                [self.experiment_id], filter_string, max_results=_PAGE, page_token=token
+            )
+            yield from page
+            token = page.token
+            if not token:
+                return
+
+    def finished_trial_keys(self) -> set[str]:
+        runs = self._runs(f"tags.`{KIND}` = '{TRIAL}' and attributes.status = 'FINISHED'")
+        return {run.data.tags.get("bnplace.trial_key", "") for run in runs}
+
+    def kill_stale_runs(self) -> int:
+        """Mark KILLED the runs a dead sweep left RUNNING; returns how many trial runs."""
+        killed = 0
+        for sweep in self._runs(f"tags.`{KIND}` = '{SWEEP}' and attributes.status = 'RUNNING'"):
+            if _driver_alive(sweep.data.tags.get("bnplace.driver", "")):
+                continue
+            sweep_id = sweep.info.run_id
+            for run in self._runs(
+                f"tags.`bnplace.sweep` = {_quote(sweep_id)} and attributes.status = 'RUNNING'"
+            ):
+                if run.data.tags.get(KIND) == TRIAL:
+                    self.client.set_tag(run.info.run_id, "bnplace.status", "killed")
+                    killed += 1
+                self.client.set_terminated(run.info.run_id, "KILLED")
+            self.client.set_terminated(sweep_id, "KILLED")
+        return killed
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def start_sweep(self, plan: Plan, config_text: str) -> str:
+        from mlflow.entities import Param
+
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=f"sweep {stamp}",
+            tags={
+                KIND: SWEEP,
+                "bnplace.experiment": plan.experiment,
+                "bnplace.task": plan.task,
+                "bnplace.metric": plan.metric,
+                "bnplace.direction": plan.direction,
+                "bnplace.baseline": plan.baseline,
+                "bnplace.axes": json.dumps(list(plan.axes)),
+                "bnplace.version": __version__,
+                "bnplace.driver": f"{socket.gethostname()}:{os.getpid()}",
+                **_library_versions(),
+            },
+        )
+        self.sweep_run_id = run.info.run_id
+        self.client.log_batch(
+            self.sweep_run_id,
+            params=[
+                Param("variants", str(len(plan.variants))),
+                Param("seeds", ",".join(map(str, plan.seeds))),
+                Param("trials", str(len(plan.trials))),
+            ],
+        )
+        self.client.log_text(self.sweep_run_id, config_text, "config/config.yaml")
+        self.client.log_dict(self.sweep_run_id, plan.to_dict(), "plan.json")
+        return self.sweep_run_id
+
+    def variant_run(self, variant: Variant) -> str:
+        """The variant's run under this sweep, created on first use."""
+        from mlflow.entities import Param
+
+        if variant.id in self._variant_runs:
+            return self._variant_runs[variant.id]
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=variant.name,
+            tags={
+                KIND: VARIANT,
+                "mlflow.parentRunId": self.sweep_run_id,
+                "bnplace.sweep": self.sweep_run_id,
+                "bnplace.variant": variant.name,
+                "bnplace.variant_id": variant.id,
+                "bnplace.layers": variant.layer_order,
+                "bnplace.params": str(variant.params),
+                "bnplace.cudnn": str(variant.cudnn).lower(),
+            },
+        )
+        params = [Param(axis, label) for axis, label in variant.labels]
+        if params:
+            self.client.log_batch(run.info.run_id, params=params)
+        self._variant_runs[variant.id] = run.info.run_id
+        return run.info.run_id
+
+    def start_trial(self, trial: Trial, variant: Variant) -> str:
+        from mlflow.entities import Param
+
+        parent = self.variant_run(variant)
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=f"{trial.variant} seed={trial.seed}",
+            tags={
+                KIND: TRIAL,
+                "mlflow.parentRunId": parent,
+                "bnplace.sweep": self.sweep_run_id,
+                "bnplace.variant": trial.variant,
+                "bnplace.variant_id": trial.variant_id,
+                "bnplace.seed": str(trial.seed),
+                "bnplace.trial_key": trial.key,
+                "bnplace.layers": trial.model.layer_order,
+                "bnplace.params": str(variant.params),
+                "bnplace.cudnn": str(variant.cudnn).lower(),
+                "bnplace.data": trial.data_fingerprint,
+                "bnplace.status": "running",
+            },
+        )
+        run_id = run.info.run_id
+        params = [Param(k, v) for k, v in flat_params(trial)] + [Param("seed", str(trial.seed))]
+        self.client.log_batch(run_id, params=params)
+        self._trial_runs[trial.key] = run_id
+        return run_id
+
+    def log_epochs(self, trial_key: str, epochs: Iterable[tuple[int, dict[str, float]]]) -> None:
+        from mlflow.entities import Metric
+
+        now = _now_ms()
+        metrics = [
+            Metric(name, float(value), now, epoch)
+            for epoch, values in epochs
+            for name, value in values.items()
+            if _finite(value)
+        ]
+        if metrics:
+            self.client.log_batch(self._trial_runs[trial_key], metrics=metrics)
+
+    def end_trial(self, result: TrialResult) -> None:
+        from mlflow.entities import Metric, RunTag
+
+        run_id = self._trial_runs.pop(result.trial_key)
+        now = _now_ms()
+        metrics = [
+            Metric(name, float(value), now, 0)
+            for name, value in result.metrics.items()
+            if _finite(value)
+        ]
+        tags = [RunTag("bnplace.status", result.status)]
+        if result.reason:
+            tags.append(RunTag("bnplace.failure", result.reason[:4000]))
+        self.client.log_batch(run_id, metrics=metrics, tags=tags)
+        if result.summary:
+            self.client.log_text(run_id, result.summary, "model_summary.txt")
+        if result.history:
+            self.client.log_text(run_id, history_csv(result.history), "history.csv")
+        status = {"finished": "FINISHED", "failed": "FAILED", "killed": "KILLED"}[result.status]
+        self.client.set_terminated(run_id, status)
+
+    def kill_open_trials(self) -> int:
+        """Ctrl-C: mark the trials still running KILLED (their results are lost, not wrong)."""
+        count = 0
+        for run_id in self._trial_runs.values():
+            self.client.set_tag(run_id, "bnplace.status", "killed")
+            self.client.set_terminated(run_id, "KILLED")
+            count += 1
+        self._trial_runs.clear()
+        return count
+
+    def write_aggregates(self, plan: Plan) -> dict[str, dict[str, float]]:
+        """Per variant: mean/sd/min/max of the main metric over all its finished trials."""
+        import statistics
+
+        from mlflow.entities import Metric
+
+        finished = self.latest_finished(t.key for t in plan.trials)
+        out: dict[str, dict[str, float]] = {}
+        for variant in plan.variants:
+            keys = [t.key for t in plan.trials if t.variant_id == variant.id]
+            values = [
+                finished[k].data.metrics[plan.metric]
+                for k in keys
+                if k in finished and plan.metric in finished[k].data.metrics
+            ]
+            failed = sum(1 for k in keys if k not in finished)
+            agg: dict[str, float] = {"n_finished": len(values), "n_failed": failed}
+            if values:
+                agg |= {
+                    f"{plan.metric}_mean": statistics.fmean(values),
+                    f"{plan.metric}_sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+                    f"{plan.metric}_min": min(values),
+                    f"{plan.metric}_max": max(values),
+                }
+            now = _now_ms()
+            self.client.log_batch(
+                self.variant_run(variant),
+                metrics=[Metric(k, float(v), now, 0) for k, v in agg.items()],
+            )
+            out[variant.name] = agg
+        return out
+
+    def latest_finished(self, keys: Iterable[str]) -> dict[str, Run]:
+        """The newest FINISHED trial run of each key (a key may have finished in an earlier sweep)."""
+        wanted = set(keys)
+        runs = self._runs(f"tags.`{KIND}` = '{TRIAL}' and attributes.status = 'FINISHED'")
+        latest: dict[str, Run] = {}
+        for run in runs:
+            key = run.data.tags.get("bnplace.trial_key", "")
+            if key in wanted and (
+                key not in latest or run.info.start_time > latest[key].info.start_time
+            ):
+                latest[key] = run
+        return latest
+
+    def end_sweep(self, status: str) -> None:
+        for run_id in self._variant_runs.values():
+            self.client.set_terminated(run_id, status)
+        if self.sweep_run_id:
+            self.client.set_terminated(self.sweep_run_id, status)
+
+
+def _finite(value: Any) -> bool:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return False
+    return number == number and abs(number) != float("inf")
+
+
+def _driver_alive(driver: str) -> bool:
+    """Whether the process that owns a RUNNING sweep still exists (same host only)."""
+    host, _, pid = driver.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's sweep with no heartbeat: treat as dead
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return int(pid) != os.getpid()
+
+
+def _library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for package in ("tensorflow", "tensorflow-cpu", "keras", "mlflow"):
+        try:
+            out[f"bnplace.lib.{package}"] = version(package)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def flat_params(trial: Trial) -> list[tuple[str, str]]:
+    """Readable flattened params of a trial: its axis labels and the settings that matter."""
+    config = trial.config
+    params = [
+        ("layers", trial.model.layer_order),
+        ("data.source", config.data.source),
+        ("data.window", str(config.data.window)),
+        ("data.horizon", str(config.data.horizon)),
+        ("data.standardize", str(config.data.standardize).lower()),
+    ]
+    params += [(f"train.{k}", json.dumps(v) if isinstance(v, dict) else str(v))
+               for k, v in config.train.model_dump().items() if v is not None]
+    return params
+
+
+def history_csv(history: tuple[dict[str, float], ...]) -> str:
+    names = sorted({name for row in history for name in row})
+    lines = [",".join(["epoch", *names])]
+    for epoch, row in enumerate(history):
+        lines.append(",".join([str(epoch), *(repr(row[n]) if n in row else "" for n in names)]))
+    return "\n".join(lines) + "\n"

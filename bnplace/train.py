@@ -1,0 +1,244 @@
+"""Execute one trial: seed, build, compile, fit, evaluate, diagnose -> a `TrialResult`.
+
+In: a `Trial` (canonical model spec, the variant's config, the seed), the prepared `Dataset`, and
+an `on_epoch` callback that carries per-epoch metrics to the driver while the trial trains. Out:
+a frozen `TrialResult` with per-epoch history, final test metrics (and the persistence
+baseline's, for forecasting), timings, the BN variance-shift diagnostics and a status.
+`run_trial` is the one place where an exception, a diverging loss or a time limit becomes a
+trial state: it never raises for a problem of the trial itself.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import keras
+import numpy as np
+
+from bnplace.build import build_model
+from bnplace.config.schema import Train
+from bnplace.data import Dataset
+from bnplace.diagnose import variance_shift
+from bnplace.errors import BnplaceError
+from bnplace.plan import Trial
+from bnplace.result import TrialResult
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+_DIAGNOSE_SAMPLES = 512
+
+
+class _Watch(keras.callbacks.Callback):
+    """Stops on a non-finite loss or past the time limit; reports each epoch; times epochs."""
+
+    def __init__(self, on_epoch: EpochCallback | None, time_limit: float | None) -> None:
+        super().__init__()
+        self.on_epoch, self.time_limit = on_epoch, time_limit
+        self.started = time.perf_counter()
+        self.epoch_started = self.started
+        self.epoch_times: list[float] = []
+        self.history: list[dict[str, float]] = []
+        self.stop_reason = ""
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch_started = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.stop_reason = "diverged"
+            self.model.stop_training = True
+        elif self.time_limit and time.perf_counter() - self.started > self.time_limit:
+            self.stop_reason = "timeout"
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch_times.append(time.perf_counter() - self.epoch_started)
+        row = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}
+        if "learning_rate" in row:
+            row["lr"] = row.pop("learning_rate")
+        self.history.append(row)
+        if self.on_epoch is not None:
+            self.on_epoch(epoch, row)
+
+
+def run_trial(trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None = None) -> TrialResult:
+    """Train and evaluate one trial; every failure of the trial becomes a FAILED result."""
+    keras.backend.clear_session()
+    try:
+        return _train(trial, dataset, on_epoch)
+    except BnplaceError as exc:
+        return TrialResult.failed(trial, f"error: {exc}")
+    except Exception as exc:  # a trial's crash must not stop the sweep
+        last = traceback.extract_tb(exc.__traceback__)[-1:]
+        where = f" ({last[0].filename.rsplit('/', 1)[-1]}:{last[0].lineno})" if last else ""
+        return TrialResult.failed(trial, f"error: {type(exc).__name__}: {exc}{where}")
+
+
+def _train(trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None) -> TrialResult:
+    train = trial.config.train
+    keras.utils.set_random_seed(trial.seed)  # weight init, data order and dropout masks
+    model = build_model(trial.model)
+    model.compile(
+        optimizer=_optimizer(train, steps_per_epoch=_steps(dataset, train)),
+        loss=_loss(train, dataset.task),
+        metrics=["mae"] if dataset.task == "forecast" else ["accuracy"],
+        jit_compile=train.jit_compile,
+        steps_per_execution=train.steps_per_execution,
+    )
+    watch = _Watch(on_epoch, train.time_limit)
+    fit_split, val_split = dataset.split("train"), dataset.split("val")
+    started = time.perf_counter()
+    model.fit(
+        fit_split.x,
+        fit_split.y,
+        validation_data=(val_split.x, val_split.y),
+        epochs=train.epochs,
+        batch_size=train.batch_size,
+        shuffle=train.shuffle,
+        verbose=0,
+        callbacks=[watch, *_callbacks(train)],
+    )
+    train_time = time.perf_counter() - started
+    history = tuple(watch.history)
+    timing = {
+        "train_time_s": train_time,
+        # the first epoch also traces the train and validation functions: leave it out
+        "time_per_epoch_s": float(np.mean(watch.epoch_times[1:] or watch.epoch_times)),
+        "first_epoch_s": watch.epoch_times[0] if watch.epoch_times else 0.0,
+        "epochs_run": float(len(history)),
+        "params": float(model.count_params()),
+    }
+    if watch.stop_reason:
+        return TrialResult.failed(trial, watch.stop_reason, metrics=timing, history=history)
+    metrics = {**timing, **_evaluate(model, dataset, train.batch_size)}
+    if not all(math.isfinite(v) for v in metrics.values()):
+        return TrialResult.failed(trial, "diverged", metrics=metrics, history=history)
+    metrics |= _diagnostics(model, fit_split.x)
+    return TrialResult(
+        trial.key, trial.variant_id, trial.variant, trial.seed, "finished", "",
+        metrics, history, _summary(model),
+    )
+
+
+def _steps(dataset: Dataset, train: Train) -> int:
+    return max(1, math.ceil(dataset.split("train").n / train.batch_size))
+
+
+def _optimizer(train: Train, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    rate: Any = train.learning_rate
+    schedule = train.lr_schedule
+    if schedule and schedule.kind == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(
+            train.learning_rate, decay_steps=train.epochs * steps_per_epoch
+        )
+    elif schedule and schedule.kind == "exponential":
+        rate = keras.optimizers.schedules.ExponentialDecay(
+            train.learning_rate, decay_steps=steps_per_epoch, decay_rate=schedule.factor
+        )
+    classes = {
+        "adam": keras.optimizers.Adam,
+        "nadam": keras.optimizers.Nadam,
+        "adamw": keras.optimizers.AdamW,
+        "rmsprop": keras.optimizers.RMSprop,
+        "sgd": keras.optimizers.SGD,
+    }
+    return classes[train.optimizer](learning_rate=rate, clipnorm=train.clipnorm)
+
+
+def _loss(train: Train, task: str) -> Any:
+    name = train.loss or ("mse" if task == "forecast" else "sparse_categorical_crossentropy")
+    return keras.losses.Huber() if name == "huber" else name
+
+
+def _callbacks(train: Train) -> list[keras.callbacks.Callback]:
+    callbacks: list[keras.callbacks.Callback] = []
+    if train.early_stopping:
+        stop = train.early_stopping
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor=stop.monitor,
+                patience=stop.patience,
+                min_delta=stop.min_delta,
+                restore_best_weights=stop.restore_best_weights,
+            )
+        )
+    if train.lr_schedule and train.lr_schedule.kind == "reduce_on_plateau":
+        schedule = train.lr_schedule
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                factor=schedule.factor,
+                patience=schedule.patience,
+                min_lr=schedule.min_learning_rate,
+            )
+        )
+    return callbacks
+
+
+def _evaluate(model: keras.Model, dataset: Dataset, batch_size: int) -> dict[str, float]:
+    test = dataset.split("test")
+    predicted = np.asarray(model.predict(test.x, batch_size=max(batch_size, 256), verbose=0))
+    if dataset.task == "classify":
+        return classification_metrics(test.y, predicted)
+    metrics = regression_metrics(test.y, predicted, "test")
+    metrics |= regression_metrics(
+        dataset.to_original(test.y), dataset.to_original(predicted), "test", "_orig"
+    )
+    persistence = dataset.persistence("test")
+    baseline = regression_metrics(test.y, persistence, "persistence")
+    baseline |= regression_metrics(
+        dataset.to_original(test.y), dataset.to_original(persistence), "persistence", "_orig"
+    )
+    return metrics | baseline
+
+
+def regression_metrics(
+    truth: np.ndarray, predicted: np.ndarray, prefix: str, suffix: str = ""
+) -> dict[str, float]:
+    error = np.asarray(predicted, np.float64) - np.asarray(truth, np.float64)
+    mse = float(np.mean(error**2))
+    return {
+        f"{prefix}_mse{suffix}": mse,
+        f"{prefix}_rmse{suffix}": math.sqrt(mse),
+        f"{prefix}_mae{suffix}": float(np.mean(np.abs(error))),
+    }
+
+
+def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
+    labels = np.asarray(labels).astype(int).ravel()
+    predicted = probabilities.argmax(axis=1)
+    f1s = []
+    for c in range(probabilities.shape[1]):
+        tp = np.sum((predicted == c) & (labels == c))
+        fp = np.sum((predicted == c) & (labels != c))
+        fn = np.sum((predicted != c) & (labels == c))
+        f1s.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    picked = np.clip(probabilities[np.arange(labels.size), labels], 1e-7, 1.0)
+    return {
+        "test_accuracy": float(np.mean(predicted == labels)),
+        "test_macro_f1": float(np.mean(f1s)),
+        "test_log_loss": float(-np.mean(np.log(picked))),
+    }
+
+
+def _diagnostics(model: keras.Model, x: np.ndarray) -> dict[str, float]:
+    """BN variance shift on a fixed slice of the training windows (see REFERENCE.md)."""
+    shifts = variance_shift(model, np.asarray(x[:_DIAGNOSE_SAMPLES]))
+    if not shifts:
+        return {}
+    metrics: dict[str, float] = {}
+    for name, shift in shifts.items():
+        metrics[f"bn_shift.{name}"] = shift.moving_vs_real
+        metrics[f"bn_train_vs_infer.{name}"] = shift.train_vs_infer
+    metrics["bn_shift_max"] = max(s.moving_vs_real for s in shifts.values())
+    metrics["bn_train_vs_infer_max"] = max(s.train_vs_infer for s in shifts.values())
+    return metrics
+
+
+def _summary(model: keras.Model) -> str:
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, **_: lines.append(line), line_length=100)
+    return "\n".join(lines)

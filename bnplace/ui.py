@@ -1,0 +1,50 @@
+"""`bnplace ui`: the MLflow UI on bnplace's store, on this machine only by default.
+
+In: a tracking URI (resolved like `bnplace run` does), host and port. Out: a running
+`mlflow server` child process (until Ctrl-C) and the links that open each bnplace experiment
+in the UI's "Model training" view (MLflow 3 opens experiments in its GenAI view otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import Any
+
+from bnplace.errors import BnplaceError
+from bnplace.track import resolve_tracking_uri
+
+
+def experiment_links(uri: str, host: str, port: int) -> list[tuple[str, str]]:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+    return [
+        (exp.name, f"{base}/#/experiments/{exp.experiment_id}?workflowType=machine_learning")
+        for exp in client.search_experiments()
+        if exp.name != "Default"
+    ]
+
+
+def server_command(uri: str, host: str, port: int) -> list[str]:
+    # mlflow server ignores MLFLOW_TRACKING_URI: the store must be passed explicitly.
+    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
+            "--host", host, "--port", str(port), "--workers", "1"]
+
+
+def serve(tracking_uri: str | None, host: str, port: int, console: Any) -> None:
+    uri = resolve_tracking_uri(tracking_uri, None)
+    if not uri.startswith(("sqlite:", "postgresql", "mysql")):
+        raise BnplaceError(f"{uri} is a tracking server already: open it in a browser")
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    process = subprocess.Popen(server_command(uri, host, port), env=env)
+    console.print(f"MLflow UI for {uri} on http://{host}:{port} (Ctrl-C stops it)")
+    for name, link in experiment_links(uri, host, port):
+        console.print(f"  {name}: {link}")
+    try:
+        raise SystemExit(process.wait())
+    except KeyboardInterrupt:
+        process.terminate()
+        process.wait(10)

@@ -1,0 +1,267 @@
+"""Plan: grid expansion, canonical specs, keys, merges and lint rules (pure: no TensorFlow)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bnplace.config import parse_config
+from bnplace.errors import PlanError
+from bnplace.plan import DataShape, Plan, make_plan
+from bnplace.sweep import prepare
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
+
+HEADER = """
+experiment: t
+data: {source: synthetic, generator: sine_mix, length: 400, features: 3, window: 16}
+"""
+MODEL = """
+model:
+  - conv1d: {id: conv, filters: 8, kernel_size: 3, padding: causal, activation: relu}
+  - lstm: {id: lstm, units: 8}
+"""
+
+
+def plan_of(extra: str, features: int = 3, train_windows: int = 0, **kwargs) -> Plan:
+    extra = textwrap.dedent(extra)
+    text = HEADER.replace("features: 3", f"features: {features}")
+    text += extra if "model:" in extra else MODEL + extra
+    loaded = parse_config(text, "t.yaml")
+
+    def describe(config):
+        return DataShape("forecast", config.data.window, config.data.features, 1, "fp",
+                         train_windows)
+
+    return make_plan(loaded, describe, **kwargs)
+
+
+def rules(plan: Plan, variant: str | None = None) -> set[str]:
+    return {f.rule for f in plan.findings if variant is None or f.variant == variant}
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_config_validates_and_plans(path: Path) -> None:
+    plan = prepare(path).plan
+    assert plan.variants and plan.trials
+    assert not plan.errors, plan.errors
+    assert plan.baseline in {v.name for v in plan.variants}
+
+
+SEED_QUESTIONS = {
+    "bn_activation.yaml": {
+        "bn=none": "Conv1D>ReLU>LSTM>Dense",
+        "bn=pre_act": "Conv1D>BN>ReLU>LSTM>Dense",
+        "bn=post_act": "Conv1D>ReLU>BN>LSTM>Dense",
+    },
+    "bn_ln_after_lstm.yaml": {
+        "lstm.after=bn, train.batch_size=8": "Conv1D>ReLU>LSTM>BN>Dense",
+        "lstm.after=ln, train.batch_size=8": "Conv1D>ReLU>LSTM>LN>Dense",
+    },
+    "bn_input.yaml": {"data.standardize=raw, input=bn": "BN>Conv1D>ReLU>LSTM>Dense"},
+    "dropout_bn_order.yaml": {
+        "order=dropout_then_bn": "Conv1D>ReLU>Dropout>BN>LSTM>Dense",
+        "order=bn_then_dropout": "Conv1D>ReLU>BN>Dropout>LSTM>Dense",
+    },
+    "lstm_dropout.yaml": {
+        "dropout=spatial_before": "Conv1D>ReLU>SpatialDropout1D>LSTM>Dense",
+        "dropout=recurrent_dropout": "Conv1D>ReLU>LSTM(recurrent_dropout=0.3)>Dense",
+        "dropout=lstm_dropout": "Conv1D>ReLU>LSTM(dropout=0.3)>Dense",
+    },
+    "selu_alpha_dropout.yaml": {
+        "stack=selu_alpha_dropout": "Conv1D>SELU>AlphaDropout>Conv1D>SELU>AlphaDropout>LSTM>Dense"
+    },
+    "se_block.yaml": {"se.enabled=se": "Conv1D>ReLU>SE>LSTM>Dense"},
+    "pooling.yaml": {
+        "pool.enabled=avg_pool, pool.before=bn": "Conv1D>ReLU>BN>AvgPool1D>LSTM>Dense"
+    },
+    "ln_lstm_cell.yaml": {"norm=ln_cell": "Conv1D>ReLU>LN-LSTM>Dense"},
+    "seed_question.yaml": {
+        "model=question": "Conv1D>ReLU>LSTM>BN>Dense",
+        "model=answer": "Conv1D>BN>SELU>AlphaDropout>SE>LSTM(recurrent_dropout=0.2)>Dense",
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEED_QUESTIONS))
+def test_seed_question_configs_show_intended_layer_orders(name: str) -> None:
+    plan = prepare(ROOT / "configs" / name).plan
+    orders = {v.name: v.layer_order for v in plan.variants}
+    for variant, order in SEED_QUESTIONS[name].items():
+        assert orders[variant] == order
+
+
+def test_grid_is_the_product_of_axes_and_arms_times_seeds() -> None:
+    plan = plan_of("""
+    sweep:
+      axes:
+        conv.pre_act: [[], [batch_norm]]
+        train.batch_size: [16, 32, 64]
+      arms:
+        act: {relu: {}, tanh: {conv.activation: tanh}}
+      seeds: [3, 7]
+    """)
+    assert len(plan.variants) == 2 * 3 * 2
+    assert len(plan.trials) == 12 * 2
+    assert {t.seed for t in plan.trials} == {3, 7}
+    assert plan.variants[0].name == "conv.pre_act=none, train.batch_size=16, act=relu"
+    assert plan.axes == ("conv.pre_act", "train.batch_size", "act")
+    batch_sizes = {v.config.train.batch_size for v in plan.variants}
+    assert batch_sizes == {16, 32, 64}
+
+
+def test_plan_is_deterministic_across_processes() -> None:
+    """Same config -> same variant ids and trial keys, whatever the hash seed."""
+    code = (
+        "import json; from bnplace.sweep import prepare; "
+        f"p = prepare({str(ROOT / 'configs' / 'bn_activation.yaml')!r}).plan; "
+        "print(json.dumps([[v.id for v in p.variants], [t.key for t in p.trials]]))"
+    )
+    outputs = []
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env=env, check=True)
+        outputs.append(json.loads(done.stdout))
+    assert outputs[0] == outputs[1]
+    ids, keys = outputs[0]
+    assert len(set(ids)) == len(ids) and len(set(keys)) == len(keys)
+
+
+def test_planning_imports_neither_tensorflow_nor_mlflow() -> None:
+    code = (
+        "import sys; from bnplace.sweep import prepare; "
+        f"prepare({str(ROOT / 'configs' / 'quickstart.yaml')!r}); "
+        "heavy = [m for m in ('tensorflow', 'keras', 'mlflow', 'ray') if m in sys.modules]; "
+        "print(heavy); assert not heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_keys_change_with_what_affects_results() -> None:
+    base = plan_of("sweep: {seeds: 1}")
+    other_lr = plan_of("train: {learning_rate: 0.01}\nsweep: {seeds: 1}")
+    other_seed = plan_of("sweep: {seeds: [5]}")
+    key = base.trials[0].key
+    assert other_lr.trials[0].key != key
+    assert other_seed.trials[0].key != key
+    assert plan_of("sweep: {seeds: 1}").trials[0].key == key
+
+
+def test_equivalent_variants_are_merged_and_reported() -> None:
+    plan = plan_of("""
+    sweep:
+      axes:
+        lstm.after: {none: [], zero_dropout: [{dropout: 0.0}], ln: [layer_norm]}
+    """)
+    assert [v.name for v in plan.variants] == ["lstm.after=none", "lstm.after=ln"]
+    assert plan.merges[0].kept == "lstm.after=none"
+    assert plan.merges[0].dropped == "lstm.after=zero_dropout"
+
+
+def test_relu_and_max_pool_commute_so_swapped_orders_merge() -> None:
+    plan = plan_of("""
+    model:
+      - conv1d: {id: conv, filters: 8, kernel_size: 3, padding: causal}
+      - pool: {id: pool, kind: max}
+      - lstm: {id: lstm, units: 8}
+    sweep:
+      arms:
+        order:
+          relu_then_pool: {conv.post_act: [{activation: relu}]}
+          pool_then_relu: {pool.after: [{activation: relu}]}
+          avg_then_relu: {pool.kind: average, pool.after: [{activation: relu}]}
+    """)
+    assert len(plan.variants) == 2
+    assert plan.merges[0].dropped == "order=pool_then_relu"
+    assert plan.variants[0].layer_order == "Conv1D>MaxPool1D>ReLU>LSTM>Dense"
+
+
+def test_baseline_by_axis_labels_and_unknown_baseline() -> None:
+    plan = plan_of("""
+    sweep:
+      axes:
+        conv.pre_act: {none: [], bn: [batch_norm]}
+        lstm.after: {none: [], ln: [layer_norm]}
+    compare: {baseline: "conv.pre_act=bn, lstm.after=none"}
+    """)
+    assert plan.baseline == "conv.pre_act=bn, lstm.after=none"
+    with pytest.raises(PlanError, match="matches 2 variants"):
+        plan_of("""
+        sweep: {axes: {conv.pre_act: {none: [], bn: [batch_norm]}, lstm.after: [[], [layer_norm]]}}
+        compare: {baseline: conv.pre_act=bn}
+        """)
+
+
+def test_filter_and_seed_override() -> None:
+    plan = plan_of(
+        "sweep: {axes: {conv.pre_act: {none: [], bn: [batch_norm]}}, seeds: 4}",
+        seeds=range(2),
+        only=["bn"],
+    )
+    assert [v.name for v in plan.variants] == ["conv.pre_act=bn"]
+    assert [t.seed for t in plan.trials] == [0, 1]
+    with pytest.raises(PlanError, match="matches no variant"):
+        plan_of("sweep: {seeds: 1}", only=["nothing-like-this"])
+
+
+LINT_CASES = {
+    "norm_on_raw_input": "placements: {input: [batch_norm]}",
+    "bias_before_bn": "placements: {conv.pre_act: [batch_norm]}",
+    "alpha_dropout_needs_selu": "placements: {conv.post_act: [{alpha_dropout: 0.1}]}",
+    "dropout_before_bn": "placements: {conv.post_act: [{dropout: 0.5}, batch_norm]}",
+    "dropout_after_selu": """
+        model:
+          - conv1d: {id: conv, filters: 8, activation: selu, kernel_initializer: lecun_normal}
+          - lstm: {id: lstm, units: 8}
+        placements: {conv.post_act: [{dropout: 0.1}]}
+        """,
+    "spatial_dropout_on_flat": "placements: {lstm.after: [{spatial_dropout: 0.2}]}",
+    "bn_after_last_state_small_batch": "placements: {lstm.after: [batch_norm]}\n"
+    "train: {batch_size: 4}",
+    "lstm_without_cudnn": "model:\n  - lstm: {id: lstm, units: 8, recurrent_dropout: 0.2}",
+    "relu_in_lstm": "model:\n  - lstm: {id: lstm, units: 8, activation: relu}",
+    "shape": "model:\n  - lstm: {id: a, units: 8}\n  - lstm: {id: b, units: 8}",
+}
+
+
+@pytest.mark.parametrize("rule", sorted(LINT_CASES))
+def test_each_lint_rule_fires_on_its_case(rule: str) -> None:
+    plan = plan_of(LINT_CASES[rule])
+    assert rule in rules(plan)
+
+
+def test_lint_rules_stay_quiet_on_a_clean_model() -> None:
+    plan = plan_of("placements: {conv.post_act: [batch_norm], lstm.after: [{dropout: 0.2}]}")
+    assert rules(plan) == set()
+
+
+def test_layer_norm_over_one_channel_is_an_error_but_per_window_is_fine() -> None:
+    text = "model:\n  - lstm: {id: lstm, units: 4}\nplacements: {input: [%s]}"
+    bad = plan_of(text % "layer_norm", features=1)
+    assert "layer_norm_single_channel" in {f.rule for f in bad.errors}
+    good = plan_of(text % "{layer_norm: {axis: [1, 2]}}", features=1)
+    assert "layer_norm_single_channel" not in rules(good)
+
+
+def test_bn_momentum_warning_depends_on_training_steps() -> None:
+    extra = "placements: {conv.post_act: [batch_norm]}\ntrain: {epochs: 2, batch_size: 64}"
+    short = plan_of(extra, train_windows=640)  # 20 steps: 0.99**20 = 82% initial
+    long = plan_of(extra.replace("epochs: 2", "epochs: 100"), train_windows=6400)
+    assert "bn_momentum_too_slow" in rules(short)
+    assert "bn_momentum_too_slow" not in rules(long)
+
+
+def test_stacked_lstm_needs_return_sequences() -> None:
+    plan = plan_of(
+        "model:\n  - lstm: {id: a, units: 8, return_sequences: true}\n  - lstm: {id: b, units: 8}"
+    )
+    assert not plan.errors
+    assert plan.variants[0].layer_order == "LSTM>LSTM>Dense"

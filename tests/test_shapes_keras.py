@@ -1,0 +1,76 @@
+"""The plan's TensorFlow-free shapes and parameter counts agree with the models Keras builds."""
+
+from __future__ import annotations
+
+import pytest
+
+from bnplace.build import build_model
+from bnplace.config import parse_config
+from bnplace.plan import DataShape, make_plan
+from bnplace.plan.shapes import analyse
+
+HEADER = """
+experiment: t
+data: {source: synthetic, generator: sine_mix, length: 400, features: 3, window: 17}
+"""
+
+MODELS = {
+    "conv_bn_pool_se_lstm": """
+model:
+  - conv1d: {id: conv, filters: 8, kernel_size: 3, padding: valid, use_bias: false}
+  - pool: {id: pool, kind: max, pool_size: 2}
+  - se: {id: se, ratio: 2, use_bias: true}
+  - lstm: {id: lstm, units: 6}
+placements:
+  input: [{layer_norm: {axis: [1, 2]}}]
+  conv.pre_act: [{batch_norm: {scale: false}}]
+  pool.after: [{group_norm: {groups: 4}}, {spatial_dropout: 0.1}]
+  lstm.after: [layer_norm, {gaussian_noise: 0.1}]
+""",
+    "stacked_ln_lstm_dense": """
+model:
+  - conv1d: {id: conv, filters: 4, kernel_size: 5, strides: 2, padding: same, activation: selu}
+  - lstm: {id: a, units: 5, return_sequences: true, cell: layer_norm, recurrent_dropout: 0.1}
+  - lstm: {id: b, units: 3, use_bias: false}
+  - dense: {id: d, units: 7, activation: tanh}
+placements:
+  conv.post_act: [{alpha_dropout: 0.1}]
+  d.pre_act: [batch_norm]
+  pre_output: [{gaussian_dropout: 0.2}]
+""",
+    "conv_dilated_average_pool_flatten": """
+model:
+  - conv1d: {id: conv, filters: 6, kernel_size: 3, dilation_rate: 2, activation: relu}
+  - pool: {id: pool, kind: average, pool_size: 3, strides: 2, padding: same}
+  - dense: {id: d, units: 4, use_bias: false}
+head: {reduce: flatten}
+""",
+    "last_step_head": """
+model:
+  - conv1d: {id: conv, filters: 5, kernel_size: 3, padding: causal}
+  - lstm: {id: lstm, units: 4, return_sequences: true, cell: layer_norm}
+head: {reduce: last_step}
+""",
+    "global_average_head": """
+model:
+  - conv1d: {id: conv, filters: 5, kernel_size: 3, padding: causal, activation: gelu}
+head: {reduce: global_average}
+placements:
+  conv.post_act: [{layer_norm: {axis: -1, center: false}}]
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_pure_shapes_and_params_match_keras(name: str) -> None:
+    loaded = parse_config(HEADER + MODELS[name], "t.yaml")
+    plan = make_plan(
+        loaded, lambda c: DataShape("forecast", c.data.window, c.data.features, 2, "fp")
+    )
+    variant = plan.variants[0]
+    assert not plan.errors, plan.errors
+    report = analyse(variant.model)
+    model = build_model(variant.model)
+    assert report.params == model.count_params()
+    keras_shapes = [tuple(layer.output.shape[1:]) for layer in model.layers[1:]]
+    assert list(report.shapes) == keras_shapes
