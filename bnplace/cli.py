@@ -40,7 +40,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=stderr)
 
 
 def _reports_errors(func: F) -> F:
@@ -51,8 +51,10 @@ def _reports_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except BnplaceError as exc:
+            from rich.markup import escape
+
             console = _console(stderr=True)
-            console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             _console(stderr=True).print("interrupted")
@@ -157,7 +159,9 @@ def run(
     ] = None,
     cpus_per_trial: Annotated[float, typer.Option(help="Ray: CPUs per trial.")] = 1.0,
     gpus_per_trial: Annotated[float, typer.Option(help="Ray: GPUs per trial.")] = 0.0,
-    max_retries: Annotated[int, typer.Option(help="Ray: retries of a trial whose worker died.")] = 0,
+    max_retries: Annotated[
+        int, typer.Option(help="Ray: retries of a trial whose worker died.")
+    ] = 0,
     threads: Annotated[int, typer.Option(help="TensorFlow threads per trial.")] = 1,
 ) -> None:
     """Train every variant x seed and log it to MLflow (resumes: finished trials are skipped).
@@ -208,8 +212,9 @@ def run(
 def _compare_sweep(uri: str, sweep_run_id: str, console: Any) -> None:
     from bnplace.compare import compare_runs, render_table
 
-    comparison = compare_runs(uri, experiment=None, sweep_run_id=sweep_run_id, metric=None,
-                              baseline=None, out_dir=None)
+    comparison = compare_runs(
+        uri, experiment=None, sweep_run_id=sweep_run_id, metric=None, baseline=None, out_dir=None
+    )
     console.print(render_table(comparison))
 
 
@@ -229,9 +234,7 @@ def compare(
     ] = None,
     metric: Annotated[str | None, typer.Option(help="Metric to compare (default: main).")] = None,
     baseline: Annotated[str | None, typer.Option(help="Baseline variant name.")] = None,
-    fmt: Annotated[
-        str, typer.Option("--format", help="table, markdown, csv or json.")
-    ] = "table",
+    fmt: Annotated[str, typer.Option("--format", help="table, markdown, csv or json.")] = "table",
     out: Annotated[
         Path | None, typer.Option(help="Write the report (Markdown, HTML, plots) here.")
     ] = None,

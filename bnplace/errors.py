@@ -104,12 +104,12 @@ class DataError(BnplaceError):
         if suggestion:
             text += f"\n  did you mean: {suggestion}"
         super().__init__(text)
-        self.message = message
+        self.problem = message
 
     def __reduce__(self):
         return (
             _rebuild_data_error,
-            (self.message, self.file, self.column, self.row, self.suggestion),
+            (self.problem, self.file, self.column, self.row, self.suggestion),
         )
 
 

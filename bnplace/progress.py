@@ -13,8 +13,14 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
 from rich.live import Live
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.progress import TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -110,8 +116,12 @@ class LiveProgress:
         table.add_column("last epoch", style="dim")
         for key, (worker, _, last) in self.state.running.items():
             done = self.state.epochs.get(key, 0)
-            table.add_row(self.state.names[key], worker, last.split("|")[0] or f"0/{done}",
-                          last.partition("|")[2])
+            table.add_row(
+                self.state.names[key],
+                worker,
+                last.split("|")[0] or f"0/{done}",
+                last.partition("|")[2],
+            )
         return Group(self.bar, table)
 
     def _refresh(self) -> None:

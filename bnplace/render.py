@@ -19,8 +19,11 @@ _LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
 def plan_view(plan: Plan) -> Group:
-    table = Table(title=f"{plan.experiment}: {len(plan.variants)} variants x "
-                  f"{len(plan.seeds)} seeds = {len(plan.trials)} trials", title_justify="left")
+    table = Table(
+        title=f"{plan.experiment}: {len(plan.variants)} variants x "
+        f"{len(plan.seeds)} seeds = {len(plan.trials)} trials",
+        title_justify="left",
+    )
     table.add_column("id", style="dim")
     table.add_column("variant")
     table.add_column("layers", overflow="fold")
@@ -37,18 +40,28 @@ def plan_view(plan: Plan) -> Group:
             if count:
                 lint.append(f"{count} {level} ", style=_LEVEL_STYLE[level])
         name = variant.name + ("  (baseline)" if variant.name == plan.baseline else "")
-        table.add_row(variant.id, name, variant.layer_order, f"{variant.params:,}", lint,
-                      str(per_variant[variant.id]))
+        table.add_row(
+            variant.id,
+            name,
+            variant.layer_order,
+            f"{variant.params:,}",
+            lint,
+            str(per_variant[variant.id]),
+        )
     parts: list = [table]
     for merge in plan.merges:
-        parts.append(Text(f"merged: '{merge.dropped}' into '{merge.kept}' ({merge.reason})",
-                          style="dim"))
+        parts.append(
+            Text(f"merged: '{merge.dropped}' into '{merge.kept}' ({merge.reason})", style="dim")
+        )
     for finding in plan.findings:
         line = Text(f"{finding.level}: ", style=_LEVEL_STYLE[finding.level])
         line.append(f"{finding.variant}: [{finding.rule}] {finding.message}")
         parts.append(line)
-    parts.append(Text(f"main metric: {plan.metric} ({plan.direction}); baseline: {plan.baseline}",
-                      style="dim"))
+    parts.append(
+        Text(
+            f"main metric: {plan.metric} ({plan.direction}); baseline: {plan.baseline}", style="dim"
+        )
+    )
     return Group(*parts)
 
 
@@ -74,16 +87,27 @@ def outcome_view(outcome: SweepOutcome) -> Group:
         mean, sd = agg.get(f"{metric}_mean"), agg.get(f"{metric}_sd")
         shown = f"{mean:.4g} ± {sd:.2g}" if mean is not None and sd is not None else "-"
         failed = int(agg.get("n_failed", 0))
-        table.add_row(variant.name, variant.layer_order, shown, str(int(agg.get("n_finished", 0))),
-                      Text(str(failed), style="red" if failed else ""))
+        table.add_row(
+            variant.name,
+            variant.layer_order,
+            shown,
+            str(int(agg.get("n_finished", 0))),
+            Text(str(failed), style="red" if failed else ""),
+        )
     lines: list = [table]
     for variant, seed, reason in outcome.failures:
         lines.append(Text(f"failed: {variant} seed={seed}: {reason}", style="red"))
     status = "interrupted" if outcome.interrupted else "done"
-    lines.append(Text(
-        f"{status}: {outcome.finished} finished, {outcome.failed} failed, {outcome.skipped} "
-        f"skipped (already finished). Sweep run {outcome.sweep_run_id} in {outcome.tracking_uri}"
-    ))
-    lines.append(Text(f"open the MLflow UI: bnplace ui --tracking-uri '{outcome.tracking_uri}'",
-                      style="bold"))
+    lines.append(
+        Text(
+            f"{status}: {outcome.finished} finished, {outcome.failed} failed, {outcome.skipped} "
+            f"skipped (already finished). Sweep run {outcome.sweep_run_id} in "
+            f"{outcome.tracking_uri}"
+        )
+    )
+    lines.append(
+        Text(
+            f"open the MLflow UI: bnplace ui --tracking-uri '{outcome.tracking_uri}'", style="bold"
+        )
+    )
     return Group(*lines)

@@ -57,13 +57,15 @@ def prepare(
             by_spec[key] = prepare_data(config.data, base_dir)
         data = by_spec[key]
         return DataShape(
-            data.task, data.window, data.features, data.outputs, data.fingerprint,
+            data.task,
+            data.window,
+            data.features,
+            data.outputs,
+            data.fingerprint,
             data.n_windows("train"),
         )
 
-    plan = make_plan(
-        loaded, describe, seeds=None if seeds is None else range(seeds), only=only
-    )
+    plan = make_plan(loaded, describe, seeds=None if seeds is None else range(seeds), only=only)
     datasets = {data.fingerprint: data for data in by_spec.values()}
     return Prepared(loaded, plan, datasets)
 
@@ -191,7 +193,5 @@ def _config_text(loaded: LoadedConfig) -> str:
     """The resolved config as YAML (defaults filled in), headed by where it came from."""
     import yaml
 
-    body = yaml.safe_dump(
-        loaded.config.model_dump(mode="json", exclude_none=True), sort_keys=False
-    )
+    body = yaml.safe_dump(loaded.config.model_dump(mode="json", exclude_none=True), sort_keys=False)
     return f"# resolved from {loaded.file}\n{body}"

@@ -300,7 +300,7 @@ class Tracker:
         return out
 
     def latest_finished(self, keys: Iterable[str]) -> dict[str, Run]:
-        """The newest FINISHED trial run of each key (a key may have finished in an earlier sweep)."""
+        """The newest FINISHED run of each trial key (it may have finished in an earlier sweep)."""
         wanted = set(keys)
         runs = self._runs(f"tags.`{KIND}` = '{TRIAL}' and attributes.status = 'FINISHED'")
         latest: dict[str, Run] = {}
@@ -363,8 +363,11 @@ def flat_params(trial: Trial) -> list[tuple[str, str]]:
         ("data.horizon", str(config.data.horizon)),
         ("data.standardize", str(config.data.standardize).lower()),
     ]
-    params += [(f"train.{k}", json.dumps(v) if isinstance(v, dict) else str(v))
-               for k, v in config.train.model_dump().items() if v is not None]
+    params += [
+        (f"train.{k}", json.dumps(v) if isinstance(v, dict) else str(v))
+        for k, v in config.train.model_dump().items()
+        if v is not None
+    ]
     return params
 
 

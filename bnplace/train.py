@@ -22,6 +22,7 @@ import numpy as np
 from bnplace.build import build_model
 from bnplace.config.schema import Train
 from bnplace.data import Dataset
+from bnplace.data.feed import tf_dataset
 from bnplace.diagnose import variance_shift
 from bnplace.errors import BnplaceError
 from bnplace.plan import Trial
@@ -90,15 +91,12 @@ def _train(trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None) -> Tr
         steps_per_execution=train.steps_per_execution,
     )
     watch = _Watch(on_epoch, train.time_limit)
-    fit_split, val_split = dataset.split("train"), dataset.split("val")
     started = time.perf_counter()
     model.fit(
-        fit_split.x,
-        fit_split.y,
-        validation_data=(val_split.x, val_split.y),
+        # windows are gathered per batch from the series: memory stays O(series)
+        tf_dataset(dataset, "train", train.batch_size, shuffle=train.shuffle, seed=trial.seed),
+        validation_data=tf_dataset(dataset, "val", train.batch_size),
         epochs=train.epochs,
-        batch_size=train.batch_size,
-        shuffle=train.shuffle,
         verbose=0,
         callbacks=[watch, *_callbacks(train)],
     )
@@ -117,10 +115,17 @@ def _train(trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None) -> Tr
     metrics = {**timing, **_evaluate(model, dataset, train.batch_size)}
     if not all(math.isfinite(v) for v in metrics.values()):
         return TrialResult.failed(trial, "diverged", metrics=metrics, history=history)
-    metrics |= _diagnostics(model, fit_split.x)
+    metrics |= _diagnostics(model, dataset.split("train").x)
     return TrialResult(
-        trial.key, trial.variant_id, trial.variant, trial.seed, "finished", "",
-        metrics, history, _summary(model),
+        trial.key,
+        trial.variant_id,
+        trial.variant,
+        trial.seed,
+        "finished",
+        "",
+        metrics,
+        history,
+        _summary(model),
     )
 
 
@@ -180,7 +185,8 @@ def _callbacks(train: Train) -> list[keras.callbacks.Callback]:
 
 def _evaluate(model: keras.Model, dataset: Dataset, batch_size: int) -> dict[str, float]:
     test = dataset.split("test")
-    predicted = np.asarray(model.predict(test.x, batch_size=max(batch_size, 256), verbose=0))
+    feed = tf_dataset(dataset, "test", max(batch_size, 256), targets=False)
+    predicted = np.asarray(model.predict(feed, verbose=0))
     if dataset.task == "classify":
         return classification_metrics(test.y, predicted)
     metrics = regression_metrics(test.y, predicted, "test")

@@ -30,8 +30,20 @@ def experiment_links(uri: str, host: str, port: int) -> list[tuple[str, str]]:
 
 def server_command(uri: str, host: str, port: int) -> list[str]:
     # mlflow server ignores MLFLOW_TRACKING_URI: the store must be passed explicitly.
-    return [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
-            "--host", host, "--port", str(port), "--workers", "1"]
+    return [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
 
 
 def serve(tracking_uri: str | None, host: str, port: int, console: Any) -> None:

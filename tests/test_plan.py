@@ -37,8 +37,9 @@ def plan_of(extra: str, features: int = 3, train_windows: int = 0, **kwargs) -> 
     loaded = parse_config(text, "t.yaml")
 
     def describe(config):
-        return DataShape("forecast", config.data.window, config.data.features, 1, "fp",
-                         train_windows)
+        return DataShape(
+            "forecast", config.data.window, config.data.features, 1, "fp", train_windows
+        )
 
     return make_plan(loaded, describe, **kwargs)
 
@@ -127,8 +128,9 @@ def test_plan_is_deterministic_across_processes() -> None:
     outputs = []
     for seed in ("1", "2"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              env=env, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        )
         outputs.append(json.loads(done.stdout))
     assert outputs[0] == outputs[1]
     ids, keys = outputs[0]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bnplace.config.overrides import UnknownKey, block_refs, site_names, target_path
-from bnplace.config.schema import MODEL_SITES, SECTIONS, Config
+from bnplace.config.schema import BLOCK_SITES, MODEL_SITES, SECTIONS, Config
 from bnplace.config.yamlpos import KeyPath
 from bnplace.errors import did_you_mean
 
@@ -69,18 +69,47 @@ def check_reserved_block_ids(config: Config) -> list[Issue]:
 
 def check_placement_sites(config: Config) -> list[Issue]:
     sites = site_names(config)
-    return [
-        Issue(
-            ("placements", site),
-            f"unknown site '{site}'",
-            expected=f"one of {', '.join(sites)}",
-            got=site,
-            suggestion=did_you_mean(site, sites) or "",
-            on_key=True,
+    issues = []
+    for site in config.placements:
+        if site in sites:
+            continue
+        path = ("placements", site)
+        issues.append(
+            _site_of_another_kind(path, site, config)
+            or Issue(
+                path,
+                f"unknown site '{site}'",
+                expected=f"one of {', '.join(sites)}",
+                got=site,
+                suggestion=did_you_mean(site, sites) or "",
+                on_key=True,
+            )
         )
-        for site in config.placements
-        if site not in sites
-    ]
+    return issues
+
+
+# `conv.after` and `pool.post_act` mean the same place: right after the block's output
+_SAME_PLACE = {"after": "post_act", "post_act": "after"}
+_LSTM_CELL_HINT = " (to normalise inside the LSTM cell, set `cell: layer_norm` on the block)"
+
+
+def _site_of_another_kind(path: KeyPath, key: str, config: Config) -> Issue | None:
+    """`lstm.pre_act`, `conv.after`: a real site name on a block kind that does not offer it."""
+    kinds = {ref.id: ref.kind for ref in block_refs(config)}
+    block, _, name = key.partition(".")
+    if block not in kinds or not any(name in offered for offered in BLOCK_SITES.values()):
+        return None
+    kind, own = kinds[block], BLOCK_SITES[kinds[block]]
+    same = _SAME_PLACE.get(name, "")
+    hint = _LSTM_CELL_HINT if kind == "lstm" and name in ("pre_act", "post_act") else ""
+    return Issue(
+        path,
+        f"block '{block}' ({kind}) has no site '{name}'",
+        expected=f"one of {', '.join(f'{block}.{s}' for s in own)}{hint}",
+        got=key,
+        suggestion=f"{block}.{same}" if same in own else "",
+        on_key=True,
+    )
 
 
 def check_axis_keys(config: Config) -> list[Issue]:
@@ -93,7 +122,10 @@ def check_axis_keys(config: Config) -> list[Issue]:
         try:
             target_path(key, config)
         except UnknownKey as exc:
-            issues.append(Issue(path, str(exc), got=key, suggestion=exc.suggestion, on_key=True))
+            issues.append(
+                _site_of_another_kind(path, key, config)
+                or Issue(path, str(exc), got=key, suggestion=exc.suggestion, on_key=True)
+            )
     return issues
 
 

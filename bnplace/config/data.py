@@ -26,7 +26,11 @@ PACKAGED_DATASETS: dict[str, tuple[str, str, str]] = {
     "italy_power_demand": ("classify", "aeon", "UCR ItalyPowerDemand: 1,096 x 24 steps, 2 classes"),
     "gunpoint": ("classify", "aeon", "UCR GunPoint: 200 x 150 steps, 2 classes"),
     "arrow_head": ("classify", "aeon", "UCR ArrowHead: 211 x 251 steps, 3 classes"),
-    "basic_motions": ("classify", "aeon", "UEA BasicMotions: 80 x 100 steps x 6 channels, 4 classes"),
+    "basic_motions": (
+        "classify",
+        "aeon",
+        "UEA BasicMotions: 80 x 100 steps x 6 channels, 4 classes",
+    ),
     "japanese_vowels": (
         "classify",
         "aeon",

@@ -90,9 +90,11 @@ def target_path(key: str, config: Config) -> KeyPath:
             f"sites: {', '.join(sites)}; settings: {', '.join(fields)}",
             _suggest(key, [f"{head}.{n}" for n in sites + fields]),
         )
-    known = site_names(config) + [f"{s}.<key>" for s in SECTIONS] + [
-        f"{ref.id}.<setting>" for ref in block_refs(config)
-    ]
+    known = (
+        site_names(config)
+        + [f"{s}.<key>" for s in SECTIONS]
+        + [f"{ref.id}.<setting>" for ref in block_refs(config)]
+    )
     candidates = site_names(config) + [
         f"{ref.id}.{f}" for ref in block_refs(config) for f in BLOCK_TYPES[ref.kind].model_fields
     ]

@@ -2,8 +2,9 @@
 
 In: YAML text and the file name it came from. Out: `Parsed(data, positions)`, where `positions`
 maps a key path such as `("model", 0, "conv1d", "filters")` to its (line, column), 1-based.
-Safe-loader semantics only (no tags that construct objects, no code); duplicate keys, which
-PyYAML would silently overwrite, are reported.
+Safe-loader semantics only: a tag that would construct an object (`!!python/...`, `!include`)
+is reported, never run; duplicate keys, which PyYAML would silently overwrite, are reported
+(keys merged in by `<<: *anchor` may be overridden, as YAML intends).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import yaml
 from bnplace.errors import ConfigError, Problem
 
 KeyPath = tuple[str | int, ...]
+MERGE = "tag:yaml.org,2002:merge"
 
 
 @dataclass(frozen=True)
@@ -44,35 +46,79 @@ def parse_yaml(text: str, file: str) -> Parsed:
     try:
         root = loader.get_single_node()
         if root is None:
-            raise ConfigError([Problem("the file is empty; a config is a YAML mapping", file=file,
-                                       line=1, column=1, expected="a mapping with 'experiment', "
-                                       "'data' and 'model'")])
+            raise ConfigError(
+                [
+                    Problem(
+                        "the file is empty; a config is a YAML mapping",
+                        file=file,
+                        line=1,
+                        column=1,
+                        expected="a mapping with 'experiment', 'data' and 'model'",
+                    )
+                ]
+            )
         positions: dict[KeyPath, tuple[int, int]] = {}
         key_positions: dict[KeyPath, tuple[int, int]] = {}
         problems: list[Problem] = []
+        written: dict[int, set[int]] = {}  # per mapping node, on its first visit
 
         def convert(node: yaml.Node, path: KeyPath) -> Any:
             positions[path] = _mark(node)
+            if not _plain_tag(node):
+                line, column = _mark(node)
+                tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+                problems.append(
+                    Problem(
+                        f"tag '{tag}' is not allowed: a config is plain data, "
+                        "and bnplace never builds objects from it",
+                        file=file,
+                        line=line,
+                        column=column,
+                        key=dotted(path),
+                        expected="plain values, lists and mappings (no tags)",
+                        got=tag,
+                    )
+                )
+                return None
             if isinstance(node, yaml.MappingNode):
+                # keys written here, as opposed to merged in by `<<: *anchor`, which they override
+                own = written.setdefault(id(node), {id(k) for k, _ in node.value if k.tag != MERGE})
                 loader.flatten_mapping(node)  # YAML merge keys (<<)
                 out: dict[Any, Any] = {}
+                seen: set[Any] = set()
                 for key_node, value_node in node.value:
                     key = loader.construct_object(key_node, deep=True)
                     if not isinstance(key, str | int | float | bool) or key is None:
                         line, column = _mark(key_node)
-                        problems.append(Problem("keys must be plain scalars", file=file,
-                                                line=line, column=column, got=repr(key)))
+                        problems.append(
+                            Problem(
+                                "keys must be plain scalars",
+                                file=file,
+                                line=line,
+                                column=column,
+                                got=repr(key),
+                            )
+                        )
                         continue
-                    if key in out:
+                    if id(key_node) in own and key in seen:
                         line, column = _mark(key_node)
-                        problems.append(Problem(f"duplicate key {key!r}; the earlier value would "
-                                                "be silently replaced", file=file, line=line,
-                                                column=column, key=dotted(path + (key,))))
-                    key_positions[path + (key,)] = _mark(key_node)
-                    out[key] = convert(value_node, path + (key,))
+                        problems.append(
+                            Problem(
+                                f"duplicate key {key!r}; the earlier value would "
+                                "be silently replaced",
+                                file=file,
+                                line=line,
+                                column=column,
+                                key=dotted((*path, key)),
+                            )
+                        )
+                    if id(key_node) in own:
+                        seen.add(key)
+                    key_positions[(*path, key)] = _mark(key_node)
+                    out[key] = convert(value_node, (*path, key))
                 return out
             if isinstance(node, yaml.SequenceNode):
-                return [convert(item, path + (i,)) for i, item in enumerate(node.value)]
+                return [convert(item, (*path, i)) for i, item in enumerate(node.value)]
             return loader.construct_object(node, deep=True)
 
         data = convert(root, ())
@@ -81,8 +127,14 @@ def parse_yaml(text: str, file: str) -> Parsed:
         line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
         message = f"invalid YAML: {exc.problem or exc}"
         if exc.context:
-            message += f" ({exc.context})"
-        raise ConfigError([Problem(message, file=file, line=line, column=column)]) from None
+            message += f" ({exc.context}"
+            if exc.context_mark and exc.problem_mark and exc.context_mark.line != mark.line:
+                start = exc.context_mark
+                message += f" that starts at line {start.line + 1}, column {start.column + 1}"
+            message += ")"
+        raise ConfigError(
+            [Problem(message, file=file, line=line, column=column, expected=_yaml_hint(exc))]
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(f"invalid YAML: {exc}", file=file)]) from None
     finally:
@@ -92,10 +144,35 @@ def parse_yaml(text: str, file: str) -> Parsed:
     return Parsed(data, positions, key_positions)
 
 
+_PLAIN_TAGS = {
+    yaml.MappingNode: {"tag:yaml.org,2002:map"},
+    yaml.SequenceNode: {"tag:yaml.org,2002:seq"},
+    yaml.ScalarNode: {tag for tag in yaml.SafeLoader.yaml_constructors if tag is not None},
+}
+
+
+def _plain_tag(node: yaml.Node) -> bool:
+    """Whether the node is plain data (implicit tags and safe scalar tags such as !!str)."""
+    return node.tag in _PLAIN_TAGS.get(type(node), set())
+
+
+def _yaml_hint(exc: yaml.MarkedYAMLError) -> str:
+    """What a common YAML syntax error usually needs, in the words of the fix."""
+    problem, context = exc.problem or "", exc.context or ""
+    if "'\\t'" in problem:
+        return "spaces for indentation (YAML does not allow tabs)"
+    if "flow" in context:
+        return "a closing '}' or ']' for the bracket opened there, or a ',' between items"
+    if problem == "mapping values are not allowed here":
+        return "each `key:` at the indentation of its siblings; quote a value that contains ': '"
+    if "indentation" in problem or "block end" in problem:
+        return "consistent indentation (spaces) for keys at the same level"
+    return ""
+
+
 def dotted(path: KeyPath) -> str:
     """("model", 0, "conv1d", "filters") -> "model[0].conv1d.filters"."""
     text = ""
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
-

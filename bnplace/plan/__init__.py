@@ -123,8 +123,7 @@ class Plan:
                     "params": v.params,
                     "cudnn": v.cudnn,
                     "findings": [
-                        {"rule": f.rule, "level": f.level, "message": f.message}
-                        for f in v.findings
+                        {"rule": f.rule, "level": f.level, "message": f.message} for f in v.findings
                     ],
                 }
                 for v in self.variants
@@ -198,7 +197,14 @@ def make_plan(
             continue
         findings = lint(Subject(vconfig, model, report, shape.train_windows), cell.name)
         variant = Variant(
-            key[:8], key, cell.name, cell.labels, vconfig, model, report.params, report.cudnn,
+            key[:8],
+            key,
+            cell.name,
+            cell.labels,
+            vconfig,
+            model,
+            report.params,
+            report.cudnn,
             tuple(findings),
         )
         by_key[key] = variant

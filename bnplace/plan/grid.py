@@ -40,7 +40,7 @@ def label_of(value: Any, is_site: bool) -> str:
 def _layer_label(entry: Any) -> str:
     if isinstance(entry, str):
         return entry
-    (kind, args), = entry.items()
+    ((kind, args),) = entry.items()
     if args is None or args == {}:
         return kind
     if not isinstance(args, dict):

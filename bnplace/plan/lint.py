@@ -80,13 +80,13 @@ def alpha_dropout_needs_selu(s: Subject) -> list[tuple[Level, str]]:
     if not any(layer.kind == "alpha_dropout" for layer in layers):
         return []
     reasons = []
-    activations = {l.get("activation") for l in layers if l.kind == "activation"}
+    activations = {x.get("activation") for x in layers if x.kind == "activation"}
     if activations - {"selu"}:
         reasons.append(f"activations {sorted(activations - {'selu'})} are not selu")
-    inits = {l.get("kernel_initializer") for l in layers if l.kind in ("conv1d", "dense")}
+    inits = {x.get("kernel_initializer") for x in layers if x.kind in ("conv1d", "dense")}
     if inits - {"lecun_normal"}:
         reasons.append(f"kernel_initializer {sorted(inits - {'lecun_normal'})} is not lecun_normal")
-    norms = sorted({l.order_name for l in layers if l.kind in _NORMS})
+    norms = sorted({x.order_name for x in layers if x.kind in _NORMS})
     if norms:
         reasons.append(f"{'/'.join(norms)} in the same stack")
     if not reasons:
@@ -225,9 +225,7 @@ RULES: tuple[Rule, ...] = (
 
 
 def lint(subject: Subject, variant: str) -> list[Finding]:
-    found = [
-        Finding("shape", "error", message, variant) for _, message in subject.shapes.errors
-    ]
+    found = [Finding("shape", "error", message, variant) for _, message in subject.shapes.errors]
     for rule in RULES:
         found += [Finding(rule.__name__, level, msg, variant) for level, msg in rule(subject)]
     return found

@@ -36,9 +36,7 @@ class DataShape:
 
 
 def placed(layers: list[PlacedLayer], origin: str) -> list[LayerSpec]:
-    return [
-        LayerSpec.of(entry.kind, origin, **entry.layer.model_dump()) for entry in layers
-    ]
+    return [LayerSpec.of(entry.kind, origin, **entry.layer.model_dump()) for entry in layers]
 
 
 def resolve_model(config: Config, data: DataShape) -> ModelSpec:

@@ -116,8 +116,10 @@ def _step(layer: LayerSpec, shape: Shape) -> tuple[Shape, int]:
         groups = get("groups")
         size = _axis_size(shape, get("axis", -1), layer)
         if size % groups:
-            raise ValueError(f"GroupNormalization(groups={groups}) needs channels divisible by "
-                             f"{groups}, got {size}")
+            raise ValueError(
+                f"GroupNormalization(groups={groups}) needs channels divisible by "
+                f"{groups}, got {size}"
+            )
         return shape, (int(get("center", True)) + int(get("scale", True))) * size
     if kind == "se":
         squeezed = channels // get("ratio")
@@ -148,5 +150,7 @@ def _step(layer: LayerSpec, shape: Shape) -> tuple[Shape, int]:
 def _axis_size(shape: Shape, axis: int, layer: LayerSpec) -> int:
     rank = len(shape) + 1  # with the batch axis
     if not -rank < axis < rank or axis in (0, -rank):
-        raise ValueError(f"{layer.order_name} axis {axis} does not exist on a tensor of rank {rank}")
+        raise ValueError(
+            f"{layer.order_name} axis {axis} does not exist on a tensor of rank {rank}"
+        )
     return shape[axis - 1] if axis > 0 else shape[axis]

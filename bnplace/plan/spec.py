@@ -6,7 +6,8 @@ into a `keras.Model`. A `ModelSpec` is the canonical form of a variant's network
 with the same `ModelSpec.canonical()` compute the same function and are merged by the plan.
 
 Layer kinds and their args (Keras spelling):
-    conv1d        filters, kernel_size, strides, padding, dilation_rate, use_bias, kernel_initializer
+    conv1d        filters, kernel_size, strides, padding, dilation_rate, use_bias,
+                  kernel_initializer
     dense         units, use_bias, kernel_initializer          (linear; activation is its own layer)
     activation    activation
     batch_norm    axis, momentum, epsilon, center, scale
@@ -15,12 +16,12 @@ Layer kinds and their args (Keras spelling):
     dropout, spatial_dropout, alpha_dropout, gaussian_dropout     rate
     gaussian_noise                                                  stddev
     max_pool, average_pool   pool_size, strides, padding
-    se            ratio, use_bias                                   (Squeeze-and-Excite, 3-D in and out)
+    se            ratio, use_bias                     (Squeeze-and-Excite, 3-D in and out)
     lstm          units, return_sequences, activation, recurrent_activation, use_bias, dropout,
                   recurrent_dropout, cell ("standard" | "layer_norm"), kernel_initializer,
                   recurrent_initializer
     flatten, global_average_pool, last_step                         (3-D -> 2-D before the head)
-    output        units, activation, use_bias, kernel_initializer  (the final Dense)
+    output        units, activation, use_bias, kernel_initializer    (the final Dense)
 """
 
 from __future__ import annotations
@@ -88,8 +89,11 @@ class LayerSpec:
             return _ACTIVATION_NAMES.get(act, act.capitalize())
         if self.kind == "lstm":
             name = "LN-LSTM" if self.get("cell") == "layer_norm" else "LSTM"
-            rates = [f"{arg}={self.get(arg)}" for arg in ("dropout", "recurrent_dropout")
-                     if self.get(arg)]
+            rates = [
+                f"{arg}={self.get(arg)}"
+                for arg in ("dropout", "recurrent_dropout")
+                if self.get(arg)
+            ]
             return f"{name}({','.join(rates)})" if rates else name
         return _ORDER_NAMES.get(self.kind, self.kind)
 

@@ -1,0 +1,268 @@
+"""`bnplace compare`: the runs of a sweep in, statistics, plots, a report and verdicts out.
+
+In: an MLflow tracking URI and an experiment name or a sweep run id (`compare_runs`), or the
+DataFrames already read (`compare_frames`, no MLflow). Out: a frozen `Comparison` holding the
+per-variant statistics table (best first, with verdicts), failures, the Friedman result, notes,
+the trials and history tables, and the paths of the files written; `compare_runs` also writes
+the report, plots and tables to `out_dir` and logs them to the sweep run in MLflow.
+`render_table` (rich) and `render_text` (markdown | csv | json) render a `Comparison` for the
+CLI. Submodules: `stats` (pure statistics), `frame` (MLflow <-> DataFrames), `plots`
+(matplotlib), `report` (renderings). This module imports none of them, nor pandas, scipy,
+mlflow or matplotlib, until a function is called.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bnplace.errors import TrackingError, did_you_mean
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bnplace.compare.frame import SweepInfo
+    from bnplace.compare.report import ComparisonTable
+    from bnplace.compare.stats import FriedmanResult, StatsOptions
+
+__all__ = [
+    "Comparison",
+    "compare_frames",
+    "compare_runs",
+    "render_table",
+    "render_text",
+]
+
+HISTORY_METRICS = ("loss", "val_loss")
+
+
+@dataclass(frozen=True, eq=False)
+class Comparison:
+    """The result of comparing the variants of one sweep on one metric."""
+
+    sweep: SweepInfo
+    metric: str
+    direction: str  # "min" | "max"
+    baseline: str  # variant name
+    table: pd.DataFrame  # one row per variant, best first (columns: see stats.compute_statistics)
+    failures: pd.DataFrame  # variant, reason, n
+    friedman: FriedmanResult | None
+    trials: pd.DataFrame  # one row per trial (see frame.load_sweep)
+    history: pd.DataFrame  # variant, variant_id, seed, run_id, epoch, metric, value
+    notes: tuple[str, ...]
+    options: StatsOptions
+    merged_sweeps: tuple[str, ...] = ()
+    files: Mapping[str, Path] = field(default_factory=dict)  # written under out_dir
+    artifacts: tuple[str, ...] = ()  # artifact paths logged to the sweep run
+
+    @property
+    def verdicts(self) -> dict[str, str]:
+        """{variant name: verdict} ("baseline", "better", "worse", "no evidence at n seeds")."""
+        return dict(zip(self.table["variant"], self.table["verdict"], strict=True))
+
+    @property
+    def best(self) -> str:
+        """The variant with the best mean of the metric."""
+        return str(self.table["variant"].iloc[0])
+
+
+def compare_frames(
+    trials: pd.DataFrame,
+    *,
+    sweep: SweepInfo,
+    metric: str | None = None,
+    baseline: str | None = None,
+    variants: Sequence[str] | None = None,
+    history: pd.DataFrame | None = None,
+    options: StatsOptions | None = None,
+    notes: Sequence[str] = (),
+    merged_sweeps: Sequence[str] = (),
+) -> Comparison:
+    """Statistics of already-read DataFrames: no MLflow, no files.
+
+    `metric` defaults to the sweep's main metric, its direction to the sweep's direction (for
+    the main metric) or to bnplace's naming rule; `baseline` to the sweep's baseline, else the
+    first of `variants` (default: the variants in order of appearance in `trials`). Raises
+    TrackingError for a metric no trial logged or a baseline that is not a variant.
+    """
+    import pandas as pd
+
+    from bnplace.compare.stats import StatsOptions, compute_statistics, direction_for
+
+    options = options or StatsOptions()
+    metric = metric or sweep.metric
+    if not metric:
+        raise TrackingError(
+            f"sweep run {sweep.run_id} has no 'bnplace.metric' tag; name the metric to compare"
+        )
+    names = list(variants) if variants is not None else list(dict.fromkeys(trials["variant"]))
+    _check_metric(trials, metric, sweep)
+    if metric == sweep.metric and sweep.direction in ("min", "max"):
+        direction = sweep.direction
+    else:
+        direction = direction_for(metric)
+    baseline = baseline or sweep.baseline or (names[0] if names else "")
+    if baseline not in names:
+        hint = did_you_mean(baseline, names)
+        raise TrackingError(
+            f"sweep run {sweep.run_id}: no variant named {baseline!r} to use as the baseline"
+            + (f" (did you mean {hint!r}?)" if hint else "")
+            + f"; variants: {', '.join(names)}"
+        )
+    if metric not in trials.columns:
+        trials = trials.assign(**{metric: float("nan")})
+    stats = compute_statistics(
+        trials,
+        metric=metric,
+        direction=direction,  # type: ignore[arg-type]
+        baseline=baseline,
+        variants=names,
+        axes=[a for a in sweep.axes if a in trials.columns],
+        options=options,
+    )
+    if history is None:
+        history = pd.DataFrame(
+            columns=["variant", "variant_id", "seed", "run_id", "epoch", "metric", "value"]
+        )
+    return Comparison(
+        sweep=sweep,
+        metric=metric,
+        direction=direction,
+        baseline=baseline,
+        table=stats.table,
+        failures=stats.failures,
+        friedman=stats.friedman,
+        trials=trials,
+        history=history,
+        notes=(*notes, *stats.notes),
+        options=options,
+        merged_sweeps=tuple(merged_sweeps) or (sweep.run_id,),
+    )
+
+
+def _check_metric(trials: pd.DataFrame, metric: str, sweep: SweepInfo) -> None:
+    if metric in trials.columns:
+        return
+    finished = trials[trials["status"] == "finished"] if "status" in trials.columns else trials
+    if finished.empty:
+        return  # nothing finished yet: every trial counts as failed, the table says so
+    fixed = {
+        "variant", "variant_id", "seed", "trial_key", "status", "failure", "run_id",
+        "variant_run_id", "sweep_run_id", "start_time", *sweep.axes,
+    }  # fmt: skip
+    logged = sorted(c for c in trials.columns if c not in fixed)
+    hint = did_you_mean(metric, logged)
+    raise TrackingError(
+        f"sweep run {sweep.run_id}: no trial logged a metric named {metric!r}"
+        + (f" (did you mean {hint!r}?)" if hint else "")
+        + f"; logged metrics: {', '.join(logged) or 'none'}"
+    )
+
+
+def compare_runs(
+    tracking_uri: str,
+    *,
+    experiment: str | None = None,
+    sweep_run_id: str | None = None,
+    metric: str | None = None,
+    baseline: str | None = None,
+    out_dir: Path | None = None,
+    log_to_mlflow: bool = True,
+    merge_sweeps: bool = True,
+    options: StatsOptions | None = None,
+) -> Comparison:
+    """Compare the variants of a sweep read from MLflow; write and log the results.
+
+    The sweep: `sweep_run_id` (a variant or trial run id is followed up to its sweep), else the
+    newest sweep of `experiment`, else the newest sweep in the store. With `merge_sweeps` the
+    trials of earlier sweeps of the same experiment that ran the same variants count too, once
+    per trial key. Plots and reports are made when `out_dir` is given or `log_to_mlflow` is
+    true: into `out_dir` (created if needed) or a temporary folder; with `log_to_mlflow` the
+    report, plots and statistics go to the sweep run's artifacts under "compare/" (for a metric
+    other than the sweep's main one, "compare/<metric>/") and each variant run of the sweep
+    gets the metrics ci_low, ci_high, diff_vs_baseline, diff_ci_low, diff_ci_high,
+    p_vs_baseline, effect_size, seeds_needed, mean_rank and the tag bnplace.verdict.
+    """
+    from bnplace.compare.frame import client_for, load_history, load_sweep, log_comparison
+
+    client = client_for(tracking_uri)
+    data = load_sweep(
+        client,
+        experiment=experiment,
+        sweep_run_id=sweep_run_id,
+        merge_sweeps=merge_sweeps,
+        tracking_uri=tracking_uri,
+    )
+    comparison = compare_frames(
+        data.trials,
+        sweep=data.sweep,
+        metric=metric,
+        baseline=baseline,
+        variants=list(data.variants["variant"]),
+        options=options,
+        notes=data.notes,
+        merged_sweeps=data.merged_sweeps,
+    )
+    if out_dir is None and not log_to_mlflow:
+        return comparison
+
+    history = load_history(client, data.trials, metrics=HISTORY_METRICS, tracking_uri=tracking_uri)
+    comparison = replace(comparison, history=history)
+    with tempfile.TemporaryDirectory(prefix="bnplace-compare-") as tmp:
+        work = Path(out_dir) if out_dir is not None else Path(tmp)
+        files = _write_outputs(comparison, work)
+        artifacts: tuple[str, ...] = ()
+        if log_to_mlflow:
+            main = comparison.metric == data.sweep.metric
+            artifacts = log_comparison(
+                client,
+                data.sweep,
+                data.variants,
+                comparison.table,
+                metric=comparison.metric,
+                files=files,
+                artifact_dir="compare" if main else f"compare/{comparison.metric}",
+                tracking_uri=tracking_uri,
+            )
+    return replace(comparison, files=files if out_dir is not None else {}, artifacts=artifacts)
+
+
+def _write_outputs(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
+    """Plots into out_dir/plots, then the reports into out_dir; returns {name: path}."""
+    from bnplace.compare.plots import make_plots
+    from bnplace.compare.report import write_reports
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = make_plots(
+        trials=comparison.trials,
+        history=comparison.history,
+        table=comparison.table,
+        variants=[str(v) for v in comparison.table.sort_values("order")["variant"]],
+        metric=comparison.metric,
+        direction=comparison.direction,
+        baseline=comparison.baseline,
+        axes=comparison.sweep.axes,
+        out_dir=out_dir / "plots",
+        experiment=comparison.sweep.experiment,
+    )
+    reports = write_reports(comparison, out_dir, plots)
+    return {**reports, **{f"plot_{name}": path for name, path in plots.items()}}
+
+
+def render_table(comparison: Comparison) -> ComparisonTable:
+    """A rich renderable for the terminal (`console.print(render_table(c))`): best first,
+    verdict column coloured, notes as caption, columns fitted to the console's width."""
+    from bnplace.compare.report import render_table as _render
+
+    return _render(comparison)
+
+
+def render_text(comparison: Comparison, fmt: str) -> str:
+    """The comparison as text: "markdown" (report without plots), "csv" (statistics table),
+    or "json" (everything, NaN as null)."""
+    from bnplace.compare.report import render_text as _render
+
+    return _render(comparison, fmt)

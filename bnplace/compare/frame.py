@@ -1,0 +1,638 @@
+"""MLflow to DataFrames and back: the only part of `bnplace compare` that talks to MLflow.
+
+In: a tracking URI and an experiment name or a sweep run id (or neither: the newest sweep in the
+store), read with `MlflowClient` in the layout of bnplace/track.py (sweep run > variant runs >
+trial runs, see notes/TRACKING.md). Out: a `SweepData` with the sweep's metadata (`SweepInfo`,
+from the sweep run's tags), a variants table (one row per variant run of the sweep, in plan
+order, with its axis labels), a trials table (one row per trial: variant, variant_id, seed,
+trial_key, status, failure, run ids, axis labels and every final metric as a column) and, on
+request, a per-epoch history table (variant, variant_id, seed, run_id, epoch, metric, value).
+The sweep's plan.json says which trials (keys) it consists of; their runs are taken from every
+sweep of the experiment (a resumed or extended sweep counts once per trial: the newest FINISHED
+run per key, else the newest run). `log_comparison` writes the results back: files to the sweep
+run's artifacts, the statistics table with `log_table`, and per-variant numbers and the verdict
+to the variant runs. mlflow is imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from bnplace.errors import TrackingError, did_you_mean
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+
+KIND = "bnplace.kind"
+FIXED_TRIAL_COLUMNS = (
+    "variant",
+    "variant_id",
+    "seed",
+    "trial_key",
+    "status",
+    "failure",
+    "run_id",
+    "variant_run_id",
+    "sweep_run_id",
+    "start_time",
+)
+HISTORY_COLUMNS = ("variant", "variant_id", "seed", "run_id", "epoch", "metric", "value")
+_RUN_STATUS = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "killed"}
+
+
+@dataclass(frozen=True)
+class SweepInfo:
+    """The sweep run compared (the newest one when several are merged) and its tags."""
+
+    run_id: str
+    run_name: str
+    experiment: str
+    experiment_id: str
+    task: str  # "forecast" | "classify" | "" when the tag is missing
+    metric: str
+    direction: str  # "min" | "max" | "" when the tag is missing
+    baseline: str  # variant name, "" when the tag is missing
+    axes: tuple[str, ...]
+    config_digest: str
+    version: str
+    start_time: int  # ms since the epoch
+    tracking_uri: str
+
+
+@dataclass(frozen=True, eq=False)
+class SweepData:
+    """What compare reads from MLflow for one sweep."""
+
+    sweep: SweepInfo
+    variants: pd.DataFrame  # variant, variant_id, run_id, layers, params_tag, <axis columns>
+    trials: pd.DataFrame  # FIXED_TRIAL_COLUMNS + axis columns + one column per final metric
+    merged_sweeps: tuple[str, ...]  # sweep run ids that contributed trials
+    metric_columns: tuple[str, ...]  # the metric columns of `trials`
+    notes: tuple[str, ...]
+
+
+@contextlib.contextmanager
+def _mlflow_errors(tracking_uri: str) -> Iterator[None]:
+    """Turn MLflow exceptions into TrackingError naming the store."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except MlflowException as exc:
+        raise TrackingError(f"MLflow store {tracking_uri}: {exc.message}") from exc
+
+
+def client_for(tracking_uri: str) -> MlflowClient:
+    """An `MlflowClient` for `tracking_uri`; a SQLite store must exist already (opening a
+    missing one would create an empty store where the user mistyped a path)."""
+    from mlflow import MlflowClient
+
+    if tracking_uri.startswith("sqlite:///"):
+        path = Path(tracking_uri.removeprefix("sqlite:///").split("?", 1)[0])
+        if str(path) not in ("", ":memory:") and not path.exists():
+            raise TrackingError(
+                f"MLflow store {tracking_uri}: the SQLite file {path} does not exist "
+                "(run `bnplace run` first, or pass the store the sweep was logged to)"
+            )
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def _search(
+    client: MlflowClient,
+    experiment_ids: Sequence[str],
+    filter_string: str,
+    *,
+    order_by: Sequence[str] | None = None,
+    limit: int | None = None,
+) -> list[Run]:
+    """All runs matching `filter_string` (paginated), optionally only the first `limit`."""
+    runs: list[Run] = []
+    token: str | None = None
+    while True:
+        page = client.search_runs(
+            list(experiment_ids),
+            filter_string,
+            max_results=min(limit, 1000) if limit else 1000,
+            order_by=list(order_by) if order_by else None,
+            page_token=token,
+        )
+        runs.extend(page)
+        token = page.token
+        if not token or (limit is not None and len(runs) >= limit):
+            return runs[:limit] if limit else runs
+
+
+def _kind_filter(kind: str, parent: str | None = None) -> str:
+    text = f"tags.`{KIND}` = '{kind}'"
+    if parent:
+        text += f" and tags.`mlflow.parentRunId` = '{parent}'"
+    return text
+
+
+def _all_experiments(client: MlflowClient) -> list[Any]:
+    experiments: list[Any] = []
+    token: str | None = None
+    while True:
+        page = client.search_experiments(max_results=1000, page_token=token)
+        experiments.extend(page)
+        token = page.token
+        if not token:
+            return experiments
+
+
+def _sweep_info(client: MlflowClient, run: Run, tracking_uri: str) -> SweepInfo:
+    tags = run.data.tags
+    raw_axes = tags.get("bnplace.axes", "[]") or "[]"
+    try:
+        axes = json.loads(raw_axes)
+        if not isinstance(axes, list):
+            raise ValueError("not a list")
+    except ValueError as exc:
+        raise TrackingError(
+            f"sweep run {run.info.run_id}: tag 'bnplace.axes' should be a JSON list of axis "
+            f"names, got {raw_axes!r} ({exc})"
+        ) from exc
+    experiment = client.get_experiment(run.info.experiment_id)
+    return SweepInfo(
+        run_id=run.info.run_id,
+        run_name=run.info.run_name or "",
+        experiment=tags.get("bnplace.experiment", experiment.name),
+        experiment_id=run.info.experiment_id,
+        task=tags.get("bnplace.task", ""),
+        metric=tags.get("bnplace.metric", ""),
+        direction=tags.get("bnplace.direction", ""),
+        baseline=tags.get("bnplace.baseline", ""),
+        axes=tuple(str(a) for a in axes),
+        config_digest=tags.get("bnplace.config_digest", ""),
+        version=tags.get("bnplace.version", ""),
+        start_time=int(run.info.start_time or 0),
+        tracking_uri=tracking_uri,
+    )
+
+
+def find_sweep(
+    client: MlflowClient,
+    *,
+    experiment: str | None = None,
+    sweep_run_id: str | None = None,
+    tracking_uri: str = "",
+) -> tuple[SweepInfo, tuple[str, ...]]:
+    """The sweep to compare and notes on how it was found.
+
+    `sweep_run_id` wins (a variant or trial run id is followed up to its sweep); else the newest
+    sweep of `experiment`; else the newest sweep in the store. Raises TrackingError when none.
+    """
+    from mlflow.exceptions import MlflowException
+
+    uri = tracking_uri or str(client.tracking_uri)
+    notes: list[str] = []
+    exp_id: str | None = None
+    if experiment is not None:
+        exp = client.get_experiment_by_name(experiment)
+        if exp is None:
+            names = [e.name for e in _all_experiments(client)]
+            hint = did_you_mean(experiment, names)
+            raise TrackingError(
+                f"MLflow store {uri}: no experiment named {experiment!r}"
+                + (f" (did you mean {hint!r}?)" if hint else "")
+                + (f"; experiments: {', '.join(sorted(names))}" if names else "; it is empty")
+            )
+        exp_id = exp.experiment_id
+    if sweep_run_id is not None:
+        run_id = sweep_run_id
+        for _ in range(3):
+            try:
+                run = client.get_run(run_id)
+            except MlflowException as exc:
+                raise TrackingError(
+                    f"MLflow store {uri}: no run with id {run_id!r} ({exc.message})"
+                ) from exc
+            kind = run.data.tags.get(KIND, "")
+            if kind == "sweep":
+                break
+            parent = run.data.tags.get("mlflow.parentRunId")
+            if kind not in ("variant", "trial") or not parent:
+                raise TrackingError(
+                    f"MLflow store {uri}: run {run_id} is not a bnplace sweep run "
+                    f"(tag {KIND}={kind or '<missing>'}); pass a sweep run id or an experiment"
+                )
+            notes.append(f"run {run_id} is a {kind} run; comparing its sweep")
+            run_id = parent
+        else:  # pragma: no cover - the layout has at most two levels
+            raise TrackingError(f"MLflow store {uri}: no sweep run above run {sweep_run_id}")
+        if exp_id is not None and run.info.experiment_id != exp_id:
+            raise TrackingError(
+                f"MLflow store {uri}: sweep run {run.info.run_id} belongs to experiment id "
+                f"{run.info.experiment_id}, not to experiment {experiment!r}"
+            )
+        return _sweep_info(client, run, uri), tuple(notes)
+    exp_ids = (
+        [exp_id] if exp_id is not None else [e.experiment_id for e in _all_experiments(client)]
+    )
+    sweeps = _search(
+        client, exp_ids, _kind_filter("sweep"), order_by=["attributes.start_time DESC"], limit=1
+    )
+    if not sweeps:
+        where = f"experiment {experiment!r}" if experiment is not None else "the store"
+        raise TrackingError(
+            f"MLflow store {uri}: no bnplace sweep run in {where}; run `bnplace run` first"
+        )
+    return _sweep_info(client, sweeps[0], uri), tuple(notes)
+
+
+def _variant_table(runs: Sequence[Run], axes: Sequence[str]) -> pd.DataFrame:
+    """Variant runs in plan order (tag bnplace.variant_index when present, else start time)."""
+    rows = []
+    for pos, run in enumerate(runs):
+        tags = run.data.tags
+        index = tags.get("bnplace.variant_index", "")
+        row: dict[str, Any] = {
+            "variant": tags.get("bnplace.variant", run.info.run_name or run.info.run_id),
+            "variant_id": tags.get("bnplace.variant_id", ""),
+            "run_id": run.info.run_id,
+            "layers": tags.get("bnplace.layers", ""),
+            "params_tag": tags.get("bnplace.params", ""),
+            "_index": int(index) if index.isdigit() else math.inf,
+            "_start": int(run.info.start_time or 0),
+            "_pos": pos,
+        }
+        params = run.data.params
+        for axis in axes or sorted(params):
+            row[axis] = params.get(axis, "")
+        rows.append(row)
+    columns = ["variant", "variant_id", "run_id", "layers", "params_tag", *axes]
+    if not rows:
+        return pd.DataFrame({c: [] for c in columns})
+    table = pd.DataFrame(rows).sort_values(["_index", "_start", "_pos"], kind="stable")
+    return table.drop(columns=["_index", "_start", "_pos"]).reset_index(drop=True)
+
+
+def _trial_status(run: Run) -> str:
+    tag = run.data.tags.get("bnplace.status", "")
+    if tag:
+        return tag
+    return _RUN_STATUS.get(run.info.status, "running")
+
+
+def _seed(value: str) -> int | float:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def read_plan(client: MlflowClient, sweep_run_id: str) -> dict[str, Any] | None:
+    """The sweep run's plan.json (variants in plan order, planned trial keys), or None."""
+    import tempfile
+
+    from mlflow.exceptions import MlflowException
+
+    names = {f.path for f in client.list_artifacts(sweep_run_id)}
+    if "plan.json" not in names:
+        return None
+    with tempfile.TemporaryDirectory(prefix="bnplace-plan-") as tmp:
+        try:
+            local = client.download_artifacts(sweep_run_id, "plan.json", tmp)
+            plan = json.loads(Path(local).read_text(encoding="utf-8"))
+        except (MlflowException, OSError, ValueError) as exc:
+            raise TrackingError(
+                f"sweep run {sweep_run_id}: cannot read its plan.json artifact ({exc})"
+            ) from exc
+    if not isinstance(plan, dict) or not isinstance(plan.get("variants"), list):
+        raise TrackingError(
+            f"sweep run {sweep_run_id}: plan.json has no 'variants' list "
+            f"(keys: {', '.join(plan) if isinstance(plan, dict) else type(plan).__name__})"
+        )
+    return plan
+
+
+def _plan_variants(
+    plan: dict[str, Any], own_runs: Sequence[Run], axes: Sequence[str]
+) -> pd.DataFrame:
+    """Variants in plan order, with the sweep's variant run where one exists."""
+    run_of = {r.data.tags.get("bnplace.variant_id", ""): r.info.run_id for r in own_runs}
+    rows = []
+    for v in plan["variants"]:
+        labels = v.get("labels") or {}
+        row: dict[str, Any] = {
+            "variant": str(v["name"]),
+            "variant_id": str(v["id"]),
+            "run_id": run_of.get(str(v["id"]), ""),
+            "layers": str(v.get("layers", "")),
+            "params_tag": str(v.get("params", "")),
+        }
+        for axis in axes:
+            row[axis] = str(labels.get(axis, ""))
+        rows.append(row)
+    return pd.DataFrame(
+        rows, columns=["variant", "variant_id", "run_id", "layers", "params_tag", *axes]
+    )
+
+
+def _trial_row(run: Run, variant: str, sweep_of_variant_run: Mapping[str, str]) -> dict[str, Any]:
+    tags = run.data.tags
+    parent = tags.get("mlflow.parentRunId", "")
+    row: dict[str, Any] = {
+        "variant": variant,
+        "variant_id": tags.get("bnplace.variant_id", ""),
+        "seed": _seed(tags.get("bnplace.seed", "")),
+        "trial_key": tags.get("bnplace.trial_key", "") or run.info.run_id,
+        "status": _trial_status(run),
+        "failure": tags.get("bnplace.failure", ""),
+        "run_id": run.info.run_id,
+        "variant_run_id": parent,
+        "sweep_run_id": tags.get("bnplace.sweep", "") or sweep_of_variant_run.get(parent, ""),
+        "start_time": int(run.info.start_time or 0),
+        "_finished_run": run.info.status == "FINISHED",
+    }
+    for key, value in run.data.metrics.items():
+        row[f"\0{key}"] = value
+    return row
+
+
+def load_sweep(
+    client: MlflowClient,
+    *,
+    experiment: str | None = None,
+    sweep_run_id: str | None = None,
+    merge_sweeps: bool = True,
+    tracking_uri: str = "",
+) -> SweepData:
+    """Read one sweep (see `find_sweep`) into DataFrames.
+
+    The sweep's plan.json (written by the runner) fixes the variants, their order and the
+    planned trials (trial keys). With `merge_sweeps` (the default) a planned trial counts from
+    any sweep of the experiment: per trial key the newest FINISHED run, else the newest run; a
+    planned trial without any run is listed with status "missing" (failure "not run"). Without
+    `merge_sweeps` only the runs of this sweep count. Without a plan.json the variants are the
+    sweep's variant runs and the trials those of the same variant ids (merged the same way;
+    when two trial keys remain for one variant and seed, the newest FINISHED run wins).
+    """
+    uri = tracking_uri or str(client.tracking_uri)
+    with _mlflow_errors(uri):
+        sweep, notes_found = find_sweep(
+            client, experiment=experiment, sweep_run_id=sweep_run_id, tracking_uri=uri
+        )
+        notes = list(notes_found)
+        exp = [sweep.experiment_id]
+        all_variant_runs = _search(client, exp, _kind_filter("variant"))
+        own_runs = [
+            r for r in all_variant_runs if r.data.tags.get("mlflow.parentRunId") == sweep.run_id
+        ]
+        own_runs.sort(key=lambda r: int(r.info.start_time or 0))
+        plan = read_plan(client, sweep.run_id)
+        if plan is not None:
+            variants = _plan_variants(plan, own_runs, sweep.axes)
+        else:
+            variants = _variant_table(own_runs, sweep.axes)
+        if variants.empty:
+            raise TrackingError(
+                f"MLflow store {uri}: sweep run {sweep.run_id} ({sweep.run_name}) has no "
+                "variants (no plan.json and no variant runs); nothing to compare"
+            )
+        trial_runs = _search(client, exp, _kind_filter("trial"))
+
+    sweep_of = {r.info.run_id: r.data.tags.get("mlflow.parentRunId", "") for r in all_variant_runs}
+    own_variant_runs = {r.info.run_id for r in own_runs}
+
+    def in_this_sweep(run: Run) -> bool:
+        tags = run.data.tags
+        return (
+            tags.get("bnplace.sweep") == sweep.run_id
+            or tags.get("mlflow.parentRunId", "") in own_variant_runs
+        )
+
+    rows: list[dict[str, Any]] = []
+    planned: dict[str, dict[str, Any]] = {}
+    if plan is not None:
+        name_of = dict(zip(variants["variant_id"], variants["variant"], strict=True))
+        planned = {
+            str(t["key"]): t
+            for t in plan.get("trials", [])
+            if isinstance(t, dict) and "key" in t and str(t.get("variant_id")) in name_of
+        }
+        for run in trial_runs:
+            key = run.data.tags.get("bnplace.trial_key", "")
+            if key in planned and (merge_sweeps or in_this_sweep(run)):
+                name = name_of[str(planned[key]["variant_id"])]
+                rows.append(_trial_row(run, name, sweep_of))
+    else:
+        name_of = dict(zip(variants["variant_id"], variants["variant"], strict=True))
+        name_of_run = dict(zip(variants["run_id"], variants["variant"], strict=True))
+        for run in trial_runs:
+            parent = run.data.tags.get("mlflow.parentRunId", "")
+            variant_id = run.data.tags.get("bnplace.variant_id", "")
+            if parent in name_of_run:
+                rows.append(_trial_row(run, name_of_run[parent], sweep_of))
+            elif merge_sweeps and variant_id in name_of:
+                rows.append(_trial_row(run, name_of[variant_id], sweep_of))
+
+    metric_names = dict.fromkeys(k[1:] for row in rows for k in row if k.startswith("\0"))
+    metric_columns = {
+        key: (key if key not in FIXED_TRIAL_COLUMNS and key not in sweep.axes else f"metric.{key}")
+        for key in metric_names
+    }
+    if rows:
+        trials = pd.DataFrame(rows).rename(columns={f"\0{k}": v for k, v in metric_columns.items()})
+    else:
+        trials = pd.DataFrame({c: [] for c in (*FIXED_TRIAL_COLUMNS, "_finished_run")})
+
+    n_before = len(trials)
+    trials = _newest_per(trials, ["trial_key"])
+    if len(trials) < n_before:
+        notes.append(
+            f"{n_before - len(trials)} older run(s) of the same trial key were superseded "
+            "(resumed or repeated trials count once)"
+        )
+    if plan is not None:
+        seen = set(trials["trial_key"])
+        missing = [
+            {
+                "variant": name_of[str(t["variant_id"])],
+                "variant_id": str(t["variant_id"]),
+                "seed": _seed(str(t.get("seed", ""))),
+                "trial_key": key,
+                "status": "missing",
+                "failure": "not run",
+                "run_id": "",
+                "variant_run_id": "",
+                "sweep_run_id": "",
+                "start_time": 0,
+                "_finished_run": False,
+            }
+            for key, t in planned.items()
+            if key not in seen
+        ]
+        if missing:
+            trials = pd.concat([trials, pd.DataFrame(missing)], ignore_index=True)
+            notes.append(f"{len(missing)} planned trial(s) have no run yet (listed as 'not run')")
+    else:
+        n_before = len(trials)
+        trials = _newest_per(trials, ["variant", "seed"], only_known=True)
+        if len(trials) < n_before:
+            notes.append(
+                f"{n_before - len(trials)} trial(s) of an earlier configuration (another trial "
+                "key for the same variant and seed) were left out in favour of the newest"
+            )
+    missing_seed = int(trials["seed"].isna().sum())
+    if missing_seed:
+        notes.append(f"{missing_seed} trial(s) have no 'bnplace.seed' tag and cannot be paired")
+
+    axis_cols = [a for a in sweep.axes if a in variants.columns]
+    if axis_cols:
+        labels = variants.set_index("variant")[axis_cols]
+        for axis in axis_cols:
+            trials[axis] = trials["variant"].map(labels[axis])
+    order = {name: i for i, name in enumerate(variants["variant"])}
+    trials = (
+        trials.assign(_order=trials["variant"].map(order))
+        .sort_values(["_order", "seed", "start_time"], kind="stable")
+        .drop(columns=["_order", "_finished_run"])
+        .reset_index(drop=True)
+    )
+    contributed = tuple(dict.fromkeys(s for s in trials["sweep_run_id"] if s))
+    if len(contributed) > 1:
+        notes.append(f"trials merged from {len(contributed)} sweeps of the experiment")
+    return SweepData(
+        sweep=sweep,
+        variants=variants,
+        trials=trials,
+        merged_sweeps=contributed or (sweep.run_id,),
+        metric_columns=tuple(metric_columns.values()),
+        notes=tuple(notes),
+    )
+
+
+def _newest_per(trials: pd.DataFrame, keys: list[str], only_known: bool = False) -> pd.DataFrame:
+    """Per group of `keys`: the newest run whose MLflow status is FINISHED, else the newest."""
+    if trials.empty:
+        return trials
+    ranked = trials.sort_values(["_finished_run", "start_time"], ascending=False, kind="stable")
+    if only_known:
+        known = ranked[keys].notna().all(axis=1)
+        kept = pd.concat([ranked[known].drop_duplicates(keys), ranked[~known]])
+    else:
+        kept = ranked.drop_duplicates(keys)
+    return kept.sort_index()
+
+
+def load_history(
+    client: MlflowClient,
+    trials: pd.DataFrame,
+    *,
+    metrics: Sequence[str] = ("loss", "val_loss"),
+    tracking_uri: str = "",
+) -> pd.DataFrame:
+    """Per-epoch values of `metrics` for every finished trial (one `get_metric_history` each).
+
+    Columns: variant, variant_id, seed, run_id, epoch (the MLflow step), metric, value.
+    """
+    uri = tracking_uri or str(client.tracking_uri)
+    finished = trials[trials["status"] == "finished"] if "status" in trials else trials.iloc[:0]
+    records: list[tuple[Any, ...]] = []
+    with _mlflow_errors(uri):
+        for key in metrics:
+            if key not in finished.columns:
+                continue  # no trial logged it: skip the round trips
+            logged = finished[finished[key].notna()]
+            ids = logged[["variant", "variant_id", "seed", "run_id"]].itertuples(index=False)
+            for variant, variant_id, seed, run_id in ids:
+                for m in client.get_metric_history(run_id, key):
+                    records.append((variant, variant_id, seed, run_id, m.step, key, m.value))
+    history = pd.DataFrame.from_records(records, columns=list(HISTORY_COLUMNS))
+    return history.astype({"epoch": int, "value": float}) if len(history) else history
+
+
+def log_comparison(
+    client: MlflowClient,
+    sweep: SweepInfo,
+    variants: pd.DataFrame,
+    table: pd.DataFrame,
+    *,
+    metric: str,
+    files: Mapping[str, Path],
+    artifact_dir: str,
+    tracking_uri: str = "",
+) -> tuple[str, ...]:
+    """Log a comparison to MLflow; returns the artifact paths written to the sweep run.
+
+    Sweep run: every file of `files` under `artifact_dir` (PNGs under `<artifact_dir>/plots`),
+    and the statistics `table` with `log_table` as `<artifact_dir>/statistics.json`. Variant
+    runs of the sweep: metrics ci_low, ci_high (bootstrap CI of the mean), diff_vs_baseline,
+    diff_ci_low, diff_ci_high, p_vs_baseline (Holm), effect_size, seeds_needed and mean_rank
+    (non-finite values are skipped) and the tag bnplace.verdict. For a metric other than the
+    sweep's main metric the names get the prefix "<metric>." (tag bnplace.verdict.<metric>).
+    """
+    from mlflow.entities import Metric, RunTag
+
+    uri = tracking_uri or str(client.tracking_uri)
+    logged: list[str] = []
+    with _mlflow_errors(uri):
+        for _name, path in files.items():
+            sub = f"{artifact_dir}/plots" if path.suffix == ".png" else artifact_dir
+            client.log_artifact(sweep.run_id, str(path), artifact_path=sub)
+            logged.append(f"{sub}/{path.name}")
+        table_file = f"{artifact_dir}/statistics.json"
+        client.log_table(sweep.run_id, data=_jsonable(table), artifact_file=table_file)
+        logged.append(table_file)
+
+        prefix = "" if metric == sweep.metric else f"{metric}."
+        verdict_tag = "bnplace.verdict" + ("" if not prefix else f".{metric}")
+        run_of = dict(zip(variants["variant"], variants["run_id"], strict=True))
+        now = int(time.time() * 1000)
+        names = {
+            "ci_low": "ci_low",
+            "ci_high": "ci_high",
+            "diff": "diff_vs_baseline",
+            "diff_ci_low": "diff_ci_low",
+            "diff_ci_high": "diff_ci_high",
+            "p_holm": "p_vs_baseline",
+            "effect_size": "effect_size",
+            "seeds_needed": "seeds_needed",
+            "mean_rank": "mean_rank",
+        }
+        for row in table.to_dict("records"):
+            run_id = run_of.get(row["variant"])
+            if not run_id:  # a planned variant without a run in this sweep
+                continue
+            metrics = [
+                Metric(prefix + logged_name, float(row[col]), now, 0)
+                for col, logged_name in names.items()
+                if col in row and _finite(row[col])
+            ]
+            client.log_batch(
+                run_id,
+                metrics=metrics,
+                tags=[RunTag(verdict_tag, str(row.get("verdict", "")))],
+            )
+    return tuple(logged)
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _jsonable(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with infinite numbers as the strings "inf"/"-inf" (JSON has no infinity)."""
+    out = table.copy()
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col]):
+            values = out[col]
+            if values.isin([math.inf, -math.inf]).any():
+                out[col] = values.map(
+                    lambda v: ("inf" if v > 0 else "-inf") if v in (math.inf, -math.inf) else v
+                ).astype(object)
+    return out

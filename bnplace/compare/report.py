@@ -1,0 +1,673 @@
+"""Renderings of a comparison: terminal table, csv / json / markdown text, report files.
+
+In: a `bnplace.compare.Comparison` (statistics table, failures, Friedman result, notes, sweep
+metadata, plot paths). Out: a `rich.table.Table` (best first, verdict column), text in markdown,
+csv or json, and the report files: `report.md` (plots referenced by relative path) and a
+self-contained `report.html` (plots embedded as base64 PNG). Pure apart from `write_reports`,
+which writes the files it is given a folder for; rich is imported inside `render_table`.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import pandas as pd
+
+from bnplace.errors import BnplaceError
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from bnplace.compare import Comparison
+    from bnplace.compare.stats import FriedmanResult
+
+TextFormat = Literal["markdown", "csv", "json"]
+FORMATS: tuple[str, ...] = ("markdown", "csv", "json")
+DASH = "—"
+
+PLOT_CAPTIONS = {
+    "final_metric": "Final metric per variant: one point per seed, grey lines join the same seed "
+    "across variants, black diamond = mean with 95% bootstrap CI.",
+    "learning_curves": "Learning curves: mean over seeds, band = ±1 sd (train and validation).",
+    "heatmap": "Mean metric over the two sweep axes.",
+    "cost_quality": "Cost vs quality: mean time per epoch against the mean metric (95% CI).",
+}
+
+
+# ---------------------------------------------------------------- number formatting
+
+
+def fmt_num(value: Any, digits: int = 4) -> str:
+    """A number with `digits` significant digits; a dash for missing, "∞" for infinity."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return DASH if value is None else str(value)
+    if math.isnan(x):
+        return DASH
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    if x == int(x) and abs(x) < 1e9:
+        return str(int(x))
+    return f"{x:.{digits}g}"
+
+
+def fmt_p(value: Any) -> str:
+    """A p-value: three significant digits, "<0.0001" below that."""
+    try:
+        p = float(value)
+    except (TypeError, ValueError):
+        return DASH
+    if math.isnan(p):
+        return DASH
+    return "<0.0001" if p < 1e-4 else f"{p:.3g}"
+
+
+def fmt_ci(low: Any, high: Any) -> str:
+    if any(_nan(v) for v in (low, high)):
+        return DASH
+    return f"[{fmt_num(low)}, {fmt_num(high)}]"
+
+
+def _nan(value: Any) -> bool:
+    try:
+        return math.isnan(float(value))
+    except (TypeError, ValueError):
+        return value is None
+
+
+def _signed(value: Any) -> str:
+    text = fmt_num(value)
+    return text if text.startswith(("-", DASH)) else f"+{text}"
+
+
+def verdict_text(row: Mapping[str, Any]) -> str:
+    """The verdict, with the seeds needed appended when there is no evidence yet."""
+    verdict = str(row.get("verdict", ""))
+    needed = row.get("seeds_needed")
+    if verdict.startswith("no evidence") and not _nan(needed):
+        verdict += f" (~{fmt_num(needed)} needed)" if math.isfinite(float(needed)) else " (d = 0)"
+    return verdict
+
+
+# ---------------------------------------------------------------- display table
+
+
+def _col(
+    header: str, fn: Callable[[Mapping[str, Any]], str], align: str = "right"
+) -> tuple[str, Callable[[Mapping[str, Any]], str], str]:
+    return (header, fn, align)
+
+
+def display_columns(
+    comparison: Comparison, *, compact: bool = False
+) -> list[tuple[str, Callable[..., str], str]]:
+    """(header, cell function, alignment) of the summary table shown to people. `compact` (the
+    terminal) shows the failure count instead of the reasons (they go to the caption) and
+    leaves out the mean's CI, median/IQR, mean rank and persistence (in the caption)."""
+    table = comparison.table
+    cols = [
+        _col("#", lambda r: str(int(r["rank"]))),
+        _col(
+            "variant",
+            lambda r: str(r["variant"]) + (" (baseline)" if r["is_baseline"] else ""),
+            "left",
+        ),
+        _col("n", lambda r: f"{int(r['n_finished'])}/{int(r['n_trials'])}"),
+        _col("failed", lambda r: str(int(r["n_failed"])) if r["n_failed"] else "")
+        if compact
+        else _col("failed", lambda r: str(r["failures"]) if r["n_failed"] else "", "left"),
+        _col(
+            MEAN if compact else f"{comparison.metric} mean ± sd",
+            lambda r: DASH if _nan(r["mean"]) else f"{fmt_num(r['mean'])} ± {fmt_num(r['sd'])}",
+        ),
+        _col(
+            "Δ vs baseline [95% CI]",
+            lambda r: (
+                ""
+                if r["is_baseline"]
+                else f"{_signed(r['diff'])} {fmt_ci(r['diff_ci_low'], r['diff_ci_high'])}"
+            ),
+        ),
+        _col("p (Holm)", lambda r: "" if r["is_baseline"] else fmt_p(r["p_holm"])),
+        _col("d_z", lambda r: "" if r["is_baseline"] else fmt_num(r["effect_size"], 3)),
+        _col("verdict", verdict_text, "left"),
+    ]
+    if not compact:
+        cols[5:5] = [
+            _col("median [IQR]", lambda r: f"{fmt_num(r['median'])} {fmt_ci(r['q1'], r['q3'])}"),
+            _col("95% CI", lambda r: fmt_ci(r["ci_low"], r["ci_high"])),
+        ]
+        if "mean_rank" in table.columns:
+            cols.append(_col("mean rank", lambda r: fmt_num(r["mean_rank"], 3)))
+        if "persistence" in table.columns:
+            cols.append(_col("persistence", lambda r: fmt_num(r["persistence"])))
+    if "time_per_epoch_s" in table.columns:
+        cols.append(_col("s/epoch", lambda r: fmt_num(r["time_per_epoch_s"], 3)))
+    if "params" in table.columns:
+        cols.append(_col("params", lambda r: fmt_num(r["params"], 6)))
+    if "bn_shift_max" in table.columns:
+        cols.append(_col("BN shift", lambda r: fmt_num(r["bn_shift_max"], 3)))
+    return cols
+
+
+def _rows(comparison: Comparison) -> list[dict[str, Any]]:
+    return comparison.table.to_dict("records")
+
+
+DELTA = "Δ vs baseline [95% CI]"
+MEAN = "mean ± sd"
+# Columns given up, in this order, while the table is wider than the terminal.
+_DROP_ORDER = ("BN shift", "params", "d_z", "s/epoch", "failed", "n")
+Column = tuple[str, Callable[..., str], str]
+
+
+def _fit_columns(
+    comparison: Comparison, max_width: int
+) -> tuple[list[Column], dict[str, int | None]]:
+    """The compact columns and the widths of the wrapping ones (variant, verdict, Δ; None: as
+    wide as their text), giving up the least important columns, then detail, until the table
+    fits `max_width` characters."""
+    columns = display_columns(comparison, compact=True)
+    rows = _rows(comparison)
+    longest = max((len(str(v)) for v in comparison.table["variant"]), default=8)
+    wrap = {"variant": min(longest, 24), "verdict": 15, DELTA: 12}
+
+    def natural(column: Column) -> int:
+        header, fn, _a = column
+        return max([len(header), *(len(fn(r)) for r in rows)])
+
+    def need(minimum: bool = True) -> int:
+        return 1 + sum(
+            3 + (min(natural(c), wrap[c[0]]) if minimum and c[0] in wrap else natural(c))
+            for c in columns
+        )
+
+    if need(minimum=False) <= max_width:
+        return columns, {}
+    shorter: dict[str, Column] = {
+        DELTA: _col("Δ", lambda r: "" if r["is_baseline"] else _signed(r["diff"])),
+        MEAN: _col("mean", lambda r: fmt_num(r["mean"])),
+    }
+    steps = [*_DROP_ORDER, *shorter, "narrow"]
+    for step in steps:
+        if need() <= max_width:
+            break
+        if step in shorter:
+            columns = [shorter[step] if c[0] == step else c for c in columns]
+        elif step == "narrow":
+            wrap = {"variant": min(longest, 14), "verdict": 11, DELTA: 12}
+            columns = [c for c in columns if c[0] != "#"]
+        else:
+            columns = [c for c in columns if c[0] != step]
+    # Share what is left between the wrapping columns, beyond their minimum widths.
+    wrapping = [c for c in columns if c[0] in wrap]
+    widths: dict[str, int | None] = {c[0]: min(natural(c), wrap[c[0]]) for c in wrapping}
+    spare = max_width - need()
+    wants = {c[0]: natural(c) - widths[c[0]] for c in wrapping}  # type: ignore[operator]
+    total_want = sum(wants.values())
+    if spare > 0 and total_want > 0:
+        for name, want in wants.items():
+            widths[name] = widths[name] + min(want, spare * want // total_want)  # type: ignore[operator]
+    return columns, widths
+
+
+def build_table(comparison: Comparison, max_width: int = 200) -> Table:
+    """A rich table of the comparison for a terminal `max_width` characters wide: best first,
+    verdict column coloured, notes in the caption; less important columns are left out when
+    the terminal is narrow (BN shift, params, d_z, s/epoch, failed, n, the CI of Δ, the sd)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    styles = {"better": "bold green", "worse": "bold red", "baseline": "cyan"}
+    words = "lower" if comparison.direction == "min" else "higher"
+    table = Table(
+        title=f"{comparison.sweep.experiment}: {comparison.metric} ({words} is better), "
+        f"baseline {comparison.baseline}",
+        caption=_caption(comparison),
+        caption_justify="left",
+    )
+    columns, widths = _fit_columns(comparison, max_width)
+    at = [h for h, _f, _a in columns].index("verdict")
+    for header, _fn, align in columns:
+        if header in widths:  # wraps inside the width it was given
+            table.add_column(header, justify=align, overflow="fold", width=widths[header])  # type: ignore[arg-type]
+        else:
+            table.add_column(header, justify=align, no_wrap=True)  # type: ignore[arg-type]
+    for row in _rows(comparison):
+        cells = [Text(fn(row)) for _h, fn, _a in columns]  # Text: no markup parsing
+        verdict = str(row["verdict"])
+        cells[at].stylize(styles.get(verdict, "yellow" if verdict.startswith("no") else ""))
+        table.add_row(*cells)
+    return table
+
+
+class ComparisonTable:
+    """A rich renderable that builds the table for the width of the console it is printed to."""
+
+    def __init__(self, comparison: Comparison) -> None:
+        self.comparison = comparison
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        yield build_table(self.comparison, options.max_width)
+
+
+def render_table(comparison: Comparison) -> ComparisonTable:
+    """The comparison as a rich renderable (`console.print(render_table(c))`): best first,
+    verdict column coloured, fitted to the console's width."""
+    return ComparisonTable(comparison)
+
+
+def _caption(comparison: Comparison) -> str:
+    lines = [
+        "verdict: Holm-corrected Wilcoxon p < "
+        f"{comparison.options.alpha:g} and a bootstrap CI of the paired difference that "
+        "excludes 0; Δ = variant − baseline, paired by seed"
+    ]
+    if "persistence" in comparison.table.columns:
+        pers = comparison.table["persistence"].dropna()
+        if len(pers):
+            lines.append(
+                f"persistence baseline (last value): {comparison.metric} {fmt_num(pers.mean())}"
+            )
+    fr = comparison.friedman
+    if fr is not None:
+        lines.append(
+            f"Friedman over {fr.n_seeds} seeds x {fr.n_variants} variants: chi2 = "
+            f"{fmt_num(fr.statistic, 3)}, p = {fmt_p(fr.pvalue)}; mean ranks differ when apart by "
+            f"more than CD = {fmt_num(fr.critical_difference, 3)}"
+        )
+    for r in comparison.failures.to_dict("records"):
+        lines.append(f"failed: {r['variant']}: {r['reason']} x{int(r['n'])}")
+    lines.extend(comparison.notes)
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- text formats
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown_table(
+    headers: Sequence[str], rows: Sequence[Sequence[str]], aligns: Sequence[str]
+) -> str:
+    """A GitHub-flavoured Markdown table."""
+    marks = {"left": ":---", "right": "---:", "center": ":---:"}
+    lines = [
+        "| " + " | ".join(_md_escape(h) for h in headers) + " |",
+        "| " + " | ".join(marks.get(a, "---") for a in aligns) + " |",
+    ]
+    lines += ["| " + " | ".join(_md_escape(str(c)) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _summary_md(comparison: Comparison) -> str:
+    columns = display_columns(comparison)
+    rows = [[fn(r) for _h, fn, _a in columns] for r in _rows(comparison)]
+    return markdown_table([h for h, _f, _a in columns], rows, [a for _h, _f, a in columns])
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        x = float(value)
+        if math.isnan(x):
+            return None
+        if math.isinf(x):
+            return "inf" if x > 0 else "-inf"
+        return int(value) if isinstance(value, int) else x
+    if hasattr(value, "item"):  # numpy scalar
+        return _jsonable(value.item())
+    if value is pd.NA or value is None:
+        return None
+    return value
+
+
+def to_dict(comparison: Comparison) -> dict[str, Any]:
+    """The comparison as plain JSON-able data (NaN -> null, infinity -> "inf")."""
+    sweep = comparison.sweep
+    fr = comparison.friedman
+    return {
+        "experiment": sweep.experiment,
+        "sweep_run_id": sweep.run_id,
+        "sweep_run_name": sweep.run_name,
+        "merged_sweeps": list(comparison.merged_sweeps),
+        "task": sweep.task,
+        "metric": comparison.metric,
+        "direction": comparison.direction,
+        "baseline": comparison.baseline,
+        "alpha": comparison.options.alpha,
+        "variants": [
+            {k: _jsonable(v) for k, v in row.items()} for row in comparison.table.to_dict("records")
+        ],
+        "failures": [
+            {k: _jsonable(v) for k, v in row.items()}
+            for row in comparison.failures.to_dict("records")
+        ],
+        "friedman": None
+        if fr is None
+        else {
+            "statistic": _jsonable(fr.statistic),
+            "pvalue": _jsonable(fr.pvalue),
+            "n_seeds": fr.n_seeds,
+            "n_variants": fr.n_variants,
+            "critical_difference": _jsonable(fr.critical_difference),
+            "mean_ranks": {
+                str(v): _jsonable(r)
+                for v, r in zip(fr.ranks["variant"], fr.ranks["mean_rank"], strict=True)
+            },
+        },
+        "notes": list(comparison.notes),
+        "files": {k: str(v) for k, v in comparison.files.items()},
+        "artifacts": list(comparison.artifacts),
+    }
+
+
+def render_text(comparison: Comparison, fmt: str) -> str:
+    """The comparison as `fmt`: "markdown" (the report without plots), "csv" (the statistics
+    table, one row per variant, best first) or "json" (`to_dict`)."""
+    if fmt == "markdown":
+        return markdown_report(comparison, plots={})
+    if fmt == "csv":
+        return comparison.table.to_csv(index=False)
+    if fmt == "json":
+        return json.dumps(to_dict(comparison), indent=2, ensure_ascii=False) + "\n"
+    raise BnplaceError(f"unknown output format {fmt!r}; expected one of: {', '.join(FORMATS)}")
+
+
+# ---------------------------------------------------------------- report sections
+
+
+def _meta_lines(comparison: Comparison) -> list[tuple[str, str]]:
+    s = comparison.sweep
+    seeds = (
+        sorted({int(x) for x in comparison.trials["seed"].dropna()})
+        if len(comparison.trials)
+        else []
+    )
+    lines = [
+        ("experiment", s.experiment),
+        ("sweep run", f"{s.run_name} ({s.run_id})"),
+        ("task", s.task or DASH),
+        (
+            "metric",
+            f"{comparison.metric} ({'lower' if comparison.direction == 'min' else 'higher'} "
+            "is better)",
+        ),
+        ("baseline", comparison.baseline),
+        ("seeds", ", ".join(map(str, seeds)) or DASH),
+        ("variants", str(len(comparison.table))),
+    ]
+    if len(comparison.merged_sweeps) > 1:
+        lines.append(("merged sweeps", ", ".join(comparison.merged_sweeps)))
+    lines.append(("tracking store", s.tracking_uri))
+    lines.append(("generated", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")))
+    return lines
+
+
+def _paired_table(comparison: Comparison) -> tuple[list[str], list[list[str]], list[str]]:
+    headers = [
+        "variant", "pairs", "Δ mean", "Δ median", "Δ 95% CI", "p Wilcoxon", "p paired t",
+        "p Holm", "d_z", "seeds needed", "verdict",
+    ]  # fmt: skip
+    rows = []
+    for r in _rows(comparison):
+        if r["is_baseline"]:
+            continue
+        rows.append(
+            [
+                str(r["variant"]),
+                str(int(r["n_pairs"])),
+                _signed(r["diff"]),
+                _signed(r["diff_median"]),
+                fmt_ci(r["diff_ci_low"], r["diff_ci_high"]),
+                fmt_p(r["p_wilcoxon"]),
+                fmt_p(r["p_ttest"]),
+                fmt_p(r["p_holm"]),
+                fmt_num(r["effect_size"], 3),
+                fmt_num(r["seeds_needed"]),
+                str(r["verdict"]),
+            ]
+        )
+    return headers, rows, ["left"] + ["right"] * 9 + ["left"]
+
+
+def _side_table(comparison: Comparison) -> tuple[list[str], list[list[str]], list[str]] | None:
+    wanted = [
+        ("persistence", "persistence (last value)"),
+        ("time_per_epoch_s", "s/epoch"),
+        ("train_time_s", "train s"),
+        ("epochs_run", "epochs"),
+        ("params", "params"),
+        ("bn_shift_max", "BN moving/real var (max)"),
+        ("bn_train_vs_infer_max", "BN train/infer var (max)"),
+    ]
+    present = [(c, h) for c, h in wanted if c in comparison.table.columns]
+    if not present:
+        return None
+    rows = [
+        [str(r["variant"]), fmt_num(r["mean"])] + [fmt_num(r[c]) for c, _h in present]
+        for r in _rows(comparison)
+    ]
+    headers = ["variant", f"{comparison.metric} mean"] + [h for _c, h in present]
+    return headers, rows, ["left"] + ["right"] * (len(headers) - 1)
+
+
+def _rank_rows(fr: FriedmanResult) -> list[list[str]]:
+    pairs = zip(fr.ranks["variant"], fr.ranks["mean_rank"], strict=True)
+    return [[str(v), fmt_num(r, 3)] for v, r in pairs]
+
+
+def _failure_rows(comparison: Comparison) -> list[list[str]]:
+    return [
+        [str(r["variant"]), str(r["reason"]), str(int(r["n"]))]
+        for r in comparison.failures.to_dict("records")
+    ]
+
+
+def _how_to_read(comparison: Comparison) -> list[str]:
+    alpha = comparison.options.alpha
+    return [
+        "Δ is variant − baseline on the same seed; only seeds finished by both enter the paired "
+        "tests. A failed seed never enters the statistics; it is counted under *failed*.",
+        f"**better / worse**: Wilcoxon signed-rank p, Holm-corrected across the variants, below "
+        f"{alpha:g}, and a {comparison.options.confidence:.0%} bootstrap CI (BCa, "
+        f"{comparison.options.n_boot} resamples) of the mean difference that excludes 0. "
+        "The paired t-test is a second opinion.",
+        '**no evidence at n seeds** is not "no difference": *seeds needed* is the number of '
+        f"seeds at which a paired test would detect the observed effect size d_z (mean / sd of "
+        f"the differences) with power {comparison.options.power:.0%} at α = {alpha:g}.",
+    ]
+
+
+def markdown_report(comparison: Comparison, plots: Mapping[str, str]) -> str:
+    """The report in Markdown; `plots` maps plot names to paths relative to the report."""
+    out: list[str] = [f"# {comparison.sweep.experiment}: {comparison.metric}", ""]
+    out += [f"- **{k}**: {v}" for k, v in _meta_lines(comparison)]
+    out += ["", "## Results (best first)", "", _summary_md(comparison), ""]
+    out += ["### How to read this", ""] + [f"- {line}" for line in _how_to_read(comparison)]
+    headers, rows, aligns = _paired_table(comparison)
+    if rows:
+        out += ["", f"## Paired comparison with {comparison.baseline}", ""]
+        out += [markdown_table(headers, rows, aligns)]
+    fr = comparison.friedman
+    if fr is not None:
+        out += ["", "## Friedman test and mean ranks", ""]
+        out += [
+            f"χ² = {fmt_num(fr.statistic, 4)}, p = {fmt_p(fr.pvalue)} over {fr.n_seeds} seeds "
+            f"finished by all {fr.n_variants} variants. Rank 1 is best; two mean ranks differ "
+            f"(Nemenyi, α = {comparison.options.alpha:g}) when they are more than "
+            f"CD = {fmt_num(fr.critical_difference, 3)} apart.",
+            "",
+            markdown_table(
+                ["variant", "mean rank"],
+                _rank_rows(fr),
+                ["left", "right"],
+            ),
+        ]  # fmt: skip
+    side = _side_table(comparison)
+    if side is not None:
+        out += ["", "## Cost, persistence and BN diagnostics (means over finished seeds)", ""]
+        out += [markdown_table(*side)]
+    fails = _failure_rows(comparison)
+    if fails:
+        out += ["", "## Failed trials", ""]
+        out += [markdown_table(["variant", "reason", "trials"], fails, ["left", "left", "right"])]
+    if comparison.notes:
+        out += ["", "## Notes", ""] + [f"- {n}" for n in comparison.notes]
+    if plots:
+        out += ["", "## Plots", ""]
+        for name, rel in plots.items():
+            out += [f"![{name}]({rel})", "", f"*{PLOT_CAPTIONS.get(name, name)}*", ""]
+    return "\n".join(out).rstrip() + "\n"
+
+
+# ---------------------------------------------------------------- HTML
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
+max-width:1200px;padding:0 1rem;color:#222}
+table{border-collapse:collapse;margin:.8rem 0;font-size:.9rem}
+th,td{border:1px solid #ccc;padding:.3rem .5rem}th{background:#f3f3f3}
+td.r{text-align:right;font-variant-numeric:tabular-nums}
+.better{color:#17803d;font-weight:bold}.worse{color:#b42318;font-weight:bold}
+.noev{color:#8a6d00}.baseline{color:#0b6e99}
+figure{margin:1.5rem 0}img{max-width:100%;border:1px solid #eee}
+figcaption{font-size:.85rem;color:#555}ul.meta{list-style:none;padding:0}
+"""
+
+
+def _html_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    aligns: Sequence[str],
+    classes: Sequence[str] | None = None,
+) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = []
+    for i, row in enumerate(rows):
+        cells = []
+        for j, cell in enumerate(row):
+            cls = ["r"] if aligns[j] == "right" else []
+            if classes and headers[j] == "verdict" and classes[i]:
+                cls.append(classes[i])
+            attr = f' class="{" ".join(cls)}"' if cls else ""
+            cells.append(f"<td{attr}>{html.escape(str(cell))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _verdict_class(verdict: str) -> str:
+    if verdict in ("better", "worse", "baseline"):
+        return verdict
+    return "noev" if verdict.startswith("no evidence") else ""
+
+
+def html_report(comparison: Comparison, plots: Mapping[str, Path]) -> str:
+    """The report as one self-contained HTML page; plots are embedded as base64 PNG."""
+    title = f"{comparison.sweep.experiment}: {comparison.metric}"
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1><ul class='meta'>",
+    ]
+    parts += [
+        f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in _meta_lines(comparison)
+    ]
+    parts.append("</ul><h2>Results (best first)</h2>")
+    columns = display_columns(comparison)
+    rows = _rows(comparison)
+    parts.append(
+        _html_table(
+            [h for h, _f, _a in columns],
+            [[fn(r) for _h, fn, _a in columns] for r in rows],
+            [a for _h, _f, a in columns],
+            [_verdict_class(str(r["verdict"])) for r in rows],
+        )
+    )
+    parts.append("<h3>How to read this</h3><ul>")
+    parts += [f"<li>{_md_inline(line)}</li>" for line in _how_to_read(comparison)]
+    parts.append("</ul>")
+    headers, prow, aligns = _paired_table(comparison)
+    if prow:
+        parts.append(f"<h2>Paired comparison with {html.escape(comparison.baseline)}</h2>")
+        parts.append(_html_table(headers, prow, aligns, [_verdict_class(r[-1]) for r in prow]))
+    fr = comparison.friedman
+    if fr is not None:
+        parts.append("<h2>Friedman test and mean ranks</h2>")
+        parts.append(
+            f"<p>χ² = {fmt_num(fr.statistic, 4)}, p = {fmt_p(fr.pvalue)} over {fr.n_seeds} seeds "
+            f"finished by all {fr.n_variants} variants. Rank 1 is best; two mean ranks differ "
+            f"(Nemenyi) when more than CD = {fmt_num(fr.critical_difference, 3)} apart.</p>"
+        )
+        parts.append(
+            _html_table(
+                ["variant", "mean rank"],
+                _rank_rows(fr),
+                ["left", "right"],
+            )
+        )  # fmt: skip
+    side = _side_table(comparison)
+    if side is not None:
+        parts.append("<h2>Cost, persistence and BN diagnostics (means over finished seeds)</h2>")
+        parts.append(_html_table(*side))
+    fails = _failure_rows(comparison)
+    if fails:
+        parts.append("<h2>Failed trials</h2>")
+        parts.append(_html_table(["variant", "reason", "trials"], fails, ["left", "left", "right"]))
+    if comparison.notes:
+        parts.append("<h2>Notes</h2><ul>")
+        parts += [f"<li>{html.escape(n)}</li>" for n in comparison.notes]
+        parts.append("</ul>")
+    if plots:
+        parts.append("<h2>Plots</h2>")
+        for name, path in plots.items():
+            data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+            caption = html.escape(PLOT_CAPTIONS.get(name, name))
+            parts.append(
+                f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>"
+                f"<figcaption>{caption}</figcaption></figure>"
+            )
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _md_inline(text: str) -> str:
+    """Escape for HTML, then turn **bold** and *italic* into tags."""
+    import re
+
+    out = html.escape(text)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", out)
+    return re.sub(r"\*(.+?)\*", r"<i>\1</i>", out)
+
+
+def write_reports(
+    comparison: Comparison, out_dir: Path, plots: Mapping[str, Path]
+) -> dict[str, Path]:
+    """Write report.md, report.html, statistics.csv and comparison.json into `out_dir`."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rel = {}
+    for name, path in plots.items():
+        try:
+            rel[name] = Path(path).resolve().relative_to(out_dir.resolve()).as_posix()
+        except ValueError:
+            rel[name] = Path(path).resolve().as_uri()
+    files = {
+        "report_md": out_dir / "report.md",
+        "report_html": out_dir / "report.html",
+        "statistics_csv": out_dir / "statistics.csv",
+        "comparison_json": out_dir / "comparison.json",
+    }
+    files["report_md"].write_text(markdown_report(comparison, rel), encoding="utf-8")
+    files["report_html"].write_text(html_report(comparison, plots), encoding="utf-8")
+    files["statistics_csv"].write_text(render_text(comparison, "csv"), encoding="utf-8")
+    files["comparison_json"].write_text(render_text(comparison, "json"), encoding="utf-8")
+    return files

@@ -1,0 +1,261 @@
+"""The prepared data every trial trains on: scaled split series plus what is needed to undo it.
+
+In: arrays made by `bnplace.data.prepare` (already split and scaled). Out: `Dataset`, a frozen,
+picklable value that holds the split SERIES for forecasting (not materialised windows) and
+hands out windows lazily as zero-copy views (`SplitData`), the persistence baseline, the inverse
+target scaling, and a JSON-ready `summary()`. Also `format_summary`, the text `bnplace data`
+shows. Nothing here reads files or imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from bnplace.errors import DataError
+
+Task = Literal["forecast", "classify"]
+SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True, eq=False)
+class SplitData:
+    """The windows of one split: `x` float32 (n, window, features); `y` float32 (n, outputs) for
+    forecasting (horizon-major: y[:, h * n_targets + j]) or int32 class indices (n,)."""
+
+    name: str
+    x: np.ndarray
+    y: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return int(self.x.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class Part:
+    """One split as stored. Forecasting: `inputs` (rows, features) and `targets` (rows, targets)
+    scaled series. Classification: `inputs` (n, window, features) and `labels` (n,)."""
+
+    name: str
+    inputs: np.ndarray
+    targets: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    rows: tuple[int, int] = (0, 0)  # forecast: [start, stop) positions in the prepared series
+    start: str = ""  # time (or row) label of the first row
+    end: str = ""  # time (or row) label of the last row
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Prepared, split and scaled data of one data spec (see the module docstring)."""
+
+    task: Task
+    window: int
+    horizon: int
+    stride: int
+    feature_names: tuple[str, ...]
+    target_names: tuple[str, ...]
+    class_names: tuple[str, ...]
+    fingerprint: str
+    standardized: bool
+    feature_mean: np.ndarray  # (features,) float64; zeros when not standardized
+    feature_std: np.ndarray  # (features,) float64; ones when not standardized
+    target_mean: np.ndarray  # (targets,) float64 (forecast)
+    target_std: np.ndarray
+    parts: tuple[Part, Part, Part]
+    origin: str = ""  # where the data came from, for messages and the summary
+    warnings: tuple[str, ...] = ()  # gaps, skipped columns, filled values ...
+    feature_stats: tuple[tuple[float, float, float, float], ...] = ()  # mean, std, min, max
+    extra: dict[str, Any] = field(default_factory=dict)  # source details for the summary
+
+    # --- shape -----------------------------------------------------------------------------
+    @property
+    def features(self) -> int:
+        return len(self.feature_names)
+
+    @property
+    def n_targets(self) -> int:
+        return len(self.target_names)
+
+    @property
+    def outputs(self) -> int:
+        if self.task == "classify":
+            return len(self.class_names)
+        return self.horizon * self.n_targets
+
+    def part(self, name: str) -> Part:
+        for part in self.parts:
+            if part.name == name:
+                return part
+        raise DataError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
+
+    # --- windows ---------------------------------------------------------------------------
+    def n_windows(self, name: str) -> int:
+        part = self.part(name)
+        if self.task == "classify":
+            return int(part.inputs.shape[0])
+        return _n_windows(part.inputs.shape[0], self.window, self.horizon, self.stride)
+
+    def split(self, name: str) -> SplitData:
+        """Windows of a split: x is a strided view of the stored series (no copy)."""
+        part = self.part(name)
+        if self.task == "classify":
+            assert part.labels is not None
+            return SplitData(name, part.inputs, part.labels)
+        assert part.targets is not None
+        n = self.n_windows(name)
+        w, h, s = self.window, self.horizon, self.stride
+        if n == 0:
+            empty = np.zeros((0, w, self.features), np.float32)
+            return SplitData(name, empty, np.zeros((0, self.outputs), np.float32))
+        # view (rows - w + 1, features, w) -> (n, w, features); the last h rows only feed targets
+        x = sliding_window_view(part.inputs, w, axis=0)[: (n - 1) * s + 1 : s].transpose(0, 2, 1)
+        y = sliding_window_view(part.targets[w:], h, axis=0)[: (n - 1) * s + 1 : s]
+        y = y.transpose(0, 2, 1).reshape(n, h * self.n_targets)  # horizon-major
+        return SplitData(name, x, np.ascontiguousarray(y, dtype=np.float32))
+
+    def persistence(self, name: str) -> np.ndarray:
+        """Last observed value of each target, repeated over the horizon (scaled, y's shape)."""
+        self._forecast_only("persistence")
+        part = self.part(name)
+        assert part.targets is not None
+        n, w, s = self.n_windows(name), self.window, self.stride
+        last = part.targets[w - 1 : w - 1 + (n - 1) * s + 1 : s]  # (n, targets)
+        return np.tile(last, (1, self.horizon)).astype(np.float32)
+
+    def to_original(self, y: np.ndarray) -> np.ndarray:
+        """Undo the target scaling of forecasts shaped (..., outputs) or (..., targets)."""
+        self._forecast_only("to_original")
+        y = np.asarray(y, dtype=np.float64)
+        if y.shape and y.shape[-1] == self.outputs:
+            mean, std = (
+                np.tile(self.target_mean, self.horizon),
+                np.tile(self.target_std, self.horizon),
+            )
+        elif y.shape and y.shape[-1] == self.n_targets:
+            mean, std = self.target_mean, self.target_std
+        else:
+            raise DataError(
+                f"to_original expects a last axis of {self.outputs} (horizon x targets) or "
+                f"{self.n_targets} (targets), got shape {y.shape}"
+            )
+        return y * std + mean
+
+    def _forecast_only(self, what: str) -> None:
+        if self.task != "forecast":
+            raise DataError(f"{what} is only defined for forecasting data, this is {self.task}")
+
+    # --- report ----------------------------------------------------------------------------
+    def summary(self) -> dict[str, Any]:
+        """Plain JSON-ready facts for `bnplace data`: splits, feature statistics, scaling."""
+        splits: dict[str, Any] = {}
+        for part in self.parts:
+            entry: dict[str, Any] = {"windows": self.n_windows(part.name)}
+            if self.task == "forecast":
+                entry |= {"rows": int(part.inputs.shape[0]), "start": part.start, "end": part.end}
+                entry["x_shape"] = [self.n_windows(part.name), self.window, self.features]
+                entry["y_shape"] = [self.n_windows(part.name), self.outputs]
+            else:
+                assert part.labels is not None
+                counts = np.bincount(part.labels, minlength=len(self.class_names))
+                entry["x_shape"] = list(part.inputs.shape)
+                entry["classes"] = {
+                    c: int(k) for c, k in zip(self.class_names, counts, strict=True)
+                }
+            splits[part.name] = entry
+        stats = {
+            name: dict(zip(("mean", "std", "min", "max"), map(float, row), strict=True))
+            for name, row in zip(self.feature_names, self.feature_stats, strict=False)
+        }
+        scaling: dict[str, Any] = {"standardize": self.standardized}
+        if self.standardized:
+            scaling["features"] = {
+                n: {"mean": float(m), "std": float(s)}
+                for n, m, s in zip(
+                    self.feature_names, self.feature_mean, self.feature_std, strict=True
+                )
+            }
+            if self.task == "forecast":
+                scaling["targets"] = {
+                    n: {"mean": float(m), "std": float(s)}
+                    for n, m, s in zip(
+                        self.target_names, self.target_mean, self.target_std, strict=True
+                    )
+                }
+        out: dict[str, Any] = {
+            "origin": self.origin,
+            "task": self.task,
+            "window": self.window,
+            "features": list(self.feature_names),
+            "outputs": self.outputs,
+        }
+        if self.task == "forecast":
+            out |= {
+                "horizon": self.horizon,
+                "stride": self.stride,
+                "targets": list(self.target_names),
+            }
+        else:
+            out["classes"] = list(self.class_names)
+        out |= {
+            "splits": splits,
+            "feature_stats": stats,
+            "scaling": scaling,
+            "fingerprint": self.fingerprint,
+            "warnings": list(self.warnings),
+        }
+        out |= self.extra
+        return out
+
+
+def _n_windows(rows: int, window: int, horizon: int, stride: int) -> int:
+    usable = rows - window - horizon
+    return usable // stride + 1 if usable >= 0 else 0
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """Render `Dataset.summary()` as the plain text that `bnplace data` prints."""
+    lines = [f"data: {summary['origin']}", f"task: {summary['task']}"]
+    if summary["task"] == "forecast":
+        lines.append(
+            f"window {summary['window']}, horizon {summary['horizon']}, stride {summary['stride']}"
+            f"; targets: {', '.join(summary['targets'])}; outputs {summary['outputs']}"
+        )
+    else:
+        lines.append(
+            f"sequence length {summary['window']}; classes: {', '.join(summary['classes'])}"
+        )
+    lines.append(f"features ({len(summary['features'])}): {', '.join(summary['features'])}")
+    lines.append("")
+    lines.append("split   windows   x shape              y shape    range")
+    for name, s in summary["splits"].items():
+        if summary["task"] == "forecast":
+            rng = f"{s['rows']} rows, {s['start']} .. {s['end']}"
+            y_shape = str(tuple(s["y_shape"]))
+        else:
+            rng = ", ".join(f"{c}: {k}" for c, k in s["classes"].items())
+            y_shape = f"({s['windows']},)"
+        lines.append(
+            f"{name:<7} {s['windows']:>7}   {tuple(s['x_shape'])!s:<20} {y_shape:<10} {rng}"
+        )
+    lines.append("")
+    lines.append(f"{'feature':<24} {'mean':>11} {'std':>11} {'min':>11} {'max':>11}")
+    for name, st in summary["feature_stats"].items():
+        lines.append(
+            f"{name[:24]:<24} {st['mean']:>11.4g} {st['std']:>11.4g} "
+            f"{st['min']:>11.4g} {st['max']:>11.4g}"
+        )
+    scaling = summary["scaling"]
+    lines.append("")
+    if scaling["standardize"]:
+        lines.append("standardize: on (mean/std of the train split, per feature and target)")
+    else:
+        lines.append("standardize: off (raw values)")
+    for warning in summary["warnings"]:
+        lines.append(f"warning: {warning}")
+    lines.append(f"fingerprint: {summary['fingerprint']}")
+    return "\n".join(lines)

@@ -1,0 +1,56 @@
+"""Feed a `Dataset` split to Keras through tf.data, without materialising the windows.
+
+In: a prepared `Dataset`, a split name, a batch size, and whether (and with which seed) to
+shuffle. Out: a batched, prefetched `tf.data.Dataset` of (x, y) that gathers each batch's
+windows from the stored series on the fly, so memory stays proportional to the series (not to
+windows x window length). Batches are the same windows, in the same order when not shuffled,
+as `Dataset.split(name)`. Shuffling uses a seeded tf.data shuffle: a fixed seed gives the same
+order every run, a new order every epoch.
+
+benchmarks/data_feed.py measured this feed against numpy arrays and a cached
+`from_tensor_slices` pipeline: all three within a few percent for ~2,000 and ~21,000 windows
+of 48 steps (batch 64, 2 epochs, one TF thread), so the feed is chosen for its memory bound.
+Imported only by training code (imports TensorFlow at module level).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from bnplace.data.dataset import Dataset
+
+
+def tf_dataset(
+    data: Dataset,
+    split: str,
+    batch_size: int,
+    *,
+    shuffle: bool = False,
+    seed: int = 0,
+    targets: bool = True,
+) -> tf.data.Dataset:
+    """Batches of (x, y) (or x alone with `targets=False`) for `model.fit/evaluate/predict`."""
+    part = data.part(split)
+    windows = data.split(split)
+    n = windows.n
+    inputs = tf.constant(part.inputs)
+    labels = tf.constant(windows.y)
+    if data.task == "forecast":
+        offsets = tf.range(data.window, dtype=tf.int64)
+        stride = tf.constant(data.stride, dtype=tf.int64)
+
+        def take(idx: tf.Tensor) -> tf.Tensor:
+            return tf.gather(inputs, idx[:, None] * stride + offsets[None, :])
+    else:
+
+        def take(idx: tf.Tensor) -> tf.Tensor:
+            return tf.gather(inputs, idx)
+
+    def batch(idx: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor] | tf.Tensor:
+        x = take(idx)
+        return (x, tf.gather(labels, idx)) if targets else x
+
+    ds = tf.data.Dataset.range(n)
+    if shuffle:
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).map(batch, num_parallel_calls=1).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,322 @@
+"""From a data spec to a `Dataset`: load, validate, split, scale, fingerprint.
+
+In: a `DataConfig` (synthetic, csv or packaged) and the folder relative csv paths are read from.
+Out: a `Dataset` (see dataset.py). Raises only `DataError` (bad data, with file, column and
+row) and `MissingExtraError` (a packaged dataset whose package is not installed).
+
+Forecasting: the series is cut chronologically into train | val | test (test is the last part);
+each part is windowed on its own, so no window holds a time step of another split. Features and
+targets are standardised per column with the mean and population std (ddof 0) of the train
+part only, and these statistics are kept so forecasts can be reported in original units.
+Classification: a stratified random split with a fixed seed (0); channels are standardised
+with the train sequences' statistics. `standardize: false` keeps raw values (identity scaling).
+
+Fingerprint: sha256 over a format version, the spec without its file location, the column and
+class names and the loaded values (after `fill`), so editing the CSV, the spec or this format
+changes it, and moving the file does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from bnplace.config.data import CsvData, DataConfig, PackagedData, SyntheticData
+from bnplace.data.dataset import Dataset, Part
+from bnplace.data.raw import RawSequences, RawSeries
+from bnplace.errors import DataError
+
+FORMAT_VERSION = "bnplace-data-1"
+CLASSIFY_SPLIT_SEED = 0
+
+
+def prepare(spec: DataConfig, base_dir: Path | str = ".") -> Dataset:
+    """Load, check, split and scale the data of `spec`; see the module docstring."""
+    raw = load_raw(spec, Path(base_dir))
+    if isinstance(raw, RawSeries):
+        return _prepare_series(spec, raw)
+    return _prepare_sequences(spec, raw)
+
+
+def load_raw(spec: DataConfig, base_dir: Path) -> RawSeries | RawSequences:
+    """The unsplit, unscaled data of a spec, from its source."""
+    if isinstance(spec, SyntheticData):
+        from bnplace.data import synthetic
+
+        return synthetic.generate(spec)
+    if isinstance(spec, CsvData):
+        from bnplace.data import csvfile
+
+        return csvfile.load(spec, base_dir)
+    if isinstance(spec, PackagedData):
+        from bnplace.data import packaged
+
+        return packaged.load(spec)
+    raise DataError(f"unknown data source {type(spec).__name__}")
+
+
+# --- splitting -----------------------------------------------------------------------------
+
+
+def split_sizes(n: int, train: float, val: float) -> tuple[int, int, int]:
+    """Rows (or sequences) per split: train and val rounded half up, test takes the rest."""
+    n_train = math.floor(n * train + 0.5)
+    n_val = math.floor(n * val + 0.5)
+    return n_train, n_val, n - n_train - n_val
+
+
+def rows_needed(minimum: int, train: float, val: float) -> int:
+    """The fewest rows for which every split gets at least `minimum` rows."""
+    n = max(3 * minimum, math.ceil(minimum / min(train, val, 1 - train - val)) - 3)
+    while min(split_sizes(n, train, val)) < minimum:
+        n += 1
+    return n
+
+
+# --- forecasting ---------------------------------------------------------------------------
+
+
+def _check_finite(values: np.ndarray, columns: tuple[str, ...], file: str, origin: str) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        col = int(np.flatnonzero(bad.any(axis=0))[0])
+        raise DataError(
+            f"{int(bad.sum())} missing or infinite value(s) in {origin}",
+            file=file,
+            column=columns[col],
+            row=int(np.flatnonzero(bad[:, col])[0]) + 1,
+        )
+
+
+def _check_not_constant(values: np.ndarray, names: tuple[str, ...], file: str, what: str) -> None:
+    flat = values.reshape(-1, values.shape[-1])
+    for j, name in enumerate(names):
+        column = flat[:, j]
+        if column.size and np.ptp(column) == 0:
+            raise DataError(
+                f"constant {what} (every value is {column[0]:g}): zero variance, nothing to "
+                "learn from and nothing to standardise by; leave it out of data.features",
+                file=file,
+                column=name,
+            )
+
+
+def _train_stats(
+    train: np.ndarray, names: tuple[str, ...], standardize: bool, file: str, where: str
+) -> tuple[np.ndarray, np.ndarray]:
+    flat = train.reshape(-1, train.shape[-1])
+    if not standardize:
+        return np.zeros(flat.shape[1]), np.ones(flat.shape[1])
+    mean = flat.mean(axis=0)
+    std = flat.std(axis=0)
+    for j, name in enumerate(names):
+        if std[j] == 0:
+            raise DataError(
+                f"constant within the train split ({where}), so it cannot be standardised; "
+                "use more data, other split fractions, or standardize: false",
+                file=file,
+                column=name,
+            )
+    return mean, std
+
+
+def _scale(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    return ((values - mean) / std).astype(np.float32)
+
+
+def _prepare_series(spec: DataConfig, raw: RawSeries) -> Dataset:
+    file = raw.file
+    _check_finite(raw.values, raw.columns, file, raw.origin)
+    _check_not_constant(raw.values, raw.columns, file, "column")
+    n = raw.values.shape[0]
+    w, h = spec.window, spec.horizon
+    sizes = split_sizes(n, spec.split.train, spec.split.val)
+    if min(sizes) < w + h:
+        need = rows_needed(w + h, spec.split.train, spec.split.val)
+        raise DataError(
+            f"too few rows: {n} rows split {spec.split.train:g}/{spec.split.val:g}/"
+            f"{spec.split.test:g} give train/val/test = {sizes[0]}/{sizes[1]}/{sizes[2]} rows, "
+            f"but each split needs at least window + horizon = {w} + {h} = {w + h} rows for one "
+            f"window; these fractions need at least {need} rows (or use a shorter window)",
+            file=file,
+        )
+    bounds = np.cumsum((0, *sizes))
+    inputs = raw.select(raw.feature_names)
+    targets = raw.select(raw.target_names)
+    n_train = sizes[0]
+    where = f"rows {raw.time_label(0)} .. {raw.time_label(n_train - 1)}"
+    f_mean, f_std = _train_stats(inputs[:n_train], raw.feature_names, spec.standardize, file, where)
+    t_mean, t_std = _train_stats(targets[:n_train], raw.target_names, spec.standardize, file, where)
+    parts = []
+    for name, start, stop in zip(("train", "val", "test"), bounds[:-1], bounds[1:], strict=True):
+        start, stop = int(start), int(stop)
+        parts.append(
+            Part(
+                name=name,
+                inputs=_scale(inputs[start:stop], f_mean, f_std),
+                targets=_scale(targets[start:stop], t_mean, t_std),
+                rows=(start, stop),
+                start=raw.time_label(start),
+                end=raw.time_label(stop - 1),
+            )
+        )
+    content = [raw.values, np.array(raw.columns)]
+    if raw.time is not None:
+        content.append(raw.time)
+    return Dataset(
+        task="forecast",
+        window=w,
+        horizon=h,
+        stride=spec.stride,
+        feature_names=raw.feature_names,
+        target_names=raw.target_names,
+        class_names=(),
+        fingerprint=fingerprint(spec, (raw.feature_names, raw.target_names), content),
+        standardized=spec.standardize,
+        feature_mean=f_mean,
+        feature_std=f_std,
+        target_mean=t_mean,
+        target_std=t_std,
+        parts=(parts[0], parts[1], parts[2]),
+        origin=raw.origin,
+        warnings=raw.warnings,
+        feature_stats=_stats(inputs),
+        extra={"source": spec.source},
+    )
+
+
+def _stats(values: np.ndarray) -> tuple[tuple[float, float, float, float], ...]:
+    flat = values.reshape(-1, values.shape[-1])
+    return tuple((float(c.mean()), float(c.std()), float(c.min()), float(c.max())) for c in flat.T)
+
+
+# --- classification ------------------------------------------------------------------------
+
+
+def class_order(labels: np.ndarray) -> tuple[str, ...]:
+    """Distinct labels as strings, in numeric order when every label is a number."""
+    distinct = {str(v) for v in labels.tolist()}
+    try:
+        return tuple(sorted(distinct, key=float))
+    except ValueError:
+        return tuple(sorted(distinct))
+
+
+def stratified_split(
+    index: np.ndarray, train: float, val: float, seed: int = CLASSIFY_SPLIT_SEED
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], list[str]]:
+    """Positions of train / val / test per class; a class of 3 or more is in every split."""
+    rng = np.random.default_rng(seed)
+    out: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
+    small = []
+    for c in np.unique(index):
+        members = rng.permutation(np.flatnonzero(index == c))
+        n_c = members.size
+        _, n_val, n_test = split_sizes(n_c, train, val)
+        if n_c >= 3:
+            n_val, n_test = max(1, n_val), max(1, n_test)
+            while n_c - n_val - n_test < 1:
+                if n_val >= n_test:
+                    n_val -= 1
+                else:
+                    n_test -= 1
+        else:
+            small.append(int(c))
+            n_val, n_test = 0, 0
+        n_train = n_c - n_val - n_test
+        out[0].append(members[:n_train])
+        out[1].append(members[n_train : n_train + n_val])
+        out[2].append(members[n_train + n_val :])
+    parts = tuple(np.sort(np.concatenate(p)) for p in out)
+    return (parts[0], parts[1], parts[2]), [str(s) for s in small]
+
+
+def _prepare_sequences(spec: DataConfig, raw: RawSequences) -> Dataset:
+    file, label_column = raw.file, raw.label_column
+    n, length, _ = raw.x.shape
+    notes = list(raw.warnings)
+    explicit = not isinstance(spec, SyntheticData) and "window" in spec.model_fields_set
+    if explicit and spec.window != length:
+        raise DataError(
+            f"the sequences have {length} steps but data.window is {spec.window}; for "
+            f"classification the window is the sequence length: set window: {length} or "
+            "leave it out",
+            file=file,
+        )
+    flat = raw.x.reshape(-1, raw.x.shape[-1])
+    _check_finite(flat, raw.feature_names, file, raw.origin)
+    _check_not_constant(raw.x, raw.feature_names, file, "channel")
+    classes = class_order(raw.labels)
+    if len(classes) < 2:
+        raise DataError(
+            f"only one class ({classes[0] if classes else 'none'!r}) among the {n} sequences: "
+            "classification needs at least two classes",
+            file=file,
+            column=label_column,
+        )
+    lookup = {c: i for i, c in enumerate(classes)}
+    index = np.array([lookup[str(v)] for v in raw.labels.tolist()], dtype=np.int32)
+    (train_pos, val_pos, test_pos), small = stratified_split(
+        index, spec.split.train, spec.split.val
+    )
+    if small:
+        names = ", ".join(repr(classes[int(s)]) for s in small)
+        notes.append(f"class(es) {names} have fewer than 3 sequences: not in every split")
+    if min(train_pos.size, val_pos.size, test_pos.size) == 0:
+        sizes = f"{train_pos.size}/{val_pos.size}/{test_pos.size}"
+        raise DataError(
+            f"too few sequences: {n} sequences give train/val/test = {sizes}; every split "
+            "needs at least one (at least 3 sequences per class)",
+            file=file,
+        )
+    mean, std = _train_stats(
+        raw.x[train_pos], raw.feature_names, spec.standardize, file, "train sequences"
+    )
+    parts = [
+        Part(name=name, inputs=_scale(raw.x[pos], mean, std), labels=index[pos])
+        for name, pos in zip(("train", "val", "test"), (train_pos, val_pos, test_pos), strict=True)
+    ]
+    content = [raw.x, np.array([str(v) for v in raw.labels.tolist()])]
+    return Dataset(
+        task="classify",
+        window=length,
+        horizon=1,
+        stride=1,
+        feature_names=raw.feature_names,
+        target_names=(),
+        class_names=classes,
+        fingerprint=fingerprint(spec, (raw.feature_names, classes), content),
+        standardized=spec.standardize,
+        feature_mean=mean,
+        feature_std=std,
+        target_mean=np.zeros(0),
+        target_std=np.ones(0),
+        parts=(parts[0], parts[1], parts[2]),
+        origin=raw.origin,
+        warnings=tuple(notes),
+        feature_stats=_stats(raw.x),
+        extra={"source": spec.source},
+    )
+
+
+# --- fingerprint ---------------------------------------------------------------------------
+
+
+def fingerprint(spec: DataConfig, names: object, arrays: list[np.ndarray]) -> str:
+    """Hex digest of the spec (without its file location), names and the loaded values."""
+    digest = hashlib.sha256(FORMAT_VERSION.encode())
+    described = spec.model_dump(mode="json", exclude={"path"})
+    digest.update(json.dumps(described, sort_keys=True).encode())
+    digest.update(json.dumps(names).encode())
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        if array.dtype.kind in "OUS":
+            digest.update("\x1f".join(map(str, array.tolist())).encode())
+        else:
+            digest.update(f"{array.dtype.str}{array.shape}".encode())
+            digest.update(array.tobytes())
+    return digest.hexdigest()[:16]

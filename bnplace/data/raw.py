@@ -1,0 +1,71 @@
+"""What a source hands to `prepare`: unsplit, unscaled data in original units.
+
+In: nothing (types only). Out: `RawSeries` (forecasting: one multichannel series with named
+columns, which columns are inputs and which are targets, optional time stamps) and
+`RawSequences` (classification: fixed-length labelled sequences). Sources (csv, synthetic,
+packaged) produce these; `prepare` validates, splits and scales them into a `Dataset`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class RawSeries:
+    """A forecasting series. `values` (rows, columns) float64; features and targets name columns."""
+
+    values: np.ndarray
+    columns: tuple[str, ...]
+    feature_names: tuple[str, ...]
+    target_names: tuple[str, ...]
+    origin: str  # a file path or "synthetic sine_mix (seed 0)"
+    file: str = ""  # set for files: DataError names it
+    time: np.ndarray | None = None  # (rows,) datetime64 or numeric; None: row numbers
+    row_numbers: np.ndarray | None = None  # (rows,) 1-based data rows in the file
+    warnings: tuple[str, ...] = ()
+
+    def column(self, name: str) -> np.ndarray:
+        return self.values[:, self.columns.index(name)]
+
+    def select(self, names: tuple[str, ...]) -> np.ndarray:
+        return self.values[:, [self.columns.index(n) for n in names]]
+
+    def time_label(self, position: int) -> str:
+        """How row `position` is shown to a user: its time stamp, else its row number."""
+        if self.time is None:
+            row = self.row_numbers[position] if self.row_numbers is not None else position + 1
+            return f"row {int(row)}"
+        value = self.time[position]
+        if np.issubdtype(self.time.dtype, np.datetime64):
+            return show_time(value, time_unit(self.time))
+        return str(value.item() if hasattr(value, "item") else value)
+
+
+def time_unit(times: np.ndarray) -> str:
+    """The coarsest of 'D', 'm', 's' that shows every time stamp of `times` exactly."""
+    ns = times.astype("datetime64[ns]").astype(np.int64)
+    if not (ns % 86_400_000_000_000).any():
+        return "D"
+    if not (ns % 60_000_000_000).any():
+        return "m"
+    return "s"
+
+
+def show_time(value: np.datetime64, unit: str = "s") -> str:
+    return str(np.datetime_as_string(value, unit=unit)).replace("T", " ")
+
+
+@dataclass(frozen=True, eq=False)
+class RawSequences:
+    """Labelled sequences. `x` (n, length, channels) float64; `labels` (n,) as read (str/int)."""
+
+    x: np.ndarray
+    labels: np.ndarray
+    feature_names: tuple[str, ...]
+    origin: str
+    file: str = ""
+    label_column: str = "label"
+    warnings: tuple[str, ...] = ()

@@ -1,0 +1,89 @@
+"""Tests of packaged datasets: real loaders (skipped when the optional package is absent), the
+clear message when it is missing, and the schema's name and task checks."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from typing import Any
+
+import numpy as np
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from bnplace.config.data import PACKAGED_DATASETS, DataConfig
+from bnplace.data import prepare
+from bnplace.data.packaged import _LOADERS
+from bnplace.errors import MissingExtraError
+
+ADAPTER = TypeAdapter(DataConfig)
+HAS_PMDARIMA = importlib.util.find_spec("pmdarima") is not None
+HAS_AEON = importlib.util.find_spec("aeon") is not None
+needs_pmdarima = pytest.mark.skipif(not HAS_PMDARIMA, reason="pmdarima (extra 'packaged') absent")
+needs_aeon = pytest.mark.skipif(not HAS_AEON, reason="aeon (extra 'packaged') absent")
+
+
+def spec(**fields: Any) -> Any:
+    return ADAPTER.validate_python({"source": "packaged"} | fields)
+
+
+def test_every_listed_dataset_has_a_loader():
+    assert set(PACKAGED_DATASETS) == set(_LOADERS)
+
+
+def test_names_are_normalised_and_the_task_follows_the_dataset():
+    assert spec(name="ItalyPowerDemand").name == "italy_power_demand"
+    assert spec(name="ItalyPowerDemand").task == "classify"
+    assert spec(name="taylor").task == "forecast"
+    with pytest.raises(ValidationError, match="did you mean 'sunspots'"):
+        spec(name="sunspot")
+    with pytest.raises(ValidationError, match="is a classify dataset; set task: classify"):
+        spec(name="gunpoint", task="forecast")
+
+
+@pytest.mark.parametrize(("name", "package"), [("taylor", "pmdarima"), ("gunpoint", "aeon")])
+def test_missing_package_names_the_extra(monkeypatch, name, package):
+    # make the import fail as it does when the package is not installed
+    for module in list(sys.modules):
+        if module == package or module.startswith(package + "."):
+            monkeypatch.delitem(sys.modules, module)
+    monkeypatch.setitem(sys.modules, package, None)
+    with pytest.raises(MissingExtraError) as info:
+        prepare(spec(name=name))
+    assert info.value.extra == "packaged" and info.value.package == package
+    assert f"packaged dataset '{name}' needs the '{package}' package" in str(info.value)
+    assert "pip install 'bnplace[packaged]'" in str(info.value)
+
+
+@needs_pmdarima
+def test_taylor_forecasting_series():
+    ds = prepare(spec(name="taylor", window=48, horizon=2))
+    assert ds.task == "forecast" and ds.feature_names == ("demand",)
+    assert sum(ds.part(s).inputs.shape[0] for s in ("train", "val", "test")) == 4032
+    assert ds.split("train").y.shape[1] == 2
+
+
+@needs_pmdarima
+def test_sunspots_has_monthly_time_stamps():
+    ds = prepare(spec(name="sunspots", window=24))
+    assert ds.part("train").start == "1749-01-01"
+    assert ds.part("test").end == "1983-12-01"
+
+
+@needs_aeon
+@pytest.mark.parametrize(
+    ("name", "shape", "classes"),
+    [
+        ("italy_power_demand", (24, 1), 2),
+        ("basic_motions", (100, 6), 4),
+        ("japanese_vowels", (29, 12), 9),
+    ],
+)
+def test_aeon_classification_datasets(name, shape, classes):
+    ds = prepare(spec(name=name))
+    train = ds.split("train")
+    assert train.x.shape[1:] == shape and ds.window == shape[0]
+    assert ds.outputs == classes
+    for s in ("train", "val", "test"):
+        assert len(np.unique(ds.split(s).y)) == classes  # stratified
+    assert np.isfinite(train.x).all()

@@ -1,0 +1,274 @@
+"""Tests of prepare(): no leakage across splits, train-only scaling, window layout, persistence,
+inverse scaling, fingerprint stability, pickling, and the summary `bnplace data` shows."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from pydantic import TypeAdapter
+
+from bnplace.config.data import DataConfig
+from bnplace.data import Dataset, format_summary, prepare
+from bnplace.data.prepare import rows_needed, split_sizes
+from bnplace.errors import DataError
+
+ADAPTER = TypeAdapter(DataConfig)
+REPO = Path(__file__).resolve().parent.parent
+N = 200
+
+
+def spec(**fields: Any) -> Any:
+    return ADAPTER.validate_python({"source": "csv", "path": "s.csv", "window": 6} | fields)
+
+
+@pytest.fixture
+def indexed_csv(tmp_path: Path) -> Path:
+    """Columns that encode their own row position: `pos` = row, `next` = row + 0.5, plus noise."""
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "date": pd.date_range("2023-01-01", periods=N, freq="D").strftime("%Y-%m-%d"),
+            "pos": np.arange(N, dtype=float),
+            "noise": rng.normal(5.0, 2.0, N).round(4),
+            "next": np.arange(N) + 0.5,
+        }
+    )
+    frame.to_csv(tmp_path / "s.csv", index=False)
+    return tmp_path
+
+
+def positions(ds: Dataset, array: np.ndarray, column: int, *, target: bool = False) -> np.ndarray:
+    """Undo the scaling of one column of x (or y) to get the values it came from (to 1e-3)."""
+    if target:
+        values = array * ds.target_std[column] + ds.target_mean[column]
+    else:
+        values = array * ds.feature_std[column] + ds.feature_mean[column]
+    return np.round(values, 3)  # float32 scaling is exact to ~1e-5 here
+
+
+# --- leakage -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("horizon", [1, 4])
+def test_no_window_holds_a_time_step_of_a_later_or_other_split(indexed_csv, horizon):
+    ds = prepare(spec(time_column="date", targets=["next"], horizon=horizon), indexed_csv)
+    n_train, n_val, n_test = split_sizes(N, 0.7, 0.15)
+    bounds = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (N - n_test, N)}
+    for name, (start, stop) in bounds.items():
+        split = ds.split(name)
+        x_rows = positions(ds, split.x[:, :, 0], 0)
+        y_rows = positions(ds, split.y, 0, target=True) - 0.5
+        assert x_rows.min() == pytest.approx(start, abs=1e-3)
+        assert y_rows.max() == pytest.approx(stop - 1, abs=1e-3)  # the last row is used...
+        assert x_rows.max() < stop and y_rows.max() < stop  # ...and nothing after the split
+        assert x_rows.min() >= start and y_rows.min() >= start  # nor before it
+        # every target lies after every input step of its own window
+        assert (y_rows.min(axis=1) > x_rows.max(axis=1)).all()
+        assert split.n == (stop - start) - ds.window - horizon + 1
+
+
+def test_the_test_split_is_the_last_part_of_the_series(indexed_csv):
+    ds = prepare(spec(time_column="date", targets=["next"]), indexed_csv)
+    test = ds.split("test")
+    last_target = positions(ds, test.y[-1], 0, target=True)[-1] - 0.5
+    assert last_target == pytest.approx(N - 1, abs=1e-3)
+    assert ds.part("test").end == "2023-07-19"  # the file's last date
+    assert ds.part("train").start == "2023-01-01"
+    starts = [ds.part(s).rows[0] for s in ("train", "val", "test")]
+    assert starts == sorted(starts) and ds.part("test").rows[1] == N
+
+
+def test_scaler_statistics_are_the_training_split_statistics(indexed_csv):
+    ds = prepare(spec(time_column="date", features=["pos", "noise"], targets=["next"]), indexed_csv)
+    raw = pd.read_csv(indexed_csv / "s.csv")
+    train = raw.iloc[: split_sizes(N, 0.7, 0.15)[0]]
+    np.testing.assert_allclose(ds.feature_mean, train[["pos", "noise"]].mean().to_numpy())
+    np.testing.assert_allclose(ds.feature_std, train[["pos", "noise"]].std(ddof=0).to_numpy())
+    np.testing.assert_allclose(ds.target_mean, [train["next"].mean()])
+    np.testing.assert_allclose(ds.target_std, [train["next"].std(ddof=0)])
+    # the stored train series is exactly z-scored; val/test use the same (train) statistics
+    scaled = ds.part("train").inputs
+    np.testing.assert_allclose(scaled.mean(axis=0), 0, atol=1e-5)
+    np.testing.assert_allclose(scaled.std(axis=0), 1, atol=1e-5)
+    test_raw = raw.iloc[-ds.part("test").inputs.shape[0] :][["pos", "noise"]].to_numpy()
+    expected = (test_raw - train[["pos", "noise"]].mean().to_numpy()) / train[["pos", "noise"]].std(
+        ddof=0
+    ).to_numpy()
+    np.testing.assert_allclose(ds.part("test").inputs, expected, rtol=1e-5)
+
+
+def test_standardize_off_keeps_raw_values(indexed_csv):
+    ds = prepare(spec(time_column="date", targets=["next"], standardize=False), indexed_csv)
+    train = ds.split("train")
+    assert train.x[0, :, 0].tolist() == list(range(6))  # pos of rows 0..5, untouched
+    assert train.y[0, 0] == 6.5
+    assert ds.to_original(train.y)[0, 0] == 6.5
+    assert ds.summary()["scaling"] == {"standardize": False}
+
+
+# --- windows -----------------------------------------------------------------------------
+
+
+def test_multi_target_horizon_layout_is_horizon_major(indexed_csv):
+    ds = prepare(
+        spec(targets=["next", "pos"], features=["noise"], horizon=3, standardize=False),
+        indexed_csv,
+    )
+    y = ds.split("train").y
+    assert ds.outputs == 6 and y.shape[1] == 6
+    for h in range(3):
+        np.testing.assert_allclose(y[:, 2 * h + 0], np.arange(y.shape[0]) + 6 + h + 0.5)
+        np.testing.assert_allclose(y[:, 2 * h + 1], np.arange(y.shape[0]) + 6 + h)
+
+
+def test_stride_skips_windows(indexed_csv):
+    ds = prepare(spec(targets=["next"], stride=4, standardize=False), indexed_csv)
+    x = ds.split("train").x
+    assert x[:, 0, 0].tolist() == list(range(0, 140 - 6, 4))  # train rows 0..139
+    assert ds.split("train").n == ds.n_windows("train") == len(range(0, 140 - 6, 4))
+    assert ds.persistence("train").shape == ds.split("train").y.shape
+
+
+def test_windows_are_views_of_the_series_not_copies(indexed_csv):
+    ds = prepare(spec(targets=["next"]), indexed_csv)
+    train = ds.split("train")
+    assert np.shares_memory(train.x, ds.part("train").inputs)
+    assert train.x.nbytes > 3 * ds.part("train").inputs.nbytes  # the view is bigger than its base
+    # the pickle sent to workers holds the series, not the windows
+    assert len(pickle.dumps(ds)) < train.x.nbytes / 2
+
+
+def test_persistence_repeats_the_last_observed_target(indexed_csv):
+    ds = prepare(spec(targets=["next", "pos"], horizon=2), indexed_csv)
+    split = ds.split("val")
+    naive = ds.persistence("val")
+    assert naive.shape == split.y.shape == (split.n, 4)
+    last = ds.to_original(naive)
+    pos = ds.feature_names.index("pos")
+    x_pos = positions(ds, split.x[:, -1, pos], pos)  # 'pos' is a feature; last input step
+    np.testing.assert_allclose(last[:, 1], x_pos, atol=1e-3)
+    np.testing.assert_allclose(last[:, 3], x_pos, atol=1e-3)
+    np.testing.assert_allclose(last[:, 0], x_pos + 0.5, atol=1e-3)
+
+
+def test_to_original_inverts_the_target_scaling(indexed_csv):
+    ds = prepare(spec(targets=["next"], horizon=2), indexed_csv)
+    y = ds.to_original(ds.split("train").y)
+    np.testing.assert_allclose(y[:, 0], np.arange(y.shape[0]) + 6.5, atol=1e-3)
+    np.testing.assert_allclose(ds.to_original(ds.split("train").y[:, :1])[:, 0], y[:, 0])
+    with pytest.raises(DataError, match="last axis of 2"):
+        ds.to_original(np.zeros((3, 5)))
+
+
+def test_pickled_dataset_gives_the_same_windows(indexed_csv):
+    ds = prepare(spec(time_column="date", targets=["next"]), indexed_csv)
+    back = pickle.loads(pickle.dumps(ds))
+    for name in ("train", "val", "test"):
+        np.testing.assert_array_equal(back.split(name).x, ds.split(name).x)
+        np.testing.assert_array_equal(back.split(name).y, ds.split(name).y)
+    assert back.fingerprint == ds.fingerprint
+
+
+def test_split_size_helpers():
+    assert split_sizes(100, 0.7, 0.15) == (70, 15, 15)
+    assert split_sizes(101, 0.7, 0.15) == (71, 15, 15)
+    need = rows_needed(10, 0.8, 0.1)
+    assert min(split_sizes(need, 0.8, 0.1)) >= 10 > min(split_sizes(need - 1, 0.8, 0.1))
+
+
+# --- fingerprint -------------------------------------------------------------------------
+
+
+def test_fingerprint_follows_content_and_spec_not_location(indexed_csv, tmp_path_factory):
+    base = prepare(spec(time_column="date"), indexed_csv).fingerprint
+    assert len(base) == 16 and int(base, 16) >= 0
+    assert prepare(spec(time_column="date"), indexed_csv).fingerprint == base
+    # moved to another folder and another name: same data, same fingerprint
+    other = tmp_path_factory.mktemp("elsewhere")
+    (other / "moved.csv").write_bytes((indexed_csv / "s.csv").read_bytes())
+    assert prepare(spec(time_column="date", path="moved.csv"), other).fingerprint == base
+    # a changed value, a changed spec: a new fingerprint
+    assert prepare(spec(time_column="date", window=7), indexed_csv).fingerprint != base
+    frame = pd.read_csv(indexed_csv / "s.csv")
+    frame.loc[150, "noise"] += 0.001
+    frame.to_csv(other / "moved.csv", index=False)
+    assert prepare(spec(time_column="date", path="moved.csv"), other).fingerprint != base
+
+
+def test_fingerprint_is_stable_across_processes(indexed_csv):
+    here = prepare(spec(time_column="date"), indexed_csv).fingerprint
+    code = (
+        "import sys, json; from pydantic import TypeAdapter;"
+        "from bnplace.config.data import DataConfig; from bnplace.data import prepare;"
+        "s = TypeAdapter(DataConfig).validate_python(json.loads(sys.argv[1]));"
+        "print(prepare(s, sys.argv[2]).fingerprint)"
+    )
+    fields = {"source": "csv", "path": "s.csv", "window": 6, "time_column": "date"}
+    out = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(fields), str(indexed_csv)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        env={"PYTHONHASHSEED": "123", "PATH": "", "PYTHONPATH": str(REPO)},
+    )
+    assert out.stdout.strip() == here
+
+
+# --- summary -----------------------------------------------------------------------------
+
+
+def test_summary_reports_splits_statistics_scaling_and_fingerprint(indexed_csv):
+    ds = prepare(spec(time_column="date", targets=["next"]), indexed_csv)
+    summary = ds.summary()
+    json.dumps(summary)  # plain data
+    assert summary["splits"]["train"] == {
+        "windows": 140 - 7 + 1,
+        "rows": 140,
+        "start": "2023-01-01",
+        "end": "2023-05-20",
+        "x_shape": [134, 6, 3],
+        "y_shape": [134, 1],
+    }
+    assert summary["feature_stats"]["pos"] == {
+        "mean": pytest.approx(99.5),
+        "std": pytest.approx(np.arange(N).std()),
+        "min": 0.0,
+        "max": 199.0,
+    }
+    assert summary["scaling"]["features"]["pos"]["mean"] == pytest.approx(69.5)
+    assert summary["scaling"]["targets"]["next"]["mean"] == pytest.approx(70.0)
+    assert summary["fingerprint"] == ds.fingerprint
+    text = format_summary(summary)
+    assert ds.fingerprint in text and "2023-07-19" in text and "windows" in text
+
+
+def test_example_csv_and_config_data_section(tmp_path):
+    """The committed example: configs/data/energy.csv read through the example's data section."""
+    data = {
+        "source": "csv",
+        "path": "data/energy.csv",
+        "time_column": "date",
+        "features": ["temperature_c", "humidity_pct", "solar_wm2", "load_kw"],
+        "targets": ["load_kw"],
+        "window": 48,
+        "horizon": 6,
+    }
+    ds = prepare(ADAPTER.validate_python(data), REPO / "configs")
+    assert ds.features == 4 and ds.outputs == 6
+    assert [ds.split(s).n for s in ("train", "val", "test")] == [1963, 379, 379]
+    assert ds.part("train").start == "2024-01-01 00:00"
+    assert ds.part("test").end == "2024-04-29 23:00"
+    assert ds.warnings == ()
+    # regenerating it with the committed script gives the same bytes
+    script = REPO / "scripts" / "make_example_csv.py"
+    subprocess.run([sys.executable, str(script), str(tmp_path / "energy.csv")], check=True)
+    assert (tmp_path / "energy.csv").read_bytes() == (REPO / "configs/data/energy.csv").read_bytes()

@@ -1,0 +1,99 @@
+"""Tests of the BatchNormalization variance-shift diagnostic on tiny trained models."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from bnplace.build import build_model
+from bnplace.diagnose import VarianceShift, variance_shift
+from bnplace.plan.spec import LayerSpec, ModelSpec
+
+L = LayerSpec.of
+WINDOW, FEATURES = 16, 3
+CONV = L("conv1d", "conv", filters=8, kernel_size=3, padding="causal")
+# A fast moving average (momentum 0.5) converges within the few steps these tests train for.
+BN = L("batch_norm", "conv.post", momentum=0.5)
+DROP = L("dropout", "conv.post", rate=0.5)
+HEAD = (L("global_average_pool", "head"), L("output", "head", units=1, activation=None))
+
+
+def _data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    x = rng.normal(1.0, 1.0, size=(256, WINDOW, FEATURES)).astype("float32")
+    y = x[:, -4:, 0].mean(axis=1, keepdims=True) + 0.1 * rng.normal(size=(256, 1))
+    return x, y.astype("float32")
+
+
+def _trained(*middle: LayerSpec) -> tuple[keras.Model, np.ndarray]:
+    keras.utils.set_random_seed(0)
+    model = build_model(ModelSpec(WINDOW, FEATURES, 1, "forecast", (CONV, *middle, *HEAD)))
+    model.compile(optimizer="adam", loss="mse")
+    x, y = _data()
+    model.fit(x, y, batch_size=32, epochs=2, verbose=0)
+    return model, x
+
+
+@pytest.fixture(scope="module")
+def dropout_before_bn() -> tuple[keras.Model, np.ndarray]:
+    return _trained(DROP, BN)
+
+
+@pytest.fixture(scope="module")
+def bn_before_dropout() -> tuple[keras.Model, np.ndarray]:
+    return _trained(BN, DROP)
+
+
+def test_dropout_before_bn_shows_variance_shift(dropout_before_bn) -> None:
+    model, x = dropout_before_bn
+    result = variance_shift(model, x, batch_size=64)
+    assert list(result) == ["conv_post__batch_norm"]
+    shift = result["conv_post__batch_norm"]
+    assert isinstance(shift, VarianceShift)
+    assert shift.channels == 8
+    assert shift.train_vs_infer > 1.5
+    assert shift.moving_vs_real > 1.5
+
+
+def test_bn_before_dropout_shows_none(bn_before_dropout) -> None:
+    model, x = bn_before_dropout
+    shift = variance_shift(model, x)["conv_post__batch_norm"]
+    assert shift.train_vs_infer == pytest.approx(1.0, abs=0.1)
+    assert shift.moving_vs_real < 1.5
+
+
+def test_variance_shift_leaves_the_model_unchanged(dropout_before_bn) -> None:
+    model, x = dropout_before_bn
+    before = [w.copy() for w in model.get_weights()]
+    prediction = model.predict(x[:32], verbose=0)
+    variance_shift(model, x[:100], batch_size=32)
+    for a, b in zip(before, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(prediction, model.predict(x[:32], verbose=0))
+
+
+def test_every_bn_layer_is_reported() -> None:
+    keras.utils.set_random_seed(0)
+    spec = ModelSpec(
+        WINDOW,
+        FEATURES,
+        1,
+        "forecast",
+        (
+            CONV,
+            BN,
+            L("lstm", "rnn", units=4, return_sequences=False),
+            BN,
+            L("output", "head", units=1),
+        ),
+    )
+    result = variance_shift(build_model(spec), _data()[0][:64])
+    assert list(result) == ["conv_post__batch_norm", "conv_post__batch_norm_2"]
+    assert [r.channels for r in result.values()] == [8, 4]
+    assert all(np.isfinite(r.moving_vs_real) and r.moving_vs_real >= 1 for r in result.values())
+
+
+def test_model_without_bn_gives_empty_dict() -> None:
+    model = build_model(ModelSpec(WINDOW, FEATURES, 1, "forecast", (CONV, DROP, *HEAD)))
+    assert variance_shift(model, _data()[0][:16]) == {}
