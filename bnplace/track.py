@@ -167,10 +167,12 @@ class Tracker:
         )
         self.client.log_text(self.sweep_run_id, config_text, "config/config.yaml")
         self.client.log_dict(self.sweep_run_id, plan.to_dict(), "plan.json")
+        for variant in plan.variants:  # every variant shows in the UI, run or resumed
+            self.variant_run(variant)
         return self.sweep_run_id
 
     def variant_run(self, variant: Variant) -> str:
-        """The variant's run under this sweep, created on first use."""
+        """The variant's run under this sweep (created once, when the sweep starts)."""
         from mlflow.entities import Param
 
         if variant.id in self._variant_runs:
