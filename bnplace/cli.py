@@ -203,8 +203,9 @@ def run(
         tracking_uri=tracking_uri,
     )
     outcome = run_sweep(options, make_progress(console))
-    console.print(outcome_view(outcome))
-    if not no_compare and not outcome.interrupted and outcome.finished + outcome.skipped:
+    compare_now = not no_compare and not outcome.interrupted and outcome.finished + outcome.skipped
+    console.print(outcome_view(outcome, with_table=not compare_now))
+    if compare_now:
         _compare_sweep(outcome.tracking_uri, outcome.sweep_run_id, console)
     raise typer.Exit(outcome.exit_code)
 

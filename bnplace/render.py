@@ -65,7 +65,7 @@ def plan_view(plan: Plan) -> Group:
     return Group(*parts)
 
 
-def outcome_view(outcome: SweepOutcome) -> Group:
+def outcome_view(outcome: SweepOutcome, with_table: bool = True) -> Group:
     plan = outcome.plan
     metric = plan.metric
     table = Table(title=f"{plan.experiment}: {metric} over seeds", title_justify="left")
@@ -94,7 +94,7 @@ def outcome_view(outcome: SweepOutcome) -> Group:
             str(int(agg.get("n_finished", 0))),
             Text(str(failed), style="red" if failed else ""),
         )
-    lines: list = [table]
+    lines: list = [table] if with_table else []
     for variant, seed, reason in outcome.failures:
         lines.append(Text(f"failed: {variant} seed={seed}: {reason}", style="red"))
     status = "interrupted" if outcome.interrupted else "done"

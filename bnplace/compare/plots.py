@@ -237,7 +237,11 @@ def plot_final_metric(
     ax.set_xlim(-0.5, k - 0.3)
     ax.set_ylabel(f"{metric} ({direction_words(direction)})")
     ax.grid(axis="y", alpha=0.3)
-    ax.set_title(title or f"{metric} per variant: seeds (joined across variants) and mean ± 95% CI")
+    ax.set_title(
+        title or f"{metric} per variant: each seed joined across variants, mean ± 95% CI",
+        fontsize="medium",
+        wrap=True,
+    )
     ax.legend(loc="best", fontsize="small")
     return _save(fig, path)
 

@@ -1,0 +1,98 @@
+"""The command line: start-up cost, the commands that need no training, and the quickstart."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+from typer.testing import CliRunner
+
+from bnplace.cli import app
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+def test_help_loads_no_heavy_library() -> None:
+    code = (
+        "import sys; from typer.testing import CliRunner; from bnplace.cli import app; "
+        "result = CliRunner().invoke(app, ['--help']); assert result.exit_code == 0; "
+        "assert 'bnplace run' in result.output; "
+        "heavy = [m for m in ('tensorflow', 'keras', 'mlflow', 'ray', 'pandas', 'matplotlib') "
+        "if m in sys.modules]; assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_init_writes_a_config_that_validates_and_plans(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    assert runner.invoke(app, ["init", str(path)]).exit_code == 0
+    assert runner.invoke(app, ["init", str(path)]).exit_code == 1  # no silent overwrite
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0 and "valid" in result.output
+    result = runner.invoke(app, ["plan", str(path), "--json"])
+    assert result.exit_code == 0
+    plan = json.loads(result.output)
+    assert len(plan["variants"]) == 4 and len(plan["trials"]) == 12
+
+
+def test_plan_exits_2_when_a_variant_has_a_lint_error(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "experiment: e\n"
+        "data: {source: synthetic, length: 300, features: 1, window: 8}\n"
+        "model: [{lstm: {units: 4}}]\n"
+        "placements: {input: [layer_norm]}\n"
+    )
+    result = runner.invoke(app, ["plan", str(path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 2
+    assert "layer_norm_single_channel" in result.output
+
+
+def test_data_command_shows_splits_and_fingerprint() -> None:
+    result = runner.invoke(app, ["data", str(ROOT / "configs" / "csv_energy.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "fingerprint:" in result.output and "train" in result.output
+
+
+def test_dry_run_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["run", str(ROOT / "configs" / "quickstart.yaml"), "--dry-run"])
+    assert result.exit_code == 0
+    assert "bn=pre_act" in result.output
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.slow
+def test_quickstart_trains_and_compares_end_to_end(tmp_path: Path) -> None:
+    """The README's main job, shortened with overrides: runs, comparison and UI pointer."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bnplace", "run", str(ROOT / "configs" / "quickstart.yaml"),
+         "--seeds", "2", "--epochs", "1", "--jobs", "2"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "bnplace ui" in done.stdout
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("quickstart")
+    sweeps = client.search_runs([exp.experiment_id], "tags.`bnplace.kind` = 'sweep'")
+    assert len(sweeps) == 1
+    artifacts = {a.path for a in client.list_artifacts(sweeps[0].info.run_id, "compare")}
+    assert {"compare/report.md", "compare/report.html", "compare/plots"} <= artifacts
+    plots = client.list_artifacts(sweeps[0].info.run_id, "compare/plots")
+    assert plots and all(p.path.endswith(".png") for p in plots)
+    variants = client.search_runs([exp.experiment_id], "tags.`bnplace.kind` = 'variant'")
+    assert len(variants) == 3
+    assert all("bnplace.verdict" in v.data.tags for v in variants)
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "bnplace", "compare", "quickstart", "--format", "json",
+         "--no-log"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "bn=pre_act" in shown.stdout
