@@ -25,7 +25,23 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-__all__ = ["VarianceShift", "variance_shift"]
+__all__ = ["VarianceShift", "activation_variance", "variance_shift"]
+
+
+def activation_variance(model: keras.Model, x: np.ndarray) -> dict[str, float]:
+    """Variance of every layer's output on `x` in inference mode, in layer order.
+
+    Run on the freshly initialised model, it is the self-normalisation check of Klambauer et
+    al. (2017): with SELU + lecun_normal the variance stays near 1 through depth; ReLU stacks
+    and plain dropout after SELU drift away from it.
+    """
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    probe = keras.Model(model.input, [layer.output for layer in layers])
+    outputs = probe(x, training=False)
+    return {
+        layer.name: float(np.var(keras.ops.convert_to_numpy(out)))
+        for layer, out in zip(layers, outputs, strict=True)
+    }
 
 
 @dataclass(frozen=True)

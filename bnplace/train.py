@@ -23,7 +23,7 @@ from bnplace.build import build_model
 from bnplace.config.schema import Train
 from bnplace.data import Dataset
 from bnplace.data.feed import tf_dataset
-from bnplace.diagnose import variance_shift
+from bnplace.diagnose import activation_variance, variance_shift
 from bnplace.errors import BnplaceError
 from bnplace.plan import Trial
 from bnplace.result import TrialResult
@@ -83,6 +83,7 @@ def _train(trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None) -> Tr
     train = trial.config.train
     keras.utils.set_random_seed(trial.seed)  # weight init, data order and dropout masks
     model = build_model(trial.model)
+    at_init = _init_variance(model, dataset)
     model.compile(
         optimizer=_optimizer(train, steps_per_epoch=_steps(dataset, train)),
         loss=_loss(train, dataset.task),
@@ -115,7 +116,7 @@ def _train(trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None) -> Tr
     metrics = {**timing, **_evaluate(model, dataset, train.batch_size)}
     if not all(math.isfinite(v) for v in metrics.values()):
         return TrialResult.failed(trial, "diverged", metrics=metrics, history=history)
-    metrics |= _diagnostics(model, dataset.split("train").x)
+    metrics |= at_init | _diagnostics(model, dataset.split("train").x)
     return TrialResult(
         trial.key,
         trial.variant_id,
@@ -242,6 +243,12 @@ def _diagnostics(model: keras.Model, x: np.ndarray) -> dict[str, float]:
     metrics["bn_shift_max"] = max(s.moving_vs_real for s in shifts.values())
     metrics["bn_train_vs_infer_max"] = max(s.train_vs_infer for s in shifts.values())
     return metrics
+
+
+def _init_variance(model: keras.Model, dataset: Dataset) -> dict[str, float]:
+    """Activation variance through depth at initialisation (the self-normalisation check)."""
+    sample = np.asarray(dataset.split("train").x[:_DIAGNOSE_SAMPLES])
+    return {f"init_var.{name}": v for name, v in activation_variance(model, sample).items()}
 
 
 def _summary(model: keras.Model) -> str:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bnplace.build import build_model
-from bnplace.diagnose import VarianceShift, variance_shift
+from bnplace.diagnose import VarianceShift, activation_variance, variance_shift
 from bnplace.plan.spec import LayerSpec, ModelSpec
 
 L = LayerSpec.of
@@ -97,3 +97,22 @@ def test_every_bn_layer_is_reported() -> None:
 def test_model_without_bn_gives_empty_dict() -> None:
     model = build_model(ModelSpec(WINDOW, FEATURES, 1, "forecast", (CONV, DROP, *HEAD)))
     assert variance_shift(model, _data()[0][:16]) == {}
+
+
+def _deep_stack(activation: str, initializer: str, depth: int = 8) -> keras.Model:
+    inputs = keras.Input((16, 64))
+    x = inputs
+    for _ in range(depth):
+        x = keras.layers.Conv1D(64, 1, kernel_initializer=initializer)(x)
+        x = keras.layers.Activation(activation)(x)
+    return keras.Model(inputs, x)
+
+
+def test_activation_variance_shows_selu_self_normalising_and_relu_drifting() -> None:
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).standard_normal((256, 16, 64)).astype("float32")
+    selu = activation_variance(_deep_stack("selu", "lecun_normal"), x)
+    relu = activation_variance(_deep_stack("relu", "glorot_uniform"), x)
+    assert len(selu) == 16  # every layer, in order
+    assert 0.7 < list(selu.values())[-1] < 1.3
+    assert list(relu.values())[-1] < 0.1  # glorot + relu halves the variance layer by layer
