@@ -7,7 +7,7 @@ VENV ?= .venv
 STAMP := $(VENV)/.installed-$(shell (cat pyproject.toml; echo $(CURDIR)) | sha256sum | cut -c1-16)
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint ui benchmarks clean
+.PHONY: install run test lint ui benchmarks experiments clean
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ ui: install
 benchmarks: install
 	$(VENV)/bin/python benchmarks/trial_overhead.py
 	$(VENV)/bin/python benchmarks/parallel.py
+
+# The studies in experiments/ use real series that ship in packages (pmdarima).
+experiments: install
+	$(VENV)/bin/python -m pip install --quiet -e ".[packaged]"
+	STUDY=$(STUDY) experiments/run.sh
 
 clean:
 	rm -rf .pytest_cache .ruff_cache build *.egg-info

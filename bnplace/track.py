@@ -330,10 +330,16 @@ def _finite(value: Any) -> bool:
 
 
 def _driver_alive(driver: str) -> bool:
-    """Whether the process that owns a RUNNING sweep still exists (same host only)."""
+    """Whether the process that owns a RUNNING sweep may still exist.
+
+    Only a sweep started on this host can be checked; another host's sweep counts as alive
+    (a shared tracking server must not see one user's resume kill another's live sweep).
+    """
     host, _, pid = driver.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # another machine's sweep with no heartbeat: treat as dead
+    if host != socket.gethostname():
+        return bool(host)
+    if not pid.isdigit():
+        return False
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:

@@ -19,6 +19,7 @@ from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
 from bnplace.execute import Emit, EpochEnded, TrialEnded, TrialStarted, set_tf_threads
+from bnplace.result import TrialResult
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -133,8 +134,6 @@ class ProcessPool:
                 self._slots[index] = self._spawn(datasets) if more else slot
 
     def _fail(self, slot: _Slot, emit: Emit, reason: str | None) -> None:
-        from bnplace.result import TrialResult
-
         assert slot.trial is not None
         if slot.process.is_alive():
             slot.process.kill()
