@@ -19,7 +19,6 @@ from bnplace.compare.stats import (
     bootstrap_ci,
     compute_statistics,
     describe,
-    direction_for,
     failure_table,
     friedman,
     holm,
@@ -29,6 +28,7 @@ from bnplace.compare.stats import (
     wilcoxon_min_pairs,
 )
 from bnplace.errors import DataError
+from bnplace.plan import direction_for
 
 METRIC = "test_rmse"
 FAST = StatsOptions(n_boot=2000)

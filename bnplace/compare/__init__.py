@@ -90,7 +90,8 @@ def compare_frames(
     """
     import pandas as pd
 
-    from bnplace.compare.stats import StatsOptions, compute_statistics, direction_for
+    from bnplace.compare.stats import StatsOptions, compute_statistics
+    from bnplace.plan import direction_for
 
     options = options or StatsOptions()
     metric = metric or sweep.metric

@@ -25,6 +25,7 @@ import pandas as pd
 from scipy import stats as st
 
 from bnplace.errors import DataError
+from bnplace.plan import direction_for
 
 Direction = Literal["min", "max"]
 
@@ -82,12 +83,6 @@ class Statistics:
     @property
     def verdicts(self) -> dict[str, str]:
         return dict(zip(self.table["variant"], self.table["verdict"], strict=True))
-
-
-def direction_for(metric: str) -> Direction:
-    """The direction of a metric by bnplace's naming rule: accuracy and F1 are "max"."""
-    name = metric.removeprefix("val_")
-    return "max" if name.startswith(("test_accuracy", "test_macro_f1", "accuracy")) else "min"
 
 
 def no_evidence(n_pairs: int) -> str:

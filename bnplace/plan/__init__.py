@@ -42,7 +42,12 @@ __all__ = [
 
 # Bump when the training procedure changes in a way that makes old results incomparable.
 TRIAL_FORMAT = "bnplace-trial-1"
-MAX_METRICS = ("test_accuracy", "test_macro_f1")
+
+
+def direction_for(metric: str) -> str:
+    """Whether lower ("min") or higher ("max") is better: accuracy and F1 are "max"."""
+    name = metric.removeprefix("val_")
+    return "max" if name.startswith(("test_accuracy", "test_macro_f1", "accuracy")) else "min"
 
 
 @dataclass(frozen=True)
@@ -233,7 +238,7 @@ def make_plan(
         experiment=config.experiment,
         task=task,
         metric=metric,
-        direction="max" if metric.startswith(MAX_METRICS) else "min",
+        direction=direction_for(metric),
         baseline=_baseline(config.compare.baseline, variants, merges),
         axes=tuple(list(config.sweep.axes) + list(config.sweep.arms)),
         seeds=seed_list,
