@@ -242,3 +242,36 @@ def test_bad_config_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     assert "did you mean: seeds" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_ctrl_c_keeps_finished_trials_and_marks_the_rest_killed(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "sweep: {axes: {lstm.units: [2, 3, 4, 5]}, seeds: 2}\n")
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=store)
+    exp_id = client.create_experiment("tiny")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bnplace", "run", str(config), "-j", "2", "--epochs", "4"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    finished: list = []
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and not finished and process.poll() is None:
+        time.sleep(0.5)
+        finished = client.search_runs(
+            [exp_id], "tags.`bnplace.kind` = 'trial' and attributes.status = 'FINISHED'"
+        )
+    os.killpg(process.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, output
+    assert "Traceback" not in output
+    found = runs(tmp_path)
+    (sweep,) = found["sweep"]
+    assert sweep.info.status == "KILLED"
+    statuses = {t.info.status for t in found["trial"]}
+    assert statuses <= {"FINISHED", "KILLED"} and "FINISHED" in statuses
+    assert len(found["trial"]) < 8  # it stopped early
+    assert not [r for r in found["variant"] if r.info.status == "RUNNING"]
