@@ -275,3 +275,27 @@ def test_ctrl_c_keeps_finished_trials_and_marks_the_rest_killed(tmp_path: Path) 
     assert statuses <= {"FINISHED", "KILLED"} and "FINISHED" in statuses
     assert len(found["trial"]) < 8  # it stopped early
     assert not [r for r in found["variant"] if r.info.status == "RUNNING"]
+
+
+def test_csv_config_trains_end_to_end(tmp_path: Path) -> None:
+    """configs/csv_energy.yaml: a date column, three features and a target, 6-step horizon."""
+    config = Path(__file__).resolve().parents[1] / "configs" / "csv_energy.yaml"
+    done = bnplace(
+        tmp_path,
+        "run",
+        str(config),
+        "--seeds",
+        "1",
+        "--epochs",
+        "1",
+        "--filter",
+        "none",
+        "-j",
+        "1",
+        "--no-compare",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    (trial,) = runs(tmp_path, "csv-energy")["trial"]
+    metrics = trial.data.metrics
+    assert metrics["test_rmse_orig"] > 0 and metrics["persistence_rmse_orig"] > 0
+    assert trial.data.tags["bnplace.layers"] == "Conv1D>ReLU>LSTM>Dense"
