@@ -122,6 +122,10 @@ def run_sweep(options: RunOptions, progress: Progress) -> SweepOutcome:
         lines = [f"  {f.variant}: [{f.rule}] {f.message}" for f in plan.errors]
         raise PlanError("the plan has errors; nothing was run:\n" + "\n".join(lines))
     uri = resolve_tracking_uri(options.tracking_uri, prepared.loaded.config.tracking.uri)
+    # made before the store is opened: a missing extra (ray) fails with nothing written
+    executor = make_executor(
+        options.executor, options.jobs, options.threads, **options.executor_options
+    )
     tracker = Tracker(uri, plan.experiment)
     killed = tracker.kill_stale_runs()
     done = set() if options.rerun else tracker.finished_trial_keys()
@@ -162,15 +166,17 @@ def run_sweep(options: RunOptions, progress: Progress) -> SweepOutcome:
                 failures.append((result.variant, result.seed, result.reason))
             progress.ended(result)
 
-    executor = make_executor(
-        options.executor, options.jobs, options.threads, **options.executor_options
-    )
     interrupted = False
     try:
         executor.run(todo, prepared.datasets, on_event)
     except KeyboardInterrupt:
         interrupted = True
         tracker.kill_open_trials()
+    except Exception:
+        # the executor itself failed (e.g. a Ray cluster too small): leave no run RUNNING
+        tracker.kill_open_trials()
+        tracker.end_sweep("FAILED")
+        raise
     finally:
         progress.close()
     aggregates = tracker.write_aggregates(plan)

@@ -1,0 +1,386 @@
+"""Ray executor: trials as calls on long-lived Ray actors, events streamed back to the driver.
+
+In: trials, datasets and `emit` (see `bnplace.execute`), and where to run: an existing cluster
+(`address`), the Ray this process already joined, or a local Ray started here (all cores, no
+dashboard, token auth off) and shut down again. Out: the same events, in the same order per
+trial, as the local executors, emitted in the driver's thread. The datasets go into the object
+store once; one actor per concurrent slot (`cpus_per_trial` / `gpus_per_trial` of the cluster)
+imports TensorFlow once, limited to `threads` threads, and runs `bnplace.train.run_trial` per
+trial, sending per-epoch metrics to a small event actor that the driver drains. Workers never
+touch MLflow. A worker lost mid-trial (killed, out of memory, node gone) ends its trial FAILED
+("error: worker died ...") or, with `max_retries`, runs it again on a fresh actor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import sys
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bnplace.errors import BnplaceError, MissingExtraError
+from bnplace.execute import Emit, EpochEnded, TrialEnded, TrialStarted, set_tf_threads
+
+if TYPE_CHECKING:
+    from bnplace.data import Dataset
+    from bnplace.plan import Trial
+    from bnplace.result import TrialResult
+
+# How long the driver waits for a result before it drains per-epoch events again.
+_POLL_S = 0.5
+# Same rule as the process pool: a trial stops itself at its time limit; its actor is killed
+# only when it has not stopped this long after the limit (a single batch that never ends).
+_HARD_LIMIT_GRACE_S = 60.0
+# Actors that die before they ever run a trial (not a failing constructor) are replaced at most
+# this many times in one sweep; past that the cluster is taken to be unusable.
+_MAX_LOST_STARTS = 3
+
+
+def import_ray() -> Any:
+    """The `ray` module, or a MissingExtraError that says how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise MissingExtraError("ray", "ray", "--executor ray") from None
+    return ray
+
+
+class _EventBox:
+    """Ray actor (no CPU): holds per-epoch events from the trial actors until the driver drains."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, int, int, dict[str, float]]] = []
+
+    def put(self, item: tuple[str, int, int, dict[str, float]]) -> None:
+        self.items.append(item)
+
+    def drain(self) -> list[tuple[str, int, int, dict[str, float]]]:
+        items, self.items = self.items, []
+        return items
+
+
+class _TrialWorker:
+    """Ray actor: imports TensorFlow once, then runs one trial per call."""
+
+    def __init__(self, datasets: dict[str, Any], events: Any, threads: int) -> None:
+        set_tf_threads(threads)
+        import bnplace.train  # noqa: F401  (TensorFlow and Keras load here, once per worker)
+
+        self.refs = datasets  # fingerprint -> ObjectRef, fetched on first use and kept
+        self.cache: dict[str, Dataset] = {}
+        self.events = events
+
+    def where(self) -> str:
+        return f"{socket.gethostname()}:{os.getpid()}"
+
+    def run(self, trial: Trial, attempt: int) -> TrialResult:
+        import ray
+
+        from bnplace.train import run_trial
+
+        fingerprint = trial.data_fingerprint
+        if fingerprint not in self.cache:
+            self.cache[fingerprint] = ray.get(self.refs[fingerprint])
+        sent: list[Any] = []
+
+        def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+            sent.append(self.events.put.remote((trial.key, attempt, epoch, metrics)))
+
+        result = run_trial(trial, self.cache[fingerprint], on_epoch)
+        ray.get(sent)  # calls run in order: every epoch is in the box before the result is out
+        return result
+
+
+@dataclass
+class _Slot:
+    name: str
+    actor: Any
+    ready: Any  # the ObjectRef of `where()` until the actor has started, then None
+    label: str = ""
+    trial: Trial | None = None
+    call: Any = None  # the ObjectRef of the running `run()`
+    started: float = 0.0
+
+
+@dataclass
+class RayExecutor:
+    """`--executor ray`: trials on a Ray cluster; the driver stays the only MLflow writer."""
+
+    threads: int = 1
+    address: str | None = None
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_retries: int = 0
+    _ray: Any = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name, value, least in (
+            ("--cpus-per-trial", self.cpus_per_trial, 0),
+            ("--gpus-per-trial", self.gpus_per_trial, 0),
+            ("--max-retries", self.max_retries, 0),
+            ("--threads", self.threads, 1),
+        ):
+            if value < least:
+                raise BnplaceError(f"{name} must be at least {least}, got {value}")
+        if self.cpus_per_trial == 0 and self.gpus_per_trial == 0:
+            raise BnplaceError(
+                "--cpus-per-trial and --gpus-per-trial are both 0; a trial needs one"
+            )
+        if not self._address() and "ray" not in sys.modules:
+            # A Ray started here serves this process alone: keep it on 127.0.0.1 (Ray binds the
+            # machine's network address otherwise; it reads this switch when first imported).
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        self._ray = import_ray()  # fail before anything is written when the extra is missing
+
+    def _address(self) -> str | None:
+        """--ray-address, else Ray's own RAY_ADDRESS; None: start a local Ray."""
+        return self.address or os.environ.get("RAY_ADDRESS") or None
+
+    def run(self, trials: Sequence[Trial], datasets: Mapping[str, Dataset], emit: Emit) -> None:
+        if not trials:
+            return
+        ray = self._ray
+        joined = self._connect()
+        session = _Session(self, ray, emit)
+        try:
+            session.start(trials, datasets)
+            session.loop()
+        finally:
+            session.close()
+            if joined:
+                ray.shutdown()
+
+    def _connect(self) -> bool:
+        """Join the cluster (or start a local Ray); True when this call did, so it leaves too."""
+        ray = self._ray
+        if ray.is_initialized():
+            return False  # the caller's Ray (a notebook, a test): use it, leave it running
+        address = self._address()
+        quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
+        try:
+            if address:
+                ray.init(address=address, **quiet)
+            else:
+                # a local init turns token auth on otherwise; nothing but this process joins it
+                os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+                # "local": a new Ray even when `ray start` left one running on this machine
+                ray.init(
+                    address="local",
+                    num_cpus=os.cpu_count() or 1,
+                    include_dashboard=False,
+                    **quiet,
+                )
+        except Exception as exc:  # ConnectionError, RuntimeError, ValueError ... by version
+            where = f"the Ray cluster at {address!r}" if address else "a local Ray"
+            raise BnplaceError(f"cannot start or join {where}: {_first_line(exc)}") from None
+        return True
+
+    def slots_for(self, trials: int) -> int:
+        """How many trials can run at once: the cluster's CPUs (and GPUs) over a trial's share."""
+        total = self._ray.cluster_resources()
+        fits = [trials]
+        for resource, share in (("CPU", self.cpus_per_trial), ("GPU", self.gpus_per_trial)):
+            if share > 0:
+                fits.append(int(total.get(resource, 0.0) / share + 1e-9))
+        if min(fits) < 1:
+            raise BnplaceError(
+                f"the Ray cluster has {total.get('CPU', 0):g} CPUs and {total.get('GPU', 0):g} "
+                f"GPUs; a trial asks for {self.cpus_per_trial:g} CPUs and "
+                f"{self.gpus_per_trial:g} GPUs (--cpus-per-trial, --gpus-per-trial), so none fits"
+            )
+        return min(fits)
+
+
+@dataclass
+class _Session:
+    """The driver's side of one `RayExecutor.run`: slots, queue, attempts, events."""
+
+    executor: RayExecutor
+    ray: Any
+    emit: Emit
+    queue: deque[Trial] = field(default_factory=deque)
+    slots: list[_Slot] = field(default_factory=list)
+    attempts: dict[str, int] = field(default_factory=dict)  # trial key -> workers lost so far
+    last_epoch: dict[str, int] = field(default_factory=dict)
+    open: set[str] = field(default_factory=set)  # trials started and not yet ended
+    refs: dict[str, Any] = field(default_factory=dict)
+    events: Any = None
+    worker_class: Any = None
+    spawned: int = 0
+    lost_starts: int = 0
+
+    def start(self, trials: Sequence[Trial], datasets: Mapping[str, Dataset]) -> None:
+        ray, executor = self.ray, self.executor
+        self.queue = deque(trials)
+        self.attempts = {trial.key: 0 for trial in trials}
+        needed = {trial.data_fingerprint for trial in trials}
+        self.refs = {fp: ray.put(datasets[fp]) for fp in sorted(needed)}  # once, not per trial
+        self.events = ray.remote(_EventBox).options(num_cpus=0, **_near_driver(ray)).remote()
+        self.worker_class = ray.remote(_TrialWorker).options(
+            num_cpus=executor.cpus_per_trial,
+            num_gpus=executor.gpus_per_trial,
+            max_restarts=0,
+            max_task_retries=0,
+        )
+        self.slots = [self._spawn() for _ in range(executor.slots_for(len(trials)))]
+
+    def _spawn(self) -> _Slot:
+        self.spawned += 1
+        actor = self.worker_class.remote(self.refs, self.events, self.executor.threads)
+        return _Slot(f"ray-{self.spawned}", actor, actor.where.remote())
+
+    def loop(self) -> None:
+        ray = self.ray
+        while self.queue or any(slot.trial is not None for slot in self.slots):
+            for slot in self.slots:
+                idle = slot.actor is not None and slot.ready is None and slot.trial is None
+                if idle and self.queue:
+                    self._dispatch(slot, self.queue.popleft())
+            pending = [
+                s.ready if s.ready is not None else s.call
+                for s in self.slots
+                if s.ready is not None or s.call is not None
+            ]
+            if not pending:  # every slot is gone while trials wait: start one more
+                self.slots.append(self._spawn())
+                continue
+            ray.wait(pending, num_returns=1, timeout=_POLL_S)
+            done, _ = ray.wait(pending, num_returns=len(pending), timeout=0)
+            self._drain()
+            finished = set(done)
+            for index, slot in enumerate(self.slots):
+                if slot.ready is not None and slot.ready in finished:
+                    self._started(index, slot)
+                elif slot.call is not None and slot.call in finished:
+                    self._ended(index, slot)
+                elif slot.trial is not None and self._overdue(slot):
+                    self._give_up(index, slot, "timeout", retry=False)
+
+    def _dispatch(self, slot: _Slot, trial: Trial) -> None:
+        slot.trial, slot.started = trial, time.monotonic()
+        slot.call = slot.actor.run.remote(trial, self.attempts[trial.key])
+        if trial.key not in self.open:  # a retry goes on under the run it already has
+            self.open.add(trial.key)
+            self.emit(TrialStarted(trial.key, slot.label))
+
+    def _started(self, index: int, slot: _Slot) -> None:
+        ray = self.ray
+        try:
+            slot.label = f"{slot.name} {ray.get(slot.ready)}"
+            slot.ready = None
+        except ray.exceptions.RayError as exc:  # the actor died before it could run a trial
+            if getattr(exc, "actor_init_failed", False):
+                raise BnplaceError(
+                    f"a Ray worker could not start: {_first_line(exc)}\n  every Ray node needs "
+                    "bnplace and its dependencies installed: pip install 'bnplace[ray]'"
+                ) from None
+            self.lost_starts += 1
+            if self.lost_starts > _MAX_LOST_STARTS:
+                raise BnplaceError(
+                    f"Ray workers keep dying before they start ({self.lost_starts} times); "
+                    f"last: {_first_line(exc)}"
+                ) from None
+            self._replace(index, slot)
+
+    def _ended(self, index: int, slot: _Slot) -> None:
+        from bnplace.result import TrialResult
+
+        ray, trial, call = self.ray, slot.trial, slot.call
+        assert trial is not None
+        try:
+            result = ray.get(call)
+        except ray.exceptions.RayTaskError as exc:  # our worker code raised outside run_trial
+            cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+            result = TrialResult.failed(trial, f"error: {type(cause).__name__}: {cause}")
+        except ray.exceptions.RayError as exc:  # the worker process or its node is gone
+            self._give_up(index, slot, _first_line(exc), retry=True)
+            return
+        slot.trial, slot.call = None, None
+        self._end(result)
+
+    def _overdue(self, slot: _Slot) -> bool:
+        assert slot.trial is not None
+        limit = slot.trial.config.train.time_limit
+        return bool(limit) and time.monotonic() - slot.started > limit + _HARD_LIMIT_GRACE_S
+
+    def _give_up(self, index: int, slot: _Slot, why: str, retry: bool) -> None:
+        """The slot's worker is lost (or stuck): retry or fail its trial; replace the worker."""
+        from bnplace.result import TrialResult
+
+        trial = slot.trial
+        assert trial is not None
+        slot.trial, slot.call = None, None
+        self._drain()
+        self.attempts[trial.key] += 1
+        tries = self.attempts[trial.key]
+        if retry and tries <= self.executor.max_retries:
+            self.queue.appendleft(trial)
+        elif retry:
+            after = f" after {tries} attempts" if tries > 1 else ""
+            self._end(
+                TrialResult.failed(
+                    trial,
+                    f"error: worker died{after} while running the trial ({slot.label}: {why})",
+                )
+            )
+        else:
+            self._end(TrialResult.failed(trial, why))
+        self._replace(index, slot)
+
+    def _replace(self, index: int, slot: _Slot) -> None:
+        _kill(self.ray, slot.actor)
+        if self.queue:
+            self.slots[index] = self._spawn()
+        else:
+            slot.actor, slot.ready, slot.trial, slot.call = None, None, None, None
+
+    def _end(self, result: TrialResult) -> None:
+        self._drain()
+        self.open.discard(result.trial_key)
+        self.emit(TrialEnded(result))
+
+    def _drain(self) -> None:
+        """Emit the per-epoch events that arrived, dropping stale attempts and repeated epochs."""
+        for key, attempt, epoch, metrics in self.ray.get(self.events.drain.remote()):
+            if key not in self.open or attempt != self.attempts.get(key):
+                continue
+            if epoch <= self.last_epoch.get(key, -1):
+                continue  # a retry re-trains epochs the driver has already logged
+            self.last_epoch[key] = epoch
+            self.emit(EpochEnded(key, epoch, metrics))
+
+    def close(self) -> None:
+        for slot in self.slots:
+            _kill(self.ray, slot.actor)
+        _kill(self.ray, self.events)
+        self.slots, self.refs = [], {}
+
+
+def _kill(ray: Any, actor: Any) -> None:
+    if actor is None:
+        return
+    with contextlib.suppress(Exception):  # already dead, or Ray itself is going down (Ctrl-C)
+        ray.kill(actor, no_restart=True)
+
+
+def _near_driver(ray: Any) -> dict[str, Any]:
+    """Scheduling options that keep the event box on the driver's node when Ray allows it."""
+    try:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        node = ray.get_runtime_context().get_node_id()
+        return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=True)}
+    except Exception:  # Ray Client and older versions: anywhere will do
+        return {}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    line = text.splitlines()[0]
+    return line if len(line) <= 300 else line[:297] + "..."

@@ -1,0 +1,352 @@
+"""`bnplace run --executor ray`: the same sweep as the local executor, on a real local Ray.
+
+One Ray (2 CPUs, token auth off, loopback only) is started per module in this process; each
+sweep is the CLI in a subprocess that joins it with --ray-address, the way a user joins a
+cluster, and the store is read back with MLflow's own client. Covers: same runs, hierarchy and
+metrics as `--jobs 1` (diverging trials included); resume; a worker process killed mid-trial
+(FAILED, or FINISHED after a retry); Ctrl-C; a trial too big for the cluster; and the install
+hint when Ray is missing.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before Ray is imported: keep the test cluster on 127.0.0.1 (Ray otherwise binds the machine's
+# network address) and without token auth (a local init turns it on otherwise).
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+import queue
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+pytestmark = pytest.mark.slow
+
+ray = pytest.importorskip("ray")
+
+TINY = """
+experiment: tiny
+data: {source: synthetic, generator: sine_mix, length: 360, features: 2, window: 12}
+model:
+  - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
+  - lstm: {id: lstm, units: 4}
+train: {epochs: 2, batch_size: 32, learning_rate: 0.01}
+"""
+
+
+@pytest.fixture(scope="module")
+def ray_address() -> Iterator[str]:
+    context = ray.init(
+        address="local", num_cpus=2, include_dashboard=False, log_to_driver=False
+    )  # "local": never a cluster some `ray start` left on this machine
+    try:
+        yield context.address_info["gcs_address"]
+    finally:
+        ray.shutdown()
+
+
+def write_config(folder: Path, extra: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "c.yaml"
+    path.write_text(TINY + textwrap.dedent(extra))
+    return path
+
+
+def environment() -> dict[str, str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return env
+
+
+def bnplace(folder: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bnplace", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environment(),
+    )
+
+
+def client(folder: Path) -> MlflowClient:
+    return MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
+
+
+def runs(folder: Path) -> dict[str, list]:
+    store = client(folder)
+    exp = store.get_experiment_by_name("tiny")
+    by_kind: dict[str, list] = {"sweep": [], "variant": [], "trial": []}
+    for run in store.search_runs([exp.experiment_id], max_results=1000):
+        by_kind[run.data.tags["bnplace.kind"]].append(run)
+    return by_kind
+
+
+def layout(folder: Path) -> dict[str, object]:
+    """What must not depend on the executor: runs, hierarchy, params, statuses, metrics."""
+    found = runs(folder)
+    store = client(folder)
+    (sweep,) = found["sweep"]
+    variants = {run.info.run_id: run for run in found["variant"]}
+    assert all(v.data.tags["mlflow.parentRunId"] == sweep.info.run_id for v in variants.values())
+    trials = {}
+    for run in found["trial"]:
+        parent = variants[run.data.tags["mlflow.parentRunId"]]
+        history = store.get_metric_history(run.info.run_id, "val_loss")
+        trials[run.data.tags["bnplace.trial_key"]] = {
+            "name": run.info.run_name,
+            "variant": parent.data.tags["bnplace.variant"],
+            "status": run.info.status,
+            "failure": run.data.tags.get("bnplace.failure", ""),
+            "params": run.data.params,
+            "metric_names": sorted(run.data.metrics),
+            "test_rmse": run.data.metrics.get("test_rmse"),
+            "val_loss": [m.value for m in sorted(history, key=lambda m: m.step)],
+            "steps": sorted(m.step for m in history),
+        }
+    return {
+        "sweep_status": sweep.info.status,
+        "variants": sorted(v.data.tags["bnplace.variant"] for v in variants.values()),
+        "variant_params": sorted(str(sorted(v.data.params.items())) for v in variants.values()),
+        "trials": trials,
+    }
+
+
+def test_ray_gives_the_same_runs_hierarchy_and_metrics_as_jobs_1(
+    tmp_path: Path, ray_address: str
+) -> None:
+    extra = """
+    placements: {conv.post_act: [{dropout: 0.2}]}
+    sweep:
+      arms:
+        lr:
+          sane: {}
+          huge: {train.learning_rate: 1.0e+12, train.optimizer: sgd}
+      seeds: 2
+    """
+    seen, stdout = {}, {}
+    for name, options in (
+        ("local", ["--jobs", "1"]),
+        ("ray", ["--executor", "ray", "--ray-address", ray_address]),
+    ):
+        folder = tmp_path / name
+        done = bnplace(folder, "run", str(write_config(folder, extra)), *options, "--no-compare")
+        assert done.returncode == 1, done.stdout + done.stderr  # the huge-lr trials fail
+        seen[name], stdout[name] = layout(folder), done.stdout
+    local, on_ray = seen["local"], seen["ray"]
+    assert on_ray["sweep_status"] == local["sweep_status"] == "FINISHED"
+    assert on_ray["variants"] == local["variants"] and len(local["variants"]) == 2
+    assert on_ray["variant_params"] == local["variant_params"]
+    assert on_ray["trials"].keys() == local["trials"].keys() and len(local["trials"]) == 4
+    for key, expected in local["trials"].items():
+        got = on_ray["trials"][key]
+        for field in ("name", "variant", "status", "failure", "params", "metric_names", "steps"):
+            assert got[field] == expected[field], (key, field)
+        if expected["status"] == "FINISHED":
+            assert got["test_rmse"] == pytest.approx(expected["test_rmse"], rel=1e-6)
+            assert got["val_loss"] == pytest.approx(expected["val_loss"], rel=1e-6)
+            assert got["steps"] == [0, 1]
+        else:
+            assert got["failure"] == "diverged"
+    assert "[ray-1 " in stdout["ray"] and "[main]" in stdout["local"]  # progress names workers
+
+    again = bnplace(
+        tmp_path / "ray",
+        "run",
+        str(tmp_path / "ray" / "c.yaml"),
+        "--executor",
+        "ray",
+        "--ray-address",
+        ray_address,
+        "--filter",
+        "lr=sane",
+        "--no-compare",
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "2 already finished" in again.stdout
+    assert len(runs(tmp_path / "ray")["trial"]) == 4  # nothing trained or logged twice
+
+
+class Sweep:
+    """The CLI in a subprocess whose progress lines are read while it runs."""
+
+    def __init__(self, folder: Path, *args: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bnplace", *args],
+            cwd=folder,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=environment(),
+            start_new_session=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.put(line)
+
+    def wait_for(self, prefix: str, timeout: float = 120) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.5)
+            except queue.Empty:
+                if self.process.poll() is not None and self.lines.empty():
+                    break
+                continue
+            self.output.append(line)
+            if line.startswith(prefix):
+                return line
+        self.stop()
+        raise AssertionError(f"no line starting {prefix!r}:\n" + "".join(self.output))
+
+    def finish(self, timeout: float = 180) -> int:
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise
+        time.sleep(0.2)
+        while not self.lines.empty():
+            self.output.append(self.lines.get())
+        return code
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+
+KILL_CONFIG = """
+sweep:
+  arms:
+    length:
+      short: {}
+      long: {train.epochs: 20}
+  seeds: 2
+"""
+
+
+@pytest.mark.parametrize("retries", [0, 1])
+def test_worker_killed_mid_trial_fails_or_retries_its_trial_only(
+    tmp_path: Path, ray_address: str, retries: int
+) -> None:
+    config = write_config(tmp_path, KILL_CONFIG)
+    sweep = Sweep(
+        tmp_path,
+        "run",
+        str(config),
+        "--executor",
+        "ray",
+        "--ray-address",
+        ray_address,
+        "--max-retries",
+        str(retries),
+        "--no-compare",
+    )
+    victim = "length=long seed=0"
+    started = sweep.wait_for(f"start  {victim} [")
+    pid = int(started.rsplit(":", 1)[1].rstrip("]\n"))  # "[ray-N host:pid]"
+    sweep.wait_for(f"epoch  {victim} 1/20")
+    os.kill(pid, signal.SIGKILL)
+    code = sweep.finish()
+    text = "".join(sweep.output)
+
+    found = runs(tmp_path)
+    assert [run.info.status for run in found["sweep"]] == ["FINISHED"]
+    trials = {t.info.run_name: t for t in found["trial"]}
+    assert len(found["trial"]) == len(trials) == 4  # none missing, none twice
+    others = [run for name, run in trials.items() if name != victim]
+    assert all(run.info.status == "FINISHED" for run in others), text
+    killed = trials[victim]
+    if retries == 0:
+        assert code == 1, text
+        assert killed.info.status == "FAILED"
+        assert killed.data.tags["bnplace.status"] == "failed"
+        assert killed.data.tags["bnplace.failure"].startswith("error: worker died"), text
+        assert str(pid) in killed.data.tags["bnplace.failure"]
+    else:
+        assert code == 0, text
+        assert killed.info.status == "FINISHED"
+        assert killed.data.metrics["epochs_run"] == 20
+        history = client(tmp_path).get_metric_history(killed.info.run_id, "loss")
+        assert sorted(m.step for m in history) == list(range(20))  # each epoch logged once
+
+
+def test_ctrl_c_kills_open_trials_and_a_rerun_resumes(tmp_path: Path, ray_address: str) -> None:
+    config = write_config(tmp_path, KILL_CONFIG)
+    args = ("run", str(config), "--executor", "ray", "--ray-address", ray_address, "--no-compare")
+    sweep = Sweep(tmp_path, *args)
+    sweep.wait_for("done   length=short")
+    sweep.wait_for("epoch  length=long")
+    os.killpg(sweep.process.pid, signal.SIGINT)
+    assert sweep.finish() == 130, "".join(sweep.output)
+    found = runs(tmp_path)
+    assert [run.info.status for run in found["sweep"]] == ["KILLED"]
+    statuses = sorted(run.info.status for run in found["trial"])
+    assert "RUNNING" not in statuses and "KILLED" in statuses and "FINISHED" in statuses
+
+    done = bnplace(tmp_path, *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    finished = [t for t in runs(tmp_path)["trial"] if t.info.status == "FINISHED"]
+    keys = [t.data.tags["bnplace.trial_key"] for t in finished]
+    assert len(keys) == len(set(keys)) == 4
+
+
+def test_a_trial_bigger_than_the_cluster_is_refused_and_no_run_stays_running(
+    tmp_path: Path, ray_address: str
+) -> None:
+    config = write_config(tmp_path, "sweep: {seeds: 1}\n")
+    done = bnplace(
+        tmp_path,
+        "run",
+        str(config),
+        "--executor",
+        "ray",
+        "--ray-address",
+        ray_address,
+        "--cpus-per-trial",
+        "3",
+        "--no-compare",
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "the Ray cluster has 2 CPUs" in done.stderr and "--cpus-per-trial" in done.stderr
+    assert "Traceback" not in done.stderr
+    found = runs(tmp_path)
+    assert [run.info.status for run in found["sweep"]] == ["FAILED"]
+    assert not found["trial"]
+
+
+def test_without_ray_the_error_says_how_to_install_it(tmp_path: Path) -> None:
+    config = write_config(tmp_path, "sweep: {seeds: 1}\n")
+    blocked = (
+        "import sys; sys.modules['ray'] = None; "  # `import ray` now raises ImportError
+        "from bnplace.cli import app; app(prog_name='bnplace')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", blocked, "run", str(config), "--executor", "ray"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environment(),
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--executor ray needs the 'ray' package" in done.stderr
+    assert "pip install 'bnplace[ray]'" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "mlflow.db").exists()  # failed before anything was written
