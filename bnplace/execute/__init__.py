@@ -9,8 +9,9 @@ the driver's thread in the order they arrive. Every trial handed to `run` ends i
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -54,14 +55,30 @@ def set_tf_threads(threads: int) -> None:
     TensorFlow ignores OMP_NUM_THREADS; the threading API must be called before any op runs.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    with _quiet_stderr():
+        import tensorflow as tf
 
-    tf.get_logger().setLevel("ERROR")  # retracing notes when many models share a process
+        tf.get_logger().setLevel("ERROR")  # retracing notes when many models share a process
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # TensorFlow already initialised in this process: keep its setting
+            pass
+        tf.constant(0)  # start the runtime here, while its start-up notes are silenced
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """TensorFlow 2.21 writes oneDNN and absl notes to fd 2 when it starts, whatever
+    TF_CPP_MIN_LOG_LEVEL says; silence fd 2 meanwhile (Python errors still raise)."""
+    saved = os.dup(2)
     try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:  # TensorFlow already initialised in this process: keep its setting
-        pass
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def make_executor(kind: str, jobs: int, threads: int = 1, **options: Any) -> Executor:
