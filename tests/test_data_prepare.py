@@ -106,12 +106,18 @@ def test_scaler_statistics_are_the_training_split_statistics(indexed_csv):
 
 
 def test_standardize_off_keeps_raw_values(indexed_csv):
-    ds = prepare(spec(time_column="date", targets=["next"], standardize=False), indexed_csv)
+    ds = prepare(
+        spec(time_column="date", targets=["next"], standardize=False, scale_targets=False),
+        indexed_csv,
+    )
     train = ds.split("train")
     assert train.x[0, :, 0].tolist() == list(range(6))  # pos of rows 0..5, untouched
     assert train.y[0, 0] == 6.5
     assert ds.to_original(train.y)[0, 0] == 6.5
-    assert ds.summary()["scaling"] == {"standardize": False}
+    assert ds.summary()["scaling"] == {
+        "standardize": False,
+        "targets": {"next": {"mean": 0.0, "std": 1.0}},
+    }
 
 
 # --- windows -----------------------------------------------------------------------------
@@ -119,7 +125,13 @@ def test_standardize_off_keeps_raw_values(indexed_csv):
 
 def test_multi_target_horizon_layout_is_horizon_major(indexed_csv):
     ds = prepare(
-        spec(targets=["next", "pos"], features=["noise"], horizon=3, standardize=False),
+        spec(
+            targets=["next", "pos"],
+            features=["noise"],
+            horizon=3,
+            standardize=False,
+            scale_targets=False,
+        ),
         indexed_csv,
     )
     y = ds.split("train").y
@@ -272,3 +284,12 @@ def test_example_csv_and_config_data_section(tmp_path):
     script = REPO / "scripts" / "make_example_csv.py"
     subprocess.run([sys.executable, str(script), str(tmp_path / "energy.csv")], check=True)
     assert (tmp_path / "energy.csv").read_bytes() == (REPO / "configs/data/energy.csv").read_bytes()
+
+
+def test_raw_inputs_still_get_scaled_targets_by_default(indexed_csv):
+    """standardize: false compares input normalisation alone; targets keep their scaling."""
+    ds = prepare(spec(time_column="date", targets=["next"], standardize=False), indexed_csv)
+    train = ds.split("train")
+    assert train.x[0, :, 0].tolist() == list(range(6))
+    assert abs(float(train.y.mean())) < 0.2 and train.y[0, 0] != 6.5
+    np.testing.assert_allclose(ds.to_original(train.y[:1]), [[6.5]], rtol=1e-5)

@@ -75,7 +75,12 @@ class _Windowing(Strict):
     split: Split = Split()
     standardize: bool = Field(
         True,
-        description="z-score every feature (and forecasting target) with train-split statistics",
+        description="z-score every input feature with train-split statistics",
+    )
+    # Forecasting targets are z-scored on their own switch, so that "raw inputs vs standardized
+    # inputs" compares input normalisation alone (a raw 30,000 MW target would swamp it).
+    scale_targets: bool = Field(
+        True, description="z-score forecasting targets with train-split statistics"
     )
 
 

@@ -172,6 +172,13 @@ class Dataset:
             for name, row in zip(self.feature_names, self.feature_stats, strict=False)
         }
         scaling: dict[str, Any] = {"standardize": self.standardized}
+        if self.task == "forecast":
+            scaling["targets"] = {
+                n: {"mean": float(m), "std": float(s)}
+                for n, m, s in zip(
+                    self.target_names, self.target_mean, self.target_std, strict=True
+                )
+            }
         if self.standardized:
             scaling["features"] = {
                 n: {"mean": float(m), "std": float(s)}
@@ -179,13 +186,6 @@ class Dataset:
                     self.feature_names, self.feature_mean, self.feature_std, strict=True
                 )
             }
-            if self.task == "forecast":
-                scaling["targets"] = {
-                    n: {"mean": float(m), "std": float(s)}
-                    for n, m, s in zip(
-                        self.target_names, self.target_mean, self.target_std, strict=True
-                    )
-                }
         out: dict[str, Any] = {
             "origin": self.origin,
             "task": self.task,
@@ -251,10 +251,12 @@ def format_summary(summary: dict[str, Any]) -> str:
         )
     scaling = summary["scaling"]
     lines.append("")
-    if scaling["standardize"]:
-        lines.append("standardize: on (mean/std of the train split, per feature and target)")
-    else:
-        lines.append("standardize: off (raw values)")
+    inputs = "on (mean/std of the train split, per feature)" if scaling["standardize"] else "off"
+    lines.append(f"standardize inputs: {inputs}")
+    targets = scaling.get("targets", {})
+    if targets:
+        scaled = any(t["mean"] != 0 or t["std"] != 1 for t in targets.values())
+        lines.append(f"scale targets: {'on (train-split mean/std)' if scaled else 'off'}")
     for warning in summary["warnings"]:
         lines.append(f"warning: {warning}")
     lines.append(f"fingerprint: {summary['fingerprint']}")

@@ -150,7 +150,9 @@ def _prepare_series(spec: DataConfig, raw: RawSeries) -> Dataset:
     n_train = sizes[0]
     where = f"rows {raw.time_label(0)} .. {raw.time_label(n_train - 1)}"
     f_mean, f_std = _train_stats(inputs[:n_train], raw.feature_names, spec.standardize, file, where)
-    t_mean, t_std = _train_stats(targets[:n_train], raw.target_names, spec.standardize, file, where)
+    t_mean, t_std = _train_stats(
+        targets[:n_train], raw.target_names, spec.scale_targets, file, where
+    )
     parts = []
     for name, start, stop in zip(("train", "val", "test"), bounds[:-1], bounds[1:], strict=True):
         start, stop = int(start), int(stop)
