@@ -254,7 +254,10 @@ def test_side_columns_and_persistence_note(base: np.ndarray) -> None:
     trials["time_per_epoch_s"] = np.where(trials["variant"] == "v", 2.0, 1.0)
     trials["params"] = np.where(trials["variant"] == "v", 1200, 1000)
     trials["bn_shift_max"] = np.where(trials["variant"] == "v", 2.5, np.nan)
+    trials["bn_train_vs_infer_max"] = np.where(trials["variant"] == "v", trials["seed"] + 1.5, 1)
     s = compute_statistics(trials, metric=METRIC, options=FAST)
+    v = row(s.table, "v")
+    assert (v["bn_train_vs_infer_lo"], v["bn_train_vs_infer_hi"]) == (1.5, 10.5)  # over seeds
     assert row(s.table, "v")["time_per_epoch_s"] == 2.0
     assert row(s.table, "base")["params"] == 1000
     assert row(s.table, "v")["bn_shift_max"] == 2.5

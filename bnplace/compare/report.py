@@ -447,14 +447,21 @@ def _side_table(comparison: Comparison) -> tuple[list[str], list[list[str]], lis
         ("train_time_s", "train s"),
         ("epochs_run", "epochs"),
         ("params", "params"),
-        ("bn_shift_max", "BN moving/real var (max)"),
-        ("bn_train_vs_infer_max", "BN train/infer var (max)"),
+        ("bn_shift_max", "BN moving/real var (max) [seed range]"),
+        ("bn_train_vs_infer_max", "BN train/infer var (max) [seed range]"),
     ]
     present = [(c, h) for c, h in wanted if c in comparison.table.columns]
     if not present:
         return None
+
+    def cell(row: Mapping[str, Any], column: str) -> str:
+        lo, hi = column.replace("_max", "_lo"), column.replace("_max", "_hi")
+        if column.startswith("bn_") and not _nan(row.get(lo)):
+            return f"{fmt_num(row[column])} [{fmt_num(row[lo], 3)}, {fmt_num(row[hi], 3)}]"
+        return fmt_num(row[column])
+
     rows = [
-        [str(r["variant"]), fmt_num(r["mean"])] + [fmt_num(r[c]) for c, _h in present]
+        [str(r["variant"]), fmt_num(r["mean"])] + [cell(r, c) for c, _h in present]
         for r in _rows(comparison)
     ]
     headers = ["variant", f"{comparison.metric} mean"] + [h for _c, h in present]

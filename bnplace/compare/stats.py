@@ -41,6 +41,11 @@ SIDE_METRICS: tuple[tuple[str, str, str], ...] = (
     ("params", "median", "params"),
     ("bn_shift_max", "mean", "bn_shift_max"),
     ("bn_train_vs_infer_max", "mean", "bn_train_vs_infer_max"),
+    # the range over seeds: "above 1 on every seed" is a claim about the minimum
+    ("bn_shift_max", "min", "bn_shift_lo"),
+    ("bn_shift_max", "max", "bn_shift_hi"),
+    ("bn_train_vs_infer_max", "min", "bn_train_vs_infer_lo"),
+    ("bn_train_vs_infer_max", "max", "bn_train_vs_infer_hi"),
 )
 
 
@@ -462,7 +467,8 @@ def side_metrics(
 
     Columns (each only when the trials carry it): persistence (mean of the persistence twin of
     `metric`, e.g. persistence_rmse for test_rmse), time_per_epoch_s, train_time_s, epochs_run
-    (means), params (median), bn_shift_max, bn_train_vs_infer_max (means).
+    (means), params (median), bn_shift_max, bn_train_vs_infer_max (means, and their range over
+    seeds as *_lo / *_hi).
     """
     _check_columns(trials, metric)
     names = list(variants) if variants is not None else _variant_order(trials)
@@ -474,7 +480,7 @@ def side_metrics(
             continue
         values = pd.to_numeric(finished[column], errors="coerce").astype(float)
         grouped = values.groupby(finished["variant"].astype(str))
-        agg = grouped.median() if how == "median" else grouped.mean()
+        agg = grouped.agg(how)
         out[label] = out["variant"].map(agg).astype(float)
         if out[label].isna().all():
             out = out.drop(columns=label)
