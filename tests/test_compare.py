@@ -260,7 +260,7 @@ def test_verdicts_and_counts_on_the_synthetic_sweep(forecast) -> None:
         {"variant": VARIANTS[2].name, "reason": "diverged", "n": 1}
     ]
     # Axis labels, cost, persistence and BN diagnostics come along.
-    assert v[VARIANTS[1].name]["conv.pre_act"] == "batch_norm"
+    assert v[VARIANTS[1].name]["axis:conv.pre_act"] == "batch_norm"
     assert v[VARIANTS[1].name]["params"] == 1234 + 64
     assert v[VARIANTS[1].name]["time_per_epoch_s"] == pytest.approx(1.3, abs=0.02)
     assert v[VARIANTS[1].name]["persistence"] == 1.0
@@ -460,7 +460,16 @@ def test_load_sweep_tables(store, forecast) -> None:
     assert list(data.variants["variant"]) == [v.name for v in VARIANTS]  # plan order
     t = data.trials
     assert len(t) == 32 and t.groupby(["variant", "seed"]).size().max() == 1
-    assert {"variant", "variant_id", "seed", "trial_key", "status", "failure", *AXES} <= set(t)
+    axis_columns = [f"axis:{a}" for a in AXES]
+    assert {
+        "variant",
+        "variant_id",
+        "seed",
+        "trial_key",
+        "status",
+        "failure",
+        *axis_columns,
+    } <= set(t)
     assert {"test_rmse", "persistence_rmse", "time_per_epoch_s"} <= set(data.metric_columns)
     assert t.loc[t["status"] == "failed", "failure"].tolist() == ["diverged"]
     assert data.sweep.axes == AXES and data.sweep.task == "forecast"

@@ -292,3 +292,12 @@ def test_bad_input_is_reported() -> None:
         paired_vs_baseline(trials, METRIC, "min", "nope")
     with pytest.raises(DataError, match="no 'seed' column"):
         compute_statistics(trials.drop(columns="seed"), metric=METRIC)
+
+
+def test_an_axis_may_share_a_name_with_a_table_column(base: np.ndarray) -> None:
+    """A sweep arm set called "order" (dropout_bn_order study) once broke the table."""
+    trials = trials_from({"a": base, "b": base - 0.1})
+    trials["axis:order"] = trials["variant"]
+    s = compute_statistics(trials, metric=METRIC, axes=["order"], options=FAST)
+    assert list(s.table["axis:order"]) == list(s.table["variant"])
+    assert "order" in s.table.columns  # the table's own column is still there

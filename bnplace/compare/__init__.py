@@ -90,7 +90,7 @@ def compare_frames(
     """
     import pandas as pd
 
-    from bnplace.compare.stats import StatsOptions, compute_statistics
+    from bnplace.compare.stats import StatsOptions, axis_column, compute_statistics
     from bnplace.plan import direction_for
 
     options = options or StatsOptions()
@@ -121,7 +121,7 @@ def compare_frames(
         direction=direction,  # type: ignore[arg-type]
         baseline=baseline,
         variants=names,
-        axes=[a for a in sweep.axes if a in trials.columns],
+        axes=[a for a in sweep.axes if axis_column(a) in trials.columns],
         options=options,
     )
     if history is None:
@@ -145,6 +145,8 @@ def compare_frames(
 
 
 def _check_metric(trials: pd.DataFrame, metric: str, sweep: SweepInfo) -> None:
+    from bnplace.compare.stats import axis_column
+
     if metric in trials.columns:
         return
     finished = trials[trials["status"] == "finished"] if "status" in trials.columns else trials
@@ -152,7 +154,7 @@ def _check_metric(trials: pd.DataFrame, metric: str, sweep: SweepInfo) -> None:
         return  # nothing finished yet: every trial counts as failed, the table says so
     fixed = {
         "variant", "variant_id", "seed", "trial_key", "status", "failure", "run_id",
-        "variant_run_id", "sweep_run_id", "start_time", *sweep.axes,
+        "variant_run_id", "sweep_run_id", "start_time", *map(axis_column, sweep.axes),
     }  # fmt: skip
     logged = sorted(c for c in trials.columns if c not in fixed)
     hint = did_you_mean(metric, logged)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from bnplace.compare.stats import axis_column
 from bnplace.errors import TrackingError, did_you_mean
 
 if TYPE_CHECKING:
@@ -268,9 +269,10 @@ def _variant_table(runs: Sequence[Run], axes: Sequence[str]) -> pd.DataFrame:
         }
         params = run.data.params
         for axis in axes or sorted(params):
-            row[axis] = params.get(axis, "")
+            row[axis_column(axis)] = params.get(axis, "")
         rows.append(row)
-    columns = ["variant", "variant_id", "run_id", "layers", "params_tag", *axes]
+    columns = ["variant", "variant_id", "run_id", "layers", "params_tag"]
+    columns += [axis_column(a) for a in axes]
     if not rows:
         return pd.DataFrame({c: [] for c in columns})
     table = pd.DataFrame(rows).sort_values(["_index", "_start", "_pos"], kind="stable")
@@ -332,11 +334,10 @@ def _plan_variants(
             "params_tag": str(v.get("params", "")),
         }
         for axis in axes:
-            row[axis] = str(labels.get(axis, ""))
+            row[axis_column(axis)] = str(labels.get(axis, ""))
         rows.append(row)
-    return pd.DataFrame(
-        rows, columns=["variant", "variant_id", "run_id", "layers", "params_tag", *axes]
-    )
+    columns = ["variant", "variant_id", "run_id", "layers", "params_tag"]
+    return pd.DataFrame(rows, columns=columns + [axis_column(a) for a in axes])
 
 
 def _trial_row(run: Run, variant: str, sweep_of_variant_run: Mapping[str, str]) -> dict[str, Any]:
@@ -488,7 +489,7 @@ def load_sweep(
     if missing_seed:
         notes.append(f"{missing_seed} trial(s) have no 'bnplace.seed' tag and cannot be paired")
 
-    axis_cols = [a for a in sweep.axes if a in variants.columns]
+    axis_cols = [c for c in map(axis_column, sweep.axes) if c in variants.columns]
     if axis_cols:
         labels = variants.set_index("variant")[axis_cols]
         for axis in axis_cols:

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from bnplace.compare.stats import axis_column
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -279,17 +281,20 @@ def plot_heatmap(
     title: str = "",
 ) -> Path | None:
     """Mean `metric` over a two-axis grid (rows: axes[0], columns: axes[1]); None otherwise."""
-    if len(axes) != 2 or not all(a in table.columns for a in axes):
+    columns = [axis_column(a) for a in axes]
+    if len(axes) != 2 or not all(c in table.columns for c in columns):
         return None
     data = table.dropna(subset=["mean"])
     if data.empty:
         return None
     grid = data.pivot_table(
-        index=axes[0], columns=axes[1], values="mean", aggfunc="mean", sort=False
+        index=columns[0], columns=columns[1], values="mean", aggfunc="mean", sort=False
     )
     if grid.shape[0] < 1 or grid.shape[1] < 1 or grid.size < 2:
         return None
-    sd = data.pivot_table(index=axes[0], columns=axes[1], values="sd", aggfunc="mean", sort=False)
+    sd = data.pivot_table(
+        index=columns[0], columns=columns[1], values="sd", aggfunc="mean", sort=False
+    )
     sd = sd.reindex(index=grid.index, columns=grid.columns)
     fig = _new_figure(max(5.5, 1.5 * grid.shape[1] + 3), max(3.5, 0.8 * grid.shape[0] + 2))
     ax = fig.subplots()

@@ -90,6 +90,11 @@ class Statistics:
         return dict(zip(self.table["variant"], self.table["verdict"], strict=True))
 
 
+def axis_column(axis: str) -> str:
+    """Column of a sweep axis's labels: namespaced, since an axis may be called "order"."""
+    return f"axis:{axis}"
+
+
 def no_evidence(n_pairs: int) -> str:
     """The verdict text when a difference is not established: says how many seeds were used."""
     return f"no evidence at {n_pairs} seed{'' if n_pairs == 1 else 's'}"
@@ -531,9 +536,9 @@ def compute_statistics(
     table = summary.merge(paired, on="variant", how="left").merge(side, on="variant", how="left")
     table.insert(1, "order", range(len(names)))
     table.insert(2, "is_baseline", table["variant"] == baseline)
-    for pos, axis in enumerate(a for a in axes if a in trials.columns):
-        labels = trials.groupby(trials["variant"].astype(str))[axis].first()
-        table.insert(3 + pos, axis, table["variant"].map(labels))
+    for pos, column in enumerate(c for c in map(axis_column, axes) if c in trials.columns):
+        labels = trials.groupby(trials["variant"].astype(str))[column].first()
+        table.insert(3 + pos, column, table["variant"].map(labels))
     if fried is not None:
         table["mean_rank"] = table["variant"].map(
             dict(zip(fried.ranks["variant"], fried.ranks["mean_rank"], strict=True))
