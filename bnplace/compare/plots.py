@@ -285,6 +285,8 @@ def plot_heatmap(
     if len(axes) != 2 or not all(c in table.columns for c in columns):
         return None
     data = table.dropna(subset=["mean"])
+    if "order" in data.columns:  # rows and columns in the order the axes list their values
+        data = data.sort_values("order")
     if data.empty:
         return None
     grid = data.pivot_table(
