@@ -150,8 +150,10 @@ def test_jobs_1_and_jobs_2_give_the_same_metrics(tmp_path: Path) -> None:
             }
         )
     assert results[0].keys() == results[1].keys() and len(results[0]) == 4
-    # one TensorFlow thread per trial in both: the same ops in the same order, bit for bit
-    assert results[1] == results[0]
+    # One TensorFlow thread per trial in both: equal bit for bit in every run so far, but
+    # oneDNN may pick other kernels on another machine, so allow round-off.
+    for key, value in results[0].items():
+        assert results[1][key] == pytest.approx(value, rel=1e-5)
 
 
 def test_killed_sweep_resumes_without_losing_or_repeating_trials(tmp_path: Path) -> None:
