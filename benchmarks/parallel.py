@@ -44,9 +44,10 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from machine import busy_seconds, own_seconds, timed, undisturbed
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout
@@ -71,22 +72,6 @@ train: {{epochs: {epochs}, batch_size: 64, optimizer: adam, learning_rate: 0.001
 TRIAL_CALLS = ("start_trial", "log_epochs", "end_trial")
 _RUNS = itertools.count(1)  # numbers each run: its own store and output file
 WALL = "wall"  # the key of a run's wall time, seen from outside its process
-
-
-def _busy_seconds() -> float:
-    """CPU seconds the whole machine has spent busy since boot (all cores, /proc/stat)."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
-        return 0.0
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def _ours() -> float:
-    """CPU seconds used by this process and its finished children."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
 
 
 def child(config: Path, jobs: int, store: Path, out: Path) -> None:
@@ -120,7 +105,7 @@ def child(config: Path, jobs: int, store: Path, out: Path) -> None:
                     ended[args[1].trial_key] = now
 
         setattr(Tracker, name, wrapper)
-    Tracker.__post_init__ = _timed(calls, "open_store", Tracker.__post_init__)
+    Tracker.__post_init__ = timed(calls, "open_store", Tracker.__post_init__)
     first_epoch: dict[str, float] = {}  # when the driver heard of each trial's first epoch
     make_progress = progress.make_progress
 
@@ -165,18 +150,6 @@ def child(config: Path, jobs: int, store: Path, out: Path) -> None:
     )
 
 
-def _timed(into: dict[str, float], name: str, fn: Any) -> Any:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        begun = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            into[name] += time.perf_counter() - begun
-
-    return wrapper
-
-
 def spawn(jobs: int, config: Path, work: Path) -> dict[str, Any]:
     """One fresh `bnplace run` process into a fresh store; its timings plus its wall time."""
     n = next(_RUNS)
@@ -185,10 +158,10 @@ def spawn(jobs: int, config: Path, work: Path) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", str(jobs), "--config", str(config)]
     command += ["--store", str(store), "--out", str(out)]
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    busy, ours, begun = _busy_seconds(), _ours(), time.perf_counter()
+    busy, ours, begun = busy_seconds(), own_seconds(), time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=work)
     wall = time.perf_counter() - begun
-    others = max(0.0, _busy_seconds() - busy - (_ours() - ours))
+    others = max(0.0, busy_seconds() - busy - (own_seconds() - ours))
     if done.returncode != 0 or not out.exists():
         raise SystemExit(f"--jobs {jobs} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     result = json.loads(out.read_text())
@@ -197,33 +170,13 @@ def spawn(jobs: int, config: Path, work: Path) -> dict[str, Any]:
     return {**result, "wall": wall, "others": others}
 
 
-def undisturbed(run: Callable[[], dict[str, Any]], wall: str, tries: int) -> dict[str, Any]:
-    """`run()` again while other processes took more than 5 % of the cores during it.
-
-    Other jobs on a 2-core machine distort timings more than anything measured here. After
-    `tries` disturbed runs, the least disturbed one is kept (and shows in the load line).
-    """
-    cores = os.cpu_count() or 1
-    kept: dict[str, Any] | None = None
-    for _ in range(max(1, tries)):
-        result = run()
-        result["load"] = result["others"] / (result[wall] * cores)
-        if kept is None or result["load"] < kept["load"]:
-            kept = result
-        if result["load"] <= 0.05:
-            break
-        print(f"  (a run shared the machine: {100 * result['load']:.0f} % load; again)")
-    assert kept is not None
-    return kept
-
-
 def side_by_side(processes: int, config: Path, work: Path) -> dict[str, Any]:
     """`processes` hand-written Keras trials (benchmarks/trial_overhead.py) started together."""
     script = Path(__file__).resolve().parent / "trial_overhead.py"
     outs = [work / f"keras-{next(_RUNS)}.json" for _ in range(processes)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     command = [sys.executable, str(script), "--child", "tf.data", "--config", str(config)]
-    busy, ours, begun = _busy_seconds(), _ours(), time.perf_counter()
+    busy, ours, begun = busy_seconds(), own_seconds(), time.perf_counter()
     running = [
         subprocess.Popen(
             [*command, "--threads", "1", "--out", str(out)],
@@ -236,7 +189,7 @@ def side_by_side(processes: int, config: Path, work: Path) -> dict[str, Any]:
     if any(process.wait() != 0 for process in running):
         raise SystemExit("a hand-written Keras trial failed (run benchmarks/trial_overhead.py)")
     wall = time.perf_counter() - begun
-    others = max(0.0, _busy_seconds() - busy - (_ours() - ours))
+    others = max(0.0, busy_seconds() - busy - (own_seconds() - ours))
     trials = [json.loads(out.read_text())["trial"] for out in outs]
     return {"trial": statistics.fmean(trials), "wall": wall, "others": others}
 

@@ -38,9 +38,10 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from machine import busy_seconds, own_seconds, timed, undisturbed
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout
@@ -62,22 +63,6 @@ train: {{epochs: {epochs}, batch_size: 64, optimizer: adam, learning_rate: 0.001
 TRIAL_CALLS = ("start_trial", "log_epochs", "end_trial")
 _RUNS = itertools.count(1)  # numbers each run: its own store and output file
 WALL = "process"  # the key of a run's wall time, seen from outside its process
-
-
-def _busy_seconds() -> float:
-    """CPU seconds the whole machine has spent busy since boot (all cores, /proc/stat)."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
-        return 0.0
-    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
-    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
-
-
-def _ours() -> float:
-    """CPU seconds used by this process and its finished children."""
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
 
 
 def _threads(threads: int) -> None:
@@ -161,18 +146,6 @@ def handwritten(config: Path, threads: int, feed: str) -> dict[str, Any]:
     }
 
 
-def _timed(into: dict[str, float], name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            into[name] += time.perf_counter() - started
-
-    return wrapper
-
-
 def bnplace_run(config: Path, threads: int, store: Path) -> dict[str, Any]:
     """`bnplace run --jobs 1` in this process, with its trial phases and MLflow calls timed."""
     import keras
@@ -192,10 +165,10 @@ def bnplace_run(config: Path, threads: int, store: Path) -> dict[str, Any]:
         ("bn_diagnostic", "_diagnostics"),
         ("summary", "_summary"),
     ]:
-        setattr(train, attr, _timed(phases, name, getattr(train, attr)))
-    keras.backend.clear_session = _timed(phases, "clear_session", keras.backend.clear_session)
-    keras.Model.compile = _timed(phases, "compile", keras.Model.compile)
-    keras.Model.fit = _timed(phases, "fit", keras.Model.fit)
+        setattr(train, attr, timed(phases, name, getattr(train, attr)))
+    keras.backend.clear_session = timed(phases, "clear_session", keras.backend.clear_session)
+    keras.Model.compile = timed(phases, "compile", keras.Model.compile)
+    keras.Model.fit = timed(phases, "fit", keras.Model.fit)
     run_trial = train.run_trial
 
     @functools.wraps(run_trial)
@@ -226,7 +199,7 @@ def bnplace_run(config: Path, threads: int, store: Path) -> dict[str, Any]:
 
         setattr(Tracker, name, wrapper)
     init = Tracker.__post_init__
-    Tracker.__post_init__ = _timed(calls, "open_store", init)
+    Tracker.__post_init__ = timed(calls, "open_store", init)
 
     _threads(threads)  # bnplace would do the same; done first so the wrappers do not race it
     args = ["run", str(config), "--jobs", "1", "--threads", str(threads), "--no-compare"]
@@ -265,34 +238,14 @@ def spawn(arm: str, config: Path, threads: int, work: Path) -> dict[str, Any]:
     command += ["--threads", str(threads), "--out", str(out)]
     command += ["--store", str(work / f"store-{n}" / "mlflow.db")]
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    busy, ours, started = _busy_seconds(), _ours(), time.perf_counter()
+    busy, ours, started = busy_seconds(), own_seconds(), time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=work)
     wall = time.perf_counter() - started
-    others = max(0.0, _busy_seconds() - busy - (_ours() - ours))
+    others = max(0.0, busy_seconds() - busy - (own_seconds() - ours))
     if done.returncode != 0 or not out.exists():
         raise SystemExit(f"{arm} run failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     result = json.loads(out.read_text())
     return {**result, "process": wall, "others": others, "exit": time.time() - result["done_at"]}
-
-
-def undisturbed(run: Callable[[], dict[str, Any]], wall: str, tries: int) -> dict[str, Any]:
-    """`run()` again while other processes took more than 5 % of the cores during it.
-
-    Other jobs on a 2-core machine distort timings more than anything measured here. After
-    `tries` disturbed runs, the least disturbed one is kept (and shows in the load line).
-    """
-    cores = os.cpu_count() or 1
-    kept: dict[str, Any] | None = None
-    for _ in range(max(1, tries)):
-        result = run()
-        result["load"] = result["others"] / (result[wall] * cores)
-        if kept is None or result["load"] < kept["load"]:
-            kept = result
-        if result["load"] <= 0.05:
-            break
-        print(f"  (a run shared the machine: {100 * result['load']:.0f} % load; again)")
-    assert kept is not None
-    return kept
 
 
 def main() -> None:

@@ -36,9 +36,7 @@ def rows() -> list[str]:
         for v in sorted(variants, key=lambda v: v["order"]):
             if v["is_baseline"]:
                 continue
-            delta = (
-                f"{_num(v['diff'])} [{_num(v['diff_ci_low'])}, {_num(v['diff_ci_high'])}]"
-            )
+            delta = f"{_num(v['diff'])} [{_num(v['diff_ci_low'])}, {_num(v['diff_ci_high'])}]"
             cost = f"{v.get('time_per_epoch_s', math.nan):.3f} / {base['time_per_epoch_s']:.3f}"
             lines.append(
                 f"| {study} | {dataset} | {seeds} | {data['metric']} | {v['variant']} vs "
