@@ -28,16 +28,24 @@ import numpy as np
 __all__ = ["VarianceShift", "activation_variance", "variance_shift"]
 
 
-def activation_variance(model: keras.Model, x: np.ndarray) -> dict[str, float]:
-    """Variance of every layer's output on `x` in inference mode, in layer order.
+def activation_variance(
+    model: keras.Model, x: np.ndarray, training: bool = False
+) -> dict[str, float]:
+    """Variance of every layer's output on `x`, in layer order.
 
     Run on the freshly initialised model, it is the self-normalisation check of Klambauer et
     al. (2017): with SELU + lecun_normal the variance stays near 1 through depth; ReLU stacks
-    and plain dropout after SELU drift away from it.
+    drift away from it. Dropout acts only with `training=True`, which is where AlphaDropout
+    keeps the variance and plain dropout after SELU inflates it. A training-mode pass would move
+    BN's moving statistics and the dropout seed streams: both are restored afterwards, so
+    training that follows is exactly what it would have been.
     """
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     probe = keras.Model(model.input, [layer.output for layer in layers])
-    outputs = probe(x, training=False)
+    saved = [v.numpy() for v in model.non_trainable_variables]
+    outputs = probe(x, training=training)
+    for variable, value in zip(model.non_trainable_variables, saved, strict=True):
+        variable.assign(value)
     return {
         layer.name: float(np.var(keras.ops.convert_to_numpy(out)))
         for layer, out in zip(layers, outputs, strict=True)

@@ -99,7 +99,7 @@ def _train(trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None) -> Tr
     train = trial.config.train
     keras.utils.set_random_seed(trial.seed)  # weight init, data order and dropout masks
     model = build_model(trial.model)
-    at_init = _init_variance(model, dataset)
+    at_init = _init_variance(model, dataset, _acts_differently_in_training(trial))
     model.compile(
         optimizer=_optimizer(train, steps_per_epoch=_steps(dataset, train)),
         loss=_loss(train, dataset.task),
@@ -262,10 +262,21 @@ def _diagnostics(model: keras.Model, x: np.ndarray) -> dict[str, float]:
     return metrics
 
 
-def _init_variance(model: keras.Model, dataset: Dataset) -> dict[str, float]:
+def _init_variance(model: keras.Model, dataset: Dataset, stochastic: bool) -> dict[str, float]:
     """Activation variance through depth at initialisation (the self-normalisation check)."""
     sample = np.asarray(dataset.split("train").x[:_DIAGNOSE_SAMPLES])
-    return {f"init_var.{name}": v for name, v in activation_variance(model, sample).items()}
+    metrics = {f"init_var.{k}": v for k, v in activation_variance(model, sample).items()}
+    if stochastic:  # dropout active and BN on batch statistics: what training really sees
+        trained = activation_variance(model, sample, training=True)
+        metrics |= {f"init_var_train.{k}": v for k, v in trained.items()}
+    return metrics
+
+
+def _acts_differently_in_training(trial: Trial) -> bool:
+    kinds = {layer.kind for layer in trial.model.layers}
+    return bool(kinds & {"batch_norm", "gaussian_noise"}) or any(
+        k.endswith("dropout") for k in kinds
+    )
 
 
 def _summary(model: keras.Model) -> str:

@@ -116,3 +116,20 @@ def test_activation_variance_shows_selu_self_normalising_and_relu_drifting() -> 
     assert len(selu) == 16  # every layer, in order
     assert 0.7 < list(selu.values())[-1] < 1.3
     assert list(relu.values())[-1] < 0.1  # glorot + relu halves the variance layer by layer
+
+
+def test_training_mode_activation_variance_shows_dropout_and_restores_state() -> None:
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 64))
+    x = keras.layers.Dropout(0.5)(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    model = keras.Model(inputs, x)
+    data = np.random.default_rng(0).standard_normal((256, 16, 64)).astype("float32")
+    before = [v.numpy() for v in model.non_trainable_variables]
+    infer = activation_variance(model, data)
+    train = activation_variance(model, data, training=True)
+    dropout = next(name for name in infer if "dropout" in name)
+    assert infer[dropout] == pytest.approx(1.0, abs=0.05)
+    assert train[dropout] == pytest.approx(2.0, rel=0.1)  # 1 / keep probability
+    after = [v.numpy() for v in model.non_trainable_variables]  # BN stats and seed state
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
