@@ -61,3 +61,16 @@ def undisturbed(run: Callable[[], dict[str, Any]], wall: str, tries: int) -> dic
         print(f"  (a run shared the machine: {100 * result['load']:.0f} % load; again)")
     assert kept is not None
     return kept
+
+
+def load_line(counted: list[dict[str, Any]], wall_key: str) -> str:
+    """How much CPU other processes took during the counted runs (a shared machine shows)."""
+    others = sum(run["others"] for run in counted)
+    wall = sum(run[wall_key] for run in counted)
+    cores = os.cpu_count() or 1
+    share = others / (wall * cores)
+    return (
+        f"other processes used {others:.0f} CPU-s during the {wall:.0f} s of counted runs "
+        f"({100 * share:.0f} % of {cores} cores)"
+        + ("; the machine was shared: rerun when it is quiet" if share > 0.05 else "")
+    )

@@ -41,7 +41,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from machine import busy_seconds, own_seconds, timed, undisturbed
+from machine import busy_seconds, load_line, own_seconds, timed, undisturbed
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout
@@ -278,16 +278,7 @@ def main() -> None:
                 if repeat:
                     runs[arm].append(run)
     report(runs, args)
-    counted = [run for arm in runs.values() for run in arm]
-    others = sum(run["others"] for run in counted)
-    wall = sum(run[WALL] for run in counted)
-    cores = os.cpu_count() or 1
-    share = others / (wall * cores)
-    print(
-        f"other processes used {others:.0f} CPU-s during the {wall:.0f} s of counted runs "
-        f"({100 * share:.0f} % of {cores} cores)"
-        + ("; the machine was shared: rerun when it is quiet" if share > 0.05 else "")
-    )
+    print(load_line([run for arm in runs.values() for run in arm], WALL))
 
 
 def _median(runs: list[dict[str, Any]], *path: str) -> float:

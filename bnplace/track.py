@@ -10,6 +10,7 @@ writes are batched (`log_batch`). The layout is documented in docs/tracking.md.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -45,10 +46,6 @@ def resolve_tracking_uri(cli: str | None, config: str | None, cwd: Path | None =
             "http://host:port (bnplace never uses MLflow's file store)"
         )
     return uri
-
-
-def ui_command(uri: str, port: int = 5000) -> str:
-    return f"bnplace ui --tracking-uri '{uri}' --port {port}"
 
 
 def _now_ms() -> int:
@@ -151,6 +148,7 @@ class Tracker:
                 "bnplace.direction": plan.direction,
                 "bnplace.baseline": plan.baseline,
                 "bnplace.axes": json.dumps(list(plan.axes)),
+                "bnplace.config_digest": config_digest(config_text),
                 "bnplace.version": __version__,
                 "bnplace.driver": f"{socket.gethostname()}:{os.getpid()}",
                 **_library_versions(),
@@ -319,6 +317,12 @@ class Tracker:
             self.client.set_terminated(run_id, status)
         if self.sweep_run_id:
             self.client.set_terminated(self.sweep_run_id, status)
+
+
+def config_digest(config_text: str) -> str:
+    """Equal digests: the sweeps ran the same resolved config (the header line is skipped)."""
+    body = config_text.split("\n", 1)[-1] if config_text.startswith("#") else config_text
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
 def _finite(value: Any) -> bool:

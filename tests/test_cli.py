@@ -71,9 +71,23 @@ def test_dry_run_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def test_quickstart_trains_and_compares_end_to_end(tmp_path: Path) -> None:
     """The README's main job, shortened with overrides: runs, comparison and UI pointer."""
     done = subprocess.run(
-        [sys.executable, "-m", "bnplace", "run", str(ROOT / "configs" / "quickstart.yaml"),
-         "--seeds", "2", "--epochs", "1", "--jobs", "2"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "bnplace",
+            "run",
+            str(ROOT / "configs" / "quickstart.yaml"),
+            "--seeds",
+            "2",
+            "--epochs",
+            "1",
+            "--jobs",
+            "2",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "bnplace ui" in done.stdout
@@ -90,9 +104,11 @@ def test_quickstart_trains_and_compares_end_to_end(tmp_path: Path) -> None:
     assert all("bnplace.verdict" in v.data.tags for v in variants)
 
     shown = subprocess.run(
-        [sys.executable, "-m", "bnplace", "compare", "quickstart", "--format", "json",
-         "--no-log"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "bnplace", "compare", "quickstart", "--format", "json", "--no-log"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert shown.returncode == 0, shown.stderr
     assert "bn=pre_act" in shown.stdout

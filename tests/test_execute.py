@@ -54,9 +54,7 @@ def test_a_worker_killed_mid_trial_fails_that_trial_only(prepared) -> None:
 
 def test_workers_are_replaced_after_their_quota_of_trials(prepared) -> None:
     events: list[Event] = []
-    ProcessPool(jobs=1, recycle_after=1).run(
-        prepared.plan.trials, prepared.datasets, events.append
-    )
+    ProcessPool(jobs=1, recycle_after=1).run(prepared.plan.trials, prepared.datasets, events.append)
     workers = [e.worker for e in events if isinstance(e, TrialStarted)]
     assert workers == ["worker-1", "worker-2", "worker-3"]
     assert all(e.result.status == "finished" for e in events if isinstance(e, TrialEnded))

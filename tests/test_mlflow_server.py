@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from tests.sweeps import bnplace
+
 pytestmark = pytest.mark.slow
 
 CONFIG = """
@@ -100,19 +102,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     finally:
         stop(process)
         log.close()
-
-
-def bnplace(folder: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return subprocess.run(
-        [sys.executable, "-m", "bnplace", *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=env,
-    )
 
 
 def test_sweep_logs_through_http_and_compare_reads_it_back(

@@ -21,27 +21,18 @@ import queue
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mlflow import MlflowClient
+
+from tests.sweeps import bnplace, client, environment, runs, write_config
 
 pytestmark = pytest.mark.slow
 
 ray = pytest.importorskip("ray")
-
-TINY = """
-experiment: tiny
-data: {source: synthetic, generator: sine_mix, length: 360, features: 2, window: 12}
-model:
-  - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
-  - lstm: {id: lstm, units: 4}
-train: {epochs: 2, batch_size: 32, learning_rate: 0.01}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -53,43 +44,6 @@ def ray_address() -> Iterator[str]:
         yield context.address_info["gcs_address"]
     finally:
         ray.shutdown()
-
-
-def write_config(folder: Path, extra: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "c.yaml"
-    path.write_text(TINY + textwrap.dedent(extra))
-    return path
-
-
-def environment() -> dict[str, str]:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return env
-
-
-def bnplace(folder: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "bnplace", *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=environment(),
-    )
-
-
-def client(folder: Path) -> MlflowClient:
-    return MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
-
-
-def runs(folder: Path) -> dict[str, list]:
-    store = client(folder)
-    exp = store.get_experiment_by_name("tiny")
-    by_kind: dict[str, list] = {"sweep": [], "variant": [], "trial": []}
-    for run in store.search_runs([exp.experiment_id], max_results=1000):
-        by_kind[run.data.tags["bnplace.kind"]].append(run)
-    return by_kind
 
 
 def layout(folder: Path) -> dict[str, object]:

@@ -10,52 +10,15 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
+from tests.sweeps import bnplace, runs, write_config
+
 pytestmark = pytest.mark.slow
-
-TINY = """
-experiment: tiny
-data: {source: synthetic, generator: sine_mix, length: 360, features: 2, window: 12}
-model:
-  - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
-  - lstm: {id: lstm, units: 4}
-train: {epochs: 2, batch_size: 32, learning_rate: 0.01}
-"""
-
-
-def write_config(tmp_path: Path, extra: str, name: str = "c.yaml") -> Path:
-    path = tmp_path / name
-    path.write_text(TINY + textwrap.dedent(extra))
-    return path
-
-
-def bnplace(tmp_path: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": ""}
-    env.pop("MLFLOW_TRACKING_URI")
-    return subprocess.run(
-        [sys.executable, "-m", "bnplace", *args],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
-
-
-def runs(tmp_path: Path, experiment: str = "tiny") -> dict[str, list]:
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    exp = client.get_experiment_by_name(experiment)
-    found = client.search_runs([exp.experiment_id], max_results=1000)
-    by_kind: dict[str, list] = {"sweep": [], "variant": [], "trial": []}
-    for run in found:
-        by_kind[run.data.tags["bnplace.kind"]].append(run)
-    return by_kind
 
 
 def test_sweep_is_recorded_as_sweep_variant_trial_runs(tmp_path: Path) -> None:
@@ -107,7 +70,10 @@ def test_sweep_is_recorded_as_sweep_variant_trial_runs(tmp_path: Path) -> None:
     again = bnplace(tmp_path, "run", str(config), "--jobs", "2", "--no-compare")
     assert again.returncode == 0
     assert "4 already finished" in again.stdout
-    assert len(runs(tmp_path)["trial"]) == 4  # nothing logged twice
+    rerun = runs(tmp_path)
+    assert len(rerun["trial"]) == 4  # nothing logged twice
+    digests = {s.data.tags["bnplace.config_digest"] for s in rerun["sweep"]}
+    assert len(rerun["sweep"]) == 2 and len(digests) == 1  # same config, same digest
 
 
 def test_diverging_variant_fails_and_the_rest_finish(tmp_path: Path) -> None:

@@ -63,10 +63,6 @@ class UnknownKey(ValueError):
         self.suggestion = suggestion or ""
 
 
-def is_site(key: str, config: Config) -> bool:
-    return key in site_names(config)
-
-
 def target_path(key: str, config: Config) -> KeyPath:
     """The raw path a key sets; raises UnknownKey with a suggestion when it addresses nothing."""
     if key in MODEL_SITES or key in site_names(config):

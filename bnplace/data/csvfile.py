@@ -161,6 +161,18 @@ def _default_features(
     return chosen, skipped
 
 
+def _feature_columns(
+    frame: pd.DataFrame, spec: CsvData, excluded: set[str], file: str, notes: list[str]
+) -> list[str]:
+    """`data.features` as written, else every numeric column but `excluded` (noted)."""
+    if spec.features is not None:
+        return list(spec.features)
+    chosen, skipped = _default_features(frame, excluded, file)
+    if skipped:
+        notes.append(f"skipped non-numeric or unnamed column(s): {', '.join(map(repr, skipped))}")
+    return chosen
+
+
 def _report_missing(values: pd.DataFrame, file: str, rows: np.ndarray) -> None:
     """Raise for NaN / inf cells (used when fill is 'none')."""
     arr = values.to_numpy(dtype=np.float64)
@@ -360,15 +372,9 @@ def _series(frame: pd.DataFrame, spec: CsvData, file: str) -> RawSeries:
             notes.append(f"sorted the rows by {spec.time_column!r}")
             frame, time, rows = frame.iloc[order], time[order], rows[order]
     excluded = {spec.time_column} - {None}
-    if spec.features is not None:
-        features = list(spec.features)
-    else:
-        features, skipped = _default_features(frame, excluded | set(spec.targets or ()), file)
+    features = _feature_columns(frame, spec, excluded | set(spec.targets or ()), file, notes)
+    if spec.features is None:  # the targets' own history is an input too
         features += [t for t in spec.targets or () if t not in features]
-        if skipped:
-            notes.append(
-                f"skipped non-numeric or unnamed column(s): {', '.join(map(repr, skipped))}"
-            )
     targets = list(spec.targets) if spec.targets is not None else [features[-1]]
     for name in targets:
         if name == spec.time_column:
@@ -437,14 +443,7 @@ def _wide(frame: pd.DataFrame, labels: pd.Series, spec: CsvData, file: str) -> R
     """One row per sequence: the value columns are its time steps (one channel)."""
     excluded = {spec.label_column, spec.time_column} - {None}
     notes: list[str] = []
-    if spec.features is not None:
-        steps = list(spec.features)
-    else:
-        steps, skipped = _default_features(frame, excluded, file)
-        if skipped:
-            notes.append(
-                f"skipped non-numeric or unnamed column(s): {', '.join(map(repr, skipped))}"
-            )
+    steps = _feature_columns(frame, spec, excluded, file, notes)
     rows = np.arange(1, len(frame) + 1)
     values = pd.DataFrame({name: _numeric(frame, name, file, rows).to_numpy() for name in steps})
     x = values.to_numpy(dtype=np.float64)
@@ -478,14 +477,7 @@ def _long(frame: pd.DataFrame, labels: pd.Series, spec: CsvData, file: str) -> R
         _require(frame, spec.time_column, "time_column", spec, file)
     excluded = {spec.label_column, spec.time_column, spec.sequence_column} - {None}
     notes: list[str] = []
-    if spec.features is not None:
-        features = list(spec.features)
-    else:
-        features, skipped = _default_features(frame, excluded, file)
-        if skipped:
-            notes.append(
-                f"skipped non-numeric or unnamed column(s): {', '.join(map(repr, skipped))}"
-            )
+    features = _feature_columns(frame, spec, excluded, file, notes)
     all_rows = np.arange(1, len(frame) + 1)
     values = pd.DataFrame(
         {name: _numeric(frame, name, file, all_rows).to_numpy() for name in features}

@@ -26,7 +26,6 @@ Layer kinds and their args (Keras spelling):
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -124,6 +123,3 @@ class ModelSpec:
             "layers": [layer.canonical() for layer in self.layers],
         }
         return json.dumps(body, sort_keys=True, separators=(",", ":"))
-
-    def digest(self) -> str:
-        return hashlib.sha256(self.canonical().encode()).hexdigest()
