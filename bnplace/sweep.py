@@ -10,8 +10,11 @@ executor, and write each event to MLflow as it arrives.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -23,7 +26,7 @@ from bnplace.plan import DataShape, Plan, make_plan
 
 if TYPE_CHECKING:
     from bnplace.data import Dataset
-    from bnplace.execute import Event
+    from bnplace.execute import Event, Executor
     from bnplace.result import TrialResult
 
 # Per-epoch metrics are flushed to MLflow at most this often per trial (and when it ends).
@@ -113,8 +116,8 @@ class SweepOutcome:
 
 
 def run_sweep(options: RunOptions, progress: Progress) -> SweepOutcome:
-    from bnplace.execute import EpochEnded, TrialEnded, TrialStarted, make_executor
-    from bnplace.track import Tracker, resolve_tracking_uri
+    from bnplace.execute import make_executor
+    from bnplace.track import resolve_tracking_uri
 
     prepared = prepare(options.config, options.sets, options.seeds, options.only)
     plan = prepared.plan
@@ -126,9 +129,29 @@ def run_sweep(options: RunOptions, progress: Progress) -> SweepOutcome:
     executor = make_executor(
         options.executor, options.jobs, options.threads, **options.executor_options
     )
+    # workers import TensorFlow (seconds) while this process opens the store
+    executor.start(prepared.datasets, len(plan.trials))
+    try:
+        return _record(plan, prepared, uri, options.rerun, executor, progress)
+    finally:
+        executor.close()
+
+
+def _record(
+    plan: Plan,
+    prepared: Prepared,
+    uri: str,
+    rerun: bool,
+    executor: Executor,
+    progress: Progress,
+) -> SweepOutcome:
+    """Open the store, resume, run what is left, and write each event as it arrives."""
+    from bnplace.execute import EpochEnded, TrialEnded, TrialStarted
+    from bnplace.track import Tracker
+
     tracker = Tracker(uri, plan.experiment)
     killed = tracker.kill_stale_runs()
-    done = set() if options.rerun else tracker.finished_trial_keys()
+    done = set() if rerun else tracker.finished_trial_keys()
     todo = [trial for trial in plan.trials if trial.key not in done]
     skipped = len(plan.trials) - len(todo)
     progress.planned(plan, len(todo), skipped, killed)
@@ -147,6 +170,10 @@ def run_sweep(options: RunOptions, progress: Progress) -> SweepOutcome:
         flushed[key] = time.monotonic()
 
     def on_event(event: Event) -> None:
+        with _interrupt_deferred():  # an event's records are written whole, or not begun
+            record(event)
+
+    def record(event: Event) -> None:
         if isinstance(event, TrialStarted):
             trial = trials[event.trial_key]
             tracker.start_trial(trial, variants[trial.variant_id])
@@ -173,7 +200,7 @@ def run_sweep(options: RunOptions, progress: Progress) -> SweepOutcome:
         interrupted = True
         tracker.kill_open_trials()
     except Exception:
-        # the executor itself failed (e.g. a Ray cluster too small): leave no run RUNNING
+        # the executor itself failed (e.g. Ray workers that keep dying): leave no run RUNNING
         tracker.kill_open_trials()
         tracker.end_sweep("FAILED")
         raise
@@ -193,6 +220,26 @@ def run_sweep(options: RunOptions, progress: Progress) -> SweepOutcome:
         aggregates=aggregates,
         failures=tuple(failures),
     )
+
+
+@contextlib.contextmanager
+def _interrupt_deferred() -> Iterator[None]:
+    """Hold back Ctrl-C (SIGINT) until the block ends, then raise it as KeyboardInterrupt.
+
+    A trial that ended while the user pressed Ctrl-C is then recorded whole (metrics, artifacts
+    and its FINISHED status) instead of being left half-written and retrained on resume.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
 
 
 def _config_text(loaded: LoadedConfig) -> str:

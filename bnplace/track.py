@@ -217,10 +217,9 @@ class Tracker:
                 "bnplace.status": "running",
             },
         )
-        run_id = run.info.run_id
+        run_id = self._trial_runs[trial.key] = run.info.run_id  # open from here on
         params = [Param(k, v) for k, v in flat_params(trial)] + [Param("seed", str(trial.seed))]
         self.client.log_batch(run_id, params=params)
-        self._trial_runs[trial.key] = run_id
         return run_id
 
     def log_epochs(self, trial_key: str, epochs: Iterable[tuple[int, dict[str, float]]]) -> None:
@@ -239,7 +238,7 @@ class Tracker:
     def end_trial(self, result: TrialResult) -> None:
         from mlflow.entities import Metric, RunTag
 
-        run_id = self._trial_runs.pop(result.trial_key)
+        run_id = self._trial_runs[result.trial_key]
         now = _now_ms()
         metrics = [
             Metric(name, float(value), now, 0)
@@ -256,6 +255,7 @@ class Tracker:
             self.client.log_text(run_id, history_csv(result.history), "history.csv")
         status = {"finished": "FINISHED", "failed": "FAILED", "killed": "KILLED"}[result.status]
         self.client.set_terminated(run_id, status)
+        del self._trial_runs[result.trial_key]  # open until here: a failed write leaves it open
 
     def kill_open_trials(self) -> int:
         """Ctrl-C: mark the trials still running KILLED (their results are lost, not wrong)."""

@@ -54,7 +54,20 @@ def test_a_worker_killed_mid_trial_fails_that_trial_only(prepared) -> None:
 
 def test_workers_are_replaced_after_their_quota_of_trials(prepared) -> None:
     events: list[Event] = []
-    ProcessPool(jobs=1, recycle_after=1).run(prepared.plan.trials, prepared.datasets, events.append)
+    trials = prepared.plan.trials[:2]
+    ProcessPool(jobs=1, recycle_after=1).run(trials, prepared.datasets, events.append)
     workers = [e.worker for e in events if isinstance(e, TrialStarted)]
-    assert workers == ["worker-1", "worker-2", "worker-3"]
+    assert workers == ["worker-1", "worker-2"]
     assert all(e.result.status == "finished" for e in events if isinstance(e, TrialEnded))
+
+
+def test_workers_started_ahead_are_stopped_when_nothing_is_left_to_run(prepared) -> None:
+    """`start` spawns workers before resume is decided; a sweep with nothing left stops them."""
+    pool = ProcessPool(jobs=2)
+    pool.start(prepared.datasets, len(prepared.plan.trials))
+    processes = [slot.process for slot in pool._slots]
+    assert len(processes) == 2 and all(p.is_alive() for p in processes)
+    events: list[Event] = []
+    pool.run([], prepared.datasets, events.append)
+    assert events == [] and pool._slots == []
+    assert not any(p.is_alive() for p in processes)

@@ -86,7 +86,7 @@ def test_ray_gives_the_same_runs_hierarchy_and_metrics_as_jobs_1(
         lr:
           sane: {}
           huge: {train.learning_rate: 1.0e+12, train.optimizer: sgd}
-      seeds: 2
+      seeds: [3]
     """
     seen, stdout = {}, {}
     for name, options in (
@@ -101,7 +101,7 @@ def test_ray_gives_the_same_runs_hierarchy_and_metrics_as_jobs_1(
     assert on_ray["sweep_status"] == local["sweep_status"] == "FINISHED"
     assert on_ray["variants"] == local["variants"] and len(local["variants"]) == 2
     assert on_ray["variant_params"] == local["variant_params"]
-    assert on_ray["trials"].keys() == local["trials"].keys() and len(local["trials"]) == 4
+    assert on_ray["trials"].keys() == local["trials"].keys() and len(local["trials"]) == 2
     for key, expected in local["trials"].items():
         got = on_ray["trials"][key]
         for field in ("name", "variant", "status", "failure", "params", "metric_names", "steps"):
@@ -127,8 +127,8 @@ def test_ray_gives_the_same_runs_hierarchy_and_metrics_as_jobs_1(
         "--no-compare",
     )
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "2 already finished" in again.stdout
-    assert len(runs(tmp_path / "ray")["trial"]) == 4  # nothing trained or logged twice
+    assert "1 already finished" in again.stdout
+    assert len(runs(tmp_path / "ray")["trial"]) == 2  # nothing trained or logged twice
 
 
 class Sweep:
@@ -191,7 +191,7 @@ sweep:
     length:
       short: {}
       long: {train.epochs: 20}
-  seeds: 2
+  seeds: 1
 """
 
 
@@ -223,7 +223,7 @@ def test_worker_killed_mid_trial_fails_or_retries_its_trial_only(
     found = runs(tmp_path)
     assert [run.info.status for run in found["sweep"]] == ["FINISHED"]
     trials = {t.info.run_name: t for t in found["trial"]}
-    assert len(found["trial"]) == len(trials) == 4  # none missing, none twice
+    assert len(found["trial"]) == len(trials) == 2  # none missing, none twice
     others = [run for name, run in trials.items() if name != victim]
     assert all(run.info.status == "FINISHED" for run in others), text
     killed = trials[victim]
@@ -258,10 +258,10 @@ def test_ctrl_c_kills_open_trials_and_a_rerun_resumes(tmp_path: Path, ray_addres
     assert done.returncode == 0, done.stdout + done.stderr
     finished = [t for t in runs(tmp_path)["trial"] if t.info.status == "FINISHED"]
     keys = [t.data.tags["bnplace.trial_key"] for t in finished]
-    assert len(keys) == len(set(keys)) == 4
+    assert len(keys) == len(set(keys)) == 2
 
 
-def test_a_trial_bigger_than_the_cluster_is_refused_and_no_run_stays_running(
+def test_a_trial_bigger_than_the_cluster_is_refused_before_anything_is_written(
     tmp_path: Path, ray_address: str
 ) -> None:
     config = write_config(tmp_path, "sweep: {seeds: 1}\n")
@@ -280,9 +280,7 @@ def test_a_trial_bigger_than_the_cluster_is_refused_and_no_run_stays_running(
     assert done.returncode == 1, done.stdout + done.stderr
     assert "the Ray cluster has 2 CPUs" in done.stderr and "--cpus-per-trial" in done.stderr
     assert "Traceback" not in done.stderr
-    found = runs(tmp_path)
-    assert [run.info.status for run in found["sweep"]] == ["FAILED"]
-    assert not found["trial"]
+    assert not (tmp_path / "mlflow.db").exists()  # the actors start before the store opens
 
 
 def test_without_ray_the_error_says_how_to_install_it(tmp_path: Path) -> None:

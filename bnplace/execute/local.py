@@ -2,9 +2,10 @@
 
 In: trials, datasets, `emit`. Out: events (see `bnplace.execute`). `ProcessPool` starts `jobs`
 spawned workers, each importing TensorFlow once, limited to `threads` TensorFlow threads, and
-holding the datasets it was given at start. The driver hands each free worker one trial at a
-time over its own pipe, so a worker that dies takes only its own trial with it: that trial
-ends FAILED ("worker died") and a fresh worker takes its place.
+holding the datasets it was given at start. `start` spawns them ahead of `run`, so their ~2 s
+of TensorFlow import overlaps the driver's opening of the MLflow store. The driver hands each
+free worker one trial at a time over its own pipe, so a worker that dies takes only its own
+trial with it: that trial ends FAILED ("worker died") and a fresh worker takes its place.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
-from bnplace.execute import Emit, EpochEnded, TrialEnded, TrialStarted, set_tf_threads
+from bnplace.execute import (
+    Emit,
+    EpochEnded,
+    TrialEnded,
+    TrialStarted,
+    set_tf_threads,
+    start_worker,
+)
 from bnplace.result import TrialResult
 
 if TYPE_CHECKING:
@@ -42,6 +50,12 @@ class InProcess:
 
     threads: int = 1
 
+    def start(self, datasets: Mapping[str, Dataset], size: int) -> None:
+        """Nothing to start ahead: TensorFlow loads in this process when `run` begins."""
+
+    def close(self) -> None:
+        """Nothing to stop."""
+
     def run(self, trials: Sequence[Trial], datasets: Mapping[str, Dataset], emit: Emit) -> None:
         set_tf_threads(self.threads)
         from bnplace.train import run_trial
@@ -58,7 +72,7 @@ class InProcess:
 def _worker(conn: Connection, datasets: Mapping[str, Any], threads: int) -> None:
     """Worker process: receive trials, send events, until told to stop (None)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
-    set_tf_threads(threads)
+    start_worker(threads)
     from bnplace.train import run_trial
 
     while True:
@@ -101,9 +115,19 @@ class ProcessPool:
         self._spawned += 1
         return _Slot(f"worker-{self._spawned}", process, ours)
 
+    def start(self, datasets: Mapping[str, Dataset], size: int) -> None:
+        """Spawn the workers now; `run` hands them trials once the driver is ready."""
+        missing = min(self.jobs, size) - len(self._slots)
+        self._slots += [self._spawn(datasets) for _ in range(max(0, missing))]
+
     def run(self, trials: Sequence[Trial], datasets: Mapping[str, Dataset], emit: Emit) -> None:
         queue = deque(trials)
-        self._slots = [self._spawn(datasets) for _ in range(min(self.jobs, len(trials)))]
+        self.start(datasets, len(trials))
+        for slot in self._slots[len(trials) :]:  # started for trials that had already finished
+            slot.process.kill()  # it holds nothing yet, and may still be importing TensorFlow
+            slot.process.join(5)
+            slot.conn.close()
+        del self._slots[len(trials) :]
         try:
             while queue or any(slot.trial for slot in self._slots):
                 for index, slot in enumerate(self._slots):
@@ -116,7 +140,7 @@ class ProcessPool:
                         emit(TrialStarted(slot.trial.key, slot.name))
                 self._pump(emit, datasets, bool(queue))
         finally:
-            self._shutdown()
+            self.close()
 
     def _pump(self, emit: Emit, datasets: Mapping[str, Dataset], more: bool) -> None:
         """Wait for events or dead workers, pass events on, replace dead workers."""
@@ -162,19 +186,22 @@ class ProcessPool:
             slot.process.kill()
         slot.conn.close()
 
-    def _shutdown(self) -> None:
+    def close(self) -> None:
+        """Stop every worker: idle ones are asked to exit; busy ones (Ctrl-C) and ones that never
+        got a trial (still importing TensorFlow, perhaps) are killed: they hold nothing."""
         for slot in self._slots:
             try:
-                if slot.trial is None and slot.process.is_alive():
+                if slot.trial is None and slot.done and slot.process.is_alive():
                     slot.conn.send(None)
             except (BrokenPipeError, OSError):
                 pass
         deadline = time.monotonic() + 5
         for slot in self._slots:
-            if slot.trial is not None:  # interrupted mid-trial: no point waiting for it
+            if slot.trial is not None or not slot.done:
                 slot.process.kill()
             slot.process.join(max(0.0, deadline - time.monotonic()))
             if slot.process.is_alive():
                 slot.process.kill()
                 slot.process.join(1)
             slot.conn.close()
+        self._slots = []

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bnplace.errors import BnplaceError, MissingExtraError
-from bnplace.execute import Emit, EpochEnded, TrialEnded, TrialStarted, set_tf_threads
+from bnplace.execute import Emit, EpochEnded, TrialEnded, TrialStarted, start_worker
 
 if TYPE_CHECKING:
     from bnplace.data import Dataset
@@ -69,7 +69,7 @@ class _TrialWorker:
     """Ray actor: imports TensorFlow once, then runs one trial per call."""
 
     def __init__(self, datasets: dict[str, Any], events: Any, threads: int) -> None:
-        set_tf_threads(threads)
+        start_worker(threads)
         import bnplace.train  # noqa: F401  (TensorFlow and Keras load here, once per worker)
 
         self.refs = datasets  # fingerprint -> ObjectRef, fetched on first use and kept
@@ -118,6 +118,8 @@ class RayExecutor:
     gpus_per_trial: float = 0.0
     max_retries: int = 0
     _ray: Any = field(default=None, init=False, repr=False)
+    _session: _Session | None = field(default=None, init=False, repr=False)
+    _joined: bool = field(default=False, init=False, repr=False)  # we started or joined Ray
 
     def __post_init__(self) -> None:
         for name, value, least in (
@@ -142,19 +144,30 @@ class RayExecutor:
         """--ray-address, else Ray's own RAY_ADDRESS; None: start a local Ray."""
         return self.address or os.environ.get("RAY_ADDRESS") or None
 
-    def run(self, trials: Sequence[Trial], datasets: Mapping[str, Dataset], emit: Emit) -> None:
-        if not trials:
+    def start(self, datasets: Mapping[str, Dataset], size: int) -> None:
+        """Join the cluster and start the actors now: they import TensorFlow meanwhile."""
+        if self._session is not None or size == 0:
             return
-        ray = self._ray
-        joined = self._connect()
-        session = _Session(self, ray, emit)
+        self._joined = self._connect()
+        self._session = _Session(self, self._ray)
+        self._session.start(datasets, size)
+
+    def run(self, trials: Sequence[Trial], datasets: Mapping[str, Dataset], emit: Emit) -> None:
         try:
-            session.start(trials, datasets)
-            session.loop()
+            if trials:
+                self.start(datasets, len(trials))
+                assert self._session is not None
+                self._session.run(trials, emit)
         finally:
-            session.close()
-            if joined:
-                ray.shutdown()
+            self.close()
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+        if self._joined:
+            self._ray.shutdown()
+            self._joined = False
 
     def _connect(self) -> bool:
         """Join the cluster (or start a local Ray); True when this call did, so it leaves too."""
@@ -199,11 +212,11 @@ class RayExecutor:
 
 @dataclass
 class _Session:
-    """The driver's side of one `RayExecutor.run`: slots, queue, attempts, events."""
+    """The driver's side of one sweep on Ray: slots, queue, attempts, events."""
 
     executor: RayExecutor
     ray: Any
-    emit: Emit
+    emit: Emit = field(default=lambda event: None)  # set by `run`
     queue: deque[Trial] = field(default_factory=deque)
     slots: list[_Slot] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)  # trial key -> workers lost so far
@@ -215,12 +228,9 @@ class _Session:
     spawned: int = 0
     lost_starts: int = 0
 
-    def start(self, trials: Sequence[Trial], datasets: Mapping[str, Dataset]) -> None:
+    def start(self, datasets: Mapping[str, Dataset], size: int) -> None:
         ray, executor = self.ray, self.executor
-        self.queue = deque(trials)
-        self.attempts = {trial.key: 0 for trial in trials}
-        needed = {trial.data_fingerprint for trial in trials}
-        self.refs = {fp: ray.put(datasets[fp]) for fp in sorted(needed)}  # once, not per trial
+        self.refs = {fp: ray.put(datasets[fp]) for fp in sorted(datasets)}  # once, not per trial
         self.events = ray.remote(_EventBox).options(num_cpus=0, **_near_driver(ray)).remote()
         self.worker_class = ray.remote(_TrialWorker).options(
             num_cpus=executor.cpus_per_trial,
@@ -228,7 +238,16 @@ class _Session:
             max_restarts=0,
             max_task_retries=0,
         )
-        self.slots = [self._spawn() for _ in range(executor.slots_for(len(trials)))]
+        self.slots = [self._spawn() for _ in range(executor.slots_for(size))]
+
+    def run(self, trials: Sequence[Trial], emit: Emit) -> None:
+        self.emit = emit
+        self.queue = deque(trials)
+        self.attempts = {trial.key: 0 for trial in trials}
+        for slot in self.slots[len(trials) :]:  # started for trials that had already finished
+            _kill(self.ray, slot.actor)
+        del self.slots[len(trials) :]
+        self.loop()
 
     def _spawn(self) -> _Slot:
         self.spawned += 1
