@@ -21,8 +21,10 @@ install: $(STAMP)
 run: install
 	$(VENV)/bin/bnplace run configs/quickstart.yaml
 
+# Tests run in worker processes (pytest-xdist), a test file per worker: the end-to-end files
+# dominate, and their sweeps wait on subprocesses part of the time.
 test: install
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n auto --maxprocesses 4 --dist loadfile $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check bnplace tests benchmarks

@@ -162,7 +162,7 @@ def bnplace_run(config: Path, threads: int, store: Path) -> dict[str, Any]:
         ("build", "build_model"),
         ("feed", "tf_dataset"),
         ("evaluate", "_evaluate"),
-        ("bn_diagnostic", "_diagnostics"),
+        ("diagnostics", "_diagnostics"),
         ("summary", "_summary"),
     ]:
         setattr(train, attr, timed(phases, name, getattr(train, attr)))

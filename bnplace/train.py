@@ -24,7 +24,7 @@ from bnplace.build import build_model
 from bnplace.config.schema import Train
 from bnplace.data import Dataset
 from bnplace.data.feed import tf_dataset
-from bnplace.diagnose import activation_variance, variance_shift
+from bnplace.diagnose import activation_variance, layer_outputs, loss_by_mode, variance_shift
 from bnplace.errors import BnplaceError
 from bnplace.plan import Trial
 from bnplace.result import TrialResult
@@ -99,10 +99,12 @@ def _train(trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None) -> Tr
     train = trial.config.train
     keras.utils.set_random_seed(trial.seed)  # weight init, data order and dropout masks
     model = build_model(trial.model)
-    at_init = _init_variance(model, dataset, _acts_differently_in_training(trial))
+    stochastic = _acts_differently_in_training(trial)
+    at_init = _init_variance(model, dataset, stochastic)
+    loss = _loss(train, dataset.task)
     model.compile(
         optimizer=_optimizer(train, steps_per_epoch=_steps(dataset, train)),
-        loss=_loss(train, dataset.task),
+        loss=loss,
         metrics=["mae"] if dataset.task == "forecast" else ["accuracy"],
         jit_compile=train.jit_compile,
         steps_per_execution=train.steps_per_execution,
@@ -133,7 +135,7 @@ def _train(trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None) -> Tr
     metrics = {**timing, **_evaluate(model, dataset, train.batch_size)}
     if not all(math.isfinite(v) for v in metrics.values()):
         return TrialResult.failed(trial, "diverged", metrics=metrics, history=history)
-    metrics |= at_init | _diagnostics(model, dataset.split("train").x)
+    metrics |= at_init | _diagnostics(model, dataset, loss, stochastic)
     return TrialResult(
         trial.key,
         trial.variant_id,
@@ -248,12 +250,25 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dic
     }
 
 
-def _diagnostics(model: keras.Model, x: np.ndarray) -> dict[str, float]:
-    """BN variance shift on a fixed slice of the training windows (see REFERENCE.md)."""
-    shifts = variance_shift(model, np.asarray(x[:_DIAGNOSE_SAMPLES]))
+def _diagnostics(
+    model: keras.Model, dataset: Dataset, loss: Any, stochastic: bool
+) -> dict[str, float]:
+    """The trained model on a fixed slice of its training windows: the variance through depth,
+    BN's variance shift (see REFERENCE.md) and, where training mode differs, the loss in both
+    modes (does the network meet at inference what it was trained on?)."""
+    train = dataset.split("train")
+    x = np.asarray(train.x[:_DIAGNOSE_SAMPLES])
+    outputs = layer_outputs(model, x)  # one inference-mode pass serves both diagnostics
+    metrics = {f"trained_var.{k}": float(np.var(v)) for k, v in outputs.items()}
+    if stochastic:
+        y = np.asarray(train.y[:_DIAGNOSE_SAMPLES])
+        infer, trained = loss_by_mode(model, x, y, loss, predicted=list(outputs.values())[-1])
+        metrics["train_loss_infer"] = infer
+        if trained > 0:
+            metrics["infer_vs_train_loss"] = infer / trained
+    shifts = variance_shift(model, x)
     if not shifts:
-        return {}
-    metrics: dict[str, float] = {}
+        return metrics
     for name, shift in shifts.items():
         metrics[f"bn_shift.{name}"] = shift.moving_vs_real
         metrics[f"bn_train_vs_infer.{name}"] = shift.train_vs_infer

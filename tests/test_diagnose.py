@@ -1,4 +1,4 @@
-"""Tests of the BatchNormalization variance-shift diagnostic on tiny trained models."""
+"""The diagnostics (BN variance shift, activation variance, loss by mode) on tiny models."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bnplace.build import build_model
-from bnplace.diagnose import VarianceShift, activation_variance, variance_shift
+from bnplace.diagnose import VarianceShift, activation_variance, loss_by_mode, variance_shift
 from bnplace.plan.spec import LayerSpec, ModelSpec
 
 L = LayerSpec.of
@@ -133,3 +133,45 @@ def test_training_mode_activation_variance_shows_dropout_and_restores_state() ->
     assert train[dropout] == pytest.approx(2.0, rel=0.1)  # 1 / keep probability
     after = [v.numpy() for v in model.non_trainable_variables]  # BN stats and seed state
     assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+def test_loss_by_mode_is_equal_without_stochastic_layers() -> None:
+    keras.utils.set_random_seed(0)
+    model = build_model(ModelSpec(WINDOW, FEATURES, 1, "forecast", (CONV, *HEAD)))
+    x, y = _data()
+    infer, train = loss_by_mode(model, x, y, "mse")
+    assert infer == train > 0
+
+
+def test_loss_by_mode_shows_dropout_noise_and_restores_state(dropout_before_bn) -> None:
+    model, x = dropout_before_bn
+    y = _data()[1]
+    before = [v.numpy() for v in model.non_trainable_variables]
+    infer, train = loss_by_mode(model, x, y, "mse")
+    assert infer != train
+    # the inference-mode loss is the plain MSE of the model's predictions
+    assert infer == pytest.approx(float(np.mean((model.predict(x, verbose=0) - y) ** 2)), 1e-5)
+    after = [v.numpy() for v in model.non_trainable_variables]  # BN stats and seed state
+    assert all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+
+
+def test_alpha_dropout_keeps_the_mean_only_at_selus_fixed_point() -> None:
+    """Why `infer_vs_train_loss` exists: AlphaDropout's affine correction a * x + b is exact for
+    inputs of mean 0 and variance 1. A channel with mean m leaves training mode with mean
+    a * (1 - rate) * m (0.83 m at rate 0.1), while inference passes m through: what the next
+    layer learned on is not what it meets at inference."""
+    rate, alpha_p = 0.1, -1.6732632423543772 * 1.0507009873554805
+    a = ((1 - rate) * (1 + rate * alpha_p**2)) ** -0.5
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((16, 4))
+    model = keras.Model(inputs, keras.layers.AlphaDropout(rate)(inputs))
+    rng = np.random.default_rng(0)
+    standard = rng.standard_normal((2048, 16, 4)).astype("float32")
+    shifted = (standard + 2.0).astype("float32")
+    for x, mean in ((standard, 0.0), (shifted, a * (1 - rate) * 2.0)):
+        out = keras.ops.convert_to_numpy(model(x, training=True))
+        assert float(out.mean()) == pytest.approx(mean, abs=0.02)
+        assert np.array_equal(keras.ops.convert_to_numpy(model(x, training=False)), x)
+    assert float(np.var(keras.ops.convert_to_numpy(model(standard, training=True)))) == (
+        pytest.approx(1.0, abs=0.03)
+    )

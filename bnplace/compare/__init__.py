@@ -7,7 +7,8 @@ the trials and history tables, and the paths of the files written; `compare_runs
 the report, plots and tables to `out_dir` and logs them to the sweep run in MLflow.
 `render_table` (rich) and `render_text` (markdown | csv | json) render a `Comparison` for the
 CLI. Submodules: `stats` (pure statistics), `frame` (MLflow <-> DataFrames), `plots`
-(matplotlib), `report` (renderings). This module imports none of them, nor pandas, scipy,
+(matplotlib), `table` (the terminal table), `report` (text and report files), `format`
+(number formats). This module imports none of them, nor pandas, scipy,
 mlflow or matplotlib, until a function is called.
 """
 
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from bnplace.compare.frame import SweepInfo
-    from bnplace.compare.report import ComparisonTable
+    from bnplace.compare.table import ComparisonTable
     from bnplace.compare.stats import FriedmanResult, StatsOptions
 
 __all__ = [
@@ -258,7 +259,7 @@ def _write_outputs(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
 def render_table(comparison: Comparison) -> ComparisonTable:
     """A rich renderable for the terminal (`console.print(render_table(c))`): best first,
     verdict column coloured, notes as caption, columns fitted to the console's width."""
-    from bnplace.compare.report import render_table as _render
+    from bnplace.compare.table import render_table as _render
 
     return _render(comparison)
 

@@ -39,14 +39,16 @@ SIDE_METRICS: tuple[tuple[str, str, str], ...] = (
     ("train_time_s", "mean", "train_time_s"),
     ("epochs_run", "mean", "epochs_run"),
     ("params", "median", "params"),
-    ("bn_shift_max", "mean", "bn_shift_max"),
-    ("bn_train_vs_infer_max", "mean", "bn_train_vs_infer_max"),
-    # the range over seeds: "above 1 on every seed" is a claim about the minimum
-    ("bn_shift_max", "min", "bn_shift_lo"),
-    ("bn_shift_max", "max", "bn_shift_hi"),
-    ("bn_train_vs_infer_max", "min", "bn_train_vs_infer_lo"),
-    ("bn_train_vs_infer_max", "max", "bn_train_vs_infer_hi"),
 )
+# Diagnostics shown with their mean and their range over seeds ("above 1 on every seed" is a
+# claim about the minimum): labels <name>, <name>_lo, <name>_hi (a "_max" suffix dropped).
+DIAGNOSTICS = ("bn_shift_max", "bn_train_vs_infer_max", "infer_vs_train_loss")
+
+
+def range_labels(column: str) -> tuple[str, str]:
+    """The labels of a diagnostic's smallest and largest value over seeds."""
+    stem = column.removesuffix("_max")
+    return f"{stem}_lo", f"{stem}_hi"
 
 
 @dataclass(frozen=True)
@@ -472,14 +474,17 @@ def side_metrics(
 
     Columns (each only when the trials carry it): persistence (mean of the persistence twin of
     `metric`, e.g. persistence_rmse for test_rmse), time_per_epoch_s, train_time_s, epochs_run
-    (means), params (median), bn_shift_max, bn_train_vs_infer_max (means, and their range over
-    seeds as *_lo / *_hi).
+    (means), params (median), and the `DIAGNOSTICS` (means, and their range over seeds as
+    `range_labels`).
     """
     _check_columns(trials, metric)
     names = list(variants) if variants is not None else _variant_order(trials)
     finished = trials[trials["status"].astype(str) == FINISHED]
     out = pd.DataFrame({"variant": names})
     specs = [(persistence_metric_for(metric), "mean", "persistence"), *SIDE_METRICS]
+    for column in DIAGNOSTICS:
+        lo, hi = range_labels(column)
+        specs += [(column, "mean", column), (column, "min", lo), (column, "max", hi)]
     for column, how, label in specs:
         if column not in trials.columns or column == metric:
             continue
