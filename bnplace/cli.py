@@ -114,12 +114,12 @@ def plan(
 
     prepared = prepare(config, set_ or (), seeds, filter_ or ())
     if as_json:
-        typer.echo(json.dumps(prepared.plan.to_dict(), indent=2))
+        typer.echo(json.dumps(prepared.selected.to_dict(), indent=2))
         return
     from bnplace.render import plan_view
 
-    _console().print(plan_view(prepared.plan))
-    if prepared.plan.errors:
+    _console().print(plan_view(prepared.selected))
+    if prepared.selected.errors:
         raise typer.Exit(2)
 
 

@@ -36,7 +36,8 @@ _FLUSH_EVERY_S = 5.0
 @dataclass(frozen=True)
 class Prepared:
     loaded: LoadedConfig
-    plan: Plan
+    plan: Plan  # every variant of the config: what a sweep records and compares
+    selected: Plan  # the variants --filter names (all without one): what a sweep trains
     datasets: dict[str, Dataset]  # by fingerprint
 
 
@@ -68,9 +69,9 @@ def prepare(
             data.n_windows("train"),
         )
 
-    plan = make_plan(loaded, describe, seeds=None if seeds is None else range(seeds), only=only)
+    plan = make_plan(loaded, describe, seeds=None if seeds is None else range(seeds))
     datasets = {data.fingerprint: data for data in by_spec.values()}
-    return Prepared(loaded, plan, datasets)
+    return Prepared(loaded, plan, plan.only(only), datasets)
 
 
 class Progress(Protocol):
@@ -120,9 +121,9 @@ def run_sweep(options: RunOptions, progress: Progress) -> SweepOutcome:
     from bnplace.track import resolve_tracking_uri
 
     prepared = prepare(options.config, options.sets, options.seeds, options.only)
-    plan = prepared.plan
-    if plan.errors:
-        lines = [f"  {f.variant}: [{f.rule}] {f.message}" for f in plan.errors]
+    selected = prepared.selected
+    if selected.errors:
+        lines = [f"  {f.variant}: [{f.rule}] {f.message}" for f in selected.errors]
         raise PlanError("the plan has errors; nothing was run:\n" + "\n".join(lines))
     uri = resolve_tracking_uri(options.tracking_uri, prepared.loaded.config.tracking.uri)
     # made before the store is opened: a missing extra (ray) fails with nothing written
@@ -130,31 +131,36 @@ def run_sweep(options: RunOptions, progress: Progress) -> SweepOutcome:
         options.executor, options.jobs, options.threads, **options.executor_options
     )
     # workers import TensorFlow (seconds) while this process opens the store
-    executor.start(prepared.datasets, len(plan.trials))
+    executor.start(prepared.datasets, len(selected.trials))
     try:
-        return _record(plan, prepared, uri, options.rerun, executor, progress)
+        return _record(prepared, uri, options.rerun, executor, progress)
     finally:
         executor.close()
 
 
 def _record(
-    plan: Plan,
     prepared: Prepared,
     uri: str,
     rerun: bool,
     executor: Executor,
     progress: Progress,
 ) -> SweepOutcome:
-    """Open the store, resume, run what is left, and write each event as it arrives."""
+    """Open the store, resume, run what is left, and write each event as it arrives.
+
+    The sweep run records the whole plan (plan.json, a variant run per variant, aggregates over
+    the newest finished trial of each key, whichever sweep ran it), so a --filter sweep is
+    compared in the context of the whole question; only the selected trials run.
+    """
     from bnplace.execute import EpochEnded, TrialEnded, TrialStarted
     from bnplace.track import Tracker
 
+    plan, selected = prepared.plan, prepared.selected
     tracker = Tracker(uri, plan.experiment)
     killed = tracker.kill_stale_runs()
     done = set() if rerun else tracker.finished_trial_keys()
-    todo = [trial for trial in plan.trials if trial.key not in done]
-    skipped = len(plan.trials) - len(todo)
-    progress.planned(plan, len(todo), skipped, killed)
+    todo = [trial for trial in selected.trials if trial.key not in done]
+    skipped = len(selected.trials) - len(todo)
+    progress.planned(selected, len(todo), skipped, killed)
     tracker.start_sweep(plan, _config_text(prepared.loaded))
     variants = {v.id: v for v in plan.variants}
     trials = {t.key: t for t in todo}

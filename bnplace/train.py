@@ -288,10 +288,13 @@ def _init_variance(model: keras.Model, dataset: Dataset, stochastic: bool) -> di
 
 
 def _acts_differently_in_training(trial: Trial) -> bool:
-    kinds = {layer.kind for layer in trial.model.layers}
-    return bool(kinds & {"batch_norm", "gaussian_noise"}) or any(
-        k.endswith("dropout") for k in kinds
-    )
+    """Dropout of any kind (an LSTM's own dropout and recurrent_dropout too), noise or BN."""
+    for layer in trial.model.layers:
+        if layer.kind in ("batch_norm", "gaussian_noise") or layer.kind.endswith("dropout"):
+            return True
+        if layer.kind == "lstm" and (layer.get("dropout") or layer.get("recurrent_dropout")):
+            return True
+    return False
 
 
 def _summary(model: keras.Model) -> str:

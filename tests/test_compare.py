@@ -506,3 +506,16 @@ def test_a_sweep_where_every_trial_failed_still_reports(store, tmp_path: Path) -
     paths = {f.path for f in client.list_artifacts(sweep_id, "compare")}
     assert "compare/report.md" in paths and "compare/statistics.json" in paths
     assert "diverged" in render_text(comparison, "markdown")
+
+
+def test_seeds_needed_reads_as_a_count_a_bound_or_no_effect() -> None:
+    from bnplace.compare.format import fmt_seeds, verdict_text
+
+    no_evidence = "no evidence at 10 seeds"
+    assert verdict_text({"verdict": no_evidence, "seeds_needed": 16.0}).endswith("(~16 needed)")
+    assert verdict_text({"verdict": no_evidence, "seeds_needed": 1918519.0}).endswith(
+        "(>10000 needed)"
+    )
+    assert verdict_text({"verdict": no_evidence, "seeds_needed": math.inf}).endswith("(d = 0)")
+    assert verdict_text({"verdict": "better", "seeds_needed": 6.0}) == "better"
+    assert fmt_seeds(617.0) == "617" and fmt_seeds(math.nan) == "—"

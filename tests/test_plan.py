@@ -14,6 +14,7 @@ import pytest
 from bnplace.config import parse_config
 from bnplace.errors import PlanError
 from bnplace.plan import DataShape, Plan, make_plan
+from bnplace.plan.lint import alpha_dropout_gap
 from bnplace.sweep import prepare
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -203,21 +204,25 @@ def test_baseline_by_axis_labels_and_unknown_baseline() -> None:
 
 
 def test_filter_and_seed_override() -> None:
-    plan = plan_of(
-        "sweep: {axes: {conv.pre_act: {none: [], bn: [batch_norm]}}, seeds: 4}",
+    full = plan_of(
+        "sweep: {axes: {conv.pre_act: {none: [], bn: [batch_norm]}}, seeds: 4}\n"
+        "compare: {baseline: conv.pre_act=none}",
         seeds=range(2),
-        only=["bn"],
     )
+    plan = full.only(["bn"])
     assert [v.name for v in plan.variants] == ["conv.pre_act=bn"]
     assert [t.seed for t in plan.trials] == [0, 1]
+    assert plan.baseline == "conv.pre_act=none"  # left out by the filter, still the baseline
+    assert full.only([]) is full
     with pytest.raises(PlanError, match="matches no variant"):
-        plan_of("sweep: {seeds: 1}", only=["nothing-like-this"])
+        plan_of("sweep: {seeds: 1}").only(["nothing-like-this"])
 
 
 LINT_CASES = {
     "norm_on_raw_input": "placements: {input: [batch_norm]}",
     "bias_before_bn": "placements: {conv.pre_act: [batch_norm]}",
     "alpha_dropout_needs_selu": "placements: {conv.post_act: [{alpha_dropout: 0.1}]}",
+    "alpha_dropout_inference_gap": "placements: {conv.post_act: [{alpha_dropout: 0.1}]}",
     "dropout_before_bn": "placements: {conv.post_act: [{dropout: 0.5}, batch_norm]}",
     "dropout_after_selu": """
         model:
@@ -251,6 +256,26 @@ def test_layer_norm_over_one_channel_is_an_error_but_per_window_is_fine() -> Non
     assert "layer_norm_single_channel" in {f.rule for f in bad.errors}
     good = plan_of(text % "{layer_norm: {axis: [1, 2]}}", features=1)
     assert "layer_norm_single_channel" not in rules(good)
+
+
+def test_alpha_dropout_gap_compounds_over_layers() -> None:
+    assert alpha_dropout_gap(0.1) == pytest.approx(1.206, abs=1e-3)  # 1 / (a * 0.9)
+    assert alpha_dropout_gap(0.05) == pytest.approx(1.102, abs=1e-3)
+    model = """
+        model:
+          - conv1d: {id: conv, filters: 8, activation: selu, kernel_initializer: lecun_normal}
+          - conv1d: {id: conv2, filters: 8, activation: selu, kernel_initializer: lecun_normal}
+          - lstm: {id: lstm, units: 8}
+        """
+    one = plan_of(model + "placements: {conv.post_act: [{alpha_dropout: 0.1}]}")
+    two = plan_of(
+        model + "placements: {conv.post_act: [{alpha_dropout: 0.1}], "
+        "conv2.post_act: [{alpha_dropout: 0.1}]}"
+    )
+    (single,) = [f for f in one.findings if f.rule == "alpha_dropout_inference_gap"]
+    (stacked,) = [f for f in two.findings if f.rule == "alpha_dropout_inference_gap"]
+    assert single.level == "info" and "1.21x" in single.message
+    assert stacked.level == "warning" and "1.45x" in stacked.message  # 1.206 ** 2
 
 
 def test_bn_momentum_warning_depends_on_training_steps() -> None:

@@ -7,6 +7,7 @@ MLflow's own client.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -135,6 +136,34 @@ def test_diverging_and_overtime_trials_fail_with_their_reason(pool_sweep) -> Non
     slow = [t for t in trials if t.data.tags["bnplace.variant"] == "kind=slow"]
     assert all(t.data.metrics["epochs_run"] < 60 for t in slow)
     assert "diverged" in done.stdout and "timeout" in done.stdout
+
+
+def test_a_filtered_rerun_is_recorded_and_compared_with_the_whole_plan(
+    pool_sweep, tmp_path: Path
+) -> None:
+    """--filter trains a subset; the sweep still records every variant (plan.json, variant runs,
+    aggregates from the newest finished trials) and compares against the configured baseline,
+    which this sweep did not train."""
+    folder = tmp_path / "copy"
+    shutil.copytree(pool_sweep[0], folder)  # the fixture's store stays as the other tests see it
+    config = write_config(folder, GRID + "compare: {baseline: kind=plain}\n")
+    done = bnplace(folder, "run", str(config), "-j", "1", "--rerun", "--filter", "kind=bn")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 to run" in done.stdout and "baseline kind=plain" in done.stdout
+    found = runs(folder)
+    newest = max(found["sweep"], key=lambda run: run.info.start_time)
+    sweep_id = newest.info.run_id
+    variants = [v for v in found["variant"] if v.data.tags["mlflow.parentRunId"] == sweep_id]
+    assert {v.data.tags["bnplace.variant"] for v in variants} == {
+        "kind=plain",
+        "kind=bn",
+        "kind=huge_lr",
+        "kind=slow",
+    }
+    plain = next(v for v in variants if v.data.tags["bnplace.variant"] == "kind=plain")
+    assert plain.data.metrics["n_finished"] == 2  # trained by the first sweep
+    retrained = [t for t in found["trial"] if t.data.tags["bnplace.sweep"] == sweep_id]
+    assert sorted(t.data.tags["bnplace.variant"] for t in retrained) == ["kind=bn", "kind=bn"]
 
 
 def test_killed_sweep_resumes_without_losing_or_repeating_trials(resumed_sweep) -> None:

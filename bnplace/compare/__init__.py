@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from bnplace.compare.frame import SweepInfo
-    from bnplace.compare.table import ComparisonTable
     from bnplace.compare.stats import FriedmanResult, StatsOptions
+    from bnplace.compare.table import ComparisonTable
 
 __all__ = [
     "Comparison",

@@ -66,10 +66,27 @@ def signed(value: Any) -> str:
     return text if text.startswith(("-", DASH)) else f"+{text}"
 
 
+# Past this many seeds the observed effect is as good as none: say so instead of a number.
+SEEDS_SHOWN = 10_000
+
+
+def fmt_seeds(value: Any) -> str:
+    """Seeds needed to detect the observed effect: a count, ">10000", or "∞" for no effect."""
+    if missing(value):
+        return DASH
+    needed = float(value)
+    if math.isfinite(needed) and needed > SEEDS_SHOWN:
+        return f">{SEEDS_SHOWN}"
+    return fmt_num(needed)
+
+
 def verdict_text(row: Mapping[str, Any]) -> str:
     """The verdict, with the seeds needed appended when there is no evidence yet."""
     verdict = str(row.get("verdict", ""))
     needed = row.get("seeds_needed")
     if verdict.startswith("no evidence") and not missing(needed):
-        verdict += f" (~{fmt_num(needed)} needed)" if math.isfinite(float(needed)) else " (d = 0)"
+        if not math.isfinite(float(needed)):
+            return verdict + " (d = 0)"
+        shown = fmt_seeds(needed)
+        verdict += f" ({shown} needed)" if shown.startswith(">") else f" (~{shown} needed)"
     return verdict

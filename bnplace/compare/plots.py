@@ -102,7 +102,9 @@ def plot_learning_curves(
     title: str = "",
     colors: Mapping[str, Any] | None = None,
 ) -> Path | None:
-    """Train and validation curves per variant: mean over seeds, band of +-1 sd (n >= 2)."""
+    """Train and validation curves per variant: mean over seeds, band of +-1 sd (n >= 2) kept
+    within the seeds' own range, so that a skewed spread never draws a band below zero (a log
+    axis would send it off the plot)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
     if history.empty or not history["metric"].isin([train_metric, val_metric]).any():
@@ -122,7 +124,7 @@ def plot_learning_curves(
             curve = (
                 part[part["variant"] == name]
                 .groupby("epoch")["value"]
-                .agg(["mean", "std", "count"])
+                .agg(["mean", "std", "count", "min", "max"])
             )
             if curve.empty:
                 continue
@@ -130,10 +132,12 @@ def plot_learning_curves(
             (line,) = ax.plot(x, curve["mean"], color=colors[name], lw=1.8, label=name)
             band = curve["count"] >= 2
             if band.any():
+                low = (curve["mean"] - curve["std"]).clip(lower=curve["min"])
+                high = (curve["mean"] + curve["std"]).clip(upper=curve["max"])
                 ax.fill_between(
                     x[band],
-                    (curve["mean"] - curve["std"])[band],
-                    (curve["mean"] + curve["std"])[band],
+                    low[band],
+                    high[band],
                     color=colors[name],
                     alpha=0.18,
                     lw=0,
@@ -150,7 +154,7 @@ def plot_learning_curves(
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
             ax.yaxis.set_minor_formatter(NullFormatter())
     axes[0].set_ylabel(f"{train_metric} (lower is better)")
-    fig.suptitle(title or "Learning curves: mean over seeds, band = ±1 sd")
+    fig.suptitle(title or "Learning curves: mean over seeds, band = ±1 sd within the seeds' range")
     fig.legend(
         handles,
         [short_label(h.get_label(), 30, 3) for h in handles],
@@ -398,7 +402,7 @@ def make_plots(
             history,
             variants,
             out_dir / "learning_curves.png",
-            title=f"Learning curves{where}: mean over seeds, band = ±1 sd",
+            title=f"Learning curves{where}: mean over seeds, band = ±1 sd within the seeds' range",
             colors=colors,
         ),
         "final_metric": plot_final_metric(

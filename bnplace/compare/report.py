@@ -20,7 +20,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
-from bnplace.compare.format import DASH, fmt_ci, fmt_num, fmt_p, missing, records, signed
+from bnplace.compare.format import (
+    DASH,
+    fmt_ci,
+    fmt_num,
+    fmt_p,
+    fmt_seeds,
+    missing,
+    records,
+    signed,
+)
 from bnplace.compare.stats import DIAGNOSTICS, range_labels
 from bnplace.compare.table import display_columns
 from bnplace.errors import BnplaceError
@@ -35,7 +44,8 @@ FORMATS: tuple[str, ...] = ("markdown", "csv", "json")
 PLOT_CAPTIONS = {
     "final_metric": "Final metric per variant: one point per seed, grey lines join the same seed "
     "across variants, black diamond = mean with 95% bootstrap CI.",
-    "learning_curves": "Learning curves: mean over seeds, band = ±1 sd (train and validation).",
+    "learning_curves": "Learning curves: mean over seeds, band = ±1 sd within the seeds' range "
+    "(train and validation).",
     "heatmap": "Mean metric over the two sweep axes.",
     "cost_quality": "Cost vs quality: mean time per epoch against the mean metric (95% CI).",
 }
@@ -184,7 +194,7 @@ def _paired_table(comparison: Comparison) -> tuple[list[str], list[list[str]], l
                 fmt_p(r["p_ttest"]),
                 fmt_p(r["p_holm"]),
                 fmt_num(r["effect_size"], 3),
-                fmt_num(r["seeds_needed"]),
+                fmt_seeds(r["seeds_needed"]),
                 str(r["verdict"]),
             ]
         )

@@ -1,11 +1,12 @@
 """Plan: a loaded config -> the variants and trials of a sweep, linted, with stable keys.
 
 In: a `LoadedConfig`, a `describe` function giving the `DataShape` of a data section (the CLI
-passes one that prepares the data; tests pass a constant), the seeds, and an optional variant
-filter. Out: a frozen `Plan`: variants (canonical `ModelSpec`, layer order, parameter count,
-lint findings), the trials (variant x seed, each with a trial key that hashes everything that
-affects its result), the variants merged because they compute the same function, and the
-baseline. Pure: imports neither TensorFlow nor MLflow and touches no files.
+passes one that prepares the data; tests pass a constant) and the seeds. Out: a frozen `Plan`:
+variants (canonical `ModelSpec`, layer order, parameter count, lint findings), the trials
+(variant x seed, each with a trial key that hashes everything that affects its result), the
+variants merged because they compute the same function, and the baseline; `Plan.only` narrows
+it to the variants a --filter names. Pure: imports neither TensorFlow nor MLflow and touches
+no files.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import fnmatch
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bnplace.config.data import CsvData
@@ -109,6 +110,18 @@ class Plan:
     def variant(self, name: str) -> Variant:
         return next(v for v in self.variants if v.name == name)
 
+    def only(self, patterns: Sequence[str]) -> Plan:
+        """The variants whose name contains or glob-matches one of `patterns` (--filter), with
+        their trials. The baseline stays what the config says, even when it is left out."""
+        if not patterns:
+            return self
+        variants = tuple(v for v in self.variants if _selected(v.name, patterns))
+        if not variants:
+            raise PlanError(f"--filter {' '.join(patterns)} matches no variant")
+        kept = {v.id for v in variants}
+        trials = tuple(t for t in self.trials if t.variant_id in kept)
+        return replace(self, variants=variants, trials=trials)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data for `bnplace plan --json` and the sweep run's plan.json."""
         return {
@@ -184,7 +197,6 @@ def make_plan(
     describe: Callable[[Config], DataShape],
     *,
     seeds: Sequence[int] | None = None,
-    only: Sequence[str] = (),
 ) -> Plan:
     """Expand the grid, resolve and lint every variant, merge equivalents, list the trials."""
     config = loaded.config
@@ -214,10 +226,6 @@ def make_plan(
         )
         by_key[key] = variant
         variants.append(variant)
-    if only:
-        variants = [v for v in variants if _selected(v.name, only)]
-        if not variants:
-            raise PlanError(f"--filter {' '.join(only)} matches no variant")
     seed_list = tuple(seeds) if seeds is not None else config.sweep.seed_list
     trials = tuple(
         Trial(

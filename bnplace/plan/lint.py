@@ -100,6 +100,38 @@ def alpha_dropout_needs_selu(s: Subject) -> list[tuple[Level, str]]:
     ]
 
 
+# SELU's negative saturation value, -scale * alpha, where AlphaDropout sets dropped units.
+_SELU_SATURATION = -1.0507009873554805 * 1.6732632423543772
+
+
+def alpha_dropout_gap(rate: float) -> float:
+    """How much larger an AlphaDropout layer's output is at inference than in training, in
+    expectation: training maps x to a * (1 - rate) * x plus noise (a restores the variance of
+    N(0, 1) inputs), inference passes x."""
+    a = ((1 - rate) * (1 + rate * _SELU_SATURATION**2)) ** -0.5
+    return 1 / (a * (1 - rate))
+
+
+def alpha_dropout_inference_gap(s: Subject) -> list[tuple[Level, str]]:
+    rates = [x.get("rate") for x in s.model.layers if x.kind == "alpha_dropout" and x.get("rate")]
+    if not rates:
+        return []
+    gap = 1.0
+    for rate in rates:
+        gap *= alpha_dropout_gap(rate)
+    level: Level = "warning" if gap >= 1.3 else "info"
+    return [
+        (
+            level,
+            f"{len(rates)} AlphaDropout layer(s): in training each passes a * (1 - rate) * x in "
+            f"expectation, at inference x itself, so what follows meets {gap:.2f}x the signal it "
+            "was trained on (compounded); bnplace measures the effect as infer_vs_train_loss "
+            "(it doubled the inference loss in experiments/selu_alpha_dropout); a lower rate "
+            "or fewer AlphaDropout layers shrink it",
+        )
+    ]
+
+
 def dropout_before_bn(s: Subject) -> list[tuple[Level, str]]:
     return [
         (
@@ -201,8 +233,9 @@ def dropout_after_selu(s: Subject) -> list[tuple[Level, str]]:
     return [
         (
             "info",
-            f"plain {b.order_name} after SELU ('{b.origin}') breaks self-normalisation; "
-            "alpha_dropout keeps it",
+            f"plain {b.order_name} after SELU ('{b.origin}') inflates the variance block by "
+            "block (self-normalisation is lost); alpha_dropout keeps it, but see "
+            "alpha_dropout_inference_gap",
         )
         for _, a, b in s.pairs()
         if a.kind == "activation" and a.get("activation") == "selu" and b.kind == "dropout"
@@ -213,6 +246,7 @@ RULES: tuple[Rule, ...] = (
     norm_on_raw_input,
     bias_before_bn,
     alpha_dropout_needs_selu,
+    alpha_dropout_inference_gap,
     dropout_before_bn,
     dropout_after_selu,
     layer_norm_single_channel,

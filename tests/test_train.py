@@ -1,0 +1,54 @@
+"""One trial in this process (`bnplace.train.run_trial`): the diagnostics each model gets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bnplace.sweep import prepare
+from bnplace.train import run_trial
+
+pytestmark = pytest.mark.slow
+
+CONFIG = """
+experiment: one-trial
+data: {source: synthetic, generator: sine_mix, length: 300, features: 2, window: 12}
+model:
+  - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
+  - lstm: {id: lstm, units: 4}
+train: {epochs: 1, batch_size: 32}
+sweep:
+  arms:
+    dropout:
+      none: {}
+      recurrent: {lstm.recurrent_dropout: 0.3}
+  seeds: 1
+"""
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    path = Path(tmp_path_factory.mktemp("trial")) / "c.yaml"
+    path.write_text(CONFIG)
+    prepared = prepare(path)
+    return {
+        trial.variant: run_trial(trial, prepared.datasets[trial.data_fingerprint])
+        for trial in prepared.plan.trials
+    }
+
+
+def test_every_trial_records_the_variance_through_depth_after_training(results) -> None:
+    for result in results.values():
+        assert result.status == "finished", result.reason
+        trained = [k for k in result.metrics if k.startswith("trained_var.")]
+        assert {"trained_var.conv__conv1d", "trained_var.lstm__lstm"} <= set(trained)
+        assert all(result.metrics[k] >= 0 for k in trained)
+
+
+def test_training_mode_diagnostics_only_where_training_mode_differs(results) -> None:
+    """An LSTM's own recurrent_dropout makes training mode differ, as a Dropout layer does."""
+    plain, recurrent = results["dropout=none"].metrics, results["dropout=recurrent"].metrics
+    assert "infer_vs_train_loss" not in plain and "train_loss_infer" not in plain
+    assert recurrent["infer_vs_train_loss"] > 0 and recurrent["train_loss_infer"] > 0
+    assert any(k.startswith("init_var_train.") for k in recurrent)
