@@ -18,9 +18,10 @@ to `--tries` times; the load of each kept run is printed). Printed: medians of `
 of the trial time and of the whole process (imports, data, store set-up, exit included), their
 ratios (bnplace / hand-written; the target, trial ratio <= 1.15, is judged against the faster
 hand-written arm), and bnplace's trial split into phases: clear_session, build, compile, fit
-(first epoch with its tracing, later epochs), input feed, evaluate, BN diagnostic, summary,
-MLflow logging (per trial; once per sweep apart). The phases are timed by wrapping bnplace's
-functions from this script; bnplace itself is not edited. Takes ~2.5 minutes on 2 cores.
+(first epoch with its tracing, later epochs), input feed, evaluate, diagnostics (at
+initialisation, after training), summary, MLflow logging (per trial; once per sweep apart).
+The phases are timed by wrapping bnplace's functions from this script; bnplace itself is not
+edited. Takes ~2.5 minutes on 2 cores.
 Run: python benchmarks/trial_overhead.py [--repeats 5] [--epochs 10] [--threads 1] [--tries 3]
 """
 
@@ -162,6 +163,7 @@ def bnplace_run(config: Path, threads: int, store: Path) -> dict[str, Any]:
         ("build", "build_model"),
         ("feed", "tf_dataset"),
         ("evaluate", "_evaluate"),
+        ("init_diagnostics", "_init_variance"),
         ("diagnostics", "_diagnostics"),
         ("summary", "_summary"),
     ]:
@@ -332,7 +334,8 @@ def report(runs: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> N
     )
     trial = _median(ours, "trial")
     print(f"\nbnplace's trial by phase (median s, share of its {trial:.3f} s trial):")
-    names = ("clear_session", "build", "compile", "fit", "feed", "evaluate", "bn_diagnostic")
+    names = ("clear_session", "build", "compile", "fit", "feed", "evaluate", "init_diagnostics")
+    names += ("diagnostics",)
     names += ("summary",)
     rows = [(name, _median(ours, "phases", name)) for name in names]
     rows.append(("MLflow logging (per trial)", _median(ours, "mlflow_trial")))

@@ -99,8 +99,7 @@ def _train(trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None) -> Tr
     train = trial.config.train
     keras.utils.set_random_seed(trial.seed)  # weight init, data order and dropout masks
     model = build_model(trial.model)
-    stochastic = _acts_differently_in_training(trial)
-    at_init = _init_variance(model, dataset, stochastic)
+    at_init = _init_variance(model, dataset, _has_dropout_or_noise(trial))
     loss = _loss(train, dataset.task)
     model.compile(
         optimizer=_optimizer(train, steps_per_epoch=_steps(dataset, train)),
@@ -135,7 +134,7 @@ def _train(trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None) -> Tr
     metrics = {**timing, **_evaluate(model, dataset, train.batch_size)}
     if not all(math.isfinite(v) for v in metrics.values()):
         return TrialResult.failed(trial, "diverged", metrics=metrics, history=history)
-    metrics |= at_init | _diagnostics(model, dataset, loss, stochastic)
+    metrics |= at_init | _diagnostics(model, dataset, loss, _acts_differently_in_training(trial))
     return TrialResult(
         trial.key,
         trial.variant_id,
@@ -251,7 +250,7 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dic
 
 
 def _diagnostics(
-    model: keras.Model, dataset: Dataset, loss: Any, stochastic: bool
+    model: keras.Model, dataset: Dataset, loss: Any, modes_differ: bool
 ) -> dict[str, float]:
     """The trained model on a fixed slice of its training windows: the variance through depth,
     BN's variance shift (see REFERENCE.md) and, where training mode differs, the loss in both
@@ -260,7 +259,7 @@ def _diagnostics(
     x = np.asarray(train.x[:_DIAGNOSE_SAMPLES])
     outputs = layer_outputs(model, x)  # one inference-mode pass serves both diagnostics
     metrics = {f"trained_var.{k}": float(np.var(v)) for k, v in outputs.items()}
-    if stochastic:
+    if modes_differ:
         y = np.asarray(train.y[:_DIAGNOSE_SAMPLES])
         infer, trained = loss_by_mode(model, x, y, loss, predicted=list(outputs.values())[-1])
         metrics["train_loss_infer"] = infer
@@ -278,23 +277,34 @@ def _diagnostics(
 
 
 def _init_variance(model: keras.Model, dataset: Dataset, stochastic: bool) -> dict[str, float]:
-    """Activation variance through depth at initialisation (the self-normalisation check)."""
+    """Activation variance through depth at initialisation (the self-normalisation check).
+
+    Each pass costs ~0.1-0.25 s (an LSTM runs its steps eagerly), so the training-mode pass is
+    made only where dropout or noise act: with BN alone it shows BN's own normalisation.
+    """
     sample = np.asarray(dataset.split("train").x[:_DIAGNOSE_SAMPLES])
     metrics = {f"init_var.{k}": v for k, v in activation_variance(model, sample).items()}
-    if stochastic:  # dropout active and BN on batch statistics: what training really sees
+    if stochastic:  # dropout and noise active (and BN on batch statistics): what training sees
         trained = activation_variance(model, sample, training=True)
         metrics |= {f"init_var_train.{k}": v for k, v in trained.items()}
     return metrics
 
 
-def _acts_differently_in_training(trial: Trial) -> bool:
-    """Dropout of any kind (an LSTM's own dropout and recurrent_dropout too), noise or BN."""
+def _has_dropout_or_noise(trial: Trial) -> bool:
+    """Any kind of dropout (an LSTM's own dropout and recurrent_dropout too) or noise."""
     for layer in trial.model.layers:
-        if layer.kind in ("batch_norm", "gaussian_noise") or layer.kind.endswith("dropout"):
+        if layer.kind == "gaussian_noise" or layer.kind.endswith("dropout"):
             return True
         if layer.kind == "lstm" and (layer.get("dropout") or layer.get("recurrent_dropout")):
             return True
     return False
+
+
+def _acts_differently_in_training(trial: Trial) -> bool:
+    """Dropout or noise, or BN (batch statistics in training, moving ones at inference)."""
+    return _has_dropout_or_noise(trial) or any(
+        layer.kind == "batch_norm" for layer in trial.model.layers
+    )
 
 
 def _summary(model: keras.Model) -> str:
