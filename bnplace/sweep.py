@@ -3,9 +3,10 @@
 In: `RunOptions` (the config path and the command-line overrides) and a `Progress` display.
 Out: a `SweepOutcome` (counts, the sweep run, per-variant aggregates) once every trial has ended
 or the user pressed Ctrl-C. The steps: load and plan (errors before anything is written), prepare
-each distinct dataset once, open the store in this process (the only writer), mark runs a
-killed sweep left RUNNING as KILLED, skip trials whose key already FINISHED, hand the rest to an
-executor, and write each event to MLflow as it arrives.
+each distinct dataset once, start the executor's workers, open the store in this process (the
+only writer) while they start, mark runs a killed sweep left RUNNING as KILLED, skip trials whose
+key already FINISHED, hand the rest to the executor, and write each event to MLflow whole as it
+arrives (Ctrl-C waits for the event being written).
 """
 
 from __future__ import annotations
