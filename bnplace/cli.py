@@ -73,7 +73,11 @@ SetOpt = Annotated[
 SeedsOpt = Annotated[int | None, typer.Option(help="Use seeds 0..N-1 instead of the config's.")]
 FilterOpt = Annotated[
     list[str] | None,
-    typer.Option("--filter", help="Only variants whose name contains this (or glob-matches it)."),
+    typer.Option(
+        "--filter",
+        help="Only variants whose name contains this (or glob-matches it); run still records "
+        "and compares the whole plan.",
+    ),
 ]
 UriOpt = Annotated[
     str | None,
