@@ -98,8 +98,8 @@ def loss_by_mode(
     On training windows, dropout makes the training-mode loss the larger one as a rule. An
     inference-mode loss well above it means the network meets other activations at inference
     than the ones it was trained on: the variance shift of dropout before BN, BN's moving
-    statistics off the batch statistics, or AlphaDropout whose affine correction holds only for
-    inputs at SELU's fixed point (mean 0, variance 1) while training has moved them away.
+    statistics off the batch statistics, or AlphaDropout, which in training passes each input
+    at a * (1 - rate) of its size in expectation and at inference at full size.
     `predicted`: the inference-mode output on `x`, when the caller has it (saves a pass).
     """
     function = keras.losses.get(loss)

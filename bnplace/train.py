@@ -99,7 +99,7 @@ def _train(trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None) -> Tr
     train = trial.config.train
     keras.utils.set_random_seed(trial.seed)  # weight init, data order and dropout masks
     model = build_model(trial.model)
-    at_init = _init_variance(model, dataset, _has_dropout_or_noise(trial))
+    at_init = _init_variance(model, dataset, trial.model.noisy_in_training)
     loss = _loss(train, dataset.task)
     model.compile(
         optimizer=_optimizer(train, steps_per_epoch=_steps(dataset, train)),
@@ -134,7 +134,7 @@ def _train(trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None) -> Tr
     metrics = {**timing, **_evaluate(model, dataset, train.batch_size)}
     if not all(math.isfinite(v) for v in metrics.values()):
         return TrialResult.failed(trial, "diverged", metrics=metrics, history=history)
-    metrics |= at_init | _diagnostics(model, dataset, loss, _acts_differently_in_training(trial))
+    metrics |= at_init | _diagnostics(model, dataset, loss, trial.model.differs_in_training)
     return TrialResult(
         trial.key,
         trial.variant_id,
@@ -276,7 +276,7 @@ def _diagnostics(
     return metrics
 
 
-def _init_variance(model: keras.Model, dataset: Dataset, stochastic: bool) -> dict[str, float]:
+def _init_variance(model: keras.Model, dataset: Dataset, noisy: bool) -> dict[str, float]:
     """Activation variance through depth at initialisation (the self-normalisation check).
 
     Each pass costs ~0.1-0.25 s (an LSTM runs its steps eagerly), so the training-mode pass is
@@ -284,27 +284,10 @@ def _init_variance(model: keras.Model, dataset: Dataset, stochastic: bool) -> di
     """
     sample = np.asarray(dataset.split("train").x[:_DIAGNOSE_SAMPLES])
     metrics = {f"init_var.{k}": v for k, v in activation_variance(model, sample).items()}
-    if stochastic:  # dropout and noise active (and BN on batch statistics): what training sees
+    if noisy:  # dropout and noise active (and BN on batch statistics): what training sees
         trained = activation_variance(model, sample, training=True)
         metrics |= {f"init_var_train.{k}": v for k, v in trained.items()}
     return metrics
-
-
-def _has_dropout_or_noise(trial: Trial) -> bool:
-    """Any kind of dropout (an LSTM's own dropout and recurrent_dropout too) or noise."""
-    for layer in trial.model.layers:
-        if layer.kind == "gaussian_noise" or layer.kind.endswith("dropout"):
-            return True
-        if layer.kind == "lstm" and (layer.get("dropout") or layer.get("recurrent_dropout")):
-            return True
-    return False
-
-
-def _acts_differently_in_training(trial: Trial) -> bool:
-    """Dropout or noise, or BN (batch statistics in training, moving ones at inference)."""
-    return _has_dropout_or_noise(trial) or any(
-        layer.kind == "batch_norm" for layer in trial.model.layers
-    )
 
 
 def _summary(model: keras.Model) -> str:

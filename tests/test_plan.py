@@ -292,3 +292,19 @@ def test_stacked_lstm_needs_return_sequences() -> None:
     )
     assert not plan.errors
     assert plan.variants[0].layer_order == "LSTM>LSTM>Dense"
+
+
+def test_which_models_differ_in_training() -> None:
+    """Which diagnostics a trial records: LSTM dropout counts as noise, BN alone does not."""
+    plain = plan_of("sweep: {seeds: 1}").variants[0].model
+    assert not plain.noisy_in_training and not plain.differs_in_training
+    bn = plan_of("placements: {conv.post_act: [batch_norm]}").variants[0].model
+    assert not bn.noisy_in_training and bn.differs_in_training
+    for extra in (
+        "placements: {lstm.before: [{dropout: 0.2}]}",
+        "placements: {conv.post_act: [{gaussian_noise: 0.1}]}",
+        "model:\n  - lstm: {id: lstm, units: 8, recurrent_dropout: 0.2}",
+        "model:\n  - lstm: {id: lstm, units: 8, dropout: 0.2}",
+    ):
+        model = plan_of(extra).variants[0].model
+        assert model.noisy_in_training and model.differs_in_training, extra

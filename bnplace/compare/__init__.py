@@ -8,8 +8,8 @@ the report, plots and tables to `out_dir` and logs them to the sweep run in MLfl
 `render_table` (rich) and `render_text` (markdown | csv | json) render a `Comparison` for the
 CLI. Submodules: `stats` (pure statistics), `frame` (MLflow <-> DataFrames), `plots`
 (matplotlib), `table` (the terminal table), `report` (text and report files), `format`
-(number formats). This module imports none of them, nor pandas, scipy,
-mlflow or matplotlib, until a function is called.
+(number formats). This module imports none of them, nor pandas, scipy, mlflow or matplotlib,
+until a function is called.
 """
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ def alpha_dropout_inference_gap(s: Subject) -> list[tuple[Level, str]]:
             f"{len(rates)} AlphaDropout layer(s): in training each passes a * (1 - rate) * x in "
             f"expectation, at inference x itself, so what follows meets {gap:.2f}x the signal it "
             "was trained on (compounded); bnplace measures the effect as infer_vs_train_loss "
-            "(it doubled the inference loss in experiments/selu_alpha_dropout); a lower rate "
+            "(2-3x the training-mode loss in experiments/selu_alpha_dropout); a lower rate "
             "or fewer AlphaDropout layers shrink it",
         )
     ]

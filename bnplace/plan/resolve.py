@@ -14,13 +14,10 @@ from dataclasses import dataclass
 
 from bnplace.config.overrides import block_refs
 from bnplace.config.schema import Config, PlacedLayer
-from bnplace.plan.spec import LayerSpec, ModelSpec, Task
+from bnplace.plan.spec import NOISE_KINDS, LayerSpec, ModelSpec, Task
 
 # Non-decreasing activations commute with max-pooling: max(f(a), f(b)) == f(max(a, b)).
 MONOTONIC = frozenset({"relu", "selu", "elu", "tanh", "sigmoid"})
-_NOISE = frozenset(
-    {"dropout", "spatial_dropout", "alpha_dropout", "gaussian_dropout", "gaussian_noise"}
-)
 
 
 @dataclass(frozen=True)
@@ -98,7 +95,7 @@ def canonicalize(layers: list[LayerSpec]) -> tuple[LayerSpec, ...]:
     out = [
         layer
         for layer in layers
-        if not (layer.kind in _NOISE and (layer.get("rate", layer.get("stddev")) == 0))
+        if not (layer.kind in NOISE_KINDS and (layer.get("rate", layer.get("stddev")) == 0))
     ]
     moved = True
     while moved:  # bubble each commuting activation past the max-pools that follow it

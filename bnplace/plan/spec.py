@@ -53,6 +53,10 @@ _ORDER_NAMES = {
     "output": "Dense",
 }
 _ACTIVATION_NAMES = {"relu": "ReLU", "selu": "SELU", "elu": "ELU", "gelu": "GELU", "tanh": "Tanh"}
+# Layers that add noise in training and pass their input through at inference.
+NOISE_KINDS = frozenset(
+    {"dropout", "spatial_dropout", "alpha_dropout", "gaussian_dropout", "gaussian_noise"}
+)
 
 
 def _freeze(value: Any) -> Any:
@@ -96,6 +100,13 @@ class LayerSpec:
             return f"{name}({','.join(rates)})" if rates else name
         return _ORDER_NAMES.get(self.kind, self.kind)
 
+    @property
+    def noisy_in_training(self) -> bool:
+        """A noise layer, or an LSTM with its own dropout or recurrent_dropout."""
+        if self.kind == "lstm":
+            return bool(self.get("dropout") or self.get("recurrent_dropout"))
+        return self.kind in NOISE_KINDS
+
     def canonical(self) -> dict[str, Any]:
         return {"kind": self.kind, **{k: v for k, v in self.args}}
 
@@ -113,6 +124,16 @@ class ModelSpec:
     @property
     def layer_order(self) -> str:
         return ">".join(layer.order_name for layer in self.layers)
+
+    @property
+    def noisy_in_training(self) -> bool:
+        """Dropout of any kind or noise somewhere: training mode draws masks or noise."""
+        return any(layer.noisy_in_training for layer in self.layers)
+
+    @property
+    def differs_in_training(self) -> bool:
+        """Noise, or BN (batch statistics in training, moving ones at inference)."""
+        return self.noisy_in_training or any(layer.kind == "batch_norm" for layer in self.layers)
 
     def canonical(self) -> str:
         """JSON that two specs share exactly when they build the same function."""
