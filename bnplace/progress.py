@@ -178,7 +178,11 @@ def _plan_line(plan: Plan, todo: int, skipped: int, killed: int) -> str:
     if killed:
         parts.append(f"{killed} left running by an interrupted sweep, marked KILLED")
     parts.append(f"{todo} to run")
-    return "; ".join(parts)
+    # the sweep-level lint (seeds against the comparison design) is worth seeing before training
+    warnings = [
+        f"warning: [{f.rule}] {f.message}" for f in plan.design_findings if f.level == "warning"
+    ]
+    return "\n".join(["; ".join(parts), *warnings])
 
 
 def _result_detail(result: TrialResult) -> str:

@@ -55,7 +55,8 @@ def plan_view(plan: Plan) -> Group:
         )
     for finding in plan.findings:
         line = Text(f"{finding.level}: ", style=_LEVEL_STYLE[finding.level])
-        line.append(f"{finding.variant}: [{finding.rule}] {finding.message}")
+        where = f"{finding.variant}: " if finding.variant else ""  # "": the whole sweep
+        line.append(f"{where}[{finding.rule}] {finding.message}")
         parts.append(line)
     parts.append(
         Text(

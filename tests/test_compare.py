@@ -251,7 +251,9 @@ def test_verdicts_and_counts_on_the_synthetic_sweep(forecast) -> None:
     assert v[VARIANTS[0].name]["verdict"] == "baseline"
     assert v[VARIANTS[1].name]["verdict"] == "better"
     assert v[VARIANTS[3].name]["verdict"] == "worse"
-    assert v[VARIANTS[2].name]["verdict"] == "no evidence at 7 seeds"
+    assert v[VARIANTS[2].name]["verdict"] == "inconclusive"
+    # its diverged seed ranks worst: 8 pairs, and the failure is counted on its side
+    assert v[VARIANTS[2].name]["n_pairs"] == 8
     assert comparison.best == VARIANTS[1].name
     # The diverged seed is counted as failed and left out of the pairs.
     assert (v[VARIANTS[2].name]["n_finished"], v[VARIANTS[2].name]["n_failed"]) == (7, 1)
@@ -288,7 +290,7 @@ def test_files_in_out_dir(forecast) -> None:
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 4  # self-contained
     md = (out / "report.md").read_text()
-    assert "](plots/final_test_rmse.png)" in md and "no evidence at 7 seeds" in md
+    assert "](plots/final_test_rmse.png)" in md and "inconclusive: effects beyond" in md
     stats = pd.read_csv(out / "statistics.csv")
     assert list(stats["variant"]) == list(comparison.table["variant"])
 
@@ -314,7 +316,7 @@ def test_artifacts_and_tags_in_mlflow(forecast, store, tmp_path: Path) -> None:
     local = client.download_artifacts(sweep_id, "compare/statistics.json", str(tmp_path))
     table = pd.read_json(io.StringIO(Path(local).read_text()), orient="split")
     assert set(table["variant"]) == {v.name for v in VARIANTS}
-    assert {"verdict", "p_holm", "ci_low", "ci_high"} <= set(table.columns)
+    assert {"verdict", "p_adjusted", "ci_low", "ci_high"} <= set(table.columns)
     logged = json.loads(client.get_run(sweep_id).data.tags["mlflow.loggedArtifacts"])
     assert {"path": "compare/statistics.json", "type": "table"} in logged
     assert comparison.artifacts and "compare/statistics.json" in comparison.artifacts
@@ -337,7 +339,7 @@ def test_renderings(forecast) -> None:
     assert [r["variant"] for r in data["variants"]] == list(comparison.table["variant"])
     assert data["variants"][0]["verdict"] == "better"
     csv = pd.read_csv(io.StringIO(render_text(comparison, "csv")))
-    assert len(csv) == 4 and "p_holm" in csv.columns
+    assert len(csv) == 4 and "p_adjusted" in csv.columns
     md = render_text(comparison, "markdown")
     header = next(line for line in md.splitlines() if line.startswith("| # | variant"))
     assert "verdict" in header and "median [IQR]" in header
@@ -349,7 +351,7 @@ def test_renderings(forecast) -> None:
     console.print(render_table(comparison))
     text = console.export_text()
     assert text.index(VARIANTS[1].name) < text.index(VARIANTS[3].name)  # best first
-    assert "better" in text and "worse" in text and "no evidence at 7 seeds" in text
+    assert "better" in text and "worse" in text and "inconclusive" in text
     for width in (80, 120):  # a narrow terminal: fewer columns, never a cut-off table
         narrow = Console(record=True, width=width)
         narrow.print(render_table(comparison))
@@ -500,7 +502,7 @@ def test_a_sweep_where_every_trial_failed_still_reports(store, tmp_path: Path) -
     comparison = compare_runs(uri, experiment="dead", out_dir=tmp_path)
     assert (comparison.table["n_finished"] == 0).all()
     assert (comparison.table["n_failed"] == 3).all()
-    assert comparison.verdicts[dead[1].name] == "no evidence at 0 seeds"
+    assert comparison.verdicts[dead[1].name] == "inconclusive"
     assert any("has no finished trial" in n for n in comparison.notes)
     assert (tmp_path / "report.html").exists() and not (tmp_path / "plots").exists()
     paths = {f.path for f in client.list_artifacts(sweep_id, "compare")}
@@ -508,14 +510,18 @@ def test_a_sweep_where_every_trial_failed_still_reports(store, tmp_path: Path) -
     assert "diverged" in render_text(comparison, "markdown")
 
 
-def test_seeds_needed_reads_as_a_count_a_bound_or_no_effect() -> None:
-    from bnplace.compare.format import fmt_seeds, verdict_text
+def test_verdict_text_says_margin_exclusion_or_too_few_seeds() -> None:
+    from bnplace.compare.format import verdict_text
 
-    no_evidence = "no evidence at 10 seeds"
-    assert verdict_text({"verdict": no_evidence, "seeds_needed": 16.0}).endswith("(~16 needed)")
-    assert verdict_text({"verdict": no_evidence, "seeds_needed": 1918519.0}).endswith(
-        "(>10000 needed)"
+    assert verdict_text({"verdict": "equivalent"}, 0.05) == "equivalent within ±5%"
+    assert verdict_text({"verdict": "better", "within_margin": True}, 0.02) == (
+        "better (by less than ±2%)"
     )
-    assert verdict_text({"verdict": no_evidence, "seeds_needed": math.inf}).endswith("(d = 0)")
-    assert verdict_text({"verdict": "better", "seeds_needed": 6.0}) == "better"
-    assert fmt_seeds(617.0) == "617" and fmt_seeds(math.nan) == "—"
+    assert verdict_text({"verdict": "worse", "within_margin": False}, 0.02) == "worse"
+    row = {
+        "verdict": "inconclusive",
+        "reachable": True,
+        "excluded": "effects beyond -4.0%/+7.0% excluded",
+    }
+    assert verdict_text(row, 0.05) == "inconclusive: effects beyond -4.0%/+7.0% excluded"
+    assert "too few seeds" in verdict_text({**row, "reachable": False}, 0.05)

@@ -308,3 +308,57 @@ def test_which_models_differ_in_training() -> None:
     ):
         model = plan_of(extra).variants[0].model
         assert model.noisy_in_training and model.differs_in_training, extra
+
+
+NINE_VARIANTS = """
+sweep:
+  axes:
+    conv.pre_act: {none: [], bn: [batch_norm], ln: [layer_norm]}
+    lstm.after: {none: [], bn: [batch_norm], ln: [layer_norm]}
+  seeds: 7
+"""
+
+
+def test_plan_says_no_verdict_is_reachable_and_names_the_minimum() -> None:
+    plan = plan_of(NINE_VARIANTS)
+    assert len(plan.variants) == 9
+    found = {f.rule: f for f in plan.findings}
+    reach = found["seeds_too_few_for_any_verdict"]
+    assert reach.level == "warning" and reach.variant == ""
+    assert "7 seeds" in reach.message and "8 comparisons" in reach.message
+    assert "at least 9 seeds" in reach.message
+    assert "seeds_for_power" in found  # the prospective figure, at the margin
+    enough = plan_of(NINE_VARIANTS.replace("seeds: 7", "seeds: 9"))
+    assert "seeds_too_few_for_any_verdict" not in rules(enough)
+
+
+def test_contrasts_resolve_to_variants_and_join_the_family() -> None:
+    extra = NINE_VARIANTS + textwrap.dedent(
+        """
+        compare:
+          margin: 0.02
+          contrasts:
+            - ["conv.pre_act=bn,lstm.after=none", "conv.pre_act=ln,lstm.after=none"]
+            - {axis: conv.pre_act, levels: [bn, none]}
+        """
+    )
+    plan = plan_of(extra)
+    design = plan.design
+    assert design.margin == 0.02
+    origins = [c.origin for c in design.contrasts]
+    # one pair, the axis contrast at 3 levels of the other axis, 2 interactions (two-axis grid)
+    assert origins == ["contrast"] * 4 + ["interaction"] * 2
+    first = design.contrasts[0]
+    names = {v.name for v in plan.variants}
+    assert first.a in names and first.b in names and first.a != first.b
+    assert plan.to_dict()["design"]["contrasts"][0]["a"] == first.a
+    # 8 baseline comparisons + 6 declared: the reachability figure counts all 14
+    reach = {f.rule: f for f in plan.findings}["seeds_too_few_for_any_verdict"]
+    assert "14 comparisons" in reach.message and "at least 10 seeds" in reach.message
+
+
+def test_a_contrast_naming_no_variant_is_refused() -> None:
+    with pytest.raises(PlanError, match=r"compare.contrasts\[0\]\[1\] 'nope'"):
+        plan_of(NINE_VARIANTS + "compare: {contrasts: [['conv.pre_act=bn,lstm.after=bn', nope]]}\n")
+    with pytest.raises(PlanError, match="no sweep axis 'conv.pre'"):
+        plan_of(NINE_VARIANTS + "compare: {contrasts: [{axis: conv.pre, levels: [bn, none]}]}\n")

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from bnplace.compare.frame import SweepInfo
-    from bnplace.compare.stats import FriedmanResult, StatsOptions
+    from bnplace.compare.stats import FriedmanResult
     from bnplace.compare.table import ComparisonTable
+    from bnplace.verdicts import Design
 
 __all__ = [
     "Comparison",
@@ -49,19 +50,20 @@ class Comparison:
     direction: str  # "min" | "max"
     baseline: str  # variant name
     table: pd.DataFrame  # one row per variant, best first (columns: see stats.compute_statistics)
+    comparisons: pd.DataFrame  # one row per comparison of the family (see paired.compare_pairs)
     failures: pd.DataFrame  # variant, reason, n
     friedman: FriedmanResult | None
     trials: pd.DataFrame  # one row per trial (see frame.load_sweep)
     history: pd.DataFrame  # variant, variant_id, seed, run_id, epoch, metric, value
     notes: tuple[str, ...]
-    options: StatsOptions
+    design: Design
     merged_sweeps: tuple[str, ...] = ()
     files: Mapping[str, Path] = field(default_factory=dict)  # written under out_dir
     artifacts: tuple[str, ...] = ()  # artifact paths logged to the sweep run
 
     @property
     def verdicts(self) -> dict[str, str]:
-        """{variant name: verdict} ("baseline", "better", "worse", "no evidence at n seeds")."""
+        """{variant name: verdict} ("baseline", "better", "worse", "equivalent", "inconclusive")."""
         return dict(zip(self.table["variant"], self.table["verdict"], strict=True))
 
     @property
@@ -78,7 +80,7 @@ def compare_frames(
     baseline: str | None = None,
     variants: Sequence[str] | None = None,
     history: pd.DataFrame | None = None,
-    options: StatsOptions | None = None,
+    design: Design | None = None,
     notes: Sequence[str] = (),
     merged_sweeps: Sequence[str] = (),
 ) -> Comparison:
@@ -91,10 +93,11 @@ def compare_frames(
     """
     import pandas as pd
 
-    from bnplace.compare.stats import StatsOptions, axis_column, compute_statistics
+    from bnplace.compare.stats import axis_column, compute_statistics
     from bnplace.plan import direction_for
+    from bnplace.verdicts import Design
 
-    options = options or StatsOptions()
+    design = design or Design()
     metric = metric or sweep.metric
     if not metric:
         raise TrackingError(
@@ -123,7 +126,7 @@ def compare_frames(
         baseline=baseline,
         variants=names,
         axes=[a for a in sweep.axes if axis_column(a) in trials.columns],
-        options=options,
+        design=design,
     )
     if history is None:
         history = pd.DataFrame(
@@ -135,12 +138,13 @@ def compare_frames(
         direction=direction,
         baseline=baseline,
         table=stats.table,
+        comparisons=stats.comparisons,
         failures=stats.failures,
         friedman=stats.friedman,
         trials=trials,
         history=history,
         notes=(*notes, *stats.notes),
-        options=options,
+        design=stats.design,
         merged_sweeps=tuple(merged_sweeps) or (sweep.run_id,),
     )
 
@@ -176,7 +180,7 @@ def compare_runs(
     out_dir: Path | None = None,
     log_to_mlflow: bool = True,
     merge_sweeps: bool = True,
-    options: StatsOptions | None = None,
+    margin: float | None = None,
 ) -> Comparison:
     """Compare the variants of a sweep read from MLflow; write and log the results.
 
@@ -187,9 +191,10 @@ def compare_runs(
     true: into `out_dir` (created if needed) or a temporary folder; with `log_to_mlflow` the
     report, plots and statistics go to the sweep run's artifacts under "compare/" (for a metric
     other than the sweep's main one, "compare/<metric>/") and each variant run of the sweep
-    gets the metrics ci_low, ci_high, diff_vs_baseline, diff_ci_low, diff_ci_high,
-    p_vs_baseline, effect_size, seeds_needed, mean_rank and the tag bnplace.verdict.
+    gets its numbers and verdicts (see `frame.log_comparison`). The design (alpha, margin,
+    failure rule, contrasts) is the one the sweep's plan recorded; `margin` overrides its margin.
     """
+
     from bnplace.compare.frame import client_for, load_history, load_sweep, log_comparison
 
     client = client_for(tracking_uri)
@@ -206,7 +211,7 @@ def compare_runs(
         metric=metric,
         baseline=baseline,
         variants=list(data.variants["variant"]),
-        options=options,
+        design=data.design if margin is None else replace(data.design, margin=margin),
         notes=data.notes,
         merged_sweeps=data.merged_sweeps,
     )
@@ -226,6 +231,7 @@ def compare_runs(
                 data.sweep,
                 data.variants,
                 comparison.table,
+                comparison.comparisons,
                 metric=comparison.metric,
                 files=files,
                 artifact_dir="compare" if main else f"compare/{comparison.metric}",

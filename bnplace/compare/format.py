@@ -1,8 +1,8 @@
 """How numbers and verdicts read in every rendering of a comparison (table, Markdown, HTML).
 
 In: values from a statistics table (floats that may be NaN or missing, verdict rows). Out:
-short strings: significant digits, p-values, CIs, signed differences, verdicts with the seeds
-they would need. Pure.
+short strings: significant digits, p-values, CIs, relative effects in percent, verdicts with
+the margin or what an inconclusive interval excludes. Pure.
 """
 
 from __future__ import annotations
@@ -66,27 +66,40 @@ def signed(value: Any) -> str:
     return text if text.startswith(("-", DASH)) else f"+{text}"
 
 
-# Past this many seeds the observed effect is as good as none: say so instead of a number.
-SEEDS_SHOWN = 10_000
-
-
-def fmt_seeds(value: Any) -> str:
-    """Seeds needed to detect the observed effect: a count, ">10000", or "∞" for no effect."""
+def fmt_pct(value: Any) -> str:
+    """A relative effect in percent, signed: "+3.12%"; a dash when missing."""
     if missing(value):
         return DASH
-    needed = float(value)
-    if math.isfinite(needed) and needed > SEEDS_SHOWN:
-        return f">{SEEDS_SHOWN}"
-    return fmt_num(needed)
+    x = float(value)
+    if math.isinf(x):
+        return "+∞%" if x > 0 else "-∞%"
+    return f"{x:+.3g}%" if abs(x) < 1 else f"{x:+.1f}%"
 
 
-def verdict_text(row: Mapping[str, Any]) -> str:
-    """The verdict, with the seeds needed appended when there is no evidence yet."""
+def fmt_pct_ci(low: Any, high: Any) -> str:
+    """An interval of relative effects: "[-4.0%, +7.2%]"."""
+    if missing(low) or missing(high):
+        return DASH
+    return f"[{fmt_pct(low)}, {fmt_pct(high)}]"
+
+
+def effect_text(row: Mapping[str, Any]) -> str:
+    """A comparison's effect and interval, as in the tables: "+3.1% [-1.0%, +7.2%]"."""
+    interval = fmt_pct_ci(row.get("delta_pct_low"), row.get("delta_pct_high"))
+    return f"{fmt_pct(row.get('delta_pct'))} {interval}"
+
+
+def verdict_text(row: Mapping[str, Any], margin: float) -> str:
+    """The verdict as people read it: "equivalent within ±5%", "better (by less than ±5%)",
+    "inconclusive: effects beyond -4.0%/+7.0% excluded", "inconclusive (too few seeds)"."""
     verdict = str(row.get("verdict", ""))
-    needed = row.get("seeds_needed")
-    if verdict.startswith("no evidence") and not missing(needed):
-        if not math.isfinite(float(needed)):
-            return verdict + " (d = 0)"
-        shown = fmt_seeds(needed)
-        verdict += f" ({shown} needed)" if shown.startswith(">") else f" (~{shown} needed)"
+    if verdict in ("better", "worse") and row.get("within_margin") is True:
+        return f"{verdict} (by less than ±{margin:.0%})"
+    if verdict == "equivalent":
+        return f"equivalent within ±{margin:.0%}"
+    if verdict == "inconclusive":
+        if row.get("reachable") is False or row.get("reachable") == 0:
+            return "inconclusive (too few seeds for any verdict)"
+        excluded = row.get("excluded")
+        return f"inconclusive: {excluded}" if isinstance(excluded, str) and excluded else verdict
     return verdict

@@ -29,6 +29,7 @@ import pandas as pd
 
 from bnplace.compare.stats import axis_column
 from bnplace.errors import TrackingError, did_you_mean
+from bnplace.verdicts import Design
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -78,6 +79,7 @@ class SweepData:
     variants: pd.DataFrame  # variant, variant_id, run_id, layers, params_tag, <axis columns>
     trials: pd.DataFrame  # FIXED_TRIAL_COLUMNS + axis columns + one column per final metric
     merged_sweeps: tuple[str, ...]  # sweep run ids that contributed trials
+    design: Design  # how the comparisons are judged, as the plan recorded it
     metric_columns: tuple[str, ...]  # the metric columns of `trials`
     notes: tuple[str, ...]
 
@@ -509,6 +511,7 @@ def load_sweep(
         variants=variants,
         trials=trials,
         merged_sweeps=contributed or (sweep.run_id,),
+        design=Design.from_dict(plan.get("design") if plan is not None else None),
         metric_columns=tuple(metric_columns.values()),
         notes=tuple(notes),
     )
@@ -559,6 +562,7 @@ def log_comparison(
     sweep: SweepInfo,
     variants: pd.DataFrame,
     table: pd.DataFrame,
+    comparisons: pd.DataFrame,
     *,
     metric: str,
     files: Mapping[str, Path],
@@ -568,11 +572,14 @@ def log_comparison(
     """Log a comparison to MLflow; returns the artifact paths written to the sweep run.
 
     Sweep run: every file of `files` under `artifact_dir` (PNGs under `<artifact_dir>/plots`),
-    and the statistics `table` with `log_table` as `<artifact_dir>/statistics.json`. Variant
-    runs of the sweep: metrics ci_low, ci_high (bootstrap CI of the mean), diff_vs_baseline,
-    diff_ci_low, diff_ci_high, p_vs_baseline (Holm), effect_size, seeds_needed and mean_rank
-    (non-finite values are skipped) and the tag bnplace.verdict. For a metric other than the
-    sweep's main metric the names get the prefix "<metric>." (tag bnplace.verdict.<metric>).
+    the statistics `table` and the `comparisons` with `log_table` as
+    `<artifact_dir>/statistics.json` and `<artifact_dir>/comparisons.json`. Variant runs of the
+    sweep: the metrics `VARIANT_METRICS` (non-finite values skipped) and the tag
+    bnplace.verdict; the first variant (`a`) of each declared contrast or interaction i gets
+    contrast<i>.delta_pct, contrast<i>.delta_pct_low, contrast<i>.delta_pct_high,
+    contrast<i>.p_adjusted and the tag bnplace.contrast<i> ("<name>: <verdict> ..."). For a
+    metric other than the sweep's main metric the names get the prefix "<metric>." (tags:
+    the suffix ".<metric>").
     """
     from mlflow.entities import Metric, RunTag
 
@@ -583,40 +590,67 @@ def log_comparison(
             sub = f"{artifact_dir}/plots" if path.suffix == ".png" else artifact_dir
             client.log_artifact(sweep.run_id, str(path), artifact_path=sub)
             logged.append(f"{sub}/{path.name}")
-        table_file = f"{artifact_dir}/statistics.json"
-        client.log_table(sweep.run_id, data=_jsonable(table), artifact_file=table_file)
-        logged.append(table_file)
+        for name, frame in (("statistics", table), ("comparisons", comparisons)):
+            table_file = f"{artifact_dir}/{name}.json"
+            client.log_table(sweep.run_id, data=_jsonable(frame), artifact_file=table_file)
+            logged.append(table_file)
 
         prefix = "" if metric == sweep.metric else f"{metric}."
-        verdict_tag = "bnplace.verdict" + ("" if not prefix else f".{metric}")
+        suffix = "" if not prefix else f".{metric}"
         run_of = dict(zip(variants["variant"], variants["run_id"], strict=True))
         now = int(time.time() * 1000)
-        names = {
-            "ci_low": "ci_low",
-            "ci_high": "ci_high",
-            "diff": "diff_vs_baseline",
-            "diff_ci_low": "diff_ci_low",
-            "diff_ci_high": "diff_ci_high",
-            "p_holm": "p_vs_baseline",
-            "effect_size": "effect_size",
-            "seeds_needed": "seeds_needed",
-            "mean_rank": "mean_rank",
-        }
+        metrics_of: dict[str, list[Metric]] = {}
+        tags_of: dict[str, list[RunTag]] = {}
         for row in table.to_dict("records"):
-            run_id = run_of.get(row["variant"])
-            if not run_id:  # a planned variant without a run in this sweep
-                continue
-            metrics = [
+            name = str(row["variant"])
+            metrics_of[name] = [
                 Metric(prefix + logged_name, float(row[col]), now, 0)
-                for col, logged_name in names.items()
+                for col, logged_name in VARIANT_METRICS.items()
                 if col in row and _finite(row[col])
             ]
-            client.log_batch(
-                run_id,
-                metrics=metrics,
-                tags=[RunTag(verdict_tag, str(row.get("verdict", "")))],
+            tags_of[name] = [RunTag("bnplace.verdict" + suffix, str(row.get("verdict", "")))]
+        declared = comparisons[comparisons["origin"] != "baseline"]
+        for i, row in enumerate(declared.to_dict("records"), start=1):
+            name = str(row["a"])
+            metrics_of.setdefault(name, []).extend(
+                Metric(f"{prefix}contrast{i}.{col}", float(row[col]), now, 0)
+                for col in ("delta_pct", "delta_pct_low", "delta_pct_high", "p_adjusted")
+                if _finite(row[col])
             )
+            tags_of.setdefault(name, []).append(
+                RunTag(f"bnplace.contrast{i}{suffix}", contrast_tag(row))
+            )
+        for name, metrics in metrics_of.items():
+            run_id = run_of.get(name)
+            if run_id:  # a planned variant without a run in this sweep has nothing to carry it
+                client.log_batch(run_id, metrics=metrics, tags=tags_of.get(name, []))
     return tuple(logged)
+
+
+# Per-variant numbers logged to the variant runs: table column -> MLflow metric name.
+VARIANT_METRICS = {
+    "ci_low": "ci_low",
+    "ci_high": "ci_high",
+    "diff": "diff_vs_baseline",
+    "delta_pct": "delta_pct",
+    "delta_pct_low": "delta_pct_low",
+    "delta_pct_high": "delta_pct_high",
+    "p_value": "p_raw_vs_baseline",
+    "p_adjusted": "p_vs_baseline",
+    "seed_sd": "seed_sd",
+    "skill": "skill",
+    "skill_low": "skill_low",
+    "skill_high": "skill_high",
+    "mean_rank": "mean_rank",
+}
+
+
+def contrast_tag(row: Mapping[str, Any]) -> str:
+    """A declared comparison as one readable tag value: name, verdict, effect and interval."""
+    return (
+        f"{row['comparison']}: {row['verdict']} ({float(row['delta_pct']):+.2f}% "
+        f"[{float(row['delta_pct_low']):+.2f}, {float(row['delta_pct_high']):+.2f}])"
+    )
 
 
 def _finite(value: Any) -> bool:

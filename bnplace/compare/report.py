@@ -14,6 +14,7 @@ import html
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,28 +23,27 @@ import pandas as pd
 
 from bnplace.compare.format import (
     DASH,
-    fmt_ci,
+    effect_text,
     fmt_num,
     fmt_p,
-    fmt_seeds,
+    fmt_pct,
     missing,
     records,
-    signed,
+    verdict_text,
 )
-from bnplace.compare.stats import DIAGNOSTICS, range_labels
+from bnplace.compare.stats import DIAGNOSTICS, range_labels, rule_sentence
 from bnplace.compare.table import display_columns
 from bnplace.errors import BnplaceError
 
 if TYPE_CHECKING:
     from bnplace.compare import Comparison
-    from bnplace.compare.stats import FriedmanResult
 
 TextFormat = Literal["markdown", "csv", "json"]
 FORMATS: tuple[str, ...] = ("markdown", "csv", "json")
 
 PLOT_CAPTIONS = {
     "final_metric": "Final metric per variant: one point per seed, grey lines join the same seed "
-    "across variants, black diamond = mean with 95% bootstrap CI.",
+    "across variants, black diamond = mean with its 95% t-interval.",
     "learning_curves": "Learning curves: mean over seeds, band = ±1 sd within the seeds' range "
     "(train and validation).",
     "heatmap": "Mean metric over the two sweep axes.",
@@ -69,12 +69,6 @@ def markdown_table(
     ]
     lines += ["| " + " | ".join(_md_escape(str(c)) for c in row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-def _summary_md(comparison: Comparison) -> str:
-    columns = display_columns(comparison)
-    rows = [[fn(r) for _h, fn, _a in columns] for r in records(comparison)]
-    return markdown_table([h for h, _f, _a in columns], rows, [a for _h, _f, a in columns])
 
 
 def _jsonable(value: Any) -> Any:
@@ -105,9 +99,14 @@ def to_dict(comparison: Comparison) -> dict[str, Any]:
         "metric": comparison.metric,
         "direction": comparison.direction,
         "baseline": comparison.baseline,
-        "alpha": comparison.options.alpha,
+        "design": comparison.design.to_dict(),
+        "rule": rule_sentence(comparison.design, len(comparison.comparisons)),
         "variants": [
             {k: _jsonable(v) for k, v in row.items()} for row in comparison.table.to_dict("records")
+        ],
+        "comparisons": [
+            {k: _jsonable(v) for k, v in row.items()}
+            for row in comparison.comparisons.to_dict("records")
         ],
         "failures": [
             {k: _jsonable(v) for k, v in row.items()}
@@ -145,6 +144,24 @@ def render_text(comparison: Comparison, fmt: str) -> str:
 
 
 # ---------------------------------------------------------------- report sections
+# The report is described once, as sections of blocks, and rendered to Markdown and to HTML.
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A table block: headers, rows of cells, alignments, and CSS classes of the verdict cells."""
+
+    headers: Sequence[str]
+    rows: Sequence[Sequence[str]]
+    aligns: Sequence[str]
+    verdicts: Sequence[str] = ()  # per row: the verdict word, for colouring
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    blocks: Sequence[str | Grid | list[str]]  # a paragraph, a table, or bullet points
+    level: int = 2
 
 
 def _meta_lines(comparison: Comparison) -> list[tuple[str, str]]:
@@ -154,6 +171,7 @@ def _meta_lines(comparison: Comparison) -> list[tuple[str, str]]:
         if len(comparison.trials)
         else []
     )
+    design = comparison.design
     lines = [
         ("experiment", s.experiment),
         ("sweep run", f"{s.run_name} ({s.run_id})"),
@@ -166,6 +184,11 @@ def _meta_lines(comparison: Comparison) -> list[tuple[str, str]]:
         ("baseline", comparison.baseline),
         ("seeds", ", ".join(map(str, seeds)) or DASH),
         ("variants", str(len(comparison.table))),
+        (
+            "design",
+            f"alpha {design.alpha:g} for the whole table, margin ±{design.margin:.0%}, "
+            f"failures {design.failures}, {len(comparison.comparisons)} comparisons",
+        ),
     ]
     if len(comparison.merged_sweeps) > 1:
         lines.append(("merged sweeps", ", ".join(comparison.merged_sweeps)))
@@ -174,34 +197,44 @@ def _meta_lines(comparison: Comparison) -> list[tuple[str, str]]:
     return lines
 
 
-def _paired_table(comparison: Comparison) -> tuple[list[str], list[list[str]], list[str]]:
+def _summary_grid(comparison: Comparison) -> Grid:
+    columns = display_columns(comparison)
+    rows = records(comparison)
+    return Grid(
+        [h for h, _f, _a in columns],
+        [[fn(r) for _h, fn, _a in columns] for r in rows],
+        [a for _h, _f, a in columns],
+        [str(r["verdict"]) for r in rows],
+    )
+
+
+def _comparison_grid(comparison: Comparison) -> Grid:
     headers = [
-        "variant", "pairs", "Δ mean", "Δ median", "Δ 95% CI", "p Wilcoxon", "p paired t",
-        "p Holm", "d_z", "seeds needed", "verdict",
+        "comparison", "kind", "pairs", "failed (a / b)", "Δ% [CI]", "CI level", "p", "p adj.",
+        "seed sd", "p failures", "verdict",
     ]  # fmt: skip
-    rows = []
-    for r in records(comparison):
-        if r["is_baseline"]:
-            continue
+    rows, verdicts = [], []
+    for r in comparison.comparisons.to_dict("records"):
         rows.append(
             [
-                str(r["variant"]),
+                str(r["comparison"]),
+                str(r["origin"]),
                 str(int(r["n_pairs"])),
-                signed(r["diff"]),
-                signed(r["diff_median"]),
-                fmt_ci(r["diff_ci_low"], r["diff_ci_high"]),
-                fmt_p(r["p_wilcoxon"]),
-                fmt_p(r["p_ttest"]),
-                fmt_p(r["p_holm"]),
-                fmt_num(r["effect_size"], 3),
-                fmt_seeds(r["seeds_needed"]),
-                str(r["verdict"]),
+                f"{int(r['n_failed_a'])} / {int(r['n_failed_b'])}",
+                effect_text(r),
+                DASH if missing(r["level"]) else f"{float(r['level']):.2%}",
+                fmt_p(r["p_value"]),
+                fmt_p(r["p_adjusted"]),
+                fmt_pct(100 * float(r["seed_sd"])) if not missing(r["seed_sd"]) else DASH,
+                fmt_p(r["p_failures"]),
+                verdict_text(r, comparison.design.margin),
             ]
         )
-    return headers, rows, ["left"] + ["right"] * 9 + ["left"]
+        verdicts.append(str(r["verdict"]))
+    return Grid(headers, rows, ["left", "left"] + ["right"] * 8 + ["left"], verdicts)
 
 
-def _side_table(comparison: Comparison) -> tuple[list[str], list[list[str]], list[str]] | None:
+def _side_grid(comparison: Comparison) -> Grid | None:
     wanted = [
         ("persistence", "persistence (last value)"),
         ("time_per_epoch_s", "s/epoch"),
@@ -227,71 +260,99 @@ def _side_table(comparison: Comparison) -> tuple[list[str], list[list[str]], lis
         for r in records(comparison)
     ]
     headers = ["variant", f"{comparison.metric} mean"] + [h for _c, h in present]
-    return headers, rows, ["left"] + ["right"] * (len(headers) - 1)
-
-
-def _rank_rows(fr: FriedmanResult) -> list[list[str]]:
-    pairs = zip(fr.ranks["variant"], fr.ranks["mean_rank"], strict=True)
-    return [[str(v), fmt_num(r, 3)] for v, r in pairs]
-
-
-def _failure_rows(comparison: Comparison) -> list[list[str]]:
-    return [
-        [str(r["variant"]), str(r["reason"]), str(int(r["n"]))]
-        for r in comparison.failures.to_dict("records")
-    ]
+    return Grid(headers, rows, ["left"] + ["right"] * (len(headers) - 1))
 
 
 def _how_to_read(comparison: Comparison) -> list[str]:
-    alpha = comparison.options.alpha
+    design = comparison.design
+    m = len(comparison.comparisons)
+    failures = (
+        "A failed seed ranks worse than every finished seed of the other variant "
+        "(`compare.failures: rank_worst`); failure counts are compared with an exact McNemar "
+        "test (*p failures*)."
+        if design.failures != "drop"
+        else "A failed seed leaves the pairing (`compare.failures: drop`): this favours "
+        "variants that fail; the failure counts are compared with an exact McNemar test."
+    )
     return [
-        "Δ is variant − baseline on the same seed; only seeds finished by both enter the paired "
-        "tests. A failed seed never enters the statistics; it is counted under *failed*.",
-        f"**better / worse**: Wilcoxon signed-rank p, Holm-corrected across the variants, below "
-        f"{alpha:g}, and a {comparison.options.confidence:.0%} bootstrap CI (BCa, "
-        f"{comparison.options.n_boot} resamples) of the mean difference that excludes 0. "
-        "The paired t-test is a second opinion.",
-        '**no evidence at n seeds** is not "no difference": *seeds needed* is the number of '
-        f"seeds at which a paired test would detect the observed effect size d_z (mean / sd of "
-        f"the differences) with power {comparison.options.power:.0%} at α = {alpha:g}.",
+        "Δ% is the Hodges–Lehmann estimate of the per-seed ratio variant / baseline (the "
+        "median of the Walsh averages of the paired log ratios), as a percentage.",
+        rule_sentence(design, m),
+        f"**better / worse**: the interval excludes 0. **equivalent**: it lies inside "
+        f"±{design.margin:.0%} (`compare.margin`). **inconclusive**: neither; the row says which "
+        'effects the interval still excludes. "Inconclusive" never means "no difference".',
+        failures,
+        "*seed sd* is the measured sd of the paired log ratio: put it in `compare.seed_sd` and "
+        "`bnplace plan` prints the seeds a next sweep needs.",
     ]
+
+
+def sections(comparison: Comparison) -> list[Section]:
+    """The report's sections in order, before rendering (the renderers add the plots)."""
+    out = [
+        Section("Results (best first)", [_summary_grid(comparison)]),
+        Section("How to read this", [_how_to_read(comparison)], level=3),
+    ]
+    if len(comparison.comparisons):
+        out.append(
+            Section(
+                "Comparisons (one family: every variant against the baseline, then the declared "
+                "contrasts)",
+                [_comparison_grid(comparison)],
+            )
+        )
+    fr = comparison.friedman
+    if fr is not None:
+        pairs = zip(fr.ranks["variant"], fr.ranks["mean_rank"], strict=True)
+        out.append(
+            Section(
+                "Friedman test and mean ranks (omnibus view)",
+                [
+                    f"χ² = {fmt_num(fr.statistic, 4)}, p = {fmt_p(fr.pvalue)} over {fr.n_seeds} "
+                    f"seeds finished by all {fr.n_variants} variants: whether the variants "
+                    "differ at all. Rank 1 is best; Nemenyi's critical difference is CD = "
+                    f"{fmt_num(fr.critical_difference, 3)} (α = {comparison.design.alpha:g}). "
+                    "Pairwise answers are the verdicts above, not rank differences.",
+                    Grid(
+                        ["variant", "mean rank"],
+                        [[str(v), fmt_num(r, 3)] for v, r in pairs],
+                        ["left", "right"],
+                    ),
+                ],
+            )
+        )
+    side = _side_grid(comparison)
+    if side is not None:
+        out.append(Section("Cost, persistence and diagnostics (means over finished seeds)", [side]))
+    fails = [
+        [str(r["variant"]), str(r["reason"]), str(int(r["n"]))]
+        for r in comparison.failures.to_dict("records")
+    ]
+    if fails:
+        out.append(
+            Section(
+                "Failed trials",
+                [Grid(["variant", "reason", "trials"], fails, ["left", "left", "right"])],
+            )
+        )
+    if comparison.notes:
+        out.append(Section("Notes", [list(comparison.notes)]))
+    return out
 
 
 def markdown_report(comparison: Comparison, plots: Mapping[str, str]) -> str:
     """The report in Markdown; `plots` maps plot names to paths relative to the report."""
     out: list[str] = [f"# {comparison.sweep.experiment}: {comparison.metric}", ""]
     out += [f"- **{k}**: {v}" for k, v in _meta_lines(comparison)]
-    out += ["", "## Results (best first)", "", _summary_md(comparison), ""]
-    out += ["### How to read this", ""] + [f"- {line}" for line in _how_to_read(comparison)]
-    headers, rows, aligns = _paired_table(comparison)
-    if rows:
-        out += ["", f"## Paired comparison with {comparison.baseline}", ""]
-        out += [markdown_table(headers, rows, aligns)]
-    fr = comparison.friedman
-    if fr is not None:
-        out += ["", "## Friedman test and mean ranks", ""]
-        out += [
-            f"χ² = {fmt_num(fr.statistic, 4)}, p = {fmt_p(fr.pvalue)} over {fr.n_seeds} seeds "
-            f"finished by all {fr.n_variants} variants. Rank 1 is best; two mean ranks differ "
-            f"(Nemenyi, α = {comparison.options.alpha:g}) when they are more than "
-            f"CD = {fmt_num(fr.critical_difference, 3)} apart.",
-            "",
-            markdown_table(
-                ["variant", "mean rank"],
-                _rank_rows(fr),
-                ["left", "right"],
-            ),
-        ]  # fmt: skip
-    side = _side_table(comparison)
-    if side is not None:
-        out += ["", "## Cost, persistence and diagnostics (means over finished seeds)", ""]
-        out += [markdown_table(*side)]
-    fails = _failure_rows(comparison)
-    if fails:
-        out += ["", "## Failed trials", ""]
-        out += [markdown_table(["variant", "reason", "trials"], fails, ["left", "left", "right"])]
-    if comparison.notes:
-        out += ["", "## Notes", ""] + [f"- {n}" for n in comparison.notes]
+    for section in sections(comparison):
+        out += ["", f"{'#' * section.level} {section.title}", ""]
+        for block in section.blocks:
+            if isinstance(block, Grid):
+                out += [markdown_table(block.headers, block.rows, block.aligns), ""]
+            elif isinstance(block, list):
+                out += [f"- {item}" for item in block] + [""]
+            else:
+                out += [block, ""]
     if plots:
         out += ["", "## Plots", ""]
         for name, rel in plots.items():
@@ -308,36 +369,25 @@ table{border-collapse:collapse;margin:.8rem 0;font-size:.9rem}
 th,td{border:1px solid #ccc;padding:.3rem .5rem}th{background:#f3f3f3}
 td.r{text-align:right;font-variant-numeric:tabular-nums}
 .better{color:#17803d;font-weight:bold}.worse{color:#b42318;font-weight:bold}
-.noev{color:#8a6d00}.baseline{color:#0b6e99}
+.equivalent{color:#1d4ed8;font-weight:bold}.inconclusive{color:#8a6d00}.baseline{color:#0b6e99}
 figure{margin:1.5rem 0}img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:.85rem;color:#555}ul.meta{list-style:none;padding:0}
 """
 
 
-def _html_table(
-    headers: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    aligns: Sequence[str],
-    classes: Sequence[str] | None = None,
-) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+def _html_table(grid: Grid) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in grid.headers)
     body = []
-    for i, row in enumerate(rows):
+    for i, row in enumerate(grid.rows):
         cells = []
         for j, cell in enumerate(row):
-            cls = ["r"] if aligns[j] == "right" else []
-            if classes and headers[j] == "verdict" and classes[i]:
-                cls.append(classes[i])
+            cls = ["r"] if grid.aligns[j] == "right" else []
+            if grid.verdicts and grid.headers[j] == "verdict":
+                cls.append(grid.verdicts[i])
             attr = f' class="{" ".join(cls)}"' if cls else ""
             cells.append(f"<td{attr}>{html.escape(str(cell))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def _verdict_class(verdict: str) -> str:
-    if verdict in ("better", "worse", "baseline"):
-        return verdict
-    return "noev" if verdict.startswith("no evidence") else ""
 
 
 def html_report(comparison: Comparison, plots: Mapping[str, Path]) -> str:
@@ -351,51 +401,16 @@ def html_report(comparison: Comparison, plots: Mapping[str, Path]) -> str:
     parts += [
         f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in _meta_lines(comparison)
     ]
-    parts.append("</ul><h2>Results (best first)</h2>")
-    columns = display_columns(comparison)
-    rows = records(comparison)
-    parts.append(
-        _html_table(
-            [h for h, _f, _a in columns],
-            [[fn(r) for _h, fn, _a in columns] for r in rows],
-            [a for _h, _f, a in columns],
-            [_verdict_class(str(r["verdict"])) for r in rows],
-        )
-    )
-    parts.append("<h3>How to read this</h3><ul>")
-    parts += [f"<li>{_md_inline(line)}</li>" for line in _how_to_read(comparison)]
     parts.append("</ul>")
-    headers, prow, aligns = _paired_table(comparison)
-    if prow:
-        parts.append(f"<h2>Paired comparison with {html.escape(comparison.baseline)}</h2>")
-        parts.append(_html_table(headers, prow, aligns, [_verdict_class(r[-1]) for r in prow]))
-    fr = comparison.friedman
-    if fr is not None:
-        parts.append("<h2>Friedman test and mean ranks</h2>")
-        parts.append(
-            f"<p>χ² = {fmt_num(fr.statistic, 4)}, p = {fmt_p(fr.pvalue)} over {fr.n_seeds} seeds "
-            f"finished by all {fr.n_variants} variants. Rank 1 is best; two mean ranks differ "
-            f"(Nemenyi) when more than CD = {fmt_num(fr.critical_difference, 3)} apart.</p>"
-        )
-        parts.append(
-            _html_table(
-                ["variant", "mean rank"],
-                _rank_rows(fr),
-                ["left", "right"],
-            )
-        )  # fmt: skip
-    side = _side_table(comparison)
-    if side is not None:
-        parts.append("<h2>Cost, persistence and diagnostics (means over finished seeds)</h2>")
-        parts.append(_html_table(*side))
-    fails = _failure_rows(comparison)
-    if fails:
-        parts.append("<h2>Failed trials</h2>")
-        parts.append(_html_table(["variant", "reason", "trials"], fails, ["left", "left", "right"]))
-    if comparison.notes:
-        parts.append("<h2>Notes</h2><ul>")
-        parts += [f"<li>{html.escape(n)}</li>" for n in comparison.notes]
-        parts.append("</ul>")
+    for section in sections(comparison):
+        parts.append(f"<h{section.level}>{html.escape(section.title)}</h{section.level}>")
+        for block in section.blocks:
+            if isinstance(block, Grid):
+                parts.append(_html_table(block))
+            elif isinstance(block, list):
+                parts.append("<ul>" + "".join(f"<li>{_md_inline(i)}</li>" for i in block) + "</ul>")
+            else:
+                parts.append(f"<p>{_md_inline(block)}</p>")
     if plots:
         parts.append("<h2>Plots</h2>")
         for name, path in plots.items():
@@ -410,11 +425,12 @@ def html_report(comparison: Comparison, plots: Mapping[str, Path]) -> str:
 
 
 def _md_inline(text: str) -> str:
-    """Escape for HTML, then turn **bold** and *italic* into tags."""
+    """Escape for HTML, then turn **bold**, *italic* and `code` into tags."""
     import re
 
     out = html.escape(text)
     out = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", out)
+    out = re.sub(r"`(.+?)`", r"<code>\1</code>", out)
     return re.sub(r"\*(.+?)\*", r"<i>\1</i>", out)
 
 

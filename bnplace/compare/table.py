@@ -13,14 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 from bnplace.compare.format import (
     DASH,
+    effect_text,
     fmt_ci,
     fmt_num,
     fmt_p,
+    fmt_pct,
     missing,
     records,
-    signed,
     verdict_text,
 )
+from bnplace.compare.stats import rule_sentence
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -56,27 +58,21 @@ def display_columns(
             MEAN if compact else f"{comparison.metric} mean ± sd",
             lambda r: DASH if missing(r["mean"]) else f"{fmt_num(r['mean'])} ± {fmt_num(r['sd'])}",
         ),
-        _col(
-            "Δ vs baseline [95% CI]",
-            lambda r: (
-                ""
-                if r["is_baseline"]
-                else f"{signed(r['diff'])} {fmt_ci(r['diff_ci_low'], r['diff_ci_high'])}"
-            ),
-        ),
-        _col("p (Holm)", lambda r: "" if r["is_baseline"] else fmt_p(r["p_holm"])),
-        _col("d_z", lambda r: "" if r["is_baseline"] else fmt_num(r["effect_size"], 3)),
-        _col("verdict", verdict_text, "left"),
+        _col(DELTA, lambda r: "" if r["is_baseline"] else effect_text(r)),
+        _col("p (adj.)", lambda r: "" if r["is_baseline"] else fmt_p(r["p_adjusted"])),
+        _col("verdict", lambda r: verdict_text(r, comparison.design.margin), "left"),
     ]
     if not compact:
         cols[5:5] = [
             _col("median [IQR]", lambda r: f"{fmt_num(r['median'])} {fmt_ci(r['q1'], r['q3'])}"),
-            _col("95% CI", lambda r: fmt_ci(r["ci_low"], r["ci_high"])),
+            _col("mean 95% CI", lambda r: fmt_ci(r["ci_low"], r["ci_high"])),
         ]
         if "mean_rank" in table.columns:
             cols.append(_col("mean rank", lambda r: fmt_num(r["mean_rank"], 3)))
         if "persistence" in table.columns:
             cols.append(_col("persistence", lambda r: fmt_num(r["persistence"])))
+        if "skill" in table.columns:
+            cols.append(_col("skill vs persistence", skill_text))
     if "time_per_epoch_s" in table.columns:
         cols.append(_col("s/epoch", lambda r: fmt_num(r["time_per_epoch_s"], 3)))
     if "params" in table.columns:
@@ -86,10 +82,10 @@ def display_columns(
     return cols
 
 
-DELTA = "Δ vs baseline [95% CI]"
+DELTA = "Δ% vs baseline [CI]"
 MEAN = "mean ± sd"
 # Columns given up, in this order, while the table is wider than the terminal.
-_DROP_ORDER = ("BN shift", "params", "d_z", "s/epoch", "failed", "n")
+_DROP_ORDER = ("BN shift", "params", "p (adj.)", "s/epoch", "failed", "n")
 Column = tuple[str, Callable[..., str], str]
 
 
@@ -117,7 +113,7 @@ def _fit_columns(
     if need(minimum=False) <= max_width:
         return columns, {}
     shorter: dict[str, Column] = {
-        DELTA: _col("Δ", lambda r: "" if r["is_baseline"] else signed(r["diff"])),
+        DELTA: _col("Δ%", lambda r: "" if r["is_baseline"] else fmt_pct(r["delta_pct"])),
         MEAN: _col("mean", lambda r: fmt_num(r["mean"])),
     }
     steps = [*_DROP_ORDER, *shorter, "narrow"]
@@ -146,11 +142,12 @@ def _fit_columns(
 def build_table(comparison: Comparison, max_width: int = 200) -> Table:
     """A rich table of the comparison for a terminal `max_width` characters wide: best first,
     verdict column coloured, notes in the caption; less important columns are left out when
-    the terminal is narrow (BN shift, params, d_z, s/epoch, failed, n, the CI of Δ, the sd)."""
+    the terminal is narrow (BN shift, params, p, s/epoch, failed, n, the CI of Δ, the sd); the
+    declared contrasts follow in a second table."""
     from rich.table import Table
     from rich.text import Text
 
-    styles = {"better": "bold green", "worse": "bold red", "baseline": "cyan"}
+    styles = VERDICT_STYLES
     words = "lower" if comparison.direction == "min" else "higher"
     table = Table(
         title=f"{comparison.sweep.experiment}: {comparison.metric} ({words} is better), "
@@ -168,8 +165,56 @@ def build_table(comparison: Comparison, max_width: int = 200) -> Table:
     for row in records(comparison):
         cells = [Text(fn(row)) for _h, fn, _a in columns]  # Text: no markup parsing
         verdict = str(row["verdict"])
-        cells[at].stylize(styles.get(verdict, "yellow" if verdict.startswith("no") else ""))
+        cells[at].stylize(styles.get(verdict, ""))
         table.add_row(*cells)
+    return table
+
+
+VERDICT_STYLES = {
+    "better": "bold green",
+    "worse": "bold red",
+    "equivalent": "bold blue",
+    "inconclusive": "yellow",
+    "baseline": "cyan",
+}
+
+
+def skill_text(row: Mapping[str, Any]) -> str:
+    """Skill against persistence with its interval; "beats" only when the interval says so."""
+    if missing(row.get("skill")):
+        return DASH
+    shown = f"{fmt_num(row['skill'], 3)} {fmt_ci(row['skill_low'], row['skill_high'])}"
+    beats = row.get("beats_persistence")
+    return shown + (" beats" if beats is True else " loses" if beats is False else "")
+
+
+def contrast_rows(comparison: Comparison) -> list[dict[str, Any]]:
+    """The declared contrasts and interactions (the family beyond the baseline comparisons)."""
+    c = comparison.comparisons
+    return c[c["origin"] != "baseline"].to_dict("records")
+
+
+def build_contrast_table(comparison: Comparison) -> Table | None:
+    """The declared contrasts as a second terminal table (None when there are none)."""
+    from rich.table import Table
+    from rich.text import Text
+
+    rows = contrast_rows(comparison)
+    if not rows:
+        return None
+    table = Table(title="declared contrasts (same family)", title_justify="left")
+    for header in ("contrast", "pairs", "Δ% [CI]", "p (adj.)", "verdict"):
+        table.add_column(header, overflow="fold")
+    for r in rows:
+        verdict = Text(verdict_text(r, comparison.design.margin))
+        verdict.stylize(VERDICT_STYLES.get(str(r["verdict"]), ""))
+        table.add_row(
+            Text(str(r["comparison"])),
+            str(int(r["n_pairs"])),
+            effect_text(r),
+            fmt_p(r["p_adjusted"]),
+            verdict,
+        )
     return table
 
 
@@ -181,6 +226,9 @@ class ComparisonTable:
 
     def __rich_console__(self, console: Any, options: Any) -> Any:
         yield build_table(self.comparison, options.max_width)
+        contrasts = build_contrast_table(self.comparison)
+        if contrasts is not None:
+            yield contrasts
 
 
 def render_table(comparison: Comparison) -> ComparisonTable:
@@ -191,9 +239,8 @@ def render_table(comparison: Comparison) -> ComparisonTable:
 
 def _caption(comparison: Comparison) -> str:
     lines = [
-        "verdict: Holm-corrected Wilcoxon p < "
-        f"{comparison.options.alpha:g} and a bootstrap CI of the paired difference that "
-        "excludes 0; Δ = variant − baseline, paired by seed"
+        rule_sentence(comparison.design, len(comparison.comparisons))
+        + " Δ% = variant relative to baseline, paired by seed."
     ]
     if "persistence" in comparison.table.columns:
         pers = comparison.table["persistence"].dropna()

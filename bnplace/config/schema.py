@@ -302,9 +302,23 @@ class Train(Strict):
     steps_per_execution: int = Field(1, ge=1)
 
 
+class AxisContrast(Strict):
+    """`{axis: conv.pre_act, levels: [bn, none]}`: the two levels compared at every level of
+    the other axes (and, in a two-axis grid, the interaction with the other axis)."""
+
+    axis: str
+    levels: tuple[str, str]
+
+
 class Compare(Strict):
     metric: str | None = None  # default: test_rmse (forecast) / test_accuracy (classify)
     baseline: str | None = None  # a variant name or axis label; default: the first variant
+    alpha: float = Field(0.05, gt=0.0, le=0.2)  # for all verdicts of the table together
+    margin: float = Field(0.05, gt=0.0, lt=1.0)  # smallest relative effect worth acting on
+    seed_sd: float = Field(0.05, gt=0.0, le=2.0)  # assumed sd of a paired log ratio (planning)
+    failures: Literal["rank_worst", "drop"] = "rank_worst"
+    # pairs [a, b] of variant names or `axis=label` selectors, or axis contrasts
+    contrasts: list[tuple[str, str] | AxisContrast] = Field(default_factory=list, max_length=64)
 
 
 class Tracking(Strict):

@@ -15,19 +15,21 @@ import fnmatch
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bnplace.config.data import CsvData
 from bnplace.config.load import LoadedConfig, validate_raw
 from bnplace.config.overrides import set_value, target_path
 from bnplace.config.schema import Config
-from bnplace.errors import PlanError, did_you_mean
+from bnplace.errors import PlanError
+from bnplace.plan.design import design_findings, make_design, resolve_variant
 from bnplace.plan.grid import Cell, expand
 from bnplace.plan.lint import Finding, Subject, lint
 from bnplace.plan.resolve import DataShape, resolve_model
 from bnplace.plan.shapes import analyse
 from bnplace.plan.spec import LayerSpec, ModelSpec
+from bnplace.verdicts import Design
 
 __all__ = [
     "DataShape",
@@ -98,10 +100,13 @@ class Plan:
     variants: tuple[Variant, ...]
     trials: tuple[Trial, ...]
     merges: tuple[Merge, ...]
+    design: Design = field(default_factory=Design)  # how compare judges the comparisons
+    design_findings: tuple[Finding, ...] = ()  # sweep-level: seeds against the design
 
     @property
     def findings(self) -> tuple[Finding, ...]:
-        return tuple(f for v in self.variants for f in v.findings)
+        """Every variant's lint findings, then the sweep-level ones (variant "")."""
+        return tuple(f for v in self.variants for f in v.findings) + self.design_findings
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -149,6 +154,7 @@ class Plan:
             "merges": [
                 {"kept": m.kept, "dropped": m.dropped, "reason": m.reason} for m in self.merges
             ],
+            "design": self.design.to_dict(),
             "trials": [
                 {"key": t.key, "variant_id": t.variant_id, "variant": t.variant, "seed": t.seed}
                 for t in self.trials
@@ -242,41 +248,26 @@ def make_plan(
     )
     task = config.data.task
     metric = config.compare.metric or ("test_rmse" if task == "forecast" else "test_accuracy")
+    design = make_design(config.compare, variants, merges)
     return Plan(
         experiment=config.experiment,
         task=task,
         metric=metric,
         direction=direction_for(metric),
-        baseline=_baseline(config.compare.baseline, variants, merges),
+        baseline=(
+            resolve_variant(config.compare.baseline, variants, merges, "compare.baseline")
+            if config.compare.baseline
+            else variants[0].name
+        ),
         axes=tuple(list(config.sweep.axes) + list(config.sweep.arms)),
         seeds=seed_list,
         variants=tuple(variants),
         trials=trials,
         merges=tuple(merges),
+        design=design,
+        design_findings=tuple(design_findings(design, len(variants), len(seed_list))),
     )
 
 
 def _selected(name: str, patterns: Sequence[str]) -> bool:
     return any(p in name or fnmatch.fnmatch(name, p) for p in patterns)
-
-
-def _baseline(wanted: str | None, variants: list[Variant], merges: list[Merge]) -> str:
-    """A variant name, or `axis=label` pairs that pick exactly one variant; default the first."""
-    if not wanted:
-        return variants[0].name
-    names = [v.name for v in variants]
-    if wanted in names:
-        return wanted
-    for merge in merges:
-        if merge.dropped == wanted:
-            return merge.kept
-    pairs = {p.strip() for p in wanted.split(",") if p.strip()}
-    matches = [v.name for v in variants if pairs <= {f"{a}={b}" for a, b in v.labels}]
-    if len(matches) == 1:
-        return matches[0]
-    hint = did_you_mean(wanted, names)
-    raise PlanError(
-        f"compare.baseline '{wanted}' matches {len(matches)} variants; name one of: "
-        + "; ".join(names)
-        + (f"\n  did you mean: {hint}" if hint else "")
-    )

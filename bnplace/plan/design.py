@@ -1,0 +1,166 @@
+"""The comparison design of a plan: which comparisons form the family, and what seeds it needs.
+
+In: the config's `compare` section, the planned variants (names and axis labels), the variants
+merged away, the baseline and the seeds. Out: a `bnplace.verdicts.Design` (alpha, margin,
+failure rule, declared contrasts resolved to variant names, axis contrasts expanded at every
+level of the other axes, interactions in two-axis grids), and sweep-level lint findings: whether
+any verdict is reachable with these seeds (exact test, Bonferroni over the family), and the
+seeds that give power 0.8 at the margin and an equivalence verdict at no effect, by simulating
+the shipped rule. Pure: no TensorFlow, no MLflow, no files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from bnplace.config.schema import AxisContrast, Compare
+from bnplace.errors import PlanError, did_you_mean
+from bnplace.plan.lint import Finding
+from bnplace.verdicts import (
+    POWER,
+    Contrast,
+    Design,
+    min_seeds,
+    seeds_for_equivalence,
+    seeds_for_power,
+)
+
+if TYPE_CHECKING:
+    from bnplace.plan import Merge, Variant
+
+
+def resolve_variant(
+    wanted: str, variants: Sequence[Variant], merges: Sequence[Merge], key: str
+) -> str:
+    """A variant name, a merged-away name, or `axis=label` pairs that pick exactly one variant."""
+    names = [v.name for v in variants]
+    if wanted in names:
+        return wanted
+    for merge in merges:
+        if merge.dropped == wanted:
+            return merge.kept
+    pairs = {p.strip() for p in wanted.split(",") if p.strip()}
+    matches = [v.name for v in variants if pairs <= {f"{a}={b}" for a, b in v.labels}]
+    if len(matches) == 1:
+        return matches[0]
+    hint = did_you_mean(wanted, names)
+    raise PlanError(
+        f"{key} '{wanted}' matches {len(matches)} variants; name one of: "
+        + "; ".join(names)
+        + (f"\n  did you mean: {hint}" if hint else "")
+    )
+
+
+def _axis_contrasts(spec: AxisContrast, variants: Sequence[Variant], key: str) -> list[Contrast]:
+    """`levels[0]` vs `levels[1]` of `spec.axis` at every combination of the other labels; in a
+    two-axis grid also the interaction: the effect at each other level minus at the first."""
+    axes = list(dict.fromkeys(a for v in variants for a, _l in v.labels))
+    if spec.axis not in axes:
+        hint = did_you_mean(spec.axis, axes)
+        raise PlanError(
+            f"{key}: no sweep axis '{spec.axis}'; axes: {', '.join(axes) or 'none'}"
+            + (f" (did you mean '{hint}'?)" if hint else "")
+        )
+    first, second = spec.levels
+    by_rest: dict[tuple[tuple[str, str], ...], dict[str, str]] = {}
+    for v in variants:
+        labels = dict(v.labels)
+        rest = tuple((a, lab) for a, lab in v.labels if a != spec.axis)
+        by_rest.setdefault(rest, {})[labels.get(spec.axis, "")] = v.name
+    levels = {lab for group in by_rest.values() for lab in group}
+    for level in spec.levels:
+        if level not in levels:
+            raise PlanError(
+                f"{key}: axis '{spec.axis}' has no level '{level}'; levels: "
+                + ", ".join(sorted(levels))
+            )
+    pairs = [
+        (rest, group[first], group[second])
+        for rest, group in by_rest.items()
+        if first in group and second in group
+    ]
+    if not pairs:
+        raise PlanError(f"{key}: no two variants differ only in {spec.axis} = {first} / {second}")
+    out = []
+    for rest, a, b in pairs:
+        where = ", ".join(f"{ax}={lab}" for ax, lab in rest)
+        name = f"{spec.axis}: {first} vs {second}" + (f" @ {where}" if where else "")
+        out.append(Contrast(name, a, b, "contrast"))
+    others = [a for a in axes if a != spec.axis]
+    if len(others) == 1 and len(pairs) >= 2:  # two-axis grid: the difference of differences
+        (ref_rest, ref_a, ref_b), *rest_pairs = pairs
+        ref = ref_rest[0][1] if ref_rest else ""
+        for rest, a, b in rest_pairs:
+            at = rest[0][1] if rest else ""
+            name = f"{spec.axis}: {first} vs {second}, {others[0]}={at} minus {others[0]}={ref}"
+            out.append(Contrast(name, a, b, "interaction", ref_a, ref_b))
+    return out
+
+
+def make_design(
+    compare: Compare,
+    variants: Sequence[Variant],
+    merges: Sequence[Merge],
+) -> Design:
+    """The config's compare section with every declared contrast resolved to variant names."""
+    contrasts: list[Contrast] = []
+    for i, spec in enumerate(compare.contrasts):
+        key = f"compare.contrasts[{i}]"
+        if isinstance(spec, AxisContrast):
+            contrasts += _axis_contrasts(spec, variants, key)
+            continue
+        a = resolve_variant(spec[0], variants, merges, f"{key}[0]")
+        b = resolve_variant(spec[1], variants, merges, f"{key}[1]")
+        if a == b:
+            raise PlanError(f"{key}: '{spec[0]}' and '{spec[1]}' are the same variant ('{a}')")
+        contrasts.append(Contrast(f"{a} vs {b}", a, b, "contrast"))
+    unique = tuple(dict.fromkeys(contrasts))
+    return Design(
+        alpha=compare.alpha,
+        margin=compare.margin,
+        seed_sd=compare.seed_sd,
+        failures=compare.failures,
+        contrasts=unique,
+    )
+
+
+def family_size(design: Design, n_variants: int) -> int:
+    """Comparisons in the family: every variant against the baseline, plus the contrasts."""
+    return max(n_variants - 1, 0) + len(design.contrasts)
+
+
+def design_findings(design: Design, n_variants: int, n_seeds: int) -> list[Finding]:
+    """Sweep-level findings: reachability of any verdict, and the prospective seed figures."""
+    m = family_size(design, n_variants)
+    if m == 0:
+        return []
+    need = min_seeds(m, design.alpha)
+    findings = []
+    if n_seeds < need:
+        findings.append(
+            Finding(
+                "seeds_too_few_for_any_verdict",
+                "warning",
+                f"no verdict is reachable: {n_seeds} seed{'s' if n_seeds != 1 else ''}, but "
+                f"with {m} comparison{'s' if m != 1 else ''} (Bonferroni, alpha "
+                f"{design.alpha:g}/{m}) the exact signed-rank test needs at least {need} seeds",
+            )
+        )
+    detect = seeds_for_power(design.margin, design.seed_sd, m, alpha=design.alpha)
+    equal = seeds_for_equivalence(design.margin, design.seed_sd, m, alpha=design.alpha)
+
+    def shown(n: int | None) -> str:
+        return f"~{n}" if n is not None else ">400"
+
+    findings.append(
+        Finding(
+            "seeds_for_power",
+            "info",
+            f"power {POWER:.0%} to call a ±{design.margin:.0%} effect better/worse needs "
+            f"{shown(detect)} seeds, and 'equivalent within ±{design.margin:.0%}' at no effect "
+            f"needs {shown(equal)}, if the seed-to-seed sd of a paired ratio is "
+            f"{design.seed_sd:.0%} (compare.seed_sd; `bnplace compare` reports the measured one)",
+        )
+    )
+    return findings
