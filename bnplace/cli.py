@@ -239,6 +239,15 @@ def compare(
     ] = None,
     metric: Annotated[str | None, typer.Option(help="Metric to compare (default: main).")] = None,
     baseline: Annotated[str | None, typer.Option(help="Baseline variant name.")] = None,
+    margin: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0001,
+            max=0.99,
+            help="Equivalence margin, relative (0.02 = ±2%; default: the "
+            "config's compare.margin, 0.05).",
+        ),
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table, markdown, csv or json.")] = "table",
     out: Annotated[
         Path | None, typer.Option(help="Write the report (Markdown, HTML, plots) here.")
@@ -274,6 +283,7 @@ def compare(
         baseline=baseline,
         out_dir=out,
         log_to_mlflow=not no_log,
+        margin=margin,
     )
     if fmt == "table":
         _console().print(render_table(comparison))

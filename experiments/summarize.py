@@ -36,11 +36,18 @@ def rows() -> list[str]:
         for v in sorted(variants, key=lambda v: v["order"]):
             if v["is_baseline"]:
                 continue
-            delta = f"{_num(v['diff'])} [{_num(v['diff_ci_low'])}, {_num(v['diff_ci_high'])}]"
+            if "delta_pct" in v:  # reports since the verdict rule of issue 11: relative effects
+                delta = (
+                    f"{_num(v['delta_pct'])}% [{_num(v['delta_pct_low'])}, "
+                    f"{_num(v['delta_pct_high'])}]"
+                )
+            else:  # older reports: raw mean difference and bootstrap CI
+                delta = f"{_num(v['diff'])} [{_num(v['diff_ci_low'])}, {_num(v['diff_ci_high'])}]"
             cost = f"{v.get('time_per_epoch_s', math.nan):.3f} / {base['time_per_epoch_s']:.3f}"
             lines.append(
                 f"| {study} | {dataset} | {seeds} | {data['metric']} | {v['variant']} vs "
-                f"{base['variant']} | {delta} | {_num(v['effect_size'], 2)} | {v['verdict']} | "
+                f"{base['variant']} | {delta} | {_num(v.get('effect_size', math.nan), 2)} | "
+                f"{v['verdict']} | "
                 f"{cost} |"
             )
     return lines

@@ -17,6 +17,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -92,6 +93,7 @@ def log_sweep(
     metric: str = "test_rmse",
     plan: tuple[Sequence[FakeVariant], Sequence[int]] | None = None,
     with_plan: bool = True,
+    design: dict[str, Any] | None = None,
 ) -> str:
     """Write one synthetic sweep in the TRACKING.md layout; returns the sweep run id.
 
@@ -140,6 +142,7 @@ def log_sweep(
                     for v in plan_variants
                     for s in plan_seeds
                 ],
+                **({"design": design} if design else {}),
             },
             "plan.json",
         )
@@ -525,3 +528,34 @@ def test_verdict_text_says_margin_exclusion_or_too_few_seeds() -> None:
     }
     assert verdict_text(row, 0.05) == "inconclusive: effects beyond -4.0%/+7.0% excluded"
     assert "too few seeds" in verdict_text({**row, "reachable": False}, 0.05)
+
+
+def test_declared_contrast_and_equivalence_reach_table_json_and_variant_runs(store) -> None:
+    uri, client, _root = store
+    exp_id = new_experiment(store, "contrast")
+    tiny = FakeVariant("conv.pre_act=none, dropout.where=tiny", ("none", "tiny"), 0.002, 1.0)
+    variants = (VARIANTS[0], VARIANTS[1], tiny)
+    design = {
+        "margin": 0.05,
+        "contrasts": [{"name": "bn vs tiny", "a": VARIANTS[1].name, "b": tiny.name}],
+    }
+    log_sweep(client, exp_id, "contrast", variants=variants, design=design)
+    comparison = compare_runs(uri, experiment="contrast")
+    assert comparison.verdicts[tiny.name] == "equivalent"  # within ±5% at 8 seeds
+    declared = comparison.comparisons.set_index("comparison").loc["bn vs tiny"]
+    assert declared["verdict"] == "better" and declared["delta_pct_high"] < 0
+    assert len(comparison.comparisons) == 3  # one family of three
+    as_json = json.loads(render_text(comparison, "json"))
+    assert [c["comparison"] for c in as_json["comparisons"]][-1] == "bn vs tiny"
+    assert as_json["design"]["margin"] == 0.05 and "Bonferroni" in as_json["rule"]
+    runs = {
+        r.data.tags["bnplace.variant"]: r
+        for r in client.search_runs([exp_id], "tags.`bnplace.kind` = 'variant'")
+    }
+    bn_run = runs[VARIANTS[1].name]
+    assert bn_run.data.tags["bnplace.contrast1"].startswith("bn vs tiny: better")
+    assert bn_run.data.metrics["contrast1.delta_pct"] < 0
+    assert runs[tiny.name].data.tags["bnplace.verdict"] == "equivalent"
+    assert -5 < runs[tiny.name].data.metrics["delta_pct_low"] < 0
+    narrow = compare_runs(uri, experiment="contrast", margin=0.001, log_to_mlflow=False)
+    assert narrow.verdicts[tiny.name] == "inconclusive"  # --margin overrides the config's

@@ -360,5 +360,5 @@ def test_contrasts_resolve_to_variants_and_join_the_family() -> None:
 def test_a_contrast_naming_no_variant_is_refused() -> None:
     with pytest.raises(PlanError, match=r"compare.contrasts\[0\]\[1\] 'nope'"):
         plan_of(NINE_VARIANTS + "compare: {contrasts: [['conv.pre_act=bn,lstm.after=bn', nope]]}\n")
-    with pytest.raises(PlanError, match="no sweep axis 'conv.pre'"):
+    with pytest.raises(PlanError, match=r"no sweep axis 'conv\.pre'"):
         plan_of(NINE_VARIANTS + "compare: {contrasts: [{axis: conv.pre, levels: [bn, none]}]}\n")
