@@ -6,6 +6,7 @@ MLflow's own client.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -270,3 +271,28 @@ def test_csv_config_trains_end_to_end(tmp_path: Path) -> None:
     metrics = trial.data.metrics
     assert metrics["test_rmse_orig"] > 0 and metrics["persistence_rmse_orig"] > 0
     assert trial.data.tags["bnplace.layers"] == "Conv1D>ReLU>LSTM>Dense"
+
+
+def test_a_diverging_variant_ranks_worse_end_to_end(tmp_path: Path) -> None:
+    """Failed seeds rank worst in the paired test: a variant that always diverges is "worse",
+    not left out of the comparison (6 seeds: the fewest one comparison can decide at)."""
+    config = write_config(
+        tmp_path,
+        """
+        sweep:
+          arms:
+            kind:
+              plain: {}
+              huge_lr: {train.learning_rate: 1.0e+12, train.optimizer: sgd}
+          seeds: 6
+        """,
+    )
+    done = bnplace(tmp_path, "run", str(config), "--jobs", "1", "--no-compare")
+    assert done.returncode == 1, done.stderr  # the diverging trials fail
+    shown = bnplace(tmp_path, "compare", str(config), "--format", "json", "--no-log")
+    assert shown.returncode == 0, shown.stderr
+    result = json.loads(shown.stdout)
+    by_name = {v["variant"]: v for v in result["variants"]}
+    assert by_name["kind=huge_lr"]["verdict"] == "worse"
+    assert by_name["kind=huge_lr"]["n_pairs"] == 6 and by_name["kind=huge_lr"]["n_failed"] == 6
+    assert result["comparisons"][0]["n_failed_a"] == 6
