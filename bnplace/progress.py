@@ -180,7 +180,7 @@ def _plan_line(plan: Plan, todo: int, skipped: int, killed: int) -> str:
     parts.append(f"{todo} to run")
     # the sweep-level lint (seeds against the comparison design) is worth seeing before training
     warnings = [
-        f"warning: [{f.rule}] {f.message}" for f in plan.design_findings if f.level == "warning"
+        f"warning ({f.rule}): {f.message}" for f in plan.design_findings if f.level == "warning"
     ]
     return "\n".join(["; ".join(parts), *warnings])
 

@@ -425,10 +425,15 @@ def _notes(
     if "beats_persistence" in table.columns and table["n_finished"].gt(0).any():
         best = table.iloc[0]
         if best["beats_persistence"] is not True:
+            why = (
+                f"; {int(best['n_finished'])} seeds cannot reach the interval's level"
+                if best["beats_persistence"] is None and best["skill_low"] > 0
+                else ""
+            )
             notes.append(
                 f"the best variant {best['variant']!r} is not shown to beat the persistence "
                 f"baseline (last value): skill {best['skill']:.3g} "
-                f"[{best['skill_low']:.3g}, {best['skill_high']:.3g}]"
+                f"[{best['skill_low']:.3g}, {best['skill_high']:.3g}]{why}"
             )
     if fried is None and len(table) >= 3:
         notes.append("Friedman test skipped: fewer than 2 seeds finished by every variant")
