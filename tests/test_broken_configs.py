@@ -143,7 +143,7 @@ def test_set_that_breaks_a_rule_elsewhere_says_so_at_the_file_line() -> None:
     # the metric in the file is fine for forecasting; --set turns the data into classification
     (problem,) = _problems_of(QUICKSTART, ("data.generator=shapes",))
     assert problem.key == "compare.metric"
-    assert problem.file == str(QUICKSTART) and problem.line == 36
+    assert problem.file == str(QUICKSTART) and problem.line == 37
     assert "(with --set data.generator=shapes)" in problem.message
 
 
