@@ -37,7 +37,7 @@ def test_init_writes_a_config_that_validates_and_plans(tmp_path: Path) -> None:
     result = runner.invoke(app, ["plan", str(path), "--json"])
     assert result.exit_code == 0
     plan = json.loads(result.output)
-    assert len(plan["variants"]) == 4 and len(plan["trials"]) == 12
+    assert len(plan["variants"]) == 4 and len(plan["trials"]) == 28
 
 
 def test_plan_exits_2_when_a_variant_has_a_lint_error(tmp_path: Path) -> None:

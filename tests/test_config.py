@@ -36,7 +36,9 @@ def test_shipped_configs_load() -> None:
     assert quick.config.experiment == "quickstart"
     assert [b.kind for b in quick.config.model] == ["conv1d", "lstm"]
     starter = load_config(ROOT / "bnplace" / "templates" / "starter.yaml")
-    assert starter.config.sweep.seed_list == (0, 1, 2)
+    assert starter.config.sweep.seed_list == tuple(
+        range(7)
+    )  # the fewest seeds 3 comparisons can decide at
 
 
 def test_every_short_form_of_a_placed_layer() -> None:
