@@ -73,7 +73,7 @@ class PlainProgress:
 
     def ended(self, result: TrialResult) -> None:
         self.state.done += 1
-        what = "done  " if result.status == "finished" else "FAILED"
+        what = "done  " if result.finished else "FAILED"
         detail = _result_detail(result)
         self.console.print(
             f"{what} {self.state.names[result.trial_key]} ({self.state.done}/{self.state.total})"
@@ -154,7 +154,7 @@ class LiveProgress:
     def ended(self, result: TrialResult) -> None:
         self.state.running.pop(result.trial_key, None)
         self.state.done += 1
-        if result.status != "finished":
+        if not result.finished:
             self.state.failed += 1
             self.console.print(
                 f"[red]FAILED[/] {self.state.names[result.trial_key]}: {result.reason}",
@@ -186,7 +186,7 @@ def _plan_line(plan: Plan, todo: int, skipped: int, killed: int) -> str:
 
 
 def _result_detail(result: TrialResult) -> str:
-    if result.status != "finished":
+    if not result.finished:
         return result.reason
     shown = [k for k in ("test_rmse", "test_accuracy", "time_per_epoch_s") if k in result.metrics]
     return " ".join(f"{k}={result.metrics[k]:.4g}" for k in shown)

@@ -1,19 +1,66 @@
 """What a trial produces, as frozen data that crosses process and Ray boundaries.
 
-In: nothing (types only). Out: `TrialResult`, made by `bnplace.train.run_trial` (or by an
-executor for a trial whose worker died), consumed by the tracker and the progress display.
+In: a `Trial` and what happened to it. Out: `TrialResult` (made by `bnplace.train.run_trial`,
+or by an executor for a trial whose worker was lost or stuck), consumed by the tracker and the
+progress display; `TrialState`, the one vocabulary of trial states (results, the
+`bnplace.status` tag and MLflow run statuses); and `failed_result`, the one place where an
+exception, a timeout or a lost worker becomes a FAILED result with its reason.
 TensorFlow-free, so the driver of a process pool never imports TensorFlow.
 """
 
 from __future__ import annotations
 
+import traceback
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from enum import StrEnum
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from bnplace.plan import Trial
 
-Status = Literal["finished", "failed", "killed"]
+
+class TrialState(StrEnum):
+    """The state of one trial; the value is the `bnplace.status` tag of its MLflow run.
+
+    RUNNING: its run is open (started, not ended). FINISHED: trained and evaluated to the end;
+    its metrics are complete. FAILED: it ended without finishing, and says why (`reason`:
+    "diverged", "timeout" or "error: ..."); whatever metrics it reached are kept. KILLED: the
+    sweep stopped while it ran (Ctrl-C, or a driver that died): it has no result, only a run
+    the tracker marks so. A `TrialResult` is therefore FINISHED or FAILED, never RUNNING or
+    KILLED; a KILLED or FAILED trial trains again on resume, a FINISHED one does not.
+    """
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    KILLED = "killed"
+
+    @property
+    def run_status(self) -> str:
+        """The MLflow run status that goes with this state (MLflow spells them upper case)."""
+        return self.value.upper()
+
+    @classmethod
+    def of_run_status(cls, status: str) -> TrialState:
+        """The state an MLflow run status stands for (SCHEDULED and RUNNING: still open)."""
+        try:
+            return cls(status.lower())
+        except ValueError:
+            return cls.RUNNING
+
+
+# The states as plain names, for short imports.
+RUNNING = TrialState.RUNNING
+FINISHED = TrialState.FINISHED
+FAILED = TrialState.FAILED
+KILLED = TrialState.KILLED
+ENDED = (FINISHED, FAILED)  # the states a TrialResult can carry
+
+# The reasons for a FAILED trial that are not errors (every other reason starts "error: ").
+DIVERGED = "diverged"  # a non-finite loss in training, or non-finite test metrics
+TIMEOUT = "timeout"  # past `train.time_limit`: stopped at a batch, or its worker killed
+Stopped = Literal["diverged", "timeout"]
 
 
 @dataclass(frozen=True)
@@ -22,14 +69,69 @@ class TrialResult:
     variant_id: str
     variant: str
     seed: int
-    status: Status
-    reason: str = ""  # "diverged", "timeout", "error: ..." when failed
+    status: TrialState  # FINISHED or FAILED (see TrialState)
+    reason: str = ""  # why it FAILED: "diverged", "timeout", "error: ..."; "" when FINISHED
     metrics: dict[str, float] = field(default_factory=dict)
     history: tuple[dict[str, float], ...] = ()  # per epoch: loss, val_loss, mae, ...
     summary: str = ""  # the Keras model summary
 
-    @classmethod
-    def failed(cls, trial: Trial, reason: str, **kwargs: Any) -> TrialResult:
-        return cls(
-            trial.key, trial.variant_id, trial.variant, trial.seed, "failed", reason, **kwargs
-        )
+    def __post_init__(self) -> None:
+        state = TrialState(self.status)
+        if state not in ENDED:
+            raise ValueError(f"a trial result is finished or failed, not {state}")
+        if (state is FAILED) != bool(self.reason):
+            raise ValueError("a failed result needs a reason, and only a failed one has one")
+        object.__setattr__(self, "status", state)  # a plain "finished" becomes the enum
+
+    @property
+    def finished(self) -> bool:
+        return self.status is FINISHED
+
+
+@dataclass(frozen=True)
+class WorkerLost:
+    """The process running a trial died (killed, out of memory, its node gone)."""
+
+    worker: str  # which worker: "worker-2 pid 4711", "ray-1 host:4711"
+    detail: str  # what the executor saw: "exit code -9", Ray's error
+    attempts: int = 1  # how many workers the trial lost in all (Ray's --max-retries)
+
+
+Failure = BaseException | WorkerLost | Stopped
+
+
+def failure_reason(cause: Failure) -> str:
+    """The `reason` of a FAILED result, worded one way whichever executor saw the failure."""
+    from bnplace.errors import BnplaceError
+
+    if isinstance(cause, WorkerLost):
+        after = f" after {cause.attempts} attempts" if cause.attempts > 1 else ""
+        return f"error: worker died{after} while running the trial ({cause.worker}: {cause.detail})"
+    if isinstance(cause, BnplaceError):  # our own errors are already worded for the user
+        return f"error: {cause}"
+    if isinstance(cause, BaseException):
+        last = traceback.extract_tb(cause.__traceback__)[-1:]  # none once it crossed to Ray
+        where = f" ({last[0].filename.rsplit('/', 1)[-1]}:{last[0].lineno})" if last else ""
+        return f"error: {type(cause).__name__}: {cause}{where}"
+    return cause
+
+
+def failed_result(
+    trial: Trial,
+    cause: Failure,
+    *,
+    metrics: Mapping[str, float] | None = None,
+    history: Sequence[dict[str, float]] = (),
+) -> TrialResult:
+    """The FAILED result of `trial`: an exception it raised, a lost worker, or a stop
+    ("diverged", "timeout"), with whatever metrics and history it reached."""
+    return TrialResult(
+        trial.key,
+        trial.variant_id,
+        trial.variant,
+        trial.seed,
+        FAILED,
+        failure_reason(cause),
+        dict(metrics or {}),
+        tuple(history),
+    )

@@ -195,8 +195,8 @@ def _record(
             result = event.result
             flush(result.trial_key)
             tracker.end_trial(result)
-            counts["finished" if result.status == "finished" else "failed"] += 1
-            if result.status != "finished":
+            counts["finished" if result.finished else "failed"] += 1
+            if not result.finished:
                 failures.append((result.variant, result.seed, result.reason))
             progress.ended(result)
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from bnplace import __version__
 from bnplace.errors import TrackingError
+from bnplace.result import FINISHED, KILLED, RUNNING
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -111,7 +112,9 @@ class Tracker:
                 return
 
     def finished_trial_keys(self) -> set[str]:
-        runs = self._runs(f"tags.`{KIND}` = '{TRIAL}' and attributes.status = 'FINISHED'")
+        runs = self._runs(
+            f"tags.`{KIND}` = '{TRIAL}' and attributes.status = '{FINISHED.run_status}'"
+        )
         return {run.data.tags.get("bnplace.trial_key", "") for run in runs}
 
     def kill_stale_runs(self) -> int:
@@ -125,9 +128,9 @@ class Tracker:
                 f"tags.`bnplace.sweep` = {_quote(sweep_id)} and attributes.status = 'RUNNING'"
             ):
                 if run.data.tags.get(KIND) == TRIAL:
-                    self.client.set_tag(run.info.run_id, "bnplace.status", "killed")
+                    self.client.set_tag(run.info.run_id, "bnplace.status", KILLED.value)
                     killed += 1
-                self.client.set_terminated(run.info.run_id, "KILLED")
+                self.client.set_terminated(run.info.run_id, KILLED.run_status)
             self.client.set_terminated(sweep_id, "KILLED")
         return killed
 
@@ -214,7 +217,7 @@ class Tracker:
                 "bnplace.params": str(variant.params),
                 "bnplace.cudnn": str(variant.cudnn).lower(),
                 "bnplace.data": trial.data_fingerprint,
-                "bnplace.status": "running",
+                "bnplace.status": RUNNING.value,
             },
         )
         run_id = self._trial_runs[trial.key] = run.info.run_id  # open from here on
@@ -245,7 +248,7 @@ class Tracker:
             for name, value in result.metrics.items()
             if _finite(value)
         ]
-        tags = [RunTag("bnplace.status", result.status)]
+        tags = [RunTag("bnplace.status", result.status.value)]
         if result.reason:
             tags.append(RunTag("bnplace.failure", result.reason[:4000]))
         self.client.log_batch(run_id, metrics=metrics, tags=tags)
@@ -253,16 +256,15 @@ class Tracker:
             self.client.log_text(run_id, result.summary, "model_summary.txt")
         if result.history:
             self.client.log_text(run_id, history_csv(result.history), "history.csv")
-        status = {"finished": "FINISHED", "failed": "FAILED", "killed": "KILLED"}[result.status]
-        self.client.set_terminated(run_id, status)
+        self.client.set_terminated(run_id, result.status.run_status)
         del self._trial_runs[result.trial_key]  # open until here: a failed write leaves it open
 
     def kill_open_trials(self) -> int:
         """Ctrl-C: mark the trials still running KILLED (their results are lost, not wrong)."""
         count = 0
         for run_id in self._trial_runs.values():
-            self.client.set_tag(run_id, "bnplace.status", "killed")
-            self.client.set_terminated(run_id, "KILLED")
+            self.client.set_tag(run_id, "bnplace.status", KILLED.value)
+            self.client.set_terminated(run_id, KILLED.run_status)
             count += 1
         self._trial_runs.clear()
         return count
@@ -302,7 +304,9 @@ class Tracker:
     def latest_finished(self, keys: Iterable[str]) -> dict[str, Run]:
         """The newest FINISHED run of each trial key (it may have finished in an earlier sweep)."""
         wanted = set(keys)
-        runs = self._runs(f"tags.`{KIND}` = '{TRIAL}' and attributes.status = 'FINISHED'")
+        runs = self._runs(
+            f"tags.`{KIND}` = '{TRIAL}' and attributes.status = '{FINISHED.run_status}'"
+        )
         latest: dict[str, Run] = {}
         for run in runs:
             key = run.data.tags.get("bnplace.trial_key", "")

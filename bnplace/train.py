@@ -4,8 +4,8 @@ In: a `Trial` (canonical model spec, the variant's config, the seed), the prepar
 an `on_epoch` callback that carries per-epoch metrics to the driver while the trial trains. Out:
 a frozen `TrialResult` with per-epoch history, final test metrics (and the persistence
 baseline's, for forecasting), timings, the BN variance-shift diagnostics and a status.
-`run_trial` is the one place where an exception, a diverging loss or a time limit becomes a
-trial state: it never raises for a problem of the trial itself.
+`run_trial` never raises for a problem of the trial itself: an exception, a diverging loss or a
+time limit becomes a FAILED result, worded by `bnplace.result.failed_result`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import gc
 import math
 import time
-import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -25,9 +24,8 @@ from bnplace.config.schema import Train
 from bnplace.data import Dataset
 from bnplace.data.feed import tf_dataset
 from bnplace.diagnose import activation_variance, layer_outputs, loss_by_mode, variance_shift
-from bnplace.errors import BnplaceError
 from bnplace.plan import Trial
-from bnplace.result import TrialResult
+from bnplace.result import DIVERGED, FINISHED, TIMEOUT, Stopped, TrialResult, failed_result
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 _DIAGNOSE_SAMPLES = 512
@@ -43,7 +41,7 @@ class _Watch(keras.callbacks.Callback):
         self.epoch_started = self.started
         self.epoch_times: list[float] = []
         self.history: list[dict[str, float]] = []
-        self.stop_reason = ""
+        self.stop_reason: Stopped | None = None
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch_started = time.perf_counter()
@@ -51,10 +49,10 @@ class _Watch(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            self.stop_reason = "diverged"
+            self.stop_reason = DIVERGED
             self.model.stop_training = True
         elif self.time_limit and time.perf_counter() - self.started > self.time_limit:
-            self.stop_reason = "timeout"
+            self.stop_reason = TIMEOUT
             self.model.stop_training = True
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -73,12 +71,8 @@ def run_trial(trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None = N
     keras.backend.clear_session()  # ends in gc.collect(): frees the previous trial's model
     try:
         return _train(trial, dataset, on_epoch)
-    except BnplaceError as exc:
-        return TrialResult.failed(trial, f"error: {exc}")
     except Exception as exc:  # a trial's crash must not stop the sweep
-        last = traceback.extract_tb(exc.__traceback__)[-1:]
-        where = f" ({last[0].filename.rsplit('/', 1)[-1]}:{last[0].lineno})" if last else ""
-        return TrialResult.failed(trial, f"error: {type(exc).__name__}: {exc}{where}")
+        return failed_result(trial, exc)
 
 
 def _freeze_long_lived() -> None:
@@ -130,17 +124,17 @@ def _train(trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None) -> Tr
         "params": float(model.count_params()),
     }
     if watch.stop_reason:
-        return TrialResult.failed(trial, watch.stop_reason, metrics=timing, history=history)
+        return failed_result(trial, watch.stop_reason, metrics=timing, history=history)
     metrics = {**timing, **_evaluate(model, dataset, train.batch_size)}
     if not all(math.isfinite(v) for v in metrics.values()):
-        return TrialResult.failed(trial, "diverged", metrics=metrics, history=history)
+        return failed_result(trial, DIVERGED, metrics=metrics, history=history)
     metrics |= at_init | _diagnostics(model, dataset, loss, trial.model.differs_in_training)
     return TrialResult(
         trial.key,
         trial.variant_id,
         trial.variant,
         trial.seed,
-        "finished",
+        FINISHED,
         "",
         metrics,
         history,

@@ -1,18 +1,37 @@
-"""The local process pool: a worker killed mid-trial fails only that trial; workers recycle."""
+"""What only the process pool does (recycling workers), and the shared rules on their own.
+
+The behaviour every executor shares (results, failure isolation, time limits, a lost worker,
+Ctrl-C, workers started ahead) is checked on all of them in tests/test_executor_contract.py.
+Here: a pool worker is replaced after its quota of trials; the overdue rule and the stopping of
+workers started ahead (`bnplace.execute.slots`); the trial states and the wording of failures
+(`bnplace.result`).
+"""
 
 from __future__ import annotations
 
-import os
-import signal
+import dataclasses
+import re
 from pathlib import Path
 
 import pytest
 
-from bnplace.execute import EpochEnded, Event, TrialEnded, TrialStarted
+from bnplace.errors import BnplaceError
+from bnplace.execute import Event, TrialEnded, TrialStarted
 from bnplace.execute.local import ProcessPool
-from bnplace.sweep import prepare
-
-pytestmark = pytest.mark.slow
+from bnplace.execute.slots import HARD_LIMIT_GRACE_S, Slot, stop_unneeded
+from bnplace.plan import Trial
+from bnplace.result import (
+    FAILED,
+    FINISHED,
+    KILLED,
+    RUNNING,
+    TIMEOUT,
+    TrialResult,
+    TrialState,
+    WorkerLost,
+    failed_result,
+)
+from bnplace.sweep import Prepared, prepare
 
 CONFIG = """
 experiment: pool
@@ -26,33 +45,14 @@ sweep: {seeds: 3}
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory):
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
     path = Path(tmp_path_factory.mktemp("pool")) / "c.yaml"
     path.write_text(CONFIG)
     return prepare(path)
 
 
-def test_a_worker_killed_mid_trial_fails_that_trial_only(prepared) -> None:
-    pool = ProcessPool(jobs=2)
-    events: list[Event] = []
-    victim: list[str] = []
-
-    def emit(event: Event) -> None:
-        events.append(event)
-        if isinstance(event, EpochEnded) and not victim:
-            victim.append(event.trial_key)
-            slot = next(s for s in pool._slots if s.trial and s.trial.key == event.trial_key)
-            os.kill(slot.process.pid, signal.SIGKILL)
-
-    pool.run(prepared.plan.trials, prepared.datasets, emit)
-    ended = {e.result.trial_key: e.result for e in events if isinstance(e, TrialEnded)}
-    assert set(ended) == {t.key for t in prepared.plan.trials}  # none missing
-    assert ended[victim[0]].status == "failed"
-    assert "worker died" in ended[victim[0]].reason
-    assert all(r.status == "finished" for k, r in ended.items() if k != victim[0])
-
-
-def test_workers_are_replaced_after_their_quota_of_trials(prepared) -> None:
+@pytest.mark.slow
+def test_workers_are_replaced_after_their_quota_of_trials(prepared: Prepared) -> None:
     events: list[Event] = []
     trials = prepared.plan.trials[:2]
     ProcessPool(jobs=1, recycle_after=1).run(trials, prepared.datasets, events.append)
@@ -61,13 +61,61 @@ def test_workers_are_replaced_after_their_quota_of_trials(prepared) -> None:
     assert all(e.result.status == "finished" for e in events if isinstance(e, TrialEnded))
 
 
-def test_workers_started_ahead_are_stopped_when_nothing_is_left_to_run(prepared) -> None:
-    """`start` spawns workers before resume is decided; a sweep with nothing left stops them."""
-    pool = ProcessPool(jobs=2)
-    pool.start(prepared.datasets, len(prepared.plan.trials))
-    processes = [slot.process for slot in pool._slots]
-    assert len(processes) == 2 and all(p.is_alive() for p in processes)
-    events: list[Event] = []
-    pool.run([], prepared.datasets, events.append)
-    assert events == [] and pool._slots == []
-    assert not any(p.is_alive() for p in processes)
+def limited(trial: Trial, seconds: float | None) -> Trial:
+    train = trial.config.train.model_copy(update={"time_limit": seconds})
+    return dataclasses.replace(trial, config=trial.config.model_copy(update={"train": train}))
+
+
+def test_a_slot_is_overdue_only_past_its_time_limit_and_the_grace(prepared: Prepared) -> None:
+    slot = Slot("worker-1")
+    assert not slot.overdue()  # idle
+    slot.assign(limited(prepared.plan.trials[0], 10.0))
+    assert not slot.overdue(now=slot.started + 10.0 + HARD_LIMIT_GRACE_S - 0.1)
+    assert slot.overdue(now=slot.started + 10.0 + HARD_LIMIT_GRACE_S + 0.1)
+    slot.assign(limited(prepared.plan.trials[0], None))
+    assert not slot.overdue(now=slot.started + 1e9)  # no limit: never
+    assert slot.release().key == prepared.plan.trials[0].key and slot.trial is None
+
+
+def test_workers_past_the_trials_to_run_are_stopped() -> None:
+    slots = [Slot(f"worker-{n}") for n in (1, 2, 3)]
+    stopped: list[str] = []
+    stop_unneeded(slots, 1, lambda slot: stopped.append(slot.name))
+    assert [s.name for s in slots] == ["worker-1"] and stopped == ["worker-2", "worker-3"]
+
+
+def test_failures_are_worded_one_way(prepared: Prepared) -> None:
+    trial = prepared.plan.trials[0]
+    try:
+        raise ValueError("bad")
+    except ValueError as exc:
+        raised = failed_result(trial, exc)
+    assert raised.status == FAILED
+    assert re.fullmatch(r"error: ValueError: bad \(test_execute\.py:\d+\)", raised.reason)
+    assert failed_result(trial, BnplaceError("no data")).reason == "error: no data"
+    assert failed_result(trial, TIMEOUT, metrics={"epochs_run": 1.0}).metrics == {"epochs_run": 1.0}
+    lost = failed_result(trial, WorkerLost("worker-2 pid 7", "exit code -9"))
+    assert (
+        lost.reason == "error: worker died while running the trial (worker-2 pid 7: exit code -9)"
+    )
+    again = failed_result(trial, WorkerLost("ray-1 h:7", "actor died", attempts=2))
+    assert (
+        again.reason
+        == "error: worker died after 2 attempts while running the trial (ray-1 h:7: actor died)"
+    )
+
+
+def test_a_result_is_finished_or_failed_with_a_reason(prepared: Prepared) -> None:
+    trial = prepared.plan.trials[0]
+    ids = (trial.key, trial.variant_id, trial.variant, trial.seed)
+    assert TrialResult(*ids, "finished").status is FINISHED  # a plain string becomes the state
+    for status, reason in ((KILLED, ""), (RUNNING, ""), (FAILED, ""), (FINISHED, "timeout")):
+        with pytest.raises(ValueError):
+            TrialResult(*ids, status, reason)
+
+
+def test_states_map_to_mlflow_run_statuses() -> None:
+    assert [s.run_status for s in TrialState] == ["RUNNING", "FINISHED", "FAILED", "KILLED"]
+    assert TrialState.of_run_status("KILLED") is KILLED
+    assert TrialState.of_run_status("SCHEDULED") is RUNNING
+    assert FINISHED == "finished"  # the tag value, and what compare's frames hold

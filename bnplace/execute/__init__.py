@@ -4,7 +4,10 @@ In: the trials to run, the prepared datasets (keyed by fingerprint, sent to each
 and an `emit` function. Out: `TrialStarted`, `EpochEnded` and `TrialEnded` events, emitted in
 the driver's thread in the order they arrive. Every trial handed to `run` ends in exactly one
 `TrialEnded`, even when its worker dies. Executors: `InProcess` (`--jobs 1`), `ProcessPool`
-(`--jobs N`, long-lived single-threaded workers) and `RayExecutor` (`--executor ray`).
+(`--jobs N`, long-lived single-threaded workers) and `RayExecutor` (`--executor ray`). What the
+pool and Ray share (the time-limit grace, slot bookkeeping, stopping workers started ahead) is in
+`bnplace.execute.slots`; every FAILED result is made by `bnplace.result.failed_result`.
+tests/test_executor_contract.py checks this contract on every executor.
 """
 
 from __future__ import annotations

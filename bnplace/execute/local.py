@@ -6,11 +6,11 @@ holding the datasets it was given at start. `start` spawns them ahead of `run`, 
 of TensorFlow import overlaps the driver's opening of the MLflow store. The driver hands each
 free worker one trial at a time over its own pipe, so a worker that dies takes only its own
 trial with it: that trial ends FAILED ("worker died") and a fresh worker takes its place.
+Each worker process is named after its slot ("worker-1"), the name progress shows.
 """
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing as mp
 import signal
 import time
@@ -28,7 +28,8 @@ from bnplace.execute import (
     set_tf_threads,
     start_worker,
 )
-from bnplace.result import TrialResult
+from bnplace.execute.slots import Slot, stop_unneeded
+from bnplace.result import TIMEOUT, WorkerLost, failed_result
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
@@ -36,9 +37,6 @@ if TYPE_CHECKING:
     from bnplace.data import Dataset
     from bnplace.plan import Trial
 
-# A trial past its time limit stops itself at the next batch; the pool kills its worker only
-# when it has not stopped this long after the limit (a single batch that never ends).
-_HARD_LIMIT_GRACE_S = 60.0
 # Keras leaves ~15 MB per trial behind even after clear_session (keras-team/keras#17458):
 # a worker is replaced by a fresh one after this many trials.
 RECYCLE_AFTER = 50
@@ -86,13 +84,10 @@ def _worker(conn: Connection, datasets: Mapping[str, Any], threads: int) -> None
         conn.send(TrialEnded(run_trial(trial, datasets[trial.data_fingerprint], on_epoch)))
 
 
-@dataclass
-class _Slot:
-    name: str
-    process: BaseProcess
+@dataclass(kw_only=True)
+class _WorkerSlot(Slot):
+    process: BaseProcess  # named after the slot ("worker-1"), as multiprocessing lists it
     conn: Connection
-    trial: Trial | None = None
-    started: float = 0.0
     done: int = 0  # trials this worker has finished
 
 
@@ -101,19 +96,20 @@ class ProcessPool:
     jobs: int = 2
     threads: int = 1
     recycle_after: int = RECYCLE_AFTER
-    _slots: list[_Slot] = field(default_factory=list, repr=False)
+    _slots: list[_WorkerSlot] = field(default_factory=list, repr=False)
     _spawned: int = 0
 
-    def _spawn(self, datasets: Mapping[str, Dataset]) -> _Slot:
+    def _spawn(self, datasets: Mapping[str, Dataset]) -> _WorkerSlot:
         context = mp.get_context("spawn")  # TensorFlow does not survive fork
         ours, theirs = context.Pipe()
+        self._spawned += 1
+        name = f"worker-{self._spawned}"
         process = context.Process(
-            target=_worker, args=(theirs, dict(datasets), self.threads), daemon=True
+            target=_worker, args=(theirs, dict(datasets), self.threads), daemon=True, name=name
         )
         process.start()
         theirs.close()
-        self._spawned += 1
-        return _Slot(f"worker-{self._spawned}", process, ours)
+        return _WorkerSlot(name, process=process, conn=ours)
 
     def start(self, datasets: Mapping[str, Dataset], size: int) -> None:
         """Spawn the workers now; `run` hands them trials once the driver is ready."""
@@ -123,19 +119,15 @@ class ProcessPool:
     def run(self, trials: Sequence[Trial], datasets: Mapping[str, Dataset], emit: Emit) -> None:
         queue = deque(trials)
         self.start(datasets, len(trials))
-        for slot in self._slots[len(trials) :]:  # started for trials that had already finished
-            slot.process.kill()  # it holds nothing yet, and may still be importing TensorFlow
-            slot.process.join(5)
-            slot.conn.close()
-        del self._slots[len(trials) :]
+        stop_unneeded(self._slots, len(trials), lambda slot: _stop(slot, asked=False))
         try:
             while queue or any(slot.trial for slot in self._slots):
                 for index, slot in enumerate(self._slots):
                     if slot.trial is None and queue and slot.done >= self.recycle_after:
-                        self._retire(slot)
+                        _stop(slot, asked=_ask_to_exit(slot))  # between trials: nothing lost
                         slot = self._slots[index] = self._spawn(datasets)
                     if slot.trial is None and queue:
-                        slot.trial, slot.started = queue.popleft(), time.monotonic()
+                        slot.assign(queue.popleft())
                         slot.conn.send(slot.trial)
                         emit(TrialStarted(slot.trial.key, slot.name))
                 self._pump(emit, datasets, bool(queue))
@@ -153,55 +145,57 @@ class ProcessPool:
                         event = slot.conn.recv()
                         emit(event)
                         if isinstance(event, TrialEnded):
-                            slot.trial = None
+                            slot.release()
                             slot.done += 1
                             break
                 except (EOFError, OSError):
                     pass  # the worker died while sending: handled below
             if slot.trial is None:
                 continue
-            limit = slot.trial.config.train.time_limit
-            overdue = limit and time.monotonic() - slot.started > limit + _HARD_LIMIT_GRACE_S
-            if not slot.process.is_alive() or overdue:
-                self._fail(slot, emit, "timeout" if overdue else None)
+            overdue = slot.overdue()
+            if overdue or not slot.process.is_alive():
+                self._fail(slot, emit, overdue)
                 index = self._slots.index(slot)
                 self._slots[index] = self._spawn(datasets) if more else slot
 
-    def _fail(self, slot: _Slot, emit: Emit, reason: str | None) -> None:
-        assert slot.trial is not None
-        if slot.process.is_alive():
-            slot.process.kill()
-        slot.process.join(5)
-        code = slot.process.exitcode
-        why = reason or f"error: worker died (exit code {code}) while running the trial"
-        emit(TrialEnded(TrialResult.failed(slot.trial, why)))
-        slot.trial = None
-
-    def _retire(self, slot: _Slot) -> None:
-        """Let an idle worker exit (it is between trials, so nothing is lost)."""
-        with contextlib.suppress(BrokenPipeError, OSError):
-            slot.conn.send(None)
-        slot.process.join(5)
-        if slot.process.is_alive():
-            slot.process.kill()
-        slot.conn.close()
+    def _fail(self, slot: _WorkerSlot, emit: Emit, overdue: bool) -> None:
+        """End the slot's trial FAILED: its worker is dead, or overdue (and killed here)."""
+        trial = slot.release()
+        _stop(slot, asked=False)
+        where = f"{slot.name} pid {slot.process.pid}"
+        lost = WorkerLost(where, f"exit code {slot.process.exitcode}")
+        emit(TrialEnded(failed_result(trial, TIMEOUT if overdue else lost)))
 
     def close(self) -> None:
         """Stop every worker: idle ones are asked to exit; busy ones (Ctrl-C) and ones that never
         got a trial (still importing TensorFlow, perhaps) are killed: they hold nothing."""
-        for slot in self._slots:
-            try:
-                if slot.trial is None and slot.done and slot.process.is_alive():
-                    slot.conn.send(None)
-            except (BrokenPipeError, OSError):
-                pass
+        asked = [
+            slot.trial is None and slot.done > 0 and _ask_to_exit(slot) for slot in self._slots
+        ]
         deadline = time.monotonic() + 5
-        for slot in self._slots:
-            if slot.trial is not None or not slot.done:
-                slot.process.kill()
-            slot.process.join(max(0.0, deadline - time.monotonic()))
-            if slot.process.is_alive():
-                slot.process.kill()
-                slot.process.join(1)
-            slot.conn.close()
+        for slot, polite in zip(self._slots, asked, strict=True):
+            _stop(slot, asked=polite, wait_s=max(0.0, deadline - time.monotonic()))
         self._slots = []
+
+
+def _ask_to_exit(slot: _WorkerSlot) -> bool:
+    """Tell an idle worker to exit; False when it cannot hear it (already gone)."""
+    if not slot.process.is_alive():
+        return False
+    try:
+        slot.conn.send(None)
+    except (BrokenPipeError, OSError):
+        return False
+    return True
+
+
+def _stop(slot: _WorkerSlot, asked: bool, wait_s: float = 5.0) -> None:
+    """Stop a worker (idempotent): wait up to `wait_s` for one that was asked to exit, kill the
+    rest at once; then close its pipe."""
+    if not asked:
+        slot.process.kill()
+    slot.process.join(wait_s)
+    if slot.process.is_alive():
+        slot.process.kill()
+        slot.process.join(1)
+    slot.conn.close()

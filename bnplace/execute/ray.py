@@ -18,7 +18,6 @@ import logging
 import os
 import socket
 import sys
-import time
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from bnplace.errors import BnplaceError, MissingExtraError
 from bnplace.execute import Emit, EpochEnded, TrialEnded, TrialStarted, start_worker
+from bnplace.execute.slots import Slot, stop_unneeded
+from bnplace.result import TIMEOUT, WorkerLost, failed_result
 
 if TYPE_CHECKING:
     from bnplace.data import Dataset
@@ -34,9 +35,6 @@ if TYPE_CHECKING:
 
 # How long the driver waits for a result before it drains per-epoch events again.
 _POLL_S = 0.5
-# Same rule as the process pool: a trial stops itself at its time limit; its actor is killed
-# only when it has not stopped this long after the limit (a single batch that never ends).
-_HARD_LIMIT_GRACE_S = 60.0
 # Actors that die before they ever run a trial (not a failing constructor) are replaced at most
 # this many times in one sweep; past that the cluster is taken to be unusable.
 _MAX_LOST_STARTS = 3
@@ -97,15 +95,12 @@ class _TrialWorker:
         return result
 
 
-@dataclass
-class _Slot:
-    name: str
-    actor: Any
+@dataclass(kw_only=True)
+class _ActorSlot(Slot):
+    actor: Any  # None once the actor is gone and no trial is left to replace it for
     ready: Any  # the ObjectRef of `where()` until the actor has started, then None
-    label: str = ""
-    trial: Trial | None = None
+    label: str = ""  # the name and where the actor runs: "ray-1 host:pid"
     call: Any = None  # the ObjectRef of the running `run()`
-    started: float = 0.0
 
 
 @dataclass
@@ -218,7 +213,7 @@ class _Session:
     ray: Any
     emit: Emit = field(default=lambda event: None)  # set by `run`
     queue: deque[Trial] = field(default_factory=deque)
-    slots: list[_Slot] = field(default_factory=list)
+    slots: list[_ActorSlot] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)  # trial key -> workers lost so far
     last_epoch: dict[str, int] = field(default_factory=dict)
     open: set[str] = field(default_factory=set)  # trials started and not yet ended
@@ -244,15 +239,13 @@ class _Session:
         self.emit = emit
         self.queue = deque(trials)
         self.attempts = {trial.key: 0 for trial in trials}
-        for slot in self.slots[len(trials) :]:  # started for trials that had already finished
-            _kill(self.ray, slot.actor)
-        del self.slots[len(trials) :]
+        stop_unneeded(self.slots, len(trials), lambda slot: _kill(self.ray, slot.actor))
         self.loop()
 
-    def _spawn(self) -> _Slot:
+    def _spawn(self) -> _ActorSlot:
         self.spawned += 1
         actor = self.worker_class.remote(self.refs, self.events, self.executor.threads)
-        return _Slot(f"ray-{self.spawned}", actor, actor.where.remote())
+        return _ActorSlot(f"ray-{self.spawned}", actor=actor, ready=actor.where.remote())
 
     def loop(self) -> None:
         ray = self.ray
@@ -278,17 +271,17 @@ class _Session:
                     self._started(index, slot)
                 elif slot.call is not None and slot.call in finished:
                     self._ended(index, slot)
-                elif slot.trial is not None and self._overdue(slot):
-                    self._give_up(index, slot, "timeout", retry=False)
+                elif slot.overdue():
+                    self._give_up(index, slot, lost=None)
 
-    def _dispatch(self, slot: _Slot, trial: Trial) -> None:
-        slot.trial, slot.started = trial, time.monotonic()
+    def _dispatch(self, slot: _ActorSlot, trial: Trial) -> None:
+        slot.assign(trial)
         slot.call = slot.actor.run.remote(trial, self.attempts[trial.key])
         if trial.key not in self.open:  # a retry goes on under the run it already has
             self.open.add(trial.key)
             self.emit(TrialStarted(trial.key, slot.label))
 
-    def _started(self, index: int, slot: _Slot) -> None:
+    def _started(self, index: int, slot: _ActorSlot) -> None:
         ray = self.ray
         try:
             slot.label = f"{slot.name} {ray.get(slot.ready)}"
@@ -307,52 +300,37 @@ class _Session:
                 ) from None
             self._replace(index, slot)
 
-    def _ended(self, index: int, slot: _Slot) -> None:
-        from bnplace.result import TrialResult
-
+    def _ended(self, index: int, slot: _ActorSlot) -> None:
         ray, trial, call = self.ray, slot.trial, slot.call
         assert trial is not None
         try:
             result = ray.get(call)
         except ray.exceptions.RayTaskError as exc:  # our worker code raised outside run_trial
             cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-            result = TrialResult.failed(trial, f"error: {type(cause).__name__}: {cause}")
+            result = failed_result(trial, cause)
         except ray.exceptions.RayError as exc:  # the worker process or its node is gone
-            self._give_up(index, slot, _first_line(exc), retry=True)
+            self._give_up(index, slot, lost=_first_line(exc))
             return
-        slot.trial, slot.call = None, None
+        slot.release()
+        slot.call = None
         self._end(result)
 
-    def _overdue(self, slot: _Slot) -> bool:
-        assert slot.trial is not None
-        limit = slot.trial.config.train.time_limit
-        return bool(limit) and time.monotonic() - slot.started > limit + _HARD_LIMIT_GRACE_S
-
-    def _give_up(self, index: int, slot: _Slot, why: str, retry: bool) -> None:
-        """The slot's worker is lost (or stuck): retry or fail its trial; replace the worker."""
-        from bnplace.result import TrialResult
-
-        trial = slot.trial
-        assert trial is not None
-        slot.trial, slot.call = None, None
+    def _give_up(self, index: int, slot: _ActorSlot, lost: str | None) -> None:
+        """The slot's worker is lost (`lost`: what Ray said; retried up to --max-retries) or
+        overdue (None: never retried, it would be again): fail or requeue; replace the worker."""
+        trial = slot.release()
+        slot.call = None
         self._drain()
         self.attempts[trial.key] += 1
         tries = self.attempts[trial.key]
-        if retry and tries <= self.executor.max_retries:
+        if lost is not None and tries <= self.executor.max_retries:
             self.queue.appendleft(trial)
-        elif retry:
-            after = f" after {tries} attempts" if tries > 1 else ""
-            self._end(
-                TrialResult.failed(
-                    trial,
-                    f"error: worker died{after} while running the trial ({slot.label}: {why})",
-                )
-            )
         else:
-            self._end(TrialResult.failed(trial, why))
+            cause = TIMEOUT if lost is None else WorkerLost(slot.label, lost, tries)
+            self._end(failed_result(trial, cause))
         self._replace(index, slot)
 
-    def _replace(self, index: int, slot: _Slot) -> None:
+    def _replace(self, index: int, slot: _ActorSlot) -> None:
         _kill(self.ray, slot.actor)
         if self.queue:
             self.slots[index] = self._spawn()

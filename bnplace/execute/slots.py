@@ -1,0 +1,59 @@
+"""The rules the process pool and Ray share: one slot per worker, time limits, workers not needed.
+
+In: the executors' slots (a worker each, subclassed with what the executor holds: a process and
+its pipe, a Ray actor and its call) and the trials they run. Out: which trial a slot runs since
+when (`Slot.assign`, `Slot.release`), whether it is overdue (past its time limit by more than
+`HARD_LIMIT_GRACE_S`: its worker is killed and the trial fails "timeout"), and the stopping of
+workers started ahead for trials that turned out to have nothing to run (`stop_unneeded`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    from bnplace.plan import Trial
+
+# A trial past its time limit stops itself at the next batch; the executor kills its worker only
+# when it has not stopped this long after the limit (a single batch that never ends).
+HARD_LIMIT_GRACE_S = 60.0
+
+
+@dataclass
+class Slot:
+    """A worker and the trial it runs (None: idle), named as progress shows it."""
+
+    name: str
+    trial: Trial | None = None
+    started: float = 0.0  # time.monotonic() when the trial was handed over
+
+    def assign(self, trial: Trial) -> None:
+        self.trial, self.started = trial, time.monotonic()
+
+    def release(self) -> Trial:
+        """The trial this slot ran, which has ended (or is given up); the slot is idle again."""
+        trial = self.trial
+        assert trial is not None, f"{self.name} runs no trial"
+        self.trial = None
+        return trial
+
+    def overdue(self, now: float | None = None) -> bool:
+        """Past its trial's time limit by more than the grace: stuck, so its worker is killed."""
+        if self.trial is None or not self.trial.config.train.time_limit:
+            return False
+        elapsed = (time.monotonic() if now is None else now) - self.started
+        return elapsed > self.trial.config.train.time_limit + HARD_LIMIT_GRACE_S
+
+
+S = TypeVar("S", bound=Slot)
+
+
+def stop_unneeded(slots: list[S], trials: int, stop: Callable[[S], None]) -> None:
+    """Stop the workers past the first `trials`: `start` spawned them before resume knew how
+    many trials were left to run. They hold nothing yet (and may still be importing TensorFlow)."""
+    for slot in slots[trials:]:
+        stop(slot)
+    del slots[trials:]

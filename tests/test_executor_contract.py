@@ -1,0 +1,240 @@
+"""The executor contract, checked the same way on every executor, through public API only.
+
+Parametrised over `InProcess`, `ProcessPool` (2 workers) and `RayExecutor` (on a 2-CPU Ray
+started once for this module; skipped where Ray is not importable). One executor per kind
+serves the whole module. One sweep per executor covers results, failure isolation (a trial that
+raises), time limits and a worker SIGKILLed mid-trial; a second run covers Ctrl-C and the
+stopping of a worker started ahead for a trial that turned out to need none; a third starts
+workers and runs nothing. Workers are counted from outside: the pool's processes by name
+(`multiprocessing.active_children`), Ray's actors by the CPUs they hold.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before Ray is imported: keep the test cluster on 127.0.0.1 and without token auth.
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
+import dataclasses
+import multiprocessing as mp
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bnplace.execute import EpochEnded, Event, Executor, TrialEnded, TrialStarted
+from bnplace.execute.local import InProcess, ProcessPool
+from bnplace.execute.ray import RayExecutor
+from bnplace.plan import Trial
+from bnplace.result import FAILED, FINISHED, TIMEOUT, TrialResult
+from bnplace.sweep import Prepared, prepare
+
+pytestmark = pytest.mark.slow
+
+CONFIG = """
+experiment: contract
+data: {source: synthetic, generator: sine_mix, length: 240, features: 2, window: 8}
+model:
+  - conv1d: {id: conv, filters: 2, kernel_size: 3, padding: causal, activation: relu}
+  - lstm: {id: lstm, units: 2}
+train: {epochs: 1, batch_size: 32}
+sweep: {seeds: 4}
+"""
+KINDS = ("in_process", "process_pool", "ray")
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
+    path = Path(tmp_path_factory.mktemp("contract")) / "c.yaml"
+    path.write_text(CONFIG)
+    return prepare(path)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[None]:
+    ray = pytest.importorskip("ray")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def executor(request: pytest.FixtureRequest) -> Iterator[Executor]:
+    made: Executor
+    if request.param == "ray":
+        request.getfixturevalue("ray_cluster")
+        made = RayExecutor()
+    elif request.param == "process_pool":
+        made = ProcessPool(jobs=2)
+    else:
+        made = InProcess()
+    yield made
+    made.close()
+
+
+def with_train(trial: Trial, **changes: Any) -> Trial:
+    """The trial with other training settings (unvalidated: a setting that makes it raise)."""
+    config = trial.config
+    train = config.train.model_copy(update=changes)
+    return dataclasses.replace(trial, config=config.model_copy(update={"train": train}))
+
+
+def live_workers(executor: Executor) -> int:
+    if isinstance(executor, ProcessPool):
+        return sum(1 for p in mp.active_children() if p.name.startswith("worker-"))
+    if isinstance(executor, RayExecutor):
+        ray = sys.modules["ray"]
+        held = ray.cluster_resources().get("CPU", 0) - ray.available_resources().get("CPU", 0)
+        return round(held / executor.cpus_per_trial)
+    return 0  # trials run in the driver's own process
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
+    """Whether `condition` holds within `timeout` (a killed Ray actor frees its CPU later)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def worker_pid(worker: str) -> int:
+    """The process a TrialStarted event names: Ray's "ray-1 host:pid", or a pool process."""
+    if ":" in worker:
+        return int(worker.rsplit(":", 1)[1])
+    (process,) = [p for p in mp.active_children() if p.name == worker]
+    assert process.pid is not None
+    return process.pid
+
+
+def trial_key(event: Event) -> str:
+    return event.result.trial_key if isinstance(event, TrialEnded) else event.trial_key
+
+
+@dataclasses.dataclass
+class Sweep:
+    trials: dict[str, Trial]  # by role: finishes, raises, times_out, loses_worker
+    events: list[Event]
+    killed_pid: int | None
+
+    def result(self, role: str) -> TrialResult:
+        key = self.trials[role].key
+        (ended,) = [e for e in self.events if isinstance(e, TrialEnded) and trial_key(e) == key]
+        return ended.result
+
+
+@pytest.fixture(scope="module")
+def sweep(executor: Executor, prepared: Prepared) -> Sweep:
+    first, second, third, fourth = prepared.plan.trials
+    trials = {
+        "finishes": first,
+        "raises": with_train(second, optimizer="no-such-optimizer"),
+        "times_out": with_train(third, time_limit=1e-6),
+    }
+    if not isinstance(executor, InProcess):  # its worker is the test process itself
+        trials["loses_worker"] = with_train(fourth, epochs=50)  # last: nothing waits for it
+    events: list[Event] = []
+    workers: dict[str, str] = {}
+    killed: list[int] = []
+
+    def emit(event: Event) -> None:
+        events.append(event)
+        if isinstance(event, TrialStarted):
+            workers[event.trial_key] = event.worker
+        victim = trials.get("loses_worker")
+        if (
+            isinstance(event, EpochEnded)
+            and victim
+            and event.trial_key == victim.key
+            and not killed
+        ):
+            killed.append(worker_pid(workers[victim.key]))
+            os.kill(killed[0], signal.SIGKILL)
+
+    executor.start(prepared.datasets, len(trials))
+    executor.run(list(trials.values()), prepared.datasets, emit)
+    return Sweep(trials, events, killed[0] if killed else None)
+
+
+def test_every_trial_starts_reports_its_epochs_in_order_and_ends_once(sweep: Sweep) -> None:
+    for trial in sweep.trials.values():
+        mine = [e for e in sweep.events if trial_key(e) == trial.key]
+        assert isinstance(mine[0], TrialStarted) and isinstance(mine[-1], TrialEnded), trial.key
+        assert sum(isinstance(e, TrialEnded) for e in mine) == 1
+        epochs = [e.epoch for e in mine if isinstance(e, EpochEnded)]
+        assert epochs == sorted(set(epochs))
+
+
+def test_a_finished_trial_carries_its_metrics_and_history(sweep: Sweep) -> None:
+    result = sweep.result("finishes")
+    assert (result.status, result.reason) == (FINISHED, ""), result.reason
+    assert result.finished and "test_rmse" in result.metrics and len(result.history) == 1
+
+
+def test_a_trial_that_raises_fails_alone_with_its_error(sweep: Sweep) -> None:
+    result = sweep.result("raises")
+    assert result.status == FAILED
+    assert result.reason.startswith("error: KeyError: 'no-such-optimizer'"), result.reason
+    assert sweep.result("finishes").finished
+
+
+def test_a_trial_past_its_time_limit_fails_with_timeout(sweep: Sweep) -> None:
+    result = sweep.result("times_out")
+    assert (result.status, result.reason) == (FAILED, TIMEOUT)
+    assert result.metrics["epochs_run"] == 1  # what it reached is kept
+
+
+def test_a_worker_lost_mid_trial_fails_that_trial_only(sweep: Sweep) -> None:
+    if "loses_worker" not in sweep.trials:
+        pytest.skip("trials run in the driver's own process: there is no worker to lose")
+    result = sweep.result("loses_worker")
+    assert result.status == FAILED
+    assert result.reason.startswith("error: worker died while running the trial ("), result.reason
+    assert str(sweep.killed_pid) in result.reason
+    assert sweep.result("finishes").finished
+    assert sweep.result("raises").reason.startswith("error: KeyError")
+
+
+def test_ctrl_c_stops_every_worker_and_one_started_for_no_trial_stops_first(
+    executor: Executor, prepared: Prepared
+) -> None:
+    """Workers for two trials are started; resume leaves one to run: the other is stopped
+    before it starts. Ctrl-C (KeyboardInterrupt out of `emit`) mid-trial stops the rest."""
+    one_worker = 0 if isinstance(executor, InProcess) else 1
+    executor.start(prepared.datasets, 2)
+    seen: list[Event] = []
+    while_running: list[bool] = []
+
+    def emit(event: Event) -> None:
+        seen.append(event)
+        if isinstance(event, EpochEnded):
+            while_running.append(eventually(lambda: live_workers(executor) == one_worker))
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        executor.run([with_train(prepared.plan.trials[0], epochs=50)], prepared.datasets, emit)
+    assert while_running == [True]
+    assert not any(isinstance(e, TrialEnded) for e in seen)
+    assert eventually(lambda: live_workers(executor) == 0)
+
+
+def test_workers_started_ahead_are_stopped_when_nothing_is_left_to_run(
+    executor: Executor, prepared: Prepared
+) -> None:
+    """`start` runs before resume is decided; a sweep with nothing left stops its workers."""
+    two_workers = 0 if isinstance(executor, InProcess) else 2
+    executor.start(prepared.datasets, 2)
+    assert eventually(lambda: live_workers(executor) == two_workers)
+    events: list[Event] = []
+    executor.run([], prepared.datasets, events.append)
+    assert events == []
+    assert eventually(lambda: live_workers(executor) == 0)
