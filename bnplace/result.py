@@ -29,12 +29,14 @@ class TrialState(StrEnum):
     sweep stopped while it ran (Ctrl-C, or a driver that died): it has no result, only a run
     the tracker marks so. A `TrialResult` is therefore FINISHED or FAILED, never RUNNING or
     KILLED; a KILLED or FAILED trial trains again on resume, a FINISHED one does not.
+    MISSING is only the comparison's word for a planned trial that no run records yet.
     """
 
     RUNNING = "running"
     FINISHED = "finished"
     FAILED = "failed"
     KILLED = "killed"
+    MISSING = "missing"
 
     @property
     def run_status(self) -> str:
@@ -55,6 +57,7 @@ RUNNING = TrialState.RUNNING
 FINISHED = TrialState.FINISHED
 FAILED = TrialState.FAILED
 KILLED = TrialState.KILLED
+MISSING = TrialState.MISSING
 ENDED = (FINISHED, FAILED)  # the states a TrialResult can carry
 
 # The reasons for a FAILED trial that are not errors (every other reason starts "error: ").

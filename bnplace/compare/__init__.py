@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bnplace.errors import TrackingError, did_you_mean
+from bnplace.result import FINISHED
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -154,7 +155,7 @@ def _check_metric(trials: pd.DataFrame, metric: str, sweep: SweepInfo) -> None:
 
     if metric in trials.columns:
         return
-    finished = trials[trials["status"] == "finished"] if "status" in trials.columns else trials
+    finished = trials[trials["status"] == FINISHED] if "status" in trials.columns else trials
     if finished.empty:
         return  # nothing finished yet: every trial counts as failed, the table says so
     fixed = {

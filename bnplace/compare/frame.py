@@ -29,6 +29,7 @@ import pandas as pd
 
 from bnplace.compare.stats import axis_column
 from bnplace.errors import TrackingError, did_you_mean
+from bnplace.result import FINISHED, MISSING, TrialState
 from bnplace.verdicts import Design
 
 if TYPE_CHECKING:
@@ -49,7 +50,6 @@ FIXED_TRIAL_COLUMNS = (
     "start_time",
 )
 HISTORY_COLUMNS = ("variant", "variant_id", "seed", "run_id", "epoch", "metric", "value")
-_RUN_STATUS = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "killed"}
 
 
 @dataclass(frozen=True)
@@ -285,7 +285,7 @@ def _trial_status(run: Run) -> str:
     tag = run.data.tags.get("bnplace.status", "")
     if tag:
         return tag
-    return _RUN_STATUS.get(run.info.status, "running")
+    return TrialState.of_run_status(run.info.status).value
 
 
 def _seed(value: str) -> int | float:
@@ -465,7 +465,7 @@ def load_sweep(
                 "variant_id": str(t["variant_id"]),
                 "seed": _seed(str(t.get("seed", ""))),
                 "trial_key": key,
-                "status": "missing",
+                "status": MISSING.value,
                 "failure": "not run",
                 "run_id": "",
                 "variant_run_id": "",
@@ -542,7 +542,7 @@ def load_history(
     Columns: variant, variant_id, seed, run_id, epoch (the MLflow step), metric, value.
     """
     uri = tracking_uri or str(client.tracking_uri)
-    finished = trials[trials["status"] == "finished"] if "status" in trials else trials.iloc[:0]
+    finished = trials[trials["status"] == FINISHED] if "status" in trials else trials.iloc[:0]
     records: list[tuple[Any, ...]] = []
     with _mlflow_errors(uri):
         for key in metrics:

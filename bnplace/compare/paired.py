@@ -24,6 +24,7 @@ import pandas as pd
 from scipy import stats as st
 
 from bnplace.errors import DataError
+from bnplace.result import FAILED, FINISHED, KILLED
 from bnplace.verdicts import (
     DROP,
     INCONCLUSIVE,
@@ -36,8 +37,7 @@ from bnplace.verdicts import (
     signed_rank_intervals,
 )
 
-FINISHED = "finished"
-FAILED_STATES = ("failed", "killed")  # a trial that ran and did not finish: ranks worst
+FAILED_STATES = (FAILED, KILLED)  # a trial that ran and did not finish: ranks worst
 LOG_RATIO = "log_ratio"
 DIFFERENCE = "difference"
 

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from bnplace.compare.stats import axis_column
+from bnplace.result import FINISHED
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -182,7 +183,7 @@ def plot_final_metric(
     if metric not in trials.columns:
         return None
     names = list(table["variant"])
-    ok = (trials["status"] == "finished") & np.isfinite(
+    ok = (trials["status"] == FINISHED) & np.isfinite(
         pd.to_numeric(trials[metric], errors="coerce").astype(float)
     )
     finished = trials[ok]

@@ -27,11 +27,11 @@ from scipy import stats as st
 from bnplace.compare.paired import compare_pairs, family, persistence_skill, values_by_seed
 from bnplace.errors import DataError
 from bnplace.plan import direction_for
+from bnplace.result import FINISHED, KILLED, RUNNING
 from bnplace.verdicts import BASELINE, DROP, Design, level_for, min_seeds
 
 Direction = Literal["min", "max"]
 
-FINISHED = "finished"
 REQUIRED_COLUMNS = ("variant", "seed", "status")
 MEAN_CONFIDENCE = 0.95  # the per-variant t-interval of the mean (a description, not a verdict)
 
@@ -125,7 +125,7 @@ def _failure_reason(row: pd.Series, metric: str) -> str:
     reason = row.get("failure")
     if isinstance(reason, str) and reason.strip():
         return reason.strip()
-    return {"killed": "killed", "running": "unfinished"}.get(status, "unknown")
+    return {KILLED: "killed", RUNNING: "unfinished"}.get(status, "unknown")
 
 
 def failure_table(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
