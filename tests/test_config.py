@@ -221,3 +221,17 @@ def test_a_key_written_twice_beside_a_merge_is_still_a_duplicate() -> None:
     (problem,) = info.value.problems
     assert (problem.line, problem.column, problem.key) == (10, 7, "model[1].conv1d.filters")
     assert "duplicate key 'filters'" in problem.message
+
+
+def test_an_absurd_seed_count_is_refused_at_its_line() -> None:
+    from bnplace.config import parse_config
+    from bnplace.errors import ConfigError
+
+    text = (
+        (ROOT / "configs" / "quickstart.yaml")
+        .read_text()
+        .replace("seeds: 7", "seeds: 1000000000000")
+    )
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "q.yaml")
+    assert "at most 1000 seeds" in str(info.value) and "q.yaml:" in str(info.value)

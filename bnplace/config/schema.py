@@ -328,6 +328,7 @@ class Tracking(Strict):
 # --- Sweep ---------------------------------------------------------------------------------
 
 AxisValues = list[Any] | dict[str, Any]
+MAX_SEEDS = 1000  # per variant; far past what any verdict needs (see `bnplace plan`)
 
 
 class Sweep(Strict):
@@ -340,6 +341,9 @@ class Sweep(Strict):
     def _seeds_usable(cls, seeds: int | list[int]) -> int | list[int]:
         if isinstance(seeds, int) and seeds < 1:
             raise ValueError(f"seeds must be at least 1, got {seeds}")
+        count = seeds if isinstance(seeds, int) else len(seeds)
+        if count > MAX_SEEDS:  # a typo like 1000000000000 must not become a MemoryError
+            raise ValueError(f"at most {MAX_SEEDS} seeds per variant, got {count}")
         if isinstance(seeds, list):
             if not seeds:
                 raise ValueError("the seed list is empty")
