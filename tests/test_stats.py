@@ -246,3 +246,12 @@ def test_an_axis_may_share_a_name_with_a_table_column(base: np.ndarray) -> None:
     s = compute_statistics(trials, metric=METRIC, axes=["order"])
     assert list(s.table["axis:order"]) == list(s.table["variant"])
     assert "order" in s.table.columns  # the table's own column is still there
+
+
+def test_a_variant_that_beats_persistence_on_every_seed_says_so(base: np.ndarray) -> None:
+    trials = trials_from({"base": base, "v": base - 0.05})
+    trials["persistence_rmse"] = 2.0  # every variant is far better than persistence
+    s = compute_statistics(trials, metric=METRIC)
+    best = s.table.iloc[0]  # a row read positionally: the flag must still be a Python bool
+    assert best["beats_persistence"] is True
+    assert not any("persistence" in n for n in s.notes)

@@ -344,10 +344,14 @@ def compute_statistics(
     table = summary.merge(versus, on="variant", how="left").merge(side, on="variant", how="left")
     if skill["skill"].notna().any():
         table = table.merge(skill, on="variant", how="left")
-        table["beats_persistence"] = [  # True / False / None, never a NumPy bool or NaN
-            None if not isinstance(v, bool | np.bool_) else bool(v)
-            for v in table["beats_persistence"]
-        ]
+        table["beats_persistence"] = pd.Series(  # True / False / None, never a NumPy bool
+            [
+                None if not isinstance(v, bool | np.bool_) else bool(v)
+                for v in table["beats_persistence"]
+            ],
+            index=table.index,
+            dtype=object,
+        )
     table.loc[table["variant"] == baseline, "verdict"] = BASELINE
     table.insert(1, "order", range(len(names)))
     table.insert(2, "is_baseline", table["variant"] == baseline)
@@ -379,6 +383,11 @@ def compute_statistics(
         notes=tuple(notes),
         design=design,
     )
+
+
+def _is_true(value: object) -> bool:
+    """A table flag that is True (Python or NumPy), not False, None or NaN."""
+    return isinstance(value, bool | np.bool_) and bool(value)
 
 
 def rule_sentence(design: Design, m: int) -> str:
@@ -424,10 +433,11 @@ def _notes(
         )
     if "beats_persistence" in table.columns and table["n_finished"].gt(0).any():
         best = table.iloc[0]
-        if best["beats_persistence"] is not True:
+        if not _is_true(best["beats_persistence"]):
             why = (
                 f"; {int(best['n_finished'])} seeds cannot reach the interval's level"
-                if best["beats_persistence"] is None and best["skill_low"] > 0
+                if not isinstance(best["beats_persistence"], bool | np.bool_)
+                and best["skill_low"] > 0
                 else ""
             )
             notes.append(

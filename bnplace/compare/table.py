@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from bnplace.compare.format import (
     DASH,
     effect_text,
@@ -185,7 +187,9 @@ def skill_text(row: Mapping[str, Any]) -> str:
         return DASH
     shown = f"{fmt_num(row['skill'], 3)} {fmt_ci(row['skill_low'], row['skill_high'])}"
     beats = row.get("beats_persistence")
-    return shown + (" beats" if beats is True else " loses" if beats is False else "")
+    if not isinstance(beats, bool | np.bool_):
+        return shown  # undecided
+    return shown + (" beats" if beats else " loses")
 
 
 def contrast_rows(comparison: Comparison) -> list[dict[str, Any]]:
