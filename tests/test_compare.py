@@ -500,8 +500,7 @@ def test_a_sweep_where_every_trial_failed_still_reports(store, tmp_path: Path) -
         )
         for v in VARIANTS[:2]
     )
-    # No plan.json here: the variants come from the variant runs.
-    sweep_id = log_sweep(client, exp_id, "dead", variants=dead, seeds=range(3), with_plan=False)
+    sweep_id = log_sweep(client, exp_id, "dead", variants=dead, seeds=range(3))
     comparison = compare_runs(uri, experiment="dead", out_dir=tmp_path)
     assert (comparison.table["n_finished"] == 0).all()
     assert (comparison.table["n_failed"] == 3).all()
@@ -559,3 +558,11 @@ def test_declared_contrast_and_equivalence_reach_table_json_and_variant_runs(sto
     assert -5 < runs[tiny.name].data.metrics["delta_pct_low"] < 0
     narrow = compare_runs(uri, experiment="contrast", margin=0.001, log_to_mlflow=False)
     assert narrow.verdicts[tiny.name] == "inconclusive"  # --margin overrides the config's
+
+
+def test_a_sweep_run_without_a_plan_is_refused_with_a_reason(store) -> None:
+    uri, client, _root = store
+    exp_id = new_experiment(store, "planless")
+    log_sweep(client, exp_id, "planless", with_plan=False)
+    with pytest.raises(TrackingError, match=r"no plan\.json artifact"):
+        compare_runs(uri, experiment="planless", log_to_mlflow=False)

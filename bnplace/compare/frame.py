@@ -253,34 +253,6 @@ def find_sweep(
     return _sweep_info(client, sweeps[0], uri), tuple(notes)
 
 
-def _variant_table(runs: Sequence[Run], axes: Sequence[str]) -> pd.DataFrame:
-    """Variant runs in plan order (tag bnplace.variant_index when present, else start time)."""
-    rows = []
-    for pos, run in enumerate(runs):
-        tags = run.data.tags
-        index = tags.get("bnplace.variant_index", "")
-        row: dict[str, Any] = {
-            "variant": tags.get("bnplace.variant", run.info.run_name or run.info.run_id),
-            "variant_id": tags.get("bnplace.variant_id", ""),
-            "run_id": run.info.run_id,
-            "layers": tags.get("bnplace.layers", ""),
-            "params_tag": tags.get("bnplace.params", ""),
-            "_index": int(index) if index.isdigit() else math.inf,
-            "_start": int(run.info.start_time or 0),
-            "_pos": pos,
-        }
-        params = run.data.params
-        for axis in axes or sorted(params):
-            row[axis_column(axis)] = params.get(axis, "")
-        rows.append(row)
-    columns = ["variant", "variant_id", "run_id", "layers", "params_tag"]
-    columns += [axis_column(a) for a in axes]
-    if not rows:
-        return pd.DataFrame({c: [] for c in columns})
-    table = pd.DataFrame(rows).sort_values(["_index", "_start", "_pos"], kind="stable")
-    return table.drop(columns=["_index", "_start", "_pos"]).reset_index(drop=True)
-
-
 def _trial_status(run: Run) -> str:
     tag = run.data.tags.get("bnplace.status", "")
     if tag:
@@ -377,9 +349,8 @@ def load_sweep(
     planned trials (trial keys). With `merge_sweeps` (the default) a planned trial counts from
     any sweep of the experiment: per trial key the newest FINISHED run, else the newest run; a
     planned trial without any run is listed with status "missing" (failure "not run"). Without
-    `merge_sweeps` only the runs of this sweep count. Without a plan.json the variants are the
-    sweep's variant runs and the trials those of the same variant ids (merged the same way;
-    when two trial keys remain for one variant and seed, the newest FINISHED run wins).
+    `merge_sweeps` only the runs of this sweep count. A sweep run without a plan.json is
+    refused: nothing else says which trials it consists of.
     """
     uri = tracking_uri or str(client.tracking_uri)
     with _mlflow_errors(uri):
@@ -394,14 +365,17 @@ def load_sweep(
         ]
         own_runs.sort(key=lambda r: int(r.info.start_time or 0))
         plan = read_plan(client, sweep.run_id)
-        if plan is not None:
-            variants = _plan_variants(plan, own_runs, sweep.axes)
-        else:
-            variants = _variant_table(own_runs, sweep.axes)
-        if variants.empty:
+        if plan is None:  # bnplace run writes it before the first trial
             raise TrackingError(
                 f"MLflow store {uri}: sweep run {sweep.run_id} ({sweep.run_name}) has no "
-                "variants (no plan.json and no variant runs); nothing to compare"
+                "plan.json artifact, so its variants and trials are unknown; was it written "
+                "by `bnplace run`?"
+            )
+        variants = _plan_variants(plan, own_runs, sweep.axes)
+        if variants.empty:
+            raise TrackingError(
+                f"MLflow store {uri}: sweep run {sweep.run_id} ({sweep.run_name}) plans no "
+                "variants; nothing to compare"
             )
         trial_runs = _search(client, exp, _kind_filter("trial"))
 
@@ -416,29 +390,17 @@ def load_sweep(
         )
 
     rows: list[dict[str, Any]] = []
-    planned: dict[str, dict[str, Any]] = {}
-    if plan is not None:
-        name_of = dict(zip(variants["variant_id"], variants["variant"], strict=True))
-        planned = {
-            str(t["key"]): t
-            for t in plan.get("trials", [])
-            if isinstance(t, dict) and "key" in t and str(t.get("variant_id")) in name_of
-        }
-        for run in trial_runs:
-            key = run.data.tags.get("bnplace.trial_key", "")
-            if key in planned and (merge_sweeps or in_this_sweep(run)):
-                name = name_of[str(planned[key]["variant_id"])]
-                rows.append(_trial_row(run, name, sweep_of))
-    else:
-        name_of = dict(zip(variants["variant_id"], variants["variant"], strict=True))
-        name_of_run = dict(zip(variants["run_id"], variants["variant"], strict=True))
-        for run in trial_runs:
-            parent = run.data.tags.get("mlflow.parentRunId", "")
-            variant_id = run.data.tags.get("bnplace.variant_id", "")
-            if parent in name_of_run:
-                rows.append(_trial_row(run, name_of_run[parent], sweep_of))
-            elif merge_sweeps and variant_id in name_of:
-                rows.append(_trial_row(run, name_of[variant_id], sweep_of))
+    name_of = dict(zip(variants["variant_id"], variants["variant"], strict=True))
+    planned: dict[str, dict[str, Any]] = {
+        str(t["key"]): t
+        for t in plan.get("trials", [])
+        if isinstance(t, dict) and "key" in t and str(t.get("variant_id")) in name_of
+    }
+    for run in trial_runs:
+        key = run.data.tags.get("bnplace.trial_key", "")
+        if key in planned and (merge_sweeps or in_this_sweep(run)):
+            name = name_of[str(planned[key]["variant_id"])]
+            rows.append(_trial_row(run, name, sweep_of))
 
     metric_names = dict.fromkeys(k[1:] for row in rows for k in row if k.startswith("\0"))
     metric_columns = {
@@ -457,36 +419,27 @@ def load_sweep(
             f"{n_before - len(trials)} older run(s) of the same trial key were superseded "
             "(resumed or repeated trials count once)"
         )
-    if plan is not None:
-        seen = set(trials["trial_key"])
-        missing = [
-            {
-                "variant": name_of[str(t["variant_id"])],
-                "variant_id": str(t["variant_id"]),
-                "seed": _seed(str(t.get("seed", ""))),
-                "trial_key": key,
-                "status": MISSING.value,
-                "failure": "not run",
-                "run_id": "",
-                "variant_run_id": "",
-                "sweep_run_id": "",
-                "start_time": 0,
-                "_finished_run": False,
-            }
-            for key, t in planned.items()
-            if key not in seen
-        ]
-        if missing:
-            trials = pd.concat([trials, pd.DataFrame(missing)], ignore_index=True)
-            notes.append(f"{len(missing)} planned trial(s) have no run yet (listed as 'not run')")
-    else:
-        n_before = len(trials)
-        trials = _newest_per(trials, ["variant", "seed"], only_known=True)
-        if len(trials) < n_before:
-            notes.append(
-                f"{n_before - len(trials)} trial(s) of an earlier configuration (another trial "
-                "key for the same variant and seed) were left out in favour of the newest"
-            )
+    seen = set(trials["trial_key"])
+    missing = [
+        {
+            "variant": name_of[str(t["variant_id"])],
+            "variant_id": str(t["variant_id"]),
+            "seed": _seed(str(t.get("seed", ""))),
+            "trial_key": key,
+            "status": MISSING.value,
+            "failure": "not run",
+            "run_id": "",
+            "variant_run_id": "",
+            "sweep_run_id": "",
+            "start_time": 0,
+            "_finished_run": False,
+        }
+        for key, t in planned.items()
+        if key not in seen
+    ]
+    if missing:
+        trials = pd.concat([trials, pd.DataFrame(missing)], ignore_index=True)
+        notes.append(f"{len(missing)} planned trial(s) have no run yet (listed as 'not run')")
     missing_seed = int(trials["seed"].isna().sum())
     if missing_seed:
         notes.append(f"{missing_seed} trial(s) have no 'bnplace.seed' tag and cannot be paired")
@@ -517,17 +470,12 @@ def load_sweep(
     )
 
 
-def _newest_per(trials: pd.DataFrame, keys: list[str], only_known: bool = False) -> pd.DataFrame:
+def _newest_per(trials: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Per group of `keys`: the newest run whose MLflow status is FINISHED, else the newest."""
     if trials.empty:
         return trials
     ranked = trials.sort_values(["_finished_run", "start_time"], ascending=False, kind="stable")
-    if only_known:
-        known = ranked[keys].notna().all(axis=1)
-        kept = pd.concat([ranked[known].drop_duplicates(keys), ranked[~known]])
-    else:
-        kept = ranked.drop_duplicates(keys)
-    return kept.sort_index()
+    return ranked.drop_duplicates(keys).sort_index()
 
 
 def load_history(
