@@ -6,8 +6,9 @@ per-variant statistics table (best first, with verdicts), failures, the Friedman
 the trials and history tables, and the paths of the files written; `compare_runs` also writes
 the report, plots and tables to `out_dir` and logs them to the sweep run in MLflow.
 `render_table` (rich) and `render_text` (markdown | csv | json) render a `Comparison` for the
-CLI. Submodules: `stats` (pure statistics), `frame` (MLflow <-> DataFrames), `plots`
-(matplotlib), `table` (the terminal table), `report` (text and report files), `format`
+CLI. Submodules: `stats` (pure statistics: tables), `paired` (pure: the comparison family,
+judged by `bnplace.verdicts`), `frame` (MLflow -> DataFrames), `record` (results -> MLflow),
+`plots` (matplotlib), `table` (the terminal table), `report` (text and report files), `format`
 (number formats). This module imports none of them, nor pandas, scipy, mlflow or matplotlib,
 until a function is called.
 """
@@ -192,11 +193,12 @@ def compare_runs(
     true: into `out_dir` (created if needed) or a temporary folder; with `log_to_mlflow` the
     report, plots and statistics go to the sweep run's artifacts under "compare/" (for a metric
     other than the sweep's main one, "compare/<metric>/") and each variant run of the sweep
-    gets its numbers and verdicts (see `frame.log_comparison`). The design (alpha, margin,
+    gets its numbers and verdicts (see `record.log_comparison`). The design (alpha, margin,
     failure rule, contrasts) is the one the sweep's plan recorded; `margin` overrides its margin.
     """
 
-    from bnplace.compare.frame import client_for, load_history, load_sweep, log_comparison
+    from bnplace.compare.frame import client_for, load_history, load_sweep
+    from bnplace.compare.record import log_comparison
 
     client = client_for(tracking_uri)
     data = load_sweep(

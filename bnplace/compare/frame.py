@@ -1,4 +1,4 @@
-"""MLflow to DataFrames and back: the only part of `bnplace compare` that talks to MLflow.
+"""MLflow to DataFrames: how `bnplace compare` reads a sweep (`compare.record` writes back).
 
 In: a tracking URI and an experiment name or a sweep run id (or neither: the newest sweep in the
 store), read with `MlflowClient` in the layout of bnplace/track.py (sweep run > variant runs >
@@ -9,9 +9,7 @@ trial_key, status, failure, run ids, axis labels and every final metric as a col
 request, a per-epoch history table (variant, variant_id, seed, run_id, epoch, metric, value).
 The sweep's plan.json says which trials (keys) it consists of; their runs are taken from every
 sweep of the experiment (a resumed or extended sweep counts once per trial: the newest FINISHED
-run per key, else the newest run). `log_comparison` writes the results back: files to the sweep
-run's artifacts, the statistics table with `log_table`, and per-variant numbers and the verdict
-to the variant runs. mlflow is imported inside the functions.
+run per key, else the newest run). mlflow is imported inside the functions.
 """
 
 from __future__ import annotations
@@ -19,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,7 +82,7 @@ class SweepData:
 
 
 @contextlib.contextmanager
-def _mlflow_errors(tracking_uri: str) -> Iterator[None]:
+def mlflow_errors(tracking_uri: str) -> Iterator[None]:
     """Turn MLflow exceptions into TrackingError naming the store."""
     from mlflow.exceptions import MlflowException
 
@@ -353,7 +350,7 @@ def load_sweep(
     refused: nothing else says which trials it consists of.
     """
     uri = tracking_uri or str(client.tracking_uri)
-    with _mlflow_errors(uri):
+    with mlflow_errors(uri):
         sweep, notes_found = find_sweep(
             client, experiment=experiment, sweep_run_id=sweep_run_id, tracking_uri=uri
         )
@@ -492,7 +489,7 @@ def load_history(
     uri = tracking_uri or str(client.tracking_uri)
     finished = trials[trials["status"] == FINISHED] if "status" in trials else trials.iloc[:0]
     records: list[tuple[Any, ...]] = []
-    with _mlflow_errors(uri):
+    with mlflow_errors(uri):
         for key in metrics:
             if key not in finished.columns:
                 continue  # no trial logged it: skip the round trips
@@ -503,119 +500,3 @@ def load_history(
                     records.append((variant, variant_id, seed, run_id, m.step, key, m.value))
     history = pd.DataFrame.from_records(records, columns=list(HISTORY_COLUMNS))
     return history.astype({"epoch": int, "value": float}) if len(history) else history
-
-
-def log_comparison(
-    client: MlflowClient,
-    sweep: SweepInfo,
-    variants: pd.DataFrame,
-    table: pd.DataFrame,
-    comparisons: pd.DataFrame,
-    *,
-    metric: str,
-    files: Mapping[str, Path],
-    artifact_dir: str,
-    tracking_uri: str = "",
-) -> tuple[str, ...]:
-    """Log a comparison to MLflow; returns the artifact paths written to the sweep run.
-
-    Sweep run: every file of `files` under `artifact_dir` (PNGs under `<artifact_dir>/plots`),
-    the statistics `table` and the `comparisons` with `log_table` as
-    `<artifact_dir>/statistics.json` and `<artifact_dir>/comparisons.json`. Variant runs of the
-    sweep: the metrics `VARIANT_METRICS` (non-finite values skipped) and the tag
-    bnplace.verdict; the first variant (`a`) of each declared contrast or interaction i gets
-    contrast<i>.delta_pct, contrast<i>.delta_pct_low, contrast<i>.delta_pct_high,
-    contrast<i>.p_adjusted and the tag bnplace.contrast<i> ("<name>: <verdict> ..."). For a
-    metric other than the sweep's main metric the names get the prefix "<metric>." (tags:
-    the suffix ".<metric>").
-    """
-    from mlflow.entities import Metric, RunTag
-
-    uri = tracking_uri or str(client.tracking_uri)
-    logged: list[str] = []
-    with _mlflow_errors(uri):
-        for _name, path in files.items():
-            sub = f"{artifact_dir}/plots" if path.suffix == ".png" else artifact_dir
-            client.log_artifact(sweep.run_id, str(path), artifact_path=sub)
-            logged.append(f"{sub}/{path.name}")
-        for name, frame in (("statistics", table), ("comparisons", comparisons)):
-            table_file = f"{artifact_dir}/{name}.json"
-            client.log_table(sweep.run_id, data=_jsonable(frame), artifact_file=table_file)
-            logged.append(table_file)
-
-        prefix = "" if metric == sweep.metric else f"{metric}."
-        suffix = "" if not prefix else f".{metric}"
-        run_of = dict(zip(variants["variant"], variants["run_id"], strict=True))
-        now = int(time.time() * 1000)
-        metrics_of: dict[str, list[Metric]] = {}
-        tags_of: dict[str, list[RunTag]] = {}
-        for row in table.to_dict("records"):
-            name = str(row["variant"])
-            metrics_of[name] = [
-                Metric(prefix + logged_name, float(row[col]), now, 0)
-                for col, logged_name in VARIANT_METRICS.items()
-                if col in row and _finite(row[col])
-            ]
-            tags_of[name] = [RunTag("bnplace.verdict" + suffix, str(row.get("verdict", "")))]
-        declared = comparisons[comparisons["origin"] != "baseline"]
-        for i, row in enumerate(declared.to_dict("records"), start=1):
-            name = str(row["a"])
-            metrics_of.setdefault(name, []).extend(
-                Metric(f"{prefix}contrast{i}.{col}", float(row[col]), now, 0)
-                for col in ("delta_pct", "delta_pct_low", "delta_pct_high", "p_adjusted")
-                if _finite(row[col])
-            )
-            tags_of.setdefault(name, []).append(
-                RunTag(f"bnplace.contrast{i}{suffix}", contrast_tag(row))
-            )
-        for name, metrics in metrics_of.items():
-            run_id = run_of.get(name)
-            if run_id:  # a planned variant without a run in this sweep has nothing to carry it
-                client.log_batch(run_id, metrics=metrics, tags=tags_of.get(name, []))
-    return tuple(logged)
-
-
-# Per-variant numbers logged to the variant runs: table column -> MLflow metric name.
-VARIANT_METRICS = {
-    "ci_low": "ci_low",
-    "ci_high": "ci_high",
-    "diff": "diff_vs_baseline",
-    "delta_pct": "delta_pct",
-    "delta_pct_low": "delta_pct_low",
-    "delta_pct_high": "delta_pct_high",
-    "p_value": "p_raw_vs_baseline",
-    "p_adjusted": "p_vs_baseline",
-    "seed_sd": "seed_sd",
-    "skill": "skill",
-    "skill_low": "skill_low",
-    "skill_high": "skill_high",
-    "mean_rank": "mean_rank",
-}
-
-
-def contrast_tag(row: Mapping[str, Any]) -> str:
-    """A declared comparison as one readable tag value: name, verdict, effect and interval."""
-    return (
-        f"{row['comparison']}: {row['verdict']} ({float(row['delta_pct']):+.2f}% "
-        f"[{float(row['delta_pct_low']):+.2f}, {float(row['delta_pct_high']):+.2f}])"
-    )
-
-
-def _finite(value: Any) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def _jsonable(table: pd.DataFrame) -> pd.DataFrame:
-    """The table with infinite numbers as the strings "inf"/"-inf" (JSON has no infinity)."""
-    out = table.copy()
-    for col in out.columns:
-        if pd.api.types.is_float_dtype(out[col]):
-            values = out[col]
-            if values.isin([math.inf, -math.inf]).any():
-                out[col] = values.map(
-                    lambda v: ("inf" if v > 0 else "-inf") if v in (math.inf, -math.inf) else v
-                ).astype(object)
-    return out

@@ -1,0 +1,139 @@
+"""The comparison written back to MLflow: files, tables, per-variant numbers and verdicts.
+
+In: an `MlflowClient`, the compared sweep (`frame.SweepInfo`), its variants table, the
+statistics and comparisons tables, and the report files. Out: artifacts on the sweep run
+(report files, plots, `statistics.json` and `comparisons.json` via `log_table`), and metrics and
+tags on each variant run (`VARIANT_METRICS`, the verdict, the declared contrasts). Reading the
+sweep is `compare.frame`; mlflow is imported inside the function.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from bnplace.compare.frame import SweepInfo, mlflow_errors
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+
+def log_comparison(
+    client: MlflowClient,
+    sweep: SweepInfo,
+    variants: pd.DataFrame,
+    table: pd.DataFrame,
+    comparisons: pd.DataFrame,
+    *,
+    metric: str,
+    files: Mapping[str, Path],
+    artifact_dir: str,
+    tracking_uri: str = "",
+) -> tuple[str, ...]:
+    """Log a comparison to MLflow; returns the artifact paths written to the sweep run.
+
+    Sweep run: every file of `files` under `artifact_dir` (PNGs under `<artifact_dir>/plots`),
+    the statistics `table` and the `comparisons` with `log_table` as
+    `<artifact_dir>/statistics.json` and `<artifact_dir>/comparisons.json`. Variant runs of the
+    sweep: the metrics `VARIANT_METRICS` (non-finite values skipped) and the tag
+    bnplace.verdict; the first variant (`a`) of each declared contrast or interaction i gets
+    contrast<i>.delta_pct, contrast<i>.delta_pct_low, contrast<i>.delta_pct_high,
+    contrast<i>.p_adjusted and the tag bnplace.contrast<i> ("<name>: <verdict> ..."). For a
+    metric other than the sweep's main metric the names get the prefix "<metric>." (tags:
+    the suffix ".<metric>").
+    """
+    from mlflow.entities import Metric, RunTag
+
+    uri = tracking_uri or str(client.tracking_uri)
+    logged: list[str] = []
+    with mlflow_errors(uri):
+        for _name, path in files.items():
+            sub = f"{artifact_dir}/plots" if path.suffix == ".png" else artifact_dir
+            client.log_artifact(sweep.run_id, str(path), artifact_path=sub)
+            logged.append(f"{sub}/{path.name}")
+        for name, frame in (("statistics", table), ("comparisons", comparisons)):
+            table_file = f"{artifact_dir}/{name}.json"
+            client.log_table(sweep.run_id, data=_jsonable(frame), artifact_file=table_file)
+            logged.append(table_file)
+
+        prefix = "" if metric == sweep.metric else f"{metric}."
+        suffix = "" if not prefix else f".{metric}"
+        run_of = dict(zip(variants["variant"], variants["run_id"], strict=True))
+        now = int(time.time() * 1000)
+        metrics_of: dict[str, list[Metric]] = {}
+        tags_of: dict[str, list[RunTag]] = {}
+        for row in table.to_dict("records"):
+            name = str(row["variant"])
+            metrics_of[name] = [
+                Metric(prefix + logged_name, float(row[col]), now, 0)
+                for col, logged_name in VARIANT_METRICS.items()
+                if col in row and _finite(row[col])
+            ]
+            tags_of[name] = [RunTag("bnplace.verdict" + suffix, str(row.get("verdict", "")))]
+        declared = comparisons[comparisons["origin"] != "baseline"]
+        for i, row in enumerate(declared.to_dict("records"), start=1):
+            name = str(row["a"])
+            metrics_of.setdefault(name, []).extend(
+                Metric(f"{prefix}contrast{i}.{col}", float(row[col]), now, 0)
+                for col in ("delta_pct", "delta_pct_low", "delta_pct_high", "p_adjusted")
+                if _finite(row[col])
+            )
+            tags_of.setdefault(name, []).append(
+                RunTag(f"bnplace.contrast{i}{suffix}", contrast_tag(row))
+            )
+        for name, metrics in metrics_of.items():
+            run_id = run_of.get(name)
+            if run_id:  # a planned variant without a run in this sweep has nothing to carry it
+                client.log_batch(run_id, metrics=metrics, tags=tags_of.get(name, []))
+    return tuple(logged)
+
+
+# Per-variant numbers logged to the variant runs: table column -> MLflow metric name.
+VARIANT_METRICS = {
+    "ci_low": "ci_low",
+    "ci_high": "ci_high",
+    "diff": "diff_vs_baseline",
+    "delta_pct": "delta_pct",
+    "delta_pct_low": "delta_pct_low",
+    "delta_pct_high": "delta_pct_high",
+    "p_value": "p_raw_vs_baseline",
+    "p_adjusted": "p_vs_baseline",
+    "seed_sd": "seed_sd",
+    "skill": "skill",
+    "skill_low": "skill_low",
+    "skill_high": "skill_high",
+    "mean_rank": "mean_rank",
+}
+
+
+def contrast_tag(row: Mapping[str, Any]) -> str:
+    """A declared comparison as one readable tag value: name, verdict, effect and interval."""
+    return (
+        f"{row['comparison']}: {row['verdict']} ({float(row['delta_pct']):+.2f}% "
+        f"[{float(row['delta_pct_low']):+.2f}, {float(row['delta_pct_high']):+.2f}])"
+    )
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _jsonable(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with infinite numbers as the strings "inf"/"-inf" (JSON has no infinity)."""
+    out = table.copy()
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col]):
+            values = out[col]
+            if values.isin([math.inf, -math.inf]).any():
+                out[col] = values.map(
+                    lambda v: ("inf" if v > 0 else "-inf") if v in (math.inf, -math.inf) else v
+                ).astype(object)
+    return out
