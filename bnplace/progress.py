@@ -23,13 +23,15 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from bnplace.metrics import HISTORY_METRICS, TEST_ACCURACY, TEST_RMSE, TIME_PER_EPOCH_S
+
 if TYPE_CHECKING:
     from bnplace.plan import Plan
     from bnplace.result import TrialResult
 
 
 def _short(metrics: dict[str, float]) -> str:
-    keys = [k for k in ("loss", "val_loss") if k in metrics]
+    keys = [k for k in HISTORY_METRICS if k in metrics]
     return " ".join(f"{k}={metrics[k]:.4g}" for k in keys)
 
 
@@ -188,7 +190,7 @@ def _plan_line(plan: Plan, todo: int, skipped: int, killed: int) -> str:
 def _result_detail(result: TrialResult) -> str:
     if not result.finished:
         return result.reason
-    shown = [k for k in ("test_rmse", "test_accuracy", "time_per_epoch_s") if k in result.metrics]
+    shown = [k for k in (TEST_RMSE, TEST_ACCURACY, TIME_PER_EPOCH_S) if k in result.metrics]
     return " ".join(f"{k}={result.metrics[k]:.4g}" for k in shown)
 
 

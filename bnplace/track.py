@@ -23,6 +23,43 @@ from typing import TYPE_CHECKING, Any
 from bnplace import __version__
 from bnplace.errors import TrackingError
 from bnplace.result import FINISHED, KILLED, RUNNING
+from bnplace.tags import (
+    AXES,
+    BASELINE,
+    CONFIG_ARTIFACT,
+    CONFIG_DIGEST,
+    CUDNN,
+    DATA,
+    DIRECTION,
+    DRIVER,
+    EXPERIMENT,
+    FAILURE,
+    HISTORY_ARTIFACT,
+    LAYERS,
+    LIB_PREFIX,
+    METRIC,
+    PARAM_LAYERS,
+    PARAM_SEED,
+    PARAM_SEEDS,
+    PARAM_TRIALS,
+    PARAM_VARIANTS,
+    PARAMS,
+    PARENT,
+    PLAN_ARTIFACT,
+    ROLE,
+    SEED,
+    STATUS,
+    SUMMARY_ARTIFACT,
+    SWEEP,
+    SWEEP_ID,
+    TASK,
+    TRIAL,
+    TRIAL_KEY,
+    VARIANT,
+    VARIANT_ID,
+    VARIANT_NAME,
+    VERSION,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -31,7 +68,7 @@ if TYPE_CHECKING:
     from bnplace.plan import Plan, Trial, Variant
     from bnplace.result import TrialResult
 
-KIND, SWEEP, VARIANT, TRIAL = "bnplace.kind", "sweep", "variant", "trial"
+KIND = ROLE  # the tag naming a run's role (sweep, variant, trial)
 _PAGE = 1000
 
 
@@ -115,20 +152,20 @@ class Tracker:
         runs = self._runs(
             f"tags.`{KIND}` = '{TRIAL}' and attributes.status = '{FINISHED.run_status}'"
         )
-        return {run.data.tags.get("bnplace.trial_key", "") for run in runs}
+        return {run.data.tags.get(TRIAL_KEY, "") for run in runs}
 
     def kill_stale_runs(self) -> int:
         """Mark KILLED the runs a dead sweep left RUNNING; returns how many trial runs."""
         killed = 0
         for sweep in self._runs(f"tags.`{KIND}` = '{SWEEP}' and attributes.status = 'RUNNING'"):
-            if _driver_alive(sweep.data.tags.get("bnplace.driver", "")):
+            if _driver_alive(sweep.data.tags.get(DRIVER, "")):
                 continue
             sweep_id = sweep.info.run_id
             for run in self._runs(
-                f"tags.`bnplace.sweep` = {_quote(sweep_id)} and attributes.status = 'RUNNING'"
+                f"tags.`{SWEEP_ID}` = {_quote(sweep_id)} and attributes.status = 'RUNNING'"
             ):
                 if run.data.tags.get(KIND) == TRIAL:
-                    self.client.set_tag(run.info.run_id, "bnplace.status", KILLED.value)
+                    self.client.set_tag(run.info.run_id, STATUS, KILLED.value)
                     killed += 1
                 self.client.set_terminated(run.info.run_id, KILLED.run_status)
             self.client.set_terminated(sweep_id, "KILLED")
@@ -145,15 +182,15 @@ class Tracker:
             run_name=f"sweep {stamp}",
             tags={
                 KIND: SWEEP,
-                "bnplace.experiment": plan.experiment,
-                "bnplace.task": plan.task,
-                "bnplace.metric": plan.metric,
-                "bnplace.direction": plan.direction,
-                "bnplace.baseline": plan.baseline,
-                "bnplace.axes": json.dumps(list(plan.axes)),
-                "bnplace.config_digest": config_digest(config_text),
-                "bnplace.version": __version__,
-                "bnplace.driver": f"{socket.gethostname()}:{os.getpid()}",
+                EXPERIMENT: plan.experiment,
+                TASK: plan.task,
+                METRIC: plan.metric,
+                DIRECTION: plan.direction,
+                BASELINE: plan.baseline,
+                AXES: json.dumps(list(plan.axes)),
+                CONFIG_DIGEST: config_digest(config_text),
+                VERSION: __version__,
+                DRIVER: f"{socket.gethostname()}:{os.getpid()}",
                 **_library_versions(),
             },
         )
@@ -161,13 +198,13 @@ class Tracker:
         self.client.log_batch(
             self.sweep_run_id,
             params=[
-                Param("variants", str(len(plan.variants))),
-                Param("seeds", ",".join(map(str, plan.seeds))),
-                Param("trials", str(len(plan.trials))),
+                Param(PARAM_VARIANTS, str(len(plan.variants))),
+                Param(PARAM_SEEDS, ",".join(map(str, plan.seeds))),
+                Param(PARAM_TRIALS, str(len(plan.trials))),
             ],
         )
-        self.client.log_text(self.sweep_run_id, config_text, "config/config.yaml")
-        self.client.log_dict(self.sweep_run_id, plan.to_dict(), "plan.json")
+        self.client.log_text(self.sweep_run_id, config_text, CONFIG_ARTIFACT)
+        self.client.log_dict(self.sweep_run_id, plan.to_dict(), PLAN_ARTIFACT)
         for variant in plan.variants:  # every variant shows in the UI, run or resumed
             self.variant_run(variant)
         return self.sweep_run_id
@@ -183,13 +220,13 @@ class Tracker:
             run_name=variant.name,
             tags={
                 KIND: VARIANT,
-                "mlflow.parentRunId": self.sweep_run_id,
-                "bnplace.sweep": self.sweep_run_id,
-                "bnplace.variant": variant.name,
-                "bnplace.variant_id": variant.id,
-                "bnplace.layers": variant.layer_order,
-                "bnplace.params": str(variant.params),
-                "bnplace.cudnn": str(variant.cudnn).lower(),
+                PARENT: self.sweep_run_id,
+                SWEEP_ID: self.sweep_run_id,
+                VARIANT_NAME: variant.name,
+                VARIANT_ID: variant.id,
+                LAYERS: variant.layer_order,
+                PARAMS: str(variant.params),
+                CUDNN: str(variant.cudnn).lower(),
             },
         )
         params = [Param(axis, label) for axis, label in variant.labels]
@@ -207,21 +244,21 @@ class Tracker:
             run_name=f"{trial.variant} seed={trial.seed}",
             tags={
                 KIND: TRIAL,
-                "mlflow.parentRunId": parent,
-                "bnplace.sweep": self.sweep_run_id,
-                "bnplace.variant": trial.variant,
-                "bnplace.variant_id": trial.variant_id,
-                "bnplace.seed": str(trial.seed),
-                "bnplace.trial_key": trial.key,
-                "bnplace.layers": trial.model.layer_order,
-                "bnplace.params": str(variant.params),
-                "bnplace.cudnn": str(variant.cudnn).lower(),
-                "bnplace.data": trial.data_fingerprint,
-                "bnplace.status": RUNNING.value,
+                PARENT: parent,
+                SWEEP_ID: self.sweep_run_id,
+                VARIANT_NAME: trial.variant,
+                VARIANT_ID: trial.variant_id,
+                SEED: str(trial.seed),
+                TRIAL_KEY: trial.key,
+                LAYERS: trial.model.layer_order,
+                PARAMS: str(variant.params),
+                CUDNN: str(variant.cudnn).lower(),
+                DATA: trial.data_fingerprint,
+                STATUS: RUNNING.value,
             },
         )
         run_id = self._trial_runs[trial.key] = run.info.run_id  # open from here on
-        params = [Param(k, v) for k, v in flat_params(trial)] + [Param("seed", str(trial.seed))]
+        params = [Param(k, v) for k, v in flat_params(trial)] + [Param(PARAM_SEED, str(trial.seed))]
         self.client.log_batch(run_id, params=params)
         return run_id
 
@@ -248,14 +285,14 @@ class Tracker:
             for name, value in result.metrics.items()
             if _finite(value)
         ]
-        tags = [RunTag("bnplace.status", result.status.value)]
+        tags = [RunTag(STATUS, result.status.value)]
         if result.reason:
-            tags.append(RunTag("bnplace.failure", result.reason[:4000]))
+            tags.append(RunTag(FAILURE, result.reason[:4000]))
         self.client.log_batch(run_id, metrics=metrics, tags=tags)
         if result.summary:
-            self.client.log_text(run_id, result.summary, "model_summary.txt")
+            self.client.log_text(run_id, result.summary, SUMMARY_ARTIFACT)
         if result.history:
-            self.client.log_text(run_id, history_csv(result.history), "history.csv")
+            self.client.log_text(run_id, history_csv(result.history), HISTORY_ARTIFACT)
         self.client.set_terminated(run_id, result.status.run_status)
         del self._trial_runs[result.trial_key]  # open until here: a failed write leaves it open
 
@@ -263,7 +300,7 @@ class Tracker:
         """Ctrl-C: mark the trials still running KILLED (their results are lost, not wrong)."""
         count = 0
         for run_id in self._trial_runs.values():
-            self.client.set_tag(run_id, "bnplace.status", KILLED.value)
+            self.client.set_tag(run_id, STATUS, KILLED.value)
             self.client.set_terminated(run_id, KILLED.run_status)
             count += 1
         self._trial_runs.clear()
@@ -309,7 +346,7 @@ class Tracker:
         )
         latest: dict[str, Run] = {}
         for run in runs:
-            key = run.data.tags.get("bnplace.trial_key", "")
+            key = run.data.tags.get(TRIAL_KEY, "")
             if key in wanted and (
                 key not in latest or run.info.start_time > latest[key].info.start_time
             ):
@@ -363,7 +400,7 @@ def _library_versions() -> dict[str, str]:
     out = {}
     for package in ("tensorflow", "tensorflow-cpu", "keras", "mlflow"):
         try:
-            out[f"bnplace.lib.{package}"] = version(package)
+            out[LIB_PREFIX + package] = version(package)
         except PackageNotFoundError:
             continue
     return out
@@ -373,7 +410,7 @@ def flat_params(trial: Trial) -> list[tuple[str, str]]:
     """Readable flattened params of a trial: its axis labels and the settings that matter."""
     config = trial.config
     params = [
-        ("layers", trial.model.layer_order),
+        (PARAM_LAYERS, trial.model.layer_order),
         ("data.source", config.data.source),
         ("data.window", str(config.data.window)),
         ("data.horizon", str(config.data.horizon)),

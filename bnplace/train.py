@@ -19,6 +19,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from bnplace import metrics as m
 from bnplace.build import build_model
 from bnplace.config.schema import Train
 from bnplace.data import Dataset
@@ -59,7 +60,7 @@ class _Watch(keras.callbacks.Callback):
         self.epoch_times.append(time.perf_counter() - self.epoch_started)
         row = {k: float(v) for k, v in (logs or {}).items() if np.ndim(v) == 0}
         if "learning_rate" in row:
-            row["lr"] = row.pop("learning_rate")
+            row[m.LR] = row.pop("learning_rate")
         self.history.append(row)
         if self.on_epoch is not None:
             self.on_epoch(epoch, row)
@@ -116,12 +117,12 @@ def _train(trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None) -> Tr
     train_time = time.perf_counter() - started
     history = tuple(watch.history)
     timing = {
-        "train_time_s": train_time,
+        m.TRAIN_TIME_S: train_time,
         # the first epoch also traces the train and validation functions: leave it out
-        "time_per_epoch_s": float(np.mean(watch.epoch_times[1:] or watch.epoch_times)),
-        "first_epoch_s": watch.epoch_times[0] if watch.epoch_times else 0.0,
-        "epochs_run": float(len(history)),
-        "params": float(model.count_params()),
+        m.TIME_PER_EPOCH_S: float(np.mean(watch.epoch_times[1:] or watch.epoch_times)),
+        m.FIRST_EPOCH_S: watch.epoch_times[0] if watch.epoch_times else 0.0,
+        m.EPOCHS_RUN: float(len(history)),
+        m.PARAMS: float(model.count_params()),
     }
     if watch.stop_reason:
         return failed_result(trial, watch.stop_reason, metrics=timing, history=history)
@@ -237,9 +238,9 @@ def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dic
         f1s.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
     picked = np.clip(probabilities[np.arange(labels.size), labels], 1e-7, 1.0)
     return {
-        "test_accuracy": float(np.mean(predicted == labels)),
-        "test_macro_f1": float(np.mean(f1s)),
-        "test_log_loss": float(-np.mean(np.log(picked))),
+        m.TEST_ACCURACY: float(np.mean(predicted == labels)),
+        m.TEST_MACRO_F1: float(np.mean(f1s)),
+        m.TEST_LOG_LOSS: float(-np.mean(np.log(picked))),
     }
 
 
@@ -252,21 +253,21 @@ def _diagnostics(
     train = dataset.split("train")
     x = np.asarray(train.x[:_DIAGNOSE_SAMPLES])
     outputs = layer_outputs(model, x)  # one inference-mode pass serves both diagnostics
-    metrics = {f"trained_var.{k}": float(np.var(v)) for k, v in outputs.items()}
+    metrics = {f"{m.TRAINED_VAR}.{k}": float(np.var(v)) for k, v in outputs.items()}
     if modes_differ:
         y = np.asarray(train.y[:_DIAGNOSE_SAMPLES])
         infer, trained = loss_by_mode(model, x, y, loss, predicted=list(outputs.values())[-1])
-        metrics["train_loss_infer"] = infer
+        metrics[m.TRAIN_LOSS_INFER] = infer
         if trained > 0:
-            metrics["infer_vs_train_loss"] = infer / trained
+            metrics[m.INFER_VS_TRAIN_LOSS] = infer / trained
     shifts = variance_shift(model, x)
     if not shifts:
         return metrics
     for name, shift in shifts.items():
-        metrics[f"bn_shift.{name}"] = shift.moving_vs_real
-        metrics[f"bn_train_vs_infer.{name}"] = shift.train_vs_infer
-    metrics["bn_shift_max"] = max(s.moving_vs_real for s in shifts.values())
-    metrics["bn_train_vs_infer_max"] = max(s.train_vs_infer for s in shifts.values())
+        metrics[f"{m.BN_SHIFT}.{name}"] = shift.moving_vs_real
+        metrics[f"{m.BN_TRAIN_VS_INFER}.{name}"] = shift.train_vs_infer
+    metrics[m.BN_SHIFT_MAX] = max(s.moving_vs_real for s in shifts.values())
+    metrics[m.BN_TRAIN_VS_INFER_MAX] = max(s.train_vs_infer for s in shifts.values())
     return metrics
 
 
@@ -277,10 +278,10 @@ def _init_variance(model: keras.Model, dataset: Dataset, noisy: bool) -> dict[st
     made only where dropout or noise act: with BN alone it shows BN's own normalisation.
     """
     sample = np.asarray(dataset.split("train").x[:_DIAGNOSE_SAMPLES])
-    metrics = {f"init_var.{k}": v for k, v in activation_variance(model, sample).items()}
+    metrics = {f"{m.INIT_VAR}.{k}": v for k, v in activation_variance(model, sample).items()}
     if noisy:  # dropout and noise active (and BN on batch statistics): what training sees
         trained = activation_variance(model, sample, training=True)
-        metrics |= {f"init_var_train.{k}": v for k, v in trained.items()}
+        metrics |= {f"{m.INIT_VAR_TRAIN}.{k}": v for k, v in trained.items()}
     return metrics
 
 

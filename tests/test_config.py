@@ -34,7 +34,7 @@ def load(body: str, sets: tuple[str, ...] = ()) -> LoadedConfig:
 def test_shipped_configs_load() -> None:
     quick = load_config(ROOT / "configs" / "quickstart.yaml")
     assert quick.config.experiment == "quickstart"
-    assert [b.kind for b in quick.config.model] == ["conv1d", "lstm"]
+    assert [b.block_type for b in quick.config.model] == ["conv1d", "lstm"]
     starter = load_config(ROOT / "bnplace" / "templates" / "starter.yaml")
     assert starter.config.sweep.seed_list == tuple(
         range(7)
@@ -82,8 +82,8 @@ model:
 """
     )
     config = loaded.config
-    assert config.model[1].kind == "se" and config.model[1].spec.ratio == 4
-    assert config.model[4].kind == "pool" and config.model[4].spec.pool_size == 2
+    assert config.model[1].block_type == "se" and config.model[1].settings.ratio == 4
+    assert config.model[4].block_type == "pool" and config.model[4].settings.pool_size == 2
     refs = block_refs(config)
     assert [r.id for r in refs] == ["conv1d", "se", "lstm", "lstm_2", "pool"]
     assert [r.index for r in refs] == [0, 1, 2, 3, 4]
@@ -149,8 +149,8 @@ train:
 """
     base = load(body)
     changed = load(body, ("conv.filters=32", "train.epochs=2", "lstm.after=[{dropout: 0.25}]"))
-    assert base.config.model[0].spec.filters == 8 and base.config.train.epochs == 10
-    assert changed.config.model[0].spec.filters == 32
+    assert base.config.model[0].settings.filters == 8 and base.config.train.epochs == 10
+    assert changed.config.model[0].settings.filters == 32
     assert changed.config.train.epochs == 2
     assert changed.config.placements["lstm.after"][0].layer == Dropout(rate=0.25)
     assert changed.raw["model"][0]["conv1d"]["filters"] == 32
@@ -161,7 +161,7 @@ train:
 def test_set_on_a_bare_block_name() -> None:
     body = "model:\n  - conv1d: {filters: 8}\n  - se\n"
     loaded = load(body, ("se.ratio=2",))
-    assert loaded.config.model[1].spec.ratio == 2
+    assert loaded.config.model[1].settings.ratio == 2
 
 
 def test_yaml_merge_keys() -> None:
@@ -175,7 +175,7 @@ model:
       filters: 16
 """
     )
-    first, second = (b.spec for b in loaded.config.model)
+    first, second = (b.settings for b in loaded.config.model)
     assert (first.id, first.filters, first.kernel_size, first.padding) == ("first", 8, 5, "causal")
     assert (second.id, second.filters, second.kernel_size) == ("second", 16, 5)
     assert second.padding == "causal"
@@ -210,7 +210,7 @@ def test_loading_never_executes_code(tmp_path: Path, tagged: str) -> None:
 
 def test_plain_scalar_tags_are_fine() -> None:
     loaded = load("model:\n  - lstm: {units: !!int '4'}\ndescription: !!str 12\n")
-    assert loaded.config.model[0].spec.units == 4
+    assert loaded.config.model[0].settings.units == 4
     assert loaded.config.description == "12"
 
 

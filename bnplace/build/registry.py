@@ -1,9 +1,11 @@
 """From one `LayerSpec` to one Keras layer.
 
 In: a `LayerSpec` (a kind and its Keras arguments, every default already filled by the plan)
-and a layer name. Out: an unbuilt `keras.layers.Layer`. `REGISTRY` maps each kind to a small
-pure factory; `make_layer` looks the kind up and turns Keras' complaints about arguments into a
-`BuildError` that names the layer, its kind and the arguments received.
+and a layer name. Out: an unbuilt `keras.layers.Layer`. `REGISTRY` maps each kind of
+`bnplace.kinds.LAYER_KINDS` to a small pure factory (by default the Keras class the table
+names, called with the spec's arguments); `make_layer` looks the kind up and turns Keras'
+complaints about arguments into a `BuildError` that names the layer, its kind and the arguments
+received.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import keras
 
 from bnplace.build.layers import LastStep, LayerNormLSTMCell, SqueezeExcite1D
 from bnplace.errors import BuildError, did_you_mean
+from bnplace.kinds import LAYER_KINDS, check_covers
 from bnplace.plan.spec import LayerSpec
 
 __all__ = ["REGISTRY", "Factory", "make_layer"]
@@ -64,27 +67,30 @@ def _plain(cls: type[keras.layers.Layer]) -> Factory:
     return factory
 
 
-REGISTRY: dict[str, Factory] = {
+# bnplace's own layers, by the class name bnplace.kinds gives; the rest are keras.layers.<name>
+_OWN_LAYERS: dict[str, type[keras.layers.Layer]] = {
+    cls.__name__: cls for cls in (SqueezeExcite1D, LastStep)
+}
+# Kinds whose factory does more than pass the spec's arguments to their class.
+_SPECIAL: dict[str, Factory] = {
     "conv1d": _conv1d,
     "dense": _dense,
-    "activation": _plain(keras.layers.Activation),
-    "batch_norm": _plain(keras.layers.BatchNormalization),
     "layer_norm": _layer_norm,
-    "group_norm": _plain(keras.layers.GroupNormalization),
-    "dropout": _plain(keras.layers.Dropout),
-    "spatial_dropout": _plain(keras.layers.SpatialDropout1D),
-    "alpha_dropout": _plain(keras.layers.AlphaDropout),
-    "gaussian_dropout": _plain(keras.layers.GaussianDropout),
-    "gaussian_noise": _plain(keras.layers.GaussianNoise),
-    "max_pool": _plain(keras.layers.MaxPooling1D),
-    "average_pool": _plain(keras.layers.AveragePooling1D),
-    "se": _plain(SqueezeExcite1D),
     "lstm": _lstm,
-    "flatten": _plain(keras.layers.Flatten),
-    "global_average_pool": _plain(keras.layers.GlobalAveragePooling1D),
-    "last_step": _plain(LastStep),
-    "output": _plain(keras.layers.Dense),
 }
+
+
+def _keras_class(name: str) -> type[keras.layers.Layer]:
+    return _OWN_LAYERS.get(name) or getattr(keras.layers, name)
+
+
+# One factory per kind of bnplace.kinds.LAYER_KINDS.
+REGISTRY: dict[str, Factory] = {
+    name: _SPECIAL.get(name) or _plain(_keras_class(kind.keras))
+    for name, kind in LAYER_KINDS.items()
+}
+check_covers(REGISTRY, LAYER_KINDS, "build.registry.REGISTRY")
+check_covers(set(_SPECIAL) | set(LAYER_KINDS), LAYER_KINDS, "build.registry._SPECIAL")
 
 
 def make_layer(layer: LayerSpec, name: str) -> keras.layers.Layer:

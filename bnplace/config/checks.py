@@ -11,19 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bnplace.config.overrides import UnknownKey, block_refs, site_names, target_path
-from bnplace.config.schema import BLOCK_SITES, MODEL_SITES, SECTIONS, Config
+from bnplace.config.schema import SECTIONS, Config
 from bnplace.config.yamlpos import KeyPath
 from bnplace.errors import did_you_mean
+from bnplace.kinds import BLOCK_SITES, MODEL_SITES
+from bnplace.metrics import selectable
 
-FORECAST_METRICS = (
-    "test_rmse",
-    "test_mse",
-    "test_mae",
-    "test_rmse_orig",
-    "test_mae_orig",
-    "val_loss",
-)
-CLASSIFY_METRICS = ("test_accuracy", "test_macro_f1", "test_log_loss", "val_loss")
+FORECAST_METRICS = selectable("forecast")  # the names compare.metric accepts, per task
+CLASSIFY_METRICS = selectable("classify")
 
 
 @dataclass(frozen=True)
@@ -43,7 +38,7 @@ def check_unique_block_ids(config: Config) -> list[Issue]:
         if ref.id in seen:
             issues.append(
                 Issue(
-                    ("model", ref.index, ref.kind, "id"),
+                    ("model", ref.index, ref.block_type, "id"),
                     f"block id '{ref.id}' is already used by model[{seen[ref.id]}]",
                     expected="a unique id per block",
                     got=ref.id,
@@ -57,7 +52,7 @@ def check_reserved_block_ids(config: Config) -> list[Issue]:
     reserved = set(SECTIONS) | set(MODEL_SITES)
     return [
         Issue(
-            ("model", ref.index, ref.kind, "id"),
+            ("model", ref.index, ref.block_type, "id"),
             f"block id '{ref.id}' is reserved (it names a config section or a site)",
             expected=f"an id other than {', '.join(sorted(reserved))}",
             got=ref.id,
@@ -75,7 +70,7 @@ def check_placement_sites(config: Config) -> list[Issue]:
             continue
         path = ("placements", site)
         issues.append(
-            _site_of_another_kind(path, site, config)
+            _site_of_another_type(path, site, config)
             or Issue(
                 path,
                 f"unknown site '{site}'",
@@ -93,18 +88,18 @@ _SAME_PLACE = {"after": "post_act", "post_act": "after"}
 _LSTM_CELL_HINT = " (to normalise inside the LSTM cell, set `cell: layer_norm` on the block)"
 
 
-def _site_of_another_kind(path: KeyPath, key: str, config: Config) -> Issue | None:
-    """`lstm.pre_act`, `conv.after`: a real site name on a block kind that does not offer it."""
-    kinds = {ref.id: ref.kind for ref in block_refs(config)}
+def _site_of_another_type(path: KeyPath, key: str, config: Config) -> Issue | None:
+    """`lstm.pre_act`, `conv.after`: a real site name on a block type that does not offer it."""
+    types = {ref.id: ref.block_type for ref in block_refs(config)}
     block, _, name = key.partition(".")
-    if block not in kinds or not any(name in offered for offered in BLOCK_SITES.values()):
+    if block not in types or not any(name in offered for offered in BLOCK_SITES.values()):
         return None
-    kind, own = kinds[block], BLOCK_SITES[kinds[block]]
+    block_type, own = types[block], BLOCK_SITES[types[block]]
     same = _SAME_PLACE.get(name, "")
-    hint = _LSTM_CELL_HINT if kind == "lstm" and name in ("pre_act", "post_act") else ""
+    hint = _LSTM_CELL_HINT if block_type == "lstm" and name in ("pre_act", "post_act") else ""
     return Issue(
         path,
-        f"block '{block}' ({kind}) has no site '{name}'",
+        f"block '{block}' ({block_type}) has no site '{name}'",
         expected=f"one of {', '.join(f'{block}.{s}' for s in own)}{hint}",
         got=key,
         suggestion=f"{block}.{same}" if same in own else "",
@@ -123,7 +118,7 @@ def check_axis_keys(config: Config) -> list[Issue]:
             target_path(key, config)
         except UnknownKey as exc:
             issues.append(
-                _site_of_another_kind(path, key, config)
+                _site_of_another_type(path, key, config)
                 or Issue(path, str(exc), got=key, suggestion=exc.suggestion, on_key=True)
             )
     return issues

@@ -13,16 +13,10 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from bnplace.config.schema import (
-    BLOCK_SITES,
-    BLOCK_TYPES,
-    MODEL_SITES,
-    SECTIONS,
-    Block,
-    Config,
-)
+from bnplace.config.schema import BLOCK_TYPES, SECTIONS, Block, Config
 from bnplace.config.yamlpos import KeyPath
 from bnplace.errors import did_you_mean
+from bnplace.kinds import BLOCK_SITES, MODEL_SITES
 
 
 @dataclass(frozen=True)
@@ -30,20 +24,20 @@ class BlockRef:
     """A block of the skeleton with its resolved id and its index in `model:`."""
 
     id: str
-    kind: str
+    block_type: str  # conv1d, pool, se, lstm, dense
     index: int
     block: Block
 
 
 def block_refs(config: Config) -> list[BlockRef]:
-    """Blocks with ids filled in: an explicit `id`, else the kind (`lstm`, then `lstm_2`...)."""
+    """Blocks with ids filled in: an explicit `id`, else the type (`lstm`, then `lstm_2`...)."""
     refs: list[BlockRef] = []
     seen: dict[str, int] = {}
     for index, block in enumerate(config.model):
-        kind = block.kind
-        seen[kind] = seen.get(kind, 0) + 1
-        default = kind if seen[kind] == 1 else f"{kind}_{seen[kind]}"
-        refs.append(BlockRef(block.spec.id or default, kind, index, block))
+        block_type = block.block_type
+        seen[block_type] = seen.get(block_type, 0) + 1
+        default = block_type if seen[block_type] == 1 else f"{block_type}_{seen[block_type]}"
+        refs.append(BlockRef(block.settings.id or default, block_type, index, block))
     return refs
 
 
@@ -51,7 +45,7 @@ def site_names(config: Config) -> list[str]:
     """Every site of this config's skeleton, in model order."""
     names = ["input"]
     for ref in block_refs(config):
-        names += [f"{ref.id}.{site}" for site in BLOCK_SITES[ref.kind]]
+        names += [f"{ref.id}.{site}" for site in BLOCK_SITES[ref.block_type]]
     return [*names, "pre_output"]
 
 
@@ -77,12 +71,12 @@ def target_path(key: str, config: Config) -> KeyPath:
     refs = {ref.id: ref for ref in block_refs(config)}
     if head in refs and rest:
         ref = refs[head]
-        fields = [f for f in BLOCK_TYPES[ref.kind].model_fields if f != "id"]
-        sites = list(BLOCK_SITES[ref.kind])
+        fields = [f for f in BLOCK_TYPES[ref.block_type].model_fields if f != "id"]
+        sites = list(BLOCK_SITES[ref.block_type])
         if rest in fields:
-            return ("model", ref.index, ref.kind, rest)
+            return ("model", ref.index, ref.block_type, rest)
         raise UnknownKey(
-            f"block '{head}' ({ref.kind}) has no site or setting '{rest}'; "
+            f"block '{head}' ({ref.block_type}) has no site or setting '{rest}'; "
             f"sites: {', '.join(sites)}; settings: {', '.join(fields)}",
             _suggest(key, [f"{head}.{n}" for n in sites + fields]),
         )
@@ -92,7 +86,9 @@ def target_path(key: str, config: Config) -> KeyPath:
         + [f"{ref.id}.<setting>" for ref in block_refs(config)]
     )
     candidates = site_names(config) + [
-        f"{ref.id}.{f}" for ref in block_refs(config) for f in BLOCK_TYPES[ref.kind].model_fields
+        f"{ref.id}.{f}"
+        for ref in block_refs(config)
+        for f in BLOCK_TYPES[ref.block_type].model_fields
     ]
     raise UnknownKey(
         f"'{key}' is not a site, a block setting or a section key; known: {', '.join(known)}",

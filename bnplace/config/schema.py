@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from bnplace.config.base import Strict
 from bnplace.config.data import DataConfig
+from bnplace.kinds import BLOCKS, PLACEABLE, check_covers
 
 ACTIVATIONS = ("linear", "relu", "selu", "elu", "gelu", "tanh", "sigmoid", "swish", "softmax")
 INITIALIZERS = (
@@ -119,6 +120,7 @@ LAYER_TYPES: dict[str, type[_Layer]] = {
     "gaussian_noise": GaussianNoise,
     "activation": ActivationLayer,
 }
+check_covers(LAYER_TYPES, PLACEABLE, "config.schema.LAYER_TYPES")
 
 
 def _one_key(value: Any, what: str) -> Any:
@@ -154,6 +156,7 @@ class PlacedLayer(Strict):
 
     @property
     def kind(self) -> str:
+        """The layer kind (bnplace.kinds): its one key, `batch_norm`, `dropout`..."""
         return next(name for name in LAYER_TYPES if getattr(self, name) is not None)
 
     @property
@@ -223,15 +226,8 @@ BLOCK_TYPES: dict[str, type[_Block]] = {
     "lstm": LSTM,
     "dense": Dense,
 }
-# Sites each block kind offers; "input" and "pre_output" belong to the model as a whole.
-BLOCK_SITES: dict[str, tuple[str, ...]] = {
-    "conv1d": ("before", "pre_act", "post_act"),
-    "pool": ("before", "after"),
-    "se": ("before", "after"),
-    "lstm": ("before", "after"),
-    "dense": ("before", "pre_act", "post_act"),
-}
-MODEL_SITES = ("input", "pre_output")
+check_covers(BLOCK_TYPES, BLOCKS, "config.schema.BLOCK_TYPES")
+# The sites each block type offers and the model-wide ones: bnplace.kinds.BLOCK_SITES, MODEL_SITES.
 SECTIONS = ("data", "train", "head", "compare", "tracking")  # top-level keys an axis may set
 
 
@@ -253,12 +249,14 @@ class Block(Strict):
         return value
 
     @property
-    def kind(self) -> str:
+    def block_type(self) -> str:
+        """The block's type: its one key, `conv1d`, `pool`, `se`, `lstm` or `dense`."""
         return next(name for name in BLOCK_TYPES if getattr(self, name) is not None)
 
     @property
-    def spec(self) -> _Block:
-        return getattr(self, self.kind)
+    def settings(self) -> _Block:
+        """The block's settings (the value under its key)."""
+        return getattr(self, self.block_type)
 
 
 # --- Head, training, comparison, tracking ---------------------------------------------------

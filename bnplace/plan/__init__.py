@@ -23,6 +23,7 @@ from bnplace.config.load import LoadedConfig, validate_raw
 from bnplace.config.overrides import set_value, target_path
 from bnplace.config.schema import Config
 from bnplace.errors import PlanError
+from bnplace.metrics import default_metric, direction_for
 from bnplace.plan.design import design_findings, make_design, resolve_variant
 from bnplace.plan.grid import Cell, expand
 from bnplace.plan.lint import Finding, Subject, lint
@@ -40,17 +41,12 @@ __all__ = [
     "Plan",
     "Trial",
     "Variant",
+    "direction_for",  # re-exported from bnplace.metrics
     "make_plan",
 ]
 
 # Bump when the training procedure changes in a way that makes old results incomparable.
 TRIAL_FORMAT = "bnplace-trial-1"
-
-
-def direction_for(metric: str) -> str:
-    """Whether lower ("min") or higher ("max") is better: accuracy and F1 are "max"."""
-    name = metric.removeprefix("val_")
-    return "max" if name.startswith(("test_accuracy", "test_macro_f1", "accuracy")) else "min"
 
 
 @dataclass(frozen=True)
@@ -247,7 +243,7 @@ def make_plan(
         for seed in seed_list
     )
     task = config.data.task
-    metric = config.compare.metric or ("test_rmse" if task == "forecast" else "test_accuracy")
+    metric = config.compare.metric or default_metric(task)
     design = make_design(config.compare, variants, merges)
     return Plan(
         experiment=config.experiment,

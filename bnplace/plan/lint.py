@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bnplace.config.schema import Config
+from bnplace.kinds import DROPOUT_KINDS, NORM_KINDS
 from bnplace.plan.shapes import ShapeReport, cudnn_eligible
 from bnplace.plan.spec import LayerSpec, ModelSpec
 
 Level = Literal["error", "warning", "info"]
-_NORMS = {"batch_norm", "layer_norm", "group_norm"}
-_DROPOUTS = {"dropout", "spatial_dropout", "gaussian_dropout", "alpha_dropout"}
 
 
 @dataclass(frozen=True)
@@ -86,7 +85,7 @@ def alpha_dropout_needs_selu(s: Subject) -> list[tuple[Level, str]]:
     inits = {x.get("kernel_initializer") for x in layers if x.kind in ("conv1d", "dense")}
     if inits - {"lecun_normal"}:
         reasons.append(f"kernel_initializer {sorted(inits - {'lecun_normal'})} is not lecun_normal")
-    norms = sorted({x.order_name for x in layers if x.kind in _NORMS})
+    norms = sorted({x.order_name for x in layers if x.kind in NORM_KINDS})
     if norms:
         reasons.append(f"{'/'.join(norms)} in the same stack")
     if not reasons:
@@ -141,7 +140,7 @@ def dropout_before_bn(s: Subject) -> list[tuple[Level, str]]:
             "measures it as bn_shift_*)",
         )
         for _, a, b in s.pairs()
-        if a.kind in _DROPOUTS and b.kind == "batch_norm"
+        if a.kind in DROPOUT_KINDS and b.kind == "batch_norm"
     ]
 
 

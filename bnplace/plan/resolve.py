@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from bnplace.config.overrides import block_refs
 from bnplace.config.schema import Config, PlacedLayer
-from bnplace.plan.spec import NOISE_KINDS, LayerSpec, ModelSpec, Task
+from bnplace.kinds import NOISE_KINDS, POOL_LAYER, REDUCE_DEFAULT, REDUCE_KINDS, REDUCE_LAYER
+from bnplace.plan.spec import LayerSpec, ModelSpec, Task
 
 # Non-decreasing activations commute with max-pooling: max(f(a), f(b)) == f(max(a, b)).
 MONOTONIC = frozenset({"relu", "selu", "elu", "tanh", "sigmoid"})
@@ -40,29 +41,30 @@ def resolve_model(config: Config, data: DataShape) -> ModelSpec:
     at = config.placements
     layers: list[LayerSpec] = placed(at.get("input", []), "input")
     for ref in block_refs(config):
-        if not ref.block.spec.enabled:
+        if not ref.block.settings.enabled:
             continue
-        spec = ref.block.spec.model_dump(exclude={"id", "enabled"})
+        args = ref.block.settings.model_dump(exclude={"id", "enabled"})
 
         def site(name: str, block: str = ref.id) -> list[LayerSpec]:
             return placed(at.get(f"{block}.{name}", []), f"{block}.{name}")
 
-        if ref.kind in ("conv1d", "dense"):
-            activation = spec.pop("activation")
+        if ref.block_type in ("conv1d", "dense"):
+            activation = args.pop("activation")
             layers += site("before")
-            layers.append(LayerSpec.of(ref.kind, ref.id, **spec))
+            layers.append(LayerSpec.of(ref.block_type, ref.id, **args))
             layers += site("pre_act")
             if activation != "linear":
                 layers.append(LayerSpec.of("activation", ref.id, activation=activation))
             layers += site("post_act")
-        elif ref.kind == "pool":
-            kind = "max_pool" if spec.pop("kind") == "max" else "average_pool"
-            layers += [*site("before"), LayerSpec.of(kind, ref.id, **spec), *site("after")]
+        elif ref.block_type == "pool":
+            kind = POOL_LAYER[args.pop("kind")]  # the config's pool `kind:` (max, average)
+            layers += [*site("before"), LayerSpec.of(kind, ref.id, **args), *site("after")]
         else:  # se, lstm
-            layers += [*site("before"), LayerSpec.of(ref.kind, ref.id, **spec), *site("after")]
+            block = LayerSpec.of(ref.block_type, ref.id, **args)
+            layers += [*site("before"), block, *site("after")]
     if _rank_after(layers) == 3:
-        reduce = {"flatten": "flatten", "global_average": "global_average_pool"}
-        layers.append(LayerSpec.of(reduce.get(config.head.reduce, "last_step"), "head"))
+        reduce = REDUCE_LAYER.get(config.head.reduce, REDUCE_DEFAULT)
+        layers.append(LayerSpec.of(reduce, "head"))
     layers += placed(at.get("pre_output", []), "pre_output")
     head = config.head
     activation = head.activation or ("softmax" if data.task == "classify" else "linear")
@@ -85,7 +87,7 @@ def _rank_after(layers: list[LayerSpec]) -> int:
     for layer in layers:
         if layer.kind == "lstm":
             rank = 3 if layer.get("return_sequences") else 2
-        elif layer.kind in ("flatten", "global_average_pool", "last_step"):
+        elif layer.kind in REDUCE_KINDS:
             rank = 2
     return rank
 

@@ -5,23 +5,7 @@ produces from a config (every site resolved, every default filled) and which the
 into a `keras.Model`. A `ModelSpec` is the canonical form of a variant's network: two variants
 with the same `ModelSpec.canonical()` compute the same function and are merged by the plan.
 
-Layer kinds and their args (Keras spelling):
-    conv1d        filters, kernel_size, strides, padding, dilation_rate, use_bias,
-                  kernel_initializer
-    dense         units, use_bias, kernel_initializer          (linear; activation is its own layer)
-    activation    activation
-    batch_norm    axis, momentum, epsilon, center, scale
-    layer_norm    axis (int or tuple of ints), epsilon, center, scale
-    group_norm    groups, axis, epsilon, center, scale
-    dropout, spatial_dropout, alpha_dropout, gaussian_dropout     rate
-    gaussian_noise                                                  stddev
-    max_pool, average_pool   pool_size, strides, padding
-    se            ratio, use_bias                     (Squeeze-and-Excite, 3-D in and out)
-    lstm          units, return_sequences, activation, recurrent_activation, use_bias, dropout,
-                  recurrent_dropout, cell ("standard" | "layer_norm"), kernel_initializer,
-                  recurrent_initializer
-    flatten, global_average_pool, last_step                         (3-D -> 2-D before the head)
-    output        units, activation, use_bias, kernel_initializer    (the final Dense)
+The layer kinds, their Keras arguments and short names are listed in `bnplace.kinds`.
 """
 
 from __future__ import annotations
@@ -30,33 +14,11 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from bnplace.kinds import LAYER_KINDS, NOISE_KINDS
+
 Task = Literal["forecast", "classify"]
 
-# Short names for the layer-order string, e.g. "Conv1D>BN>ReLU>LSTM>Dense".
-_ORDER_NAMES = {
-    "conv1d": "Conv1D",
-    "dense": "Dense",
-    "batch_norm": "BN",
-    "layer_norm": "LN",
-    "group_norm": "GN",
-    "dropout": "Dropout",
-    "spatial_dropout": "SpatialDropout1D",
-    "alpha_dropout": "AlphaDropout",
-    "gaussian_dropout": "GaussianDropout",
-    "gaussian_noise": "GaussianNoise",
-    "max_pool": "MaxPool1D",
-    "average_pool": "AvgPool1D",
-    "se": "SE",
-    "flatten": "Flatten",
-    "global_average_pool": "GAP1D",
-    "last_step": "LastStep",
-    "output": "Dense",
-}
 _ACTIVATION_NAMES = {"relu": "ReLU", "selu": "SELU", "elu": "ELU", "gelu": "GELU", "tanh": "Tanh"}
-# Layers that add noise in training and pass their input through at inference.
-NOISE_KINDS = frozenset(
-    {"dropout", "spatial_dropout", "alpha_dropout", "gaussian_dropout", "gaussian_noise"}
-)
 
 
 def _freeze(value: Any) -> Any:
@@ -98,7 +60,8 @@ class LayerSpec:
                 if self.get(arg)
             ]
             return f"{name}({','.join(rates)})" if rates else name
-        return _ORDER_NAMES.get(self.kind, self.kind)
+        known = LAYER_KINDS.get(self.kind)
+        return known.short if known and known.short else self.kind
 
     @property
     def noisy_in_training(self) -> bool:

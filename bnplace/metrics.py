@@ -1,0 +1,132 @@
+"""The metric catalogue: every metric name a trial produces, in one table.
+
+In: nothing (pure data; no TensorFlow, no MLflow, no files, no other bnplace module). Out:
+`METRICS` (for each name: whether lower or higher is better, the task it belongs to, its units,
+where it is produced and what it measures), the name constants the producers and readers share
+(`TEST_RMSE`, `VAL_LOSS`, `TIME_PER_EPOCH_S`, ...), `direction_for` (min or max for any metric
+name, also a Keras history name such as `val_accuracy`), `default_metric`, `selectable` (the
+names `compare.metric` accepts for a task) and `persistence_metric_for`. A name with `<layer>`
+stands for a family, one metric per layer (`bn_shift.<layer>` is `bn_shift.conv__batch_norm`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Direction = Literal["min", "max"]
+Scope = Literal["forecast", "classify", "both"]  # the task(s) a metric is produced for
+
+
+# Where each metric is produced (`Metric.produced`).
+PRODUCERS = {
+    "eval": "bnplace.train._evaluate: the test split after training",
+    "fit": "bnplace.train._train: timing and size of the fit",
+    "history": "bnplace.train._Watch: Keras' per-epoch logs (learning_rate logged as lr)",
+    "init": "bnplace.train._init_variance: a fixed slice of training windows at initialisation",
+    "diagnose": "bnplace.train._diagnostics: a fixed slice of training windows after training",
+    "aggregate": "bnplace.track.Tracker.write_aggregates: per variant, over finished trials",
+}
+# Units: "std" is the standardized target, "orig" the data's own units.
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    direction: Direction  # which way is better
+    scope: Scope
+    units: str
+    produced: str  # a key of PRODUCERS
+    does: str  # one line
+    selectable: bool = False  # may be `compare.metric` (for its scope's task)
+
+
+_M = Metric
+_CATALOGUE = (
+    _M("test_rmse", "min", "forecast", "std", "eval", "root mean squared error", True),
+    _M("test_mse", "min", "forecast", "std^2", "eval", "mean squared error", True),
+    _M("test_mae", "min", "forecast", "std", "eval", "mean absolute error", True),
+    _M("test_rmse_orig", "min", "forecast", "orig", "eval", "RMSE in the data's units", True),
+    _M("test_mae_orig", "min", "forecast", "orig", "eval", "MAE in the data's units", True),
+    _M("test_mse_orig", "min", "forecast", "orig^2", "eval", "MSE in the data's units"),
+    _M("persistence_rmse", "min", "forecast", "std", "eval", "RMSE of the last value as forecast"),
+    _M("persistence_mse", "min", "forecast", "std^2", "eval", "persistence MSE"),
+    _M("persistence_mae", "min", "forecast", "std", "eval", "persistence MAE"),
+    _M("persistence_rmse_orig", "min", "forecast", "orig", "eval", "persistence RMSE, own units"),
+    _M("persistence_mse_orig", "min", "forecast", "orig^2", "eval", "persistence MSE, own units"),
+    _M("persistence_mae_orig", "min", "forecast", "orig", "eval", "persistence MAE, own units"),
+    _M("test_accuracy", "max", "classify", "fraction", "eval", "windows classified right", True),
+    _M("test_macro_f1", "max", "classify", "fraction", "eval", "F1 averaged over classes", True),
+    _M("test_log_loss", "min", "classify", "nats", "eval", "mean negative log-likelihood", True),
+    _M("val_loss", "min", "both", "loss", "history", "validation loss", True),
+    _M("loss", "min", "both", "loss", "history", "training loss"),
+    _M("mae", "min", "forecast", "std", "history", "training MAE"),
+    _M("val_mae", "min", "forecast", "std", "history", "validation MAE"),
+    _M("accuracy", "max", "classify", "fraction", "history", "training accuracy"),
+    _M("val_accuracy", "max", "classify", "fraction", "history", "validation accuracy"),
+    _M("lr", "min", "both", "", "history", "learning rate"),
+    _M("train_time_s", "min", "both", "s", "fit", "wall time of fit()"),
+    _M("time_per_epoch_s", "min", "both", "s", "fit", "mean epoch time, first epoch left out"),
+    _M("first_epoch_s", "min", "both", "s", "fit", "first epoch (includes tracing)"),
+    _M("epochs_run", "min", "both", "epochs", "fit", "epochs trained (early stopping)"),
+    _M("params", "min", "both", "count", "fit", "Keras count_params()"),
+    _M("init_var.<layer>", "min", "both", "variance", "init", "activation variance, inference"),
+    _M("init_var_train.<layer>", "min", "both", "variance", "init", "same, training mode"),
+    _M("trained_var.<layer>", "min", "both", "variance", "diagnose", "activation variance"),
+    _M("train_loss_infer", "min", "both", "loss", "diagnose", "inference-mode training loss"),
+    _M("infer_vs_train_loss", "min", "both", "ratio", "diagnose", "inference / training-mode loss"),
+    _M("bn_shift.<layer>", "min", "both", "ratio", "diagnose", "BN moving / real variance"),
+    _M(
+        "bn_train_vs_infer.<layer>", "min", "both", "ratio", "diagnose", "BN train / infer variance"
+    ),
+    _M("bn_shift_max", "min", "both", "ratio", "diagnose", "largest bn_shift.<layer>"),
+    _M("bn_train_vs_infer_max", "min", "both", "ratio", "diagnose", "largest bn_train_vs_infer"),
+    _M("n_finished", "max", "both", "count", "aggregate", "finished trials"),
+    _M("n_failed", "min", "both", "count", "aggregate", "failed trials"),
+)
+METRICS: dict[str, Metric] = {metric.name: metric for metric in _CATALOGUE}
+
+# Names shared by the modules that produce and read them.
+TEST_RMSE, TEST_ACCURACY = "test_rmse", "test_accuracy"
+TEST_MACRO_F1, TEST_LOG_LOSS = "test_macro_f1", "test_log_loss"
+LOSS, VAL_LOSS, LR = "loss", "val_loss", "lr"
+TRAIN_TIME_S, TIME_PER_EPOCH_S, FIRST_EPOCH_S = "train_time_s", "time_per_epoch_s", "first_epoch_s"
+EPOCHS_RUN, PARAMS = "epochs_run", "params"
+TRAIN_LOSS_INFER, INFER_VS_TRAIN_LOSS = "train_loss_infer", "infer_vs_train_loss"
+BN_SHIFT_MAX, BN_TRAIN_VS_INFER_MAX = "bn_shift_max", "bn_train_vs_infer_max"
+# Prefixes of the per-layer families: f"{BN_SHIFT}.{layer}"
+INIT_VAR, INIT_VAR_TRAIN, TRAINED_VAR = "init_var", "init_var_train", "trained_var"
+BN_SHIFT, BN_TRAIN_VS_INFER = "bn_shift", "bn_train_vs_infer"
+N_FINISHED, N_FAILED = "n_finished", "n_failed"
+HISTORY_METRICS = (LOSS, VAL_LOSS)  # the per-epoch curves shown in progress and reports
+DIAGNOSTICS = (BN_SHIFT_MAX, BN_TRAIN_VS_INFER_MAX, INFER_VS_TRAIN_LOSS)
+
+_DEFAULT = {"forecast": TEST_RMSE, "classify": TEST_ACCURACY}
+# Better when higher, for `direction_for`: a trial's own metrics (not aggregates) and any name
+# they start (val_ dropped first).
+_HIGHER = tuple(
+    m.name
+    for m in _CATALOGUE
+    if m.direction == "max" and m.produced in ("eval", "history") and not m.name.startswith("val_")
+)
+
+
+def direction_for(metric: str) -> Direction:
+    """Whether lower ("min") or higher ("max") is better: accuracy and F1 are "max"."""
+    name = metric.removeprefix("val_")
+    return "max" if name.startswith(_HIGHER) else "min"
+
+
+def default_metric(task: str) -> str:
+    """The metric compared when `compare.metric` is not set: test_rmse / test_accuracy."""
+    return _DEFAULT.get(task, TEST_ACCURACY)
+
+
+def selectable(task: str) -> tuple[str, ...]:
+    """The names `compare.metric` accepts for `task`, in catalogue order."""
+    return tuple(m.name for m in _CATALOGUE if m.selectable and m.scope in (task, "both"))
+
+
+def persistence_metric_for(metric: str) -> str:
+    """The persistence-baseline column matching a forecast metric: test_rmse -> persistence_rmse."""
+    return "persistence_" + metric.removeprefix("test_")

@@ -1,0 +1,97 @@
+"""MLflow tag, param and artifact names of a sweep: the one table the writer and readers share.
+
+In: nothing (pure data; no MLflow, no files, no other bnplace module). Out: constants for every
+`bnplace.*` tag (what it holds and on which runs, in `TAGS`), the three run roles a run's
+`bnplace.kind` tag names (sweep, variant, trial), the sweep run's params and the artifact paths.
+`bnplace.track` writes these names and `bnplace.compare` reads them; the layout is described in
+docs/tracking.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# --- the role of a run: tag bnplace.kind -------------------------------------------------------
+ROLE = "bnplace.kind"  # the tag's name stays "bnplace.kind" (stored in existing MLflow stores)
+SWEEP, VARIANT, TRIAL = "sweep", "variant", "trial"  # its values
+PARENT = "mlflow.parentRunId"  # MLflow's own nesting tag
+
+# --- sweep run --------------------------------------------------------------------------------
+EXPERIMENT = "bnplace.experiment"
+TASK = "bnplace.task"
+METRIC = "bnplace.metric"
+DIRECTION = "bnplace.direction"
+BASELINE = "bnplace.baseline"
+AXES = "bnplace.axes"
+CONFIG_DIGEST = "bnplace.config_digest"
+VERSION = "bnplace.version"
+DRIVER = "bnplace.driver"
+LIB_PREFIX = "bnplace.lib."  # + a package name: bnplace.lib.keras
+
+# --- variant and trial runs -------------------------------------------------------------------
+SWEEP_ID = "bnplace.sweep"  # the sweep run's id
+VARIANT_NAME = "bnplace.variant"
+VARIANT_ID = "bnplace.variant_id"
+VARIANT_INDEX = "bnplace.variant_index"  # read by compare for ordering; written by nothing yet
+LAYERS = "bnplace.layers"
+PARAMS = "bnplace.params"
+CUDNN = "bnplace.cudnn"
+VERDICT = "bnplace.verdict"  # written by compare
+CONTRAST_PREFIX = "bnplace.contrast"  # + an index: bnplace.contrast0 (written by compare)
+
+# --- trial runs -------------------------------------------------------------------------------
+SEED = "bnplace.seed"
+TRIAL_KEY = "bnplace.trial_key"
+DATA = "bnplace.data"
+STATUS = "bnplace.status"
+FAILURE = "bnplace.failure"
+
+
+@dataclass(frozen=True)
+class Tag:
+    name: str
+    runs: str  # the run roles that carry it
+    holds: str
+    writer: str = "track"
+
+
+TAGS: dict[str, Tag] = {
+    tag.name: tag
+    for tag in (
+        Tag(ROLE, "all", "the run's role: sweep, variant or trial"),
+        Tag(EXPERIMENT, "sweep", "the config's experiment name"),
+        Tag(TASK, "sweep", "forecast or classify"),
+        Tag(METRIC, "sweep", "the main metric"),
+        Tag(DIRECTION, "sweep", "min or max: which way the main metric is better"),
+        Tag(BASELINE, "sweep", "the baseline variant's name"),
+        Tag(AXES, "sweep", "the sweep's axes and arm sets, a JSON list"),
+        Tag(CONFIG_DIGEST, "sweep", "hash of the resolved config"),
+        Tag(VERSION, "sweep", "bnplace's version"),
+        Tag(DRIVER, "sweep", "host:pid of the driver (tells a dead sweep from a running one)"),
+        Tag(LIB_PREFIX + "<package>", "sweep", "tensorflow, keras, mlflow versions"),
+        Tag(SWEEP_ID, "variant, trial", "the sweep run's id"),
+        Tag(VARIANT_NAME, "variant, trial", "the variant's name"),
+        Tag(VARIANT_ID, "variant, trial", "8 hex characters of the variant key"),
+        Tag(VARIANT_INDEX, "variant", "the variant's place in the plan", writer="nothing"),
+        Tag(LAYERS, "variant, trial", "the layer order, Conv1D>BN>ReLU>LSTM>Dense"),
+        Tag(PARAMS, "variant, trial", "parameter count"),
+        Tag(CUDNN, "variant, trial", "true when every LSTM can use cuDNN"),
+        Tag(VERDICT, "variant", "the comparison's verdict", writer="compare"),
+        Tag(CONTRAST_PREFIX + "<i>", "variant", "a declared contrast's result", writer="compare"),
+        Tag(SEED, "trial", "the trial's seed"),
+        Tag(TRIAL_KEY, "trial", "hash of everything that affects the trial's result"),
+        Tag(DATA, "trial", "fingerprint of the prepared data"),
+        Tag(STATUS, "trial", "running, finished, failed or killed"),
+        Tag(FAILURE, "trial", "why a trial failed: diverged, timeout, error: <message>"),
+    )
+}
+
+# --- params -----------------------------------------------------------------------------------
+PARAM_VARIANTS, PARAM_SEEDS, PARAM_TRIALS = "variants", "seeds", "trials"  # sweep run
+PARAM_SEED, PARAM_LAYERS = "seed", "layers"  # trial run (with data.* and train.* settings)
+
+# --- artifacts --------------------------------------------------------------------------------
+CONFIG_ARTIFACT = "config/config.yaml"  # sweep run
+PLAN_ARTIFACT = "plan.json"  # sweep run
+SUMMARY_ARTIFACT = "model_summary.txt"  # trial run
+HISTORY_ARTIFACT = "history.csv"  # trial run
