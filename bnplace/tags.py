@@ -32,7 +32,6 @@ LIB_PREFIX = "bnplace.lib."  # + a package name: bnplace.lib.keras
 SWEEP_ID = "bnplace.sweep"  # the sweep run's id
 VARIANT_NAME = "bnplace.variant"
 VARIANT_ID = "bnplace.variant_id"
-VARIANT_INDEX = "bnplace.variant_index"  # read by compare for ordering; written by nothing yet
 LAYERS = "bnplace.layers"
 PARAMS = "bnplace.params"
 CUDNN = "bnplace.cudnn"
@@ -72,7 +71,6 @@ TAGS: dict[str, Tag] = {
         Tag(SWEEP_ID, "variant, trial", "the sweep run's id"),
         Tag(VARIANT_NAME, "variant, trial", "the variant's name"),
         Tag(VARIANT_ID, "variant, trial", "8 hex characters of the variant key"),
-        Tag(VARIANT_INDEX, "variant", "the variant's place in the plan", writer="nothing"),
         Tag(LAYERS, "variant, trial", "the layer order, Conv1D>BN>ReLU>LSTM>Dense"),
         Tag(PARAMS, "variant, trial", "parameter count"),
         Tag(CUDNN, "variant, trial", "true when every LSTM can use cuDNN"),

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from bnplace import tags as names
 from bnplace.compare.stats import axis_column
 from bnplace.errors import TrackingError, did_you_mean
 from bnplace.result import FINISHED, MISSING, TrialState
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
-KIND = "bnplace.kind"
+
 FIXED_TRIAL_COLUMNS = (
     "variant",
     "variant_id",
@@ -133,7 +134,7 @@ def _search(
 
 
 def _kind_filter(kind: str, parent: str | None = None) -> str:
-    text = f"tags.`{KIND}` = '{kind}'"
+    text = f"tags.`{names.ROLE}` = '{kind}'"
     if parent:
         text += f" and tags.`mlflow.parentRunId` = '{parent}'"
     return text
@@ -152,7 +153,7 @@ def _all_experiments(client: MlflowClient) -> list[Any]:
 
 def _sweep_info(client: MlflowClient, run: Run, tracking_uri: str) -> SweepInfo:
     tags = run.data.tags
-    raw_axes = tags.get("bnplace.axes", "[]") or "[]"
+    raw_axes = tags.get(names.AXES, "[]") or "[]"
     try:
         axes = json.loads(raw_axes)
         if not isinstance(axes, list):
@@ -166,15 +167,15 @@ def _sweep_info(client: MlflowClient, run: Run, tracking_uri: str) -> SweepInfo:
     return SweepInfo(
         run_id=run.info.run_id,
         run_name=run.info.run_name or "",
-        experiment=tags.get("bnplace.experiment", experiment.name),
+        experiment=tags.get(names.EXPERIMENT, experiment.name),
         experiment_id=run.info.experiment_id,
-        task=tags.get("bnplace.task", ""),
-        metric=tags.get("bnplace.metric", ""),
-        direction=tags.get("bnplace.direction", ""),
-        baseline=tags.get("bnplace.baseline", ""),
+        task=tags.get(names.TASK, ""),
+        metric=tags.get(names.METRIC, ""),
+        direction=tags.get(names.DIRECTION, ""),
+        baseline=tags.get(names.BASELINE, ""),
         axes=tuple(str(a) for a in axes),
-        config_digest=tags.get("bnplace.config_digest", ""),
-        version=tags.get("bnplace.version", ""),
+        config_digest=tags.get(names.CONFIG_DIGEST, ""),
+        version=tags.get(names.VERSION, ""),
         start_time=int(run.info.start_time or 0),
         tracking_uri=tracking_uri,
     )
@@ -200,12 +201,12 @@ def find_sweep(
     if experiment is not None:
         exp = client.get_experiment_by_name(experiment)
         if exp is None:
-            names = [e.name for e in _all_experiments(client)]
-            hint = did_you_mean(experiment, names)
+            known = [e.name for e in _all_experiments(client)]
+            hint = did_you_mean(experiment, known)
             raise TrackingError(
                 f"MLflow store {uri}: no experiment named {experiment!r}"
                 + (f" (did you mean {hint!r}?)" if hint else "")
-                + (f"; experiments: {', '.join(sorted(names))}" if names else "; it is empty")
+                + (f"; experiments: {', '.join(sorted(known))}" if known else "; it is empty")
             )
         exp_id = exp.experiment_id
     if sweep_run_id is not None:
@@ -217,14 +218,15 @@ def find_sweep(
                 raise TrackingError(
                     f"MLflow store {uri}: no run with id {run_id!r} ({exc.message})"
                 ) from exc
-            kind = run.data.tags.get(KIND, "")
+            kind = run.data.tags.get(names.ROLE, "")
             if kind == "sweep":
                 break
-            parent = run.data.tags.get("mlflow.parentRunId")
+            parent = run.data.tags.get(names.PARENT)
             if kind not in ("variant", "trial") or not parent:
                 raise TrackingError(
                     f"MLflow store {uri}: run {run_id} is not a bnplace sweep run "
-                    f"(tag {KIND}={kind or '<missing>'}); pass a sweep run id or an experiment"
+                    f"(tag {names.ROLE}={kind or '<missing>'}); pass a sweep run id or an "
+                    "experiment"
                 )
             notes.append(f"run {run_id} is a {kind} run; comparing its sweep")
             run_id = parent
@@ -251,7 +253,7 @@ def find_sweep(
 
 
 def _trial_status(run: Run) -> str:
-    tag = run.data.tags.get("bnplace.status", "")
+    tag = run.data.tags.get(names.STATUS, "")
     if tag:
         return tag
     return TrialState.of_run_status(run.info.status).value
@@ -270,8 +272,8 @@ def read_plan(client: MlflowClient, sweep_run_id: str) -> dict[str, Any] | None:
 
     from mlflow.exceptions import MlflowException
 
-    names = {f.path for f in client.list_artifacts(sweep_run_id)}
-    if "plan.json" not in names:
+    paths = {f.path for f in client.list_artifacts(sweep_run_id)}
+    if "plan.json" not in paths:
         return None
     with tempfile.TemporaryDirectory(prefix="bnplace-plan-") as tmp:
         try:
@@ -293,7 +295,7 @@ def _plan_variants(
     plan: dict[str, Any], own_runs: Sequence[Run], axes: Sequence[str]
 ) -> pd.DataFrame:
     """Variants in plan order, with the sweep's variant run where one exists."""
-    run_of = {r.data.tags.get("bnplace.variant_id", ""): r.info.run_id for r in own_runs}
+    run_of = {r.data.tags.get(names.VARIANT_ID, ""): r.info.run_id for r in own_runs}
     rows = []
     for v in plan["variants"]:
         labels = v.get("labels") or {}
@@ -313,17 +315,17 @@ def _plan_variants(
 
 def _trial_row(run: Run, variant: str, sweep_of_variant_run: Mapping[str, str]) -> dict[str, Any]:
     tags = run.data.tags
-    parent = tags.get("mlflow.parentRunId", "")
+    parent = tags.get(names.PARENT, "")
     row: dict[str, Any] = {
         "variant": variant,
-        "variant_id": tags.get("bnplace.variant_id", ""),
-        "seed": _seed(tags.get("bnplace.seed", "")),
-        "trial_key": tags.get("bnplace.trial_key", "") or run.info.run_id,
+        "variant_id": tags.get(names.VARIANT_ID, ""),
+        "seed": _seed(tags.get(names.SEED, "")),
+        "trial_key": tags.get(names.TRIAL_KEY, "") or run.info.run_id,
         "status": _trial_status(run),
-        "failure": tags.get("bnplace.failure", ""),
+        "failure": tags.get(names.FAILURE, ""),
         "run_id": run.info.run_id,
         "variant_run_id": parent,
-        "sweep_run_id": tags.get("bnplace.sweep", "") or sweep_of_variant_run.get(parent, ""),
+        "sweep_run_id": tags.get(names.SWEEP_ID, "") or sweep_of_variant_run.get(parent, ""),
         "start_time": int(run.info.start_time or 0),
         "_finished_run": run.info.status == "FINISHED",
     }
@@ -357,9 +359,7 @@ def load_sweep(
         notes = list(notes_found)
         exp = [sweep.experiment_id]
         all_variant_runs = _search(client, exp, _kind_filter("variant"))
-        own_runs = [
-            r for r in all_variant_runs if r.data.tags.get("mlflow.parentRunId") == sweep.run_id
-        ]
+        own_runs = [r for r in all_variant_runs if r.data.tags.get(names.PARENT) == sweep.run_id]
         own_runs.sort(key=lambda r: int(r.info.start_time or 0))
         plan = read_plan(client, sweep.run_id)
         if plan is None:  # bnplace run writes it before the first trial
@@ -376,14 +376,14 @@ def load_sweep(
             )
         trial_runs = _search(client, exp, _kind_filter("trial"))
 
-    sweep_of = {r.info.run_id: r.data.tags.get("mlflow.parentRunId", "") for r in all_variant_runs}
+    sweep_of = {r.info.run_id: r.data.tags.get(names.PARENT, "") for r in all_variant_runs}
     own_variant_runs = {r.info.run_id for r in own_runs}
 
     def in_this_sweep(run: Run) -> bool:
         tags = run.data.tags
         return (
-            tags.get("bnplace.sweep") == sweep.run_id
-            or tags.get("mlflow.parentRunId", "") in own_variant_runs
+            tags.get(names.SWEEP_ID) == sweep.run_id
+            or tags.get(names.PARENT, "") in own_variant_runs
         )
 
     rows: list[dict[str, Any]] = []
@@ -394,7 +394,7 @@ def load_sweep(
         if isinstance(t, dict) and "key" in t and str(t.get("variant_id")) in name_of
     }
     for run in trial_runs:
-        key = run.data.tags.get("bnplace.trial_key", "")
+        key = run.data.tags.get(names.TRIAL_KEY, "")
         if key in planned and (merge_sweeps or in_this_sweep(run)):
             name = name_of[str(planned[key]["variant_id"])]
             rows.append(_trial_row(run, name, sweep_of))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from bnplace import tags as names
 from bnplace.compare.frame import SweepInfo, mlflow_errors
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ def log_comparison(
                 for col, logged_name in VARIANT_METRICS.items()
                 if col in row and _finite(row[col])
             ]
-            tags_of[name] = [RunTag("bnplace.verdict" + suffix, str(row.get("verdict", "")))]
+            tags_of[name] = [RunTag(names.VERDICT + suffix, str(row.get("verdict", "")))]
         declared = comparisons[comparisons["origin"] != "baseline"]
         for i, row in enumerate(declared.to_dict("records"), start=1):
             name = str(row["a"])
@@ -84,7 +85,7 @@ def log_comparison(
                 if _finite(row[col])
             )
             tags_of.setdefault(name, []).append(
-                RunTag(f"bnplace.contrast{i}{suffix}", contrast_tag(row))
+                RunTag(f"{names.CONTRAST_PREFIX}{i}{suffix}", contrast_tag(row))
             )
         for name, metrics in metrics_of.items():
             run_id = run_of.get(name)
