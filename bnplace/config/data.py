@@ -17,6 +17,8 @@ from pydantic import Field, field_validator, model_validator
 from bnplace.config.base import Strict
 from bnplace.errors import did_you_mean
 
+Task = Literal["forecast", "classify"]  # the one definition; data/ and plan/ import it
+
 # Packaged datasets: canonical name -> (task, pip package that ships it, description).
 # The loaders live in bnplace/data/packaged.py; this table only names them, so the schema can
 # check a name without importing anything.
@@ -63,7 +65,7 @@ class Split(Strict):
 
 
 class _Windowing(Strict):
-    task: Literal["forecast", "classify"] = "forecast"
+    task: Task = "forecast"
     window: int = Field(
         48,
         ge=2,

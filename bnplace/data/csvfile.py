@@ -1,6 +1,6 @@
 """The user's own CSV file: read, check and clean it, column by column, before any training.
 
-In: a `CsvData` spec and the folder its relative path is resolved against (the config file's
+In: a `CsvData` data section and the folder its relative path is resolved against (the config file's
 folder). Out: a `RawSeries` (forecasting: one row per time step) or `RawSequences`
 (classification: one row per sequence in wide format, or one row per time step with a
 `sequence_column` in long format). Every problem raises `DataError` naming the file, the
@@ -27,41 +27,41 @@ from bnplace.data.raw import RawSequences, RawSeries, show_time, time_unit
 from bnplace.errors import DataError, did_you_mean
 
 
-def resolve(spec_path: str, base_dir: Path) -> Path:
-    path = Path(spec_path).expanduser()
+def resolve(written: str, base_dir: Path) -> Path:
+    path = Path(written).expanduser()
     return path if path.is_absolute() else Path(base_dir) / path
 
 
-def load(spec: CsvData, base_dir: Path) -> RawSeries | RawSequences:
-    path = resolve(spec.path, base_dir)
-    frame = read(path, spec)
-    if spec.task == "classify":
-        return _sequences(frame, spec, str(path))
-    return _series(frame, spec, str(path))
+def load(section: CsvData, base_dir: Path) -> RawSeries | RawSequences:
+    path = resolve(section.path, base_dir)
+    frame = read(path, section)
+    if section.task == "classify":
+        return _sequences(frame, section, str(path))
+    return _series(frame, section, str(path))
 
 
 # --- reading -------------------------------------------------------------------------------
 
 
-def read(path: Path, spec: CsvData) -> pd.DataFrame:
+def read(path: Path, section: CsvData) -> pd.DataFrame:
     """The file as a DataFrame with stripped column names and a 0-based RangeIndex."""
     file = str(path)
     if not path.exists():
         raise DataError(
-            f"file not found (data.path is {spec.path!r}; relative paths are read from the "
+            f"file not found (data.path is {section.path!r}; relative paths are read from the "
             "config file's folder)",
             file=file,
         )
     if path.is_dir():
         raise DataError("is a folder, not a CSV file", file=file)
     try:
-        frame = pd.read_csv(path, sep=spec.delimiter, skipinitialspace=True)
+        frame = pd.read_csv(path, sep=section.delimiter, skipinitialspace=True)
     except pd.errors.EmptyDataError:
         raise DataError("the file is empty", file=file) from None
     except pd.errors.ParserError as exc:
         detail = str(exc).strip().splitlines()[-1]
         raise DataError(
-            f"cannot read it as CSV with delimiter {spec.delimiter!r}: {detail}", file=file
+            f"cannot read it as CSV with delimiter {section.delimiter!r}: {detail}", file=file
         ) from None
     except UnicodeDecodeError as exc:
         raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=file) from None
@@ -73,23 +73,23 @@ def read(path: Path, spec: CsvData) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _delimiter_hint(frame: pd.DataFrame, spec: CsvData) -> str:
+def _delimiter_hint(frame: pd.DataFrame, section: CsvData) -> str:
     if len(frame.columns) != 1:
         return ""
     header = frame.columns[0]
     for candidate, shown in ((";", ";"), ("\t", "tab"), ("|", "|"), (",", ",")):
-        if candidate != spec.delimiter and candidate in header:
+        if candidate != section.delimiter and candidate in header:
             return f"; the header holds {candidate!r}: set data.delimiter: '{shown}'"
     return ""
 
 
-def _require(frame: pd.DataFrame, name: str, key: str, spec: CsvData, file: str) -> None:
+def _require(frame: pd.DataFrame, name: str, key: str, section: CsvData, file: str) -> None:
     if name in frame.columns:
         return
     columns = list(frame.columns)
     raise DataError(
         f"no column {name!r} (named in data.{key}); the file has: "
-        f"{', '.join(map(repr, columns))}{_delimiter_hint(frame, spec)}",
+        f"{', '.join(map(repr, columns))}{_delimiter_hint(frame, section)}",
         file=file,
         column=name,
         suggestion=did_you_mean(name, columns) or "",
@@ -162,11 +162,11 @@ def _default_features(
 
 
 def _feature_columns(
-    frame: pd.DataFrame, spec: CsvData, excluded: set[str], file: str, notes: list[str]
+    frame: pd.DataFrame, section: CsvData, excluded: set[str], file: str, notes: list[str]
 ) -> list[str]:
     """`data.features` as written, else every numeric column but `excluded` (noted)."""
-    if spec.features is not None:
-        return list(spec.features)
+    if section.features is not None:
+        return list(section.features)
     chosen, skipped = _default_features(frame, excluded, file)
     if skipped:
         notes.append(f"skipped non-numeric or unnamed column(s): {', '.join(map(repr, skipped))}")
@@ -213,26 +213,26 @@ def _fill(values: pd.DataFrame, how: str, *, both_ends: bool) -> pd.DataFrame:
 
 
 def _clean(
-    values: pd.DataFrame, spec: CsvData, file: str, rows: np.ndarray
+    values: pd.DataFrame, section: CsvData, file: str, rows: np.ndarray
 ) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
     """Apply `fill` to a (rows, columns) frame; returns kept values, kept row numbers, notes."""
     bad = ~np.isfinite(values.to_numpy(dtype=np.float64))
     if not bad.any():
         return values, rows, []
-    if spec.fill == "none":
+    if section.fill == "none":
         _report_missing(values, file, rows)
     counts = ", ".join(
         f"{name!r}: {int(k)}" for name, k in zip(values.columns, bad.sum(axis=0), strict=True) if k
     )
-    if spec.fill == "drop":
+    if section.fill == "drop":
         keep = ~bad.any(axis=1)
         note = f"dropped {int((~keep).sum())} row(s) with missing or infinite values ({counts})"
         return values[keep], rows[keep], [note]
-    filled = _fill(values, spec.fill, both_ends=False)
+    filled = _fill(values, section.fill, both_ends=False)
     keep = filled.notna().all(axis=1).to_numpy()
-    notes = [f"filled missing or infinite values by {spec.fill} ({counts})"]
+    notes = [f"filled missing or infinite values by {section.fill} ({counts})"]
     if not keep.all():
-        notes.append(f"dropped {int((~keep).sum())} leading row(s) that {spec.fill} cannot fill")
+        notes.append(f"dropped {int((~keep).sum())} leading row(s) that {section.fill} cannot fill")
     return filled[keep], rows[keep], notes
 
 
@@ -298,11 +298,11 @@ def _show_time(value: object) -> str:
 
 
 def _order_by_time(
-    time: np.ndarray, spec: CsvData, file: str, rows: np.ndarray, context: str = ""
+    time: np.ndarray, section: CsvData, file: str, rows: np.ndarray, context: str = ""
 ) -> np.ndarray:
     """Positions that put the rows in time order; raises on duplicates and on disorder."""
-    assert spec.time_column is not None
-    name = spec.time_column
+    assert section.time_column is not None
+    name = section.time_column
     order = np.argsort(time, kind="stable")
     ordered = time[order]
     same = np.flatnonzero(ordered[1:] == ordered[:-1])
@@ -316,7 +316,7 @@ def _order_by_time(
             row=b,
         )
     back = np.flatnonzero(time[1:] < time[:-1])
-    if back.size and not spec.sort:
+    if back.size and not section.sort:
         i = int(back[0]) + 1
         raise DataError(
             f"time stamps are not in order{context}: {_show_time(time[i])!r} at "
@@ -356,43 +356,43 @@ def _gaps(time: np.ndarray, name: str, rows: np.ndarray) -> list[str]:
 # --- forecasting ---------------------------------------------------------------------------
 
 
-def _series(frame: pd.DataFrame, spec: CsvData, file: str) -> RawSeries:
+def _series(frame: pd.DataFrame, section: CsvData, file: str) -> RawSeries:
     notes: list[str] = []
     rows = np.arange(1, len(frame) + 1)
     time = None
-    if spec.time_column is not None:
-        _require(frame, spec.time_column, "time_column", spec, file)
+    if section.time_column is not None:
+        _require(frame, section.time_column, "time_column", section, file)
     for key in ("features", "targets"):
-        for name in getattr(spec, key) or ():
-            _require(frame, name, key, spec, file)
-    if spec.time_column is not None:
-        time = _parse_time(frame, spec.time_column, file)
-        order = _order_by_time(time, spec, file, rows)
-        if spec.sort and not np.array_equal(order, np.arange(len(order))):
-            notes.append(f"sorted the rows by {spec.time_column!r}")
+        for name in getattr(section, key) or ():
+            _require(frame, name, key, section, file)
+    if section.time_column is not None:
+        time = _parse_time(frame, section.time_column, file)
+        order = _order_by_time(time, section, file, rows)
+        if section.sort and not np.array_equal(order, np.arange(len(order))):
+            notes.append(f"sorted the rows by {section.time_column!r}")
             frame, time, rows = frame.iloc[order], time[order], rows[order]
-    excluded = {spec.time_column} - {None}
-    features = _feature_columns(frame, spec, excluded | set(spec.targets or ()), file, notes)
-    if spec.features is None:  # the targets' own history is an input too
-        features += [t for t in spec.targets or () if t not in features]
-    targets = list(spec.targets) if spec.targets is not None else [features[-1]]
+    excluded = {section.time_column} - {None}
+    features = _feature_columns(frame, section, excluded | set(section.targets or ()), file, notes)
+    if section.features is None:  # the targets' own history is an input too
+        features += [t for t in section.targets or () if t not in features]
+    targets = list(section.targets) if section.targets is not None else [features[-1]]
     for name in targets:
-        if name == spec.time_column:
+        if name == section.time_column:
             raise DataError("the time column cannot be a target", file=file, column=name)
     columns = features + [t for t in targets if t not in features]
-    if spec.time_column in columns:
+    if section.time_column in columns:
         raise DataError(
             "the time column cannot also be a feature; leave it out of data.features",
             file=file,
-            column=spec.time_column,
+            column=section.time_column,
         )
     values = pd.DataFrame({name: _numeric(frame, name, file, rows).to_numpy() for name in columns})
-    values, kept_rows, fill_notes = _clean(values, spec, file, rows)
+    values, kept_rows, fill_notes = _clean(values, section, file, rows)
     notes += fill_notes
     if time is not None:
         keep = np.isin(rows, kept_rows)
         time = time[keep]
-        notes += _gaps(time, spec.time_column or "", kept_rows)
+        notes += _gaps(time, section.time_column or "", kept_rows)
     return RawSeries(
         values=values.to_numpy(dtype=np.float64),
         columns=tuple(columns),
@@ -409,17 +409,17 @@ def _series(frame: pd.DataFrame, spec: CsvData, file: str) -> RawSeries:
 # --- classification ------------------------------------------------------------------------
 
 
-def _labels(frame: pd.DataFrame, spec: CsvData, file: str) -> pd.Series:
-    assert spec.label_column is not None
-    _require(frame, spec.label_column, "label_column", spec, file)
-    labels = frame[spec.label_column]
+def _labels(frame: pd.DataFrame, section: CsvData, file: str) -> pd.Series:
+    assert section.label_column is not None
+    _require(frame, section.label_column, "label_column", section, file)
+    labels = frame[section.label_column]
     empty = labels.isna() | (labels.astype("string").str.strip() == "")
     if empty.any():
         first = int(np.flatnonzero(empty.to_numpy())[0]) + 1
         raise DataError(
             f"{int(empty.sum())} empty label(s), the first at {_where(first)}",
             file=file,
-            column=spec.label_column,
+            column=section.label_column,
             row=first,
         )
     if pd.api.types.is_float_dtype(labels) and (labels == labels.round()).all():
@@ -429,67 +429,67 @@ def _labels(frame: pd.DataFrame, spec: CsvData, file: str) -> pd.Series:
     return labels
 
 
-def _sequences(frame: pd.DataFrame, spec: CsvData, file: str) -> RawSequences:
-    labels = _labels(frame, spec, file)
-    assert spec.label_column is not None
-    for name in spec.features or ():
-        _require(frame, name, "features", spec, file)
-    if spec.sequence_column is None:
-        return _wide(frame, labels, spec, file)
-    return _long(frame, labels, spec, file)
+def _sequences(frame: pd.DataFrame, section: CsvData, file: str) -> RawSequences:
+    labels = _labels(frame, section, file)
+    assert section.label_column is not None
+    for name in section.features or ():
+        _require(frame, name, "features", section, file)
+    if section.sequence_column is None:
+        return _wide(frame, labels, section, file)
+    return _long(frame, labels, section, file)
 
 
-def _wide(frame: pd.DataFrame, labels: pd.Series, spec: CsvData, file: str) -> RawSequences:
+def _wide(frame: pd.DataFrame, labels: pd.Series, section: CsvData, file: str) -> RawSequences:
     """One row per sequence: the value columns are its time steps (one channel)."""
-    excluded = {spec.label_column, spec.time_column} - {None}
+    excluded = {section.label_column, section.time_column} - {None}
     notes: list[str] = []
-    steps = _feature_columns(frame, spec, excluded, file, notes)
+    steps = _feature_columns(frame, section, excluded, file, notes)
     rows = np.arange(1, len(frame) + 1)
     values = pd.DataFrame({name: _numeric(frame, name, file, rows).to_numpy() for name in steps})
     x = values.to_numpy(dtype=np.float64)
     bad = ~np.isfinite(x)
     if bad.any():
-        if spec.fill == "none":
+        if section.fill == "none":
             _report_missing(values, file, rows)
-        if spec.fill == "drop":
+        if section.fill == "drop":
             keep = ~bad.any(axis=1)
             notes.append(f"dropped {int((~keep).sum())} sequence(s) with missing values")
             x, labels = x[keep], labels[keep]
         else:  # along each row's time axis
-            x = _fill(pd.DataFrame(x.T), spec.fill, both_ends=True).to_numpy().T
-            notes.append(f"filled {int(bad.sum())} missing value(s) by {spec.fill}")
+            x = _fill(pd.DataFrame(x.T), section.fill, both_ends=True).to_numpy().T
+            notes.append(f"filled {int(bad.sum())} missing value(s) by {section.fill}")
     return RawSequences(
         x=x[:, :, None],
         labels=labels.to_numpy(),
         feature_names=("value",),
         origin=file,
         file=file,
-        label_column=spec.label_column or "",
+        label_column=section.label_column or "",
         warnings=tuple(notes),
     )
 
 
-def _long(frame: pd.DataFrame, labels: pd.Series, spec: CsvData, file: str) -> RawSequences:
+def _long(frame: pd.DataFrame, labels: pd.Series, section: CsvData, file: str) -> RawSequences:
     """One row per time step; `sequence_column` says which sequence a row belongs to."""
-    assert spec.sequence_column is not None and spec.label_column is not None
-    _require(frame, spec.sequence_column, "sequence_column", spec, file)
-    if spec.time_column is not None:
-        _require(frame, spec.time_column, "time_column", spec, file)
-    excluded = {spec.label_column, spec.time_column, spec.sequence_column} - {None}
+    assert section.sequence_column is not None and section.label_column is not None
+    _require(frame, section.sequence_column, "sequence_column", section, file)
+    if section.time_column is not None:
+        _require(frame, section.time_column, "time_column", section, file)
+    excluded = {section.label_column, section.time_column, section.sequence_column} - {None}
     notes: list[str] = []
-    features = _feature_columns(frame, spec, excluded, file, notes)
+    features = _feature_columns(frame, section, excluded, file, notes)
     all_rows = np.arange(1, len(frame) + 1)
     values = pd.DataFrame(
         {name: _numeric(frame, name, file, all_rows).to_numpy() for name in features}
     )
-    time = _parse_time(frame, spec.time_column, file) if spec.time_column else None
-    ids = frame[spec.sequence_column]
+    time = _parse_time(frame, section.time_column, file) if section.time_column else None
+    ids = frame[section.sequence_column]
     if ids.isna().any():
         first = int(np.flatnonzero(ids.isna().to_numpy())[0]) + 1
         raise DataError(
             f"empty sequence id at {_where(first)}",
             file=file,
-            column=spec.sequence_column,
+            column=section.sequence_column,
             row=first,
         )
     groups = pd.Series(np.arange(len(frame))).groupby(ids.to_numpy(), sort=False)
@@ -503,21 +503,21 @@ def _long(frame: pd.DataFrame, labels: pd.Series, spec: CsvData, file: str) -> R
                 f"sequence {key!r} has {len(found)} different labels "
                 f"({', '.join(map(repr, map(str, found[:3])))}); a sequence has one label",
                 file=file,
-                column=spec.label_column,
+                column=section.label_column,
                 row=int(rows[0]),
             )
         if time is not None:
-            order = _order_by_time(time[pos], spec, file, rows, f" in sequence {key!r}")
+            order = _order_by_time(time[pos], section, file, rows, f" in sequence {key!r}")
             pos, rows = pos[order], rows[order]
         block = values.iloc[pos].reset_index(drop=True)
         block_values = block.to_numpy(dtype=np.float64)
         if not np.isfinite(block_values).all():
-            if spec.fill == "none":
+            if section.fill == "none":
                 _report_missing(block, file, rows)
-            if spec.fill == "drop":
+            if section.fill == "drop":
                 dropped += 1
                 continue
-            block_values = _fill(block, spec.fill, both_ends=True).to_numpy(dtype=np.float64)
+            block_values = _fill(block, section.fill, both_ends=True).to_numpy(dtype=np.float64)
         sequences.append(block_values)
         seq_labels.append(found[0])
         lengths[key] = len(pos)
@@ -531,7 +531,7 @@ def _long(frame: pd.DataFrame, labels: pd.Series, spec: CsvData, file: str) -> R
             f"sequences differ in length ({shown}); classification needs sequences of one "
             "length: pad or cut them in the file",
             file=file,
-            column=spec.sequence_column,
+            column=section.sequence_column,
         )
     if not sequences:
         raise DataError("no sequence left after dropping missing values", file=file)
@@ -541,6 +541,6 @@ def _long(frame: pd.DataFrame, labels: pd.Series, spec: CsvData, file: str) -> R
         feature_names=tuple(features),
         origin=file,
         file=file,
-        label_column=spec.label_column,
+        label_column=section.label_column,
         warnings=tuple(notes),
     )

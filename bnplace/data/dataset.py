@@ -10,14 +10,14 @@ shows. Nothing here reads files or imports TensorFlow.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from bnplace.config.data import Task
 from bnplace.errors import DataError
 
-Task = Literal["forecast", "classify"]
 SPLITS = ("train", "val", "test")
 
 
@@ -51,7 +51,7 @@ class Part:
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Prepared, split and scaled data of one data spec (see the module docstring)."""
+    """Prepared, split and scaled data of one data section (see the module docstring)."""
 
     task: Task
     window: int

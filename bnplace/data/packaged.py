@@ -1,6 +1,6 @@
 """Real series that ship inside PyPI packages (the optional extra `packaged`); no network.
 
-In: a `PackagedData` spec (its name already checked against `PACKAGED_DATASETS`). Out: a
+In: a `PackagedData` data section (its name already checked against `PACKAGED_DATASETS`). Out: a
 `RawSeries` (pmdarima's taylor, sunspots) or `RawSequences` (UCR/UEA datasets bundled with
 aeon; the official train and test parts are joined, and `prepare` splits them with the
 config's fractions). A missing package raises `MissingExtraError` naming the extra.
@@ -28,9 +28,9 @@ def _module(name: str, package: str, dataset: str) -> ModuleType:
         raise MissingExtraError(package, "packaged", f"packaged dataset '{dataset}'") from None
 
 
-def load(spec: PackagedData) -> RawSeries | RawSequences:
-    loader = _LOADERS[spec.name]
-    return loader(spec.name)
+def load(section: PackagedData) -> RawSeries | RawSequences:
+    loader = _LOADERS[section.name]
+    return loader(section.name)
 
 
 def _taylor(name: str) -> RawSeries:

@@ -1,4 +1,4 @@
-"""From a data spec to a `Dataset`: load, validate, split, scale, fingerprint.
+"""From a data section to a `Dataset`: load, validate, split, scale, fingerprint.
 
 In: a `DataConfig` (synthetic, csv or packaged) and the folder relative csv paths are read from.
 Out: a `Dataset` (see dataset.py). Raises only `DataError` (bad data, with file, column and
@@ -11,9 +11,9 @@ part only, and these statistics are kept so forecasts can be reported in origina
 Classification: a stratified random split with a fixed seed (0); channels are standardised
 with the train sequences' statistics. `standardize: false` keeps raw values (identity scaling).
 
-Fingerprint: sha256 over a format version, the spec without its file location, the column and
-class names and the loaded values (after `fill`), so editing the CSV, the spec or this format
-changes it, and moving the file does not.
+Fingerprint: sha256 over a format version, the data section without its file location, the
+column and class names and the loaded values (after `fill`), so editing the CSV, the data
+section or this format changes it, and moving the file does not.
 """
 
 from __future__ import annotations
@@ -34,29 +34,29 @@ FORMAT_VERSION = "bnplace-data-1"
 CLASSIFY_SPLIT_SEED = 0
 
 
-def prepare(spec: DataConfig, base_dir: Path | str = ".") -> Dataset:
-    """Load, check, split and scale the data of `spec`; see the module docstring."""
-    raw = load_raw(spec, Path(base_dir))
+def prepare(section: DataConfig, base_dir: Path | str = ".") -> Dataset:
+    """Load, check, split and scale the data of `section`; see the module docstring."""
+    raw = load_raw(section, Path(base_dir))
     if isinstance(raw, RawSeries):
-        return _prepare_series(spec, raw)
-    return _prepare_sequences(spec, raw)
+        return _prepare_series(section, raw)
+    return _prepare_sequences(section, raw)
 
 
-def load_raw(spec: DataConfig, base_dir: Path) -> RawSeries | RawSequences:
-    """The unsplit, unscaled data of a spec, from its source."""
-    if isinstance(spec, SyntheticData):
+def load_raw(section: DataConfig, base_dir: Path) -> RawSeries | RawSequences:
+    """The unsplit, unscaled data of a data section, from its source."""
+    if isinstance(section, SyntheticData):
         from bnplace.data import synthetic
 
-        return synthetic.generate(spec)
-    if isinstance(spec, CsvData):
+        return synthetic.generate(section)
+    if isinstance(section, CsvData):
         from bnplace.data import csvfile
 
-        return csvfile.load(spec, base_dir)
-    if isinstance(spec, PackagedData):
+        return csvfile.load(section, base_dir)
+    if isinstance(section, PackagedData):
         from bnplace.data import packaged
 
-        return packaged.load(spec)
-    raise DataError(f"unknown data source {type(spec).__name__}")
+        return packaged.load(section)
+    raise DataError(f"unknown data source {type(section).__name__}")
 
 
 # --- splitting -----------------------------------------------------------------------------
@@ -128,18 +128,18 @@ def _scale(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     return ((values - mean) / std).astype(np.float32)
 
 
-def _prepare_series(spec: DataConfig, raw: RawSeries) -> Dataset:
+def _prepare_series(section: DataConfig, raw: RawSeries) -> Dataset:
     file = raw.file
     _check_finite(raw.values, raw.columns, file, raw.origin)
     _check_not_constant(raw.values, raw.columns, file, "column")
     n = raw.values.shape[0]
-    w, h = spec.window, spec.horizon
-    sizes = split_sizes(n, spec.split.train, spec.split.val)
+    w, h = section.window, section.horizon
+    sizes = split_sizes(n, section.split.train, section.split.val)
     if min(sizes) < w + h:
-        need = rows_needed(w + h, spec.split.train, spec.split.val)
+        need = rows_needed(w + h, section.split.train, section.split.val)
         raise DataError(
-            f"too few rows: {n} rows split {spec.split.train:g}/{spec.split.val:g}/"
-            f"{spec.split.test:g} give train/val/test = {sizes[0]}/{sizes[1]}/{sizes[2]} rows, "
+            f"too few rows: {n} rows split {section.split.train:g}/{section.split.val:g}/"
+            f"{section.split.test:g} give train/val/test = {sizes[0]}/{sizes[1]}/{sizes[2]} rows, "
             f"but each split needs at least window + horizon = {w} + {h} = {w + h} rows for one "
             f"window; these fractions need at least {need} rows (or use a shorter window)",
             file=file,
@@ -149,9 +149,11 @@ def _prepare_series(spec: DataConfig, raw: RawSeries) -> Dataset:
     targets = raw.select(raw.target_names)
     n_train = sizes[0]
     where = f"rows {raw.time_label(0)} .. {raw.time_label(n_train - 1)}"
-    f_mean, f_std = _train_stats(inputs[:n_train], raw.feature_names, spec.standardize, file, where)
+    f_mean, f_std = _train_stats(
+        inputs[:n_train], raw.feature_names, section.standardize, file, where
+    )
     t_mean, t_std = _train_stats(
-        targets[:n_train], raw.target_names, spec.scale_targets, file, where
+        targets[:n_train], raw.target_names, section.scale_targets, file, where
     )
     parts = []
     for name, start, stop in zip(("train", "val", "test"), bounds[:-1], bounds[1:], strict=True):
@@ -173,12 +175,12 @@ def _prepare_series(spec: DataConfig, raw: RawSeries) -> Dataset:
         task="forecast",
         window=w,
         horizon=h,
-        stride=spec.stride,
+        stride=section.stride,
         feature_names=raw.feature_names,
         target_names=raw.target_names,
         class_names=(),
-        fingerprint=fingerprint(spec, (raw.feature_names, raw.target_names), content),
-        standardized=spec.standardize,
+        fingerprint=fingerprint(section, (raw.feature_names, raw.target_names), content),
+        standardized=section.standardize,
         feature_mean=f_mean,
         feature_std=f_std,
         target_mean=t_mean,
@@ -187,7 +189,7 @@ def _prepare_series(spec: DataConfig, raw: RawSeries) -> Dataset:
         origin=raw.origin,
         warnings=raw.warnings,
         feature_stats=_stats(inputs),
-        extra={"source": spec.source},
+        extra={"source": section.source},
     )
 
 
@@ -237,14 +239,14 @@ def stratified_split(
     return (parts[0], parts[1], parts[2]), [str(s) for s in small]
 
 
-def _prepare_sequences(spec: DataConfig, raw: RawSequences) -> Dataset:
+def _prepare_sequences(section: DataConfig, raw: RawSequences) -> Dataset:
     file, label_column = raw.file, raw.label_column
     n, length, _ = raw.x.shape
     notes = list(raw.warnings)
-    explicit = not isinstance(spec, SyntheticData) and "window" in spec.model_fields_set
-    if explicit and spec.window != length:
+    explicit = not isinstance(section, SyntheticData) and "window" in section.model_fields_set
+    if explicit and section.window != length:
         raise DataError(
-            f"the sequences have {length} steps but data.window is {spec.window}; for "
+            f"the sequences have {length} steps but data.window is {section.window}; for "
             f"classification the window is the sequence length: set window: {length} or "
             "leave it out",
             file=file,
@@ -263,7 +265,7 @@ def _prepare_sequences(spec: DataConfig, raw: RawSequences) -> Dataset:
     lookup = {c: i for i, c in enumerate(classes)}
     index = np.array([lookup[str(v)] for v in raw.labels.tolist()], dtype=np.int32)
     (train_pos, val_pos, test_pos), small = stratified_split(
-        index, spec.split.train, spec.split.val
+        index, section.split.train, section.split.val
     )
     if small:
         names = ", ".join(repr(classes[int(s)]) for s in small)
@@ -276,7 +278,7 @@ def _prepare_sequences(spec: DataConfig, raw: RawSequences) -> Dataset:
             file=file,
         )
     mean, std = _train_stats(
-        raw.x[train_pos], raw.feature_names, spec.standardize, file, "train sequences"
+        raw.x[train_pos], raw.feature_names, section.standardize, file, "train sequences"
     )
     parts = [
         Part(name=name, inputs=_scale(raw.x[pos], mean, std), labels=index[pos])
@@ -291,8 +293,8 @@ def _prepare_sequences(spec: DataConfig, raw: RawSequences) -> Dataset:
         feature_names=raw.feature_names,
         target_names=(),
         class_names=classes,
-        fingerprint=fingerprint(spec, (raw.feature_names, classes), content),
-        standardized=spec.standardize,
+        fingerprint=fingerprint(section, (raw.feature_names, classes), content),
+        standardized=section.standardize,
         feature_mean=mean,
         feature_std=std,
         target_mean=np.zeros(0),
@@ -301,17 +303,17 @@ def _prepare_sequences(spec: DataConfig, raw: RawSequences) -> Dataset:
         origin=raw.origin,
         warnings=tuple(notes),
         feature_stats=_stats(raw.x),
-        extra={"source": spec.source},
+        extra={"source": section.source},
     )
 
 
 # --- fingerprint ---------------------------------------------------------------------------
 
 
-def fingerprint(spec: DataConfig, names: object, arrays: list[np.ndarray]) -> str:
-    """Hex digest of the spec (without its file location), names and the loaded values."""
+def fingerprint(section: DataConfig, names: object, arrays: list[np.ndarray]) -> str:
+    """Hex digest of the data section (without its file location), names and the loaded values."""
     digest = hashlib.sha256(FORMAT_VERSION.encode())
-    described = spec.model_dump(mode="json", exclude={"path"})
+    described = section.model_dump(mode="json", exclude={"path"})
     digest.update(json.dumps(described, sort_keys=True).encode())
     digest.update(json.dumps(names).encode())
     for array in arrays:

@@ -1,8 +1,8 @@
 """Deterministic synthetic data, seeded from the config.
 
-In: a `SyntheticData` spec. Out: a `RawSeries` (forecasting generators) or `RawSequences`
-(the `shapes` classification generator) in original units. The same spec always gives the
-same array (numpy's PCG64 generator seeded with `spec.seed`; no global random state).
+In: a `SyntheticData` data section. Out: a `RawSeries` (forecasting generators) or `RawSequences`
+(the `shapes` classification generator) in original units. The same data section always gives the
+same array (numpy's PCG64 generator seeded with `section.seed`; no global random state).
 
 Forecasting generators (the target is always the first column):
     sine_mix      channels share three latent periods, each channel its own amplitudes and
@@ -35,29 +35,33 @@ from bnplace.data.raw import RawSequences, RawSeries
 _BURN_IN = 300
 
 
-def generate(spec: SyntheticData) -> RawSeries | RawSequences:
-    """The raw data of a synthetic spec (dispatch on `spec.generator`)."""
-    rng = np.random.default_rng(spec.seed)
-    origin = f"synthetic {spec.generator} (seed {spec.seed})"
-    if spec.generator == "shapes":
-        x, labels = shapes(rng, spec.length, spec.window, spec.features, spec.classes, spec.noise)
-        names = tuple(f"x{i + 1}" for i in range(spec.features))
+def generate(section: SyntheticData) -> RawSeries | RawSequences:
+    """The raw data of a synthetic data section (dispatch on `section.generator`)."""
+    rng = np.random.default_rng(section.seed)
+    origin = f"synthetic {section.generator} (seed {section.seed})"
+    if section.generator == "shapes":
+        x, labels = shapes(
+            rng, section.length, section.window, section.features, section.classes, section.noise
+        )
+        names = tuple(f"x{i + 1}" for i in range(section.features))
         return RawSequences(x, labels, names, origin)
-    if spec.generator == "sine_mix":
-        values = sine_mix(rng, spec.length, spec.features)
-        names = ("y", *(f"x{i}" for i in range(1, spec.features)))
-    elif spec.generator == "ar":
-        values = ar(rng, spec.length, spec.features, spec.ar_order)
-        names = ("y", *(f"x{i}" for i in range(1, spec.features)))
-    elif spec.generator == "mackey_glass":
-        values = mackey_glass(rng, spec.length, spec.tau)[:, None]
+    if section.generator == "sine_mix":
+        values = sine_mix(rng, section.length, section.features)
+        names = ("y", *(f"x{i}" for i in range(1, section.features)))
+    elif section.generator == "ar":
+        values = ar(rng, section.length, section.features, section.ar_order)
+        names = ("y", *(f"x{i}" for i in range(1, section.features)))
+    elif section.generator == "mackey_glass":
+        values = mackey_glass(rng, section.length, section.tau)[:, None]
         names = ("y",)
-    elif spec.generator == "lorenz":
-        values = lorenz(rng, spec.length)[:, : spec.features]
-        names = ("x", "y", "z")[: spec.features]
+    elif section.generator == "lorenz":
+        values = lorenz(rng, section.length)[:, : section.features]
+        names = ("x", "y", "z")[: section.features]
     else:  # distractors
-        values, names = distractors(rng, spec.length, spec.features, spec.informative, spec.horizon)
-    values = _add_noise(rng, values, spec.noise)
+        values, names = distractors(
+            rng, section.length, section.features, section.informative, section.horizon
+        )
+    values = _add_noise(rng, values, section.noise)
     return RawSeries(
         values=values,
         columns=names,

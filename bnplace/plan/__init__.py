@@ -1,6 +1,6 @@
 """Plan: a loaded config -> the variants and trials of a sweep, linted, with stable keys.
 
-In: a `LoadedConfig`, a `describe` function giving the `DataShape` of a data section (the CLI
+In: a `LoadedConfig`, a `shape_of` function giving the `DataShape` of a data section (the CLI
 passes one that prepares the data; tests pass a constant) and the seeds. Out: a frozen `Plan`:
 variants (canonical `ModelSpec`, layer order, parameter count, lint findings), the trials
 (variant x seed, each with a trial key that hashes everything that affects its result), the
@@ -196,7 +196,7 @@ def _variant_key(config: Config, model: ModelSpec, data: DataShape) -> str:
 
 def make_plan(
     loaded: LoadedConfig,
-    describe: Callable[[Config], DataShape],
+    shape_of: Callable[[Config], DataShape],
     *,
     seeds: Sequence[int] | None = None,
 ) -> Plan:
@@ -207,7 +207,7 @@ def make_plan(
     by_key: dict[str, Variant] = {}
     for cell in expand(config):
         vconfig = _variant_config(loaded, cell)
-        shape = describe(vconfig)
+        shape = shape_of(vconfig)
         model = resolve_model(vconfig, shape)
         report = analyse(model)
         key = _variant_key(vconfig, model, shape)
@@ -237,7 +237,7 @@ def make_plan(
             v.name,
             v.model,
             v.config,
-            describe(v.config).fingerprint,
+            shape_of(v.config).fingerprint,
         )
         for v in variants
         for seed in seed_list

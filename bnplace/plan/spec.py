@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
+from bnplace.config.data import Task
 from bnplace.kinds import LAYER_KINDS, NOISE_KINDS
 
-Task = Literal["forecast", "classify"]
+__all__ = ["LayerSpec", "ModelSpec", "Task"]
 
 _ACTIVATION_NAMES = {"relu": "ReLU", "selu": "SELU", "elu": "ELU", "gelu": "GELU", "tanh": "Tanh"}
 
