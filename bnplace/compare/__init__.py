@@ -40,8 +40,6 @@ __all__ = [
     "render_text",
 ]
 
-HISTORY_METRICS = ("loss", "val_loss")
-
 
 @dataclass(frozen=True, eq=False)
 class Comparison:
@@ -96,7 +94,7 @@ def compare_frames(
     import pandas as pd
 
     from bnplace.compare.stats import axis_column, compute_statistics
-    from bnplace.plan import direction_for
+    from bnplace.metrics import direction_for
     from bnplace.verdicts import Design
 
     design = design or Design()
@@ -220,6 +218,8 @@ def compare_runs(
     )
     if out_dir is None and not log_to_mlflow:
         return comparison
+
+    from bnplace.metrics import HISTORY_METRICS
 
     history = load_history(client, data.trials, metrics=HISTORY_METRICS, tracking_uri=tracking_uri)
     comparison = replace(comparison, history=history)

@@ -24,9 +24,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
+from bnplace import metrics
 from bnplace.compare.paired import compare_pairs, family, persistence_skill, values_by_seed
 from bnplace.errors import DataError
-from bnplace.plan import direction_for
+from bnplace.metrics import direction_for, persistence_metric_for
 from bnplace.result import FINISHED, KILLED, RUNNING
 from bnplace.verdicts import BASELINE, DROP, Design, level_for, min_seeds
 
@@ -37,14 +38,14 @@ MEAN_CONFIDENCE = 0.95  # the per-variant t-interval of the mean (a description,
 
 # Metrics shown beside the main metric when the trials carry them: (column, summary, label).
 SIDE_METRICS: tuple[tuple[str, str, str], ...] = (
-    ("time_per_epoch_s", "mean", "time_per_epoch_s"),
-    ("train_time_s", "mean", "train_time_s"),
-    ("epochs_run", "mean", "epochs_run"),
-    ("params", "median", "params"),
+    (metrics.TIME_PER_EPOCH_S, "mean", metrics.TIME_PER_EPOCH_S),
+    (metrics.TRAIN_TIME_S, "mean", metrics.TRAIN_TIME_S),
+    (metrics.EPOCHS_RUN, "mean", metrics.EPOCHS_RUN),
+    (metrics.PARAMS, "median", metrics.PARAMS),
 )
 # Diagnostics shown with their mean and their range over seeds ("above 1 on every seed" is a
 # claim about the minimum): labels <name>, <name>_lo, <name>_hi (a "_max" suffix dropped).
-DIAGNOSTICS = ("bn_shift_max", "bn_train_vs_infer_max", "infer_vs_train_loss")
+DIAGNOSTICS = metrics.DIAGNOSTICS
 # The baseline comparison's columns copied into the per-variant table.
 VERSUS_BASELINE = (
     "n_pairs", "diff", "delta_pct", "delta_pct_low", "delta_pct_high", "p_value", "p_adjusted",
@@ -92,11 +93,6 @@ class Statistics:
 def axis_column(axis: str) -> str:
     """Column of a sweep axis's labels: namespaced, since an axis may be called "order"."""
     return f"axis:{axis}"
-
-
-def persistence_metric_for(metric: str) -> str:
-    """The persistence-baseline column matching a forecast metric: test_rmse -> persistence_rmse."""
-    return "persistence_" + metric.removeprefix("test_")
 
 
 def _check_columns(trials: pd.DataFrame, metric: str) -> None:
