@@ -39,11 +39,9 @@ WORSE = "worse"
 EQUIVALENT = "equivalent"
 INCONCLUSIVE = "inconclusive"
 BASELINE = "baseline"
-VERDICTS = (BETTER, WORSE, EQUIVALENT, INCONCLUSIVE)
 
 RANK_WORST = "rank_worst"  # a failed seed ranks worse than every finished seed (default)
 DROP = "drop"  # a failed seed leaves the pairing
-FAILURE_RULES = (RANK_WORST, DROP)
 
 DEFAULT_ALPHA = 0.05
 # The smallest relative effect worth acting on. 5%: placement changes smaller than that are
@@ -210,7 +208,6 @@ class Intervals:
     p_value: np.ndarray
     level: float
     reachable: bool
-    n: int
 
 
 def signed_rank_intervals(d: np.ndarray, level: float) -> Intervals:
@@ -225,7 +222,7 @@ def signed_rank_intervals(d: np.ndarray, level: float) -> Intervals:
     rows, n = d.shape
     if n == 0:
         nan = np.full(rows, np.nan)
-        return Intervals(nan, nan, nan, nan, math.nan, False, 0)
+        return Intervals(nan, nan, nan, nan, math.nan, False)
     w = np.sort(walsh_averages(d), axis=1)
     size = w.shape[1]
     k = interval_rank(n, level)
@@ -241,7 +238,6 @@ def signed_rank_intervals(d: np.ndarray, level: float) -> Intervals:
         p_value=p,
         level=achieved_level(n, k),
         reachable=k > 0,
-        n=n,
     )
 
 
@@ -346,6 +342,7 @@ def _smallest_n(power_at, start: int, target: float) -> int | None:
     return hi
 
 
+@lru_cache(maxsize=64)  # plan asks again for every plan of the same design
 def seeds_for_power(
     margin: float,
     sd: float,
@@ -365,6 +362,7 @@ def seeds_for_power(
     )
 
 
+@lru_cache(maxsize=64)
 def seeds_for_equivalence(
     margin: float,
     sd: float,

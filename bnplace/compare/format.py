@@ -61,11 +61,6 @@ def missing(value: Any) -> bool:
         return value is None
 
 
-def signed(value: Any) -> str:
-    text = fmt_num(value)
-    return text if text.startswith(("-", DASH)) else f"+{text}"
-
-
 def fmt_pct(value: Any) -> str:
     """A relative effect in percent, signed: "+3.12%"; a dash when missing."""
     if missing(value):

@@ -34,6 +34,7 @@ from bnplace.verdicts import (
     excluded_text,
     level_for,
     margin_bounds,
+    percent,
     signed_rank_intervals,
 )
 
@@ -140,7 +141,7 @@ def _relative(x: np.ndarray, scale: str, reference: float) -> np.ndarray:
     """Effects on the comparison scale as percent of the compared-with variant."""
     if scale == LOG_RATIO:
         with np.errstate(over="ignore"):
-            return 100.0 * np.expm1(x)
+            return np.asarray(percent(x))
     return 100.0 * x / reference if reference else np.full_like(x, np.nan)
 
 
