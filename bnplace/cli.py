@@ -114,9 +114,9 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Show the variants: id, name, layer order, parameters, lint findings, trials."""
-    from bnplace.sweep import prepare
+    from bnplace.sweep import plan_sweep
 
-    prepared = prepare(config, set_ or (), seeds, filter_ or ())
+    prepared = plan_sweep(config, set_ or (), seeds, filter_ or ())
     if as_json:
         typer.echo(json.dumps(prepared.selected.to_dict(), indent=2))
         return
@@ -132,9 +132,9 @@ def plan(
 def data(config: ConfigArg, set_: SetOpt = None) -> None:
     """Show the prepared data: splits, windows, feature statistics, fingerprint."""
     from bnplace.data import format_summary
-    from bnplace.sweep import prepare
+    from bnplace.sweep import plan_sweep
 
-    prepared = prepare(config, set_ or ())
+    prepared = plan_sweep(config, set_ or ())
     for dataset in prepared.datasets.values():
         typer.echo(format_summary(dataset.summary()))
 

@@ -26,6 +26,7 @@ PRODUCERS = {
     "init": "bnplace.train._init_variance: a fixed slice of training windows at initialisation",
     "diagnose": "bnplace.train._diagnostics: a fixed slice of training windows after training",
     "aggregate": "bnplace.track.Tracker.write_aggregates: per variant, over finished trials",
+    "look": "bnplace.track.Tracker.log_look: the sweep run, per look of seeds on demand (step)",
 }
 # Units: "std" is the standardized target, "orig" the data's own units.
 
@@ -83,6 +84,8 @@ _CATALOGUE = (
     _M("bn_train_vs_infer_max", "min", "both", "ratio", "diagnose", "largest bn_train_vs_infer"),
     _M("n_finished", "max", "both", "count", "aggregate", "finished trials"),
     _M("n_failed", "min", "both", "count", "aggregate", "failed trials"),
+    _M("open_comparisons", "min", "both", "count", "look", "comparisons undecided after a look"),
+    _M("seeds.<variant>", "min", "both", "count", "look", "seeds given to a variant (by id)"),
 )
 METRICS: dict[str, Metric] = {metric.name: metric for metric in _CATALOGUE}
 
@@ -98,6 +101,7 @@ BN_SHIFT_MAX, BN_TRAIN_VS_INFER_MAX = "bn_shift_max", "bn_train_vs_infer_max"
 INIT_VAR, INIT_VAR_TRAIN, TRAINED_VAR = "init_var", "init_var_train", "trained_var"
 BN_SHIFT, BN_TRAIN_VS_INFER = "bn_shift", "bn_train_vs_infer"
 N_FINISHED, N_FAILED = "n_finished", "n_failed"
+OPEN_COMPARISONS, SEEDS = "open_comparisons", "seeds"  # the sweep run's per-look metrics
 HISTORY_METRICS = (LOSS, VAL_LOSS)  # the per-epoch curves shown in progress and reports
 DIAGNOSTICS = (BN_SHIFT_MAX, BN_TRAIN_VS_INFER_MAX, INFER_VS_TRAIN_LOSS)
 

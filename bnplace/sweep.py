@@ -24,6 +24,7 @@ from bnplace.config import LoadedConfig, load_config
 from bnplace.config.schema import Config
 from bnplace.errors import PlanError
 from bnplace.plan import DataShape, Plan, make_plan
+from bnplace.schedule import FixedSchedule, Schedule, SeedsOnDemand
 
 if TYPE_CHECKING:
     from bnplace.data import Dataset
@@ -42,7 +43,7 @@ class Prepared:
     datasets: dict[str, Dataset]  # by fingerprint
 
 
-def prepare(
+def plan_sweep(
     config_path: str | Path,
     sets: Sequence[str] = (),
     seeds: int | None = None,
@@ -56,7 +57,7 @@ def prepare(
     base_dir = Path(config_path).resolve().parent
     by_spec: dict[str, Dataset] = {}
 
-    def describe(config: Config) -> DataShape:
+    def shape_of(config: Config) -> DataShape:
         key = data_key(config)
         if key not in by_spec:
             by_spec[key] = prepare_data(config.data, base_dir)
@@ -70,7 +71,7 @@ def prepare(
             data.n_windows("train"),
         )
 
-    plan = make_plan(loaded, describe, seeds=None if seeds is None else range(seeds))
+    plan = make_plan(loaded, shape_of, seeds=None if seeds is None else range(seeds))
     datasets = {data.fingerprint: data for data in by_spec.values()}
     return Prepared(loaded, plan, plan.only(only), datasets)
 
@@ -121,7 +122,7 @@ def run_sweep(options: RunOptions, progress: Progress) -> SweepOutcome:
     from bnplace.execute import make_executor
     from bnplace.track import resolve_tracking_uri
 
-    prepared = prepare(options.config, options.sets, options.seeds, options.only)
+    prepared = plan_sweep(options.config, options.sets, options.seeds, options.only)
     selected = prepared.selected
     if selected.errors:
         lines = [f"  {f.variant}: [{f.rule}] {f.message}" for f in selected.errors]
@@ -158,12 +159,17 @@ def _record(
     plan, selected = prepared.plan, prepared.selected
     tracker = Tracker(uri, plan.experiment)
     killed = tracker.kill_stale_runs()
-    done = set() if rerun else tracker.finished_trial_keys()
-    todo = [trial for trial in selected.trials if trial.key not in done]
+    finished = {} if rerun else tracker.finished_values(plan.metric)
+    todo = [trial for trial in selected.trials if trial.key not in finished]
     skipped = len(selected.trials) - len(todo)
     progress.planned(selected, len(todo), skipped, killed)
     tracker.start_sweep(plan, _config_text(prepared.loaded))
     variants = {v.id: v for v in plan.variants}
+    schedule: Schedule = (
+        SeedsOnDemand(plan, todo, finished, [v.name for v in selected.variants])
+        if plan.design.sequential
+        else FixedSchedule(todo)
+    )
     trials = {t.key: t for t in todo}
     buffers: dict[str, list[tuple[int, dict[str, float]]]] = {}
     flushed: dict[str, float] = {}
@@ -196,13 +202,22 @@ def _record(
             flush(result.trial_key)
             tracker.end_trial(result)
             counts["finished" if result.finished else "failed"] += 1
+            record_looks()
             if not result.finished:
                 failures.append((result.variant, result.seed, result.reason))
             progress.ended(result)
 
+    def record_looks() -> None:
+        """Seeds on demand: log the looks the schedule passed (it hears of this trial's end
+        right after this event is written, so its newest looks come with the next event)."""
+        if isinstance(schedule, SeedsOnDemand):
+            while schedule.looks:
+                tracker.log_look(schedule.looks.pop(0))
+
     interrupted = False
+    record_looks()  # looks a resumed sweep had already passed
     try:
-        executor.run(todo, prepared.datasets, on_event)
+        executor.run(schedule, prepared.datasets, on_event)
     except KeyboardInterrupt:
         interrupted = True
         tracker.kill_open_trials()
@@ -213,6 +228,7 @@ def _record(
         raise
     finally:
         progress.close()
+    record_looks()
     aggregates = tracker.write_aggregates(plan)
     tracker.end_sweep("KILLED" if interrupted else "FINISHED")
     return SweepOutcome(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import socket
 import time
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bnplace import __version__
+from bnplace import __version__, metrics
 from bnplace.errors import TrackingError
 from bnplace.result import FINISHED, KILLED, RUNNING
 from bnplace.tags import (
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
 
     from bnplace.plan import Plan, Trial, Variant
     from bnplace.result import TrialResult
+    from bnplace.schedule import LookRecord
 
 KIND = ROLE  # the tag naming a run's role (sweep, variant, trial)
 _PAGE = 1000
@@ -148,11 +150,19 @@ class Tracker:
             if not token:
                 return
 
-    def finished_trial_keys(self) -> set[str]:
+    def finished_values(self, metric: str) -> dict[str, float]:
+        """Trial key -> `metric` of its newest FINISHED run (NaN without it): what resume skips,
+        and what seeds on demand has seen."""
         runs = self._runs(
             f"tags.`{KIND}` = '{TRIAL}' and attributes.status = '{FINISHED.run_status}'"
         )
-        return {run.data.tags.get(TRIAL_KEY, "") for run in runs}
+        newest: dict[str, tuple[int, float]] = {}
+        for run in runs:
+            key = run.data.tags.get(TRIAL_KEY, "")
+            value = float(run.data.metrics.get(metric, math.nan))
+            if key not in newest or run.info.start_time > newest[key][0]:
+                newest[key] = (run.info.start_time, value)
+        return {key: value for key, (_start, value) in newest.items()}
 
     def kill_stale_runs(self) -> int:
         """Mark KILLED the runs a dead sweep left RUNNING; returns how many trial runs."""
@@ -337,6 +347,19 @@ class Tracker:
             )
             out[variant.name] = agg
         return out
+
+    def log_look(self, record: LookRecord) -> None:
+        """Seeds on demand: the sweep run's state after a look, with the look as step."""
+        from mlflow.entities import Metric
+
+        now = _now_ms()
+        values = {metrics.OPEN_COMPARISONS: record.open_comparisons} | {
+            f"{metrics.SEEDS}.{variant_id}": seeds for variant_id, seeds in record.seeds.items()
+        }
+        self.client.log_batch(
+            self.sweep_run_id,
+            metrics=[Metric(k, float(v), now, record.look) for k, v in values.items()],
+        )
 
     def latest_finished(self, keys: Iterable[str]) -> dict[str, Run]:
         """The newest FINISHED run of each trial key (it may have finished in an earlier sweep)."""

@@ -29,6 +29,7 @@ tie (0).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -90,6 +91,11 @@ class Design:
     seed_sd: float = DEFAULT_SEED_SD
     failures: str = RANK_WORST
     contrasts: tuple[Contrast, ...] = field(default_factory=tuple)  # beyond the baseline's
+    looks: tuple[int, ...] = ()  # seeds per variant at each look of a sequential design
+
+    @property
+    def sequential(self) -> bool:
+        return bool(self.looks)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -101,6 +107,7 @@ class Design:
                 {"name": c.name, "a": c.a, "b": c.b, "origin": c.origin, "a2": c.a2, "b2": c.b2}
                 for c in self.contrasts
             ],
+            "looks": list(self.looks),
         }
 
     @classmethod
@@ -127,7 +134,14 @@ class Design:
             seed_sd=float(data.get("seed_sd", DEFAULT_SEED_SD)),  # type: ignore[arg-type]
             failures=str(data.get("failures", RANK_WORST)),
             contrasts=contrasts,
+            looks=tuple(int(n) for n in data.get("looks") or ()),  # type: ignore[attr-defined]
         )
+
+
+def family(variants: Sequence[str], baseline: str, design: Design) -> tuple[Contrast, ...]:
+    """The comparison family: every variant against the baseline, then the declared contrasts."""
+    against = tuple(Contrast(f"{v} vs {baseline}", v, baseline) for v in variants if v != baseline)
+    return against + tuple(design.contrasts)
 
 
 def level_for(alpha: float, m: int) -> float:

@@ -15,7 +15,7 @@ from bnplace.config import parse_config
 from bnplace.errors import PlanError
 from bnplace.plan import DataShape, Plan, make_plan
 from bnplace.plan.lint import alpha_dropout_gap
-from bnplace.sweep import prepare
+from bnplace.sweep import plan_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -51,7 +51,7 @@ def rules(plan: Plan, variant: str | None = None) -> set[str]:
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_every_shipped_config_validates_and_plans(path: Path) -> None:
-    plan = prepare(path).plan
+    plan = plan_sweep(path).plan
     assert plan.variants and plan.trials
     assert not plan.errors, plan.errors
     assert plan.baseline in {v.name for v in plan.variants}
@@ -94,7 +94,7 @@ SEED_QUESTIONS = {
 
 @pytest.mark.parametrize("name", sorted(SEED_QUESTIONS))
 def test_seed_question_configs_show_intended_layer_orders(name: str) -> None:
-    plan = prepare(ROOT / "configs" / name).plan
+    plan = plan_sweep(ROOT / "configs" / name).plan
     orders = {v.name: v.layer_order for v in plan.variants}
     for variant, order in SEED_QUESTIONS[name].items():
         assert orders[variant] == order
@@ -122,8 +122,8 @@ def test_grid_is_the_product_of_axes_and_arms_times_seeds() -> None:
 def test_plan_is_deterministic_across_processes() -> None:
     """Same config -> same variant ids and trial keys, whatever the hash seed."""
     code = (
-        "import json; from bnplace.sweep import prepare; "
-        f"p = prepare({str(ROOT / 'configs' / 'bn_activation.yaml')!r}).plan; "
+        "import json; from bnplace.sweep import plan_sweep; "
+        f"p = plan_sweep({str(ROOT / 'configs' / 'bn_activation.yaml')!r}).plan; "
         "print(json.dumps([[v.id for v in p.variants], [t.key for t in p.trials]]))"
     )
     outputs = []
@@ -140,8 +140,8 @@ def test_plan_is_deterministic_across_processes() -> None:
 
 def test_planning_imports_neither_tensorflow_nor_mlflow() -> None:
     code = (
-        "import sys; from bnplace.sweep import prepare; "
-        f"prepare({str(ROOT / 'configs' / 'quickstart.yaml')!r}); "
+        "import sys; from bnplace.sweep import plan_sweep; "
+        f"plan_sweep({str(ROOT / 'configs' / 'quickstart.yaml')!r}); "
         "heavy = [m for m in ('tensorflow', 'keras', 'mlflow', 'ray') if m in sys.modules]; "
         "print(heavy); assert not heavy"
     )

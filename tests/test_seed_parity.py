@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bnplace.build import build_model
-from bnplace.sweep import prepare
+from bnplace.sweep import plan_sweep
 from tests.handwritten import answer_template, copy_weights, question_model
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "seed_question.yaml"
@@ -29,7 +29,7 @@ CONFIG = Path(__file__).resolve().parents[1] / "configs" / "seed_question.yaml"
     ],
 )
 def test_config_builds_the_handwritten_model(variant, handwritten, order) -> None:
-    plan = prepare(CONFIG).plan
+    plan = plan_sweep(CONFIG).plan
     spec = plan.variant(variant).model
     assert spec.layer_order == order
     keras.utils.set_random_seed(0)

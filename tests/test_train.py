@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bnplace.sweep import prepare
+from bnplace.sweep import plan_sweep
 from bnplace.train import run_trial
 
 pytestmark = pytest.mark.slow
@@ -31,7 +31,7 @@ sweep:
 def results(tmp_path_factory: pytest.TempPathFactory) -> dict:
     path = Path(tmp_path_factory.mktemp("trial")) / "c.yaml"
     path.write_text(CONFIG)
-    prepared = prepare(path)
+    prepared = plan_sweep(path)
     return {
         trial.variant: run_trial(trial, prepared.datasets[trial.data_fingerprint])
         for trial in prepared.plan.trials

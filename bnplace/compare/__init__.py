@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bnplace.errors import TrackingError, did_you_mean
-from bnplace.result import FINISHED
+from bnplace.result import FINISHED, MISSING
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -119,6 +119,16 @@ def compare_frames(
         )
     if metric not in trials.columns:
         trials = trials.assign(**{metric: float("nan")})
+    if design.sequential:
+        from bnplace.compare.frame import NOT_RUN_NOTE
+
+        trials, on_demand = _drop_seeds_not_needed(
+            trials, metric, direction, names, baseline, design
+        )
+        missing = int((trials["status"] == MISSING.value).sum())
+        notes = tuple(n for n in notes if NOT_RUN_NOTE not in n) + tuple(on_demand)
+        if missing:  # the reader's count included the trials seeds on demand did not need
+            notes += (f"{missing} {NOT_RUN_NOTE}",)
     stats = compute_statistics(
         trials,
         metric=metric,
@@ -147,6 +157,44 @@ def compare_frames(
         design=stats.design,
         merged_sweeps=tuple(merged_sweeps) or (sweep.run_id,),
     )
+
+
+def _drop_seeds_not_needed(
+    trials: pd.DataFrame,
+    metric: str,
+    direction: str,
+    names: Sequence[str],
+    baseline: str,
+    design: Design,
+) -> tuple[pd.DataFrame, list[str]]:
+    """Seeds on demand: planned trials past what their comparisons asked for were never meant
+    to run (not "not run"); say where each comparison was decided and the seeds each used."""
+    from bnplace.pairing import judge_family, seeds_needed
+    from bnplace.verdicts import family
+
+    contrasts = family(names, baseline, design)
+    decisions = judge_family(trials, metric, direction, contrasts, design)
+    needed = seeds_needed(decisions, contrasts, design)
+    limit = trials["variant"].map(needed).fillna(design.looks[-1])
+    unneeded = (trials["status"] == MISSING.value) & (trials["seed"] >= limit)
+    kept = trials[~unneeded]
+    looks = ", ".join(str(n) for n in design.looks)
+    lines = [
+        f"seeds on demand (looks at {looks} seeds): "
+        + "; ".join(f"{v} {needed.get(v, 0)}" for v in names)
+        + f" seeds used of up to {design.looks[-1]}"
+        + (f"; {int(unneeded.sum())} planned trial(s) not needed" if unneeded.any() else "")
+    ]
+    for c in contrasts:
+        d = decisions[c.name]
+        if d.decided:
+            lines.append(f"{c.name}: {d.verdict} at look {d.look + 1} ({d.seeds} seeds)")
+        elif d.look is None:
+            lines.append(f"{c.name}: no look complete yet")
+        else:
+            at = "the last look" if d.look + 1 == len(design.looks) else f"look {d.look + 1}"
+            lines.append(f"{c.name}: undecided at {at} ({d.seeds} seeds)")
+    return kept.reset_index(drop=True), lines
 
 
 def _check_metric(trials: pd.DataFrame, metric: str, sweep: SweepInfo) -> None:

@@ -30,6 +30,8 @@ from bnplace.errors import TrackingError, did_you_mean
 from bnplace.result import FINISHED, MISSING, TrialState
 from bnplace.verdicts import Design
 
+NOT_RUN_NOTE = "planned trial(s) have no run yet (listed as 'not run')"
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
@@ -436,7 +438,7 @@ def load_sweep(
     ]
     if missing:
         trials = pd.concat([trials, pd.DataFrame(missing)], ignore_index=True)
-        notes.append(f"{len(missing)} planned trial(s) have no run yet (listed as 'not run')")
+        notes.append(f"{len(missing)} {NOT_RUN_NOTE}")
     missing_seed = int(trials["seed"].isna().sum())
     if missing_seed:
         notes.append(f"{missing_seed} trial(s) have no 'bnplace.seed' tag and cannot be paired")

@@ -329,14 +329,38 @@ AxisValues = list[Any] | dict[str, Any]
 MAX_SEEDS = 1000  # per variant; far past what any verdict needs (see `bnplace plan`)
 
 
+class SeedSchedule(Strict):
+    """`seeds: {min: 6, max: 40, step: 4}`: seeds on demand (see `bnplace.sequential`): `min`
+    seeds of every variant, then `step` more for variants with an undecided comparison, up to
+    `max`."""
+
+    min: int = Field(ge=2, le=MAX_SEEDS)
+    max: int = Field(ge=2, le=MAX_SEEDS)
+    step: int = Field(4, ge=1, le=MAX_SEEDS)
+
+    @model_validator(mode="after")
+    def _max_not_below_min(self) -> SeedSchedule:
+        if self.max < self.min:
+            raise ValueError(f"seeds.max ({self.max}) is below seeds.min ({self.min})")
+        return self
+
+    @property
+    def looks(self) -> tuple[int, ...]:
+        from bnplace.sequential import look_sizes
+
+        return look_sizes(self.min, self.max, self.step)
+
+
 class Sweep(Strict):
     axes: dict[str, AxisValues] = Field(default_factory=dict)
     arms: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
-    seeds: int | list[int] = 3
+    seeds: int | list[int] | SeedSchedule = 3
 
     @field_validator("seeds")
     @classmethod
-    def _seeds_usable(cls, seeds: int | list[int]) -> int | list[int]:
+    def _seeds_usable(cls, seeds: int | list[int] | SeedSchedule) -> int | list[int] | SeedSchedule:
+        if isinstance(seeds, SeedSchedule):
+            return seeds
         if isinstance(seeds, int) and seeds < 1:
             raise ValueError(f"seeds must be at least 1, got {seeds}")
         count = seeds if isinstance(seeds, int) else len(seeds)
@@ -351,7 +375,15 @@ class Sweep(Strict):
 
     @property
     def seed_list(self) -> tuple[int, ...]:
+        """Every seed a variant may train: 0 .. max − 1 for seeds on demand."""
+        if isinstance(self.seeds, SeedSchedule):
+            return tuple(range(self.seeds.max))
         return tuple(range(self.seeds)) if isinstance(self.seeds, int) else tuple(self.seeds)
+
+    @property
+    def looks(self) -> tuple[int, ...]:
+        """Seeds per variant at each look of seeds on demand; () for a fixed number."""
+        return self.seeds.looks if isinstance(self.seeds, SeedSchedule) else ()
 
 
 class Config(Strict):

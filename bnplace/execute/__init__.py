@@ -1,13 +1,17 @@
 """Execute: run trials somewhere and stream what happens back to the driver as events.
 
-In: the trials to run, the prepared datasets (keyed by fingerprint, sent to each worker once),
-and an `emit` function. Out: `TrialStarted`, `EpochEnded` and `TrialEnded` events, emitted in
-the driver's thread in the order they arrive. Every trial handed to `run` ends in exactly one
-`TrialEnded`, even when its worker dies. Executors: `InProcess` (`--jobs 1`), `ProcessPool`
-(`--jobs N`, long-lived single-threaded workers) and `RayExecutor` (`--executor ray`). What the
-pool and Ray share (the time-limit grace, slot bookkeeping, stopping workers started ahead) is in
-`bnplace.execute.slots`; every FAILED result is made by `bnplace.result.failed_result`.
-tests/test_executor_contract.py checks this contract on every executor.
+In: the trials to run (a sequence, or a `bnplace.schedule.Schedule` that deals them as they
+become ready: seeds on demand), the prepared datasets (keyed by fingerprint, sent to each worker
+once), and an `emit` function. Out: `TrialStarted`, `EpochEnded` and `TrialEnded` events,
+emitted in the driver's thread in the order they arrive. Every trial handed to a worker ends in
+exactly one `TrialEnded`, even when its worker dies; the schedule hears of each end (`ended`)
+right after it is emitted, and a free worker asks it for the next trial, preferring the variant
+it ran last. An executor returns once no trial is running and none is ready. Executors:
+`InProcess` (`--jobs 1`), `ProcessPool` (`--jobs N`, long-lived single-threaded workers) and
+`RayExecutor` (`--executor ray`). What the pool and Ray share (the time-limit grace, slot
+bookkeeping, stopping workers started ahead) is in `bnplace.execute.slots`; every FAILED result
+is made by `bnplace.result.failed_result`. tests/test_executor_contract.py checks this contract
+on every executor.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ if TYPE_CHECKING:
     from bnplace.data import Dataset
     from bnplace.plan import Trial
     from bnplace.result import TrialResult
+    from bnplace.schedule import Schedule
 
 
 @dataclass(frozen=True)
@@ -53,14 +58,27 @@ class Executor(Protocol):
         driver opens the store. Optional: `run` starts whatever is not running yet."""
         ...
 
-    def run(self, trials: Sequence[Trial], datasets: Mapping[str, Dataset], emit: Emit) -> None:
-        """Run every trial; return when each has ended, with the workers stopped. Ctrl-C
-        propagates as KeyboardInterrupt."""
+    def run(
+        self, trials: Sequence[Trial] | Schedule, datasets: Mapping[str, Dataset], emit: Emit
+    ) -> None:
+        """Run every trial the schedule deals; return when none is running and none is ready,
+        with the workers stopped. Ctrl-C propagates as KeyboardInterrupt."""
         ...
 
     def close(self) -> None:
         """Stop the workers (idempotent): for a sweep that ends before `run` is called."""
         ...
+
+
+def telling(schedule: Schedule, emit: Emit) -> Emit:
+    """`emit`, then tell the schedule of each trial that ended (it may release more trials)."""
+
+    def emit_and_tell(event: Event) -> None:
+        emit(event)
+        if isinstance(event, TrialEnded):
+            schedule.ended(event.result)
+
+    return emit_and_tell
 
 
 # Keras imports these at start when they are installed (for its scikit-learn wrapper and its

@@ -14,7 +14,6 @@ from __future__ import annotations
 import multiprocessing as mp
 import signal
 import time
-from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
@@ -27,15 +26,18 @@ from bnplace.execute import (
     TrialStarted,
     set_tf_threads,
     start_worker,
+    telling,
 )
 from bnplace.execute.slots import Slot, stop_unneeded
 from bnplace.result import TIMEOUT, WorkerLost, failed_result
+from bnplace.schedule import as_schedule
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
     from bnplace.data import Dataset
     from bnplace.plan import Trial
+    from bnplace.schedule import Schedule
 
 # Keras leaves ~15 MB per trial behind even after clear_session (keras-team/keras#17458):
 # a worker is replaced by a fresh one after this many trials.
@@ -54,11 +56,17 @@ class InProcess:
     def close(self) -> None:
         """Nothing to stop."""
 
-    def run(self, trials: Sequence[Trial], datasets: Mapping[str, Dataset], emit: Emit) -> None:
+    def run(
+        self, trials: Sequence[Trial] | Schedule, datasets: Mapping[str, Dataset], emit: Emit
+    ) -> None:
+        schedule = as_schedule(trials)
+        emit = telling(schedule, emit)
         set_tf_threads(self.threads)
         from bnplace.train import run_trial
 
-        for trial in trials:
+        prefer: str | None = None
+        while (trial := schedule.take(prefer)) is not None:
+            prefer = trial.variant_id
             emit(TrialStarted(trial.key, "main"))
 
             def on_epoch(epoch: int, metrics: dict[str, float], key: str = trial.key) -> None:
@@ -116,25 +124,32 @@ class ProcessPool:
         missing = min(self.jobs, size) - len(self._slots)
         self._slots += [self._spawn(datasets) for _ in range(max(0, missing))]
 
-    def run(self, trials: Sequence[Trial], datasets: Mapping[str, Dataset], emit: Emit) -> None:
-        queue = deque(trials)
-        self.start(datasets, len(trials))
-        stop_unneeded(self._slots, len(trials), lambda slot: _stop(slot, asked=False))
+    def run(
+        self, trials: Sequence[Trial] | Schedule, datasets: Mapping[str, Dataset], emit: Emit
+    ) -> None:
+        schedule = as_schedule(trials)
+        emit = telling(schedule, emit)
+        self.start(datasets, schedule.ready())
+        stop_unneeded(self._slots, schedule.ready(), lambda slot: _stop(slot, asked=False))
         try:
-            while queue or any(slot.trial for slot in self._slots):
+            while True:
                 for index, slot in enumerate(self._slots):
-                    if slot.trial is None and queue and slot.done >= self.recycle_after:
+                    spent = slot.done >= self.recycle_after or slot.conn.closed  # or lost
+                    if slot.trial is None and schedule.ready() and spent:
                         _stop(slot, asked=_ask_to_exit(slot))  # between trials: nothing lost
                         slot = self._slots[index] = self._spawn(datasets)
-                    if slot.trial is None and queue:
-                        slot.assign(queue.popleft())
-                        slot.conn.send(slot.trial)
-                        emit(TrialStarted(slot.trial.key, slot.name))
-                self._pump(emit, datasets, bool(queue))
+                    trial = schedule.take(slot.last_variant) if slot.trial is None else None
+                    if trial is not None:
+                        slot.assign(trial)
+                        slot.conn.send(trial)
+                        emit(TrialStarted(trial.key, slot.name))
+                if not any(slot.trial for slot in self._slots):
+                    break  # nothing running and nothing ready: the schedule is done
+                self._pump(emit, datasets, schedule)
         finally:
             self.close()
 
-    def _pump(self, emit: Emit, datasets: Mapping[str, Dataset], more: bool) -> None:
+    def _pump(self, emit: Emit, datasets: Mapping[str, Dataset], schedule: Schedule) -> None:
         """Wait for events or dead workers, pass events on, replace dead workers."""
         busy = [slot for slot in self._slots if slot.trial is not None]
         ready = wait([s.conn for s in busy] + [s.process.sentinel for s in busy], timeout=1.0)
@@ -155,6 +170,7 @@ class ProcessPool:
             overdue = slot.overdue()
             if overdue or not slot.process.is_alive():
                 self._fail(slot, emit, overdue)
+                more = schedule.ready() > 0 or any(s.trial for s in self._slots)
                 index = self._slots.index(slot)
                 self._slots[index] = self._spawn(datasets) if more else slot
 

@@ -24,14 +24,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bnplace.errors import BnplaceError, MissingExtraError
-from bnplace.execute import Emit, EpochEnded, TrialEnded, TrialStarted, start_worker
+from bnplace.execute import Emit, EpochEnded, TrialEnded, TrialStarted, start_worker, telling
 from bnplace.execute.slots import Slot, stop_unneeded
 from bnplace.result import TIMEOUT, WorkerLost, failed_result
+from bnplace.schedule import FixedSchedule, as_schedule
 
 if TYPE_CHECKING:
     from bnplace.data import Dataset
     from bnplace.plan import Trial
     from bnplace.result import TrialResult
+    from bnplace.schedule import Schedule
 
 # How long the driver waits for a result before it drains per-epoch events again.
 _POLL_S = 0.5
@@ -147,12 +149,15 @@ class RayExecutor:
         self._session = _Session(self, self._ray)
         self._session.start(datasets, size)
 
-    def run(self, trials: Sequence[Trial], datasets: Mapping[str, Dataset], emit: Emit) -> None:
+    def run(
+        self, trials: Sequence[Trial] | Schedule, datasets: Mapping[str, Dataset], emit: Emit
+    ) -> None:
+        schedule = as_schedule(trials)
         try:
-            if trials:
-                self.start(datasets, len(trials))
+            if schedule.ready():
+                self.start(datasets, schedule.ready())
                 assert self._session is not None
-                self._session.run(trials, emit)
+                self._session.run(schedule, emit)
         finally:
             self.close()
 
@@ -212,7 +217,8 @@ class _Session:
     executor: RayExecutor
     ray: Any
     emit: Emit = field(default=lambda event: None)  # set by `run`
-    queue: deque[Trial] = field(default_factory=deque)
+    schedule: Schedule = field(default_factory=lambda: FixedSchedule(()))  # set by `run`
+    retries: deque[Trial] = field(default_factory=deque)  # lost trials to run again first
     slots: list[_ActorSlot] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)  # trial key -> workers lost so far
     last_epoch: dict[str, int] = field(default_factory=dict)
@@ -235,12 +241,22 @@ class _Session:
         )
         self.slots = [self._spawn() for _ in range(executor.slots_for(size))]
 
-    def run(self, trials: Sequence[Trial], emit: Emit) -> None:
-        self.emit = emit
-        self.queue = deque(trials)
-        self.attempts = {trial.key: 0 for trial in trials}
-        stop_unneeded(self.slots, len(trials), lambda slot: _kill(self.ray, slot.actor))
+    def run(self, schedule: Schedule, emit: Emit) -> None:
+        self.emit = telling(schedule, emit)
+        self.schedule = schedule
+        stop_unneeded(self.slots, schedule.ready(), lambda slot: _kill(self.ray, slot.actor))
         self.loop()
+
+    def _more(self) -> bool:
+        """Whether a trial is ready, or may become ready when a running one ends."""
+        return bool(self.retries or self.schedule.ready()) or any(
+            slot.trial is not None for slot in self.slots
+        )
+
+    def _next(self, slot: _ActorSlot) -> Trial | None:
+        if self.retries:
+            return self.retries.popleft()
+        return self.schedule.take(slot.last_variant)
 
     def _spawn(self) -> _ActorSlot:
         self.spawned += 1
@@ -249,17 +265,19 @@ class _Session:
 
     def loop(self) -> None:
         ray = self.ray
-        while self.queue or any(slot.trial is not None for slot in self.slots):
+        while self._more():
             for slot in self.slots:
                 idle = slot.actor is not None and slot.ready is None and slot.trial is None
-                if idle and self.queue:
-                    self._dispatch(slot, self.queue.popleft())
+                trial = self._next(slot) if idle else None
+                if trial is not None:
+                    self._dispatch(slot, trial)
             pending = [
                 s.ready if s.ready is not None else s.call
                 for s in self.slots
                 if s.ready is not None or s.call is not None
             ]
             if not pending:  # every slot is gone while trials wait: start one more
+                self.slots = [slot for slot in self.slots if slot.actor is not None]
                 self.slots.append(self._spawn())
                 continue
             ray.wait(pending, num_returns=1, timeout=_POLL_S)
@@ -276,6 +294,7 @@ class _Session:
 
     def _dispatch(self, slot: _ActorSlot, trial: Trial) -> None:
         slot.assign(trial)
+        self.attempts.setdefault(trial.key, 0)
         slot.call = slot.actor.run.remote(trial, self.attempts[trial.key])
         if trial.key not in self.open:  # a retry goes on under the run it already has
             self.open.add(trial.key)
@@ -324,7 +343,7 @@ class _Session:
         self.attempts[trial.key] += 1
         tries = self.attempts[trial.key]
         if lost is not None and tries <= self.executor.max_retries:
-            self.queue.appendleft(trial)
+            self.retries.appendleft(trial)
         else:
             cause = TIMEOUT if lost is None else WorkerLost(slot.label, lost, tries)
             self._end(failed_result(trial, cause))
@@ -332,7 +351,7 @@ class _Session:
 
     def _replace(self, index: int, slot: _ActorSlot) -> None:
         _kill(self.ray, slot.actor)
-        if self.queue:
+        if self._more():
             self.slots[index] = self._spawn()
         else:
             slot.actor, slot.ready, slot.trial, slot.call = None, None, None, None

@@ -29,9 +29,11 @@ class Slot:
     name: str
     trial: Trial | None = None
     started: float = 0.0  # time.monotonic() when the trial was handed over
+    last_variant: str | None = None  # the variant id it ran last: its model is warm there
 
     def assign(self, trial: Trial) -> None:
         self.trial, self.started = trial, time.monotonic()
+        self.last_variant = trial.variant_id
 
     def release(self) -> Trial:
         """The trial this slot ran, which has ended (or is given up); the slot is idle again."""

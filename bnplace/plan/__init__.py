@@ -244,24 +244,27 @@ def make_plan(
     )
     task = config.data.task
     metric = config.compare.metric or default_metric(task)
-    design = make_design(config.compare, variants, merges)
+    looks = config.sweep.looks if seeds is None else ()  # --seeds N: a fixed design
+    design = make_design(config.compare, variants, merges, looks)
+    baseline = (
+        resolve_variant(config.compare.baseline, variants, merges, "compare.baseline")
+        if config.compare.baseline
+        else variants[0].name
+    )
+    names = [v.name for v in variants]
     return Plan(
         experiment=config.experiment,
         task=task,
         metric=metric,
         direction=direction_for(metric),
-        baseline=(
-            resolve_variant(config.compare.baseline, variants, merges, "compare.baseline")
-            if config.compare.baseline
-            else variants[0].name
-        ),
+        baseline=baseline,
         axes=tuple(list(config.sweep.axes) + list(config.sweep.arms)),
         seeds=seed_list,
         variants=tuple(variants),
         trials=trials,
         merges=tuple(merges),
         design=design,
-        design_findings=tuple(design_findings(design, len(variants), len(seed_list))),
+        design_findings=tuple(design_findings(design, names, baseline, len(seed_list))),
     )
 
 

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING
 from bnplace.config.schema import AxisContrast, Compare
 from bnplace.errors import PlanError, did_you_mean
 from bnplace.plan.lint import Finding
+from bnplace.sequential import SequentialRule, expected_seeds
 from bnplace.verdicts import (
     POWER,
     Contrast,
     Design,
+    family,
     min_seeds,
     seeds_for_equivalence,
     seeds_for_power,
@@ -102,8 +104,10 @@ def make_design(
     compare: Compare,
     variants: Sequence[Variant],
     merges: Sequence[Merge],
+    looks: tuple[int, ...] = (),
 ) -> Design:
-    """The config's compare section with every declared contrast resolved to variant names."""
+    """The config's compare section with every declared contrast resolved to variant names,
+    and the looks of seeds on demand (() for a fixed number of seeds)."""
     contrasts: list[Contrast] = []
     for i, spec in enumerate(compare.contrasts):
         key = f"compare.contrasts[{i}]"
@@ -122,6 +126,7 @@ def make_design(
         seed_sd=compare.seed_sd,
         failures=compare.failures,
         contrasts=unique,
+        looks=looks,
     )
 
 
@@ -130,11 +135,15 @@ def family_size(design: Design, n_variants: int) -> int:
     return max(n_variants - 1, 0) + len(design.contrasts)
 
 
-def design_findings(design: Design, n_variants: int, n_seeds: int) -> list[Finding]:
+def design_findings(
+    design: Design, variants: Sequence[str], baseline: str, n_seeds: int
+) -> list[Finding]:
     """Sweep-level findings: reachability of any verdict, and the prospective seed figures."""
-    m = family_size(design, n_variants)
+    m = family_size(design, len(variants))
     if m == 0:
         return []
+    if design.sequential:
+        return sequential_findings(design, variants, baseline)
     need = min_seeds(m, design.alpha)
     findings = []
     if n_seeds < need:
@@ -161,6 +170,47 @@ def design_findings(design: Design, n_variants: int, n_seeds: int) -> list[Findi
             f"{shown(detect)} seeds, and 'equivalent within ±{design.margin:.0%}' at no effect "
             f"needs {shown(equal)}, if the seed-to-seed sd of a paired ratio is "
             f"{design.seed_sd:.0%} (compare.seed_sd; `bnplace compare` reports the measured one)",
+        )
+    )
+    return findings
+
+
+def sequential_findings(design: Design, variants: Sequence[str], baseline: str) -> list[Finding]:
+    """What seeds on demand may cost: the looks, the fewest and most trials, the trials to
+    expect when nothing differs and when every variant differs from the baseline by the margin
+    (by simulating the rule with the assumed seed sd), and the power at the last look."""
+    comparisons = family(variants, baseline, design)
+    m = len(comparisons)
+    rule = SequentialRule(design.looks, design.alpha, m)
+    index = {name: i for i, name in enumerate(variants)}
+    sides = tuple(tuple(index[v] for v in c.variants) for c in comparisons)
+    figures = expected_seeds(rule, len(variants), index[baseline], sides, design)
+    v, looks = len(variants), design.looks
+    shown = ", ".join(str(n) for n in looks)
+    findings = []
+    first = rule.first_reachable_look()
+    if first is None:
+        findings.append(
+            Finding(
+                "seeds_too_few_for_any_verdict",
+                "warning",
+                f"no verdict is reachable at any look: with {m} comparison"
+                f"{'s' if m != 1 else ''} the exact signed-rank test needs more than "
+                f"{looks[-1]} seeds at the last look's level (raise seeds.max)",
+            )
+        )
+    findings.append(
+        Finding(
+            "seeds_on_demand",
+            "info",
+            f"seeds on demand: looks at {shown} seeds per variant ({m} comparison"
+            f"{'s' if m != 1 else ''}, alpha {design.alpha:g} spent over the looks); "
+            f"{v * looks[0]} to {v * looks[-1]} trials, expected ~{figures.trials_null:.0f} "
+            f"when nothing differs and ~{figures.trials_margin:.0f} when every variant differs "
+            f"from the baseline by the margin (±{design.margin:.0%}), with power "
+            f"{figures.power_margin:.0%} at the last look for an effect of the margin and "
+            f"{figures.power_1_5:.0%} for 1.5x the margin, if the seed-to-seed sd of a paired "
+            f"ratio is {design.seed_sd:.0%} (compare.seed_sd; simulated)",
         )
     )
     return findings

@@ -1,0 +1,219 @@
+"""Which trial runs next: a sweep's trials dealt to free workers, all at once or seeds on demand.
+
+In: the trials left to run (after resume), and for seeds on demand the plan (variants, metric,
+direction, the comparison family and its looks) and the metric values of trials already
+finished in the store; then each trial's result as it ends (`ended`). Out: the next trial for a
+free worker (`take`), preferring the variant that worker ran last so that it keeps that
+variant's model warm, but never leaving a worker idle while any trial is ready; and, for seeds
+on demand, where each comparison stands (`decisions`) and a record per look passed (`looks`).
+
+Seeds on demand (`SeedsOnDemand`): every variant gets the first look's seeds; when a look of a
+comparison is complete (every side has ended those seeds) the family is judged again by
+`bnplace.pairing.judge_family`, the same function `compare` uses, and a variant gets the next
+look's seeds only while a comparison it is in is undecided. Decisions are a function of the
+ended trials alone, so a sweep killed at any point and rerun reaches the same decisions.
+Pure: no TensorFlow, no MLflow, no files.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+from bnplace.result import FINISHED
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bnplace.plan import Plan, Trial
+    from bnplace.result import TrialResult
+    from bnplace.sequential import Decision
+
+
+class Schedule(Protocol):
+    def take(self, prefer: str | None = None) -> Trial | None:
+        """The next trial to start (one of variant id `prefer` when one is ready), or None
+        when none is ready now; an executor stops once none is ready and none is running."""
+        ...
+
+    def ready(self) -> int:
+        """How many trials could start now."""
+        ...
+
+    def ended(self, result: TrialResult) -> None:
+        """A trial ended (the executor calls this after emitting its `TrialEnded`)."""
+        ...
+
+
+def _take_from(queue: deque[Trial], prefer: str | None) -> Trial | None:
+    """The first trial of variant `prefer` in `queue`, else the first one (removed)."""
+    if not queue:
+        return None
+    if prefer is not None:
+        for index, trial in enumerate(queue):
+            if trial.variant_id == prefer:
+                del queue[index]
+                return trial
+    return queue.popleft()
+
+
+@dataclass
+class FixedSchedule:
+    """Every trial is ready from the start, in plan order (a variant's seeds together)."""
+
+    trials: deque[Trial]
+
+    def __init__(self, trials: Iterable[Trial]) -> None:
+        self.trials = deque(trials)
+
+    def take(self, prefer: str | None = None) -> Trial | None:
+        return _take_from(self.trials, prefer)
+
+    def ready(self) -> int:
+        return len(self.trials)
+
+    def ended(self, result: TrialResult) -> None:
+        """Nothing to do: every trial was ready from the start."""
+
+
+def as_schedule(trials: Sequence[Trial] | Schedule) -> Schedule:
+    """A schedule for `trials`: a plain sequence is dealt all at once."""
+    if isinstance(trials, Sequence):
+        return FixedSchedule(trials)
+    return trials
+
+
+@dataclass(frozen=True)
+class LookRecord:
+    """The sweep after look `look` (1-based) of every comparison: what is still open and the
+    seeds each variant (by id) has been given."""
+
+    look: int
+    open_comparisons: int
+    seeds: dict[str, int]
+
+
+@dataclass
+class SeedsOnDemand:
+    """Seeds dealt look by look while a variant's comparisons are undecided."""
+
+    plan: Plan
+    todo: Sequence[Trial]  # trials that may still run (the selection, less what finished)
+    finished: Mapping[str, float] = field(default_factory=dict)  # trial key -> metric value
+    selected: Collection[str] = ()  # variant names --filter kept (empty: every variant)
+    rows: list[dict[str, object]] = field(default_factory=list, init=False)
+    decisions: dict[str, Decision] = field(default_factory=dict, init=False)
+    looks: list[LookRecord] = field(default_factory=list, init=False)  # drained by the driver
+    _pending: dict[str, dict[int, Trial]] = field(default_factory=dict, init=False)
+    _queue: deque[Trial] = field(default_factory=deque, init=False)
+    _given: dict[str, int] = field(default_factory=dict, init=False)  # variant name -> seeds
+    _ended: dict[str, set[int]] = field(default_factory=dict, init=False)
+    _passed: int = field(default=0, init=False)  # looks recorded so far
+
+    def __post_init__(self) -> None:
+        from bnplace.verdicts import family
+
+        design = self.plan.design
+        names = [v.name for v in self.plan.variants]
+        self._family = family(names, self.plan.baseline, design)
+        self._ids = {v.name: v.id for v in self.plan.variants}
+        for trial in self.todo:
+            self._pending.setdefault(trial.variant, {})[trial.seed] = trial
+        for trial in self.plan.trials:
+            if trial.key in self.finished:
+                self._record(trial.variant, trial.seed, FINISHED, self.finished[trial.key])
+        self._given = dict.fromkeys(names, 0)
+        self._judge()
+
+    # --- the Schedule protocol -------------------------------------------------------------
+
+    def take(self, prefer: str | None = None) -> Trial | None:
+        return _take_from(self._queue, prefer)
+
+    def ready(self) -> int:
+        return len(self._queue)
+
+    def ended(self, result: TrialResult) -> None:
+        value = result.metrics.get(self.plan.metric, float("nan"))
+        self._record(result.variant, result.seed, str(result.status), value)
+        if self._look_completed(result.variant):
+            self._judge()
+
+    # --- looks -----------------------------------------------------------------------------
+
+    def _record(self, variant: str, seed: int, status: str, value: float) -> None:
+        self.rows.append(
+            {"variant": variant, "seed": seed, "status": status, self.plan.metric: value}
+        )
+        self._ended.setdefault(variant, set()).add(seed)
+
+    def _complete(self, variant: str) -> int:
+        """Seeds 0, 1, ... of `variant` that have ended, counted up to the first gap."""
+        got, count = self._ended.get(variant, set()), 0
+        while count in got:
+            count += 1
+        return count
+
+    def _look_completed(self, variant: str) -> bool:
+        """Whether an open comparison with `variant` can now be judged at its next look."""
+        from bnplace.sequential import SequentialRule, next_look_seeds
+
+        rule = SequentialRule(self.plan.design.looks, self.plan.design.alpha, len(self._family))
+        for c in self._family:
+            if variant not in c.variants:
+                continue
+            need = next_look_seeds(self.decisions[c.name], rule)
+            if need and all(self._complete(v) >= need for v in c.variants):
+                return True
+        return False
+
+    def _judge(self) -> None:
+        """Judge the family on the trials ended so far; give each variant the seeds its open
+        comparisons need next, and queue the trials for them."""
+        from bnplace.pairing import judge_family, seeds_needed
+
+        design = self.plan.design
+        self.decisions = judge_family(
+            self._table(), self.plan.metric, self.plan.direction, self._family, design
+        )
+        family = [
+            c
+            for c in self._family  # a side --filter left out never gets seeds: no waiting on it
+            if not self.selected or set(c.variants) <= set(self.selected)
+        ]
+        for name, need in seeds_needed(self.decisions, family, design).items():
+            if need > self._given[name]:
+                pending = self._pending.get(name, {})
+                self._queue.extend(pending.pop(s) for s in sorted(pending) if s < need)
+                self._given[name] = need
+        self._record_looks()
+
+    def _record_looks(self) -> None:
+        """A `LookRecord` for every look that every comparison has now passed (or is decided
+        before)."""
+        reached = [
+            len(self.plan.design.looks) if d.decided else (0 if d.look is None else d.look + 1)
+            for d in self.decisions.values()
+        ]
+        passed = min(reached, default=0)
+        while self._passed < passed:
+            self._passed += 1
+            open_now = sum(
+                1
+                for d in self.decisions.values()
+                if not d.decided or (d.look is not None and d.look + 1 > self._passed)
+            )
+            seeds = {self._ids[name]: given for name, given in self._given.items()}
+            self.looks.append(LookRecord(self._passed, open_now, seeds))
+
+    def _table(self) -> pd.DataFrame:
+        import pandas as pd
+
+        columns = ["variant", "seed", "status", self.plan.metric]
+        return pd.DataFrame(self.rows, columns=columns)
+
+    @property
+    def open_comparisons(self) -> int:
+        return sum(1 for d in self.decisions.values() if not d.decided)
