@@ -191,19 +191,17 @@ class SeedsOnDemand:
         self._record_looks()
 
     def _record_looks(self) -> None:
-        """A `LookRecord` for every look that every comparison has now passed (or is decided
-        before)."""
-        reached = [
-            len(self.plan.design.looks) if d.decided else (0 if d.look is None else d.look + 1)
-            for d in self.decisions.values()
-        ]
-        passed = min(reached, default=0)
+        """A `LookRecord` for every look the sweep has passed: the lowest look an undecided
+        comparison has been judged at (once all are decided, the last look any was judged at)."""
+        judged = {name: 0 if d.look is None else d.look + 1 for name, d in self.decisions.items()}
+        undecided = [judged[name] for name, d in self.decisions.items() if not d.decided]
+        passed = min(undecided) if undecided else max(judged.values(), default=0)
         while self._passed < passed:
             self._passed += 1
             open_now = sum(
                 1
-                for d in self.decisions.values()
-                if not d.decided or (d.look is not None and d.look + 1 > self._passed)
+                for name, d in self.decisions.items()
+                if not d.decided or judged[name] > self._passed
             )
             seeds = {self._ids[name]: given for name, given in self._given.items()}
             self.looks.append(LookRecord(self._passed, open_now, seeds))

@@ -1,0 +1,125 @@
+"""Seeds on demand end to end: `bnplace run` with `sweep.seeds: {min, max, step}` trains real
+tiny models, stops each comparison at the look that decides it, records the looks in MLflow,
+and a sweep killed with SIGKILL mid-design resumes to the same decisions."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sweeps import bnplace, client, runs, write_config
+
+# one variant clearly worse: a learning rate 100,000x too small
+WORSE = """
+sweep:
+  arms:
+    lr:
+      plain: {}
+      tiny: {train.learning_rate: 1.0e-7}
+  seeds: {min: 8, max: 24, step: 4}
+"""
+# two variants that train the same function seed by seed (a time limit nothing reaches)
+SAME = """
+sweep:
+  arms:
+    limit:
+      none: {}
+      far: {train.time_limit: 9999}
+  seeds: {min: 8, max: 24, step: 4}
+"""
+FAST = ("--epochs", "1", "--jobs", "2")
+
+
+def _decisions(folder: Path, config: Path) -> dict[str, tuple[str, float, int]]:
+    shown = bnplace(folder, "compare", str(config), "--format", "json", "--no-log")
+    assert shown.returncode == 0, shown.stderr
+    return {
+        c["comparison"]: (c["verdict"], c["look"], c["look_seeds"])
+        for c in json.loads(shown.stdout)["comparisons"]
+    }
+
+
+def _trained(folder: Path) -> Counter:
+    return Counter(
+        t.data.tags["bnplace.variant"] for t in runs(folder)["trial"] if t.info.status == "FINISHED"
+    )
+
+
+@pytest.fixture(scope="module")
+def worse_sweep(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("worse")
+    config = write_config(folder, WORSE)
+    done = bnplace(folder, "run", str(config), *FAST, "--no-compare")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return folder, config
+
+
+def test_a_clearly_worse_variant_is_decided_by_the_16_seed_look(worse_sweep) -> None:
+    folder, config = worse_sweep
+    decisions = _decisions(folder, config)
+    verdict, look, seeds = decisions["lr=tiny vs lr=plain"]
+    assert verdict == "worse" and seeds <= 16
+    trained = _trained(folder)
+    assert trained == {"lr=plain": seeds, "lr=tiny": seeds}  # no seed past the deciding look
+    (sweep,) = runs(folder)["sweep"]
+    history = client(folder).get_metric_history(sweep.info.run_id, "open_comparisons")
+    assert [m.step for m in history] == list(range(1, int(look) + 1))
+    assert history[-1].value == 0
+    variant_id = next(v.data.tags["bnplace.variant_id"] for v in runs(folder)["variant"])
+    seeds_logged = client(folder).get_metric_history(sweep.info.run_id, f"seeds.{variant_id}")
+    assert seeds_logged and seeds_logged[-1].value == seeds
+
+
+def test_two_equivalent_variants_stop_once_equivalence_is_shown(tmp_path: Path) -> None:
+    config = write_config(tmp_path, SAME)
+    done = bnplace(tmp_path, "run", str(config), *FAST)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "seeds on demand" in done.stdout
+    verdict, look, seeds = _decisions(tmp_path, config)["limit=far vs limit=none"]
+    assert verdict == "equivalent" and seeds < 24
+    assert _trained(tmp_path) == {"limit=none": seeds, "limit=far": seeds}
+
+
+def test_a_sweep_killed_mid_design_resumes_to_the_same_decisions(
+    worse_sweep, tmp_path: Path
+) -> None:
+    folder, config = worse_sweep
+    expected = _decisions(folder, config)
+    killed = write_config(tmp_path, WORSE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bnplace", "run", str(killed), *FAST, "--no-compare"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+    )
+    seen: list[str] = []
+    deadline = time.monotonic() + 240
+    assert process.stdout is not None
+    while time.monotonic() < deadline:  # kill -9 after the 10th trial ended (mid look 1)
+        line = process.stdout.readline()
+        if not line:
+            break
+        if line.startswith("done "):
+            seen.append(line)
+            if len(seen) >= 10:
+                break
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    assert len(seen) >= 10, "".join(seen)
+    again = bnplace(tmp_path, "run", str(killed), *FAST, "--no-compare")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert _decisions(tmp_path, killed) == expected
+    assert _trained(tmp_path) == _trained(folder)  # nothing lost, nothing trained twice
+    finished = [t for t in runs(tmp_path)["trial"] if t.info.status == "FINISHED"]
+    keys = [t.data.tags["bnplace.trial_key"] for t in finished]
+    assert len(keys) == len(set(keys))

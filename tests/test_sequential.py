@@ -1,0 +1,241 @@
+"""Seeds on demand: the sequential rule's error rates, power and savings, by seeded simulation of
+the rule as shipped (`bnplace.sequential.simulate` runs the same per-look verdicts as
+`judge`), and the schedule that deals the seeds (pure: synthetic results, no training)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bnplace.pairing import judge_family
+from bnplace.sequential import (
+    SequentialRule,
+    judge,
+    look_sizes,
+    nominal_levels,
+    simulate,
+    spent,
+)
+from bnplace.verdicts import (
+    BETTER,
+    EQUIVALENT,
+    WORSE,
+    Contrast,
+    Design,
+    detection_power,
+    level_for,
+    margin_bounds,
+)
+
+LOOKS = look_sizes(6, 40, 4)  # the issue's design: 6, 10, ..., 38, 40
+MARGIN, SD = 0.05, 0.10  # seed-to-seed sd of a paired log ratio twice the margin
+AGAINST_BASELINE = ((1, 0), (2, 0), (3, 0))  # 4 variants: 3 comparisons with the baseline
+RULE = SequentialRule(LOOKS, 0.05, len(AGAINST_BASELINE))
+
+
+def _effects(times_margin: float) -> list[float]:
+    effect = math.log1p(times_margin * MARGIN)
+    return [0.0, effect, effect, effect]
+
+
+def test_looks_run_from_min_by_step_and_end_at_max() -> None:
+    assert look_sizes(6, 40, 4) == (6, 10, 14, 18, 22, 26, 30, 34, 38, 40)
+    assert look_sizes(8, 24, 4) == (8, 12, 16, 20, 24)
+    assert look_sizes(5, 5, 4) == (5,)
+
+
+def test_boundaries_spend_alpha_as_planned() -> None:
+    """The recursive integration's boundaries, checked by brute force: Brownian paths first
+    cross ±c_k at look k with probability alpha·(t_k² − t_{k−1}²)."""
+    from scipy.special import ndtri
+
+    alpha = 0.05 / 3
+    c = np.array([ndtri(1 - p / 2) for p in nominal_levels(LOOKS, alpha)])
+    rng = np.random.default_rng(11)
+    ns = np.array(LOOKS, dtype=float)
+    steps = np.diff(np.concatenate([[0.0], ns]))
+    crossed = np.zeros(len(ns))
+    for _ in range(4):  # 4 x 250,000 paths
+        score = np.cumsum(rng.normal(size=(250_000, len(ns))) * np.sqrt(steps), axis=1)
+        over = np.abs(score) / np.sqrt(ns) >= c
+        first = np.where(over.any(axis=1), over.argmax(axis=1), -1)
+        crossed += np.bincount(first[first >= 0], minlength=len(ns))
+    crossed /= 1_000_000
+    planned = np.diff([0.0] + [spent(n / ns[-1], alpha) for n in ns])
+    assert crossed.sum() == pytest.approx(alpha, abs=5e-4)
+    assert np.allclose(crossed, planned, atol=4e-4)
+
+
+def test_no_effect_gives_false_verdicts_at_most_alpha_over_all_looks() -> None:
+    """A/A with 4 variants: some comparison called better/worse at some look, familywise."""
+    sim = simulate(RULE, _effects(0.0), AGAINST_BASELINE, sd=SD, margin=MARGIN, seed=1)
+    rate = sim.rate(BETTER, WORSE)
+    print(f"\nA/A familywise false verdicts over {len(LOOKS)} looks: {rate:.3f}")
+    assert rate <= 0.05
+    assert RULE.levels[-1] > level_for(0.05, 3)  # the last look pays for the earlier ones
+
+
+def test_power_at_max_for_an_effect_of_one_and_a_half_margins() -> None:
+    sim = simulate(RULE, _effects(1.5), AGAINST_BASELINE, sd=SD, margin=MARGIN, seed=2)
+    power = sim.share(WORSE)  # lower is better: a variant 7.5% higher is worse
+    print(f"\npower at 1.5x the margin by the last look: {np.round(power, 3)}")
+    assert power.min() >= 0.8
+    assert sim.rate(BETTER) == 0.0  # never the wrong direction
+
+
+def test_seeds_used_fall_with_the_effect_and_beat_the_fixed_design() -> None:
+    """Mean seeds per variant at true effects 0, 1x and 2x the margin; at 2x, against the
+    fixed design (the Bonferroni exact test at one look) with the same power."""
+    used = {}
+    for times in (0.0, 1.0, 2.0):
+        sim = simulate(RULE, _effects(times), AGAINST_BASELINE, sd=SD, margin=MARGIN, seed=3)
+        used[times] = (sim.seeds.mean(), sim.share(WORSE).mean())
+    effect = math.log1p(2 * MARGIN)
+    power = used[2.0][1]
+    fixed = next(
+        n
+        for n in range(6, 200)
+        if detection_power(n, effect, SD, level_for(0.05, 3), seed=4) >= min(power, 0.999)
+    )
+    ratio = used[2.0][0] / fixed
+    print(
+        "\nmean seeds per variant (4 variants, looks 6..40 by 4): "
+        + ", ".join(f"{t:g}x margin {n:.1f} (power {p:.3f})" for t, (n, p) in used.items())
+        + f"; fixed design with power {power:.3f} at 2x: {fixed} seeds; ratio {ratio:.2f}"
+    )
+    assert used[0.0][0] > used[1.0][0] > used[2.0][0]
+    assert ratio <= 0.6
+
+
+def test_equivalence_at_no_effect_stops_early_and_is_never_claimed_past_the_margin() -> None:
+    tight = SequentialRule(LOOKS, 0.05, 3)
+    null = simulate(tight, _effects(0.0), AGAINST_BASELINE, sd=0.04, margin=MARGIN, seed=5)
+    assert null.share(EQUIVALENT).min() >= 0.8
+    assert null.seeds[:, 1:].mean() < LOOKS[-1] * 0.75  # stops before max, on average
+    at_margin = simulate(tight, _effects(1.0), AGAINST_BASELINE, sd=0.04, margin=MARGIN, seed=6)
+    assert at_margin.rate(EQUIVALENT) <= 0.05  # "equivalent" while the effect is the margin
+
+
+def test_judge_is_the_simulated_rule() -> None:
+    """`judge` (one comparison, what a sweep runs) and `simulate` (many) decide alike."""
+    rule = SequentialRule(look_sizes(6, 30, 4), 0.05, 1)
+    sim = simulate(rule, [0.0, 0.06], [(1, 0)], sd=0.1, margin=MARGIN, reps=60, seed=8)
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(60, 2, 30)) * (0.1 / math.sqrt(2.0)) + np.array([0.0, 0.06])[None, :, None]
+    for r in range(60):
+        got = judge(x[r, 1] - x[r, 0], 30, rule, bounds=margin_bounds(MARGIN), lower_is_better=True)
+        assert got.verdict == sim.verdicts[r, 0]
+        assert (got.look if got.decided else -1) == sim.decided_at[r, 0]
+
+
+def _trials(values: dict[str, list[float]]) -> pd.DataFrame:
+    rows = [
+        {"variant": v, "seed": s, "status": "finished", "test_rmse": x}
+        for v, xs in values.items()
+        for s, x in enumerate(xs)
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_a_decision_stays_with_its_look_whatever_comes_after() -> None:
+    """A comparison decided at a look keeps that verdict and interval when later seeds (run for
+    other comparisons) arrive: resumed sweeps and `compare` read it the same way."""
+    rng = np.random.default_rng(9)
+    base = list(np.exp(rng.normal(0, 0.05, 24)))
+    worse = [b * 1.5 for b in base]
+    same = [b * float(np.exp(rng.normal(0, 0.05))) for b in base]
+    design = Design(looks=look_sizes(8, 24, 4))
+    family = (Contrast("w", "worse", "base"), Contrast("s", "same", "base"))
+    early = _trials({"base": base[:12], "worse": worse[:12], "same": same[:12]})
+    late = _trials({"base": base, "worse": worse[:12], "same": same})
+    d_early = judge_family(early, "test_rmse", "min", family, design)
+    d_late = judge_family(late, "test_rmse", "min", family, design)
+    assert d_early["w"].decided and d_early["w"].verdict == WORSE
+    assert d_late["w"].look == d_early["w"].look
+    assert d_late["w"].intervals.low[0] == d_early["w"].intervals.low[0]
+
+
+# ------------------------------------------------------------------ the schedule
+
+
+SCHEDULED = """
+experiment: scheduled
+data: {source: synthetic, generator: sine_mix, length: 200, features: 1, window: 8}
+model:
+  - lstm: {id: lstm, units: 2}
+sweep:
+  arms:
+    kind:
+      plain: {}
+      worse: {train.learning_rate: 1.0e-7}
+      same: {train.time_limit: 999}
+  seeds: {min: 6, max: 18, step: 4}
+"""
+
+
+def _value(variant: str, seed: int) -> float:
+    """A synthetic metric: 'same' equals 'plain' seed by seed, 'worse' is 40% higher."""
+    noise = float(np.exp(np.random.default_rng([seed]).normal(0, 0.05)))
+    return noise * (1.4 if variant == "kind=worse" else 1.0)
+
+
+def _drive(schedule, plan) -> list[str]:
+    """Run what the schedule deals, one trial at a time, preferring the last variant."""
+    from bnplace.result import FINISHED, TrialResult
+
+    ended, prefer = [], None
+    while (trial := schedule.take(prefer)) is not None:
+        prefer = trial.variant_id
+        value = _value(trial.variant, trial.seed)
+        schedule.ended(
+            TrialResult(
+                trial.key, trial.variant_id, trial.variant, trial.seed, FINISHED,
+                metrics={plan.metric: value},
+            )
+        )  # fmt: skip
+        ended.append(trial.key)
+    return ended
+
+
+@pytest.fixture(scope="module")
+def scheduled_plan(tmp_path_factory):
+    from bnplace.sweep import plan_sweep
+
+    path = tmp_path_factory.mktemp("scheduled") / "c.yaml"
+    path.write_text(SCHEDULED)
+    return plan_sweep(path).plan
+
+
+def test_the_schedule_spends_seeds_only_where_undecided_and_resumes_anywhere(
+    scheduled_plan,
+) -> None:
+    from bnplace.schedule import SeedsOnDemand
+
+    plan = scheduled_plan
+    assert plan.design.looks == (6, 10, 14, 18)
+    whole = SeedsOnDemand(plan, plan.trials)
+    ended = _drive(whole, plan)
+    decisions = {name: (d.verdict, d.look) for name, d in whole.decisions.items()}
+    by_variant = {}
+    for trial in plan.trials:
+        if trial.key in ended:
+            by_variant[trial.variant] = by_variant.get(trial.variant, 0) + 1
+    assert decisions["kind=worse vs kind=plain"][0] == WORSE
+    assert decisions["kind=same vs kind=plain"][0] == EQUIVALENT  # identical seed by seed
+    assert len(ended) == len(set(ended)) < len(plan.trials)  # stopped before max
+    assert by_variant["kind=plain"] == max(by_variant.values())  # the baseline pairs them all
+    assert [r.look for r in whole.looks] == list(range(1, len(whole.looks) + 1))
+    assert whole.looks[-1].open_comparisons == 0
+
+    values = {key: _value(t.variant, t.seed) for t in plan.trials for key in [t.key]}
+    for cut in range(0, len(ended) + 1, 3):  # killed after `cut` trials, then rerun
+        finished = {key: values[key] for key in ended[:cut]}
+        todo = [t for t in plan.trials if t.key not in finished]
+        resumed = SeedsOnDemand(plan, todo, finished)
+        rest = _drive(resumed, plan)
+        assert sorted(ended[:cut] + rest) == sorted(ended), cut  # none lost, none twice
+        again = {name: (d.verdict, d.look) for name, d in resumed.decisions.items()}
+        assert again == decisions, cut
