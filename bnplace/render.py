@@ -96,8 +96,8 @@ def outcome_view(outcome: SweepOutcome, with_table: bool = True) -> Group:
             Text(str(failed), style="red" if failed else ""),
         )
     lines: list = [table] if with_table else []
-    for variant, seed, reason in outcome.failures:
-        lines.append(Text(f"failed: {variant} seed={seed}: {reason}", style="red"))
+    for name, seed, reason in outcome.failures:
+        lines.append(Text(f"failed: {name} seed={seed}: {reason}", style="red"))
     status = "interrupted" if outcome.interrupted else "done"
     lines.append(
         Text(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -93,7 +94,8 @@ def _transformed(
     values: pd.DataFrame, failed: pd.DataFrame, scale: str, lower_is_better: bool
 ) -> pd.DataFrame:
     """Values on the comparison scale; a failed trial is the worst value (±inf)."""
-    x = np.log(values) if scale == LOG_RATIO else values.copy()
+    # np.log of a DataFrame is a DataFrame (numpy's stubs say ndarray)
+    x = cast(pd.DataFrame, np.log(values)) if scale == LOG_RATIO else values.copy()
     worst = math.inf if lower_is_better else -math.inf
     return x.mask(failed.reindex_like(x).fillna(False).astype(bool), worst)
 
@@ -122,8 +124,8 @@ def _differences(
         d = _column(x, contrast.a) - _column(x, contrast.b)
         if contrast.is_interaction:
             d = d - (_column(x, contrast.a2) - _column(x, contrast.b2))
-    d = d[present].to_numpy(dtype=float)
-    return d[~np.isnan(d)], *n_failed  # both failed: the seed says nothing about the metric
+    kept = d[present].to_numpy(dtype=float)
+    return kept[~np.isnan(kept)], *n_failed  # both failed: the seed says nothing about the metric
 
 
 def _mcnemar(failed: pd.DataFrame, x: pd.DataFrame, contrast: Contrast) -> float:
@@ -242,7 +244,7 @@ def persistence_skill(
     p_val = pd.to_numeric(trials[persistence], errors="coerce")
     ok &= np.isfinite(m_val) & np.isfinite(p_val) & (m_val > 0) & (p_val > 0)
     level = level_for(alpha, len(variants))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in variants:
         mine = ok & (trials["variant"].astype(str) == name)
         log_ratio = np.log(m_val[mine] / p_val[mine]).to_numpy(dtype=float)

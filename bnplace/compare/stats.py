@@ -121,7 +121,8 @@ def _failure_reason(row: pd.Series, metric: str) -> str:
     reason = row.get("failure")
     if isinstance(reason, str) and reason.strip():
         return reason.strip()
-    return {KILLED: "killed", RUNNING: "unfinished"}.get(status, "unknown")
+    shown: dict[str, str] = {KILLED: "killed", RUNNING: "unfinished"}
+    return shown.get(status, "unknown")
 
 
 def failure_table(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -307,7 +308,7 @@ def compute_statistics(
     (forecasts), mean_rank (Friedman, when computed) and the `side_metrics` columns.
     """
     _check_columns(trials, metric)
-    direction = direction or direction_for(metric)  # type: ignore[assignment]
+    direction = direction or direction_for(metric)
     if direction not in ("min", "max"):
         raise DataError(f"direction must be 'min' or 'max', got {direction!r}", column=metric)
     names = list(variants) if variants is not None else _variant_order(trials)
@@ -370,7 +371,7 @@ def compute_statistics(
     notes = _notes(table, comparisons, metric, baseline, fried, design)
     return Statistics(
         metric=metric,
-        direction=direction,  # type: ignore[arg-type]
+        direction=direction,
         baseline=baseline,
         table=table,
         comparisons=comparisons,

@@ -22,6 +22,7 @@ from bnplace.compare.format import (
     fmt_pct,
     missing,
     records,
+    rows_of,
     verdict_text,
 )
 from bnplace.compare.stats import rule_sentence
@@ -195,7 +196,7 @@ def skill_text(row: Mapping[str, Any]) -> str:
 def contrast_rows(comparison: Comparison) -> list[dict[str, Any]]:
     """The declared contrasts and interactions (the family beyond the baseline comparisons)."""
     c = comparison.comparisons
-    return c[c["origin"] != "baseline"].to_dict("records")
+    return rows_of(c[c["origin"] != "baseline"])
 
 
 def build_contrast_table(comparison: Comparison) -> Table | None:
@@ -259,7 +260,7 @@ def _caption(comparison: Comparison) -> str:
             f"{fmt_num(fr.statistic, 3)}, p = {fmt_p(fr.pvalue)}; mean ranks differ when apart by "
             f"more than CD = {fmt_num(fr.critical_difference, 3)}"
         )
-    for r in comparison.failures.to_dict("records"):
+    for r in rows_of(comparison.failures):
         lines.append(f"failed: {r['variant']}: {r['reason']} x{int(r['n'])}")
     lines.extend(comparison.notes)
     return "\n".join(lines)

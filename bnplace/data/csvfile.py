@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -146,7 +147,8 @@ def _default_features(
 
     Columns without a header ("Unnamed: 0", typically a saved DataFrame index) are skipped too:
     a row counter as a feature would leak the position in the series."""
-    chosen, skipped = [], []
+    chosen: list[str] = []
+    skipped: list[str] = []
     for name in frame.columns:
         if name in excluded:
             continue
@@ -159,6 +161,11 @@ def _default_features(
             file=file,
         )
     return chosen, skipped
+
+
+def _named(*columns: str | None) -> set[str]:
+    """The columns a section names, less the settings left unset."""
+    return {c for c in columns if c is not None}
 
 
 def _feature_columns(
@@ -207,7 +214,7 @@ def _fill(values: pd.DataFrame, how: str, *, both_ends: bool) -> pd.DataFrame:
         values = values.ffill()
         return values.bfill() if both_ends else values
     if how == "interpolate":
-        direction = "both" if both_ends else "forward"
+        direction: Literal["both", "forward"] = "both" if both_ends else "forward"
         return values.interpolate(method="linear", limit_direction=direction)
     return values  # "drop" is handled by the caller
 
@@ -371,7 +378,7 @@ def _series(frame: pd.DataFrame, section: CsvData, file: str) -> RawSeries:
         if section.sort and not np.array_equal(order, np.arange(len(order))):
             notes.append(f"sorted the rows by {section.time_column!r}")
             frame, time, rows = frame.iloc[order], time[order], rows[order]
-    excluded = {section.time_column} - {None}
+    excluded = _named(section.time_column)
     features = _feature_columns(frame, section, excluded | set(section.targets or ()), file, notes)
     if section.features is None:  # the targets' own history is an input too
         features += [t for t in section.targets or () if t not in features]
@@ -441,7 +448,7 @@ def _sequences(frame: pd.DataFrame, section: CsvData, file: str) -> RawSequences
 
 def _wide(frame: pd.DataFrame, labels: pd.Series, section: CsvData, file: str) -> RawSequences:
     """One row per sequence: the value columns are its time steps (one channel)."""
-    excluded = {section.label_column, section.time_column} - {None}
+    excluded = _named(section.label_column, section.time_column)
     notes: list[str] = []
     steps = _feature_columns(frame, section, excluded, file, notes)
     rows = np.arange(1, len(frame) + 1)
@@ -475,7 +482,7 @@ def _long(frame: pd.DataFrame, labels: pd.Series, section: CsvData, file: str) -
     _require(frame, section.sequence_column, "sequence_column", section, file)
     if section.time_column is not None:
         _require(frame, section.time_column, "time_column", section, file)
-    excluded = {section.label_column, section.time_column, section.sequence_column} - {None}
+    excluded = _named(section.label_column, section.time_column, section.sequence_column)
     notes: list[str] = []
     features = _feature_columns(frame, section, excluded, file, notes)
     all_rows = np.arange(1, len(frame) + 1)
