@@ -159,7 +159,7 @@ def mean_interval(
     return (float(x.mean()) - half, float(x.mean()) + half)
 
 
-def describe(
+def summarize_variants(
     trials: pd.DataFrame,
     metric: str,
     *,
@@ -303,9 +303,10 @@ def compute_statistics(
     `baseline` defaults to the first variant, `direction` to `direction_for(metric)`. `axes` are
     trial columns holding sweep-axis labels, copied into the table. The table is sorted best
     first by mean (variants without a finished trial last) and has the columns: rank, variant,
-    order (position in `variants`), is_baseline, the axes, the `describe` columns, the baseline
-    comparison's `VERSUS_BASELINE` columns, skill / skill_low / skill_high / beats_persistence
-    (forecasts), mean_rank (Friedman, when computed) and the `side_metrics` columns.
+    order (position in `variants`), is_baseline, the axes, the `summarize_variants` columns, the
+    baseline comparison's `VERSUS_BASELINE` columns, skill / skill_low / skill_high /
+    beats_persistence (forecasts), mean_rank (Friedman, when computed) and the `side_metrics`
+    columns.
     """
     _check_columns(trials, metric)
     direction = direction or direction_for(metric)
@@ -331,7 +332,7 @@ def compute_statistics(
         design, contrasts=tuple(c for c in design.contrasts if set(c.variants) <= known)
     )
     comparisons = compare_pairs(trials, metric, direction, family(names, baseline, design), design)
-    summary = describe(trials, metric, variants=names)
+    summary = summarize_variants(trials, metric, variants=names)
     versus = comparisons[comparisons["origin"] == "baseline"]
     versus = versus.assign(variant=versus["a"])[["variant", *VERSUS_BASELINE]]
     fried = friedman(trials, metric, direction, variants=names, alpha=design.alpha)
