@@ -11,6 +11,7 @@ that a saved `.keras` model loads again once this module is imported:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -218,20 +219,11 @@ class SqueezeExcite1D(keras.layers.Layer):
                 f"and ratio={self.ratio}."
             )
         hidden = channels // self.ratio
-        self.squeeze = keras.layers.Dense(
-            hidden,
-            activation="relu",
-            use_bias=self.use_bias,
-            kernel_initializer="he_normal",
-            name="squeeze",
+        dense = functools.partial(
+            keras.layers.Dense, use_bias=self.use_bias, kernel_initializer="he_normal"
         )
-        self.excite = keras.layers.Dense(
-            channels,
-            activation="sigmoid",
-            use_bias=self.use_bias,
-            kernel_initializer="he_normal",
-            name="excite",
-        )
+        self.squeeze = dense(hidden, activation="relu", name="squeeze")
+        self.excite = dense(channels, activation="sigmoid", name="excite")
         self.squeeze.build((None, channels))
         self.excite.build((None, hidden))
         self.built = True
