@@ -7,10 +7,10 @@ the trials and history tables, and the paths of the files written; `compare_runs
 the report, plots and tables to `out_dir` and logs them to the sweep run in MLflow.
 `render_table` (rich) and `render_text` (markdown | csv | json) render a `Comparison` for the
 CLI. Submodules: `stats` (pure statistics: tables), `paired` (pure: the comparison family,
-judged by `bnplace.verdicts`), `frame` (MLflow -> DataFrames), `record` (results -> MLflow),
-`plots` (matplotlib), `table` (the terminal table), `report` (text and report files), `format`
-(number formats). This module imports none of them, nor pandas, scipy, mlflow or matplotlib,
-until a function is called.
+judged by `bnplace.verdicts`), `store` (the MLflow store: the sweep, its runs, plan.json),
+`frame` (runs -> DataFrames), `record` (results -> MLflow), `plots` (matplotlib), `table` (the
+terminal table), `report` (text and report files), `format` (number formats). This module
+imports none of them, nor pandas, scipy, mlflow or matplotlib, until a function is called.
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from bnplace.result import FINISHED
 if TYPE_CHECKING:
     import pandas as pd
 
-    from bnplace.compare.frame import SweepInfo
     from bnplace.compare.stats import FriedmanResult
+    from bnplace.compare.store import SweepInfo
     from bnplace.compare.table import ComparisonTable
     from bnplace.verdicts import Design
 
@@ -195,8 +195,9 @@ def compare_runs(
     failure rule, contrasts) is the one the sweep's plan recorded; `margin` overrides its margin.
     """
 
-    from bnplace.compare.frame import client_for, load_history, load_sweep
+    from bnplace.compare.frame import load_history, load_sweep
     from bnplace.compare.record import log_comparison
+    from bnplace.compare.store import client_for
 
     client = client_for(tracking_uri)
     data = load_sweep(

@@ -1,10 +1,10 @@
 """The comparison written back to MLflow: files, tables, per-variant numbers and verdicts.
 
-In: an `MlflowClient`, the compared sweep (`frame.SweepInfo`), its variants table, the
+In: an `MlflowClient`, the compared sweep (`store.SweepInfo`), its variants table, the
 statistics and comparisons tables, and the report files. Out: artifacts on the sweep run
 (report files, plots, `statistics.json` and `comparisons.json` via `log_table`), and metrics and
 tags on each variant run (`VARIANT_METRICS`, the verdict, the declared contrasts). Reading the
-sweep is `compare.frame`; mlflow is imported inside the function.
+sweep is `compare.frame` and `compare.store`; mlflow is imported inside the function.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pandas as pd
 
 from bnplace import tags as names
 from bnplace.compare.format import rows_of
-from bnplace.compare.frame import SweepInfo, mlflow_errors
+from bnplace.compare.store import SweepInfo, mlflow_errors
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
