@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from bnplace.errors import TrackingError, did_you_mean
 from bnplace.result import FINISHED
@@ -93,8 +93,9 @@ def compare_frames(
     """
     import pandas as pd
 
+    from bnplace.compare.frame import HISTORY_COLUMNS
     from bnplace.compare.stats import axis_column, compute_statistics
-    from bnplace.metrics import direction_for
+    from bnplace.metrics import Direction, direction_for
     from bnplace.verdicts import Design
 
     design = design or Design()
@@ -105,8 +106,9 @@ def compare_frames(
         )
     names = list(variants) if variants is not None else list(dict.fromkeys(trials["variant"]))
     _check_metric(trials, metric, sweep)
+    direction: Direction
     if metric == sweep.metric and sweep.direction in ("min", "max"):
-        direction = sweep.direction
+        direction = cast("Direction", sweep.direction)  # a free-form tag, checked just above
     else:
         direction = direction_for(metric)
     baseline = baseline or sweep.baseline or (names[0] if names else "")
@@ -122,16 +124,14 @@ def compare_frames(
     stats = compute_statistics(
         trials,
         metric=metric,
-        direction=direction,  # type: ignore[arg-type]
+        direction=direction,
         baseline=baseline,
         variants=names,
         axes=[a for a in sweep.axes if axis_column(a) in trials.columns],
         design=design,
     )
     if history is None:
-        history = pd.DataFrame(
-            columns=["variant", "variant_id", "seed", "run_id", "epoch", "metric", "value"]
-        )
+        history = pd.DataFrame(columns=list(HISTORY_COLUMNS))
     return Comparison(
         sweep=sweep,
         metric=metric,
@@ -150,6 +150,7 @@ def compare_frames(
 
 
 def _check_metric(trials: pd.DataFrame, metric: str, sweep: SweepInfo) -> None:
+    from bnplace.compare.frame import FIXED_TRIAL_COLUMNS
     from bnplace.compare.stats import axis_column
 
     if metric in trials.columns:
@@ -157,10 +158,7 @@ def _check_metric(trials: pd.DataFrame, metric: str, sweep: SweepInfo) -> None:
     finished = trials[trials["status"] == FINISHED] if "status" in trials.columns else trials
     if finished.empty:
         return  # nothing finished yet: every trial counts as failed, the table says so
-    fixed = {
-        "variant", "variant_id", "seed", "trial_key", "status", "failure", "run_id",
-        "variant_run_id", "sweep_run_id", "start_time", *map(axis_column, sweep.axes),
-    }  # fmt: skip
+    fixed = {*FIXED_TRIAL_COLUMNS, *map(axis_column, sweep.axes)}
     logged = sorted(c for c in trials.columns if c not in fixed)
     hint = did_you_mean(metric, logged)
     raise TrackingError(
