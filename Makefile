@@ -29,6 +29,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check bnplace tests benchmarks
 	$(VENV)/bin/ruff format --check bnplace tests benchmarks
+	$(VENV)/bin/mypy bnplace
 
 ui: install
 	$(VENV)/bin/bnplace ui

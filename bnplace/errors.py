@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 def did_you_mean(got: str, choices: Iterable[str]) -> str | None:
@@ -28,7 +29,9 @@ class BnplaceError(Exception):
         super().__init__(message)
         self.message = message
 
-    def __reduce__(self):  # keep pickling exact for subclasses with other constructors
+    def __reduce__(
+        self,
+    ) -> tuple[Any, ...]:  # keep pickling exact for subclasses with other constructors
         return (self.__class__, (self.message,))
 
     def __str__(self) -> str:
@@ -76,7 +79,7 @@ class ConfigError(BnplaceError):
         self.problems = tuple(problems)
         super().__init__("\n".join(p.render() for p in self.problems))
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (self.__class__, (self.problems,))
 
 
@@ -106,7 +109,7 @@ class DataError(BnplaceError):
         super().__init__(text)
         self.problem = message
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (
             _rebuild_data_error,
             (self.problem, self.file, self.column, self.row, self.suggestion),
@@ -145,5 +148,5 @@ class MissingExtraError(BnplaceError):
             f"  install it with: pip install 'bnplace[{extra}]'  (or: pip install {package})"
         )
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Any, ...]:
         return (self.__class__, (self.package, self.extra, self.purpose))

@@ -5,7 +5,8 @@ In: nothing (pure data; no TensorFlow, no MLflow, no files, no other bnplace mod
 where it is produced and what it measures), the name constants the producers and readers share
 (`TEST_RMSE`, `VAL_LOSS`, `TIME_PER_EPOCH_S`, ...), `direction_for` (min or max for any metric
 name, also a Keras history name such as `val_accuracy`), `default_metric`, `selectable` (the
-names `compare.metric` accepts for a task) and `persistence_metric_for`. A name with `<layer>`
+names `compare.metric` accepts for a task), `aggregate_name` (a variant's `<metric>_mean`,
+`_sd`, `_min`, `_max`) and `persistence_metric_for`. A name with `<layer>`
 stands for a family, one metric per layer (`bn_shift.<layer>` is `bn_shift.conv__batch_norm`).
 """
 
@@ -102,6 +103,10 @@ INIT_VAR, INIT_VAR_TRAIN, TRAINED_VAR = "init_var", "init_var_train", "trained_v
 BN_SHIFT, BN_TRAIN_VS_INFER = "bn_shift", "bn_train_vs_infer"
 N_FINISHED, N_FAILED = "n_finished", "n_failed"
 OPEN_COMPARISONS, SEEDS = "open_comparisons", "seeds"  # the sweep run's per-look metrics
+# A variant's aggregates of the main metric over its finished trials, besides N_FINISHED and
+# N_FAILED: f"{metric}_{stat}" (`aggregate_name`), e.g. test_rmse_mean. Not in METRICS: their
+# direction is the metric's own (sd aside).
+AggregateStat = Literal["mean", "sd", "min", "max"]
 HISTORY_METRICS = (LOSS, VAL_LOSS)  # the per-epoch curves shown in progress and reports
 DIAGNOSTICS = (BN_SHIFT_MAX, BN_TRAIN_VS_INFER_MAX, INFER_VS_TRAIN_LOSS)
 
@@ -129,6 +134,11 @@ def default_metric(task: str) -> str:
 def selectable(task: str) -> tuple[str, ...]:
     """The names `compare.metric` accepts for `task`, in catalogue order."""
     return tuple(m.name for m in _CATALOGUE if m.selectable and m.scope in (task, "both"))
+
+
+def aggregate_name(metric: str, stat: AggregateStat) -> str:
+    """The name a variant's aggregate of `metric` is logged under: test_rmse_mean."""
+    return f"{metric}_{stat}"
 
 
 def persistence_metric_for(metric: str) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -72,7 +73,8 @@ def transformed(
     values: pd.DataFrame, failed: pd.DataFrame, scale: str, lower_is_better: bool
 ) -> pd.DataFrame:
     """Values on the comparison scale; a failed trial is the worst value (±inf)."""
-    x = np.log(values) if scale == LOG_RATIO else values.copy()
+    # np.log of a DataFrame is a DataFrame (numpy's stubs say ndarray)
+    x = cast(pd.DataFrame, np.log(values)) if scale == LOG_RATIO else values.copy()
     worst = math.inf if lower_is_better else -math.inf
     return x.mask(failed.reindex_like(x).fillna(False).astype(bool), worst)
 

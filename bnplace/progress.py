@@ -17,6 +17,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -95,7 +96,7 @@ class LiveProgress:
     console: Console
     state: _State = field(default_factory=_State)
     bar: Progress = field(init=False)
-    task: int = field(init=False, default=0)
+    task: TaskID = field(init=False, default=TaskID(0))
     live: Live | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:

@@ -11,6 +11,8 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from bnplace.metrics import N_FAILED, N_FINISHED, aggregate_name
+
 if TYPE_CHECKING:
     from bnplace.plan import Plan
     from bnplace.sweep import SweepOutcome
@@ -78,26 +80,26 @@ def outcome_view(outcome: SweepOutcome, with_table: bool = True) -> Group:
     reverse = plan.direction == "max"
 
     def order(variant_name: str) -> float:
-        mean = outcome.aggregates.get(variant_name, {}).get(f"{metric}_mean")
+        mean = outcome.aggregates.get(variant_name, {}).get(aggregate_name(metric, "mean"))
         if mean is None:
             return float("inf")
         return -mean if reverse else mean
 
     for variant in sorted(plan.variants, key=lambda v: order(v.name)):
         agg = outcome.aggregates.get(variant.name, {})
-        mean, sd = agg.get(f"{metric}_mean"), agg.get(f"{metric}_sd")
+        mean, sd = agg.get(aggregate_name(metric, "mean")), agg.get(aggregate_name(metric, "sd"))
         shown = f"{mean:.4g} ± {sd:.2g}" if mean is not None and sd is not None else "-"
-        failed = int(agg.get("n_failed", 0))
+        failed = int(agg.get(N_FAILED, 0))
         table.add_row(
             variant.name,
             variant.layer_order,
             shown,
-            str(int(agg.get("n_finished", 0))),
+            str(int(agg.get(N_FINISHED, 0))),
             Text(str(failed), style="red" if failed else ""),
         )
     lines: list = [table] if with_table else []
-    for variant, seed, reason in outcome.failures:
-        lines.append(Text(f"failed: {variant} seed={seed}: {reason}", style="red"))
+    for name, seed, reason in outcome.failures:
+        lines.append(Text(f"failed: {name} seed={seed}: {reason}", style="red"))
     status = "interrupted" if outcome.interrupted else "done"
     lines.append(
         Text(

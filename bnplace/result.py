@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 if TYPE_CHECKING:
     from bnplace.plan import Trial
@@ -61,8 +61,11 @@ MISSING = TrialState.MISSING
 ENDED = (FINISHED, FAILED)  # the states a TrialResult can carry
 
 # The reasons for a FAILED trial that are not errors (every other reason starts "error: ").
-DIVERGED = "diverged"  # a non-finite loss in training, or non-finite test metrics
-TIMEOUT = "timeout"  # past `train.time_limit`: stopped at a batch, or its worker killed
+# Typed as their Literals, so that either one passes where a `Stopped` is wanted.
+# DIVERGED: a non-finite loss in training, or non-finite test metrics.
+# TIMEOUT: past `train.time_limit`: stopped at a batch, or its worker killed.
+DIVERGED: Final[Literal["diverged"]] = "diverged"
+TIMEOUT: Final[Literal["timeout"]] = "timeout"
 Stopped = Literal["diverged", "timeout"]
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from bnplace import __version__, metrics
 from bnplace.errors import TrackingError
+from bnplace.metrics import N_FAILED, N_FINISHED, aggregate_name
 from bnplace.result import FINISHED, KILLED, RUNNING
 from bnplace.tags import (
     AXES,
@@ -332,13 +333,15 @@ class Tracker:
                 if k in finished and plan.metric in finished[k].data.metrics
             ]
             failed = sum(1 for k in keys if k not in finished)
-            agg: dict[str, float] = {"n_finished": len(values), "n_failed": failed}
+            agg: dict[str, float] = {N_FINISHED: len(values), N_FAILED: failed}
             if values:
                 agg |= {
-                    f"{plan.metric}_mean": statistics.fmean(values),
-                    f"{plan.metric}_sd": statistics.stdev(values) if len(values) > 1 else 0.0,
-                    f"{plan.metric}_min": min(values),
-                    f"{plan.metric}_max": max(values),
+                    aggregate_name(plan.metric, "mean"): statistics.fmean(values),
+                    aggregate_name(plan.metric, "sd"): (
+                        statistics.stdev(values) if len(values) > 1 else 0.0
+                    ),
+                    aggregate_name(plan.metric, "min"): min(values),
+                    aggregate_name(plan.metric, "max"): max(values),
                 }
             now = _now_ms()
             self.client.log_batch(

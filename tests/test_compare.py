@@ -26,7 +26,8 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 
 from bnplace.compare import compare_frames, compare_runs, render_table, render_text
-from bnplace.compare.frame import client_for, load_sweep
+from bnplace.compare.frame import load_sweep
+from bnplace.compare.store import client_for
 from bnplace.errors import BnplaceError, TrackingError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

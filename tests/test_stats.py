@@ -16,9 +16,9 @@ from scipy import stats as st
 
 from bnplace.compare.stats import (
     compute_statistics,
-    describe,
     failure_table,
     friedman,
+    summarize_variants,
 )
 from bnplace.errors import DataError
 from bnplace.plan import direction_for
@@ -211,8 +211,8 @@ def test_side_columns_and_persistence_note(base: np.ndarray) -> None:
     assert any("not shown to beat the persistence baseline" in n for n in s.notes)
 
 
-def test_describe_matches_numpy(base: np.ndarray) -> None:
-    d = describe(trials_from({"a": base}), METRIC).iloc[0]
+def test_summarize_variants_matches_numpy(base: np.ndarray) -> None:
+    d = summarize_variants(trials_from({"a": base}), METRIC).iloc[0]
     assert d["mean"] == pytest.approx(base.mean())
     assert d["sd"] == pytest.approx(base.std(ddof=1))
     assert d["median"] == pytest.approx(np.median(base))

@@ -11,6 +11,8 @@ that a saved `.keras` model loads again once this module is imported:
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -119,6 +121,7 @@ class LayerNormLSTMCell(keras.layers.Layer, DropoutRNNCell):
             shape=(u, 4 * u), name="recurrent_kernel", initializer=self.recurrent_initializer
         )
         if self.use_bias:
+            initializer: str | Callable[[Any, Any], Any] = "zeros"
             if self.unit_forget_bias:
 
                 def bias_initializer(shape: Any, dtype: Any = None) -> Any:
@@ -126,9 +129,8 @@ class LayerNormLSTMCell(keras.layers.Layer, DropoutRNNCell):
                         [ops.zeros((u,), dtype), ops.ones((u,), dtype), ops.zeros((2 * u,), dtype)]
                     )
 
-            else:
-                bias_initializer = "zeros"
-            self.bias = self.add_weight(shape=(4 * u,), name="bias", initializer=bias_initializer)
+                initializer = bias_initializer
+            self.bias = self.add_weight(shape=(4 * u,), name="bias", initializer=initializer)
         else:
             self.bias = None
         self.kernel_norm.build((None, 4 * u))
@@ -200,8 +202,9 @@ class SqueezeExcite1D(keras.layers.Layer):
         self.ratio = ratio
         self.use_bias = bool(use_bias)
         self.pool = keras.layers.GlobalAveragePooling1D(name="pool")
-        self.squeeze = None
-        self.excite = None
+        # Dense layers, made in build() once the channel count is known (Keras is untyped: Any)
+        self.squeeze: Any = None
+        self.excite: Any = None
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         if len(input_shape) != 3:
@@ -216,20 +219,11 @@ class SqueezeExcite1D(keras.layers.Layer):
                 f"and ratio={self.ratio}."
             )
         hidden = channels // self.ratio
-        self.squeeze = keras.layers.Dense(
-            hidden,
-            activation="relu",
-            use_bias=self.use_bias,
-            kernel_initializer="he_normal",
-            name="squeeze",
+        dense = functools.partial(
+            keras.layers.Dense, use_bias=self.use_bias, kernel_initializer="he_normal"
         )
-        self.excite = keras.layers.Dense(
-            channels,
-            activation="sigmoid",
-            use_bias=self.use_bias,
-            kernel_initializer="he_normal",
-            name="excite",
-        )
+        self.squeeze = dense(hidden, activation="relu", name="squeeze")
+        self.excite = dense(channels, activation="sigmoid", name="excite")
         self.squeeze.build((None, channels))
         self.excite.build((None, hidden))
         self.built = True

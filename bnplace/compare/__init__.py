@@ -7,10 +7,10 @@ the trials and history tables, and the paths of the files written; `compare_runs
 the report, plots and tables to `out_dir` and logs them to the sweep run in MLflow.
 `render_table` (rich) and `render_text` (markdown | csv | json) render a `Comparison` for the
 CLI. Submodules: `stats` (pure statistics: tables), `paired` (pure: the comparison family,
-judged by `bnplace.verdicts`), `frame` (MLflow -> DataFrames), `record` (results -> MLflow),
-`plots` (matplotlib), `table` (the terminal table), `report` (text and report files), `format`
-(number formats). This module imports none of them, nor pandas, scipy, mlflow or matplotlib,
-until a function is called.
+judged by `bnplace.verdicts`), `store` (the MLflow store: the sweep, its runs, plan.json),
+`frame` (runs -> DataFrames), `record` (results -> MLflow), `plots` (matplotlib), `table` (the
+terminal table), `report` (text and report files), `format` (number formats). This module
+imports none of them, nor pandas, scipy, mlflow or matplotlib, until a function is called.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from bnplace.errors import TrackingError, did_you_mean
 from bnplace.result import FINISHED, MISSING
@@ -27,8 +27,8 @@ from bnplace.result import FINISHED, MISSING
 if TYPE_CHECKING:
     import pandas as pd
 
-    from bnplace.compare.frame import SweepInfo
     from bnplace.compare.stats import FriedmanResult
+    from bnplace.compare.store import SweepInfo
     from bnplace.compare.table import ComparisonTable
     from bnplace.verdicts import Design
 
@@ -93,8 +93,9 @@ def compare_frames(
     """
     import pandas as pd
 
+    from bnplace.compare.frame import HISTORY_COLUMNS
     from bnplace.compare.stats import axis_column, compute_statistics
-    from bnplace.metrics import direction_for
+    from bnplace.metrics import Direction, direction_for
     from bnplace.verdicts import Design
 
     design = design or Design()
@@ -105,8 +106,9 @@ def compare_frames(
         )
     names = list(variants) if variants is not None else list(dict.fromkeys(trials["variant"]))
     _check_metric(trials, metric, sweep)
+    direction: Direction
     if metric == sweep.metric and sweep.direction in ("min", "max"):
-        direction = sweep.direction
+        direction = cast("Direction", sweep.direction)  # a free-form tag, checked just above
     else:
         direction = direction_for(metric)
     baseline = baseline or sweep.baseline or (names[0] if names else "")
@@ -132,16 +134,14 @@ def compare_frames(
     stats = compute_statistics(
         trials,
         metric=metric,
-        direction=direction,  # type: ignore[arg-type]
+        direction=direction,
         baseline=baseline,
         variants=names,
         axes=[a for a in sweep.axes if axis_column(a) in trials.columns],
         design=design,
     )
     if history is None:
-        history = pd.DataFrame(
-            columns=["variant", "variant_id", "seed", "run_id", "epoch", "metric", "value"]
-        )
+        history = pd.DataFrame(columns=list(HISTORY_COLUMNS))
     return Comparison(
         sweep=sweep,
         metric=metric,
@@ -198,6 +198,7 @@ def _drop_seeds_not_needed(
 
 
 def _check_metric(trials: pd.DataFrame, metric: str, sweep: SweepInfo) -> None:
+    from bnplace.compare.frame import FIXED_TRIAL_COLUMNS
     from bnplace.compare.stats import axis_column
 
     if metric in trials.columns:
@@ -205,10 +206,7 @@ def _check_metric(trials: pd.DataFrame, metric: str, sweep: SweepInfo) -> None:
     finished = trials[trials["status"] == FINISHED] if "status" in trials.columns else trials
     if finished.empty:
         return  # nothing finished yet: every trial counts as failed, the table says so
-    fixed = {
-        "variant", "variant_id", "seed", "trial_key", "status", "failure", "run_id",
-        "variant_run_id", "sweep_run_id", "start_time", *map(axis_column, sweep.axes),
-    }  # fmt: skip
+    fixed = {*FIXED_TRIAL_COLUMNS, *map(axis_column, sweep.axes)}
     logged = sorted(c for c in trials.columns if c not in fixed)
     hint = did_you_mean(metric, logged)
     raise TrackingError(
@@ -243,8 +241,9 @@ def compare_runs(
     failure rule, contrasts) is the one the sweep's plan recorded; `margin` overrides its margin.
     """
 
-    from bnplace.compare.frame import client_for, load_history, load_sweep
+    from bnplace.compare.frame import load_history, load_sweep
     from bnplace.compare.record import log_comparison
+    from bnplace.compare.store import client_for
 
     client = client_for(tracking_uri)
     data = load_sweep(

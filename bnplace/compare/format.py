@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from bnplace.compare import Comparison
 
 DASH = "—"
 
 
+def rows_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """`frame` as one dict per row. The compare frames' columns are all named by strings, which
+    pandas' stubs cannot know (they type a column label as any Hashable): hence the cast."""
+    return cast(list[dict[str, Any]], frame.to_dict("records"))
+
+
 def records(comparison: Comparison) -> list[dict[str, Any]]:
     """The statistics table as one dict per variant, best first."""
-    return comparison.table.to_dict("records")
+    return rows_of(comparison.table)
 
 
 def fmt_num(value: Any, digits: int = 4) -> str:

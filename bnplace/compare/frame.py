@@ -1,32 +1,36 @@
-"""MLflow to DataFrames: how `bnplace compare` reads a sweep (`compare.record` writes back).
+"""MLflow runs to DataFrames: how `bnplace compare` reads a sweep (`compare.record` writes back).
 
-In: a tracking URI and an experiment name or a sweep run id (or neither: the newest sweep in the
-store), read with `MlflowClient` in the layout of bnplace/track.py (sweep run > variant runs >
-trial runs, see notes/TRACKING.md). Out: a `SweepData` with the sweep's metadata (`SweepInfo`,
-from the sweep run's tags), a variants table (one row per variant run of the sweep, in plan
-order, with its axis labels), a trials table (one row per trial: variant, variant_id, seed,
-trial_key, status, failure, run ids, axis labels and every final metric as a column) and, on
-request, a per-epoch history table (variant, variant_id, seed, run_id, epoch, metric, value).
-The sweep's plan.json says which trials (keys) it consists of; their runs are taken from every
-sweep of the experiment (a resumed or extended sweep counts once per trial: the newest FINISHED
-run per key, else the newest run). mlflow is imported inside the functions.
+In: an `MlflowClient` and which sweep (an experiment name or a sweep run id, or neither: the
+newest sweep in the store), found and searched through `bnplace.compare.store`. Out: a
+`SweepData` with the sweep's metadata (`SweepInfo`, from the sweep run's tags), a variants table
+(one row per variant run of the sweep, in plan order, with its axis labels), a trials table (one
+row per trial: variant, variant_id, seed, trial_key, status, failure, run ids, axis labels and
+every final metric as a column) and, on request, a per-epoch history table (variant, variant_id,
+seed, run_id, epoch, metric, value). The sweep's plan.json says which trials (keys) it consists
+of; their runs are taken from every sweep of the experiment (a resumed or extended sweep counts
+once per trial: the newest FINISHED run per key, else the newest run).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from bnplace import tags as names
 from bnplace.compare.stats import axis_column
-from bnplace.errors import TrackingError, did_you_mean
+from bnplace.compare.store import (
+    SweepInfo,
+    find_sweep,
+    mlflow_errors,
+    read_plan,
+    role_filter,
+    search_runs,
+)
+from bnplace.errors import TrackingError
 from bnplace.result import FINISHED, MISSING, TrialState
 from bnplace.verdicts import Design
 
@@ -52,25 +56,6 @@ FIXED_TRIAL_COLUMNS = (
 HISTORY_COLUMNS = ("variant", "variant_id", "seed", "run_id", "epoch", "metric", "value")
 
 
-@dataclass(frozen=True)
-class SweepInfo:
-    """The sweep run compared (the newest one when several are merged) and its tags."""
-
-    run_id: str
-    run_name: str
-    experiment: str
-    experiment_id: str
-    task: str  # "forecast" | "classify" | "" when the tag is missing
-    metric: str
-    direction: str  # "min" | "max" | "" when the tag is missing
-    baseline: str  # variant name, "" when the tag is missing
-    axes: tuple[str, ...]
-    config_digest: str
-    version: str
-    start_time: int  # ms since the epoch
-    tracking_uri: str
-
-
 @dataclass(frozen=True, eq=False)
 class SweepData:
     """What compare reads from MLflow for one sweep."""
@@ -82,176 +67,6 @@ class SweepData:
     design: Design  # how the comparisons are judged, as the plan recorded it
     metric_columns: tuple[str, ...]  # the metric columns of `trials`
     notes: tuple[str, ...]
-
-
-@contextlib.contextmanager
-def mlflow_errors(tracking_uri: str) -> Iterator[None]:
-    """Turn MLflow exceptions into TrackingError naming the store."""
-    from mlflow.exceptions import MlflowException
-
-    try:
-        yield
-    except MlflowException as exc:
-        raise TrackingError(f"MLflow store {tracking_uri}: {exc.message}") from exc
-
-
-def client_for(tracking_uri: str) -> MlflowClient:
-    """An `MlflowClient` for `tracking_uri`; a SQLite store must exist already (opening a
-    missing one would create an empty store where the user mistyped a path)."""
-    from mlflow import MlflowClient
-
-    if tracking_uri.startswith("sqlite:///"):
-        path = Path(tracking_uri.removeprefix("sqlite:///").split("?", 1)[0])
-        if str(path) not in ("", ":memory:") and not path.exists():
-            raise TrackingError(
-                f"MLflow store {tracking_uri}: the SQLite file {path} does not exist "
-                "(run `bnplace run` first, or pass the store the sweep was logged to)"
-            )
-    return MlflowClient(tracking_uri=tracking_uri)
-
-
-def _search(
-    client: MlflowClient,
-    experiment_ids: Sequence[str],
-    filter_string: str,
-    *,
-    order_by: Sequence[str] | None = None,
-    limit: int | None = None,
-) -> list[Run]:
-    """All runs matching `filter_string` (paginated), optionally only the first `limit`."""
-    runs: list[Run] = []
-    token: str | None = None
-    while True:
-        page = client.search_runs(
-            list(experiment_ids),
-            filter_string,
-            max_results=min(limit, 1000) if limit else 1000,
-            order_by=list(order_by) if order_by else None,
-            page_token=token,
-        )
-        runs.extend(page)
-        token = page.token
-        if not token or (limit is not None and len(runs) >= limit):
-            return runs[:limit] if limit else runs
-
-
-def _kind_filter(kind: str, parent: str | None = None) -> str:
-    text = f"tags.`{names.ROLE}` = '{kind}'"
-    if parent:
-        text += f" and tags.`mlflow.parentRunId` = '{parent}'"
-    return text
-
-
-def _all_experiments(client: MlflowClient) -> list[Any]:
-    experiments: list[Any] = []
-    token: str | None = None
-    while True:
-        page = client.search_experiments(max_results=1000, page_token=token)
-        experiments.extend(page)
-        token = page.token
-        if not token:
-            return experiments
-
-
-def _sweep_info(client: MlflowClient, run: Run, tracking_uri: str) -> SweepInfo:
-    tags = run.data.tags
-    raw_axes = tags.get(names.AXES, "[]") or "[]"
-    try:
-        axes = json.loads(raw_axes)
-        if not isinstance(axes, list):
-            raise ValueError("not a list")
-    except ValueError as exc:
-        raise TrackingError(
-            f"sweep run {run.info.run_id}: tag 'bnplace.axes' should be a JSON list of axis "
-            f"names, got {raw_axes!r} ({exc})"
-        ) from exc
-    experiment = client.get_experiment(run.info.experiment_id)
-    return SweepInfo(
-        run_id=run.info.run_id,
-        run_name=run.info.run_name or "",
-        experiment=tags.get(names.EXPERIMENT, experiment.name),
-        experiment_id=run.info.experiment_id,
-        task=tags.get(names.TASK, ""),
-        metric=tags.get(names.METRIC, ""),
-        direction=tags.get(names.DIRECTION, ""),
-        baseline=tags.get(names.BASELINE, ""),
-        axes=tuple(str(a) for a in axes),
-        config_digest=tags.get(names.CONFIG_DIGEST, ""),
-        version=tags.get(names.VERSION, ""),
-        start_time=int(run.info.start_time or 0),
-        tracking_uri=tracking_uri,
-    )
-
-
-def find_sweep(
-    client: MlflowClient,
-    *,
-    experiment: str | None = None,
-    sweep_run_id: str | None = None,
-    tracking_uri: str = "",
-) -> tuple[SweepInfo, tuple[str, ...]]:
-    """The sweep to compare and notes on how it was found.
-
-    `sweep_run_id` wins (a variant or trial run id is followed up to its sweep); else the newest
-    sweep of `experiment`; else the newest sweep in the store. Raises TrackingError when none.
-    """
-    from mlflow.exceptions import MlflowException
-
-    uri = tracking_uri or str(client.tracking_uri)
-    notes: list[str] = []
-    exp_id: str | None = None
-    if experiment is not None:
-        exp = client.get_experiment_by_name(experiment)
-        if exp is None:
-            known = [e.name for e in _all_experiments(client)]
-            hint = did_you_mean(experiment, known)
-            raise TrackingError(
-                f"MLflow store {uri}: no experiment named {experiment!r}"
-                + (f" (did you mean {hint!r}?)" if hint else "")
-                + (f"; experiments: {', '.join(sorted(known))}" if known else "; it is empty")
-            )
-        exp_id = exp.experiment_id
-    if sweep_run_id is not None:
-        run_id = sweep_run_id
-        for _ in range(3):
-            try:
-                run = client.get_run(run_id)
-            except MlflowException as exc:
-                raise TrackingError(
-                    f"MLflow store {uri}: no run with id {run_id!r} ({exc.message})"
-                ) from exc
-            kind = run.data.tags.get(names.ROLE, "")
-            if kind == "sweep":
-                break
-            parent = run.data.tags.get(names.PARENT)
-            if kind not in ("variant", "trial") or not parent:
-                raise TrackingError(
-                    f"MLflow store {uri}: run {run_id} is not a bnplace sweep run "
-                    f"(tag {names.ROLE}={kind or '<missing>'}); pass a sweep run id or an "
-                    "experiment"
-                )
-            notes.append(f"run {run_id} is a {kind} run; comparing its sweep")
-            run_id = parent
-        else:  # pragma: no cover - the layout has at most two levels
-            raise TrackingError(f"MLflow store {uri}: no sweep run above run {sweep_run_id}")
-        if exp_id is not None and run.info.experiment_id != exp_id:
-            raise TrackingError(
-                f"MLflow store {uri}: sweep run {run.info.run_id} belongs to experiment id "
-                f"{run.info.experiment_id}, not to experiment {experiment!r}"
-            )
-        return _sweep_info(client, run, uri), tuple(notes)
-    exp_ids = (
-        [exp_id] if exp_id is not None else [e.experiment_id for e in _all_experiments(client)]
-    )
-    sweeps = _search(
-        client, exp_ids, _kind_filter("sweep"), order_by=["attributes.start_time DESC"], limit=1
-    )
-    if not sweeps:
-        where = f"experiment {experiment!r}" if experiment is not None else "the store"
-        raise TrackingError(
-            f"MLflow store {uri}: no bnplace sweep run in {where}; run `bnplace run` first"
-        )
-    return _sweep_info(client, sweeps[0], uri), tuple(notes)
 
 
 def _trial_status(run: Run) -> str:
@@ -266,31 +81,6 @@ def _seed(value: str) -> int | float:
         return int(value)
     except (TypeError, ValueError):
         return math.nan
-
-
-def read_plan(client: MlflowClient, sweep_run_id: str) -> dict[str, Any] | None:
-    """The sweep run's plan.json (variants in plan order, planned trial keys), or None."""
-    import tempfile
-
-    from mlflow.exceptions import MlflowException
-
-    paths = {f.path for f in client.list_artifacts(sweep_run_id)}
-    if "plan.json" not in paths:
-        return None
-    with tempfile.TemporaryDirectory(prefix="bnplace-plan-") as tmp:
-        try:
-            local = client.download_artifacts(sweep_run_id, "plan.json", tmp)
-            plan = json.loads(Path(local).read_text(encoding="utf-8"))
-        except (MlflowException, OSError, ValueError) as exc:
-            raise TrackingError(
-                f"sweep run {sweep_run_id}: cannot read its plan.json artifact ({exc})"
-            ) from exc
-    if not isinstance(plan, dict) or not isinstance(plan.get("variants"), list):
-        raise TrackingError(
-            f"sweep run {sweep_run_id}: plan.json has no 'variants' list "
-            f"(keys: {', '.join(plan) if isinstance(plan, dict) else type(plan).__name__})"
-        )
-    return plan
 
 
 def _plan_variants(
@@ -360,7 +150,7 @@ def load_sweep(
         )
         notes = list(notes_found)
         exp = [sweep.experiment_id]
-        all_variant_runs = _search(client, exp, _kind_filter("variant"))
+        all_variant_runs = search_runs(client, exp, role_filter("variant"))
         own_runs = [r for r in all_variant_runs if r.data.tags.get(names.PARENT) == sweep.run_id]
         own_runs.sort(key=lambda r: int(r.info.start_time or 0))
         plan = read_plan(client, sweep.run_id)
@@ -376,7 +166,7 @@ def load_sweep(
                 f"MLflow store {uri}: sweep run {sweep.run_id} ({sweep.run_name}) plans no "
                 "variants; nothing to compare"
             )
-        trial_runs = _search(client, exp, _kind_filter("trial"))
+        trial_runs = search_runs(client, exp, role_filter("trial"))
 
     sweep_of = {r.info.run_id: r.data.tags.get(names.PARENT, "") for r in all_variant_runs}
     own_variant_runs = {r.info.run_id for r in own_runs}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -183,7 +184,7 @@ def persistence_skill(
     p_val = pd.to_numeric(trials[persistence], errors="coerce")
     ok &= np.isfinite(m_val) & np.isfinite(p_val) & (m_val > 0) & (p_val > 0)
     level = level_for(alpha, len(variants))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in variants:
         mine = ok & (trials["variant"].astype(str) == name)
         log_ratio = np.log(m_val[mine] / p_val[mine]).to_numpy(dtype=float)

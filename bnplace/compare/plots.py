@@ -17,15 +17,18 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import pandas as pd
 
+from bnplace.compare.format import rows_of
 from bnplace.compare.stats import axis_column
 from bnplace.result import FINISHED
 
 if TYPE_CHECKING:
+    from matplotlib.artist import Artist
+    from matplotlib.container import ErrorbarContainer
     from matplotlib.figure import Figure
 
 DPI = 110
@@ -307,6 +310,7 @@ def plot_heatmap(
     ax = fig.subplots()
     cmap = "viridis_r" if direction == "min" else "viridis"
     values = grid.to_numpy(dtype=float)
+    sds = sd.to_numpy(dtype=float)
     im = ax.imshow(values, cmap=cmap, aspect="auto")
     lo, hi = np.nanmin(values), np.nanmax(values)
     for i in range(values.shape[0]):
@@ -318,7 +322,7 @@ def plot_heatmap(
             frac = 0.5 if hi == lo else (v - lo) / (hi - lo)
             dark = frac > 0.5 if direction == "min" else frac < 0.5
             text = f"{v:.4g}"
-            s = sd.iloc[i, j]
+            s = sds[i, j]
             if np.isfinite(s):
                 text += f"\n± {s:.2g}"
             ax.text(
@@ -354,30 +358,36 @@ def plot_cost_quality(
     colors = colors or color_map(list(table["variant"]))
     fig = _new_figure(8, 5.2 + 0.3 * math.ceil(len(data) / 2))
     ax = fig.subplots()
-    handles, labels = [], []
-    for row in data.itertuples(index=False):
-        low, high = row.ci_low, row.ci_high
+    handles: list[ErrorbarContainer] = []
+    labels: list[str] = []
+    for row in rows_of(data):
+        mean, low, high = row["mean"], row["ci_low"], row["ci_high"]
         finite = np.isfinite(low) and np.isfinite(high)
-        yerr = [[row.mean - low], [high - row.mean]] if finite else None
-        is_base = row.variant == baseline
+        yerr = [[mean - low], [high - mean]] if finite else None
+        is_base = row["variant"] == baseline
         handle = ax.errorbar(
-            row.time_per_epoch_s, row.mean, yerr=yerr, fmt="*" if is_base else "o",
-            ms=13 if is_base else 7, color=colors[row.variant], capsize=3, lw=1.2,
+            row["time_per_epoch_s"], mean, yerr=yerr, fmt="*" if is_base else "o",
+            ms=13 if is_base else 7, color=colors[row["variant"]], capsize=3, lw=1.2,
         )  # fmt: skip
         ax.annotate(
-            f"#{int(row.rank)}", (row.time_per_epoch_s, row.mean), xytext=(7, 5),
+            f"#{int(row['rank'])}", (row["time_per_epoch_s"], mean), xytext=(7, 5),
             textcoords="offset points", fontsize="small", color="0.15",
         )  # fmt: skip
         handles.append(handle)
-        name = short_label(row.variant, 34, 3) + (" (baseline)" if is_base else "")
-        labels.append(f"#{int(row.rank)} {name}")
+        name = short_label(row["variant"], 34, 3) + (" (baseline)" if is_base else "")
+        labels.append(f"#{int(row['rank'])} {name}")
     ax.set_xlabel("time per epoch (s), mean over seeds")
     ax.set_ylabel(f"{metric} ({direction_words(direction)}), mean ± 95% CI")
     ax.grid(alpha=0.3)
     ax.margins(x=0.15, y=0.12)
     better = "lower left" if direction == "min" else "upper left"
     ax.set_title(title or f"Cost vs quality (better and cheaper: {better})")
-    fig.legend(handles, labels, loc="outside lower center", ncol=2, fontsize="small", frameon=False)
+    # matplotlib's legend takes errorbar containers (it has a handler for them); its stubs say
+    # Artists only
+    legend_handles = cast("list[Artist]", handles)
+    fig.legend(
+        legend_handles, labels, loc="outside lower center", ncol=2, fontsize="small", frameon=False
+    )
     return _save(fig, path)
 
 

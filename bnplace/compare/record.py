@@ -1,10 +1,10 @@
 """The comparison written back to MLflow: files, tables, per-variant numbers and verdicts.
 
-In: an `MlflowClient`, the compared sweep (`frame.SweepInfo`), its variants table, the
+In: an `MlflowClient`, the compared sweep (`store.SweepInfo`), its variants table, the
 statistics and comparisons tables, and the report files. Out: artifacts on the sweep run
 (report files, plots, `statistics.json` and `comparisons.json` via `log_table`), and metrics and
 tags on each variant run (`VARIANT_METRICS`, the verdict, the declared contrasts). Reading the
-sweep is `compare.frame`; mlflow is imported inside the function.
+sweep is `compare.frame` and `compare.store`; mlflow is imported inside the function.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from bnplace import tags as names
-from bnplace.compare.frame import SweepInfo, mlflow_errors
+from bnplace.compare.format import rows_of
+from bnplace.compare.store import SweepInfo, mlflow_errors
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -68,7 +69,7 @@ def log_comparison(
         now = int(time.time() * 1000)
         metrics_of: dict[str, list[Metric]] = {}
         tags_of: dict[str, list[RunTag]] = {}
-        for row in table.to_dict("records"):
+        for row in rows_of(table):
             name = str(row["variant"])
             metrics_of[name] = [
                 Metric(prefix + logged_name, float(row[col]), now, 0)
@@ -77,7 +78,7 @@ def log_comparison(
             ]
             tags_of[name] = [RunTag(names.VERDICT + suffix, str(row.get("verdict", "")))]
         declared = comparisons[comparisons["origin"] != "baseline"]
-        for i, row in enumerate(declared.to_dict("records"), start=1):
+        for i, row in enumerate(rows_of(declared), start=1):
             name = str(row["a"])
             metrics_of.setdefault(name, []).extend(
                 Metric(f"{prefix}contrast{i}.{col}", float(row[col]), now, 0)

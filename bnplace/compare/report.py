@@ -29,6 +29,7 @@ from bnplace.compare.format import (
     fmt_pct,
     missing,
     records,
+    rows_of,
     verdict_text,
 )
 from bnplace.compare.stats import DIAGNOSTICS, range_labels, rule_sentence
@@ -101,16 +102,12 @@ def to_dict(comparison: Comparison) -> dict[str, Any]:
         "baseline": comparison.baseline,
         "design": comparison.design.to_dict(),
         "rule": rule_sentence(comparison.design, len(comparison.comparisons)),
-        "variants": [
-            {k: _jsonable(v) for k, v in row.items()} for row in comparison.table.to_dict("records")
-        ],
+        "variants": [{k: _jsonable(v) for k, v in row.items()} for row in records(comparison)],
         "comparisons": [
-            {k: _jsonable(v) for k, v in row.items()}
-            for row in comparison.comparisons.to_dict("records")
+            {k: _jsonable(v) for k, v in row.items()} for row in rows_of(comparison.comparisons)
         ],
         "failures": [
-            {k: _jsonable(v) for k, v in row.items()}
-            for row in comparison.failures.to_dict("records")
+            {k: _jsonable(v) for k, v in row.items()} for row in rows_of(comparison.failures)
         ],
         "friedman": None
         if fr is None
@@ -214,7 +211,7 @@ def _comparison_grid(comparison: Comparison) -> Grid:
         "seed sd", "p failures", "verdict",
     ]  # fmt: skip
     rows, verdicts = [], []
-    for r in comparison.comparisons.to_dict("records"):
+    for r in rows_of(comparison.comparisons):
         rows.append(
             [
                 str(r["comparison"]),
@@ -326,7 +323,7 @@ def sections(comparison: Comparison) -> list[Section]:
         out.append(Section("Cost, persistence and diagnostics (means over finished seeds)", [side]))
     fails = [
         [str(r["variant"]), str(r["reason"]), str(int(r["n"]))]
-        for r in comparison.failures.to_dict("records")
+        for r in rows_of(comparison.failures)
     ]
     if fails:
         out.append(

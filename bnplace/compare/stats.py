@@ -122,7 +122,8 @@ def _failure_reason(row: pd.Series, metric: str) -> str:
     reason = row.get("failure")
     if isinstance(reason, str) and reason.strip():
         return reason.strip()
-    return {KILLED: "killed", RUNNING: "unfinished"}.get(status, "unknown")
+    shown: dict[str, str] = {KILLED: "killed", RUNNING: "unfinished"}
+    return shown.get(status, "unknown")
 
 
 def failure_table(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -159,7 +160,7 @@ def mean_interval(
     return (float(x.mean()) - half, float(x.mean()) + half)
 
 
-def describe(
+def summarize_variants(
     trials: pd.DataFrame,
     metric: str,
     *,
@@ -303,12 +304,13 @@ def compute_statistics(
     `baseline` defaults to the first variant, `direction` to `direction_for(metric)`. `axes` are
     trial columns holding sweep-axis labels, copied into the table. The table is sorted best
     first by mean (variants without a finished trial last) and has the columns: rank, variant,
-    order (position in `variants`), is_baseline, the axes, the `describe` columns, the baseline
-    comparison's `VERSUS_BASELINE` columns, skill / skill_low / skill_high / beats_persistence
-    (forecasts), mean_rank (Friedman, when computed) and the `side_metrics` columns.
+    order (position in `variants`), is_baseline, the axes, the `summarize_variants` columns, the
+    baseline comparison's `VERSUS_BASELINE` columns, skill / skill_low / skill_high /
+    beats_persistence (forecasts), mean_rank (Friedman, when computed) and the `side_metrics`
+    columns.
     """
     _check_columns(trials, metric)
-    direction = direction or direction_for(metric)  # type: ignore[assignment]
+    direction = direction or direction_for(metric)
     if direction not in ("min", "max"):
         raise DataError(f"direction must be 'min' or 'max', got {direction!r}", column=metric)
     names = list(variants) if variants is not None else _variant_order(trials)
@@ -331,7 +333,7 @@ def compute_statistics(
         design, contrasts=tuple(c for c in design.contrasts if set(c.variants) <= known)
     )
     comparisons = compare_pairs(trials, metric, direction, family(names, baseline, design), design)
-    summary = describe(trials, metric, variants=names)
+    summary = summarize_variants(trials, metric, variants=names)
     versus = comparisons[comparisons["origin"] == "baseline"]
     versus = versus.assign(variant=versus["a"])[["variant", *VERSUS_BASELINE]]
     fried = friedman(trials, metric, direction, variants=names, alpha=design.alpha)
@@ -371,7 +373,7 @@ def compute_statistics(
     notes = _notes(table, comparisons, metric, baseline, fried, design)
     return Statistics(
         metric=metric,
-        direction=direction,  # type: ignore[arg-type]
+        direction=direction,
         baseline=baseline,
         table=table,
         comparisons=comparisons,

@@ -22,25 +22,25 @@ from bnplace.compare.format import (
     fmt_pct,
     missing,
     records,
+    rows_of,
     verdict_text,
 )
 from bnplace.compare.stats import rule_sentence
 
 if TYPE_CHECKING:
+    from rich.console import JustifyMethod
     from rich.table import Table
 
     from bnplace.compare import Comparison
 
 
 def _col(
-    header: str, fn: Callable[[Mapping[str, Any]], str], align: str = "right"
-) -> tuple[str, Callable[[Mapping[str, Any]], str], str]:
+    header: str, fn: Callable[[Mapping[str, Any]], str], align: JustifyMethod = "right"
+) -> tuple[str, Callable[[Mapping[str, Any]], str], JustifyMethod]:
     return (header, fn, align)
 
 
-def display_columns(
-    comparison: Comparison, *, compact: bool = False
-) -> list[tuple[str, Callable[..., str], str]]:
+def display_columns(comparison: Comparison, *, compact: bool = False) -> list[Column]:
     """(header, cell function, alignment) of the summary table shown to people. `compact` (the
     terminal) shows the failure count instead of the reasons (they go to the caption) and
     leaves out the mean's CI, median/IQR, mean rank and persistence (in the caption)."""
@@ -88,14 +88,12 @@ DELTA = "Δ% vs baseline [CI]"
 MEAN = "mean ± sd"
 # Columns given up, in this order, while the table is wider than the terminal.
 _DROP_ORDER = ("BN shift", "params", "p (adj.)", "s/epoch", "failed", "n")
-Column = tuple[str, Callable[..., str], str]
+Column = tuple[str, Callable[..., str], "JustifyMethod"]
 
 
-def _fit_columns(
-    comparison: Comparison, max_width: int
-) -> tuple[list[Column], dict[str, int | None]]:
-    """The compact columns and the widths of the wrapping ones (variant, verdict, Δ; None: as
-    wide as their text), giving up the least important columns, then detail, until the table
+def _fit_columns(comparison: Comparison, max_width: int) -> tuple[list[Column], dict[str, int]]:
+    """The compact columns and the widths of the wrapping ones (variant, verdict, Δ; the others
+    are as wide as their text), giving up the least important columns, then detail, until the table
     fits `max_width` characters."""
     columns = display_columns(comparison, compact=True)
     rows = records(comparison)
@@ -131,13 +129,13 @@ def _fit_columns(
             columns = [c for c in columns if c[0] != step]
     # Share what is left between the wrapping columns, beyond their minimum widths.
     wrapping = [c for c in columns if c[0] in wrap]
-    widths: dict[str, int | None] = {c[0]: min(natural(c), wrap[c[0]]) for c in wrapping}
+    widths = {c[0]: min(natural(c), wrap[c[0]]) for c in wrapping}
     spare = max_width - need()
-    wants = {c[0]: natural(c) - widths[c[0]] for c in wrapping}  # type: ignore[operator]
+    wants = {c[0]: natural(c) - widths[c[0]] for c in wrapping}
     total_want = sum(wants.values())
     if spare > 0 and total_want > 0:
         for name, want in wants.items():
-            widths[name] = widths[name] + min(want, spare * want // total_want)  # type: ignore[operator]
+            widths[name] = widths[name] + min(want, spare * want // total_want)
     return columns, widths
 
 
@@ -161,9 +159,9 @@ def build_table(comparison: Comparison, max_width: int = 200) -> Table:
     at = [h for h, _f, _a in columns].index("verdict")
     for header, _fn, align in columns:
         if header in widths:  # wraps inside the width it was given
-            table.add_column(header, justify=align, overflow="fold", width=widths[header])  # type: ignore[arg-type]
+            table.add_column(header, justify=align, overflow="fold", width=widths[header])
         else:
-            table.add_column(header, justify=align, no_wrap=True)  # type: ignore[arg-type]
+            table.add_column(header, justify=align, no_wrap=True)
     for row in records(comparison):
         cells = [Text(fn(row)) for _h, fn, _a in columns]  # Text: no markup parsing
         verdict = str(row["verdict"])
@@ -195,7 +193,7 @@ def skill_text(row: Mapping[str, Any]) -> str:
 def contrast_rows(comparison: Comparison) -> list[dict[str, Any]]:
     """The declared contrasts and interactions (the family beyond the baseline comparisons)."""
     c = comparison.comparisons
-    return c[c["origin"] != "baseline"].to_dict("records")
+    return rows_of(c[c["origin"] != "baseline"])
 
 
 def build_contrast_table(comparison: Comparison) -> Table | None:
@@ -259,7 +257,7 @@ def _caption(comparison: Comparison) -> str:
             f"{fmt_num(fr.statistic, 3)}, p = {fmt_p(fr.pvalue)}; mean ranks differ when apart by "
             f"more than CD = {fmt_num(fr.critical_difference, 3)}"
         )
-    for r in comparison.failures.to_dict("records"):
+    for r in rows_of(comparison.failures):
         lines.append(f"failed: {r['variant']}: {r['reason']} x{int(r['n'])}")
     lines.extend(comparison.notes)
     return "\n".join(lines)

@@ -109,7 +109,7 @@ def _site_of_another_type(path: KeyPath, key: str, config: Config) -> Issue | No
 
 def check_axis_keys(config: Config) -> list[Issue]:
     issues = []
-    keys = [(("sweep", "axes", key), key) for key in config.sweep.axes]
+    keys: list[tuple[KeyPath, str]] = [(("sweep", "axes", key), key) for key in config.sweep.axes]
     for arm_set, arms in config.sweep.arms.items():
         for arm, settings in arms.items():
             keys += [(("sweep", "arms", arm_set, arm, key), key) for key in settings]

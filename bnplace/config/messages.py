@@ -11,6 +11,7 @@ member tags dropped from paths, short forms (`dropout: 0.3`) explained. Pure.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import types
 import typing
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from bnplace.config.checks import Issue
 from bnplace.config.schema import LAYER_TYPES, Config
@@ -88,7 +90,7 @@ def moved(issue: Issue, remaps: Sequence[Remap], fallback: KeyPath | None) -> Is
     return Issue(fallback, message, issue.expected, issue.got, issue.suggestion)
 
 
-def _issue(error: dict[str, Any], path: KeyPath) -> Issue:
+def _issue(error: ErrorDetails, path: KeyPath) -> Issue:
     error_type, message = error["type"], error["msg"].removeprefix("Value error, ")
     value = error.get("input")
     got = "" if isinstance(value, dict | list) else _show(value)
@@ -196,13 +198,13 @@ def _realign(loc: KeyPath, raw: Any, error_type: str) -> tuple[KeyPath, str]:
 
     Also returns the argument a short form's scalar stands for (`rate` of `dropout: 0.3`).
     """
-    out: list[str | int] = []
+    out: list[str | int | float] = []
     node = raw
     for i, part in enumerate(loc):
         last = i == len(loc) - 1
-        if (isinstance(node, dict) and part in node) or (
-            isinstance(node, list) and isinstance(part, int) and part < len(node)
-        ):
+        in_mapping = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if in_mapping or in_list:
             out.append(part)
             node = node[part]
         elif isinstance(node, str) and node == part:  # a bare name: `- se`, `- batch_norm`
@@ -265,19 +267,23 @@ def _members(types_: list[Any]) -> list[Any]:
 
 def to_problem(issue: Issue, parsed: Parsed, file: str, applied: Sequence[Applied] = ()) -> Problem:
     """Locate an issue in the file, or at the `--set` that wrote (or changed above) its key."""
-    details = {"expected": issue.expected, "got": issue.got, "suggestion": issue.suggestion}
+    problem = functools.partial(
+        Problem, expected=issue.expected, got=issue.got, suggestion=issue.suggestion
+    )
     for target, item in applied:
         n = min(len(target), len(issue.path))
         if issue.path[:n] == target[:n]:  # at or below the key set, or above it (a whole section)
             key = item.partition("=")[0].strip()  # as the user wrote it: `conv.filters`
             shown = dotted((key, *issue.path[n:])) if n == len(target) else dotted(issue.path)
-            return Problem(issue.message, key=shown, file=f"--set {item}", **details)
+            return problem(issue.message, key=shown, file=f"--set {item}")
     message = issue.message
     if applied:  # the file alone was valid: a --set changed what this value must be
         message += f" (with --set {', '.join(item for _, item in applied)})"
+    line: int | None
+    column: int | None
     if issue.on_key and issue.path in parsed.key_positions:
         line, column = parsed.key_positions[issue.path]
     else:
         position = parsed.positions.get(issue.path) or parsed.locate(issue.path)
         line, column = position if position else (None, None)
-    return Problem(message, key=dotted(issue.path), file=file, line=line, column=column, **details)
+    return problem(message, key=dotted(issue.path), file=file, line=line, column=column)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from bnplace.config.schema import BLOCK_TYPES, SECTIONS, Block, Config
 from bnplace.config.yamlpos import KeyPath
@@ -106,9 +106,10 @@ def set_value(raw: dict[str, Any], path: KeyPath, value: Any) -> dict[str, Any]:
     node: Any = out
     for part in path[:-1]:
         if isinstance(node, list):
-            if isinstance(node[part], str):  # a bare block name such as `- se`
-                node[part] = {node[part]: {}}  # type: ignore[index]
-            node = node[part]  # type: ignore[index]
+            index = cast(int, part)  # target_path steps into a list (`model`) by block index
+            if isinstance(node[index], str):  # a bare block name such as `- se`
+                node[index] = {node[index]: {}}
+            node = node[index]
             continue
         if not isinstance(node.get(part), dict | list):
             node[part] = {}

@@ -16,7 +16,8 @@ import yaml
 
 from bnplace.errors import ConfigError, Problem
 
-KeyPath = tuple[str | int, ...]
+# A path into the parsed YAML: mapping keys as written (str, int, float, bool) and list indexes.
+KeyPath = tuple[str | int | float, ...]
 MERGE = "tag:yaml.org,2002:merge"
 
 
@@ -128,7 +129,11 @@ def parse_yaml(text: str, file: str) -> Parsed:
         message = f"invalid YAML: {exc.problem or exc}"
         if exc.context:
             message += f" ({exc.context}"
-            if exc.context_mark and exc.problem_mark and exc.context_mark.line != mark.line:
+            if (
+                exc.context_mark
+                and exc.problem_mark
+                and exc.context_mark.line != exc.problem_mark.line
+            ):
                 start = exc.context_mark
                 message += f" that starts at line {start.line + 1}, column {start.column + 1}"
             message += ")"

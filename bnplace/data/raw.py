@@ -9,6 +9,7 @@ packaged) produce these; `prepare` validates, splits and scales them into a `Dat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -44,7 +45,10 @@ class RawSeries:
         return str(value.item() if hasattr(value, "item") else value)
 
 
-def time_unit(times: np.ndarray) -> str:
+TimeUnit = Literal["D", "m", "s"]  # the units time stamps are shown in (numpy's names)
+
+
+def time_unit(times: np.ndarray) -> TimeUnit:
     """The coarsest of 'D', 'm', 's' that shows every time stamp of `times` exactly."""
     ns = times.astype("datetime64[ns]").astype(np.int64)
     if not (ns % 86_400_000_000_000).any():
@@ -54,7 +58,7 @@ def time_unit(times: np.ndarray) -> str:
     return "s"
 
 
-def show_time(value: np.datetime64, unit: str = "s") -> str:
+def show_time(value: np.datetime64, unit: TimeUnit = "s") -> str:
     return str(np.datetime_as_string(value, unit=unit)).replace("T", " ")
 
 
