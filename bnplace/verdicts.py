@@ -29,7 +29,7 @@ tie (0).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -115,7 +115,7 @@ class Design:
         """The design written by `to_dict`; defaults for a plan that predates it."""
         if not isinstance(data, dict):
             return cls()
-        raw = data.get("contrasts") or []
+        raw = data.get("contrasts")
         contrasts = tuple(
             Contrast(
                 str(c["name"]),
@@ -125,16 +125,17 @@ class Design:
                 str(c.get("a2", "")),
                 str(c.get("b2", "")),
             )
-            for c in raw  # type: ignore[union-attr]
+            for c in (raw if isinstance(raw, list) else [])
             if isinstance(c, dict)
         )
+        looks = data.get("looks")
         return cls(
             alpha=float(data.get("alpha", DEFAULT_ALPHA)),  # type: ignore[arg-type]
             margin=float(data.get("margin", DEFAULT_MARGIN)),  # type: ignore[arg-type]
             seed_sd=float(data.get("seed_sd", DEFAULT_SEED_SD)),  # type: ignore[arg-type]
             failures=str(data.get("failures", RANK_WORST)),
             contrasts=contrasts,
-            looks=tuple(int(n) for n in data.get("looks") or ()),  # type: ignore[attr-defined]
+            looks=tuple(int(n) for n in looks) if isinstance(looks, list) else (),
         )
 
 
@@ -333,7 +334,7 @@ def equivalence_power(
     return float(np.mean(low_inside & high_inside & ~below & ~above))
 
 
-def _smallest_n(power_at, start: int, target: float) -> int | None:
+def _smallest_n(power_at: Callable[[int], float], start: int, target: float) -> int | None:
     """Smallest n ≥ start with power_at(n) ≥ target (power grows with n), by doubling and
     bisection; None past MAX_SEEDS_SEARCHED."""
     lo = start

@@ -187,10 +187,10 @@ def _drop_seeds_not_needed(
     ]
     for c in contrasts:
         d = decisions[c.name]
-        if d.decided:
-            lines.append(f"{c.name}: {d.verdict} at look {d.look + 1} ({d.seeds} seeds)")
-        elif d.look is None:
+        if d.look is None:
             lines.append(f"{c.name}: no look complete yet")
+        elif d.decided:
+            lines.append(f"{c.name}: {d.verdict} at look {d.look + 1} ({d.seeds} seeds)")
         else:
             at = "the last look" if d.look + 1 == len(design.looks) else f"look {d.look + 1}"
             lines.append(f"{c.name}: undecided at {at} ({d.seeds} seeds)")

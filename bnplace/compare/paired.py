@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -127,7 +127,9 @@ def compare_pairs(
         both = pd.concat([column(used, v).notna() for v in c.variants], axis=1).all(axis=1)
         raw = column(used, c.a)[both] - column(used, c.b)[both]
         reachable = bool(iv is not None and iv.reachable)
-        inside = bool(reachable and bounds[0] < iv.low[0] and iv.high[0] < bounds[1])
+        inside = bool(
+            iv is not None and reachable and bounds[0] < iv.low[0] and iv.high[0] < bounds[1]
+        )
         p = float(iv.p_value[0]) if iv is not None else math.nan
         rows.append(
             {

@@ -90,7 +90,8 @@ _UNUSED_IN_WORKERS = ("sklearn", "matplotlib.pyplot")
 def start_worker(threads: int) -> None:
     """What a worker process does first: hide what it never uses, then start TensorFlow."""
     for name in _UNUSED_IN_WORKERS:
-        sys.modules.setdefault(name, None)  # `import` raises ImportError, which Keras handles
+        # `import` raises ImportError for a None entry, which Keras handles
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
     set_tf_threads(threads)
 
 
