@@ -56,23 +56,25 @@ class InProcess:
 
     def run(self, trials: Sequence[Trial], datasets: Mapping[str, Dataset], emit: Emit) -> None:
         set_tf_threads(self.threads)
-        from bnplace.train import run_trial
+        from bnplace.train import TrialRunner
 
+        runner = TrialRunner()  # keeps each variant's traced model for its next seed
         for trial in trials:
             emit(TrialStarted(trial.key, "main"))
 
             def on_epoch(epoch: int, metrics: dict[str, float], key: str = trial.key) -> None:
                 emit(EpochEnded(key, epoch, metrics))
 
-            emit(TrialEnded(run_trial(trial, datasets[trial.data_fingerprint], on_epoch)))
+            emit(TrialEnded(runner.run(trial, datasets[trial.data_fingerprint], on_epoch)))
 
 
 def _worker(conn: Connection, datasets: Mapping[str, Any], threads: int) -> None:
     """Worker process: receive trials, send events, until told to stop (None)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     start_worker(threads)
-    from bnplace.train import run_trial
+    from bnplace.train import TrialRunner
 
+    runner = TrialRunner()  # keeps each variant's traced model for its next seed
     while True:
         trial = conn.recv()
         if trial is None:
@@ -81,7 +83,7 @@ def _worker(conn: Connection, datasets: Mapping[str, Any], threads: int) -> None
         def on_epoch(epoch: int, metrics: dict[str, float], key: str = trial.key) -> None:
             conn.send(EpochEnded(key, epoch, metrics))
 
-        conn.send(TrialEnded(run_trial(trial, datasets[trial.data_fingerprint], on_epoch)))
+        conn.send(TrialEnded(runner.run(trial, datasets[trial.data_fingerprint], on_epoch)))
 
 
 @dataclass(kw_only=True)
