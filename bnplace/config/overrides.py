@@ -101,17 +101,24 @@ def _suggest(key: str, candidates: list[str]) -> str | None:
 
 
 def set_value(raw: dict[str, Any], path: KeyPath, value: Any) -> dict[str, Any]:
-    """A deep copy of `raw` with `value` at `path` (intermediate mappings created as needed)."""
-    out = copy.deepcopy(raw)
+    """A copy of `raw` with `value` at `path` (intermediate mappings created as needed).
+
+    Only the mappings and lists along `path` are copied; the rest is shared with `raw`, which
+    stays as it was (a deep copy per override was most of planning a large grid). Callers
+    treat raw configs as values: nothing mutates one in place.
+    """
+    out = copy.copy(raw)
     node: Any = out
     for part in path[:-1]:
         if isinstance(node, list):
             if isinstance(node[part], str):  # a bare block name such as `- se`
                 node[part] = {node[part]: {}}  # type: ignore[index]
+            else:
+                node[part] = copy.copy(node[part])  # type: ignore[index]
             node = node[part]  # type: ignore[index]
             continue
-        if not isinstance(node.get(part), dict | list):
-            node[part] = {}
+        child = node.get(part)
+        node[part] = copy.copy(child) if isinstance(child, dict | list) else {}
         node = node[part]
     node[path[-1]] = copy.deepcopy(value)
     return out
