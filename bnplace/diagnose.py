@@ -23,7 +23,8 @@ are restored afterwards (`_restored`), so training or evaluation that follows is
   The BN epsilon is added to every variance before a ratio is taken, as BN itself does, so
   dead channels do not divide by zero.
 
-Only top-level layers of the model are examined.
+Only top-level layers of the model are examined. Every pass runs a traced function kept on the
+model (`Passes`): a model reused for another seed runs its diagnostics without tracing again.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 __all__ = [
     "VarianceShift",
@@ -57,19 +59,79 @@ def _restored(model: keras.Model) -> Iterator[None]:
             variable.assign(value)
 
 
+class Passes:
+    """The traced forward passes of one model: every top-level layer's output, in either mode.
+
+    One probe model (the model's input to every top-level layer's output) and one traced
+    function per mode, with the batch dimension left open, so each traces once per model and
+    every later diagnostic on that model (later seeds of a reused model included) runs the
+    traced graph instead of stepping an LSTM through time eagerly (0.15-0.25 s a pass).
+    `traces` counts the tracings (tests check that a reused model does not retrace).
+    """
+
+    def __init__(self, model: keras.Model) -> None:
+        self.layers = [
+            layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)
+        ]
+        probe = keras.Model(model.input, [layer.output for layer in self.layers])
+        shape = (None, *tuple(model.input.shape)[1:])
+        spec = tf.TensorSpec(shape, model.input.dtype)
+        self.traces = 0
+
+        def traced(training: bool) -> Callable[[Any], Any]:
+            def passes(x: Any) -> Any:
+                self.traces += 1  # Python runs here only while tracing
+                return probe(x, training=training)
+
+            return tf.function(passes, input_signature=[spec], autograph=False)
+
+        self._passes = {False: traced(False), True: traced(True)}
+
+    def __call__(self, x: np.ndarray, training: bool) -> list[np.ndarray]:
+        """Every top-level layer's output on `x` (no state restored: see `_restored`)."""
+        x = np.asarray(x, dtype=np.float32)
+        with _as_written():
+            outputs = self._passes[training](x)
+        return [keras.ops.convert_to_numpy(out) for out in outputs]
+
+    @staticmethod
+    def of(model: keras.Model) -> Passes:
+        """The model's passes, made on first use and kept on the model (they live as long)."""
+        passes = getattr(model, _PASSES, None)
+        if passes is None:
+            passes = Passes(model)
+            object.__setattr__(model, _PASSES, passes)  # past Keras' attribute tracking
+        return passes
+
+
+_PASSES = "_bnplace_passes"
+
+
+@contextlib.contextmanager
+def _as_written() -> Iterator[None]:
+    """Run traced passes without Grappler's graph rewrites: with them an LN-LSTM's output
+    differs from the eager pass in the last float32 bit; without, the values are the eager
+    ones, bit for bit (tests/test_diagnose.py). TensorFlow keeps one instantiation per
+    setting, so switching costs nothing after the first call; the training functions keep
+    Grappler (they are instantiated and run outside this block)."""
+    options = tf.config.optimizer.get_experimental_options()
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    try:
+        yield
+    finally:
+        was = bool(options.get("disable_meta_optimizer", False))
+        tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": was})
+
+
 def layer_outputs(
     model: keras.Model, x: np.ndarray, training: bool = False
 ) -> dict[str, np.ndarray]:
     """Every top-level layer's output on `x`, in layer order (the last is the model's output),
-    from one pass of a probe model."""
-    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
-    probe = keras.Model(model.input, [layer.output for layer in layers])
+    from one traced pass of a probe model."""
+    passes = Passes.of(model)
     with _restored(model):
-        outputs = probe(x, training=training)
-    return {
-        layer.name: keras.ops.convert_to_numpy(out)
-        for layer, out in zip(layers, outputs, strict=True)
-    }
+        outputs = passes(x, training)
+    return {layer.name: out for layer, out in zip(passes.layers, outputs, strict=True)}
 
 
 def activation_variance(
@@ -107,10 +169,11 @@ def loss_by_mode(
     def mean_loss(output: Any) -> float:
         return float(np.mean(keras.ops.convert_to_numpy(function(y, output))))
 
+    passes = Passes.of(model)
     if predicted is None:
-        predicted = keras.ops.convert_to_numpy(model(x, training=False))
+        predicted = passes(x, training=False)[-1]
     with _restored(model):
-        trained = model(x, training=True)
+        trained = passes(x, training=True)[-1]
     return mean_loss(predicted), mean_loss(trained)
 
 
@@ -124,20 +187,36 @@ class VarianceShift:
 
 
 def _channel_variance(
-    probe: keras.Model, x: np.ndarray, batch_size: int, axis: int, training: bool
-) -> np.ndarray:
-    """Per-channel variance of the probe's output over everything but `axis` (float64)."""
-    total = total_sq = None
-    count = 0
+    passes: Passes,
+    inputs: list[int],
+    x: np.ndarray,
+    batch_size: int,
+    axes: list[int],
+    training: bool,
+) -> list[np.ndarray]:
+    """Per-channel variance (float64), over everything but its axis, of each BN layer's input:
+    `inputs[k]` is the index of the layer whose output feeds BN layer k (-1: the model input).
+    One pass per batch serves every BN layer: each layer's dropout stream advances once per
+    batch, as it did with one probe model per BN layer."""
+    totals: list[Any] = [None] * len(inputs)
+    squares: list[Any] = [None] * len(inputs)
+    count = [0] * len(inputs)
     for start in range(0, len(x), batch_size):
-        out = keras.ops.convert_to_numpy(probe(x[start : start + batch_size], training=training))
-        out = np.moveaxis(out.astype(np.float64), axis, -1)
-        out = out.reshape(-1, out.shape[-1])
-        total = out.sum(axis=0) if total is None else total + out.sum(axis=0)
-        total_sq = (out**2).sum(axis=0) if total_sq is None else total_sq + (out**2).sum(axis=0)
-        count += out.shape[0]
-    mean = total / count
-    return np.maximum(total_sq / count - mean**2, 0.0)
+        batch = x[start : start + batch_size]
+        outputs = passes(batch, training)
+        for k, (index, axis) in enumerate(zip(inputs, axes, strict=True)):
+            out = batch if index < 0 else outputs[index]
+            out = np.moveaxis(out.astype(np.float64), axis, -1)
+            out = out.reshape(-1, out.shape[-1])
+            total, square = out.sum(axis=0), (out**2).sum(axis=0)
+            totals[k] = total if totals[k] is None else totals[k] + total
+            squares[k] = square if squares[k] is None else squares[k] + square
+            count[k] += out.shape[0]
+    means = [total / n for total, n in zip(totals, count, strict=True)]
+    return [
+        np.maximum(square / n - mean**2, 0.0)
+        for square, mean, n in zip(squares, means, count, strict=True)
+    ]
 
 
 def variance_shift(
@@ -150,19 +229,22 @@ def variance_shift(
     if not bn_layers:
         return {}
     x = np.asarray(x, dtype=np.float32)
-    inputs = model.inputs[0] if len(model.inputs) == 1 else model.inputs
+    passes = Passes.of(model)
+    producers = {id(layer.output): index for index, layer in enumerate(passes.layers)}
+    producers[id(model.inputs[0])] = -1
+    # a top-level BN takes one top-level layer's output (or the model's input)
+    inputs = [producers[id(bn.input)] for bn in bn_layers]
+    axes = [bn.axis % len(bn.input.shape) for bn in bn_layers]
+    real = _channel_variance(passes, inputs, x, batch_size, axes, training=False)
+    # training-mode passes move BN's moving statistics and the dropout streams: restored
+    with _restored(model):
+        trained = _channel_variance(passes, inputs, x, batch_size, axes, training=True)
     results: dict[str, VarianceShift] = {}
-    for bn in bn_layers:
-        probe = keras.Model(inputs, bn.input)
-        ndim = len(bn.input.shape)
-        axis = bn.axis % ndim
+    for bn, real_var, trained_var in zip(bn_layers, real, trained, strict=True):
         eps = float(bn.epsilon)
-        real = _channel_variance(probe, x, batch_size, axis, training=False) + eps
+        real_var, trained_var = real_var + eps, trained_var + eps
         moving = np.asarray(keras.ops.convert_to_numpy(bn.moving_variance), np.float64) + eps
-        shift = float(np.max(np.maximum(real / moving, moving / real)))
-        # restored at once: the next BN's inference-mode probe runs through this one's statistics
-        with _restored(model):
-            trained = _channel_variance(probe, x, batch_size, axis, training=True) + eps
-        ratio = float(np.mean(trained / real))
-        results[bn.name] = VarianceShift(shift, ratio, int(real.shape[0]))
+        shift = float(np.max(np.maximum(real_var / moving, moving / real_var)))
+        ratio = float(np.mean(trained_var / real_var))
+        results[bn.name] = VarianceShift(shift, ratio, int(real_var.shape[0]))
     return results

@@ -128,6 +128,11 @@ class PlanError(BnplaceError):
     exit_code = 2
 
 
+class PlanTooLarge(PlanError):
+    """A sweep of more trials than a plan takes (`bnplace.plan.MAX_TRIALS`), refused before
+    any variant is resolved; the message names the config file and the keys that multiply."""
+
+
 class BuildError(BnplaceError):
     """A spec that cannot be turned into a Keras model."""
 

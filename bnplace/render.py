@@ -20,6 +20,11 @@ if TYPE_CHECKING:
 _LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
 
+# Variants shown in the plan's table: rich lays out 1,024 rows in ~1 s, the rest of planning
+# such a grid takes less; the rest are in `bnplace plan --json` (findings are listed below).
+MAX_ROWS = 100
+
+
 def plan_view(plan: Plan) -> Group:
     table = Table(
         title=f"{plan.experiment}: {len(plan.variants)} variants x "
@@ -35,7 +40,7 @@ def plan_view(plan: Plan) -> Group:
     per_variant = {v.id: 0 for v in plan.variants}
     for trial in plan.trials:
         per_variant[trial.variant_id] += 1
-    for variant in plan.variants:
+    for variant in plan.variants[:MAX_ROWS]:
         lint = Text()
         for level in ("error", "warning", "info"):
             count = sum(1 for f in variant.findings if f.level == level)
@@ -51,6 +56,9 @@ def plan_view(plan: Plan) -> Group:
             str(per_variant[variant.id]),
         )
     parts: list = [table]
+    if len(plan.variants) > MAX_ROWS:
+        more = len(plan.variants) - MAX_ROWS
+        parts.append(Text(f"... and {more:,} more variants (bnplace plan --json lists all)"))
     for merge in plan.merges:
         parts.append(
             Text(f"merged: '{merge.dropped}' into '{merge.kept}' ({merge.reason})", style="dim")

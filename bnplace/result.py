@@ -80,6 +80,7 @@ class TrialResult:
     metrics: dict[str, float] = field(default_factory=dict)
     history: tuple[dict[str, float], ...] = ()  # per epoch: loss, val_loss, mae, ...
     summary: str = ""  # the Keras model summary
+    tags: dict[str, str] = field(default_factory=dict)  # bnplace.tags name -> value, e.g. reuse
 
     def __post_init__(self) -> None:
         state = TrialState(self.status)
@@ -128,9 +129,10 @@ def failed_result(
     *,
     metrics: Mapping[str, float] | None = None,
     history: Sequence[dict[str, float]] = (),
+    tags: Mapping[str, str] | None = None,
 ) -> TrialResult:
     """The FAILED result of `trial`: an exception it raised, a lost worker, or a stop
-    ("diverged", "timeout"), with whatever metrics and history it reached."""
+    ("diverged", "timeout"), with whatever metrics, history and tags it reached."""
     return TrialResult(
         trial.key,
         trial.variant_id,
@@ -140,4 +142,5 @@ def failed_result(
         failure_reason(cause),
         dict(metrics or {}),
         tuple(history),
+        tags=dict(tags or {}),
     )

@@ -44,6 +44,9 @@ TRIAL_KEY = "bnplace.trial_key"
 DATA = "bnplace.data"
 STATUS = "bnplace.status"
 FAILURE = "bnplace.failure"
+REUSE = "bnplace.reuse"  # its values: "fresh", "reused"
+REUSE_FALLBACK = "bnplace.reuse_fallback"
+TRACES = "bnplace.traces"
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,9 @@ TAGS: dict[str, Tag] = {
         Tag(DATA, "trial", "fingerprint of the prepared data"),
         Tag(STATUS, "trial", "running, finished, failed or killed"),
         Tag(FAILURE, "trial", "why a trial failed: diverged, timeout, error: <message>"),
+        Tag(REUSE, "trial", "fresh (built and traced) or reused (a kept model, reset to its seed)"),
+        Tag(REUSE_FALLBACK, "trial", "why its model could not be kept for reuse (fresh trials)"),
+        Tag(TRACES, "trial", "functions traced for the trial (0: a reused model retraced none)"),
     )
 }
 

@@ -299,6 +299,7 @@ class Tracker:
         tags = [RunTag(STATUS, result.status.value)]
         if result.reason:
             tags.append(RunTag(FAILURE, result.reason[:4000]))
+        tags += [RunTag(name, value[:4000]) for name, value in result.tags.items()]
         self.client.log_batch(run_id, metrics=metrics, tags=tags)
         if result.summary:
             self.client.log_text(run_id, result.summary, SUMMARY_ARTIFACT)

@@ -4,8 +4,11 @@ In: a `Trial` (canonical model spec, the variant's config, the seed), the prepar
 an `on_epoch` callback that carries per-epoch metrics to the driver while the trial trains. Out:
 a frozen `TrialResult` with per-epoch history, final test metrics (and the persistence
 baseline's, for forecasting), timings, the BN variance-shift diagnostics and a status.
-`run_trial` never raises for a problem of the trial itself: an exception, a diverging loss or a
-time limit becomes a FAILED result, worded by `bnplace.result.failed_result`.
+`TrialRunner.run` (what a worker calls) keeps each variant's compiled and traced model for the
+variant's next seed, reset to that seed's fresh build (`bnplace.reuse`); `run_trial` is a
+one-off on a fresh model. Neither raises for a problem of the trial itself: an exception, a
+diverging loss or a time limit becomes a FAILED result, worded by `bnplace.result.failed_result`.
+The result's tags say whether the model was reused and how many functions the trial traced.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import keras
 import numpy as np
 
 from bnplace import metrics as m
+from bnplace import tags
 from bnplace.build import build_model
 from bnplace.config.schema import Train
 from bnplace.data import Dataset
@@ -27,6 +31,7 @@ from bnplace.data.feed import tf_dataset
 from bnplace.diagnose import activation_variance, layer_outputs, loss_by_mode, variance_shift
 from bnplace.plan import Trial
 from bnplace.result import DIVERGED, FINISHED, TIMEOUT, Stopped, TrialResult, failed_result
+from bnplace.reuse import CAPACITY, Kept, ModelCache, blocker, kept, load, traces, variant_key
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 _DIAGNOSE_SAMPLES = 512
@@ -66,14 +71,111 @@ class _Watch(keras.callbacks.Callback):
             self.on_epoch(epoch, row)
 
 
+class TrialRunner:
+    """Runs trials one after another in one process, keeping each variant's compiled and traced
+    model (`bnplace.reuse`) for its next seed. A worker holds one; results are bit-identical
+    to fresh trials'. `capacity` 0 keeps nothing: every trial builds and traces afresh."""
+
+    def __init__(self, capacity: int = CAPACITY) -> None:
+        self.cache = ModelCache(capacity)
+
+    def run(
+        self, trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None = None
+    ) -> TrialResult:
+        """Train and evaluate one trial; every failure of the trial becomes a FAILED result."""
+        _freeze_long_lived()
+        keras.backend.clear_session()  # ends in gc.collect(): frees models no longer kept
+        key = variant_key(trial)
+        try:
+            return self._train(trial, dataset, on_epoch, key)
+        except Exception as exc:  # a trial's crash must not stop the sweep
+            self.cache.drop(key)  # its model may be half-trained or half-built
+            return failed_result(trial, exc)
+
+    def _model(self, trial: Trial, dataset: Dataset, key: str) -> tuple[Kept, dict[str, str]]:
+        """The trial's model, reset to its seed's fresh build, and the tags that say how."""
+        fresh = build_model(trial.model)  # the seed's weights, exactly as a fresh trial's
+        held = self.cache.get(key)
+        why = load(held, fresh) if held is not None else ""
+        if held is not None and not why:
+            held.uses += 1
+            return held, {tags.REUSE: "reused"}
+        self.cache.drop(key)
+        why = why or blocker(fresh)
+        train = trial.config.train
+        fresh.compile(
+            optimizer=_optimizer(train, steps_per_epoch=_steps(dataset, train)),
+            loss=_loss(train, dataset.task),
+            metrics=["mae"] if dataset.task == "forecast" else ["accuracy"],
+            jit_compile=train.jit_compile,
+            steps_per_execution=train.steps_per_execution,
+        )
+        made = kept(fresh)
+        if why:
+            return made, {tags.REUSE: "fresh", tags.REUSE_FALLBACK: why}
+        self.cache.put(key, made)
+        return made, {tags.REUSE: "fresh"}
+
+    def _train(
+        self, trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None, key: str
+    ) -> TrialResult:
+        train = trial.config.train
+        keras.utils.set_random_seed(trial.seed)  # weight init, data order and dropout masks
+        held, trial_tags = self._model(trial, dataset, key)
+        model = held.model
+        traced_before = traces(model)
+        at_init = _init_variance(model, dataset, trial.model.noisy_in_training)
+        watch = _Watch(on_epoch, train.time_limit)
+        started = time.perf_counter()
+        model.fit(
+            # windows are gathered per batch from the series: memory stays O(series)
+            tf_dataset(dataset, "train", train.batch_size, shuffle=train.shuffle, seed=trial.seed),
+            validation_data=tf_dataset(dataset, "val", train.batch_size),
+            shuffle=False,  # the feed shuffles, seeded by the trial
+            epochs=train.epochs,
+            verbose=0,
+            callbacks=[watch, *_callbacks(train)],  # fresh callbacks for every trial
+        )
+        train_time = time.perf_counter() - started
+        history = tuple(watch.history)
+        timing = {
+            m.TRAIN_TIME_S: train_time,
+            # the first epoch also traces the train and validation functions: leave it out
+            m.TIME_PER_EPOCH_S: float(np.mean(watch.epoch_times[1:] or watch.epoch_times)),
+            m.FIRST_EPOCH_S: watch.epoch_times[0] if watch.epoch_times else 0.0,
+            m.EPOCHS_RUN: float(len(history)),
+            m.PARAMS: float(model.count_params()),
+        }
+        if watch.stop_reason:
+            trial_tags[tags.TRACES] = str(traces(model) - traced_before)
+            return failed_result(
+                trial, watch.stop_reason, metrics=timing, history=history, tags=trial_tags
+            )
+        metrics = {**timing, **_evaluate(model, dataset, train.batch_size)}
+        if not all(math.isfinite(v) for v in metrics.values()):
+            trial_tags[tags.TRACES] = str(traces(model) - traced_before)
+            return failed_result(trial, DIVERGED, metrics=metrics, history=history, tags=trial_tags)
+        loss = _loss(train, dataset.task)
+        metrics |= at_init | _diagnostics(model, dataset, loss, trial.model.differs_in_training)
+        held.summary = held.summary or _summary(model)
+        trial_tags[tags.TRACES] = str(traces(model) - traced_before)
+        return TrialResult(
+            trial.key,
+            trial.variant_id,
+            trial.variant,
+            trial.seed,
+            FINISHED,
+            "",
+            metrics,
+            history,
+            held.summary,
+            trial_tags,
+        )
+
+
 def run_trial(trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None = None) -> TrialResult:
-    """Train and evaluate one trial; every failure of the trial becomes a FAILED result."""
-    _freeze_long_lived()
-    keras.backend.clear_session()  # ends in gc.collect(): frees the previous trial's model
-    try:
-        return _train(trial, dataset, on_epoch)
-    except Exception as exc:  # a trial's crash must not stop the sweep
-        return failed_result(trial, exc)
+    """Train and evaluate one trial on a fresh model (a one-off: nothing is kept)."""
+    return TrialRunner(capacity=0).run(trial, dataset, on_epoch)
 
 
 def _freeze_long_lived() -> None:
@@ -88,59 +190,6 @@ def _freeze_long_lived() -> None:
     if gc.get_freeze_count() == 0:
         gc.collect(1)  # young garbage is not frozen with the rest (cheap: gen 0 and 1 only)
         gc.freeze()
-
-
-def _train(trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None) -> TrialResult:
-    train = trial.config.train
-    keras.utils.set_random_seed(trial.seed)  # weight init, data order and dropout masks
-    model = build_model(trial.model)
-    at_init = _init_variance(model, dataset, trial.model.noisy_in_training)
-    loss = _loss(train, dataset.task)
-    model.compile(
-        optimizer=_optimizer(train, steps_per_epoch=_steps(dataset, train)),
-        loss=loss,
-        metrics=["mae"] if dataset.task == "forecast" else ["accuracy"],
-        jit_compile=train.jit_compile,
-        steps_per_execution=train.steps_per_execution,
-    )
-    watch = _Watch(on_epoch, train.time_limit)
-    started = time.perf_counter()
-    model.fit(
-        # windows are gathered per batch from the series: memory stays O(series)
-        tf_dataset(dataset, "train", train.batch_size, shuffle=train.shuffle, seed=trial.seed),
-        validation_data=tf_dataset(dataset, "val", train.batch_size),
-        shuffle=False,  # the feed shuffles, seeded by the trial
-        epochs=train.epochs,
-        verbose=0,
-        callbacks=[watch, *_callbacks(train)],
-    )
-    train_time = time.perf_counter() - started
-    history = tuple(watch.history)
-    timing = {
-        m.TRAIN_TIME_S: train_time,
-        # the first epoch also traces the train and validation functions: leave it out
-        m.TIME_PER_EPOCH_S: float(np.mean(watch.epoch_times[1:] or watch.epoch_times)),
-        m.FIRST_EPOCH_S: watch.epoch_times[0] if watch.epoch_times else 0.0,
-        m.EPOCHS_RUN: float(len(history)),
-        m.PARAMS: float(model.count_params()),
-    }
-    if watch.stop_reason:
-        return failed_result(trial, watch.stop_reason, metrics=timing, history=history)
-    metrics = {**timing, **_evaluate(model, dataset, train.batch_size)}
-    if not all(math.isfinite(v) for v in metrics.values()):
-        return failed_result(trial, DIVERGED, metrics=metrics, history=history)
-    metrics |= at_init | _diagnostics(model, dataset, loss, trial.model.differs_in_training)
-    return TrialResult(
-        trial.key,
-        trial.variant_id,
-        trial.variant,
-        trial.seed,
-        FINISHED,
-        "",
-        metrics,
-        history,
-        _summary(model),
-    )
 
 
 def _steps(dataset: Dataset, train: Train) -> int:

@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from bnplace.build import build_model
-from bnplace.diagnose import VarianceShift, activation_variance, loss_by_mode, variance_shift
+from bnplace.diagnose import (
+    Passes,
+    VarianceShift,
+    activation_variance,
+    loss_by_mode,
+    variance_shift,
+)
 from bnplace.plan.spec import LayerSpec, ModelSpec
 
 L = LayerSpec.of
@@ -176,3 +182,32 @@ def test_alpha_dropout_keeps_the_moments_but_shrinks_each_input() -> None:
     out = keras.ops.convert_to_numpy(model(shifted, training=True))
     assert float(out.mean()) == pytest.approx(shrink * 2.0, abs=0.02)
     assert np.array_equal(keras.ops.convert_to_numpy(model(x, training=False)), x)
+
+
+def test_traced_passes_give_the_eager_values_bit_for_bit() -> None:
+    """The diagnostics once ran every pass eagerly; their traced passes give the same bits, in
+    both modes, for an LN-LSTM (where Grappler's rewrites would change the last bit), and trace
+    once per mode however often and on whatever batch size they run."""
+    lstm = L("lstm", "lstm", units=4, cell="layer_norm", recurrent_dropout=0.2)
+    head = (L("output", "head", units=1, activation=None),)
+    keras.utils.set_random_seed(0)
+    model = build_model(ModelSpec(WINDOW, FEATURES, 1, "forecast", (CONV, DROP, BN, lstm, *head)))
+    model.compile(optimizer="adam", loss="mse")
+    x, y = _data()
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    layers = model.layers[1:]
+    probe = keras.Model(model.input, [layer.output for layer in layers])
+    passes = Passes.of(model)
+    for training in (False, True):
+        for batch in (x, x[:100]):
+            saved = [v.numpy() for v in model.non_trainable_variables]
+            eager = [keras.ops.convert_to_numpy(o) for o in probe(batch, training=training)]
+            for variable, value in zip(model.non_trainable_variables, saved, strict=True):
+                variable.assign(value)
+            traced = passes(batch, training)
+            for variable, value in zip(model.non_trainable_variables, saved, strict=True):
+                variable.assign(value)
+            for a, b in zip(eager, traced, strict=True):
+                np.testing.assert_array_equal(a, b)
+    assert passes.traces == 2
+    assert Passes.of(model) is passes

@@ -362,3 +362,16 @@ def test_a_contrast_naming_no_variant_is_refused() -> None:
         plan_of(NINE_VARIANTS + "compare: {contrasts: [['conv.pre_act=bn,lstm.after=bn', nope]]}\n")
     with pytest.raises(PlanError, match=r"no sweep axis 'conv\.pre'"):
         plan_of(NINE_VARIANTS + "compare: {contrasts: [{axis: conv.pre, levels: [bn, none]}]}\n")
+
+
+def test_a_plan_past_the_trial_bound_is_refused_at_once_naming_file_and_keys() -> None:
+    from bnplace.errors import PlanTooLarge
+
+    axes = f"    train.learning_rate: [{', '.join(str(i / 1e4) for i in range(1, 51))}]\n"
+    units = f"    lstm.units: [{', '.join(str(u) for u in range(1, 41))}]\n"
+    with pytest.raises(PlanTooLarge) as raised:
+        plan_of(f"sweep:\n  axes:\n{axes}{units}  seeds: 51\n")
+    message = str(raised.value)
+    assert "102,000 trials" in message and "100,000" in message
+    assert "sweep.axes.lstm.units (40)" in message and "sweep.seeds" in message
+    assert message.startswith("t.yaml: sweep: 2,000 variants x 51 seeds")

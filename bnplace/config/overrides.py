@@ -101,18 +101,25 @@ def _suggest(key: str, candidates: list[str]) -> str | None:
 
 
 def set_value(raw: dict[str, Any], path: KeyPath, value: Any) -> dict[str, Any]:
-    """A deep copy of `raw` with `value` at `path` (intermediate mappings created as needed)."""
-    out = copy.deepcopy(raw)
+    """A copy of `raw` with `value` at `path` (intermediate mappings created as needed).
+
+    Only the mappings and lists along `path` are copied; the rest is shared with `raw`, which
+    stays as it was (a deep copy per override was most of planning a large grid). Callers
+    treat raw configs as values: nothing mutates one in place.
+    """
+    out = copy.copy(raw)
     node: Any = out
     for part in path[:-1]:
         if isinstance(node, list):
             index = cast(int, part)  # target_path steps into a list (`model`) by block index
             if isinstance(node[index], str):  # a bare block name such as `- se`
                 node[index] = {node[index]: {}}
+            else:
+                node[index] = copy.copy(node[index])  # copied along the path only
             node = node[index]
             continue
-        if not isinstance(node.get(part), dict | list):
-            node[part] = {}
+        child = node.get(part)
+        node[part] = copy.copy(child) if isinstance(child, dict | list) else {}
         node = node[part]
     node[path[-1]] = copy.deepcopy(value)
     return out

@@ -27,7 +27,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.signal import lfilter
 
 from bnplace.config.data import SyntheticData
 from bnplace.data.raw import RawSequences, RawSeries
@@ -99,6 +98,8 @@ def ar_coefficients(rng: np.random.Generator, order: int) -> np.ndarray:
 
 def ar(rng: np.random.Generator, length: int, channels: int, order: int) -> np.ndarray:
     """(length, channels): column 0 an AR(order) series driven by the other columns at lag 1."""
+    from scipy.signal import lfilter  # here: importing scipy.signal is ~1 s of `bnplace plan`
+
     n = length + _BURN_IN
     drivers = lfilter([1.0], [1.0, -0.8], rng.standard_normal((n, channels - 1)), axis=0)
     betas = rng.uniform(0.3, 0.6, size=channels - 1) * rng.choice([-1.0, 1.0], size=channels - 1)
@@ -174,6 +175,8 @@ def distractors(
     and scale, so drivers and distractors look alike on their own. Driver j acts at lag
     horizon + 2 + 3j, so a window ending now still sees the cause of the value `horizon` ahead.
     """
+    from scipy.signal import lfilter  # here, as in `ar`
+
     n = length + _BURN_IN
     others = channels - 1
     t = np.arange(n)[:, None]

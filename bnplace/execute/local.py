@@ -62,8 +62,9 @@ class InProcess:
         schedule = as_schedule(trials)
         emit = telling(schedule, emit)
         set_tf_threads(self.threads)
-        from bnplace.train import run_trial
+        from bnplace.train import TrialRunner
 
+        runner = TrialRunner()  # keeps each variant's traced model for its next seed
         prefer: str | None = None
         while (trial := schedule.take(prefer)) is not None:
             prefer = trial.variant_id
@@ -72,15 +73,16 @@ class InProcess:
             def on_epoch(epoch: int, metrics: dict[str, float], key: str = trial.key) -> None:
                 emit(EpochEnded(key, epoch, metrics))
 
-            emit(TrialEnded(run_trial(trial, datasets[trial.data_fingerprint], on_epoch)))
+            emit(TrialEnded(runner.run(trial, datasets[trial.data_fingerprint], on_epoch)))
 
 
 def _worker(conn: Connection, datasets: Mapping[str, Any], threads: int) -> None:
     """Worker process: receive trials, send events, until told to stop (None)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     start_worker(threads)
-    from bnplace.train import run_trial
+    from bnplace.train import TrialRunner
 
+    runner = TrialRunner()  # keeps each variant's traced model for its next seed
     while True:
         trial = conn.recv()
         if trial is None:
@@ -89,7 +91,7 @@ def _worker(conn: Connection, datasets: Mapping[str, Any], threads: int) -> None
         def on_epoch(epoch: int, metrics: dict[str, float], key: str = trial.key) -> None:
             conn.send(EpochEnded(key, epoch, metrics))
 
-        conn.send(TrialEnded(run_trial(trial, datasets[trial.data_fingerprint], on_epoch)))
+        conn.send(TrialEnded(runner.run(trial, datasets[trial.data_fingerprint], on_epoch)))
 
 
 @dataclass(kw_only=True)

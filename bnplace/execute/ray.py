@@ -5,8 +5,9 @@ In: trials, datasets and `emit` (see `bnplace.execute`), and where to run: an ex
 dashboard, token auth off) and shut down again. Out: the same events, in the same order per
 trial, as the local executors, emitted in the driver's thread. The datasets go into the object
 store once; one actor per concurrent slot (`cpus_per_trial` / `gpus_per_trial` of the cluster)
-imports TensorFlow once, limited to `threads` threads, and runs `bnplace.train.run_trial` per
-trial, sending per-epoch metrics to a small event actor that the driver drains. Workers never
+imports TensorFlow once, limited to `threads` threads, and runs one trial per call with its own
+`bnplace.train.TrialRunner` (which keeps each variant's traced model for its next seed), sending
+per-epoch metrics to a small event actor that the driver drains. Workers never
 touch MLflow. A worker lost mid-trial (killed, out of memory, node gone) ends its trial FAILED
 ("error: worker died ...") or, with `max_retries`, runs it again on a fresh actor.
 """
@@ -70,7 +71,9 @@ class _TrialWorker:
 
     def __init__(self, datasets: dict[str, Any], events: Any, threads: int) -> None:
         start_worker(threads)
-        import bnplace.train  # noqa: F401  (TensorFlow and Keras load here, once per worker)
+        from bnplace.train import TrialRunner  # TensorFlow and Keras load here, once per worker
+
+        self.runner = TrialRunner()  # keeps each variant's traced model for its next seed
 
         self.refs = datasets  # fingerprint -> ObjectRef, fetched on first use and kept
         self.cache: dict[str, Dataset] = {}
@@ -82,8 +85,6 @@ class _TrialWorker:
     def run(self, trial: Trial, attempt: int) -> TrialResult:
         import ray
 
-        from bnplace.train import run_trial
-
         fingerprint = trial.data_fingerprint
         if fingerprint not in self.cache:
             self.cache[fingerprint] = ray.get(self.refs[fingerprint])
@@ -92,7 +93,7 @@ class _TrialWorker:
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
             sent.append(self.events.put.remote((trial.key, attempt, epoch, metrics)))
 
-        result = run_trial(trial, self.cache[fingerprint], on_epoch)
+        result = self.runner.run(trial, self.cache[fingerprint], on_epoch)
         ray.get(sent)  # calls run in order: every epoch is in the box before the result is out
         return result
 

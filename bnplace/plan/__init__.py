@@ -14,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -22,7 +23,7 @@ from bnplace.config.data import CsvData
 from bnplace.config.load import LoadedConfig, validate_raw
 from bnplace.config.overrides import set_value, target_path
 from bnplace.config.schema import Config
-from bnplace.errors import PlanError
+from bnplace.errors import PlanError, PlanTooLarge
 from bnplace.metrics import default_metric, direction_for
 from bnplace.plan.design import design_findings, make_design, resolve_variant
 from bnplace.plan.grid import Cell, expand
@@ -47,6 +48,10 @@ __all__ = [
 
 # Bump when the training procedure changes in a way that makes old results incomparable.
 TRIAL_FORMAT = "bnplace-trial-1"
+# The most trials one plan takes: a sweep past it is refused before anything is resolved
+# (planning costs ~1 ms a variant and each trial is a run in the store; a grid that large is
+# a typo or a job for several sweeps).
+MAX_TRIALS = 100_000
 
 
 @dataclass(frozen=True)
@@ -202,9 +207,12 @@ def make_plan(
 ) -> Plan:
     """Expand the grid, resolve and lint every variant, merge equivalents, list the trials."""
     config = loaded.config
+    seed_list = tuple(seeds) if seeds is not None else config.sweep.seed_list
+    _check_size(loaded, len(seed_list))
     variants: list[Variant] = []
     merges: list[Merge] = []
     by_key: dict[str, Variant] = {}
+    fingerprints: dict[str, str] = {}  # variant id -> its data's fingerprint (asked once)
     for cell in expand(config):
         vconfig = _variant_config(loaded, cell)
         shape = shape_of(vconfig)
@@ -228,7 +236,7 @@ def make_plan(
         )
         by_key[key] = variant
         variants.append(variant)
-    seed_list = tuple(seeds) if seeds is not None else config.sweep.seed_list
+        fingerprints[variant.id] = shape.fingerprint
     trials = tuple(
         Trial(
             _digest([TRIAL_FORMAT, v.key, seed], 16),
@@ -237,7 +245,7 @@ def make_plan(
             v.name,
             v.model,
             v.config,
-            shape_of(v.config).fingerprint,
+            fingerprints[v.id],
         )
         for v in variants
         for seed in seed_list
@@ -265,6 +273,23 @@ def make_plan(
         merges=tuple(merges),
         design=design,
         design_findings=tuple(design_findings(design, names, baseline, len(seed_list))),
+    )
+
+
+def _check_size(loaded: LoadedConfig, seeds: int) -> None:
+    """Refuse a sweep of more than MAX_TRIALS trials, from the sizes of its axes and arm sets
+    alone (merges can only make it smaller, so the bound is checked on the full grid)."""
+    sweep = loaded.config.sweep
+    sizes = [(f"sweep.axes.{key}", len(values)) for key, values in sweep.axes.items()]
+    sizes += [(f"sweep.arms.{name}", len(arms)) for name, arms in sweep.arms.items()]
+    cells = math.prod(size for _, size in sizes)
+    if cells * seeds <= MAX_TRIALS:
+        return
+    factors = " x ".join(f"{key} ({size})" for key, size in sizes) or "one variant"
+    raise PlanTooLarge(
+        f"{loaded.file}: sweep: {cells:,} variants x {seeds:,} seeds = {cells * seeds:,} "
+        f"trials, more than the {MAX_TRIALS:,} one plan takes; the grid is {factors} x "
+        "sweep.seeds: narrow an axis or arm set, or split the sweep"
     )
 
 

@@ -1,0 +1,173 @@
+"""Reuse: keep a variant's compiled, traced model in a worker and reset it for the next seed.
+
+In: a trial (its model spec, training settings and data fingerprint make the variant key) and
+a model freshly built with the trial's seed. Out: `Kept` models in a small LRU `ModelCache`,
+the reset that makes a kept model start exactly where a fresh build starts, and the count of
+tracings behind a model's functions. A fresh trial spends about half its fixed cost building
+and tracing the train, test and predict functions (and the diagnostics' passes); a kept model
+has them traced already, so a later seed of its variant pays only for building its initial
+weights (a plain functional build, no tracing) and training.
+
+The reset (`load`): every model variable (weights, BN moving statistics, dropout and noise
+seed-generator states) takes the value of the fresh build's variable at the same path, and the
+optimizer's variables go back to the values they had when it was built (iteration counter and
+moment slots zero, the learning rate the config's, which ReduceLROnPlateau may have lowered).
+Data order and callbacks are the trial's own, as in a fresh trial (`bnplace.train`). Results
+are bit-identical to a fresh trial's (tests/test_reuse.py). A model is reused only when all its
+state lives in variables: `blocker` names the reason when it may not (a layer class not known
+to be so, or a fresh build whose variables do not match the kept model's one for one), and the
+trial then trains a fresh model and says why in its `bnplace.reuse_fallback` tag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+
+from bnplace.build.layers import LastStep, LayerNormLSTMCell, SqueezeExcite1D
+from bnplace.diagnose import Passes
+from bnplace.kinds import LAYER_KINDS
+from bnplace.plan import Trial
+
+__all__ = ["CAPACITY", "Kept", "ModelCache", "blocker", "load", "traces", "variant_key"]
+
+CAPACITY = 3  # variants kept per worker: a few models of ~0.1-1 M parameters
+
+# Layer classes whose whole state is in their variables (weights, moving statistics, seed
+# generator states): the classes bnplace.kinds builds, and what they are made of.
+_RESETTABLE = frozenset(
+    {kind.keras for kind in LAYER_KINDS.values()}
+    | {"InputLayer", "RNN", "LSTMCell", "GlobalAveragePooling1D", "Dense"}
+    | {cls.__name__ for cls in (LastStep, LayerNormLSTMCell, SqueezeExcite1D)}
+)
+
+
+@dataclass
+class Kept:
+    """A compiled model whose train, test and predict functions are traced, and the values
+    its optimizer's variables had when built (what `reset_optimizer` restores)."""
+
+    model: keras.Model
+    optimizer_start: list[np.ndarray]
+    summary: str = ""
+    uses: int = field(default=0)
+
+
+def variant_key(trial: Trial) -> str:
+    """What fixes a trial's model, compilation and input shapes: all but its seed. The spec's
+    repr (not its canonical form) keeps layer names, which metric names and summaries carry."""
+    body = [repr(trial.model), trial.config.train.model_dump(mode="json"), trial.data_fingerprint]
+    text = json.dumps(body, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def blocker(model: keras.Model) -> str:
+    """Why `model` may not be reset exactly by copying variables ("" when it may)."""
+    for layer in model._flatten_layers(include_self=False):
+        name = type(layer).__name__
+        if name not in _RESETTABLE:
+            return f"layer {layer.name!r} ({name}) is not known to keep all its state in variables"
+    return ""
+
+
+def kept(model: keras.Model) -> Kept:
+    """Keep a compiled model: build its optimizer now and note the optimizer's start values."""
+    optimizer = model.optimizer
+    optimizer.build(model.trainable_variables)  # as fit would on its first step
+    return Kept(model, [np.array(v.numpy()) for v in optimizer.variables])
+
+
+def load(into: Kept, fresh: keras.Model) -> str:
+    """Give `into` the fresh model's variables and a fresh optimizer state; "" when done, else
+    why not (nothing is changed then)."""
+    target, source = into.model.variables, fresh.variables
+    if len(target) != len(source):
+        return f"the fresh build has {len(source)} variables, the kept model {len(target)}"
+    for mine, theirs in zip(target, source, strict=True):
+        if (mine.path, tuple(mine.shape), mine.dtype) != (
+            theirs.path,
+            tuple(theirs.shape),
+            theirs.dtype,
+        ):
+            return f"variable {theirs.path} of the fresh build does not match {mine.path}"
+    for mine, theirs in zip(target, source, strict=True):
+        mine.assign(theirs.value)
+    reset_optimizer(into)
+    return ""
+
+
+def reset_optimizer(into: Kept) -> None:
+    for variable, start in zip(into.model.optimizer.variables, into.optimizer_start, strict=True):
+        variable.assign(start)
+
+
+def traces(model: keras.Model) -> int:
+    """How many times the model's train, test and predict functions and its diagnostics'
+    passes were traced (a reused model that did not retrace adds none)."""
+    functions = (model.train_function, model.test_function, model.predict_function)
+    count = sum(f.experimental_get_tracing_count() for f in _tf_functions(functions))
+    passes = getattr(model, "_bnplace_passes", None)
+    return count + (passes.traces if isinstance(passes, Passes) else 0)
+
+
+def _tf_functions(roots: tuple[Any, ...]) -> Iterator[Any]:
+    """The tf.functions behind Keras' step functions (plain closures over tf.functions)."""
+    seen: set[int] = set()
+    stack = [root for root in roots if root is not None]
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if hasattr(item, "experimental_get_tracing_count"):
+            yield item
+            item = item.python_function
+        if inspect.isfunction(item):
+            stack += [c.cell_contents for c in item.__closure__ or () if _holds(c)]
+
+
+def _holds(cell: Any) -> bool:
+    try:
+        value = cell.cell_contents
+    except ValueError:  # an empty cell
+        return False
+    return inspect.isfunction(value) or hasattr(value, "experimental_get_tracing_count")
+
+
+class ModelCache:
+    """The last `capacity` variants' kept models, least recently used out first."""
+
+    def __init__(self, capacity: int = CAPACITY) -> None:
+        self.capacity = capacity
+        self._kept: OrderedDict[str, Kept] = OrderedDict()
+
+    def get(self, key: str) -> Kept | None:
+        found = self._kept.get(key)
+        if found is not None:
+            self._kept.move_to_end(key)
+        return found
+
+    def put(self, key: str, model: Kept) -> None:
+        if self.capacity <= 0:
+            return
+        self._kept[key] = model
+        self._kept.move_to_end(key)
+        while len(self._kept) > self.capacity:
+            self._kept.popitem(last=False)  # freed at the next trial's clear_session
+
+    def drop(self, key: str) -> None:
+        self._kept.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._kept

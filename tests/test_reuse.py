@@ -1,0 +1,160 @@
+"""A worker's `TrialRunner` reuses each variant's traced model: results equal fresh trials'.
+
+Tiny real models (every stochastic layer kind bnplace builds, BN, the LN-LSTM cell, SE), two
+epochs: every logged epoch metric and every final metric of a reused trial is `==` to the
+fresh trial's; later seeds retrace nothing; a model that may not be reset falls back to a fresh
+build and says so; a `bnplace run --jobs 1` sweep records reuse on its trial runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import bnplace.reuse
+from bnplace import metrics as m
+from bnplace import tags
+from bnplace.result import TrialResult
+from bnplace.reuse import ModelCache
+from bnplace.sweep import Prepared, plan_sweep
+from bnplace.train import TrialRunner, run_trial
+from tests.sweeps import bnplace as run_cli
+from tests.sweeps import runs, write_config
+
+pytestmark = pytest.mark.slow
+
+CONFIG = """
+experiment: reuse
+data: {source: synthetic, generator: sine_mix, length: 300, features: 2, window: 10}
+model:
+  - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
+  - se: {id: se, ratio: 2, enabled: false}
+  - lstm: {id: lstm, units: 4}
+train: {epochs: 2, batch_size: 32, learning_rate: 0.02}
+sweep:
+  arms:
+    kind:
+      bn_dropout:
+        conv.pre_act: [batch_norm]
+        conv.post_act: [{dropout: 0.3}]
+        lstm.after: [batch_norm]
+        train.lr_schedule: {kind: reduce_on_plateau, patience: 1, factor: 0.5}
+      spatial_se:
+        conv.post_act: [{spatial_dropout: 0.3}, batch_norm]
+        se.enabled: true
+        lstm.recurrent_dropout: 0.3
+      noise_ln_cell:
+        conv.post_act: [{gaussian_noise: 0.2}]
+        lstm.cell: layer_norm
+        lstm.dropout: 0.1
+        lstm.recurrent_dropout: 0.2
+        train.optimizer: nadam
+  seeds: 2
+"""
+TIMINGS = {m.TRAIN_TIME_S, m.TIME_PER_EPOCH_S, m.FIRST_EPOCH_S}
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
+    path = Path(tmp_path_factory.mktemp("reuse")) / "c.yaml"
+    path.write_text(CONFIG)
+    return plan_sweep(path)
+
+
+def _outcome(result: TrialResult) -> tuple:
+    """Everything a trial logs but its wall times."""
+    final = {k: v for k, v in result.metrics.items() if k not in TIMINGS}
+    return result.status, result.reason, final, result.history, result.summary
+
+
+def test_reused_trials_equal_fresh_ones_bit_for_bit(prepared: Prepared) -> None:
+    trials = prepared.plan.trials
+    first, later = trials[0::2], trials[1::2]  # seeds 0 of every variant, then seeds 1
+    runner = TrialRunner()
+    reused = {t.key: runner.run(t, prepared.datasets[t.data_fingerprint]) for t in first + later}
+    for trial in later:
+        fresh = run_trial(trial, prepared.datasets[trial.data_fingerprint])
+        again = reused[trial.key]
+        assert fresh.finished, fresh.reason
+        assert fresh.tags[tags.REUSE] == "fresh" and again.tags[tags.REUSE] == "reused"
+        assert _outcome(again) == _outcome(fresh), trial.variant
+        assert again.tags[tags.TRACES] == "0"  # train, test, predict and diagnostics reused
+    for trial in first:
+        assert reused[trial.key].tags[tags.REUSE] == "fresh"
+        assert int(reused[trial.key].tags[tags.TRACES]) > 0
+
+
+def test_a_model_that_may_not_be_reset_is_built_fresh_and_says_why(
+    prepared: Prepared, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as if LSTM were a layer class with state outside its variables
+    monkeypatch.setattr(bnplace.reuse, "_RESETTABLE", bnplace.reuse._RESETTABLE - {"LSTM"})
+    trial, other_seed = prepared.plan.trials[:2]
+    runner = TrialRunner()
+    results = [runner.run(t, prepared.datasets[t.data_fingerprint]) for t in (trial, other_seed)]
+    for result in results:
+        assert result.finished, result.reason
+        assert result.tags[tags.REUSE] == "fresh"
+        assert "lstm__lstm" in result.tags[tags.REUSE_FALLBACK]
+    assert len(runner.cache) == 0
+    assert _outcome(results[1]) == _outcome(
+        run_trial(other_seed, prepared.datasets[trial.data_fingerprint])
+    )
+
+
+def test_a_trial_that_raises_leaves_no_model_behind(prepared: Prepared) -> None:
+    import dataclasses
+
+    trial = prepared.plan.trials[0]
+    train = trial.config.train.model_copy(update={"optimizer": "no-such-optimizer"})
+    broken = dataclasses.replace(trial, config=trial.config.model_copy(update={"train": train}))
+    runner = TrialRunner()
+    result = runner.run(broken, prepared.datasets[trial.data_fingerprint])
+    assert not result.finished and len(runner.cache) == 0
+
+
+def test_the_cache_keeps_the_most_recently_used_variants() -> None:
+    cache = ModelCache(capacity=2)
+    for key in "abc":
+        cache.put(key, key)  # type: ignore[arg-type]  (any object: nothing is called on it)
+    assert "a" not in cache and "b" in cache and "c" in cache
+    assert cache.get("b") == "b"
+    cache.put("d", "d")  # type: ignore[arg-type]
+    assert "c" not in cache and "b" in cache and "d" in cache
+    nothing = ModelCache(capacity=0)
+    nothing.put("a", "a")  # type: ignore[arg-type]
+    assert len(nothing) == 0
+
+
+SWEEP = """
+placements:
+  conv.pre_act: [batch_norm]
+sweep:
+  arms:
+    drop:
+      none: {}
+      dropout: {conv.post_act: [{dropout: 0.2}]}
+      recurrent: {lstm.recurrent_dropout: 0.2}
+  seeds: 6
+"""
+
+
+def test_a_jobs_1_sweep_reuses_each_variants_model_for_its_later_seeds(tmp_path: Path) -> None:
+    """3 variants x 6 seeds in one process: every variant's first seed builds and traces, its
+    five later seeds reuse that model and trace nothing (benchmarks/reuse.py times it)."""
+    write_config(tmp_path, SWEEP)
+    done = run_cli(tmp_path, "run", "c.yaml", "--jobs", "1", "--no-compare")
+    assert done.returncode == 0, done.stderr
+    trials = runs(tmp_path)["trial"]
+    assert len(trials) == 18
+    by_variant: dict[str, dict[int, dict[str, str]]] = {}
+    for run in trials:
+        run_tags = run.data.tags
+        by_variant.setdefault(run_tags[tags.VARIANT_NAME], {})[int(run_tags[tags.SEED])] = run_tags
+    assert len(by_variant) == 3
+    for seeds in by_variant.values():
+        first, *later = (seeds[s] for s in sorted(seeds))
+        assert first[tags.REUSE] == "fresh" and int(first[tags.TRACES]) > 0
+        assert all(t[tags.REUSE] == "reused" and t[tags.TRACES] == "0" for t in later)
+        assert not any(tags.REUSE_FALLBACK in t for t in seeds.values())
