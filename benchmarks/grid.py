@@ -53,9 +53,9 @@ def handwritten(config: Path) -> float:
     import keras
     import numpy as np
 
-    from bnplace.sweep import prepare
+    from bnplace.sweep import plan_sweep
 
-    prepared = prepare(config)
+    prepared = plan_sweep(config)
     (dataset,) = prepared.datasets.values()
     train, val, test = (dataset.split(s) for s in ("train", "val", "test"))
     started = time.perf_counter()

@@ -52,7 +52,7 @@ def main() -> None:
     args = parser.parse_args()
     from bnplace.execute import set_tf_threads
     from bnplace.execute.local import RECYCLE_AFTER
-    from bnplace.sweep import prepare
+    from bnplace.sweep import plan_sweep
 
     set_tf_threads(1)
     from bnplace.train import TrialRunner
@@ -60,7 +60,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "c.yaml"
         path.write_text(CONFIG.replace("SEEDS", str(args.trials // 4)))
-        prepared = prepare(path)
+        prepared = plan_sweep(path)
     runner = TrialRunner()
     marks = {1, 10, 50, 100, 150, 200, args.trials}
     seen: dict[int, float] = {0: rss_mb()}

@@ -99,12 +99,12 @@ def main() -> None:
 
     from bnplace.execute.local import ProcessPool
     from bnplace.execute.ray import RayExecutor
-    from bnplace.sweep import prepare
+    from bnplace.sweep import plan_sweep
 
     folder = Path(tempfile.mkdtemp(prefix="bnplace-bench-"))
     config = folder / "grid.yaml"
     config.write_text(GRID.replace("EPOCHS", str(args.epochs)))
-    prepared = prepare(config)
+    prepared = plan_sweep(config)
     n = len(prepared.plan.trials)
     print(
         f"grid: {n} trials ({len(prepared.plan.variants)} variants x 2 seeds), "

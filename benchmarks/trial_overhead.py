@@ -81,9 +81,9 @@ def handwritten(config: Path, threads: int, feed: str) -> dict[str, Any]:
     import tensorflow as tf
     from keras import layers
 
-    from bnplace.sweep import prepare
+    from bnplace.sweep import plan_sweep
 
-    prepared = prepare(config)
+    prepared = plan_sweep(config)
     data = next(iter(prepared.datasets.values()))
     trial = prepared.plan.trials[0]
     epochs, batch = trial.config.train.epochs, trial.config.train.batch_size

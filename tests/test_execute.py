@@ -32,7 +32,7 @@ from bnplace.result import (
     WorkerLost,
     failed_result,
 )
-from bnplace.sweep import Prepared, prepare
+from bnplace.sweep import Prepared, plan_sweep
 
 CONFIG = """
 experiment: pool
@@ -49,7 +49,7 @@ sweep: {seeds: 3}
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
     path = Path(tmp_path_factory.mktemp("pool")) / "c.yaml"
     path.write_text(CONFIG)
-    return prepare(path)
+    return plan_sweep(path)
 
 
 @pytest.mark.slow

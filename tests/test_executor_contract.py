@@ -33,7 +33,7 @@ from bnplace.execute.local import InProcess, ProcessPool
 from bnplace.execute.ray import RayExecutor
 from bnplace.plan import Trial
 from bnplace.result import FAILED, FINISHED, TIMEOUT, TrialResult
-from bnplace.sweep import Prepared, prepare
+from bnplace.sweep import Prepared, plan_sweep
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +53,7 @@ KINDS = ("in_process", "process_pool", "ray")
 def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
     path = Path(tmp_path_factory.mktemp("contract")) / "c.yaml"
     path.write_text(CONFIG)
-    return prepare(path)
+    return plan_sweep(path)
 
 
 @pytest.fixture(scope="module")
