@@ -40,8 +40,9 @@ model:
   - conv1d: {id: conv, filters: 16, kernel_size: 3, padding: causal, activation: relu}
   - lstm: {id: lstm, units: 16}
 sweep:
-  axes:
+  arms:
     conv: {none: {}, bn_pre: {conv.pre_act: [batch_norm]}, bn_post: {conv.post_act: [batch_norm]}}
+  axes:
     lstm.after: {none: [], bn: [batch_norm], ln: [layer_norm]}
   seeds: SEEDS
 train: {epochs: EPOCHS, batch_size: 64}

@@ -42,6 +42,11 @@ class Schedule(Protocol):
         """How many trials could start now."""
         ...
 
+    def remaining(self) -> int:
+        """How many trials may still be dealt (ready now or later): workers past this many
+        are not needed."""
+        ...
+
     def ended(self, result: TrialResult) -> None:
         """A trial ended (the executor calls this after emitting its `TrialEnded`)."""
         ...
@@ -72,6 +77,9 @@ class FixedSchedule:
         return _take_from(self.trials, prefer)
 
     def ready(self) -> int:
+        return len(self.trials)
+
+    def remaining(self) -> int:
         return len(self.trials)
 
     def ended(self, result: TrialResult) -> None:
@@ -134,6 +142,9 @@ class SeedsOnDemand:
 
     def ready(self) -> int:
         return len(self._queue)
+
+    def remaining(self) -> int:
+        return len(self._queue) + sum(len(p) for p in self._pending.values())
 
     def ended(self, result: TrialResult) -> None:
         value = result.metrics.get(self.plan.metric, float("nan"))

@@ -18,6 +18,7 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 import dataclasses
+import itertools
 import multiprocessing as mp
 import signal
 import sys
@@ -238,3 +239,62 @@ def test_workers_started_ahead_are_stopped_when_nothing_is_left_to_run(
     executor.run([], prepared.datasets, events.append)
     assert events == []
     assert eventually(lambda: live_workers(executor) == 0)
+
+
+@dataclasses.dataclass
+class Releasing:
+    """A schedule that starts with one trial ready and releases two more as each ends (what
+    seeds on demand does at a look), variant by variant in plan order."""
+
+    waiting: list[Trial]
+    ready_now: list[Trial] = dataclasses.field(default_factory=list)
+    heard: list[str] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.ready_now.append(self.waiting.pop(0))
+
+    def take(self, prefer: str | None = None) -> Trial | None:
+        for index, trial in enumerate(self.ready_now):
+            if trial.variant_id == prefer:
+                return self.ready_now.pop(index)
+        return self.ready_now.pop(0) if self.ready_now else None
+
+    def ready(self) -> int:
+        return len(self.ready_now)
+
+    def remaining(self) -> int:
+        return len(self.ready_now) + len(self.waiting)
+
+    def ended(self, result: TrialResult) -> None:
+        self.heard.append(result.trial_key)
+        for _ in range(2):
+            if self.waiting:
+                self.ready_now.append(self.waiting.pop(0))
+
+
+def test_trials_released_as_others_end_all_run_once_and_workers_keep_their_variant(
+    executor: Executor, prepared: Prepared, tmp_path: Path
+) -> None:
+    """A schedule that deals trials only as others end: every trial runs once, the schedule
+    hears of every end, and a worker keeps to one variant while that variant has trials
+    ready (each variant's trials on a worker form one unbroken run)."""
+    path = tmp_path / "two.yaml"
+    path.write_text(
+        CONFIG.replace("sweep: {seeds: 4}", "sweep: {axes: {lstm.units: [2, 3]}, seeds: 3}")
+    )
+    two = plan_sweep(path)
+    schedule = Releasing(list(two.plan.trials))
+    events: list[Event] = []
+    executor.start(two.datasets, 2)
+    executor.run(schedule, two.datasets, events.append)
+    ended = [e.result.trial_key for e in events if isinstance(e, TrialEnded)]
+    assert sorted(ended) == sorted(t.key for t in two.plan.trials)
+    assert schedule.heard == ended
+    by_key = {t.key: t for t in two.plan.trials}
+    runs: dict[str, list[str]] = {}
+    for event in events:
+        if isinstance(event, TrialStarted):
+            runs.setdefault(event.worker.split()[0], []).append(by_key[event.trial_key].variant_id)
+    for worker, variants in runs.items():
+        switches = sum(1 for a, b in itertools.pairwise(variants) if a != b)
+        assert switches <= 1, (worker, variants)

@@ -131,8 +131,8 @@ class ProcessPool:
     ) -> None:
         schedule = as_schedule(trials)
         emit = telling(schedule, emit)
-        self.start(datasets, schedule.ready())
-        stop_unneeded(self._slots, schedule.ready(), lambda slot: _stop(slot, asked=False))
+        self.start(datasets, schedule.remaining())
+        stop_unneeded(self._slots, schedule.remaining(), lambda slot: _stop(slot, asked=False))
         try:
             while True:
                 for index, slot in enumerate(self._slots):

@@ -155,8 +155,8 @@ class RayExecutor:
     ) -> None:
         schedule = as_schedule(trials)
         try:
-            if schedule.ready():
-                self.start(datasets, schedule.ready())
+            if schedule.remaining():
+                self.start(datasets, schedule.remaining())
                 assert self._session is not None
                 self._session.run(schedule, emit)
         finally:
@@ -245,7 +245,7 @@ class _Session:
     def run(self, schedule: Schedule, emit: Emit) -> None:
         self.emit = telling(schedule, emit)
         self.schedule = schedule
-        stop_unneeded(self.slots, schedule.ready(), lambda slot: _kill(self.ray, slot.actor))
+        stop_unneeded(self.slots, schedule.remaining(), lambda slot: _kill(self.ray, slot.actor))
         self.loop()
 
     def _more(self) -> bool:
