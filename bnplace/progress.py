@@ -172,15 +172,20 @@ class LiveProgress:
 
 
 def _plan_line(plan: Plan, todo: int, skipped: int, killed: int) -> str:
+    looks = plan.design.looks
     parts = [
-        f"{plan.experiment}: {len(plan.variants)} variants x {len(plan.seeds)} seeds = "
-        f"{len(plan.trials)} trials"
+        f"{plan.experiment}: {len(plan.variants)} variants x "
+        + (f"up to {looks[-1]}" if looks else str(len(plan.seeds)))
+        + f" seeds = {'up to ' if looks else ''}{len(plan.trials)} trials"
     ]
+    if looks:
+        shown = ", ".join(str(n) for n in looks)
+        parts.append(f"seeds on demand (looks at {shown} seeds)")
     if skipped:
         parts.append(f"{skipped} already finished (skipped; --rerun to train them again)")
     if killed:
         parts.append(f"{killed} left running by an interrupted sweep, marked KILLED")
-    parts.append(f"{todo} to run")
+    parts.append(f"{'up to ' if looks else ''}{todo} to run")
     # the sweep-level lint (seeds against the comparison design) is worth seeing before training
     warnings = [
         f"warning ({f.rule}): {f.message}" for f in plan.design_findings if f.level == "warning"
