@@ -38,6 +38,16 @@ def test_init_writes_a_config_that_validates_and_plans(tmp_path: Path) -> None:
     assert result.exit_code == 0
     plan = json.loads(result.output)
     assert len(plan["variants"]) == 4 and len(plan["trials"]) == 28
+    # the starter follows bnplace's own advice: no variant has a finding, no warning at all
+    assert [f for v in plan["variants"] for f in v["findings"]] == []
+    text = path.read_text()
+    path.write_text(text.replace("  # baseline:", "  baseline:"))  # names a real variant
+    result = runner.invoke(app, ["plan", str(path)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output and "bias_before_bn" not in result.output
+    contrast = text.replace("  # contrasts:", "  contrasts:").replace("  #   - [", "    - [")
+    path.write_text(contrast)  # so does the commented contrast
+    assert runner.invoke(app, ["plan", str(path)]).exit_code == 0
 
 
 def test_plan_exits_2_when_a_variant_has_a_lint_error(tmp_path: Path) -> None:
