@@ -27,14 +27,35 @@ app = typer.Typer(
     "  bnplace plan my.yaml        show the variants, layer orders and lint findings\n\n"
     "  bnplace run my.yaml         train every variant x seed, log to ./mlflow.db\n\n"
     "  bnplace compare my.yaml     statistics, plots and verdicts for the latest sweep\n\n"
+    "  bnplace status my.yaml      done / failed / pending trials in the store\n\n"
+    "  bnplace export my.yaml      one row per trial as csv or parquet\n\n"
     "  bnplace ui                  open the MLflow UI on the same store",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from bnplace import __version__
+
+        typer.echo(f"bnplace {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    pass
 
 
 def _console(stderr: bool = False) -> Any:
@@ -183,7 +204,7 @@ def run(
     if executor not in ("local", "ray"):
         raise typer.BadParameter(f"--executor must be local or ray, got {executor!r}")
     from bnplace.progress import make_progress
-    from bnplace.render import outcome_view
+    from bnplace.render import outcome_link, outcome_view
     from bnplace.sweep import RunOptions, run_sweep
 
     console = _console()
@@ -211,6 +232,7 @@ def run(
     console.print(outcome_view(outcome, with_table=not compare_now))
     if compare_now:
         _compare_sweep(outcome.tracking_uri, outcome.sweep_run_id, console)
+    console.print(outcome_link(outcome), soft_wrap=True, style="bold")
     raise typer.Exit(outcome.exit_code)
 
 
@@ -289,6 +311,63 @@ def compare(
         _console().print(render_table(comparison))
     else:
         typer.echo(render_text(comparison, fmt))
+
+
+@app.command()
+@_reports_errors
+def status(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    seeds: SeedsOpt = None,
+    tracking_uri: UriOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per trial.")] = False,
+) -> None:
+    """Show which trials of a config are done, failed or pending in the store (no training)."""
+    from bnplace.inventory import trial_records
+    from bnplace.sweep import plan_sweep
+    from bnplace.track import resolve_tracking_uri
+
+    prepared = plan_sweep(config, set_ or (), seeds)
+    uri = resolve_tracking_uri(tracking_uri, prepared.loaded.config.tracking.uri)
+    records, note = trial_records(prepared.plan, uri)
+    if as_json:
+        keys = ("variant", "variant_id", "seed", "trial_key", "status", "failure", "run_id")
+        rows = [{k: getattr(r, k) for k in keys} for r in records]
+        typer.echo(json.dumps({"tracking_uri": uri, "note": note, "trials": rows}, indent=2))
+        return
+    from bnplace.render import status_view
+
+    _console().print(status_view(prepared.plan, records, note))
+
+
+@app.command()
+@_reports_errors
+def export(
+    config: ConfigArg,
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet (needs pyarrow).")] = "csv",
+    out: Annotated[
+        Path | None, typer.Option(help="The file to write (default: <experiment>-trials.<fmt>).")
+    ] = None,
+    set_: SetOpt = None,
+    seeds: SeedsOpt = None,
+    tracking_uri: UriOpt = None,
+) -> None:
+    """Write one row per trial (ids, seed, status, params, metrics) as csv or parquet."""
+    from bnplace.inventory import EXPORT_FORMATS, records_frame, trial_records, write_export
+    from bnplace.sweep import plan_sweep
+    from bnplace.track import resolve_tracking_uri
+
+    if fmt not in EXPORT_FORMATS:
+        raise typer.BadParameter(f"--format must be csv or parquet, got {fmt!r}")
+    prepared = plan_sweep(config, set_ or (), seeds)
+    uri = resolve_tracking_uri(tracking_uri, prepared.loaded.config.tracking.uri)
+    records, note = trial_records(prepared.plan, uri)
+    frame = records_frame(prepared.plan, records)
+    path = write_export(frame, fmt, out or Path(f"{prepared.plan.experiment}-trials.{fmt}"))
+    console = _console()
+    if note:
+        console.print(note)
+    console.print(f"wrote {len(frame)} trials to {path}")
 
 
 @app.command()

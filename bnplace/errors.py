@@ -141,6 +141,13 @@ class TrackingError(BnplaceError):
     """The MLflow store cannot be reached or holds something unexpected."""
 
 
+class StoreNotFound(TrackingError):
+    """A store named on the command line (or by default) that does not exist: an input error
+    (exit 2, like a missing config), not a failure of the store."""
+
+    exit_code = 2
+
+
 class MissingExtraError(BnplaceError):
     """An optional dependency is needed: says which extra installs it."""
 

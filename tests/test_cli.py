@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,32 @@ def test_help_loads_no_heavy_library() -> None:
         "if m in sys.modules]; assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_version_and_shell_completion() -> None:
+    from bnplace import __version__
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"bnplace {__version__}"
+    listed = runner.invoke(app, ["--help"]).output
+    for name in ("--version", "--install-completion", "status", "export"):
+        assert name in listed
+    shown = subprocess.run(
+        [sys.executable, "-m", "bnplace", "--show-completion", "bash"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SHELL": "/bin/bash"},
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "complete" in shown.stdout and "_BNPLACE_COMPLETE" in shown.stdout.upper()
+
+
+def test_compare_on_a_missing_store_is_an_input_error(tmp_path: Path) -> None:
+    missing = f"sqlite:///{tmp_path / 'nowhere.db'}"
+    result = runner.invoke(app, ["compare", "--tracking-uri", missing])
+    assert result.exit_code == 2, result.output
+    assert "does not exist" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "nowhere.db").exists()
 
 
 def test_init_writes_a_config_that_validates_and_plans(tmp_path: Path) -> None:
