@@ -142,7 +142,7 @@ def parse_yaml(text: str, file: str) -> Parsed:
         data = convert(root, ())
     except _TooLarge as exc:
         top = exc.path[:1]
-        line, column = key_positions.get(top) or _mark(exc.node)
+        where = key_positions.get(top) or _mark(exc.node)
         raise ConfigError(
             [
                 Problem(
@@ -150,8 +150,8 @@ def parse_yaml(text: str, file: str) -> Parsed:
                     "aliases (*name) repeat what they name, and nested ones multiply; refused "
                     "before validation",
                     file=file,
-                    line=line,
-                    column=column,
+                    line=where[0],
+                    column=where[1],
                     key=dotted(top),
                     expected="a config of at most a few thousand values (write each value "
                     "once, or use fewer nested aliases)",
