@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bnplace.config import parse_config
-from bnplace.errors import PlanError
+from bnplace.errors import ConfigError, PlanError
 from bnplace.plan import DataShape, Plan, make_plan
 from bnplace.plan.lint import alpha_dropout_gap
 from bnplace.sweep import plan_sweep
@@ -196,11 +196,28 @@ def test_baseline_by_axis_labels_and_unknown_baseline() -> None:
     compare: {baseline: "conv.pre_act=bn, lstm.after=none"}
     """)
     assert plan.baseline == "conv.pre_act=bn, lstm.after=none"
-    with pytest.raises(PlanError, match="matches 2 variants"):
+    with pytest.raises(ConfigError, match="names 2 of the plan's variants") as info:
         plan_of("""
         sweep: {axes: {conv.pre_act: {none: [], bn: [batch_norm]}, lstm.after: [[], [layer_norm]]}}
         compare: {baseline: conv.pre_act=bn}
         """)
+    (problem,) = info.value.problems
+    assert (problem.file, problem.line, problem.key) == ("t.yaml", 10, "compare.baseline")
+
+
+def test_a_misspelled_baseline_is_located_in_the_file() -> None:
+    with pytest.raises(ConfigError) as info:
+        plan_of("""
+        sweep: {axes: {conv.pre_act: {none: [], bn: [batch_norm]}}}
+        compare:
+          baseline: conv.pre_act=nome
+        """)
+    (problem,) = info.value.problems
+    assert (problem.file, problem.line, problem.column) == ("t.yaml", 11, 13)
+    assert problem.key == "compare.baseline" and problem.got == "conv.pre_act=nome"
+    assert "conv.pre_act=none" in problem.expected
+    assert problem.suggestion == "conv.pre_act=none"
+    assert "t.yaml:11:13: compare.baseline" in str(info.value)
 
 
 def test_filter_and_seed_override() -> None:
