@@ -253,6 +253,8 @@ LINT_CASES = {
     "lstm_without_cudnn": "model:\n  - lstm: {id: lstm, units: 8, recurrent_dropout: 0.2}",
     "relu_in_lstm": "model:\n  - lstm: {id: lstm, units: 8, activation: relu}",
     "shape": "model:\n  - lstm: {id: a, units: 8}\n  - lstm: {id: b, units: 8}",
+    "model_fits_memory": "model:\n  - conv1d: {id: conv, filters: 1.0e+12}\n"
+    "  - lstm: {id: lstm, units: 8}",
 }
 
 
@@ -392,3 +394,36 @@ def test_a_plan_past_the_trial_bound_is_refused_at_once_naming_file_and_keys() -
     assert "102,000 trials" in message and "100,000" in message
     assert "sweep.axes.lstm.units (40)" in message and "sweep.seeds" in message
     assert message.startswith("t.yaml: sweep: 2,000 variants x 51 seeds")
+
+
+def test_a_model_too_large_for_this_machine_is_refused_with_its_estimate(tmp_path: Path) -> None:
+    from bnplace.plan.memory import estimate, machine_memory
+    from bnplace.plan.shapes import analyse
+
+    plan = plan_of("model:\n  - conv1d: {id: conv, filters: 1.0e+12}\n  - lstm: {units: 8}")
+    (finding,) = [f for f in plan.errors if f.rule == "model_fits_memory"]
+    variant = plan.variants[0]
+    assert f"{variant.params:,} parameters" in finding.message and "of memory" in finding.message
+    available = machine_memory()
+    assert available is not None and available > 2**20
+    # the estimate: four float32 copies per parameter plus one batch's activations
+    need = estimate(variant.model, analyse(variant.model), variant.config.train.batch_size)
+    assert need.weight_bytes == 16 * variant.params and need.total > available
+    config = tmp_path / "big.yaml"
+    config.write_text(
+        "experiment: big\ndata: {source: synthetic, length: 500, window: 16}\n"
+        "model: [{conv1d: {filters: 1.0e+12}}, {lstm: {units: 4}}]\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "bnplace", "plan", str(config)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "model_fits_memory" in done.stdout and "Traceback" not in done.stderr
+
+
+def test_a_model_of_ordinary_size_fits() -> None:
+    plan = plan_of("model:\n  - conv1d: {id: conv, filters: 256}\n  - lstm: {units: 64}")
+    assert "model_fits_memory" not in rules(plan)

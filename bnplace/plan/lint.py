@@ -241,6 +241,27 @@ def dropout_after_selu(s: Subject) -> list[tuple[Level, str]]:
     ]
 
 
+def model_fits_memory(s: Subject) -> list[tuple[Level, str]]:
+    """A model whose weights or one batch's activations cannot fit this machine's memory."""
+    from bnplace.plan.memory import estimate, machine_memory, show_bytes
+
+    available = machine_memory()
+    need = estimate(s.model, s.shapes, s.config.train.batch_size)
+    if available is None or need.total <= available:
+        return []
+    return [
+        (
+            "error",
+            f"this model cannot fit this machine: {need.params:,} parameters need "
+            f"{show_bytes(need.weight_bytes)} for weights, gradients and optimizer state, and "
+            f"a batch of {s.config.train.batch_size} needs {show_bytes(need.activation_bytes)} "
+            f"of activations: {show_bytes(need.total)} at least, against "
+            f"{show_bytes(available)} of memory; check the sizes (filters, units, window, "
+            "batch_size) for a typo",
+        )
+    ]
+
+
 RULES: tuple[Rule, ...] = (
     norm_on_raw_input,
     bias_before_bn,
@@ -254,6 +275,7 @@ RULES: tuple[Rule, ...] = (
     bn_momentum_too_slow,
     lstm_without_cudnn,
     relu_in_lstm,
+    model_fits_memory,
 )
 
 
