@@ -87,6 +87,7 @@ SEED_QUESTIONS = {
     "ln_lstm_cell.yaml": {"norm=ln_cell": "Conv1D>ReLU>LN-LSTM>Dense"},
     "seed_question.yaml": {
         "model=question": "Conv1D>ReLU>LSTM>BN>Dense",
+        "model=question_linear": "Conv1D>ReLU>LSTM>BN>Dense",
         "model=answer": "Conv1D>BN>SELU>AlphaDropout>SE>LSTM(recurrent_dropout=0.2)>Dense",
     },
 }
@@ -253,6 +254,7 @@ LINT_CASES = {
     "lstm_without_cudnn": "model:\n  - lstm: {id: lstm, units: 8, recurrent_dropout: 0.2}",
     "relu_in_lstm": "model:\n  - lstm: {id: lstm, units: 8, activation: relu}",
     "shape": "model:\n  - lstm: {id: a, units: 8}\n  - lstm: {id: b, units: 8}",
+    "output_range_misses_targets": "head: {activation: relu}",
     "model_fits_memory": "model:\n  - conv1d: {id: conv, filters: 1.0e+12}\n"
     "  - lstm: {id: lstm, units: 8}",
 }
@@ -427,3 +429,42 @@ def test_a_model_too_large_for_this_machine_is_refused_with_its_estimate(tmp_pat
 def test_a_model_of_ordinary_size_fits() -> None:
     plan = plan_of("model:\n  - conv1d: {id: conv, filters: 256}\n  - lstm: {units: 64}")
     assert "model_fits_memory" not in rules(plan)
+
+
+@pytest.mark.parametrize(
+    ("head", "scale_targets", "fires"),
+    [
+        ("relu", True, True),  # half of the standardized targets are below 0
+        ("sigmoid", True, True),
+        ("tanh", True, True),  # |z| > 1 for a third of them
+        ("linear", True, False),
+        ("relu", False, False),  # raw targets: bnplace cannot know their range
+    ],
+)
+def test_an_output_activation_that_cannot_reach_the_scaled_targets(
+    head: str, scale_targets: bool, fires: bool
+) -> None:
+    text = HEADER.replace(
+        "window: 16}", f"window: 16, scale_targets: {str(scale_targets).lower()}}}"
+    )
+    loaded = parse_config(text + MODEL + f"head: {{activation: {head}}}\n", "t.yaml")
+    plan = make_plan(loaded, lambda c: DataShape("forecast", 16, 3, 1, "fp"))
+    assert ("output_range_misses_targets" in rules(plan)) == fires
+
+
+def test_the_seed_question_compares_the_models_on_equal_heads() -> None:
+    plan = plan_sweep(ROOT / "configs" / "seed_question.yaml").plan
+    found = {v.name: {f.rule for f in v.findings} for v in plan.variants}
+    assert "output_range_misses_targets" in found["model=question"]  # verbatim: relu head
+    assert "output_range_misses_targets" not in found["model=question_linear"]
+    assert "output_range_misses_targets" not in found["model=answer"]
+    assert plan.baseline == "model=question_linear"
+    verbatim, fair = (
+        plan.variant("model=question").model,
+        plan.variant("model=question_linear").model,
+    )
+    assert verbatim.layers[:-1] == fair.layers[:-1]  # the fair baseline differs only in the head
+    assert verbatim.layers[-1].get("activation") == "relu"
+    assert fair.layers[-1].get("activation") == "linear"
+    assert plan.variant("model=answer").model.layers[-1].get("activation") == "linear"
+    assert not [f for f in plan.design_findings if f.rule == "seeds_too_few_for_any_verdict"]
