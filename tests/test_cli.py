@@ -94,6 +94,9 @@ def test_data_command_shows_splits_and_fingerprint() -> None:
     result = runner.invoke(app, ["data", str(ROOT / "configs" / "csv_energy.yaml")])
     assert result.exit_code == 0, result.output
     assert "fingerprint:" in result.output and "train" in result.output
+    # statistics of the split the scaler is fitted on, and the scaler's fitted values
+    assert "feature (train split)" in result.output
+    assert "  load_kw                (x - 128.543) / 36.3163" in result.output
 
 
 def test_dry_run_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
