@@ -133,18 +133,40 @@ def plan(
     seeds: SeedsOpt = None,
     filter_: FilterOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    variant: Annotated[
+        str | None,
+        typer.Option(
+            help="Show this variant layer by layer (name, id or a unique part of the name): "
+            "Keras class, arguments, output shape, parameters."
+        ),
+    ] = None,
 ) -> None:
-    """Show the variants: id, name, layer order, parameters, lint findings, trials."""
+    """Show the variants: id, name, layer order, parameters, lint findings, trials.
+
+    Example: bnplace plan my.yaml --variant conv.pre_act=bn
+    """
     from bnplace.sweep import plan_sweep
 
     prepared = plan_sweep(config, set_ or (), seeds, filter_ or ())
+    selected = prepared.selected
+    if variant is not None:
+        from bnplace.plan.detail import find_variant, variant_detail
+
+        detail = variant_detail(find_variant(variant, selected.variants))
+        if as_json:
+            typer.echo(json.dumps(detail, indent=2))
+            return
+        from bnplace.render import variant_view
+
+        _console().print(variant_view(selected, detail))
+        return
     if as_json:
-        typer.echo(json.dumps(prepared.selected.to_dict(), indent=2))
+        typer.echo(json.dumps(selected.to_dict(), indent=2))
         return
     from bnplace.render import plan_view
 
-    _console().print(plan_view(prepared.selected))
-    if prepared.selected.errors:
+    _console().print(plan_view(selected))
+    if selected.errors:
         raise typer.Exit(2)
 
 

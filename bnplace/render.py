@@ -169,3 +169,41 @@ def status_view(plan: Plan, records: list[TrialRecord], note: str = "") -> Group
                 Text(f"failed: {record.variant} seed={record.seed}: {record.failure}", style="red")
             )
     return Group(*parts)
+
+
+def _show_args(args: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in args.items())
+
+
+def variant_view(plan: Plan, detail: dict) -> Group:
+    """One variant layer by layer (`bnplace plan --variant NAME`): Keras class, where it came
+    from, its arguments, output shape and parameters."""
+    shape = tuple(detail["input_shape"])
+    table = Table(
+        title=f"{detail['name']} ({detail['id']}): input {shape} -> {detail['outputs']} "
+        f"output(s), {detail['params']:,} parameters",
+        title_justify="left",
+    )
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("Keras class")
+    table.add_column("from", style="dim")
+    table.add_column("arguments", overflow="fold")
+    table.add_column("output shape")
+    table.add_column("params", justify="right")
+    for layer in detail["layers"]:
+        table.add_row(
+            str(layer["index"]),
+            layer["keras_class"],
+            layer["origin"],
+            _show_args(layer["args"]),
+            str(tuple(layer["output_shape"])),
+            f"{layer['params']:,}",
+        )
+    parts: list = [table]
+    variant = next(v for v in plan.variants if v.id == detail["id"])
+    for finding in variant.findings:
+        line = Text(f"{finding.level}: ", style=_LEVEL_STYLE[finding.level])
+        line.append(f"[{finding.rule}] {finding.message}")
+        parts.append(line)
+    parts.append(Text("shapes and parameters computed without TensorFlow", style="dim"))
+    return Group(*parts)

@@ -90,6 +90,29 @@ def test_plan_exits_2_when_a_variant_has_a_lint_error(tmp_path: Path) -> None:
     assert "layer_norm_single_channel" in result.output
 
 
+def test_plan_shows_a_variant_layer_by_layer() -> None:
+    config = str(ROOT / "configs" / "seed_question.yaml")
+    result = runner.invoke(app, ["plan", config, "--variant", "model=answer", "--json"])
+    assert result.exit_code == 0, result.output
+    detail = json.loads(result.output)
+    assert detail["input_shape"] == [None, 21, 4] and detail["outputs"] == 1
+    classes = [layer["keras_class"] for layer in detail["layers"]]
+    assert classes[:4] == ["Conv1D", "BatchNormalization", "Activation", "AlphaDropout"]
+    bn = detail["layers"][1]
+    assert bn["args"]["scale"] is False and bn["args"]["momentum"] == 0.99
+    assert bn["output_shape"] == [None, 21, 10] and bn["params"] == 30
+    assert detail["layers"][3]["args"] == {"rate": 0.1}
+    assert sum(layer["params"] for layer in detail["layers"]) == detail["params"]
+    shown = runner.invoke(app, ["plan", config, "--variant", "answer"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    assert "BatchNormalization" in shown.output and "momentum=0.99" in shown.output
+    assert "(None, 21, 4)" in shown.output
+    whole = json.loads(runner.invoke(app, ["plan", config, "--json"]).output)
+    assert whole["variants"][0]["model"]["input_shape"] == [None, 21, 4]
+    missing = runner.invoke(app, ["plan", config, "--variant", "nothing"])
+    assert missing.exit_code == 2 and "matches 0 variants" in missing.output
+
+
 def test_data_command_shows_splits_and_fingerprint() -> None:
     result = runner.invoke(app, ["data", str(ROOT / "configs" / "csv_energy.yaml")])
     assert result.exit_code == 0, result.output

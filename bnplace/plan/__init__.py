@@ -27,6 +27,7 @@ from bnplace.config.schema import Config
 from bnplace.errors import ConfigError, PlanError, PlanTooLarge, UnknownVariant
 from bnplace.metrics import default_metric, direction_for
 from bnplace.plan.design import design_findings, make_design, resolve_variant
+from bnplace.plan.detail import model_detail
 from bnplace.plan.grid import Cell, expand
 from bnplace.plan.lint import Finding, Subject, lint
 from bnplace.plan.resolve import DataShape, resolve_model
@@ -146,6 +147,7 @@ class Plan:
                     "labels": dict(v.labels),
                     "layers": v.layer_order,
                     "params": v.params,
+                    "model": model_detail(v.model),  # input shape, outputs, each layer
                     "cudnn": v.cudnn,
                     "findings": [
                         {"rule": f.rule, "level": f.level, "message": f.message} for f in v.findings
