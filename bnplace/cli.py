@@ -140,8 +140,10 @@ def plan(
             "Keras class, arguments, output shape, parameters."
         ),
     ] = None,
+    tracking_uri: UriOpt = None,
 ) -> None:
-    """Show the variants: id, name, layer order, parameters, lint findings, trials.
+    """Show the variants: id, name, layer order, parameters, lint findings, trials, and the
+    training time estimated from the store.
 
     Example: bnplace plan my.yaml --variant conv.pre_act=bn
     """
@@ -160,12 +162,21 @@ def plan(
 
         _console().print(variant_view(selected, detail))
         return
+    from bnplace.estimate import estimate_time
+    from bnplace.track import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri, prepared.loaded.config.tracking.uri)
+    estimate = estimate_time(prepared, uri)
     if as_json:
-        typer.echo(json.dumps(selected.to_dict(), indent=2))
+        typer.echo(
+            json.dumps({**selected.to_dict(), "time_estimate": estimate.to_dict()}, indent=2)
+        )
         return
     from bnplace.render import plan_view
 
-    _console().print(plan_view(selected))
+    console = _console()
+    console.print(plan_view(selected))
+    console.print(estimate.describe(), style="dim")
     if selected.errors:
         raise typer.Exit(2)
 

@@ -77,6 +77,23 @@ def test_init_writes_a_config_that_validates_and_plans(tmp_path: Path) -> None:
     assert runner.invoke(app, ["plan", str(path)]).exit_code == 0
 
 
+def test_plan_counts_training_steps_without_a_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    config = str(ROOT / "configs" / "quickstart.yaml")
+    result = runner.invoke(app, ["plan", config, "--json"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.output)
+    estimate = answer["time_estimate"]
+    assert estimate["seconds"] is None and estimate["trials"] == len(answer["trials"])
+    assert estimate["steps"] > 0 and estimate["steps"] % len(answer["trials"]) == 0
+    assert not (tmp_path / "mlflow.db").exists()  # planning never creates a store
+    shown = runner.invoke(app, ["plan", config], env={"COLUMNS": "300"})
+    assert "no per-step cost measured in the store yet" in shown.output
+
+
 def test_plan_exits_2_when_a_variant_has_a_lint_error(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(

@@ -128,6 +128,27 @@ def test_export_to_parquet_without_pyarrow_says_what_to_install(
     assert not (folder / "views-trials.parquet").exists()
 
 
+def test_plan_estimates_the_training_time_from_the_store(swept) -> None:
+    folder, _ = swept
+    shown = bnplace(folder, "plan", "c.yaml", "--json")
+    assert shown.returncode == 0, shown.stderr
+    estimate = json.loads(shown.stdout)["time_estimate"]
+    # 360 rows: 252 train rows, 240 windows of 12 + 1, 8 batches of 32; 2 epochs; 6 trials
+    assert (estimate["trials"], estimate["steps"]) == (6, 6 * 2 * 8)
+    store = client(folder)
+    exp = store.get_experiment_by_name("views")
+    finished = store.search_runs(
+        [exp.experiment_id], "tags.`bnplace.kind` = 'trial' and attributes.status = 'FINISHED'"
+    )
+    assert estimate["measured_trials"] == len(finished) == 2
+    (variant_id,) = {run.data.tags["bnplace.variant_id"] for run in finished}
+    per_epoch = sorted(run.data.metrics["time_per_epoch_s"] for run in finished)
+    assert estimate["step_cost_s"] == {variant_id: pytest.approx(sum(per_epoch) / 2 / 8)}
+    assert estimate["seconds"] > estimate["steps"] * min(per_epoch) / 8  # plus build, tracing
+    words = " ".join(bnplace(folder, "plan", "c.yaml").stdout.split())  # unwrapped
+    assert "training time, estimated: ~" in words and "96 training steps" in words
+
+
 def _link(stdout: str) -> str:
     found = re.search(r"http://\S+#/experiments/\d+\?workflowType=machine_learning", stdout)
     assert found, stdout
