@@ -1,3 +1,5 @@
+"""`python -m bnplace`: the same command line as `bnplace` (and the same completion name)."""
+
 from bnplace.cli import app
 
-app()
+app(prog_name="bnplace")

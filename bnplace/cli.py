@@ -27,14 +27,35 @@ app = typer.Typer(
     "  bnplace plan my.yaml        show the variants, layer orders and lint findings\n\n"
     "  bnplace run my.yaml         train every variant x seed, log to ./mlflow.db\n\n"
     "  bnplace compare my.yaml     statistics, plots and verdicts for the latest sweep\n\n"
+    "  bnplace status my.yaml      done / failed / pending trials in the store\n\n"
+    "  bnplace export my.yaml      one row per trial as csv or parquet\n\n"
     "  bnplace ui                  open the MLflow UI on the same store",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from bnplace import __version__
+
+        typer.echo(f"bnplace {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    pass
 
 
 def _console(stderr: bool = False) -> Any:
@@ -112,18 +133,51 @@ def plan(
     seeds: SeedsOpt = None,
     filter_: FilterOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    variant: Annotated[
+        str | None,
+        typer.Option(
+            help="Show this variant layer by layer (name, id or a unique part of the name): "
+            "Keras class, arguments, output shape, parameters."
+        ),
+    ] = None,
+    tracking_uri: UriOpt = None,
 ) -> None:
-    """Show the variants: id, name, layer order, parameters, lint findings, trials."""
+    """Show the variants: id, name, layer order, parameters, lint findings, trials, and the
+    training time estimated from the store.
+
+    Example: bnplace plan my.yaml --variant conv.pre_act=bn
+    """
     from bnplace.sweep import plan_sweep
 
     prepared = plan_sweep(config, set_ or (), seeds, filter_ or ())
+    selected = prepared.selected
+    if variant is not None:
+        from bnplace.plan.detail import find_variant, variant_detail
+
+        detail = variant_detail(find_variant(variant, selected.variants))
+        if as_json:
+            typer.echo(json.dumps(detail, indent=2))
+            return
+        from bnplace.render import variant_view
+
+        _console().print(variant_view(selected, detail))
+        return
+    from bnplace.estimate import estimate_time
+    from bnplace.track import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri, prepared.loaded.config.tracking.uri)
+    estimate = estimate_time(prepared, uri)
     if as_json:
-        typer.echo(json.dumps(prepared.selected.to_dict(), indent=2))
+        typer.echo(
+            json.dumps({**selected.to_dict(), "time_estimate": estimate.to_dict()}, indent=2)
+        )
         return
     from bnplace.render import plan_view
 
-    _console().print(plan_view(prepared.selected))
-    if prepared.selected.errors:
+    console = _console()
+    console.print(plan_view(selected))
+    console.print(estimate.describe(), style="dim")
+    if selected.errors:
         raise typer.Exit(2)
 
 
@@ -183,7 +237,7 @@ def run(
     if executor not in ("local", "ray"):
         raise typer.BadParameter(f"--executor must be local or ray, got {executor!r}")
     from bnplace.progress import make_progress
-    from bnplace.render import outcome_view
+    from bnplace.render import outcome_link, outcome_view
     from bnplace.sweep import RunOptions, run_sweep
 
     console = _console()
@@ -211,6 +265,7 @@ def run(
     console.print(outcome_view(outcome, with_table=not compare_now))
     if compare_now:
         _compare_sweep(outcome.tracking_uri, outcome.sweep_run_id, console)
+    console.print(outcome_link(outcome), soft_wrap=True, style="bold")
     raise typer.Exit(outcome.exit_code)
 
 
@@ -289,6 +344,63 @@ def compare(
         _console().print(render_table(comparison))
     else:
         typer.echo(render_text(comparison, fmt))
+
+
+@app.command()
+@_reports_errors
+def status(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    seeds: SeedsOpt = None,
+    tracking_uri: UriOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per trial.")] = False,
+) -> None:
+    """Show which trials of a config are done, failed or pending in the store (no training)."""
+    from bnplace.inventory import trial_records
+    from bnplace.sweep import plan_sweep
+    from bnplace.track import resolve_tracking_uri
+
+    prepared = plan_sweep(config, set_ or (), seeds)
+    uri = resolve_tracking_uri(tracking_uri, prepared.loaded.config.tracking.uri)
+    records, note = trial_records(prepared.plan, uri)
+    if as_json:
+        keys = ("variant", "variant_id", "seed", "trial_key", "status", "failure", "run_id")
+        rows = [{k: getattr(r, k) for k in keys} for r in records]
+        typer.echo(json.dumps({"tracking_uri": uri, "note": note, "trials": rows}, indent=2))
+        return
+    from bnplace.render import status_view
+
+    _console().print(status_view(prepared.plan, records, note))
+
+
+@app.command()
+@_reports_errors
+def export(
+    config: ConfigArg,
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet (needs pyarrow).")] = "csv",
+    out: Annotated[
+        Path | None, typer.Option(help="The file to write (default: <experiment>-trials.<fmt>).")
+    ] = None,
+    set_: SetOpt = None,
+    seeds: SeedsOpt = None,
+    tracking_uri: UriOpt = None,
+) -> None:
+    """Write one row per trial (ids, seed, status, params, metrics) as csv or parquet."""
+    from bnplace.inventory import EXPORT_FORMATS, records_frame, trial_records, write_export
+    from bnplace.sweep import plan_sweep
+    from bnplace.track import resolve_tracking_uri
+
+    if fmt not in EXPORT_FORMATS:
+        raise typer.BadParameter(f"--format must be csv or parquet, got {fmt!r}")
+    prepared = plan_sweep(config, set_ or (), seeds)
+    uri = resolve_tracking_uri(tracking_uri, prepared.loaded.config.tracking.uri)
+    records, note = trial_records(prepared.plan, uri)
+    frame = records_frame(prepared.plan, records)
+    path = write_export(frame, fmt, out or Path(f"{prepared.plan.experiment}-trials.{fmt}"))
+    console = _console()
+    if note:
+        console.print(note)
+    console.print(f"wrote {len(frame)} trials to {path}")
 
 
 @app.command()

@@ -128,6 +128,28 @@ class PlanError(BnplaceError):
     exit_code = 2
 
 
+class UnknownVariant(PlanError):
+    """A variant named in the config (`compare.baseline`, a contrast) that picks no variant, or
+    several; the plan locates it in the file (as a `ConfigError`) when it knows the file."""
+
+    def __init__(
+        self, key: str, wanted: str, matches: int, names: Sequence[str], suggestion: str = ""
+    ) -> None:
+        self.key, self.wanted, self.matches = key, wanted, matches
+        self.names, self.suggestion = tuple(names), suggestion
+        super().__init__(
+            f"{key} '{wanted}' matches {matches} variants; name one of: "
+            + "; ".join(self.names)
+            + (f"\n  did you mean: {suggestion}" if suggestion else "")
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            self.__class__,
+            (self.key, self.wanted, self.matches, self.names, self.suggestion),
+        )
+
+
 class PlanTooLarge(PlanError):
     """A sweep of more trials than a plan takes (`bnplace.plan.MAX_TRIALS`), refused before
     any variant is resolved; the message names the config file and the keys that multiply."""
@@ -139,6 +161,13 @@ class BuildError(BnplaceError):
 
 class TrackingError(BnplaceError):
     """The MLflow store cannot be reached or holds something unexpected."""
+
+
+class StoreNotFound(TrackingError):
+    """A store named on the command line (or by default) that does not exist: an input error
+    (exit 2, like a missing config), not a failure of the store."""
+
+    exit_code = 2
 
 
 class MissingExtraError(BnplaceError):

@@ -1,6 +1,8 @@
-"""Console renderings of a plan and of a finished sweep (rich renderables; no I/O here).
+"""Console renderings of a plan, of a finished sweep and of a sweep's standing in the store
+(rich renderables; no I/O here).
 
-In: a `Plan` or a `SweepOutcome`. Out: rich tables and text that the CLI prints.
+In: a `Plan`, a `SweepOutcome`, or a plan with its `TrialRecord`s. Out: rich tables and text
+that the CLI prints.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from rich.text import Text
 from bnplace.metrics import N_FAILED, N_FINISHED, aggregate_name
 
 if TYPE_CHECKING:
+    from bnplace.inventory import TrialRecord
     from bnplace.plan import Plan
     from bnplace.sweep import SweepOutcome
 
@@ -76,6 +79,14 @@ def plan_view(plan: Plan) -> Group:
     return Group(*parts)
 
 
+def outcome_link(outcome: SweepOutcome) -> str:
+    """The line with the link to the sweep in the UI's model-training view; print it with
+    soft_wrap, since a link broken over two lines cannot be clicked."""
+    from bnplace.ui import run_link
+
+    return f"the sweep in the UI: {run_link(outcome.tracking_uri, outcome.experiment_id)}"
+
+
 def outcome_view(outcome: SweepOutcome, with_table: bool = True) -> Group:
     plan = outcome.plan
     metric = plan.metric
@@ -116,9 +127,83 @@ def outcome_view(outcome: SweepOutcome, with_table: bool = True) -> Group:
             f"{outcome.tracking_uri}"
         )
     )
-    lines.append(
-        Text(
-            f"open the MLflow UI: bnplace ui --tracking-uri '{outcome.tracking_uri}'", style="bold"
+    if not outcome.tracking_uri.startswith(("http://", "https://")):
+        lines.append(
+            Text(f"open the MLflow UI: bnplace ui --tracking-uri '{outcome.tracking_uri}'")
         )
-    )
+
     return Group(*lines)
+
+
+_MARK = {"done": ("+", "green"), "failed": ("x", "red"), "pending": (".", "dim")}
+
+
+def status_view(plan: Plan, records: list[TrialRecord], note: str = "") -> Group:
+    """Per variant: done / failed / pending counts and one mark per seed (`bnplace status`)."""
+    from bnplace.inventory import STANDINGS, counts
+
+    table = Table(
+        title=f"{plan.experiment}: {len(plan.trials)} trials in the store's view",
+        title_justify="left",
+    )
+    table.add_column("variant")
+    for standing in STANDINGS:
+        table.add_column(standing, justify="right")
+    table.add_column("seeds (+ done, x failed, . pending)")
+    for variant in plan.variants:
+        mine = sorted((r for r in records if r.variant_id == variant.id), key=lambda r: r.seed)
+        per = counts(mine)
+        seeds = Text()
+        for record in mine:
+            mark, style = _MARK[record.status]
+            seeds.append(f"{record.seed}{mark} ", style=style)
+        table.add_row(variant.name, *(str(per[s]) for s in STANDINGS), seeds)
+    total = counts(records)
+    parts: list = [table]
+    if note:
+        parts.append(Text(note, style="dim"))
+    parts.append(Text(", ".join(f"{total[s]} {s}" for s in STANDINGS)))
+    for record in records:
+        if record.status == "failed" and record.failure:
+            parts.append(
+                Text(f"failed: {record.variant} seed={record.seed}: {record.failure}", style="red")
+            )
+    return Group(*parts)
+
+
+def _show_args(args: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in args.items())
+
+
+def variant_view(plan: Plan, detail: dict) -> Group:
+    """One variant layer by layer (`bnplace plan --variant NAME`): Keras class, where it came
+    from, its arguments, output shape and parameters."""
+    shape = tuple(detail["input_shape"])
+    table = Table(
+        title=f"{detail['name']} ({detail['id']}): input {shape} -> {detail['outputs']} "
+        f"output(s), {detail['params']:,} parameters",
+        title_justify="left",
+    )
+    table.add_column("#", justify="right", style="dim")
+    table.add_column("Keras class")
+    table.add_column("from", style="dim")
+    table.add_column("arguments", overflow="fold")
+    table.add_column("output shape")
+    table.add_column("params", justify="right")
+    for layer in detail["layers"]:
+        table.add_row(
+            str(layer["index"]),
+            layer["keras_class"],
+            layer["origin"],
+            _show_args(layer["args"]),
+            str(tuple(layer["output_shape"])),
+            f"{layer['params']:,}",
+        )
+    parts: list = [table]
+    variant = next(v for v in plan.variants if v.id == detail["id"])
+    for finding in variant.findings:
+        line = Text(f"{finding.level}: ", style=_LEVEL_STYLE[finding.level])
+        line.append(f"[{finding.rule}] {finding.message}")
+        parts.append(line)
+    parts.append(Text("shapes and parameters computed without TensorFlow", style="dim"))
+    return Group(*parts)

@@ -155,9 +155,11 @@ def _record(
     """
     from bnplace.execute import EpochEnded, TrialEnded, TrialStarted
     from bnplace.track import Tracker
+    from bnplace.ui import describe_experiment
 
     plan, selected = prepared.plan, prepared.selected
     tracker = Tracker(uri, plan.experiment)
+    describe_experiment(tracker.client, tracker.experiment_id, prepared.loaded.config.description)
     killed = tracker.kill_stale_runs()
     finished = {} if rerun else tracker.finished_values(plan.metric)
     todo = [trial for trial in selected.trials if trial.key not in finished]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 ROLE = "bnplace.kind"  # the tag's name stays "bnplace.kind" (stored in existing MLflow stores)
 SWEEP, VARIANT, TRIAL = "sweep", "variant", "trial"  # its values
 PARENT = "mlflow.parentRunId"  # MLflow's own nesting tag
+EXPERIMENT_NOTE = "mlflow.note.content"  # MLflow's experiment description (the config's)
 
 # --- sweep run --------------------------------------------------------------------------------
 EXPERIMENT = "bnplace.experiment"

@@ -2,7 +2,10 @@
 
 In: a tracking URI (resolved like `bnplace run` does), host and port. Out: a running
 `mlflow server` child process (until Ctrl-C) and the links that open each bnplace experiment
-in the UI's "Model training" view (MLflow 3 opens experiments in its GenAI view otherwise).
+in the UI's "Model training" view (MLflow 3 opens experiments in its GenAI "Overview"
+otherwise); `run_link`, the link the end of `bnplace run` prints; `describe_experiment`, which
+puts the config's `description` on the experiment (the UI's description, MLflow's
+`mlflow.note.content` tag).
 """
 
 from __future__ import annotations
@@ -15,14 +18,42 @@ from typing import Any
 from bnplace.errors import BnplaceError
 from bnplace.track import resolve_tracking_uri
 
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 5000  # `bnplace ui`'s defaults
+
+
+def experiment_link(base: str, experiment_id: str) -> str:
+    """The link that opens an experiment's runs in the UI's model-training view."""
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}?workflowType=machine_learning"
+
+
+def _base(host: str, port: int) -> str:
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
+
+
+def run_link(tracking_uri: str, experiment_id: str) -> str:
+    """Where a sweep shows: on the tracking server itself, else on `bnplace ui`'s default."""
+    if tracking_uri.startswith(("http://", "https://")):
+        return experiment_link(tracking_uri, experiment_id)
+    return experiment_link(_base(DEFAULT_HOST, DEFAULT_PORT), experiment_id)
+
+
+def describe_experiment(client: Any, experiment_id: str, description: str) -> None:
+    """Set the experiment's description (shown by the UI) to the config's, when it has one."""
+    from bnplace.tags import EXPERIMENT_NOTE
+
+    if not description.strip():
+        return
+    current = client.get_experiment(experiment_id).tags.get(EXPERIMENT_NOTE)
+    if current != description:
+        client.set_experiment_tag(experiment_id, EXPERIMENT_NOTE, description)
+
 
 def experiment_links(uri: str, host: str, port: int) -> list[tuple[str, str]]:
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
-    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
     return [
-        (exp.name, f"{base}/#/experiments/{exp.experiment_id}?workflowType=machine_learning")
+        (exp.name, experiment_link(_base(host, port), exp.experiment_id))
         for exp in client.search_experiments()
         if exp.name != "Default"
     ]

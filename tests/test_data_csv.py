@@ -4,6 +4,7 @@ classification formats (wide and long) load."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -364,3 +365,84 @@ def test_schema_rejects_inconsistent_csv_specs():
     with pytest.raises(ValidationError, match="names a column twice"):
         spec(features=["a", "a"])
     assert spec(delimiter="tab").delimiter == "\t"
+
+
+# --- new-user cases (#15): target-only files, encodings, number formats, constant targets ---
+
+
+def test_a_file_whose_only_numeric_column_is_the_target_forecasts_from_its_history(tmp_path):
+    rows = [
+        [f"2024-01-01 {i // 60:02d}:{i % 60:02d}", round(float(np.sin(i / 5)), 4)]
+        for i in range(80)
+    ]
+    write(tmp_path, rows, header=["date", "y"])
+    ds = prepare(spec(time_column="date", targets=["y"]), tmp_path)
+    assert ds.feature_names == ("y",) and ds.target_names == ("y",)
+    assert ds.split("train").x.shape[-1] == 1
+    assert any("own history" in w for w in ds.warnings)
+    # with no target named and no numeric column, the message is still the clear one
+    write(tmp_path, [[f"2024-01-{i + 1:02d}", "word"] for i in range(20)], header=["date", "text"])
+    assert "no numeric column" in text(error_of(tmp_path, time_column="date"))
+
+
+def test_a_windows_1252_file_is_located_and_read_with_encoding(tmp_path):
+    header = "date,temp °C,load\n"  # a header written by Excel on Windows
+    body = "".join(f"2024-01-01 {h:02d}:00,{h}.5,{10 + h * h % 7}\n" for h in range(24))
+    body += "".join(f"2024-01-02 {h:02d}:00,{h}.5,{10 + h * h % 5}\n" for h in range(24))
+    (tmp_path / "series.csv").write_bytes((header + body).encode("cp1252"))
+    err = error_of(tmp_path, time_column="date", targets=["load"])
+    offset = header.index("°")  # the byte offset in the file: the header is ASCII before it
+    message = text(err)
+    assert f"not utf-8 text at byte {offset} (line 1, column {offset + 1}): 0xb0" in message
+    assert "data.encoding" in message and "cp1252" in message
+    ds = prepare(spec(time_column="date", targets=["load"], encoding="cp1252"), tmp_path)
+    assert ds.feature_names == ("temp °C", "load")
+
+
+def test_decimal_commas_and_thousands_separators_are_read_with_the_options(tmp_path):
+    rows = [
+        [f"2024-01-{1 + i // 24:02d} {i % 24:02d}:00", f"{i},5", f"1.{200 + i:03d},25"]
+        for i in range(60)
+    ]
+    write(tmp_path, rows, header=["date", "temp", "load"], sep=";")
+    ds = prepare(
+        spec(time_column="date", targets=["load"], delimiter=";", decimal=",", thousands="."),
+        tmp_path,
+    )
+    raw_load = ds.to_original(ds.part("train").targets)[:3, 0]
+    assert raw_load == pytest.approx([1200.25, 1201.25, 1202.25])
+    assert ds.feature_mean[0] == pytest.approx(np.arange(42).mean() + 0.5)  # 42 train rows
+    # without the options the same file is text, and the message says where
+    err = error_of(tmp_path, time_column="date", targets=["load"], delimiter=";")
+    assert "non-numeric" in text(err) and "'1.200,25'" in text(err)
+    assert "data.decimal: ','" in text(err) and "data.thousands: '.'" in text(err)
+
+
+@pytest.mark.parametrize(
+    ("fields", "fragment"),
+    [
+        ({"encoding": "klingon"}, "unknown text encoding"),
+        ({"decimal": ",,"}, "single character"),
+        ({"decimal": ","}, "decimal and delimiter are both ','"),
+        ({"thousands": ".", "decimal": "."}, "thousands and decimal are both '.'"),
+    ],
+)
+def test_reading_options_are_checked_at_validate_time(fields, fragment):
+    with pytest.raises(ValidationError, match=re.escape(fragment)):
+        spec(**fields)
+
+
+def test_a_constant_target_gets_advice_about_targets(tmp_path):
+    rows = series_rows(60)
+    for r in rows:
+        r[4] = 3
+    write(tmp_path, rows)
+    err = error_of(tmp_path, time_column="date", targets=["load"])
+    assert err.column == "load" and "constant target (every value is 3)" in text(err)
+    assert "data.targets" in text(err) and "data.features" not in text(err)
+    rows = series_rows(60)
+    for i, r in enumerate(rows):
+        r[4] = 5 if i < 50 else i  # constant in the train split only
+    write(tmp_path, rows)
+    err = error_of(tmp_path, time_column="date", targets=["load"], features=["temp"])
+    assert err.column == "load" and "scale_targets: false" in text(err)

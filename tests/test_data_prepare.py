@@ -250,17 +250,23 @@ def test_summary_reports_splits_statistics_scaling_and_fingerprint(indexed_csv):
         "x_shape": [134, 6, 3],
         "y_shape": [134, 1],
     }
+    # the statistics shown are the train split's (rows 0..139), the ones the scaler is fitted on
     assert summary["feature_stats"]["pos"] == {
-        "mean": pytest.approx(99.5),
-        "std": pytest.approx(np.arange(N).std()),
+        "mean": pytest.approx(69.5),
+        "std": pytest.approx(np.arange(140).std()),
         "min": 0.0,
-        "max": 199.0,
+        "max": 139.0,
     }
     assert summary["scaling"]["features"]["pos"]["mean"] == pytest.approx(69.5)
     assert summary["scaling"]["targets"]["next"]["mean"] == pytest.approx(70.0)
     assert summary["fingerprint"] == ds.fingerprint
     text = format_summary(summary)
     assert ds.fingerprint in text and "2023-07-19" in text and "windows" in text
+    assert "feature (train split)" in text
+    std = np.arange(140).std()
+    # the scaler's fitted values, for the inputs and the targets
+    assert f"pos                    (x - 69.5) / {std:.6g}" in text
+    assert f"next                   (x - 70) / {np.arange(1, 141).std():.6g}" in text
 
 
 def test_example_csv_and_config_data_section(tmp_path):

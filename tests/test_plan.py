@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bnplace.config import parse_config
-from bnplace.errors import PlanError
+from bnplace.errors import ConfigError, PlanError
 from bnplace.plan import DataShape, Plan, make_plan
 from bnplace.plan.lint import alpha_dropout_gap
 from bnplace.sweep import plan_sweep
@@ -87,6 +87,7 @@ SEED_QUESTIONS = {
     "ln_lstm_cell.yaml": {"norm=ln_cell": "Conv1D>ReLU>LN-LSTM>Dense"},
     "seed_question.yaml": {
         "model=question": "Conv1D>ReLU>LSTM>BN>Dense",
+        "model=question_linear": "Conv1D>ReLU>LSTM>BN>Dense",
         "model=answer": "Conv1D>BN>SELU>AlphaDropout>SE>LSTM(recurrent_dropout=0.2)>Dense",
     },
 }
@@ -196,11 +197,28 @@ def test_baseline_by_axis_labels_and_unknown_baseline() -> None:
     compare: {baseline: "conv.pre_act=bn, lstm.after=none"}
     """)
     assert plan.baseline == "conv.pre_act=bn, lstm.after=none"
-    with pytest.raises(PlanError, match="matches 2 variants"):
+    with pytest.raises(ConfigError, match="names 2 of the plan's variants") as info:
         plan_of("""
         sweep: {axes: {conv.pre_act: {none: [], bn: [batch_norm]}, lstm.after: [[], [layer_norm]]}}
         compare: {baseline: conv.pre_act=bn}
         """)
+    (problem,) = info.value.problems
+    assert (problem.file, problem.line, problem.key) == ("t.yaml", 10, "compare.baseline")
+
+
+def test_a_misspelled_baseline_is_located_in_the_file() -> None:
+    with pytest.raises(ConfigError) as info:
+        plan_of("""
+        sweep: {axes: {conv.pre_act: {none: [], bn: [batch_norm]}}}
+        compare:
+          baseline: conv.pre_act=nome
+        """)
+    (problem,) = info.value.problems
+    assert (problem.file, problem.line, problem.column) == ("t.yaml", 11, 13)
+    assert problem.key == "compare.baseline" and problem.got == "conv.pre_act=nome"
+    assert "conv.pre_act=none" in problem.expected
+    assert problem.suggestion == "conv.pre_act=none"
+    assert "t.yaml:11:13: compare.baseline" in str(info.value)
 
 
 def test_filter_and_seed_override() -> None:
@@ -236,6 +254,9 @@ LINT_CASES = {
     "lstm_without_cudnn": "model:\n  - lstm: {id: lstm, units: 8, recurrent_dropout: 0.2}",
     "relu_in_lstm": "model:\n  - lstm: {id: lstm, units: 8, activation: relu}",
     "shape": "model:\n  - lstm: {id: a, units: 8}\n  - lstm: {id: b, units: 8}",
+    "output_range_misses_targets": "head: {activation: relu}",
+    "model_fits_memory": "model:\n  - conv1d: {id: conv, filters: 1.0e+12}\n"
+    "  - lstm: {id: lstm, units: 8}",
 }
 
 
@@ -375,3 +396,75 @@ def test_a_plan_past_the_trial_bound_is_refused_at_once_naming_file_and_keys() -
     assert "102,000 trials" in message and "100,000" in message
     assert "sweep.axes.lstm.units (40)" in message and "sweep.seeds" in message
     assert message.startswith("t.yaml: sweep: 2,000 variants x 51 seeds")
+
+
+def test_a_model_too_large_for_this_machine_is_refused_with_its_estimate(tmp_path: Path) -> None:
+    from bnplace.plan.memory import estimate, machine_memory
+    from bnplace.plan.shapes import analyse
+
+    plan = plan_of("model:\n  - conv1d: {id: conv, filters: 1.0e+12}\n  - lstm: {units: 8}")
+    (finding,) = [f for f in plan.errors if f.rule == "model_fits_memory"]
+    variant = plan.variants[0]
+    assert f"{variant.params:,} parameters" in finding.message and "of memory" in finding.message
+    available = machine_memory()
+    assert available is not None and available > 2**20
+    # the estimate: four float32 copies per parameter plus one batch's activations
+    need = estimate(variant.model, analyse(variant.model), variant.config.train.batch_size)
+    assert need.weight_bytes == 16 * variant.params and need.total > available
+    config = tmp_path / "big.yaml"
+    config.write_text(
+        "experiment: big\ndata: {source: synthetic, length: 500, window: 16}\n"
+        "model: [{conv1d: {filters: 1.0e+12}}, {lstm: {units: 4}}]\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "bnplace", "plan", str(config)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "model_fits_memory" in done.stdout and "Traceback" not in done.stderr
+
+
+def test_a_model_of_ordinary_size_fits() -> None:
+    plan = plan_of("model:\n  - conv1d: {id: conv, filters: 256}\n  - lstm: {units: 64}")
+    assert "model_fits_memory" not in rules(plan)
+
+
+@pytest.mark.parametrize(
+    ("head", "scale_targets", "fires"),
+    [
+        ("relu", True, True),  # half of the standardized targets are below 0
+        ("sigmoid", True, True),
+        ("tanh", True, True),  # |z| > 1 for a third of them
+        ("linear", True, False),
+        ("relu", False, False),  # raw targets: bnplace cannot know their range
+    ],
+)
+def test_an_output_activation_that_cannot_reach_the_scaled_targets(
+    head: str, scale_targets: bool, fires: bool
+) -> None:
+    text = HEADER.replace(
+        "window: 16}", f"window: 16, scale_targets: {str(scale_targets).lower()}}}"
+    )
+    loaded = parse_config(text + MODEL + f"head: {{activation: {head}}}\n", "t.yaml")
+    plan = make_plan(loaded, lambda c: DataShape("forecast", 16, 3, 1, "fp"))
+    assert ("output_range_misses_targets" in rules(plan)) == fires
+
+
+def test_the_seed_question_compares_the_models_on_equal_heads() -> None:
+    plan = plan_sweep(ROOT / "configs" / "seed_question.yaml").plan
+    found = {v.name: {f.rule for f in v.findings} for v in plan.variants}
+    assert "output_range_misses_targets" in found["model=question"]  # verbatim: relu head
+    assert "output_range_misses_targets" not in found["model=question_linear"]
+    assert "output_range_misses_targets" not in found["model=answer"]
+    assert plan.baseline == "model=question_linear"
+    verbatim, fair = (
+        plan.variant("model=question").model,
+        plan.variant("model=question_linear").model,
+    )
+    assert verbatim.layers[:-1] == fair.layers[:-1]  # the fair baseline differs only in the head
+    assert verbatim.layers[-1].get("activation") == "relu"
+    assert fair.layers[-1].get("activation") == "linear"
+    assert plan.variant("model=answer").model.layers[-1].get("activation") == "linear"
+    assert not [f for f in plan.design_findings if f.rule == "seeds_too_few_for_any_verdict"]

@@ -74,3 +74,31 @@ def test_pure_shapes_and_params_match_keras(name: str) -> None:
     assert report.params == model.count_params()
     keras_shapes = [tuple(layer.output.shape[1:]) for layer in model.layers[1:]]
     assert list(report.shapes) == keras_shapes
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_the_detailed_view_matches_keras_layer_by_layer(name: str) -> None:
+    """`bnplace plan --variant`: class, output shape and parameters of every layer, as built."""
+    from bnplace.plan.detail import variant_detail
+
+    loaded = parse_config(HEADER + MODELS[name], "t.yaml")
+    plan = make_plan(
+        loaded, lambda c: DataShape("forecast", c.data.window, c.data.features, 2, "fp")
+    )
+    variant = plan.variants[0]
+    detail = variant_detail(variant)
+    model = build_model(variant.model)
+    assert detail["input_shape"] == [None, 17, 3] and detail["outputs"] == 2
+    assert detail["input_shape"] == list(model.input.shape)
+    built = model.layers[1:]
+    assert len(detail["layers"]) == len(built)
+    for shown, layer in zip(detail["layers"], built, strict=True):
+        assert shown["keras_class"] == type(layer).__name__, (shown, layer)
+        if shown["keras_class"] == "RNN":  # the layer-normalised LSTM cell
+            assert type(layer.cell).__name__ == "LayerNormLSTMCell"
+        assert shown["params"] == layer.count_params(), (shown, layer)
+        assert shown["output_shape"] == list(layer.output.shape)
+        config = layer.get_config()
+        for arg in ("momentum", "rate", "scale", "units", "filters", "groups", "stddev"):
+            if arg in shown["args"] and arg in config:
+                assert shown["args"][arg] == config[arg], (arg, shown, config)

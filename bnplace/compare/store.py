@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bnplace import tags as names
-from bnplace.errors import TrackingError, did_you_mean
+from bnplace.errors import StoreNotFound, TrackingError, did_you_mean
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -65,7 +65,7 @@ def client_for(tracking_uri: str) -> MlflowClient:
     if tracking_uri.startswith("sqlite:///"):
         path = Path(tracking_uri.removeprefix("sqlite:///").split("?", 1)[0])
         if str(path) not in ("", ":memory:") and not path.exists():
-            raise TrackingError(
+            raise StoreNotFound(
                 f"MLflow store {tracking_uri}: the SQLite file {path} does not exist "
                 "(run `bnplace run` first, or pass the store the sweep was logged to)"
             )

@@ -151,6 +151,31 @@ class CsvData(_Windowing):
     sequence_column: str | None = None  # classification in long format: rows -> sequences
     delimiter: str = ","
     fill: Literal["none", "ffill", "interpolate", "drop"] = "none"
+    # how the file is written: its text encoding (cp1252 / latin-1 for files saved by Excel on
+    # Windows), the decimal mark ("," in much of Europe) and a thousands separator ("." or ",")
+    encoding: str = "utf-8"
+    decimal: str = "."
+    thousands: str | None = None
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(
+                f"unknown text encoding {value!r}; e.g. utf-8, utf-8-sig, cp1252, latin-1"
+            ) from None
+        return value
+
+    @field_validator("decimal", "thousands")
+    @classmethod
+    def _one_mark(cls, value: str | None) -> str | None:
+        if value is not None and len(value) != 1:
+            raise ValueError(f"must be a single character, got {value!r}")
+        return value
 
     @field_validator("features", "targets")
     @classmethod
@@ -183,6 +208,17 @@ class CsvData(_Windowing):
                     raise ValueError(f"{key} is for task: classify (this data is task: forecast)")
         if self.sort and self.time_column is None:
             raise ValueError("sort: true needs time_column")
+        marks = {"delimiter": self.delimiter, "decimal": self.decimal, "thousands": self.thousands}
+        for a, b in (
+            ("decimal", "delimiter"),
+            ("thousands", "delimiter"),
+            ("thousands", "decimal"),
+        ):
+            if marks[a] is not None and marks[a] == marks[b]:
+                raise ValueError(
+                    f"{a} and {b} are both {marks[a]!r}: a number could not be told from the "
+                    "next field (a file with decimal commas is usually delimited by ';')"
+                )
         return self
 
 

@@ -4,7 +4,10 @@ In: YAML text and the file name it came from. Out: `Parsed(data, positions)`, wh
 maps a key path such as `("model", 0, "conv1d", "filters")` to its (line, column), 1-based.
 Safe-loader semantics only: a tag that would construct an object (`!!python/...`, `!include`)
 is reported, never run; duplicate keys, which PyYAML would silently overwrite, are reported
-(keys merged in by `<<: *anchor` may be overridden, as YAML intends).
+(keys merged in by `<<: *anchor` may be overridden, as YAML intends). A document that expands
+to more than `MAX_NODES` values (an "alias bomb": nested anchors a few hundred bytes long that
+repeat each other into billions of values) is refused while it is expanded, at the key whose
+value overflowed, before any of it is validated.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ from bnplace.errors import ConfigError, Problem
 # A path into the parsed YAML: mapping keys as written (str, int, float, bool) and list indexes.
 KeyPath = tuple[str | int | float, ...]
 MERGE = "tag:yaml.org,2002:merge"
+# Values (mappings, lists, scalars, each alias expansion counted again) one document may expand
+# to. A large real config has a few thousand (a 1,000-seed list is 1,000); expanding 100,000
+# takes ~0.3 s, so an alias bomb is refused well within a second.
+MAX_NODES = 100_000
 
 
 @dataclass(frozen=True)
@@ -62,8 +69,16 @@ def parse_yaml(text: str, file: str) -> Parsed:
         key_positions: dict[KeyPath, tuple[int, int]] = {}
         problems: list[Problem] = []
         written: dict[int, set[int]] = {}  # per mapping node, on its first visit
+        budget = [MAX_NODES]
+        merged_sizes: dict[int, int] = {}
+
+        def spend(count: int, node: yaml.Node, path: KeyPath) -> None:
+            budget[0] -= count
+            if budget[0] < 0:
+                raise _TooLarge(path, node)
 
         def convert(node: yaml.Node, path: KeyPath) -> Any:
+            spend(1, node, path)
             positions[path] = _mark(node)
             if not _plain_tag(node):
                 line, column = _mark(node)
@@ -84,6 +99,8 @@ def parse_yaml(text: str, file: str) -> Parsed:
             if isinstance(node, yaml.MappingNode):
                 # keys written here, as opposed to merged in by `<<: *anchor`, which they override
                 own = written.setdefault(id(node), {id(k) for k, _ in node.value if k.tag != MERGE})
+                if _merged_size(node, merged_sizes) > budget[0]:  # `<<:` chains multiply too
+                    raise _TooLarge(path, node)
                 loader.flatten_mapping(node)  # YAML merge keys (<<)
                 out: dict[Any, Any] = {}
                 seen: set[Any] = set()
@@ -123,6 +140,25 @@ def parse_yaml(text: str, file: str) -> Parsed:
             return loader.construct_object(node, deep=True)
 
         data = convert(root, ())
+    except _TooLarge as exc:
+        top = exc.path[:1]
+        where = key_positions.get(top) or _mark(exc.node)
+        raise ConfigError(
+            [
+                Problem(
+                    f"the YAML expands to more than {MAX_NODES:,} values: anchors (&name) and "
+                    "aliases (*name) repeat what they name, and nested ones multiply; refused "
+                    "before validation",
+                    file=file,
+                    line=where[0],
+                    column=where[1],
+                    key=dotted(top),
+                    expected="a config of at most a few thousand values (write each value "
+                    "once, or use fewer nested aliases)",
+                    got=f"the count passed {MAX_NODES:,} at {dotted(exc.path) or 'the top'}",
+                )
+            ]
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
@@ -147,6 +183,32 @@ def parse_yaml(text: str, file: str) -> Parsed:
     if problems:
         raise ConfigError(problems)
     return Parsed(data, positions, key_positions)
+
+
+class _TooLarge(Exception):
+    """Raised inside `parse_yaml` when the document expands past `MAX_NODES` values."""
+
+    def __init__(self, path: KeyPath, node: yaml.Node) -> None:
+        super().__init__(path)
+        self.path, self.node = path, node
+
+
+def _merged_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """The pairs a mapping has once its `<<:` merge keys are flattened (without flattening)."""
+    if not isinstance(node, yaml.MappingNode):
+        return 0
+    if id(node) in memo:
+        return memo[id(node)]
+    memo[id(node)] = 0  # a merge cycle adds nothing (PyYAML rejects it later)
+    total = 0
+    for key, value in node.value:
+        if key.tag != MERGE:
+            total += 1
+            continue
+        merged = value.value if isinstance(value, yaml.SequenceNode) else [value]
+        total += sum(_merged_size(sub, memo) for sub in merged)
+    memo[id(node)] = total
+    return total
 
 
 _PLAIN_TAGS = {

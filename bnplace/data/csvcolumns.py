@@ -15,6 +15,7 @@ is that number plus one (`at_row`).
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Literal
 
@@ -73,14 +74,30 @@ def numeric_column(frame: pd.DataFrame, name: str, file: str, rows: np.ndarray) 
     if bad.any():
         first = int(np.flatnonzero(bad.to_numpy())[0])
         count, row = int(bad.sum()), int(rows[first])
+        shown = str(text.iloc[first])
         raise DataError(
-            f"{count} non-numeric value(s), the first {str(text.iloc[first])!r} at "
-            f"{at_row(row)}; every value of a feature or target must be a number",
+            f"{count} non-numeric value(s), the first {shown!r} at "
+            f"{at_row(row)}; every value of a feature or target must be a number"
+            + _number_format_hint(shown),
             file=file,
             column=name,
             row=row,
         )
     return numbers.astype(np.float64)
+
+
+def _number_format_hint(value: str) -> str:
+    """'1.200,25' or '3,5': a number written with a decimal comma or thousands separators."""
+    if re.fullmatch(r"[-+]?\d{1,3}(\.\d{3})+(,\d+)?", value):
+        return (
+            " (it looks like a number with '.' thousands and a ',' decimal mark: set "
+            "data.decimal: ',' and data.thousands: '.')"
+        )
+    if re.fullmatch(r"[-+]?\d+,\d+", value):
+        return " (it looks like a decimal comma: set data.decimal: ',')"
+    if re.fullmatch(r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?", value):
+        return " (it looks like ',' thousands separators: set data.thousands: ',')"
+    return ""
 
 
 def _looks_numeric(column: pd.Series) -> bool:
@@ -95,7 +112,7 @@ def _looks_numeric(column: pd.Series) -> bool:
 
 
 def _default_features(
-    frame: pd.DataFrame, excluded: set[str], file: str
+    frame: pd.DataFrame, excluded: set[str], file: str, allow_none: bool = False
 ) -> tuple[list[str], list[str]]:
     """Every column that holds numbers, except `excluded`; and the skipped columns.
 
@@ -108,7 +125,7 @@ def _default_features(
             continue
         usable = _looks_numeric(frame[name]) and not name.startswith("Unnamed: ")
         (chosen if usable else skipped).append(name)
-    if not chosen:
+    if not chosen and not allow_none:
         raise DataError(
             "no numeric column to use as a feature (columns: "
             f"{', '.join(map(repr, frame.columns))}); name them in data.features",
@@ -123,12 +140,19 @@ def named(*columns: str | None) -> set[str]:
 
 
 def feature_columns(
-    frame: pd.DataFrame, section: CsvData, excluded: set[str], file: str, notes: list[str]
+    frame: pd.DataFrame,
+    section: CsvData,
+    excluded: set[str],
+    file: str,
+    notes: list[str],
+    *,
+    allow_none: bool = False,
 ) -> list[str]:
-    """`data.features` as written, else every numeric column but `excluded` (noted)."""
+    """`data.features` as written, else every numeric column but `excluded` (noted); none is
+    an error unless `allow_none` (forecasting from the targets' own history)."""
     if section.features is not None:
         return list(section.features)
-    chosen, skipped = _default_features(frame, excluded, file)
+    chosen, skipped = _default_features(frame, excluded, file, allow_none)
     if skipped:
         notes.append(f"skipped non-numeric or unnamed column(s): {', '.join(map(repr, skipped))}")
     return chosen

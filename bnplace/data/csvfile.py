@@ -69,7 +69,14 @@ def read(path: Path, section: CsvData) -> pd.DataFrame:
     if path.is_dir():
         raise DataError("is a folder, not a CSV file", file=file)
     try:
-        frame = pd.read_csv(path, sep=section.delimiter, skipinitialspace=True)
+        frame = pd.read_csv(
+            path,
+            sep=section.delimiter,
+            skipinitialspace=True,
+            encoding=section.encoding,
+            decimal=section.decimal,
+            thousands=section.thousands,
+        )
     except pd.errors.EmptyDataError:
         raise DataError("the file is empty", file=file) from None
     except pd.errors.ParserError as exc:
@@ -77,14 +84,36 @@ def read(path: Path, section: CsvData) -> pd.DataFrame:
         raise DataError(
             f"cannot read it as CSV with delimiter {section.delimiter!r}: {detail}", file=file
         ) from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=file) from None
+    except UnicodeDecodeError:
+        raise DataError(_not_text(path, section.encoding), file=file) from None
     except OSError as exc:
         raise DataError(f"cannot read the file: {exc.strerror or exc}", file=file) from None
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
         raise DataError("the file has a header but no data rows", file=file)
     return frame.reset_index(drop=True)
+
+
+def _not_text(path: Path, encoding: str) -> str:
+    """Where the file stops being `encoding` text, in the file's own byte offset and line (pandas
+    decodes in chunks: the offset in its exception is within a chunk), and what to set."""
+    data = path.read_bytes()
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        start, bad = exc.start, data[exc.start : exc.start + 1]
+        line = data.count(b"\n", 0, start) + 1
+        column = start - (data.rfind(b"\n", 0, start) + 1) + 1
+        where = f"byte {start} (line {line}, column {column}): 0x{bad.hex()} is {exc.reason}"
+    else:  # pandas failed where a whole-file decode does not (a BOM or a split sequence)
+        where = "somewhere pandas decodes it in pieces"
+    hint = (
+        "set data.encoding to the file's encoding: cp1252 (or latin-1) for files saved by Excel "
+        "on Windows, utf-16 for 'Unicode text'"
+        if encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+        else "set data.encoding to the file's encoding (e.g. utf-8, cp1252, latin-1)"
+    )
+    return f"not {encoding} text at {where}; {hint}"
 
 
 # --- forecasting ---------------------------------------------------------------------------
@@ -106,9 +135,17 @@ def _series(frame: pd.DataFrame, section: CsvData, file: str) -> RawSeries:
             notes.append(f"sorted the rows by {section.time_column!r}")
             frame, time, rows = frame.iloc[order], time[order], rows[order]
     excluded = named(section.time_column)
-    features = feature_columns(frame, section, excluded | set(section.targets or ()), file, notes)
+    targets_named = list(section.targets or ())
+    features = feature_columns(
+        frame, section, excluded | set(targets_named), file, notes, allow_none=bool(targets_named)
+    )
     if section.features is None:  # the targets' own history is an input too
-        features += [t for t in section.targets or () if t not in features]
+        if not features:
+            notes.append(
+                f"no numeric column besides the target(s) {', '.join(map(repr, targets_named))}: "
+                "the model forecasts from their own history"
+            )
+        features += [t for t in targets_named if t not in features]
     targets = list(section.targets) if section.targets is not None else [features[-1]]
     for name in targets:
         if name == section.time_column:

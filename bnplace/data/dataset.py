@@ -69,7 +69,8 @@ class Dataset:
     parts: tuple[Part, Part, Part]
     origin: str = ""  # where the data came from, for messages and the summary
     warnings: tuple[str, ...] = ()  # gaps, skipped columns, filled values ...
-    feature_stats: tuple[tuple[float, float, float, float], ...] = ()  # mean, std, min, max
+    # mean, std, min, max of each feature over the train split (what the scaler is fitted on)
+    feature_stats: tuple[tuple[float, float, float, float], ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)  # source details for the summary
 
     # --- shape -----------------------------------------------------------------------------
@@ -243,7 +244,10 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"{name:<7} {s['windows']:>7}   {tuple(s['x_shape'])!s:<20} {y_shape:<10} {rng}"
         )
     lines.append("")
-    lines.append(f"{'feature':<24} {'mean':>11} {'std':>11} {'min':>11} {'max':>11}")
+    train = "train split" if summary["task"] == "forecast" else "train sequences"
+    lines.append(
+        f"{'feature (' + train + ')':<24} {'mean':>11} {'std':>11} {'min':>11} {'max':>11}"
+    )
     for name, st in summary["feature_stats"].items():
         lines.append(
             f"{name[:24]:<24} {st['mean']:>11.4g} {st['std']:>11.4g} "
@@ -251,13 +255,22 @@ def format_summary(summary: dict[str, Any]) -> str:
         )
     scaling = summary["scaling"]
     lines.append("")
-    inputs = "on (mean/std of the train split, per feature)" if scaling["standardize"] else "off"
+    inputs = "on, fitted on the " + train if scaling["standardize"] else "off (raw values)"
     lines.append(f"standardize inputs: {inputs}")
+    lines += _scaler_lines(scaling.get("features", {}) if scaling["standardize"] else {})
     targets = scaling.get("targets", {})
     if targets:
         scaled = any(t["mean"] != 0 or t["std"] != 1 for t in targets.values())
-        lines.append(f"scale targets: {'on (train-split mean/std)' if scaled else 'off'}")
+        lines.append(f"scale targets: {'on, fitted on the train split' if scaled else 'off'}")
+        lines += _scaler_lines(targets if scaled else {})
     for warning in summary["warnings"]:
         lines.append(f"warning: {warning}")
     lines.append(f"fingerprint: {summary['fingerprint']}")
     return "\n".join(lines)
+
+
+def _scaler_lines(fitted: dict[str, dict[str, float]]) -> list[str]:
+    """The scaler's fitted values: x is fed to the model as (x - mean) / std."""
+    return [
+        f"  {name[:22]:<22} (x - {v['mean']:.6g}) / {v['std']:.6g}" for name, v in fitted.items()
+    ]

@@ -10,10 +10,13 @@ targets are standardised per column with the mean and population std (ddof 0) of
 part only, and these statistics are kept so forecasts can be reported in original units.
 Classification: a stratified random split with a fixed seed (0); channels are standardised
 with the train sequences' statistics. `standardize: false` keeps raw values (identity scaling).
+The statistics `bnplace data` shows per feature (mean, std, min, max) are the train split's, the
+ones the scaler is fitted on.
 
-Fingerprint: sha256 over a format version, the data section without its file location, the
-column and class names and the loaded values (after `fill`), so editing the CSV, the data
-section or this format changes it, and moving the file does not.
+Fingerprint: sha256 over a format version, the data section without its file location and
+reading options (encoding, decimal, thousands), the column and class names and the loaded values
+(after `fill`), so editing the CSV, the data section or this format changes it, and moving the
+file (or re-saving it in another encoding) does not.
 """
 
 from __future__ import annotations
@@ -92,11 +95,25 @@ def _check_finite(values: np.ndarray, columns: tuple[str, ...], file: str, origi
         )
 
 
-def _check_not_constant(values: np.ndarray, names: tuple[str, ...], file: str, what: str) -> None:
+def _check_not_constant(
+    values: np.ndarray,
+    names: tuple[str, ...],
+    file: str,
+    what: str,
+    targets: tuple[str, ...] = (),
+) -> None:
     flat = values.reshape(-1, values.shape[-1])
     for j, name in enumerate(names):
         column = flat[:, j]
         if column.size and np.ptp(column) == 0:
+            if name in targets:  # a target is what is forecast: leaving it out is no advice
+                raise DataError(
+                    f"constant target (every value is {column[0]:g}): there is nothing to "
+                    "forecast, and every model would score the same; name a column that varies "
+                    "in data.targets",
+                    file=file,
+                    column=name,
+                )
             raise DataError(
                 f"constant {what} (every value is {column[0]:g}): zero variance, nothing to "
                 "learn from and nothing to standardise by; leave it out of data.features",
@@ -106,8 +123,15 @@ def _check_not_constant(values: np.ndarray, names: tuple[str, ...], file: str, w
 
 
 def _train_stats(
-    train: np.ndarray, names: tuple[str, ...], standardize: bool, file: str, where: str
+    train: np.ndarray,
+    names: tuple[str, ...],
+    standardize: bool,
+    file: str,
+    where: str,
+    switch: str = "standardize",
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population std per column of the train split (the scaler's fitted values);
+    zeros and ones with the `switch` off. `switch` names the setting in messages."""
     flat = train.reshape(-1, train.shape[-1])
     if not standardize:
         return np.zeros(flat.shape[1]), np.ones(flat.shape[1])
@@ -117,7 +141,7 @@ def _train_stats(
         if std[j] == 0:
             raise DataError(
                 f"constant within the train split ({where}), so it cannot be standardised; "
-                "use more data, other split fractions, or standardize: false",
+                f"use more data, other split fractions, or {switch}: false",
                 file=file,
                 column=name,
             )
@@ -131,7 +155,7 @@ def _scale(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
 def _prepare_series(section: DataConfig, raw: RawSeries) -> Dataset:
     file = raw.file
     _check_finite(raw.values, raw.columns, file, raw.origin)
-    _check_not_constant(raw.values, raw.columns, file, "column")
+    _check_not_constant(raw.values, raw.columns, file, "column", raw.target_names)
     n = raw.values.shape[0]
     w, h = section.window, section.horizon
     sizes = split_sizes(n, section.split.train, section.split.val)
@@ -153,7 +177,7 @@ def _prepare_series(section: DataConfig, raw: RawSeries) -> Dataset:
         inputs[:n_train], raw.feature_names, section.standardize, file, where
     )
     t_mean, t_std = _train_stats(
-        targets[:n_train], raw.target_names, section.scale_targets, file, where
+        targets[:n_train], raw.target_names, section.scale_targets, file, where, "scale_targets"
     )
     parts = []
     for name, start, stop in zip(("train", "val", "test"), bounds[:-1], bounds[1:], strict=True):
@@ -188,7 +212,7 @@ def _prepare_series(section: DataConfig, raw: RawSeries) -> Dataset:
         parts=(parts[0], parts[1], parts[2]),
         origin=raw.origin,
         warnings=raw.warnings,
-        feature_stats=_stats(inputs),
+        feature_stats=_stats(inputs[:n_train]),
         extra={"source": section.source},
     )
 
@@ -302,7 +326,7 @@ def _prepare_sequences(section: DataConfig, raw: RawSequences) -> Dataset:
         parts=(parts[0], parts[1], parts[2]),
         origin=raw.origin,
         warnings=tuple(notes),
-        feature_stats=_stats(raw.x),
+        feature_stats=_stats(raw.x[train_pos]),
         extra={"source": section.source},
     )
 
@@ -313,7 +337,11 @@ def _prepare_sequences(section: DataConfig, raw: RawSequences) -> Dataset:
 def fingerprint(section: DataConfig, names: object, arrays: list[np.ndarray]) -> str:
     """Hex digest of the data section (without its file location), names and the loaded values."""
     digest = hashlib.sha256(FORMAT_VERSION.encode())
-    described = section.model_dump(mode="json", exclude={"path"})
+    # how the file is read (not what it holds) stays out: the loaded values are hashed below,
+    # and existing stores keep their fingerprints
+    described = section.model_dump(
+        mode="json", exclude={"path", "encoding", "decimal", "thousands"}
+    )
     digest.update(json.dumps(described, sort_keys=True).encode())
     digest.update(json.dumps(names).encode())
     for array in arrays:

@@ -19,13 +19,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from bnplace.config.checks import Issue
 from bnplace.config.data import CsvData
 from bnplace.config.load import LoadedConfig, validate_raw
 from bnplace.config.overrides import set_value, target_path
 from bnplace.config.schema import Config
-from bnplace.errors import PlanError, PlanTooLarge
+from bnplace.errors import ConfigError, PlanError, PlanTooLarge, UnknownVariant
 from bnplace.metrics import default_metric, direction_for
 from bnplace.plan.design import design_findings, make_design, resolve_variant
+from bnplace.plan.detail import model_detail
 from bnplace.plan.grid import Cell, expand
 from bnplace.plan.lint import Finding, Subject, lint
 from bnplace.plan.resolve import DataShape, resolve_model
@@ -145,6 +147,7 @@ class Plan:
                     "labels": dict(v.labels),
                     "layers": v.layer_order,
                     "params": v.params,
+                    "model": model_detail(v.model),  # input shape, outputs, each layer
                     "cudnn": v.cudnn,
                     "findings": [
                         {"rule": f.rule, "level": f.level, "message": f.message} for f in v.findings
@@ -254,11 +257,7 @@ def make_plan(
     metric = config.compare.metric or default_metric(task)
     looks = config.sweep.looks if seeds is None else ()  # --seeds N: a fixed design
     design = make_design(config.compare, variants, merges, looks)
-    baseline = (
-        resolve_variant(config.compare.baseline, variants, merges, "compare.baseline")
-        if config.compare.baseline
-        else variants[0].name
-    )
+    baseline = _baseline(loaded, variants, merges)
     names = [v.name for v in variants]
     return Plan(
         experiment=config.experiment,
@@ -274,6 +273,24 @@ def make_plan(
         design=design,
         design_findings=tuple(design_findings(design, names, baseline, len(seed_list))),
     )
+
+
+def _baseline(loaded: LoadedConfig, variants: Sequence[Variant], merges: Sequence[Merge]) -> str:
+    """compare.baseline resolved to a variant name; a name that picks none is located."""
+    wanted = loaded.config.compare.baseline
+    if not wanted:
+        return variants[0].name
+    try:
+        return resolve_variant(wanted, variants, merges, "compare.baseline")
+    except UnknownVariant as exc:
+        issue = Issue(
+            ("compare", "baseline"),
+            f"'{wanted}' names {exc.matches} of the plan's variants, not exactly one",
+            expected="a variant name or axis=label pairs, one of: " + "; ".join(exc.names),
+            got=wanted,
+            suggestion=exc.suggestion,
+        )
+        raise ConfigError([loaded.problem(issue)]) from None
 
 
 def _check_size(loaded: LoadedConfig, seeds: int) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bnplace.config.schema import AxisContrast, Compare
-from bnplace.errors import PlanError, did_you_mean
+from bnplace.errors import PlanError, UnknownVariant, did_you_mean
 from bnplace.plan.lint import Finding
 from bnplace.sequential import SequentialRule, expected_seeds
 from bnplace.verdicts import (
@@ -46,12 +46,7 @@ def resolve_variant(
     matches = [v.name for v in variants if pairs <= {f"{a}={b}" for a, b in v.labels}]
     if len(matches) == 1:
         return matches[0]
-    hint = did_you_mean(wanted, names)
-    raise PlanError(
-        f"{key} '{wanted}' matches {len(matches)} variants; name one of: "
-        + "; ".join(names)
-        + (f"\n  did you mean: {hint}" if hint else "")
-    )
+    raise UnknownVariant(key, wanted, len(matches), names, did_you_mean(wanted, names) or "")
 
 
 def _axis_contrasts(spec: AxisContrast, variants: Sequence[Variant], key: str) -> list[Contrast]:

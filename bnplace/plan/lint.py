@@ -7,6 +7,7 @@ function per rule; `RULES` lists them in the order they are reported.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -241,6 +242,70 @@ def dropout_after_selu(s: Subject) -> list[tuple[Level, str]]:
     ]
 
 
+# The range of each head activation (bounds of its output), for output_range_misses_targets.
+_INF = float("inf")
+OUTPUT_RANGES: dict[str, tuple[float, float]] = {
+    "relu": (0.0, _INF),
+    "sigmoid": (0.0, 1.0),
+    "softmax": (0.0, 1.0),
+    "tanh": (-1.0, 1.0),
+    "elu": (-1.0, _INF),
+    "selu": (-1.0507009873554805 * 1.6732632423543772, _INF),
+    "gelu": (-0.1700, _INF),
+    "swish": (-0.2785, _INF),
+}
+
+
+def _normal_cdf(x: float) -> float:
+    return 0.5 * math.erfc(-x / math.sqrt(2)) if math.isfinite(x) else (0.0 if x < 0 else 1.0)
+
+
+def output_range_misses_targets(s: Subject) -> list[tuple[Level, str]]:
+    """A forecasting head whose activation cannot reach part of the standardized targets."""
+    if s.config.data.task != "forecast" or not s.config.data.scale_targets:
+        return []
+    head = s.model.layers[-1]
+    activation = str(head.get("activation", "linear"))
+    if head.kind != "output" or activation not in OUTPUT_RANGES:
+        return []
+    low, high = OUTPUT_RANGES[activation]
+    missed = _normal_cdf(low) + 1 - _normal_cdf(high)  # of N(0, 1): standardized targets
+    if missed < 0.05:
+        return []
+    shown = f"[{low:.3g}, {'inf' if high == _INF else f'{high:.3g}'})"
+    return [
+        (
+            "warning",
+            f"the output layer's activation {activation} only reaches {shown}, but forecasting "
+            "targets are standardized (train-split mean 0, sd 1): about "
+            f"{missed:.0%} of them lie outside what this model can predict, so it is judged "
+            "on a handicap that has nothing to do with its placements; use head.activation: "
+            "linear, or data.scale_targets: false when the raw targets lie in that range",
+        )
+    ]
+
+
+def model_fits_memory(s: Subject) -> list[tuple[Level, str]]:
+    """A model whose weights or one batch's activations cannot fit this machine's memory."""
+    from bnplace.plan.memory import estimate, machine_memory, show_bytes
+
+    available = machine_memory()
+    need = estimate(s.model, s.shapes, s.config.train.batch_size)
+    if available is None or need.total <= available:
+        return []
+    return [
+        (
+            "error",
+            f"this model cannot fit this machine: {need.params:,} parameters need "
+            f"{show_bytes(need.weight_bytes)} for weights, gradients and optimizer state, and "
+            f"a batch of {s.config.train.batch_size} needs {show_bytes(need.activation_bytes)} "
+            f"of activations: {show_bytes(need.total)} at least, against "
+            f"{show_bytes(available)} of memory; check the sizes (filters, units, window, "
+            "batch_size) for a typo",
+        )
+    ]
+
+
 RULES: tuple[Rule, ...] = (
     norm_on_raw_input,
     bias_before_bn,
@@ -254,6 +319,8 @@ RULES: tuple[Rule, ...] = (
     bn_momentum_too_slow,
     lstm_without_cudnn,
     relu_in_lstm,
+    output_range_misses_targets,
+    model_fits_memory,
 )
 
 

@@ -26,6 +26,7 @@ class ShapeReport:
     params: int
     cudnn: bool  # every LSTM can use the cuDNN kernel (trivially true without LSTMs)
     errors: tuple[tuple[int, str], ...]  # (layer index, message)
+    layer_params: tuple[int, ...] = ()  # parameter count of each layer, aligned with shapes
 
 
 def cudnn_eligible(layer: LayerSpec) -> bool:
@@ -41,7 +42,7 @@ def cudnn_eligible(layer: LayerSpec) -> bool:
 
 def analyse(spec: ModelSpec) -> ShapeReport:
     shape: Shape = (spec.window, spec.features)
-    shapes, inputs, errors = [], [], []
+    shapes, inputs, errors, counts = [], [], [], []
     params = 0
     for index, layer in enumerate(spec.layers):
         inputs.append(shape)
@@ -51,6 +52,7 @@ def analyse(spec: ModelSpec) -> ShapeReport:
             errors.append((index, str(exc)))
             count = 0
         params += count
+        counts.append(count)
         shapes.append(shape)
     lstms = [layer for layer in spec.layers if layer.kind == "lstm"]
     return ShapeReport(
@@ -59,6 +61,7 @@ def analyse(spec: ModelSpec) -> ShapeReport:
         params,
         all(cudnn_eligible(layer) for layer in lstms),
         tuple(errors),
+        tuple(counts),
     )
 
 

@@ -1,0 +1,147 @@
+"""How long a sweep will train, estimated before it runs: trials x epochs x steps x step cost.
+
+In: a `Prepared` sweep (the plan, and the prepared data that says how many training windows
+each variant has) and a tracking URI. Out: a `TimeEstimate`: the training steps of every
+planned trial (epochs x ceil(train windows / batch size); early stopping can only shorten it),
+and, where the store holds finished trials of this experiment, a per-step cost measured from
+them (their `time_per_epoch_s` over the steps of an epoch, plus what a trial spends beyond its
+epochs: building and tracing; medians per variant, and a variant not measured yet gets the
+median of those that are), hence seconds. Without a measurement the
+steps are all it says. Reads the store only when it exists (a missing SQLite file is not
+created, and MLflow is not imported for it).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bnplace import metrics as metric_names
+from bnplace import tags as names
+
+if TYPE_CHECKING:
+    from bnplace.plan import Plan
+    from bnplace.sweep import Prepared
+
+
+@dataclass(frozen=True)
+class TimeEstimate:
+    trials: int
+    steps: int  # training steps over all planned trials
+    seconds: float | None  # None: no per-step cost measured in the store
+    step_cost: dict[str, float] = field(default_factory=dict)  # variant id -> s per step
+    measured: int = 0  # finished trials the costs come from
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "trials": self.trials,
+            "steps": self.steps,
+            "seconds": self.seconds,
+            "step_cost_s": self.step_cost,
+            "measured_trials": self.measured,
+        }
+
+    def describe(self) -> str:
+        steps = f"{self.trials:,} trials, {self.steps:,} training steps in all"
+        if self.seconds is None:
+            return (
+                f"training time: {steps}; no per-step cost measured in the store yet (after a "
+                "first `bnplace run`, plan estimates the time)"
+            )
+        return (
+            f"training time, estimated: ~{_duration(self.seconds)} of trial time ({steps}, at "
+            f"the per-step cost measured on {self.measured:,} finished trial(s) in the store), "
+            "shared among the --jobs workers; early stopping shortens it"
+        )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def steps_per_epoch(prepared: Prepared) -> dict[str, int]:
+    """Variant id -> training steps in one epoch (batches of its training windows)."""
+    windows = {
+        t.variant_id: prepared.datasets[t.data_fingerprint].n_windows("train")
+        for t in prepared.plan.trials
+        if t.data_fingerprint in prepared.datasets
+    }
+    return {
+        v.id: max(1, math.ceil(windows.get(v.id, 0) / v.config.train.batch_size))
+        for v in prepared.plan.variants
+    }
+
+
+@dataclass(frozen=True)
+class StepCost:
+    per_step: float  # seconds per training step
+    per_trial: float  # seconds a trial spends beyond its epochs (build, first-epoch tracing)
+
+
+def measured_step_costs(
+    plan: Plan, uri: str, per_epoch: Mapping[str, int]
+) -> tuple[dict[str, StepCost], int]:
+    """Variant id -> median step cost over its finished trials in the store; and how many
+    trials that is. Empty when the store or experiment does not exist."""
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+        if not path.exists():
+            return {}, 0
+    from bnplace.compare.store import client_for, mlflow_errors, role_filter, search_runs
+
+    client = client_for(uri)
+    with mlflow_errors(uri):
+        experiment = client.get_experiment_by_name(plan.experiment)
+        if experiment is None:
+            return {}, 0
+        runs = search_runs(
+            client,
+            [experiment.experiment_id],
+            role_filter(names.TRIAL) + " and attributes.status = 'FINISHED'",
+        )
+    samples: dict[str, list[tuple[float, float]]] = {}
+    for run in runs:
+        variant, measured = run.data.tags.get(names.VARIANT_ID, ""), run.data.metrics
+        per_epoch_s = measured.get(metric_names.TIME_PER_EPOCH_S)
+        if variant not in per_epoch or not per_epoch_s or per_epoch_s <= 0:
+            continue
+        # what the epochs do not explain: building, tracing (the first epoch), evaluating
+        epochs_run = measured.get(metric_names.EPOCHS_RUN, 0.0)
+        fixed = measured.get(metric_names.TRAIN_TIME_S, 0.0) - epochs_run * per_epoch_s
+        samples.setdefault(variant, []).append((per_epoch_s / per_epoch[variant], max(0.0, fixed)))
+    costs = {
+        v: StepCost(
+            statistics.median(c for c, _ in values), statistics.median(f for _, f in values)
+        )
+        for v, values in samples.items()
+    }
+    return costs, sum(len(values) for values in samples.values())
+
+
+def estimate_time(prepared: Prepared, uri: str) -> TimeEstimate:
+    plan = prepared.plan
+    per_epoch = steps_per_epoch(prepared)
+    epochs = {v.id: v.config.train.epochs for v in plan.variants}
+    steps_of = {v: epochs[v] * per_epoch[v] for v in epochs}
+    steps = sum(steps_of[t.variant_id] for t in plan.trials)
+    costs, measured = measured_step_costs(plan, uri, per_epoch)
+    if not costs:
+        return TimeEstimate(len(plan.trials), steps, None)
+    fallback = StepCost(
+        statistics.median(c.per_step for c in costs.values()),
+        statistics.median(c.per_trial for c in costs.values()),
+    )
+    seconds = 0.0
+    for trial in plan.trials:
+        cost = costs.get(trial.variant_id, fallback)
+        seconds += cost.per_trial + steps_of[trial.variant_id] * cost.per_step
+    step_cost = {v: c.per_step for v, c in costs.items()}
+    return TimeEstimate(len(plan.trials), steps, seconds, step_cost, measured)

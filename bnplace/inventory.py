@@ -1,0 +1,146 @@
+"""Where each planned trial stands in the store: for `bnplace status` and `bnplace export`.
+
+In: a `Plan` (every variant x seed of a config) and a tracking URI. Out: one `TrialRecord` per
+planned trial, in plan order: done (a FINISHED run holds its key: resume skips it), failed (its
+newest run FAILED), or pending (no run, or only runs left RUNNING or KILLED: it trains on the
+next `bnplace run`), with the newest run's ids, params and metrics. A missing SQLite store or
+experiment means every trial is pending. `records_frame` shapes the records into one row per
+trial for export (csv, or parquet when pyarrow is importable). Reads only; trains nothing.
+mlflow and pandas are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from bnplace import tags as names
+from bnplace.errors import MissingExtraError, StoreNotFound
+from bnplace.result import FAILED, FINISHED, TrialState
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from mlflow.entities import Run
+
+    from bnplace.plan import Plan, Trial
+
+Standing = Literal["done", "failed", "pending"]
+STANDINGS: tuple[Standing, ...] = ("done", "failed", "pending")
+EXPORT_FORMATS = ("csv", "parquet")
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    variant: str
+    variant_id: str
+    seed: int
+    trial_key: str
+    status: Standing
+    run_status: str = ""  # the newest run's MLflow status ("" without a run)
+    failure: str = ""  # bnplace.failure of a failed trial
+    run_id: str = ""
+    variant_run_id: str = ""
+    sweep_run_id: str = ""
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def trial_records(plan: Plan, uri: str) -> tuple[list[TrialRecord], str]:
+    """The plan's trials as the store holds them, and a note ("" or why all are pending)."""
+    from bnplace.compare.store import client_for, mlflow_errors, role_filter, search_runs
+
+    try:
+        client = client_for(uri)
+    except StoreNotFound:
+        return [_pending(t) for t in plan.trials], f"no store at {uri} yet: nothing has run"
+    with mlflow_errors(uri):
+        experiment = client.get_experiment_by_name(plan.experiment)
+        if experiment is None:
+            note = f"no experiment '{plan.experiment}' in {uri} yet: nothing has run"
+            return [_pending(t) for t in plan.trials], note
+        runs = search_runs(client, [experiment.experiment_id], role_filter(names.TRIAL))
+    by_key: dict[str, list[Run]] = {}
+    for run in runs:
+        by_key.setdefault(run.data.tags.get(names.TRIAL_KEY, ""), []).append(run)
+    records = []
+    for trial in plan.trials:
+        found = sorted(by_key.get(trial.key, []), key=lambda r: r.info.start_time, reverse=True)
+        finished = [r for r in found if r.info.status == FINISHED.run_status]
+        chosen = finished[0] if finished else (found[0] if found else None)
+        if chosen is None:
+            records.append(_pending(trial))
+            continue
+        state = TrialState.of_run_status(chosen.info.status)
+        status: Standing = (
+            "done" if state == FINISHED else "failed" if state == FAILED else "pending"
+        )
+        run_tags = chosen.data.tags
+        records.append(
+            TrialRecord(
+                trial.variant,
+                trial.variant_id,
+                trial.seed,
+                trial.key,
+                status,
+                chosen.info.status,
+                run_tags.get(names.FAILURE, ""),
+                chosen.info.run_id,
+                run_tags.get(names.PARENT, ""),
+                run_tags.get(names.SWEEP_ID, ""),
+                dict(chosen.data.params),
+                dict(chosen.data.metrics),
+            )
+        )
+    return records, ""
+
+
+def _pending(trial: Trial) -> TrialRecord:
+    return TrialRecord(trial.variant, trial.variant_id, trial.seed, trial.key, "pending")
+
+
+def counts(records: Sequence[TrialRecord]) -> dict[Standing, int]:
+    return {s: sum(1 for r in records if r.status == s) for s in STANDINGS}
+
+
+def records_frame(plan: Plan, records: Sequence[TrialRecord]) -> pd.DataFrame:
+    """One row per trial: ids, variant, axis labels, seed, status, params, metrics."""
+    import pandas as pd
+
+    labels = {v.id: dict(v.labels) for v in plan.variants}
+    rows = []
+    for r in records:
+        row: dict[str, object] = {
+            "experiment": plan.experiment,
+            "variant": r.variant,
+            "variant_id": r.variant_id,
+            **{f"axis.{axis}": label for axis, label in labels[r.variant_id].items()},
+            "seed": r.seed,
+            "status": r.status,
+            "failure": r.failure,
+            "trial_key": r.trial_key,
+            "run_id": r.run_id,
+            "variant_run_id": r.variant_run_id,
+            "sweep_run_id": r.sweep_run_id,
+        }
+        row |= {f"param.{k}": v for k, v in sorted(r.params.items())}
+        row |= {f"metric.{k}": v for k, v in sorted(r.metrics.items())}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_export(frame: pd.DataFrame, fmt: str, out: Path) -> Path:
+    """Write the frame as csv or parquet (pyarrow); refuses parquet without pyarrow."""
+    if fmt == "parquet":
+        try:
+            importlib.import_module("pyarrow")  # pandas' parquet engine; optional
+        except ImportError:
+            raise MissingExtraError(
+                "pyarrow", "parquet", "bnplace export --format parquet"
+            ) from None
+        frame.to_parquet(out, engine="pyarrow", index=False)
+    else:
+        frame.to_csv(out, index=False)
+    return out

@@ -1,0 +1,248 @@
+"""What a user reads back from a sweep without training: `status`, `export`, the UI link.
+
+One tiny sweep (a finishing and a diverging variant, 2 of the config's 3 seeds) is run with the
+CLI as a subprocess into a real SQLite store. Then: `bnplace status` says done / failed /
+pending per variant x seed; `bnplace export` writes one row per trial (csv and parquet) whose
+run ids are the store's; the end of `bnplace run` prints the link to the experiment's runs in
+the UI's model-training view, and the experiment carries the config's description. Last, a real
+`mlflow server` on that store and a real headless Chromium: the page behind the link shows the
+sweep run's name (and the plain experiment link, MLflow 3's GenAI overview, does not). The
+browser test skips, saying so, where no Chromium is installed (`.ci/run` installs it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from bnplace.cli import app
+from tests.sweeps import bnplace, client
+
+pytestmark = pytest.mark.slow
+
+CONFIG = """
+experiment: views
+description: A tiny sweep that the status, export and UI tests read back.
+data: {source: synthetic, generator: sine_mix, length: 360, features: 2, window: 12}
+model:
+  - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
+  - lstm: {id: lstm, units: 4}
+train: {epochs: 2, batch_size: 32, learning_rate: 0.01}
+sweep:
+  arms:
+    kind:
+      plain: {}
+      huge_lr: {train.learning_rate: 1.0e+12, train.optimizer: sgd}
+  seeds: 3
+"""
+DESCRIPTION = "A tiny sweep that the status, export and UI tests read back."
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    folder = tmp_path_factory.mktemp("views")
+    (folder / "c.yaml").write_text(CONFIG)
+    done = bnplace(folder, "run", "c.yaml", "--seeds", "2", "--jobs", "2", "--no-compare")
+    assert done.returncode == 1, done.stdout + done.stderr  # the huge_lr trials diverge
+    return folder, done
+
+
+def test_status_shows_done_failed_and_pending_per_variant_and_seed(swept) -> None:
+    folder, _ = swept
+    shown = bnplace(folder, "status", "c.yaml", "--json")
+    assert shown.returncode == 0, shown.stderr
+    trials = json.loads(shown.stdout)["trials"]
+    standing = {(t["variant"], t["seed"]): t["status"] for t in trials}
+    assert standing == {
+        ("kind=plain", 0): "done",
+        ("kind=plain", 1): "done",
+        ("kind=plain", 2): "pending",  # the config's third seed never ran
+        ("kind=huge_lr", 0): "failed",
+        ("kind=huge_lr", 1): "failed",
+        ("kind=huge_lr", 2): "pending",
+    }
+    assert {t["failure"] for t in trials if t["status"] == "failed"} == {"diverged"}
+    table = bnplace(folder, "status", "c.yaml")
+    assert table.returncode == 0, table.stderr
+    assert "2 done, 2 failed, 2 pending" in table.stdout and "0+ 1+ 2." in table.stdout
+
+
+def test_status_on_a_store_that_does_not_exist_says_nothing_ran(swept, tmp_path: Path) -> None:
+    folder, _ = swept
+    missing = f"sqlite:///{tmp_path / 'none.db'}"
+    shown = bnplace(folder, "status", "c.yaml", "--json", "--tracking-uri", missing)
+    assert shown.returncode == 0, shown.stderr
+    answer = json.loads(shown.stdout)
+    assert {t["status"] for t in answer["trials"]} == {"pending"}
+    assert "nothing has run" in answer["note"]
+    assert not (tmp_path / "none.db").exists()  # looking did not create a store
+
+
+def test_export_writes_one_row_per_trial_as_csv_and_parquet(swept) -> None:
+    folder, _ = swept
+    done = bnplace(folder, "export", "c.yaml")
+    assert done.returncode == 0, done.stderr
+    frame = pd.read_csv(folder / "views-trials.csv")
+    assert len(frame) == 6
+    assert {"variant", "seed", "status", "run_id", "sweep_run_id", "trial_key"} <= set(frame)
+    assert {"metric.test_rmse", "param.train.learning_rate", "axis.kind"} <= set(frame)
+    store = client(folder)
+    exp = store.get_experiment_by_name("views")
+    trial_runs = store.search_runs([exp.experiment_id], "tags.`bnplace.kind` = 'trial'")
+    assert set(frame["run_id"].dropna()) == {r.info.run_id for r in trial_runs}
+    plain = frame[(frame["variant"] == "kind=plain") & (frame["status"] == "done")]
+    by_id = {r.info.run_id: r for r in trial_runs}
+    for row in plain.itertuples():
+        assert by_id[row.run_id].data.metrics["test_rmse"] == pytest.approx(
+            frame.loc[row.Index, "metric.test_rmse"]
+        )
+    pytest.importorskip("pyarrow")
+    done = bnplace(folder, "export", "c.yaml", "--format", "parquet", "--out", "t.parquet")
+    assert done.returncode == 0, done.stderr
+    parquet = pd.read_parquet(folder / "t.parquet")
+    assert list(parquet["run_id"].fillna("")) == list(frame["run_id"].fillna(""))
+
+
+def test_export_to_parquet_without_pyarrow_says_what_to_install(
+    swept, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder, _ = swept
+    monkeypatch.chdir(folder)
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # `import pyarrow` raises ImportError
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    result = CliRunner().invoke(app, ["export", "c.yaml", "--format", "parquet"])
+    assert result.exit_code == 2, result.output
+    assert "pyarrow" in result.output and "Traceback" not in result.output
+    assert not (folder / "views-trials.parquet").exists()
+
+
+def test_plan_estimates_the_training_time_from_the_store(swept) -> None:
+    folder, _ = swept
+    shown = bnplace(folder, "plan", "c.yaml", "--json")
+    assert shown.returncode == 0, shown.stderr
+    estimate = json.loads(shown.stdout)["time_estimate"]
+    # 360 rows: 252 train rows, 240 windows of 12 + 1, 8 batches of 32; 2 epochs; 6 trials
+    assert (estimate["trials"], estimate["steps"]) == (6, 6 * 2 * 8)
+    store = client(folder)
+    exp = store.get_experiment_by_name("views")
+    finished = store.search_runs(
+        [exp.experiment_id], "tags.`bnplace.kind` = 'trial' and attributes.status = 'FINISHED'"
+    )
+    assert estimate["measured_trials"] == len(finished) == 2
+    (variant_id,) = {run.data.tags["bnplace.variant_id"] for run in finished}
+    per_epoch = sorted(run.data.metrics["time_per_epoch_s"] for run in finished)
+    assert estimate["step_cost_s"] == {variant_id: pytest.approx(sum(per_epoch) / 2 / 8)}
+    assert estimate["seconds"] > estimate["steps"] * min(per_epoch) / 8  # plus build, tracing
+    words = " ".join(bnplace(folder, "plan", "c.yaml").stdout.split())  # unwrapped
+    assert "training time, estimated: ~" in words and "96 training steps" in words
+
+
+def _link(stdout: str) -> str:
+    found = re.search(r"http://\S+#/experiments/\d+\?workflowType=machine_learning", stdout)
+    assert found, stdout
+    return found.group(0)
+
+
+def test_run_prints_the_model_training_link_and_describes_the_experiment(swept) -> None:
+    folder, done = swept
+    exp = client(folder).get_experiment_by_name("views")
+    link = _link(done.stdout)
+    assert link.endswith(f"/#/experiments/{exp.experiment_id}?workflowType=machine_learning")
+    assert exp.tags["mlflow.note.content"] == DESCRIPTION
+
+
+# --- a real browser on a real server ------------------------------------------------------
+
+
+def _browser() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        if path := shutil.which(name):
+            return path
+    return None
+
+
+@pytest.fixture
+def served(swept) -> Iterator[str]:
+    from tests.test_mlflow_server import free_port, stop
+
+    folder, _ = swept
+    port = free_port()
+    log = (folder / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bnplace", "ui", "--port", str(port)],
+        cwd=folder,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, (folder / "server.log").read_text()
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "bnplace ui did not answer /health in 90 s"
+            time.sleep(0.5)
+        yield url
+    finally:
+        stop(process)
+        log.close()
+
+
+def _dom(browser: str, url: str, profile: Path) -> str:
+    done = subprocess.run(
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=30000",  # let the single-page app fetch and render the runs
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_the_printed_link_shows_the_sweep_in_a_real_browser(
+    swept, served: str, tmp_path: Path
+) -> None:
+    browser = _browser()
+    if browser is None:
+        pytest.skip("no Chromium on this machine (apt-get install chromium; .ci/run does)")
+    folder, done = swept
+    store = client(folder)
+    exp = store.get_experiment_by_name("views")
+    (sweep,) = store.search_runs([exp.experiment_id], "tags.`bnplace.kind` = 'sweep'")
+    name = sweep.info.run_name
+    port = served.rsplit(":", 1)[1]
+    link = _link(done.stdout).replace(":5000/", f":{port}/")  # the test's server, not 5000
+    page = _dom(browser, link, tmp_path / "profile")
+    assert name in page, page[-3000:]
+    assert DESCRIPTION in page
+    overview = _dom(browser, f"{served}/#/experiments/{exp.experiment_id}", tmp_path / "p2")
+    assert name not in overview  # without the view, MLflow 3 opens its GenAI overview
