@@ -172,10 +172,7 @@ class LiveProgress:
 
 
 def _plan_line(plan: Plan, todo: int, skipped: int, killed: int) -> str:
-    parts = [
-        f"{plan.experiment}: {len(plan.variants)} variants x {len(plan.seeds)} seeds = "
-        f"{len(plan.trials)} trials"
-    ]
+    parts = [f"{plan.experiment}: {plan.size}"]
     if skipped:
         parts.append(f"{skipped} already finished (skipped; --rerun to train them again)")
     if killed:
