@@ -124,3 +124,20 @@ def test_small_k_gives_nan_intervals_not_errors() -> None:
     assert np.isnan(one.low) and np.isnan(one.pi_low)
     two = random_effects(np.array([0.1, 0.2]), np.array([0.01, 0.01]))
     assert np.isfinite(two.low) and np.isnan(two.pi_low)
+
+
+def test_aa_false_rate_by_seeds_and_datasets() -> None:
+    """Why a dataset needs 6 finite pairs to be pooled (compare.pooled.MIN_PAIRS_TO_POOL):
+    with fewer, its SE is too noisy to weight by and identical variants come out different
+    more often than alpha."""
+    from bnplace.compare.pooled import MIN_PAIRS_TO_POOL
+
+    rates = {}
+    for n, k in ((2, 5), (MIN_PAIRS_TO_POOL, 5), (MIN_PAIRS_TO_POOL, 8)):
+        rng = np.random.default_rng(100 + 10 * n + k)
+        d = SIGMA * rng.standard_normal((REPEATS, k, n))
+        pooled = random_effects(d.mean(axis=-1), d.var(axis=-1, ddof=1) / n, 0.95)
+        rates[(n, k)] = float(np.mean((pooled.low > 0) | (pooled.high < 0)))
+    print("\nA/A false better/worse at alpha 0.05 (seeds, datasets):", rates)
+    assert rates[(2, 5)] > 0.08
+    assert rates[(MIN_PAIRS_TO_POOL, 5)] <= 0.05 and rates[(MIN_PAIRS_TO_POOL, 8)] <= 0.055

@@ -300,6 +300,7 @@ def compare_runs(
                 files=files,
                 artifact_dir="compare" if main else f"compare/{comparison.metric}",
                 tracking_uri=tracking_uri,
+                datasets=comparison.datasets,
             )
     return replace(comparison, files=files if out_dir is not None else {}, artifacts=artifacts)
 
@@ -322,6 +323,12 @@ def _write_outputs(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
         out_dir=out_dir / "plots",
         experiment=comparison.sweep.experiment,
     )
+    if comparison.datasets is not None:
+        from bnplace.compare.forest import make_dataset_plots
+
+        plots |= make_dataset_plots(
+            comparison.datasets, comparison.design.margin, out_dir / "plots"
+        )
     reports = write_reports(comparison, out_dir, plots)
     return {**reports, **{f"plot_{name}": path for name, path in plots.items()}}
 

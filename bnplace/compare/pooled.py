@@ -43,6 +43,12 @@ from bnplace.pooling import mean_effect, pooled_verdict, random_effects, reading
 from bnplace.verdicts import Contrast, Design, excluded_text, family, level_for, margin_bounds
 
 MIN_RANK_DATASETS = 4  # the across-dataset rank view needs this many datasets
+# A dataset's effect enters the pooled one with this many finite pairs: its weight is 1/SE²,
+# and SEs from fewer seeds are so noisy that the pooled interval undercovers (simulated A/A
+# false verdicts at alpha 0.05, 5 datasets: 0.119 with 2 seeds, 0.047 with 4, 0.023 with 6;
+# 8 datasets with 6 seeds 0.046; tests/test_pooling.py)
+MIN_PAIRS_TO_POOL = 6
+MANY_DATASETS = 10  # past this, noisy weights push the false rate over alpha (0.055 at 12)
 EFFECT_CONFIDENCE = 0.95  # the per-dataset interval drawn in the forest plot (a description)
 POOLED_COLUMNS = (
     "comparison", "origin", "a", "b", "a2", "b2", "scale", "k", "n_pairs", "n_failed_a",
@@ -128,7 +134,9 @@ def _pooled_row(
 ) -> dict[str, object]:
     level = level_for(design.alpha, m)
     mine = effects[effects["comparison"] == c.name]
-    y, v = mine["effect"].to_numpy(float), (mine["se"].to_numpy(float)) ** 2
+    enough = (mine["n"] >= MIN_PAIRS_TO_POOL).to_numpy()
+    y = np.where(enough, mine["effect"].to_numpy(float), np.nan)
+    v = np.where(enough, mine["se"].to_numpy(float) ** 2, np.nan)
     pooled = random_effects(y, v, level)
     est, low, high = float(pooled.estimate), float(pooled.low), float(pooled.high)
     pi_low, pi_high = float(pooled.pi_low), float(pooled.pi_high)
@@ -281,9 +289,17 @@ def _notes(
     if any(s != LOG_RATIO for s in scales.values()):
         odd = ", ".join(d for d, s in scales.items() if s != LOG_RATIO)
         notes.append(f"{odd}: metric not positive, pooled as differences over the mean of b")
-    thin = effects[effects["n"] < 2]
+    thin = effects[effects["n"] < MIN_PAIRS_TO_POOL]
     if len(thin):
-        notes.append(f"{len(thin)} dataset effect(s) with fewer than 2 finite pairs are not pooled")
+        notes.append(
+            f"{len(thin)} dataset effect(s) with fewer than {MIN_PAIRS_TO_POOL} finite pairs "
+            "are not pooled (their standard errors are too noisy to weight by)"
+        )
+    if len(datasets) > MANY_DATASETS:
+        notes.append(
+            f"with more than {MANY_DATASETS} datasets the pooled interval may undercover "
+            "unless each dataset has 10+ seeds (noisy weights; see bnplace/compare/pooled.py)"
+        )
     if len(datasets) < 3:
         notes.append("a prediction interval for a new dataset needs at least 3 datasets")
     if len(datasets) < MIN_RANK_DATASETS:
