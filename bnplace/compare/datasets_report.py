@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from bnplace.compare.blocks import Grid, Section
 from bnplace.compare.format import (
     DASH,
     effect_text,
@@ -30,7 +31,6 @@ from bnplace.pooling import NOT_EVERY_DATASET
 if TYPE_CHECKING:
     from bnplace.compare import Comparison
     from bnplace.compare.pooled import DatasetsView
-    from bnplace.compare.report import Grid, Section
 
 
 def _view(comparison: Comparison) -> DatasetsView:
@@ -71,8 +71,6 @@ def _tau(row: dict[str, Any]) -> str:
 
 
 def pooled_grid(comparison: Comparison) -> Grid:
-    from bnplace.compare.report import Grid
-
     headers = [
         "comparison", "datasets", "pairs (excl.)", "Δ% [CI]", "CI level", "τ²", "I²",
         "prediction interval", "p adj.", "verdict",
@@ -99,8 +97,6 @@ def pooled_grid(comparison: Comparison) -> Grid:
 
 
 def per_dataset_grid(comparison: Comparison) -> Grid:
-    from bnplace.compare.report import Grid
-
     view = _view(comparison)
     mean_of = {
         (str(r["comparison"]), str(r["dataset"])): r for r in rows_of(view.effects)
@@ -154,8 +150,6 @@ def _how_to_read(comparison: Comparison) -> list[str]:
 
 def sections(comparison: Comparison) -> list[Section]:
     """The sections a sweep over several datasets adds to the report."""
-    from bnplace.compare.report import Grid, Section
-
     view = _view(comparison)
     out = [
         Section(

@@ -14,13 +14,13 @@ import html
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
+from bnplace.compare.blocks import Grid, Section
 from bnplace.compare.datasets_report import rule_for
 from bnplace.compare.datasets_report import sections as dataset_sections
 from bnplace.compare.datasets_report import to_dict as datasets_dict
@@ -155,23 +155,6 @@ def render_text(comparison: Comparison, fmt: str) -> str:
 
 # ---------------------------------------------------------------- report sections
 # The report is described once, as sections of blocks, and rendered to Markdown and to HTML.
-
-
-@dataclass(frozen=True)
-class Grid:
-    """A table block: headers, rows of cells, alignments, and CSS classes of the verdict cells."""
-
-    headers: Sequence[str]
-    rows: Sequence[Sequence[str]]
-    aligns: Sequence[str]
-    verdicts: Sequence[str] = ()  # per row: the verdict word, for colouring
-
-
-@dataclass(frozen=True)
-class Section:
-    title: str
-    blocks: Sequence[str | Grid | list[str]]  # a paragraph, a table, or bullet points
-    level: int = 2
 
 
 def _meta_lines(comparison: Comparison) -> list[tuple[str, str]]:
