@@ -20,6 +20,7 @@ import numpy as np
 
 from bnplace.compare.format import rows_of
 from bnplace.compare.plots import DPI, short_label
+from bnplace.tags import FOREST_ARTIFACT_PREFIX
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -135,9 +136,9 @@ def plot_critical_difference(ranks: RankView, path: Path) -> Path:
 
 def make_dataset_plots(view: DatasetsView, margin: float, out_dir: Path) -> dict[str, Path]:
     """forest_<i> for comparison i (1-based) of the pooled family, critical_difference."""
+    names = [f"{FOREST_ARTIFACT_PREFIX}{i + 1}" for i in range(len(view.pooled))]
     made: dict[str, Path | None] = {
-        f"forest_{i + 1}": plot_forest(view, i, margin, out_dir / f"forest_{i + 1}.png")
-        for i in range(len(view.pooled))
+        name: plot_forest(view, i, margin, out_dir / f"{name}.png") for i, name in enumerate(names)
     }
     if view.ranks is not None:
         made["critical_difference"] = plot_critical_difference(
