@@ -6,7 +6,8 @@ where it is produced and what it measures), the name constants the producers and
 (`TEST_RMSE`, `VAL_LOSS`, `TIME_PER_EPOCH_S`, ...), `direction_for` (min or max for any metric
 name, also a Keras history name such as `val_accuracy`), `default_metric`, `selectable` (the
 names `compare.metric` accepts for a task), `aggregate_name` (a variant's `<metric>_mean`,
-`_sd`, `_min`, `_max`) and `persistence_metric_for`. A name with `<layer>`
+`_sd`, `_min`, `_max`), `on_dataset` (its twin on one of several datasets),
+`POOLED_METRICS` (the pooled comparison's) and `persistence_metric_for`. A name with `<layer>`
 stands for a family, one metric per layer (`bn_shift.<layer>` is `bn_shift.conv__batch_norm`).
 """
 
@@ -139,6 +140,26 @@ def selectable(task: str) -> tuple[str, ...]:
 def aggregate_name(metric: str, stat: AggregateStat) -> str:
     """The name a variant's aggregate of `metric` is logged under: test_rmse_mean."""
     return f"{metric}_{stat}"
+
+
+# Several datasets: a variant run's numbers on one dataset are `<dataset>/<name>`
+# (`on_dataset`; the MLflow UI groups them by the prefix); the pooled comparison's numbers
+# are `pooled/<name>` (`pooled`) with these names (written by `bnplace.compare.record`).
+POOLED_METRICS = (
+    "delta_pct", "delta_pct_low", "delta_pct_high", "pi_low", "pi_high", "tau2", "i2",
+    "p_value", "p_adjusted", "k",
+)  # fmt: skip
+
+
+def on_dataset(name: str, dataset: str) -> str:
+    """A variant run's metric `name` on one dataset: test_rmse_mean on taylor ->
+    taylor/test_rmse_mean."""
+    return f"{dataset}/{name}"
+
+
+def pooled(name: str) -> str:
+    """A variant run's pooled-comparison number: tau2 -> pooled/tau2."""
+    return f"pooled/{name}"
 
 
 def persistence_metric_for(metric: str) -> str:

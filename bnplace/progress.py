@@ -173,14 +173,10 @@ class LiveProgress:
 
 def _plan_line(plan: Plan, todo: int, skipped: int, killed: int) -> str:
     looks = plan.design.looks
-    parts = [
-        f"{plan.experiment}: {len(plan.variants)} variants x "
-        + (f"up to {looks[-1]}" if looks else str(len(plan.seeds)))
-        + f" seeds = {'up to ' if looks else ''}{len(plan.trials)} trials"
-    ]
+    parts = [f"{plan.experiment}: {plan.size}"]
     if looks:
         shown = ", ".join(str(n) for n in looks)
-        parts.append(f"seeds on demand (looks at {shown} seeds)")
+        parts.append(f"seeds on demand (looks at {shown} seeds: up to {len(plan.trials)} trials)")
     if skipped:
         parts.append(f"{skipped} already finished (skipped; --rerun to train them again)")
     if killed:

@@ -30,8 +30,7 @@ MAX_ROWS = 100
 
 def plan_view(plan: Plan) -> Group:
     table = Table(
-        title=f"{plan.experiment}: {len(plan.variants)} variants x "
-        f"{len(plan.seeds)} seeds = {len(plan.trials)} trials",
+        title=f"{plan.experiment}: {plan.size}",
         title_justify="left",
     )
     table.add_column("id", style="dim")

@@ -60,7 +60,7 @@ def plan_sweep(
     def shape_of(config: Config) -> DataShape:
         key = data_key(config)
         if key not in by_spec:
-            by_spec[key] = prepare_data(config.data, base_dir)
+            by_spec[key] = prepare_data(config.section, base_dir)
         data = by_spec[key]
         return DataShape(
             data.task,

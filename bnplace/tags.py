@@ -43,6 +43,8 @@ CONTRAST_PREFIX = "bnplace.contrast"  # + an index: bnplace.contrast0 (written b
 SEED = "bnplace.seed"
 TRIAL_KEY = "bnplace.trial_key"
 DATA = "bnplace.data"
+DATASET = "bnplace.dataset"  # the dataset's name in a config with several `datasets:`
+DATASET_VERDICT_PREFIX = "bnplace.verdict_on."  # + a dataset name (written by compare)
 STATUS = "bnplace.status"
 FAILURE = "bnplace.failure"
 REUSE = "bnplace.reuse"  # its values: "fresh", "reused"
@@ -83,6 +85,13 @@ TAGS: dict[str, Tag] = {
         Tag(SEED, "trial", "the trial's seed"),
         Tag(TRIAL_KEY, "trial", "hash of everything that affects the trial's result"),
         Tag(DATA, "trial", "fingerprint of the prepared data"),
+        Tag(DATASET, "trial", "the dataset's name (configs with several `datasets:`)"),
+        Tag(
+            DATASET_VERDICT_PREFIX + "<dataset>",
+            "variant",
+            "the baseline comparison's verdict on one dataset (several `datasets:`)",
+            writer="compare",
+        ),
         Tag(STATUS, "trial", "running, finished, failed or killed"),
         Tag(FAILURE, "trial", "why a trial failed: diverged, timeout, error: <message>"),
         Tag(REUSE, "trial", "fresh (built and traced) or reused (a kept model, reset to its seed)"),
@@ -94,9 +103,11 @@ TAGS: dict[str, Tag] = {
 # --- params -----------------------------------------------------------------------------------
 PARAM_VARIANTS, PARAM_SEEDS, PARAM_TRIALS = "variants", "seeds", "trials"  # sweep run
 PARAM_SEED, PARAM_LAYERS = "seed", "layers"  # trial run (with data.* and train.* settings)
+PARAM_DATASET = "dataset"  # trial run of a config with several `datasets:`
 
 # --- artifacts --------------------------------------------------------------------------------
 CONFIG_ARTIFACT = "config/config.yaml"  # sweep run
 PLAN_ARTIFACT = "plan.json"  # sweep run
+FOREST_ARTIFACT_PREFIX = "forest_"  # sweep run, compare/plots/forest_<i>.png (several datasets)
 SUMMARY_ARTIFACT = "model_summary.txt"  # trial run
 HISTORY_ARTIFACT = "history.csv"  # trial run

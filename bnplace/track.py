@@ -32,6 +32,7 @@ from bnplace.tags import (
     CONFIG_DIGEST,
     CUDNN,
     DATA,
+    DATASET,
     DIRECTION,
     DRIVER,
     EXPERIMENT,
@@ -40,6 +41,7 @@ from bnplace.tags import (
     LAYERS,
     LIB_PREFIX,
     METRIC,
+    PARAM_DATASET,
     PARAM_LAYERS,
     PARAM_SEED,
     PARAM_SEEDS,
@@ -266,6 +268,7 @@ class Tracker:
                 CUDNN: str(variant.cudnn).lower(),
                 DATA: trial.data_fingerprint,
                 STATUS: RUNNING.value,
+                **({DATASET: trial.dataset} if trial.dataset else {}),
             },
         )
         run_id = self._trial_runs[trial.key] = run.info.run_id  # open from here on
@@ -326,8 +329,9 @@ class Tracker:
 
         finished = self.latest_finished(t.key for t in plan.trials)
         out: dict[str, dict[str, float]] = {}
-        for variant in plan.variants:
-            keys = [t.key for t in plan.trials if t.variant_id == variant.id]
+
+        def aggregate(trials: list[Trial]) -> dict[str, float]:
+            keys = [t.key for t in trials]
             values = [
                 finished[k].data.metrics[plan.metric]
                 for k in keys
@@ -344,6 +348,14 @@ class Tracker:
                     aggregate_name(plan.metric, "min"): min(values),
                     aggregate_name(plan.metric, "max"): max(values),
                 }
+            return agg
+
+        for variant in plan.variants:
+            mine = [t for t in plan.trials if t.variant_id == variant.id]
+            agg = aggregate(mine)  # several datasets: over all of them, and per dataset
+            for dataset in plan.datasets:
+                on = aggregate([t for t in mine if t.dataset == dataset])
+                agg |= {metrics.on_dataset(k, dataset): v for k, v in on.items()}
             now = _now_ms()
             self.client.log_batch(
                 self.variant_run(variant),
@@ -435,14 +447,16 @@ def _library_versions() -> dict[str, str]:
 
 def flat_params(trial: Trial) -> list[tuple[str, str]]:
     """Readable flattened params of a trial: its axis labels and the settings that matter."""
-    config = trial.config
+    config, data = trial.config, trial.config.section
     params = [
         (PARAM_LAYERS, trial.model.layer_order),
-        ("data.source", config.data.source),
-        ("data.window", str(config.data.window)),
-        ("data.horizon", str(config.data.horizon)),
-        ("data.standardize", str(config.data.standardize).lower()),
+        ("data.source", data.source),
+        ("data.window", str(data.window)),
+        ("data.horizon", str(data.horizon)),
+        ("data.standardize", str(data.standardize).lower()),
     ]
+    if trial.dataset:  # one of several datasets: its name, for the UI's grouping
+        params.append((PARAM_DATASET, trial.dataset))
     params += [
         (f"train.{k}", json.dumps(v) if isinstance(v, dict) else str(v))
         for k, v in config.train.model_dump().items()

@@ -87,3 +87,15 @@ def test_aeon_classification_datasets(name, shape, classes):
     for s in ("train", "val", "test"):
         assert len(np.unique(ds.split(s).y)) == classes  # stratified
     assert np.isfinite(train.x).all()
+
+
+PMDARIMA_SHORT = ("wineind", "lynx", "airpassengers", "heartrate", "woolyrnq", "austres", "msft")
+
+
+@needs_pmdarima
+@pytest.mark.parametrize("name", PMDARIMA_SHORT)
+def test_more_pmdarima_series_prepare_with_a_small_window(name):
+    """The series a several-dataset forecasting question can pool (all bundled, no network)."""
+    ds = prepare(spec(name=name, window=12))
+    assert ds.task == "forecast" and ds.features == 1
+    assert ds.n_windows("train") > 40 and ds.n_windows("test") >= 2

@@ -27,6 +27,7 @@ from bnplace.result import FINISHED, MISSING
 if TYPE_CHECKING:
     import pandas as pd
 
+    from bnplace.compare.pooled import DatasetsView
     from bnplace.compare.stats import FriedmanResult
     from bnplace.compare.store import SweepInfo
     from bnplace.compare.table import ComparisonTable
@@ -60,6 +61,9 @@ class Comparison:
     merged_sweeps: tuple[str, ...] = ()
     files: Mapping[str, Path] = field(default_factory=dict)  # written under out_dir
     artifacts: tuple[str, ...] = ()  # artifact paths logged to the sweep run
+    # several datasets: per-dataset statistics, pooled comparisons, ranks (`table` and
+    # `comparisons` are then the pooled ones; see bnplace.compare.pooled)
+    datasets: DatasetsView | None = None
 
     @property
     def verdicts(self) -> dict[str, str]:
@@ -131,15 +135,24 @@ def compare_frames(
         notes = tuple(n for n in notes if NOT_RUN_NOTE not in n) + tuple(on_demand)
         if missing:  # the reader's count included the trials seeds on demand did not need
             notes += (f"{missing} {NOT_RUN_NOTE}",)
-    stats = compute_statistics(
-        trials,
-        metric=metric,
-        direction=direction,
-        baseline=baseline,
-        variants=names,
-        axes=[a for a in sweep.axes if axis_column(a) in trials.columns],
-        design=design,
-    )
+    axes = [a for a in sweep.axes if axis_column(a) in trials.columns]
+    view: DatasetsView | None = None
+    if "dataset" in trials.columns and trials["dataset"].nunique() > 1:  # several datasets
+        from bnplace.compare.pooled import compare_datasets, pooled_statistics
+
+        on = {"metric": metric, "direction": direction, "variants": names, "baseline": baseline}
+        view = compare_datasets(trials, **on, design=design, axes=axes)  # type: ignore[arg-type]
+        stats = pooled_statistics(trials, view, **on, design=design, axes=axes)  # type: ignore[arg-type]
+    else:
+        stats = compute_statistics(
+            trials,
+            metric=metric,
+            direction=direction,
+            baseline=baseline,
+            variants=names,
+            axes=axes,
+            design=design,
+        )
     if history is None:
         history = pd.DataFrame(columns=list(HISTORY_COLUMNS))
     return Comparison(
@@ -156,6 +169,7 @@ def compare_frames(
         notes=(*notes, *stats.notes),
         design=stats.design,
         merged_sweeps=tuple(merged_sweeps) or (sweep.run_id,),
+        datasets=view,
     )
 
 
@@ -286,6 +300,7 @@ def compare_runs(
                 files=files,
                 artifact_dir="compare" if main else f"compare/{comparison.metric}",
                 tracking_uri=tracking_uri,
+                datasets=comparison.datasets,
             )
     return replace(comparison, files=files if out_dir is not None else {}, artifacts=artifacts)
 
@@ -308,6 +323,12 @@ def _write_outputs(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
         out_dir=out_dir / "plots",
         experiment=comparison.sweep.experiment,
     )
+    if comparison.datasets is not None:
+        from bnplace.compare.forest import make_dataset_plots
+
+        plots |= make_dataset_plots(
+            comparison.datasets, comparison.design.margin, out_dir / "plots"
+        )
     reports = write_reports(comparison, out_dir, plots)
     return {**reports, **{f"plot_{name}": path for name, path in plots.items()}}
 

@@ -4,11 +4,12 @@ In: an `MlflowClient` and which sweep (an experiment name or a sweep run id, or 
 newest sweep in the store), found and searched through `bnplace.compare.store`. Out: a
 `SweepData` with the sweep's metadata (`SweepInfo`, from the sweep run's tags), a variants table
 (one row per variant run of the sweep, in plan order, with its axis labels), a trials table (one
-row per trial: variant, variant_id, seed, trial_key, status, failure, run ids, axis labels and
-every final metric as a column) and, on request, a per-epoch history table (variant, variant_id,
-seed, run_id, epoch, metric, value). The sweep's plan.json says which trials (keys) it consists
-of; their runs are taken from every sweep of the experiment (a resumed or extended sweep counts
-once per trial: the newest FINISHED run per key, else the newest run).
+row per trial: variant, variant_id, seed, trial_key, status, failure, run ids, axis labels,
+`dataset` when the plan has several datasets, every final metric as a column) and, on
+request, a per-epoch history table (variant, variant_id, seed, run_id, epoch, metric, value).
+The sweep's plan.json says which trials (keys) it consists of; their runs are taken from every
+sweep of the experiment (a resumed or extended sweep counts once per trial: the newest FINISHED
+run per key, else the newest run).
 """
 
 from __future__ import annotations
@@ -179,6 +180,7 @@ def load_sweep(
         )
 
     rows: list[dict[str, Any]] = []
+    datasets = [str(d) for d in plan.get("datasets", [])]  # several datasets: their order
     name_of = dict(zip(variants["variant_id"], variants["variant"], strict=True))
     planned: dict[str, dict[str, Any]] = {
         str(t["key"]): t
@@ -190,6 +192,8 @@ def load_sweep(
         if key in planned and (merge_sweeps or in_this_sweep(run)):
             name = name_of[str(planned[key]["variant_id"])]
             rows.append(_trial_row(run, name, sweep_of))
+            if datasets:  # from the plan, not the run's tag: a renamed dataset keeps its runs
+                rows[-1]["dataset"] = str(planned[key].get("dataset", ""))
 
     metric_names = dict.fromkeys(k[1:] for row in rows for k in row if k.startswith("\0"))
     metric_columns = {
@@ -223,6 +227,7 @@ def load_sweep(
             "start_time": 0,
             "_finished_run": False,
         }
+        | ({"dataset": str(t.get("dataset", ""))} if datasets else {})
         for key, t in planned.items()
         if key not in seen
     ]
@@ -239,10 +244,15 @@ def load_sweep(
         for axis in axis_cols:
             trials[axis] = trials["variant"].map(labels[axis])
     order = {name: i for i, name in enumerate(variants["variant"])}
+    by = ["_order", "seed", "start_time"]
+    if datasets:
+        trials["dataset"] = trials.get("dataset", pd.Series("", index=trials.index)).fillna("")
+        trials = trials.assign(_data=trials["dataset"].map({d: i for i, d in enumerate(datasets)}))
+        by = ["_order", "_data", "seed", "start_time"]
     trials = (
         trials.assign(_order=trials["variant"].map(order))
-        .sort_values(["_order", "seed", "start_time"], kind="stable")
-        .drop(columns=["_order", "_finished_run"])
+        .sort_values(by, kind="stable")
+        .drop(columns=["_order", "_finished_run", "_data"], errors="ignore")
         .reset_index(drop=True)
     )
     contributed = tuple(dict.fromkeys(s for s in trials["sweep_run_id"] if s))

@@ -3,7 +3,8 @@
 In: an `MlflowClient`, the compared sweep (`store.SweepInfo`), its variants table, the
 statistics and comparisons tables, and the report files. Out: artifacts on the sweep run
 (report files, plots, `statistics.json` and `comparisons.json` via `log_table`), and metrics and
-tags on each variant run (`VARIANT_METRICS`, the verdict, the declared contrasts). Reading the
+tags on each variant run (`VARIANT_METRICS`, the verdict, the declared contrasts; with several
+datasets also each dataset's verdict and the pooled comparison's numbers). Reading the
 sweep is `compare.frame` and `compare.store`; mlflow is imported inside the function.
 """
 
@@ -20,9 +21,13 @@ import pandas as pd
 from bnplace import tags as names
 from bnplace.compare.format import rows_of
 from bnplace.compare.store import SweepInfo, mlflow_errors
+from bnplace.metrics import POOLED_METRICS, on_dataset, pooled
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+    from mlflow.entities import Metric, RunTag
+
+    from bnplace.compare.pooled import DatasetsView
 
 
 def log_comparison(
@@ -36,6 +41,7 @@ def log_comparison(
     files: Mapping[str, Path],
     artifact_dir: str,
     tracking_uri: str = "",
+    datasets: DatasetsView | None = None,
 ) -> tuple[str, ...]:
     """Log a comparison to MLflow; returns the artifact paths written to the sweep run.
 
@@ -88,11 +94,45 @@ def log_comparison(
             tags_of.setdefault(name, []).append(
                 RunTag(f"{names.CONTRAST_PREFIX}{i}{suffix}", contrast_tag(row))
             )
+        if datasets is not None:
+            _dataset_numbers(datasets, prefix, suffix, now, metrics_of, tags_of)
         for name, metrics in metrics_of.items():
             run_id = run_of.get(name)
             if run_id:  # a planned variant without a run in this sweep has nothing to carry it
                 client.log_batch(run_id, metrics=metrics, tags=tags_of.get(name, []))
     return tuple(logged)
+
+
+def _dataset_numbers(
+    view: DatasetsView,
+    prefix: str,
+    suffix: str,
+    now: int,
+    metrics_of: dict[str, list[Metric]],
+    tags_of: dict[str, list[RunTag]],
+) -> None:
+    """Several datasets: each variant's baseline comparison on every dataset (metrics
+    `<dataset>/delta_pct`..., tag bnplace.verdict_on.<dataset>) and the pooled one's numbers
+    (`pooled/tau2`...; its verdict is the table's, in bnplace.verdict)."""
+    from mlflow.entities import Metric, RunTag
+
+    for dataset, stats in view.per.items():
+        versus = stats.comparisons[stats.comparisons["origin"] == "baseline"]
+        for row in rows_of(versus):
+            name = str(row["a"])
+            metrics_of.setdefault(name, []).extend(
+                Metric(prefix + on_dataset(col, dataset), float(row[col]), now, 0)
+                for col in ("delta_pct", "delta_pct_low", "delta_pct_high", "p_adjusted")
+                if _finite(row[col])
+            )
+            tag = f"{names.DATASET_VERDICT_PREFIX}{dataset}{suffix}"
+            tags_of.setdefault(name, []).append(RunTag(tag, str(row["verdict"])))
+    for row in rows_of(view.pooled[view.pooled["origin"] == "baseline"]):
+        metrics_of.setdefault(str(row["a"]), []).extend(
+            Metric(prefix + pooled(col), float(row[col]), now, 0)
+            for col in POOLED_METRICS
+            if _finite(row[col])
+        )
 
 
 # Per-variant numbers logged to the variant runs: table column -> MLflow metric name.

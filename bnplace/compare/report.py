@@ -14,13 +14,16 @@ import html
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
+from bnplace.compare.blocks import Grid, Section
+from bnplace.compare.datasets_report import rule_for
+from bnplace.compare.datasets_report import sections as dataset_sections
+from bnplace.compare.datasets_report import to_dict as datasets_dict
 from bnplace.compare.format import (
     DASH,
     effect_text,
@@ -32,7 +35,7 @@ from bnplace.compare.format import (
     rows_of,
     verdict_text,
 )
-from bnplace.compare.stats import DIAGNOSTICS, range_labels, rule_sentence
+from bnplace.compare.stats import DIAGNOSTICS, range_labels
 from bnplace.compare.table import display_columns
 from bnplace.errors import BnplaceError
 
@@ -49,7 +52,17 @@ PLOT_CAPTIONS = {
     "(train and validation).",
     "heatmap": "Mean metric over the two sweep axes.",
     "cost_quality": "Cost vs quality: mean time per epoch against the mean metric (95% CI).",
+    "forest": "Forest plot: each dataset's mean effect with its 95% t-interval, the pooled "
+    "effect (diamond: its interval at the family's level) and the prediction interval for a "
+    "new dataset (line).",
+    "critical_difference": "Mean ranks over datasets; bars join variants closer than Nemenyi's "
+    "critical difference (Demšar 2006).",
 }
+
+
+def _caption(name: str) -> str:
+    """A plot's caption; `forest_2` (one plot per comparison) has its family's."""
+    return PLOT_CAPTIONS.get(name) or PLOT_CAPTIONS.get(name.rsplit("_", 1)[0], name)
 
 
 # ---------------------------------------------------------------- text formats
@@ -101,7 +114,7 @@ def to_dict(comparison: Comparison) -> dict[str, Any]:
         "direction": comparison.direction,
         "baseline": comparison.baseline,
         "design": comparison.design.to_dict(),
-        "rule": rule_sentence(comparison.design, len(comparison.comparisons)),
+        "rule": rule_for(comparison),
         "variants": [{k: _jsonable(v) for k, v in row.items()} for row in records(comparison)],
         "comparisons": [
             {k: _jsonable(v) for k, v in row.items()} for row in rows_of(comparison.comparisons)
@@ -125,7 +138,7 @@ def to_dict(comparison: Comparison) -> dict[str, Any]:
         "notes": list(comparison.notes),
         "files": {k: str(v) for k, v in comparison.files.items()},
         "artifacts": list(comparison.artifacts),
-    }
+    } | datasets_dict(comparison, _jsonable)
 
 
 def render_text(comparison: Comparison, fmt: str) -> str:
@@ -142,23 +155,6 @@ def render_text(comparison: Comparison, fmt: str) -> str:
 
 # ---------------------------------------------------------------- report sections
 # The report is described once, as sections of blocks, and rendered to Markdown and to HTML.
-
-
-@dataclass(frozen=True)
-class Grid:
-    """A table block: headers, rows of cells, alignments, and CSS classes of the verdict cells."""
-
-    headers: Sequence[str]
-    rows: Sequence[Sequence[str]]
-    aligns: Sequence[str]
-    verdicts: Sequence[str] = ()  # per row: the verdict word, for colouring
-
-
-@dataclass(frozen=True)
-class Section:
-    title: str
-    blocks: Sequence[str | Grid | list[str]]  # a paragraph, a table, or bullet points
-    level: int = 2
 
 
 def _meta_lines(comparison: Comparison) -> list[tuple[str, str]]:
@@ -262,7 +258,6 @@ def _side_grid(comparison: Comparison) -> Grid | None:
 
 def _how_to_read(comparison: Comparison) -> list[str]:
     design = comparison.design
-    m = len(comparison.comparisons)
     failures = (
         "A failed seed ranks worse than every finished seed of the other variant "
         "(`compare.failures: rank_worst`); failure counts are compared with an exact McNemar "
@@ -274,7 +269,7 @@ def _how_to_read(comparison: Comparison) -> list[str]:
     return [
         "Δ% is the Hodges–Lehmann estimate of the per-seed ratio variant / baseline (the "
         "median of the Walsh averages of the paired log ratios), as a percentage.",
-        rule_sentence(design, m),
+        rule_for(comparison),
         f"**better / worse**: the interval excludes 0. **equivalent**: it lies inside "
         f"±{design.margin:.0%} (`compare.margin`). **inconclusive**: neither; the row says which "
         'effects the interval still excludes. "Inconclusive" never means "no difference".',
@@ -290,7 +285,9 @@ def sections(comparison: Comparison) -> list[Section]:
         Section("Results (best first)", [_summary_grid(comparison)]),
         Section("How to read this", [_how_to_read(comparison)], level=3),
     ]
-    if len(comparison.comparisons):
+    if comparison.datasets is not None:  # the pooled family replaces the one-dataset table
+        out += dataset_sections(comparison)
+    elif len(comparison.comparisons):
         out.append(
             Section(
                 "Comparisons (one family: every variant against the baseline, then the declared "
@@ -353,7 +350,7 @@ def markdown_report(comparison: Comparison, plots: Mapping[str, str]) -> str:
     if plots:
         out += ["", "## Plots", ""]
         for name, rel in plots.items():
-            out += [f"![{name}]({rel})", "", f"*{PLOT_CAPTIONS.get(name, name)}*", ""]
+            out += [f"![{name}]({rel})", "", f"*{_caption(name)}*", ""]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -412,7 +409,7 @@ def html_report(comparison: Comparison, plots: Mapping[str, Path]) -> str:
         parts.append("<h2>Plots</h2>")
         for name, path in plots.items():
             data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-            caption = html.escape(PLOT_CAPTIONS.get(name, name))
+            caption = html.escape(_caption(name))
             parts.append(
                 f"<figure><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>"
                 f"<figcaption>{caption}</figcaption></figure>"

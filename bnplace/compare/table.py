@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from bnplace.compare.datasets_report import rule_for
 from bnplace.compare.format import (
     DASH,
     effect_text,
@@ -25,7 +26,6 @@ from bnplace.compare.format import (
     rows_of,
     verdict_text,
 )
-from bnplace.compare.stats import rule_sentence
 
 if TYPE_CHECKING:
     from rich.console import JustifyMethod
@@ -228,6 +228,11 @@ class ComparisonTable:
 
     def __rich_console__(self, console: Any, options: Any) -> Any:
         yield build_table(self.comparison, options.max_width)
+        if self.comparison.datasets is not None:  # pooled and per-dataset verdicts
+            from bnplace.compare.datasets_report import rich_tables
+
+            yield from rich_tables(self.comparison)
+            return
         contrasts = build_contrast_table(self.comparison)
         if contrasts is not None:
             yield contrasts
@@ -240,10 +245,7 @@ def render_table(comparison: Comparison) -> ComparisonTable:
 
 
 def _caption(comparison: Comparison) -> str:
-    lines = [
-        rule_sentence(comparison.design, len(comparison.comparisons))
-        + " Δ% = variant relative to baseline, paired by seed."
-    ]
+    lines = [rule_for(comparison) + " Δ% = variant relative to baseline, paired by seed."]
     if "persistence" in comparison.table.columns:
         pers = comparison.table["persistence"].dropna()
         if len(pers):

@@ -7,6 +7,7 @@ resolved model (shapes, lint) belong to the plan, not here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -156,8 +157,83 @@ def check_axes_disjoint(config: Config) -> list[Issue]:
     return issues
 
 
+DATASET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")  # goes into tags and metric names
+
+
+def check_data_given(config: Config) -> list[Issue]:
+    """Exactly one of `data:` (one dataset) and `datasets:` (several, by name)."""
+    if config.data is not None and config.datasets is not None:
+        return [
+            Issue(
+                ("datasets",),
+                "a config has `data:` or `datasets:`, not both",
+                expected="one data section under `data:`, or every dataset under `datasets:`",
+                on_key=True,
+            )
+        ]
+    if config.data is None and config.datasets is None:
+        return [Issue(("data",), "missing required key 'data'", expected="data: or datasets:")]
+    if config.datasets is not None and not config.datasets:
+        return [
+            Issue(
+                ("datasets",),
+                "`datasets:` names no dataset",
+                expected="at least one `name: {source: ...}` entry",
+            )
+        ]
+    return []
+
+
+def check_dataset_names(config: Config) -> list[Issue]:
+    return [
+        Issue(
+            ("datasets", name),
+            f"dataset name {name!r} cannot be used in tags and metric names",
+            expected="letters, digits, '_' and '-', starting with a letter",
+            got=name,
+            on_key=True,
+        )
+        for name in config.datasets or {}
+        if not DATASET_NAME.match(name)
+    ]
+
+
+def check_one_task(config: Config) -> list[Issue]:
+    """Every dataset of one question has the task of the first (one metric, one verdict)."""
+    if not config.datasets:
+        return []
+    first, *rest = config.datasets.items()
+    return [
+        Issue(
+            ("datasets", name, "task"),
+            f"dataset '{name}' is a {section.task} dataset, but '{first[0]}' is a "
+            f"{first[1].task} one; one config asks one question of one task",
+            expected=f"task: {first[1].task} (or split the datasets into two configs)",
+            got=section.task,
+            on_key=True,
+        )
+        for name, section in rest
+        if section.task != first[1].task
+    ]
+
+
+def check_datasets_fixed_seeds(config: Config) -> list[Issue]:
+    """Seeds on demand decide per comparison from one dataset's seeds; pooled over datasets
+    that rule is not worked out yet."""
+    if not config.datasets or not config.sweep.looks:
+        return []
+    return [
+        Issue(
+            ("sweep", "seeds"),
+            "seeds on demand (`seeds: {min, max, step}`) with several datasets is not "
+            "supported yet",
+            expected="a fixed number of seeds, e.g. `seeds: 8` (or `--seeds 8`)",
+        )
+    ]
+
+
 def check_loss_fits_task(config: Config) -> list[Issue]:
-    loss, task = config.train.loss, config.data.task
+    loss, task = config.train.loss, config.task
     bad = (task == "classify" and loss in ("mse", "mae", "huber")) or (
         task == "forecast" and loss == "sparse_categorical_crossentropy"
     )
@@ -177,13 +253,13 @@ def check_loss_fits_task(config: Config) -> list[Issue]:
 
 def check_metric_known(config: Config) -> list[Issue]:
     metric = config.compare.metric
-    known = FORECAST_METRICS if config.data.task == "forecast" else CLASSIFY_METRICS
+    known = FORECAST_METRICS if config.task == "forecast" else CLASSIFY_METRICS
     if metric is None or metric in known:
         return []
     return [
         Issue(
             ("compare", "metric"),
-            f"unknown metric '{metric}' for a {config.data.task} task",
+            f"unknown metric '{metric}' for a {config.task} task",
             expected=", ".join(known),
             got=metric,
             suggestion=did_you_mean(metric, known) or "",
@@ -192,6 +268,10 @@ def check_metric_known(config: Config) -> list[Issue]:
 
 
 RULES: tuple[Callable[[Config], list[Issue]], ...] = (
+    check_data_given,
+    check_dataset_names,
+    check_one_task,
+    check_datasets_fixed_seeds,
     check_unique_block_ids,
     check_reserved_block_ids,
     check_placement_sites,

@@ -25,6 +25,19 @@ Task = Literal["forecast", "classify"]  # the one definition; data/ and plan/ im
 PACKAGED_DATASETS: dict[str, tuple[str, str, str]] = {
     "taylor": ("forecast", "pmdarima", "half-hourly electricity demand, 4,032 points"),
     "sunspots": ("forecast", "pmdarima", "monthly mean sunspot numbers 1749-1983, 2,820 points"),
+    # short classic series: use a small window (12-24) and read their few windows' verdicts
+    # as a pooled question's datasets rather than alone
+    "wineind": ("forecast", "pmdarima", "Australian wine sales, monthly 1980-1994, 176 points"),
+    "lynx": ("forecast", "pmdarima", "Canadian lynx trappings, annual 1821-1934, 114 points"),
+    "airpassengers": ("forecast", "pmdarima", "airline passengers, monthly 1949-1960, 144 points"),
+    "heartrate": ("forecast", "pmdarima", "heart rate of one subject, 0.5 s steps, 150 points"),
+    "woolyrnq": (
+        "forecast",
+        "pmdarima",
+        "Australian woollen yarn, quarterly 1965-1994, 119 points",
+    ),
+    "austres": ("forecast", "pmdarima", "Australian residents, quarterly 1971-1993, 89 points"),
+    "msft": ("forecast", "pmdarima", "Microsoft daily close 1986-2017, 7,983 points"),
     "italy_power_demand": ("classify", "aeon", "UCR ItalyPowerDemand: 1,096 x 24 steps, 2 classes"),
     "gunpoint": ("classify", "aeon", "UCR GunPoint: 200 x 150 steps, 2 classes"),
     "arrow_head": ("classify", "aeon", "UCR ArrowHead: 211 x 251 steps, 3 classes"),

@@ -64,6 +64,8 @@ def target_path(key: str, config: Config) -> KeyPath:
     if key in ("experiment", "description"):
         return (key,)
     head, _, rest = key.partition(".")
+    if head in ("data", "datasets") and rest:
+        _check_data_key(head, rest, config)
     if head in SECTIONS:
         if not rest:
             raise UnknownKey(f"'{key}' names a whole section; name one setting, e.g. {head}.<key>")
@@ -94,6 +96,24 @@ def target_path(key: str, config: Config) -> KeyPath:
         f"'{key}' is not a site, a block setting or a section key; known: {', '.join(known)}",
         _suggest(key, candidates),
     )
+
+
+def _check_data_key(head: str, rest: str, config: Config) -> None:
+    """`data.<key>` needs a `data:` config; `datasets.<name>.<key>` a dataset of that name."""
+    names = list(config.datasets or {})
+    if head == "data" and config.datasets is not None:
+        raise UnknownKey(
+            f"this config has `datasets:`; set one dataset's key as datasets.<name>.{rest} "
+            f"(datasets: {', '.join(names)})",
+            _suggest(f"datasets.{names[0]}.{rest}", [f"datasets.{n}.{rest}" for n in names]),
+        )
+    name = rest.split(".", 1)[0]
+    if head == "datasets" and name not in names:
+        raise UnknownKey(
+            f"no dataset named {name!r} under `datasets:`"
+            + (f"; datasets: {', '.join(names)}" if names else " (this config has `data:`)"),
+            _suggest(name, names),
+        )
 
 
 def _suggest(key: str, candidates: list[str]) -> str | None:

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from bnplace.config.base import Strict
-from bnplace.config.data import DataConfig
+from bnplace.config.data import DataConfig, Task
 from bnplace.kinds import BLOCKS, PLACEABLE, check_covers
 
 ACTIVATIONS = ("linear", "relu", "selu", "elu", "gelu", "tanh", "sigmoid", "swish", "softmax")
@@ -228,7 +228,8 @@ BLOCK_TYPES: dict[str, type[_Block]] = {
 }
 check_covers(BLOCK_TYPES, BLOCKS, "config.schema.BLOCK_TYPES")
 # The sites each block type offers and the model-wide ones: bnplace.kinds.BLOCK_SITES, MODEL_SITES.
-SECTIONS = ("data", "train", "head", "compare", "tracking")  # top-level keys an axis may set
+# top-level keys an axis may set (`datasets.<name>.<key>`: one dataset of several)
+SECTIONS = ("data", "datasets", "train", "head", "compare", "tracking")
 
 
 class Block(Strict):
@@ -387,11 +388,18 @@ class Sweep(Strict):
 
 
 class Config(Strict):
-    """A whole bnplace config file."""
+    """A whole bnplace config file.
+
+    The data is one section (`data:`) or several named ones (`datasets: {name: section}`,
+    one question asked on each); exactly one of the two is given (`checks.check_data_given`).
+    The plan trains each variant on each dataset with a single-dataset copy of its config
+    (`on_dataset`), so everything below the plan sees a config with `data:` alone.
+    """
 
     experiment: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
     description: str = ""
-    data: DataConfig
+    data: DataConfig | None = None
+    datasets: dict[str, DataConfig] | None = None
     model: list[Block] = Field(min_length=1)
     placements: dict[str, Placement] = Field(default_factory=dict)
     head: Head = Head()
@@ -399,3 +407,29 @@ class Config(Strict):
     sweep: Sweep = Sweep()
     compare: Compare = Compare()
     tracking: Tracking = Tracking()
+
+    @property
+    def sections(self) -> dict[str, DataConfig]:
+        """The data sections by dataset name; a `data:` config's one section is named ""."""
+        if self.datasets is not None:
+            return dict(self.datasets)
+        return {"": self.data} if self.data is not None else {}
+
+    @property
+    def section(self) -> DataConfig:
+        """The one data section of a single-dataset config (what a trial trains on)."""
+        if self.data is None:
+            raise ValueError("this config has several datasets; take one with on_dataset(name)")
+        return self.data
+
+    @property
+    def task(self) -> Task:
+        """The config's one task (`checks.check_one_task` refuses a mix across datasets)."""
+        first = next(iter(self.sections.values()), None)
+        return first.task if first is not None else "forecast"
+
+    def on_dataset(self, name: str) -> Config:
+        """This config on one dataset: `data:` that dataset's section, no `datasets:`."""
+        if self.datasets is None:
+            return self
+        return self.model_copy(update={"data": self.datasets[name], "datasets": None})

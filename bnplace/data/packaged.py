@@ -1,8 +1,9 @@
 """Real series that ship inside PyPI packages (the optional extra `packaged`); no network.
 
 In: a `PackagedData` data section (its name already checked against `PACKAGED_DATASETS`). Out: a
-`RawSeries` (pmdarima's taylor, sunspots) or `RawSequences` (UCR/UEA datasets bundled with
-aeon; the official train and test parts are joined, and `prepare` splits them with the
+`RawSeries` (pmdarima's taylor, sunspots, wineind, lynx, airpassengers, heartrate,
+woolyrnq, austres, msft: all bundled with the package) or `RawSequences` (UCR/UEA datasets
+bundled with aeon; the official train and test parts are joined, and `prepare` splits them with the
 config's fractions). A missing package raises `MissingExtraError` naming the extra.
 Variable-length sequences (JapaneseVowels) are left-padded with their first value, so the
 last step of every sequence is real data.
@@ -61,6 +62,41 @@ def _sunspots(name: str) -> RawSeries:
     )
 
 
+def _pmdarima(column: str, origin: str, time_format: str = "") -> Callable[[str], RawSeries]:
+    """A univariate series bundled with pmdarima (no download), by its `load_<name>`."""
+
+    def load_pmdarima(name: str) -> RawSeries:
+        import pandas as pd
+
+        datasets = _module("pmdarima.datasets", "pmdarima", name)
+        if name == "msft":  # a frame of daily prices: the close, dated
+            frame = datasets.load_msft()
+            values = frame["Close"].to_numpy(dtype=np.float64)
+            time = pd.to_datetime(frame["Date"]).to_numpy().astype("datetime64[ns]")
+        else:
+            series = getattr(datasets, f"load_{name}")(as_series=True)
+            values = series.to_numpy(dtype=np.float64)
+            time = None
+            if time_format:
+                stamps = pd.Series(series.index).astype(str)
+                if time_format == "quarter":  # "Q1 1965" -> 1965Q1
+                    stamps = stamps.str.replace(r"Q(\d) (\d+)", r"\2Q\1", regex=True)
+                    time = pd.PeriodIndex(stamps, freq="Q").to_timestamp().to_numpy()
+                else:
+                    time = pd.to_datetime(stamps, format=time_format).to_numpy()
+                time = time.astype("datetime64[ns]")
+        return RawSeries(
+            values=values[:, None],
+            columns=(column,),
+            feature_names=(column,),
+            target_names=(column,),
+            origin=f"pmdarima {name} ({origin})",
+            time=time,
+        )
+
+    return load_pmdarima
+
+
 def _aeon(loader_name: str) -> Callable[[str], RawSequences]:
     def load_aeon(name: str) -> RawSequences:
         datasets = _module("aeon.datasets", "aeon", name)
@@ -94,6 +130,13 @@ def _to_array(x: object, name: str) -> np.ndarray:
 _LOADERS: dict[str, Callable[[str], RawSeries | RawSequences]] = {
     "taylor": _taylor,
     "sunspots": _sunspots,
+    "wineind": _pmdarima("sales", "Australian wine sales, litres", "%b %Y"),
+    "lynx": _pmdarima("trappings", "annual Canadian lynx trappings"),
+    "airpassengers": _pmdarima("passengers", "monthly airline passengers, thousands"),
+    "heartrate": _pmdarima("heartrate", "heart rate, beats per minute"),
+    "woolyrnq": _pmdarima("tonnes", "quarterly woollen yarn production, tonnes", "quarter"),
+    "austres": _pmdarima("residents", "quarterly Australian residents, thousands"),
+    "msft": _pmdarima("close", "Microsoft daily closing price, USD"),
     "italy_power_demand": _aeon("load_italy_power_demand"),
     "gunpoint": _aeon("load_gunpoint"),
     "arrow_head": _aeon("load_arrow_head"),

@@ -29,7 +29,7 @@ from bnplace.metrics import default_metric, direction_for
 from bnplace.plan.design import design_findings, make_design, resolve_variant
 from bnplace.plan.detail import model_detail
 from bnplace.plan.grid import Cell, expand
-from bnplace.plan.lint import Finding, Subject, lint
+from bnplace.plan.lint import Finding, Level, Subject, lint
 from bnplace.plan.resolve import DataShape, resolve_model
 from bnplace.plan.shapes import analyse
 from bnplace.plan.spec import LayerSpec, ModelSpec
@@ -41,6 +41,7 @@ __all__ = [
     "LayerSpec",
     "Merge",
     "ModelSpec",
+    "OnDataset",
     "Plan",
     "Trial",
     "Variant",
@@ -54,12 +55,32 @@ TRIAL_FORMAT = "bnplace-trial-1"
 # (planning costs ~1 ms a variant and each trial is a run in the store; a grid that large is
 # a typo or a job for several sweeps).
 MAX_TRIALS = 100_000
+DATASET_FILTER = "dataset="  # `--filter dataset=NAME` picks datasets, other patterns variants
+
+
+@dataclass(frozen=True)
+class OnDataset:
+    """A variant on one dataset of the config: its model there (input and output shapes follow
+    the data) and its key, which hashes that model, the training settings and that data alone,
+    so adding a dataset to a config leaves the other datasets' trial keys as they were."""
+
+    dataset: str  # the name under `datasets:`; "" for a `data:` config
+    key: str
+    config: Config  # the variant's config on this dataset alone (`Config.on_dataset`)
+    model: ModelSpec
+    params: int
+    cudnn: bool
+    fingerprint: str
 
 
 @dataclass(frozen=True)
 class Variant:
+    """One arm of the question. With several datasets it is the same arm (the same name,
+    labels and placements) on each; `config`, `model`, `params` and `cudnn` are then those on
+    the first dataset, and `on` holds every dataset's."""
+
     id: str  # 8 hex characters of `key`
-    key: str  # hash of the canonical model, training settings and data
+    key: str  # hash of the canonical model, training settings and data (of every dataset)
     name: str
     labels: tuple[tuple[str, str], ...]
     config: Config
@@ -67,6 +88,7 @@ class Variant:
     params: int
     cudnn: bool
     findings: tuple[Finding, ...]
+    on: tuple[OnDataset, ...] = ()
 
     @property
     def layer_order(self) -> str:
@@ -87,8 +109,9 @@ class Trial:
     variant_id: str
     variant: str  # variant name
     model: ModelSpec
-    config: Config  # the variant's config (train, data, head...)
+    config: Config  # the variant's config on the trial's dataset (train, data, head...)
     data_fingerprint: str
+    dataset: str = ""  # its name under `datasets:`; "" for a `data:` config
 
 
 @dataclass(frozen=True)
@@ -105,6 +128,7 @@ class Plan:
     merges: tuple[Merge, ...]
     design: Design = field(default_factory=Design)  # how compare judges the comparisons
     design_findings: tuple[Finding, ...] = ()  # sweep-level: seeds against the design
+    datasets: tuple[str, ...] = ()  # the names under `datasets:`; () for a `data:` config
 
     @property
     def findings(self) -> tuple[Finding, ...]:
@@ -115,6 +139,15 @@ class Plan:
     def errors(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if f.level == "error")
 
+    @property
+    def size(self) -> str:
+        """The plan's size: 4 variants x 3 datasets x 6 seeds = 72 trials (no datasets: `data:`)."""
+        datasets = f"{len(self.datasets)} datasets x " if self.datasets else ""
+        return (
+            f"{len(self.variants)} variants x {datasets}{len(self.seeds)} seeds = "
+            f"{len(self.trials)} trials"
+        )
+
     def variant(self, name: str) -> Variant:
         return next(v for v in self.variants if v.name == name)
 
@@ -123,11 +156,23 @@ class Plan:
         their trials. The baseline stays what the config says, even when it is left out."""
         if not patterns:
             return self
-        variants = tuple(v for v in self.variants if _selected(v.name, patterns))
+        on_data = [p.removeprefix(DATASET_FILTER) for p in patterns if p.startswith(DATASET_FILTER)]
+        patterns = [p for p in patterns if not p.startswith(DATASET_FILTER)]
+        variants = self.variants
+        if patterns:
+            variants = tuple(v for v in self.variants if _selected(v.name, patterns))
         if not variants:
             raise PlanError(f"--filter {' '.join(patterns)} matches no variant")
         kept = {v.id for v in variants}
         trials = tuple(t for t in self.trials if t.variant_id in kept)
+        if on_data:  # `--filter dataset=NAME`: that dataset's trials (names or globs)
+            trials = tuple(t for t in trials if _selected_exactly(t.dataset, on_data))
+            if not trials:
+                known = ", ".join(self.datasets) or "none (this config has `data:`)"
+                raise PlanError(
+                    f"--filter {DATASET_FILTER}{' '.join(on_data)} matches no dataset; "
+                    f"datasets: {known}"
+                )
         return replace(self, variants=variants, trials=trials)
 
     def to_dict(self) -> dict[str, Any]:
@@ -161,9 +206,10 @@ class Plan:
             "design": self.design.to_dict(),
             "trials": [
                 {"key": t.key, "variant_id": t.variant_id, "variant": t.variant, "seed": t.seed}
+                | ({"dataset": t.dataset} if t.dataset else {})
                 for t in self.trials
             ],
-        }
+        } | ({"datasets": list(self.datasets)} if self.datasets else {})
 
 
 def _digest(payload: Any, size: int = 64) -> str:
@@ -172,8 +218,8 @@ def _digest(payload: Any, size: int = 64) -> str:
 
 
 def data_key(config: Config) -> str:
-    """Identity of a data section for caching prepared data within one sweep."""
-    data = config.data.model_dump(mode="json")
+    """Identity of a (single-dataset) config's data section, for caching prepared data."""
+    data = config.section.model_dump(mode="json")
     return _digest(data)
 
 
@@ -190,8 +236,8 @@ def _variant_config(loaded: LoadedConfig, cell: Cell) -> Config:
 
 
 def _variant_key(config: Config, model: ModelSpec, data: DataShape) -> str:
-    data_identity: Any = data.fingerprint or config.data.model_dump(mode="json")
-    if isinstance(config.data, CsvData) and data.fingerprint:
+    data_identity: Any = data.fingerprint or config.section.model_dump(mode="json")
+    if isinstance(config.section, CsvData) and data.fingerprint:
         data_identity = data.fingerprint  # the content, wherever the file lives
     return _digest(
         {
@@ -215,45 +261,45 @@ def make_plan(
     variants: list[Variant] = []
     merges: list[Merge] = []
     by_key: dict[str, Variant] = {}
-    fingerprints: dict[str, str] = {}  # variant id -> its data's fingerprint (asked once)
     for cell in expand(config):
         vconfig = _variant_config(loaded, cell)
-        shape = shape_of(vconfig)
-        model = resolve_model(vconfig, shape)
-        report = analyse(model)
-        key = _variant_key(vconfig, model, shape)
+        on, findings = _on_datasets(vconfig, shape_of, cell.name)
+        # one dataset: its key, as before datasets existed; several: a hash of each one's
+        key = on[0].key if not config.datasets else _digest({o.dataset: o.key for o in on})
         if key in by_key:
             merges.append(Merge(by_key[key].name, cell.name, "builds the same function"))
             continue
-        findings = lint(Subject(vconfig, model, report, shape.train_windows), cell.name)
+        first = on[0]
         variant = Variant(
             key[:8],
             key,
             cell.name,
             cell.labels,
-            vconfig,
-            model,
-            report.params,
-            report.cudnn,
-            tuple(findings),
+            first.config,
+            first.model,
+            first.params,
+            first.cudnn,
+            findings,
+            on,
         )
         by_key[key] = variant
         variants.append(variant)
-        fingerprints[variant.id] = shape.fingerprint
     trials = tuple(
         Trial(
-            _digest([TRIAL_FORMAT, v.key, seed], 16),
+            _digest([TRIAL_FORMAT, o.key, seed], 16),
             seed,
             v.id,
             v.name,
-            v.model,
-            v.config,
-            fingerprints[v.id],
+            o.model,
+            o.config,
+            o.fingerprint,
+            o.dataset,
         )
         for v in variants
+        for o in v.on
         for seed in seed_list
     )
-    task = config.data.task
+    task = config.task
     metric = config.compare.metric or default_metric(task)
     looks = config.sweep.looks if seeds is None else ()  # --seeds N: a fixed design
     design = make_design(config.compare, variants, merges, looks)
@@ -272,6 +318,7 @@ def make_plan(
         merges=tuple(merges),
         design=design,
         design_findings=tuple(design_findings(design, names, baseline, len(seed_list))),
+        datasets=tuple(config.datasets or ()),
     )
 
 
@@ -293,12 +340,51 @@ def _baseline(loaded: LoadedConfig, variants: Sequence[Variant], merges: Sequenc
         raise ConfigError([loaded.problem(issue)]) from None
 
 
+def _on_datasets(
+    vconfig: Config, shape_of: Callable[[Config], DataShape], name: str
+) -> tuple[tuple[OnDataset, ...], tuple[Finding, ...]]:
+    """A variant resolved, keyed and linted on each dataset of its config. A finding the same
+    on every dataset is listed once; one that differs names its dataset."""
+    on: list[OnDataset] = []
+    found: dict[tuple[str, Level, str], list[str]] = {}
+    for dataset in vconfig.sections:
+        dconfig = vconfig.on_dataset(dataset)
+        shape = shape_of(dconfig)
+        model = resolve_model(dconfig, shape)
+        report = analyse(model)
+        key = _variant_key(dconfig, model, shape)
+        clash = next((o.dataset for o in on if o.key == key), None)
+        if clash is not None:  # their trials would share keys: one would never be trained
+            raise PlanError(
+                f"datasets '{clash}' and '{dataset}' are the same data (variant '{name}' has "
+                "the same key on both); remove one of them"
+            )
+        on.append(
+            OnDataset(dataset, key, dconfig, model, report.params, report.cudnn, shape.fingerprint)
+        )
+        for f in lint(Subject(dconfig, model, report, shape.train_windows), name):
+            found.setdefault((f.rule, f.level, f.message), []).append(dataset)
+    findings = tuple(
+        Finding(
+            rule,
+            level,
+            message if len(where) == len(on) else f"on {', '.join(where)}: {message}",
+            name,
+        )
+        for (rule, level, message), where in found.items()
+    )
+    return tuple(on), findings
+
+
 def _check_size(loaded: LoadedConfig, seeds: int) -> None:
     """Refuse a sweep of more than MAX_TRIALS trials, from the sizes of its axes and arm sets
     alone (merges can only make it smaller, so the bound is checked on the full grid)."""
     sweep = loaded.config.sweep
     sizes = [(f"sweep.axes.{key}", len(values)) for key, values in sweep.axes.items()]
     sizes += [(f"sweep.arms.{name}", len(arms)) for name, arms in sweep.arms.items()]
+    datasets = len(loaded.config.sections)
+    if datasets > 1:
+        sizes.append(("datasets", datasets))
     cells = math.prod(size for _, size in sizes)
     if cells * seeds <= MAX_TRIALS:
         return
@@ -312,3 +398,7 @@ def _check_size(loaded: LoadedConfig, seeds: int) -> None:
 
 def _selected(name: str, patterns: Sequence[str]) -> bool:
     return any(p in name or fnmatch.fnmatch(name, p) for p in patterns)
+
+
+def _selected_exactly(name: str, patterns: Sequence[str]) -> bool:
+    return any(name == p or fnmatch.fnmatch(name, p) for p in patterns)

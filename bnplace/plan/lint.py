@@ -56,7 +56,7 @@ def norm_on_raw_input(s: Subject) -> list[tuple[Level, str]]:
     if first.kind in ("batch_norm", "layer_norm") and first.origin == "input":
         advice = (
             "standardize the data instead (data.standardize: true)"
-            if not s.config.data.standardize
+            if not s.config.section.standardize
             else "the data is already standardized, so it mostly adds noise"
         )
         return [("warning", f"{first.order_name} directly on the raw input: {advice}")]

@@ -1,0 +1,249 @@
+"""The report's sections for a sweep over several datasets, and their terminal tables.
+
+In: a `bnplace.compare.Comparison` whose `datasets` view is set (`compare.pooled`). Out: the
+report sections (`Section`/`Grid`, rendered to Markdown and HTML by `compare.report`): the pooled
+row per comparison (effect, interval, τ², I², prediction interval, verdict), the per-dataset
+verdicts, the across-dataset ranks, and how to read them; the same grids as rich tables for the
+terminal (`rich_tables`); the rule sentence (`rule_for`); and the JSON part (`to_dict`). Pure.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from bnplace.compare.blocks import Grid, Section
+from bnplace.compare.format import (
+    DASH,
+    effect_text,
+    fmt_num,
+    fmt_p,
+    fmt_pct,
+    fmt_pct_ci,
+    missing,
+    rows_of,
+    verdict_text,
+)
+from bnplace.compare.stats import rule_sentence
+from bnplace.pooling import NOT_EVERY_DATASET
+
+if TYPE_CHECKING:
+    from bnplace.compare import Comparison
+    from bnplace.compare.pooled import DatasetsView
+
+
+def _view(comparison: Comparison) -> DatasetsView:
+    if comparison.datasets is None:
+        raise ValueError("the comparison has one dataset")
+    return comparison.datasets
+
+
+def rule_for(comparison: Comparison) -> str:
+    """The verdict rule of the comparison's main table: pooled when it has several datasets."""
+    m = len(comparison.comparisons)
+    if comparison.datasets is None:
+        return rule_sentence(comparison.design, m)
+    d, k = comparison.design, len(comparison.datasets.datasets)
+    level = 1 - d.alpha / max(m, 1)
+    return (
+        f"Pooled over {k} datasets: a random-effects meta-analysis of each dataset's mean paired "
+        f"log ratio (DerSimonian–Laird τ², Hartung–Knapp–Sidik–Jonkman interval at {level:.2%}, "
+        f"Bonferroni over the {m} pooled comparison{'s' if m != 1 else ''}, a family of its own): "
+        "better/worse when the interval excludes 0, equivalent when it lies within "
+        f"±{d.margin:.0%}, inconclusive otherwise; better/worse whose prediction interval for "
+        f"a new dataset reaches past 0 reads '{NOT_EVERY_DATASET}'."
+    )
+
+
+def pooled_verdict_text(row: dict[str, Any], margin: float) -> str:
+    text = verdict_text(row, margin)
+    if str(row.get("verdict")) in ("better", "worse") and str(row.get("every_dataset")) == "False":
+        return f"{text} {NOT_EVERY_DATASET}"  # a NumPy or Python False alike
+    return text
+
+
+def _tau(row: dict[str, Any]) -> str:
+    tau2 = row.get("tau2")
+    if tau2 is None or missing(tau2):
+        return DASH
+    return f"{fmt_num(tau2, 3)} (τ {fmt_pct(100 * math.sqrt(float(tau2))).lstrip('+')})"
+
+
+def pooled_grid(comparison: Comparison) -> Grid:
+    headers = [
+        "comparison", "datasets", "pairs (excl.)", "Δ% [CI]", "CI level", "τ²", "I²",
+        "prediction interval", "p adj.", "verdict",
+    ]  # fmt: skip
+    rows, verdicts = [], []
+    for r in rows_of(_view(comparison).pooled):
+        rows.append(
+            [
+                str(r["comparison"]),
+                str(int(r["k"])),
+                f"{int(r['n_pairs'])} ({int(r['n_excluded'])})",
+                effect_text(r),
+                DASH if missing(r["level"]) else f"{float(r['level']):.2%}",
+                _tau(r),
+                DASH if missing(r["i2"]) else f"{float(r['i2']):.0%}",
+                fmt_pct_ci(r["pi_low"], r["pi_high"]),
+                fmt_p(r["p_adjusted"]),
+                pooled_verdict_text(r, comparison.design.margin),
+            ]
+        )
+        verdicts.append(str(r["verdict"]))
+    aligns = ["left"] + ["right"] * 8 + ["left"]
+    return Grid(headers, rows, aligns, verdicts)
+
+
+def per_dataset_grid(comparison: Comparison) -> Grid:
+    view = _view(comparison)
+    mean_of = {
+        (str(r["comparison"]), str(r["dataset"])): r for r in rows_of(view.effects)
+    }  # the pooled (mean) effect beside the verdict's Hodges–Lehmann one
+    headers = ["dataset", "comparison", "pairs", "failed (a / b)", "Δ% [CI]", "p adj.",
+               "verdict", "mean Δ% ± SE (pooled)"]  # fmt: skip
+    rows, verdicts = [], []
+    for dataset, stats in view.per.items():
+        for r in rows_of(stats.comparisons):
+            e = mean_of.get((str(r["comparison"]), dataset), {})
+            pooled = (
+                DASH
+                if missing(e.get("effect"))
+                else f"{fmt_pct(e['delta_pct'])} ± {fmt_pct(100 * float(e['se'])).lstrip('+')}"
+            )
+            rows.append(
+                [
+                    dataset,
+                    str(r["comparison"]),
+                    str(int(r["n_pairs"])),
+                    f"{int(r['n_failed_a'])} / {int(r['n_failed_b'])}",
+                    effect_text(r),
+                    fmt_p(r["p_adjusted"]),
+                    verdict_text(r, comparison.design.margin),
+                    pooled,
+                ]
+            )
+            verdicts.append(str(r["verdict"]))
+    aligns = ["left", "left"] + ["right"] * 4 + ["left", "right"]
+    return Grid(headers, rows, aligns, verdicts)
+
+
+def _how_to_read(comparison: Comparison) -> list[str]:
+    m = len(comparison.comparisons)
+    return [
+        rule_for(comparison),
+        "Per dataset, each comparison is judged as in a single-dataset sweep (exact signed-rank "
+        f"interval of the Hodges–Lehmann effect, Bonferroni over the {m} comparisons of that "
+        "dataset). Per-dataset and pooled verdicts are separate multiplicity families: each "
+        "holds with its stated confidence, not all of them together.",
+        "The pooled effect of a dataset is the mean of its finite paired log ratios, with the "
+        "standard error of that mean (pooling weights need a variance); seeds where one side "
+        "failed are left out of it and counted in *pairs (excl.)*.",
+        "**τ²** is the between-dataset variance of the true effect (log-ratio scale; τ is "
+        "shown as a relative effect), **I²** the share of the spread of the per-dataset effects "
+        "that is between datasets rather than seed noise. The **prediction interval** is "
+        "where the effect on a new, similar dataset should fall (Higgins, Thompson & "
+        "Spiegelhalter 2009; needs 3 or more datasets).",
+    ]
+
+
+def sections(comparison: Comparison) -> list[Section]:
+    """The sections a sweep over several datasets adds to the report."""
+    view = _view(comparison)
+    out = [
+        Section(
+            f"Pooled over {len(view.datasets)} datasets (random effects; one family)",
+            [pooled_grid(comparison)],
+        ),
+        Section("How to read the pooled row", [_how_to_read(comparison)], level=3),
+        Section(
+            "Per dataset (one family per dataset)",
+            [per_dataset_grid(comparison)],
+        ),
+    ]
+    ranks = view.ranks
+    if ranks is not None:
+        friedman = (
+            f"Friedman χ² = {fmt_num(ranks.statistic, 4)}, p = {fmt_p(ranks.pvalue)} over "
+            f"{ranks.datasets} datasets"
+            if not missing(ranks.statistic)
+            else "Friedman's test needs 3 or more variants"
+        )
+        out.append(
+            Section(
+                "Across datasets: mean ranks (omnibus view)",
+                [
+                    f"{friedman}. Variants are ranked on each dataset by their mean "
+                    f"{comparison.metric} (1 = best); Nemenyi's critical difference is CD = "
+                    f"{fmt_num(ranks.critical_difference, 3)} (α = {comparison.design.alpha:g}; "
+                    "Demšar 2006): mean ranks closer than CD are not told apart.",
+                    Grid(
+                        ["variant", "mean rank over datasets"],
+                        [[str(v), fmt_num(r, 3)] for v, r in ranks.ranks.to_numpy()],
+                        ["left", "right"],
+                    ),
+                ],
+            )
+        )
+    return out
+
+
+def rich_tables(comparison: Comparison) -> list[Any]:
+    """The pooled and per-dataset grids as rich tables for the terminal."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from bnplace.compare.table import VERDICT_STYLES
+
+    out = []
+    titles = ("pooled over datasets (random effects)", "per dataset")
+    grids = (pooled_grid(comparison), per_dataset_grid(comparison))
+    for title, grid in zip(titles, grids, strict=True):
+        table = Table(title=title, title_justify="left")
+        for header, align in zip(grid.headers, grid.aligns, strict=True):
+            table.add_column(  # folded, not cut: every figure is shown whole
+                header, justify="right" if align == "right" else "left", overflow="fold"
+            )
+        for i, row in enumerate(grid.rows):
+            cells: list[Any] = list(row)
+            verdict = Text(str(cells[-1] if grid.headers[-1] == "verdict" else cells[-2]))
+            verdict.stylize(VERDICT_STYLES.get(grid.verdicts[i], ""))
+            at = len(cells) - 1 if grid.headers[-1] == "verdict" else len(cells) - 2
+            cells[at] = verdict
+            table.add_row(*cells)
+        out.append(table)
+    return out
+
+
+def to_dict(comparison: Comparison, scalar: Callable[[Any], Any]) -> dict[str, Any]:
+    """The datasets part of the JSON output, every number passed through `scalar` (empty for
+    a single dataset)."""
+    view = comparison.datasets
+    if view is None:
+        return {}
+
+    def plain(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        return scalar(value)
+
+    return plain(
+        {
+            "datasets": list(view.datasets),
+            "pooled": rows_of(view.pooled),
+            "dataset_effects": rows_of(view.effects),
+            "per_dataset": {d: rows_of(s.comparisons) for d, s in view.per.items()},
+            "dataset_ranks": None
+            if view.ranks is None
+            else {
+                "datasets": view.ranks.datasets,
+                "statistic": view.ranks.statistic,
+                "pvalue": view.ranks.pvalue,
+                "critical_difference": view.ranks.critical_difference,
+                "mean_ranks": dict(view.ranks.ranks.to_numpy()),
+            },
+        }
+    )

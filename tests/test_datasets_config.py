@@ -1,0 +1,149 @@
+"""Several datasets in one config: the `datasets:` schema, its checks and the plan it makes.
+
+In: small configs with `datasets:` (text), planned with a constant `shape_of` or with real
+synthetic data. Out: located config errors (data and datasets together, mixed tasks, seeds on
+demand, `data.*` keys), `--set datasets.<name>.<key>`, trials per variant x dataset x seed with
+keys that do not move when a dataset is added, and `--filter dataset=NAME`. Pure: no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bnplace.config import parse_config
+from bnplace.errors import ConfigError, PlanError
+from bnplace.plan import DataShape, Plan, make_plan
+from bnplace.sweep import plan_sweep
+
+SINE = "{source: synthetic, generator: sine_mix, length: 300, features: 2, window: 12}"
+NOISY = SINE.replace("window: 12", "window: 12, noise: 0.3")
+AR = "{source: synthetic, generator: ar, length: 300, features: 1, window: 16}"
+BODY = """
+model:
+  - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
+  - lstm: {id: lstm, units: 4}
+sweep:
+  axes:
+    conv.post_act: {none: [], bn: [batch_norm]}
+  seeds: 3
+"""
+
+
+def text(datasets: dict[str, str], body: str = BODY) -> str:
+    entries = "".join(f"  {name}: {section}\n" for name, section in datasets.items())
+    return f"experiment: m\ndatasets:\n{entries}" + textwrap.dedent(body)
+
+
+def plan_of(source: str, sets: tuple[str, ...] = ()) -> Plan:
+    loaded = parse_config(source, "m.yaml", sets)
+
+    def shape_of(config):  # the fingerprint follows the section, as prepared data's does
+        section = config.section
+        return DataShape("forecast", section.window, section.features, 1, repr(section))
+
+    return make_plan(loaded, shape_of)
+
+
+def messages(source: str, sets: tuple[str, ...] = ()) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(source, "m.yaml", sets)
+    return "\n".join(p.render() for p in caught.value.problems)
+
+
+def test_every_variant_and_seed_runs_on_every_dataset() -> None:
+    plan = plan_of(text({"sine": SINE, "ar": AR}))
+    assert plan.datasets == ("sine", "ar")
+    assert len(plan.variants) == 2 and len(plan.trials) == 2 * 2 * 3
+    assert {(t.variant, t.dataset) for t in plan.trials} == {
+        (v.name, d) for v in plan.variants for d in ("sine", "ar")
+    }
+    assert len({t.key for t in plan.trials}) == len(plan.trials)
+    # a trial's config and model are its dataset's: the window sets the input shape
+    by_data = {t.dataset: t for t in plan.trials}
+    assert by_data["ar"].config.section.window == 16 and by_data["ar"].config.datasets is None
+    assert by_data["sine"].model != by_data["ar"].model
+    assert "2 variants x 2 datasets x 3 seeds = 12 trials" in plan.size
+    listed = plan.to_dict()
+    assert listed["datasets"] == ["sine", "ar"]
+    assert {t["dataset"] for t in listed["trials"]} == {"sine", "ar"}
+
+
+def test_adding_a_dataset_keeps_the_other_datasets_trial_keys() -> None:
+    two = plan_of(text({"sine": SINE, "ar": AR}))
+    three = plan_of(text({"sine": SINE, "ar": AR, "noisy": NOISY}))
+    keys = {(t.variant, t.dataset, t.seed): t.key for t in two.trials}
+    again = {(t.variant, t.dataset, t.seed): t.key for t in three.trials if t.dataset != "noisy"}
+    assert again == keys
+    assert len(three.trials) == 18
+    # the variant names (what compare pairs by) are the same arms on every dataset
+    assert [v.name for v in three.variants] == [v.name for v in two.variants]
+
+
+def test_a_single_dataset_under_datasets_has_the_keys_of_the_same_data_section() -> None:
+    single = plan_of(f"experiment: m\ndata: {SINE}\n" + textwrap.dedent(BODY))
+    named = plan_of(text({"sine": SINE}))
+    assert [t.key for t in named.trials] == [t.key for t in single.trials]
+    assert single.datasets == () and all(t.dataset == "" for t in single.trials)
+
+
+def test_set_reaches_one_dataset_and_data_keys_point_there() -> None:
+    plan = plan_of(text({"sine": SINE, "ar": AR}), ("datasets.ar.window=24",))
+    windows = {t.dataset: t.config.section.window for t in plan.trials}
+    assert windows == {"sine": 12, "ar": 24}
+    assert "datasets.<name>.window" in messages(text({"sine": SINE, "ar": AR}), ("data.window=24",))
+    assert "no dataset named 'arr'" in messages(
+        text({"sine": SINE, "ar": AR}), ("datasets.arr.window=3",)
+    )
+
+
+def test_filter_by_dataset_and_by_variant() -> None:
+    plan = plan_of(text({"sine": SINE, "ar": AR}))
+    only_ar = plan.only(["dataset=ar"])
+    assert {t.dataset for t in only_ar.trials} == {"ar"} and len(only_ar.variants) == 2
+    both = plan.only(["dataset=sine", "bn"])
+    assert {(t.dataset, t.variant) for t in both.trials} == {("sine", "conv.post_act=bn")}
+    with pytest.raises(PlanError, match="matches no dataset"):
+        plan.only(["dataset=nope"])
+
+
+def test_data_and_datasets_together_is_refused_at_datasets() -> None:
+    source = f"experiment: m\ndata: {SINE}\ndatasets:\n  ar: {AR}\n" + textwrap.dedent(BODY)
+    shown = messages(source)
+    assert "m.yaml:3:1" in shown and "not both" in shown
+
+
+def test_mixed_tasks_are_refused_at_the_odd_dataset() -> None:
+    shapes = "{source: synthetic, generator: shapes, length: 60, window: 12}"
+    shown = messages(text({"sine": SINE, "shapes": shapes}))
+    assert "m.yaml:4:" in shown and "dataset 'shapes' is a classify dataset" in shown
+
+
+def test_seeds_on_demand_with_several_datasets_is_not_supported_yet() -> None:
+    body = BODY.replace("seeds: 3", "seeds: {min: 6, max: 10, step: 2}")
+    shown = messages(text({"sine": SINE, "ar": AR}, body))
+    assert "not supported yet" in shown and "sweep.seeds" in shown
+
+
+def test_a_dataset_name_must_fit_tags() -> None:
+    assert "cannot be used in tags" in messages(text({"my data": SINE}))
+
+
+def test_a_missing_data_section_still_reads_as_before() -> None:
+    shown = messages("experiment: m\n" + textwrap.dedent(BODY))
+    assert "missing required key 'data'" in shown
+
+
+def test_the_same_data_twice_is_refused() -> None:
+    with pytest.raises(PlanError, match="are the same data"):
+        plan_of(text({"a": SINE, "b": SINE}))
+
+
+def test_real_data_is_prepared_once_per_dataset(tmp_path: Path) -> None:
+    path = tmp_path / "m.yaml"
+    path.write_text(text({"sine": SINE, "ar": AR}))
+    prepared = plan_sweep(path)
+    assert len(prepared.datasets) == 2
+    assert {t.data_fingerprint for t in prepared.plan.trials} == set(prepared.datasets)

@@ -1,0 +1,143 @@
+"""Seeded simulations of the pooled verdict (bnplace.pooling): coverage, τ², false verdicts.
+
+In: simulated sweeps, vectorised: per repeat k datasets, each with a true effect drawn around
+the mean effect with between-dataset sd τ, and 6 seeds of paired log ratios with seed sd σ per
+dataset, pooled as bnplace pools them (mean of a dataset's paired log ratios and its standard
+error; DerSimonian–Laird τ², Hartung–Knapp–Sidik–Jonkman interval, Higgins et al. 2009
+prediction interval; q floored at 1, Knapp & Hartung 2003). Out: the measured figures
+(printed; `pytest -s` shows them) and assertions on them. The whole file runs in about a second.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bnplace.pooling import mean_effect, pooled_verdict, random_effects, reading
+from bnplace.verdicts import BETTER, EQUIVALENT, INCONCLUSIVE, margin_bounds
+
+REPEATS = 4000
+SEEDS = 6
+SIGMA = 0.05  # seed sd of a paired log ratio, as in the shipped studies
+
+
+def simulate(
+    k: int, mu: float, tau: float, seed: int, sigma: float = SIGMA
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(y, v, theta): per-dataset mean effects, their squared SEs and the true effects."""
+    rng = np.random.default_rng(seed)
+    theta = mu + tau * rng.standard_normal((REPEATS, k))
+    d = theta[..., None] + sigma * rng.standard_normal((REPEATS, k, SEEDS))
+    return d.mean(axis=-1), d.var(axis=-1, ddof=1) / SEEDS, theta
+
+
+def test_pooled_interval_covers_the_mean_effect_with_heterogeneity() -> None:
+    y, v, _ = simulate(5, mu=0.03, tau=0.05, seed=1)
+    pooled = random_effects(y, v, 0.95)
+    covered = float(np.mean((pooled.low <= 0.03) & (pooled.high >= 0.03)))
+    print(f"\nHKSJ 95% interval, 5 datasets, tau 0.05, sigma 0.05: coverage {covered:.3f}")
+    assert covered >= 0.9
+    # the plain DerSimonian-Laird normal interval, for contrast (why HKSJ)
+    w = 1.0 / (v + pooled.tau2[:, None])
+    half = 1.96 / np.sqrt(w.sum(axis=1))
+    dl = float(np.mean(np.abs(pooled.estimate - 0.03) <= half))
+    print(f"DerSimonian-Laird normal interval, same: coverage {dl:.3f}")
+    assert dl < covered
+
+
+def test_prediction_interval_covers_a_new_dataset() -> None:
+    y, v, _ = simulate(5, mu=0.03, tau=0.05, seed=2)
+    pooled = random_effects(y, v, 0.95)
+    rng = np.random.default_rng(3)
+    new = 0.03 + 0.05 * rng.standard_normal(REPEATS)
+    covered = float(np.mean((pooled.pi_low <= new) & (new <= pooled.pi_high)))
+    print(f"\nprediction interval 95%, 5 datasets, tau 0.05: covers a new dataset {covered:.3f}")
+    assert covered >= 0.9
+
+
+def test_tau2_is_near_zero_without_heterogeneity() -> None:
+    y, v, _ = simulate(5, mu=0.03, tau=0.0, seed=4)
+    pooled = random_effects(y, v, 0.95)
+    mean_tau2 = float(pooled.tau2.mean())
+    share_zero = float(np.mean(pooled.tau2 == 0))
+    print(
+        f"\nno heterogeneity (within-dataset variance {SIGMA**2 / SEEDS:.2e}): mean tau2 "
+        f"{mean_tau2:.2e}, tau2 = 0 in {share_zero:.2f} of repeats, mean I2 "
+        f"{float(pooled.i2.mean()):.2f}"
+    )
+    # DerSimonian-Laird is biased up when each dataset's SE comes from 6 seeds (Q grows with
+    # the noise of the weights); still well under the seed noise of one dataset's effect
+    assert mean_tau2 < 0.5 * SIGMA**2 / SEEDS
+    assert share_zero > 0.4
+
+
+def test_heterogeneity_is_estimated() -> None:
+    y, v, _ = simulate(8, mu=0.0, tau=0.05, seed=5)
+    pooled = random_effects(y, v, 0.95)
+    print(
+        f"\ntau 0.05 (tau2 {0.05**2:.2e}), 8 datasets: mean tau2 {float(pooled.tau2.mean()):.2e}"
+        f", mean I2 {float(pooled.i2.mean()):.2f}"
+    )
+    assert 0.5 * 0.05**2 < float(pooled.tau2.mean()) < 1.5 * 0.05**2
+
+
+def test_aa_false_verdict_rate_of_the_pooled_verdict() -> None:
+    """Identical variants on 5 datasets: "better"/"worse" in at most alpha of repeats, at the
+    Bonferroni level of a family of m = 2 (each comparison at 97.5%)."""
+    m = 2
+    false = 0
+    for j in range(m):
+        y, v, _ = simulate(5, mu=0.0, tau=0.0, seed=10 + j)
+        pooled = random_effects(y, v, 1 - 0.05 / m)
+        wrong = (pooled.low > 0) | (pooled.high < 0)
+        false += int(wrong.sum())
+    rate = false / (m * REPEATS)
+    familywise_bound = m * rate
+    print(f"\nA/A, 5 datasets, m = {m}: false better/worse per comparison {rate:.4f}")
+    assert rate <= 0.05 / m
+    assert familywise_bound <= 0.05
+
+
+def test_mean_effect_leaves_failed_seeds_out() -> None:
+    d = np.array([0.1, 0.2, np.inf, np.nan, 0.3])
+    mean, var, n = mean_effect(d)
+    assert n == 3 and np.isclose(mean, 0.2) and np.isclose(var, 0.01 / 3)
+    assert np.isnan(mean_effect(np.array([0.1, np.inf]))[0])
+
+
+def test_pooled_verdict_words() -> None:
+    bounds = margin_bounds(0.05)
+    verdict, every = pooled_verdict(-0.2, -0.1, -0.3, 0.05, bounds=bounds, lower_is_better=True)
+    assert (verdict, every) == (BETTER, False)
+    assert reading(verdict, every) == "better on average, not on every dataset"
+    assert pooled_verdict(-0.2, -0.1, -0.3, -0.01, bounds=bounds, lower_is_better=True) == (
+        BETTER,
+        True,
+    )
+    assert pooled_verdict(-0.01, 0.01, -0.1, 0.1, bounds=bounds, lower_is_better=True)[0] == (
+        EQUIVALENT
+    )
+    assert pooled_verdict(-0.1, 0.2, -1, 1, bounds=bounds, lower_is_better=True)[0] == INCONCLUSIVE
+
+
+def test_small_k_gives_nan_intervals_not_errors() -> None:
+    one = random_effects(np.array([0.1]), np.array([0.01]))
+    assert np.isnan(one.low) and np.isnan(one.pi_low)
+    two = random_effects(np.array([0.1, 0.2]), np.array([0.01, 0.01]))
+    assert np.isfinite(two.low) and np.isnan(two.pi_low)
+
+
+def test_aa_false_rate_by_seeds_and_datasets() -> None:
+    """Why a dataset needs 6 finite pairs to be pooled (compare.pooled.MIN_PAIRS_TO_POOL):
+    with fewer, its SE is too noisy to weight by and identical variants come out different
+    more often than alpha."""
+    from bnplace.compare.pooled import MIN_PAIRS_TO_POOL
+
+    rates = {}
+    for n, k in ((2, 5), (MIN_PAIRS_TO_POOL, 5), (MIN_PAIRS_TO_POOL, 8)):
+        rng = np.random.default_rng(100 + 10 * n + k)
+        d = SIGMA * rng.standard_normal((REPEATS, k, n))
+        pooled = random_effects(d.mean(axis=-1), d.var(axis=-1, ddof=1) / n, 0.95)
+        rates[(n, k)] = float(np.mean((pooled.low > 0) | (pooled.high < 0)))
+    print("\nA/A false better/worse at alpha 0.05 (seeds, datasets):", rates)
+    assert rates[(2, 5)] > 0.08
+    assert rates[(MIN_PAIRS_TO_POOL, 5)] <= 0.05 and rates[(MIN_PAIRS_TO_POOL, 8)] <= 0.055
