@@ -262,7 +262,8 @@ def _normal_cdf(x: float) -> float:
 
 def output_range_misses_targets(s: Subject) -> list[tuple[Level, str]]:
     """A forecasting head whose activation cannot reach part of the standardized targets."""
-    if s.config.data.task != "forecast" or not s.config.data.scale_targets:
+    data = s.config.section  # lint runs on one dataset's config
+    if data.task != "forecast" or not data.scale_targets:
         return []
     head = s.model.layers[-1]
     activation = str(head.get("activation", "linear"))
