@@ -31,9 +31,15 @@ def write_config(folder: Path, extra: str, name: str = "c.yaml") -> Path:
     return path
 
 
+# Claims of a killed driver go stale after this many seconds (30 by default): short in tests,
+# which kill drivers and resume at once.
+STALE_S = "4"
+
+
 def environment() -> dict[str, str]:
-    """This process's environment without MLFLOW_TRACKING_URI: the store is ./mlflow.db."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    """This process's environment without MLFLOW_TRACKING_URI (the store is ./mlflow.db), with
+    claims that go stale after STALE_S seconds."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "BNPLACE_CLAIM_STALE_S": STALE_S}
     env.pop("MLFLOW_TRACKING_URI", None)
     return env
 

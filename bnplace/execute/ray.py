@@ -9,12 +9,14 @@ imports TensorFlow once, limited to `threads` threads, and runs one trial per ca
 `bnplace.train.TrialRunner` (which keeps each variant's traced model for its next seed), sending
 per-epoch metrics to a small event actor that the driver drains. Workers never
 touch MLflow. A worker lost mid-trial (killed, out of memory, node gone) ends its trial FAILED
-("error: worker died ...") or, with `max_retries`, runs it again on a fresh actor.
+("error: worker died ...") or, with `max_retries`, runs it again on a fresh actor. Each result
+carries the id of the Ray node that ran it (the `bnplace.node` tag of its trial run).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -29,6 +31,7 @@ from bnplace.execute import Emit, EpochEnded, TrialEnded, TrialStarted, start_wo
 from bnplace.execute.slots import Slot, stop_unneeded
 from bnplace.result import TIMEOUT, WorkerLost, failed_result
 from bnplace.schedule import FixedSchedule, as_schedule
+from bnplace.tags import NODE
 
 if TYPE_CHECKING:
     from bnplace.data import Dataset
@@ -79,8 +82,11 @@ class _TrialWorker:
         self.cache: dict[str, Dataset] = {}
         self.events = events
 
-    def where(self) -> str:
-        return f"{socket.gethostname()}:{os.getpid()}"
+    def where(self) -> tuple[str, str]:
+        """host:pid of this worker, and the id of the Ray node it runs on."""
+        import ray
+
+        return f"{socket.gethostname()}:{os.getpid()}", ray.get_runtime_context().get_node_id()
 
     def run(self, trial: Trial, attempt: int) -> TrialResult:
         import ray
@@ -95,7 +101,8 @@ class _TrialWorker:
 
         result = self.runner.run(trial, self.cache[fingerprint], on_epoch)
         ray.get(sent)  # calls run in order: every epoch is in the box before the result is out
-        return result
+        node = ray.get_runtime_context().get_node_id()
+        return dataclasses.replace(result, tags={**result.tags, NODE: node})
 
 
 @dataclass(kw_only=True)
@@ -103,6 +110,7 @@ class _ActorSlot(Slot):
     actor: Any  # None once the actor is gone and no trial is left to replace it for
     ready: Any  # the ObjectRef of `where()` until the actor has started, then None
     label: str = ""  # the name and where the actor runs: "ray-1 host:pid"
+    node: str = ""  # the id of the Ray node the actor runs on
     call: Any = None  # the ObjectRef of the running `run()`
 
 
@@ -304,7 +312,8 @@ class _Session:
     def _started(self, index: int, slot: _ActorSlot) -> None:
         ray = self.ray
         try:
-            slot.label = f"{slot.name} {ray.get(slot.ready)}"
+            where, slot.node = ray.get(slot.ready)
+            slot.label = f"{slot.name} {where}"
             slot.ready = None
         except ray.exceptions.RayError as exc:  # the actor died before it could run a trial
             if getattr(exc, "actor_init_failed", False):
@@ -327,7 +336,7 @@ class _Session:
             result = ray.get(call)
         except ray.exceptions.RayTaskError as exc:  # our worker code raised outside run_trial
             cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-            result = failed_result(trial, cause)
+            result = failed_result(trial, cause, tags={NODE: slot.node})
         except ray.exceptions.RayError as exc:  # the worker process or its node is gone
             self._give_up(index, slot, lost=_first_line(exc))
             return
@@ -347,7 +356,7 @@ class _Session:
             self.retries.appendleft(trial)
         else:
             cause = TIMEOUT if lost is None else WorkerLost(slot.label, lost, tries)
-            self._end(failed_result(trial, cause))
+            self._end(failed_result(trial, cause, tags={NODE: slot.node}))
         self._replace(index, slot)
 
     def _replace(self, index: int, slot: _ActorSlot) -> None:
