@@ -412,6 +412,9 @@ class Tracker:
         """Seeds on demand: the sweep run's state after a look, with the look as step."""
         from mlflow.entities import Metric
 
+        logged = self.client.get_metric_history(self.sweep_run_id, metrics.OPEN_COMPARISONS)
+        if any(m.step == record.look for m in logged):
+            return  # another driver of the plan recorded this look (decisions are the same)
         now = _now_ms()
         values = {metrics.OPEN_COMPARISONS: record.open_comparisons} | {
             f"{metrics.SEEDS}.{variant_id}": seeds for variant_id, seeds in record.seeds.items()
