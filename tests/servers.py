@@ -73,7 +73,8 @@ def _as_postgres_user() -> tuple[Callable[[], None] | None, int | None]:
 
 @contextlib.contextmanager
 def postgres(bindir: Path) -> Iterator[str]:
-    """A fresh PostgreSQL cluster on 127.0.0.1; yields the URI of its `postgres` database."""
+    """A fresh PostgreSQL cluster on 127.0.0.1; yields the URI of its `postgres` database
+    (through psycopg2: SQLAlchemy 2.1 takes a bare postgresql:// to mean psycopg 3)."""
     root = Path(tempfile.mkdtemp(prefix="bnplace-pg-"))
     data, port = root / "data", free_port()
     drop, uid = _as_postgres_user()
@@ -95,7 +96,7 @@ def postgres(bindir: Path) -> Iterator[str]:
         )  # fmt: skip
         assert started.returncode == 0, started.stdout + started.stderr + _read(root / "pg.log")
         try:
-            yield f"postgresql://bnplace@127.0.0.1:{port}/postgres"
+            yield f"postgresql+psycopg2://bnplace@127.0.0.1:{port}/postgres"
         finally:
             subprocess.run(
                 [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], **run
