@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -30,6 +31,7 @@ pytestmark = pytest.mark.slow
 pytest.importorskip("ray")
 
 ROOT = Path(__file__).resolve().parents[1]
+RAY = str(Path(sys.executable).with_name("ray"))  # the `ray` script of this environment
 CONFIG = """
 sweep:
   arms:
@@ -63,7 +65,7 @@ def ray_start(args: list[str], temp: Path, name: str) -> subprocess.Popen:
     }
     with (temp / f"{name}.log").open("w") as log:
         return subprocess.Popen(
-            ["ray", "start", *args, "--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--block"],
+            [RAY, "start", *args, "--num-cpus", "1", "--node-ip-address", "127.0.0.1", "--block"],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -73,7 +75,7 @@ def ray_start(args: list[str], temp: Path, name: str) -> subprocess.Popen:
 
 def nodes_alive(address: str) -> int:
     shown = subprocess.run(
-        ["ray", "status", "--address", address], capture_output=True, text=True, timeout=60
+        [RAY, "status", "--address", address], capture_output=True, text=True, timeout=60
     )
     active = shown.stdout.split("Active:", 1)[-1].split("Pending:", 1)[0]
     return len(re.findall(r"node_[0-9a-f]+", active))
@@ -123,15 +125,15 @@ def cluster() -> Iterator[Cluster]:
                     os.kill(int(pid), signal.SIGKILL)
 
 
-def victim_on(driver: Driver, pgid: int, timeout: float = 240) -> str:
-    """A long trial running on the node whose processes are group `pgid`, past its first
+def victim_on(driver: Driver, root: int, timeout: float = 240) -> str:
+    """A long trial running on the node whose `ray start` is process `root`, past its first
     epoch, once that node has finished a trial: the trial the node is lost under."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = driver.log.read_text()
         starts = dict(re.findall(r"^start  (.+?) \[ray-\d+ [^\]]*:(\d+)\]$", text, re.MULTILINE))
         done = set(re.findall(r"^(?:done  |FAILED) (.+?) \(\d+/", text, re.MULTILINE))
-        here = {name for name, pid in starts.items() if in_group(int(pid), pgid)}
+        here = {name for name, pid in starts.items() if on_node(int(pid), root)}
         for name in sorted(here - done):
             if done & here and name.startswith("length=long") and f"epoch  {name} 1/" in text:
                 return name
@@ -141,11 +143,32 @@ def victim_on(driver: Driver, pgid: int, timeout: float = 240) -> str:
     raise AssertionError(f"the second node ran no long trial after a first one:\n{text}")
 
 
-def in_group(pid: int, pgid: int) -> bool:
+def parent(pid: int) -> int:
     try:
-        return os.getpgid(pid) == pgid
-    except ProcessLookupError:
-        return False
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    return int(stat.rsplit(")", 1)[1].split()[1])
+
+
+def on_node(pid: int, root: int) -> bool:
+    """Whether process `pid` descends from `root` (a node's `ray start`: its raylet's workers)."""
+    while pid > 1:
+        if pid == root:
+            return True
+        pid = parent(pid)
+    return False
+
+
+def lose_node(root: int) -> None:
+    """SIGKILL a node's processes, as when its machine dies: the group of its `ray start` and
+    every process below it (the raylet's workers are in groups of their own)."""
+    listed = subprocess.run(["ps", "-eo", "pid="], capture_output=True, text=True).stdout
+    below = [int(p) for p in listed.split() if int(p) != root and on_node(int(p), root)]
+    kill_group(root)
+    for pid in below:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def test_trials_spread_over_two_nodes_and_survive_losing_one(
@@ -155,7 +178,7 @@ def test_trials_spread_over_two_nodes_and_survive_losing_one(
     args = ("run", str(config), "--executor", "ray", "--ray-address", cluster.address)
     driver = Driver(tmp_path, *args, "--max-retries", "1", "--no-compare")
     victim = victim_on(driver, cluster.node.pid)
-    kill_group(cluster.node.pid)  # the second node is lost mid-trial, as with a dead machine
+    lose_node(cluster.node.pid)  # the second node is lost mid-trial, as with a dead machine
     code, text = driver.finish()
 
     trials = trained_once(client(tmp_path), "tiny")  # none RUNNING, no key finished twice

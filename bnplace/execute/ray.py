@@ -72,7 +72,7 @@ class _EventBox:
 class _TrialWorker:
     """Ray actor: imports TensorFlow once, then runs one trial per call."""
 
-    def __init__(self, datasets: dict[str, Any], events: Any, threads: int) -> None:
+    def __init__(self, datasets: dict[str, Any], threads: int) -> None:
         start_worker(threads)
         from bnplace.train import TrialRunner  # TensorFlow and Keras load here, once per worker
 
@@ -80,7 +80,6 @@ class _TrialWorker:
 
         self.refs = datasets  # fingerprint -> ObjectRef, fetched on first use and kept
         self.cache: dict[str, Dataset] = {}
-        self.events = events
 
     def where(self) -> tuple[str, str]:
         """host:pid of this worker, and the id of the Ray node it runs on."""
@@ -88,7 +87,10 @@ class _TrialWorker:
 
         return f"{socket.gethostname()}:{os.getpid()}", ray.get_runtime_context().get_node_id()
 
-    def run(self, trial: Trial, attempt: int) -> TrialResult:
+    def run(self, trial: Trial, attempt: int, events: Any) -> TrialResult:
+        """Run `trial`, sending its epochs to the event box `events` (the driver's current one:
+        should the box's node be lost, the driver makes another and the epochs sent to the lost
+        one are dropped; the result, with its whole history, still comes back)."""
         import ray
 
         fingerprint = trial.data_fingerprint
@@ -97,10 +99,11 @@ class _TrialWorker:
         sent: list[Any] = []
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-            sent.append(self.events.put.remote((trial.key, attempt, epoch, metrics)))
+            sent.append(events.put.remote((trial.key, attempt, epoch, metrics)))
 
         result = self.runner.run(trial, self.cache[fingerprint], on_epoch)
-        ray.get(sent)  # calls run in order: every epoch is in the box before the result is out
+        with contextlib.suppress(ray.exceptions.RayError):  # the box was lost: epochs dropped
+            ray.get(sent)  # calls run in order: every epoch is in the box before the result
         node = ray.get_runtime_context().get_node_id()
         return dataclasses.replace(result, tags={**result.tags, NODE: node})
 
@@ -241,7 +244,7 @@ class _Session:
     def start(self, datasets: Mapping[str, Dataset], size: int) -> None:
         ray, executor = self.ray, self.executor
         self.refs = {fp: ray.put(datasets[fp]) for fp in sorted(datasets)}  # once, not per trial
-        self.events = ray.remote(_EventBox).options(num_cpus=0, **_near_driver(ray)).remote()
+        self.events = self._event_box()
         self.worker_class = ray.remote(_TrialWorker).options(
             num_cpus=executor.cpus_per_trial,
             num_gpus=executor.gpus_per_trial,
@@ -267,9 +270,12 @@ class _Session:
             return self.retries.popleft()
         return self.schedule.take(slot.last_variant)
 
+    def _event_box(self) -> Any:
+        return self.ray.remote(_EventBox).options(num_cpus=0, **_near_driver(self.ray)).remote()
+
     def _spawn(self) -> _ActorSlot:
         self.spawned += 1
-        actor = self.worker_class.remote(self.refs, self.events, self.executor.threads)
+        actor = self.worker_class.remote(self.refs, self.executor.threads)
         return _ActorSlot(f"ray-{self.spawned}", actor=actor, ready=actor.where.remote())
 
     def loop(self) -> None:
@@ -304,7 +310,7 @@ class _Session:
     def _dispatch(self, slot: _ActorSlot, trial: Trial) -> None:
         slot.assign(trial)
         self.attempts.setdefault(trial.key, 0)
-        slot.call = slot.actor.run.remote(trial, self.attempts[trial.key])
+        slot.call = slot.actor.run.remote(trial, self.attempts[trial.key], self.events)
         if trial.key not in self.open:  # a retry goes on under the run it already has
             self.open.add(trial.key)
             self.emit(TrialStarted(trial.key, slot.label))
@@ -373,7 +379,12 @@ class _Session:
 
     def _drain(self) -> None:
         """Emit the per-epoch events that arrived, dropping stale attempts and repeated epochs."""
-        for key, attempt, epoch, metrics in self.ray.get(self.events.drain.remote()):
+        try:
+            drained = self.ray.get(self.events.drain.remote())
+        except self.ray.exceptions.RayError:  # its node is gone: a new box for the next calls
+            _kill(self.ray, self.events)
+            self.events, drained = self._event_box(), []
+        for key, attempt, epoch, metrics in drained:
             if key not in self.open or attempt != self.attempts.get(key):
                 continue
             if epoch <= self.last_epoch.get(key, -1):
