@@ -119,10 +119,17 @@ def outcome_view(outcome: SweepOutcome, with_table: bool = True) -> Group:
     for name, seed, reason in outcome.failures:
         lines.append(Text(f"failed: {name} seed={seed}: {reason}", style="red"))
     status = "interrupted" if outcome.interrupted else "done"
+    elsewhere = outcome.finished_elsewhere + outcome.failed_elsewhere
+    by_others = (
+        f"; {outcome.finished_elsewhere} finished and {outcome.failed_elsewhere} failed in "
+        "other drivers of this plan"
+        if elsewhere
+        else ""
+    )
     lines.append(
         Text(
             f"{status}: {outcome.finished} finished, {outcome.failed} failed, {outcome.skipped} "
-            f"skipped (already finished). Sweep run {outcome.sweep_run_id} in "
+            f"skipped (already finished){by_others}. Sweep run {outcome.sweep_run_id} in "
             f"{outcome.tracking_uri}"
         )
     )

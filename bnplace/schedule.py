@@ -12,13 +12,20 @@ comparison is complete (every side has ended those seeds) the family is judged a
 `bnplace.pairing.judge_family`, the same function `compare` uses, and a variant gets the next
 look's seeds only while a comparison it is in is undecided. Decisions are a function of the
 ended trials alone, so a sweep killed at any point and rerun reaches the same decisions.
+Claims (`ClaimedSchedule`): a wrapper around either schedule for drivers that share a plan. Its
+`take` claims each trial through a `Claimer` (bnplace/claims.py does it over MLflow) before it
+deals it, skips trials a live driver holds, passes on the results of trials that ended
+elsewhere as if they had ended here, and, once this driver runs nothing, waits for the trials
+held elsewhere (their results may release more seeds; a stale one is taken over).
 Pure: no TensorFlow, no MLflow, no files.
 """
 
 from __future__ import annotations
 
+import random
+import time
 from collections import deque
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -226,3 +233,96 @@ class SeedsOnDemand:
     @property
     def open_comparisons(self) -> int:
         return sum(1 for d in self.decisions.values() if not d.decided)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claim's outcome: `won` (this driver holds the trial and runs it), else `result` (it
+    ended elsewhere since this driver started), else held by the live driver `holder` (or a
+    tie both claimants yielded: try again later)."""
+
+    won: bool = False
+    result: TrialResult | None = None
+    holder: str = ""
+
+
+class Claimer(Protocol):
+    def claim(self, trial: Trial) -> Claim:
+        """Claim `trial` for this driver; asked again for a trial it found held elsewhere."""
+        ...
+
+
+@dataclass
+class ClaimedSchedule:
+    """`inner`'s trials, each claimed before it is dealt; see the module docstring.
+
+    `on_elsewhere` hears of each trial that ended in another driver (after `inner` did).
+    `poll_s`: how often trials held elsewhere are looked at again.
+    """
+
+    inner: Schedule
+    claimer: Claimer
+    on_elsewhere: Callable[[TrialResult], None] = lambda result: None
+    poll_s: float = 2.0
+    sleep: Callable[[float], None] = time.sleep
+    held: dict[str, Trial] = field(default_factory=dict, init=False)  # key -> held elsewhere
+    _won: deque[Trial] = field(default_factory=deque, init=False)  # claimed, not yet dealt
+    _open: int = field(default=0, init=False)  # dealt and not yet ended
+    _polled: float = field(default=0.0, init=False)
+
+    def take(self, prefer: str | None = None) -> Trial | None:
+        while True:
+            self._poll(wait=False)
+            trial = self._claim_next(prefer)
+            if trial is not None:
+                self._open += 1
+                return trial
+            if self._open or not self.held:
+                return None  # the executor asks again when a trial of this driver ends
+            self._poll(wait=True)  # nothing runs here: wait for the trials held elsewhere
+
+    def ready(self) -> int:
+        return self.inner.ready() + len(self._won) + len(self.held)
+
+    def remaining(self) -> int:
+        return self.inner.remaining() + len(self._won) + len(self.held)
+
+    def ended(self, result: TrialResult) -> None:
+        self._open -= 1
+        self.inner.ended(result)
+
+    def _claim_next(self, prefer: str | None) -> Trial | None:
+        if self._won:
+            return self._won.popleft()
+        while (trial := self.inner.take(prefer)) is not None:
+            if self._settle(trial, self.claimer.claim(trial)):
+                return trial
+        return None
+
+    def _settle(self, trial: Trial, claim: Claim) -> bool:
+        """Whether `trial` is now this driver's; else remember or pass on where it is."""
+        if claim.won:
+            self.held.pop(trial.key, None)
+            return True
+        if claim.result is not None:
+            self.held.pop(trial.key, None)
+            self.inner.ended(claim.result)
+            self.on_elsewhere(claim.result)
+        else:
+            self.held[trial.key] = trial
+        return False
+
+    def _poll(self, wait: bool) -> None:
+        """Ask again for the trials held elsewhere, at most every `poll_s` (jittered) seconds;
+        with `wait`, sleep until then."""
+        if not self.held:
+            return
+        due = self._polled + self.poll_s * random.uniform(0.75, 1.25)
+        if time.monotonic() < due:
+            if not wait:
+                return
+            self.sleep(due - time.monotonic())
+        self._polled = time.monotonic()
+        for trial in list(self.held.values()):
+            if self._settle(trial, self.claimer.claim(trial)):
+                self._won.append(trial)

@@ -4,9 +4,11 @@ In: `RunOptions` (the config path and the command-line overrides) and a `Progres
 Out: a `SweepOutcome` (counts, the sweep run, per-variant aggregates) once every trial has ended
 or the user pressed Ctrl-C. The steps: load and plan (errors before anything is written), prepare
 each distinct dataset once, start the executor's workers, open the store in this process (the
-only writer) while they start, mark runs a killed sweep left RUNNING as KILLED, skip trials whose
-key already FINISHED, hand the rest to the executor, and write each event to MLflow whole as it
-arrives (Ctrl-C waits for the event being written).
+only writer) while they start, mark runs whose driver died (stale heartbeat) KILLED, skip trials
+whose key already FINISHED, continue the plan's sweep run (or create it), hand the rest to the
+executor through claims (`bnplace.claims`: several drivers may run one plan together; each
+trial is trained by one of them, and each waits for the trials the others hold), and write each
+event to MLflow whole as it arrives (Ctrl-C waits for the event being written).
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ from bnplace.config import LoadedConfig, load_config
 from bnplace.config.schema import Config
 from bnplace.errors import PlanError
 from bnplace.plan import DataShape, Plan, make_plan
-from bnplace.schedule import FixedSchedule, Schedule, SeedsOnDemand
+from bnplace.schedule import Claim, ClaimedSchedule, FixedSchedule, Schedule, SeedsOnDemand
 
 if TYPE_CHECKING:
+    from bnplace.claims import Claims
     from bnplace.data import Dataset
     from bnplace.execute import Event, Executor
+    from bnplace.plan import Trial
     from bnplace.result import TrialResult
+    from bnplace.track import Tracker
 
 # Per-epoch metrics are flushed to MLflow at most this often per trial (and when it ends).
 _FLUSH_EVERY_S = 5.0
@@ -109,13 +114,17 @@ class SweepOutcome:
     failed: int
     interrupted: bool
     aggregates: dict[str, dict[str, float]]
-    failures: tuple[tuple[str, int, str], ...]  # (variant, seed, reason)
+    failures: tuple[tuple[str, int, str], ...]  # (variant, seed, reason), here or elsewhere
+    finished_elsewhere: int = 0  # trials of the selection other drivers ended meanwhile
+    failed_elsewhere: int = 0
 
     @property
     def exit_code(self) -> int:
+        """130 interrupted; 1 when a trial of the selection failed, here or in another driver
+        that ran the same plan meanwhile; else 0."""
         if self.interrupted:
             return 130
-        return 1 if self.failed else 0
+        return 1 if self.failed or self.failed_elsewhere else 0
 
 
 def run_sweep(options: RunOptions, progress: Progress) -> SweepOutcome:
@@ -153,21 +162,44 @@ def _record(
     the newest finished trial of each key, whichever sweep ran it), so a --filter sweep is
     compared in the context of the whole question; only the selected trials run.
     """
-    from bnplace.execute import EpochEnded, TrialEnded, TrialStarted
+    from bnplace.claims import Claims
     from bnplace.track import Tracker
     from bnplace.ui import describe_experiment
 
     plan, selected = prepared.plan, prepared.selected
     tracker = Tracker(uri, plan.experiment)
     describe_experiment(tracker.client, tracker.experiment_id, prepared.loaded.config.description)
-    killed = tracker.kill_stale_runs()
+    claims = Claims(tracker)
+    killed = claims.kill_stale()
+    # in this order: a trial that finishes elsewhere in between is skipped, not trained again
+    claims.known_ended = tracker.ended_run_ids()
     finished = {} if rerun else tracker.finished_values(plan.metric)
     todo = [trial for trial in selected.trials if trial.key not in finished]
     skipped = len(selected.trials) - len(todo)
     progress.planned(selected, len(todo), skipped, killed)
-    tracker.start_sweep(plan, _config_text(prepared.loaded))
-    variants = {v.id: v for v in plan.variants}
-    schedule: Schedule = (
+    claims.heartbeat.start()
+    try:
+        tracker.open_sweep(plan, _config_text(prepared.loaded), claims)
+        return _run(prepared, tracker, claims, todo, finished, skipped, executor, progress)
+    finally:
+        claims.heartbeat.stop()
+
+
+def _run(
+    prepared: Prepared,
+    tracker: Tracker,
+    claims: Claims,
+    todo: list[Trial],
+    finished: dict[str, float],
+    skipped: int,
+    executor: Executor,
+    progress: Progress,
+) -> SweepOutcome:
+    """Deal the trials left through claims, record each event, end the sweep run."""
+    from bnplace.execute import EpochEnded, TrialEnded, TrialStarted
+
+    plan, selected = prepared.plan, prepared.selected
+    inner: Schedule = (
         SeedsOnDemand(plan, todo, finished, [v.name for v in selected.variants])
         if plan.design.sequential
         else FixedSchedule(todo)
@@ -175,7 +207,7 @@ def _record(
     trials = {t.key: t for t in todo}
     buffers: dict[str, list[tuple[int, dict[str, float]]]] = {}
     flushed: dict[str, float] = {}
-    counts = {"finished": 0, "failed": 0}
+    counts = {"finished": 0, "failed": 0, "finished_elsewhere": 0, "failed_elsewhere": 0}
     failures: list[tuple[str, int, str]] = []
 
     def flush(key: str) -> None:
@@ -190,9 +222,8 @@ def _record(
 
     def record(event: Event) -> None:
         if isinstance(event, TrialStarted):
-            trial = trials[event.trial_key]
-            tracker.start_trial(trial, variants[trial.variant_id])
-            flushed[trial.key] = time.monotonic()
+            tracker.start_trial(trials[event.trial_key])
+            flushed[event.trial_key] = time.monotonic()
             progress.started(event.trial_key, event.worker)
         elif isinstance(event, EpochEnded):
             buffers.setdefault(event.trial_key, []).append((event.epoch, event.metrics))
@@ -202,20 +233,28 @@ def _record(
         elif isinstance(event, TrialEnded):
             result = event.result
             flush(result.trial_key)
-            tracker.end_trial(result)
-            counts["finished" if result.finished else "failed"] += 1
-            record_looks()
-            if not result.finished:
-                failures.append((result.variant, result.seed, result.reason))
-            progress.ended(result)
+            claims.release(tracker.end_trial(result))
+            counted(result, "")
+
+    def counted(result: TrialResult, where: str) -> None:
+        counts[("finished" if result.finished else "failed") + where] += 1
+        record_looks()
+        if not result.finished:
+            failures.append((result.variant, result.seed, result.reason))
+        progress.ended(result)
+
+    def on_elsewhere(result: TrialResult) -> None:
+        """A trial another driver ran ended: counted, and its look recorded, as if here."""
+        counted(result, "_elsewhere")
 
     def record_looks() -> None:
         """Seeds on demand: log the looks the schedule passed (it hears of this trial's end
         right after this event is written, so its newest looks come with the next event)."""
-        if isinstance(schedule, SeedsOnDemand):
-            while schedule.looks:
-                tracker.log_look(schedule.looks.pop(0))
+        if isinstance(inner, SeedsOnDemand):
+            while inner.looks:
+                tracker.log_look(inner.looks.pop(0))
 
+    schedule = ClaimedSchedule(inner, _Deferred(claims), on_elsewhere)
     interrupted = False
     record_looks()  # looks a resumed sweep had already passed
     try:
@@ -226,16 +265,16 @@ def _record(
     except Exception:
         # the executor itself failed (e.g. Ray workers that keep dying): leave no run RUNNING
         tracker.kill_open_trials()
-        tracker.end_sweep("FAILED")
+        _end_sweep(tracker, claims, "FAILED")
         raise
     finally:
         progress.close()
     record_looks()
     aggregates = tracker.write_aggregates(plan)
-    tracker.end_sweep("KILLED" if interrupted else "FINISHED")
+    _end_sweep(tracker, claims, "KILLED" if interrupted else "FINISHED")
     return SweepOutcome(
         plan=plan,
-        tracking_uri=uri,
+        tracking_uri=tracker.uri,
         experiment_id=tracker.experiment_id,
         sweep_run_id=tracker.sweep_run_id,
         skipped=skipped,
@@ -244,7 +283,28 @@ def _record(
         interrupted=interrupted,
         aggregates=aggregates,
         failures=tuple(failures),
+        finished_elsewhere=counts["finished_elsewhere"],
+        failed_elsewhere=counts["failed_elsewhere"],
     )
+
+
+def _end_sweep(tracker: Tracker, claims: Claims, status: str) -> None:
+    """This driver leaves the sweep run; the last driver on it ends it (and its variant runs)."""
+    claims.heartbeat.stop()
+    claims.leave_sweep(tracker.sweep_run_id)
+    if not claims.others_on_sweep(tracker.sweep_run_id):
+        tracker.end_sweep(status)
+
+
+@dataclass(frozen=True)
+class _Deferred:
+    """The claimer, with Ctrl-C held back while a claim is written (none is left half-made)."""
+
+    claims: Claims
+
+    def claim(self, trial: Trial) -> Claim:
+        with _interrupt_deferred():
+            return self.claims.claim(trial)
 
 
 @contextlib.contextmanager

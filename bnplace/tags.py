@@ -26,7 +26,10 @@ BASELINE = "bnplace.baseline"
 AXES = "bnplace.axes"
 CONFIG_DIGEST = "bnplace.config_digest"
 VERSION = "bnplace.version"
-DRIVER = "bnplace.driver"
+DRIVER = "bnplace.driver"  # sweep and trial runs: the id of the driver that made the run
+DRIVER_PREFIX = "bnplace.driver."  # + a driver id's key: each driver's heartbeat on a sweep run
+PLAN_DIGEST = "bnplace.plan_digest"  # a rerun of the same plan continues the sweep run with it
+OPENED = "bnplace.opened"  # ms since the epoch when a driver last (re)opened the sweep run
 LIB_PREFIX = "bnplace.lib."  # + a package name: bnplace.lib.keras
 
 # --- variant and trial runs -------------------------------------------------------------------
@@ -50,6 +53,12 @@ FAILURE = "bnplace.failure"
 REUSE = "bnplace.reuse"  # its values: "fresh", "reused"
 REUSE_FALLBACK = "bnplace.reuse_fallback"
 TRACES = "bnplace.traces"
+NODE = "bnplace.node"  # the Ray node the trial ran on
+
+# --- claims: sweep and trial runs (bnplace/claims.py) -----------------------------------------
+CLAIM = "bnplace.claim"  # its values: INTENT, HELD (trial and sweep runs), READY (sweep runs)
+INTENT, HELD, READY = "intent", "held", "ready"
+HEARTBEAT = "bnplace.heartbeat"  # ms since the epoch, refreshed by the driver holding the run
 
 
 @dataclass(frozen=True)
@@ -72,7 +81,12 @@ TAGS: dict[str, Tag] = {
         Tag(AXES, "sweep", "the sweep's axes and arm sets, a JSON list"),
         Tag(CONFIG_DIGEST, "sweep", "hash of the resolved config"),
         Tag(VERSION, "sweep", "bnplace's version"),
-        Tag(DRIVER, "sweep", "host:pid of the driver (tells a dead sweep from a running one)"),
+        Tag(DRIVER, "sweep, trial", "host:pid:token of the driver that created the run"),
+        Tag(DRIVER_PREFIX + "<driver>", "sweep", "a driver's heartbeat (ms) while it works on it"),
+        Tag(PLAN_DIGEST, "sweep", "hash of the resolved config and the planned trial keys"),
+        Tag(OPENED, "sweep", "when a driver last opened (or reopened) it, ms since the epoch"),
+        Tag(CLAIM, "sweep, trial", "claim state: intent, held (won), ready (sweep set up)"),
+        Tag(HEARTBEAT, "trial", "ms since the epoch; refreshed while its driver is alive"),
         Tag(LIB_PREFIX + "<package>", "sweep", "tensorflow, keras, mlflow versions"),
         Tag(SWEEP_ID, "variant, trial", "the sweep run's id"),
         Tag(VARIANT_NAME, "variant, trial", "the variant's name"),
@@ -97,6 +111,7 @@ TAGS: dict[str, Tag] = {
         Tag(REUSE, "trial", "fresh (built and traced) or reused (a kept model, reset to its seed)"),
         Tag(REUSE_FALLBACK, "trial", "why its model could not be kept for reuse (fresh trials)"),
         Tag(TRACES, "trial", "functions traced for the trial (0: a reused model retraced none)"),
+        Tag(NODE, "trial", "the id of the Ray node that ran it (--executor ray)"),
     )
 }
 

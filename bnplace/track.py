@@ -10,21 +10,27 @@ writes are batched (`log_batch`). The layout is documented in docs/tracking.md.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
-import socket
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bnplace import __version__, metrics
 from bnplace.errors import TrackingError
 from bnplace.metrics import N_FAILED, N_FINISHED, aggregate_name
-from bnplace.result import FINISHED, KILLED, RUNNING
+from bnplace.records import (
+    config_digest,
+    finite,
+    flat_params,
+    history_csv,
+    library_versions,
+    plan_digest,
+)
+from bnplace.result import FAILED, FINISHED, KILLED, RUNNING
 from bnplace.tags import (
     AXES,
     BASELINE,
@@ -34,15 +40,12 @@ from bnplace.tags import (
     DATA,
     DATASET,
     DIRECTION,
-    DRIVER,
     EXPERIMENT,
     FAILURE,
     HISTORY_ARTIFACT,
     LAYERS,
-    LIB_PREFIX,
     METRIC,
-    PARAM_DATASET,
-    PARAM_LAYERS,
+    OPENED,
     PARAM_SEED,
     PARAM_SEEDS,
     PARAM_TRIALS,
@@ -50,6 +53,7 @@ from bnplace.tags import (
     PARAMS,
     PARENT,
     PLAN_ARTIFACT,
+    PLAN_DIGEST,
     ROLE,
     SEED,
     STATUS,
@@ -69,6 +73,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
+    from bnplace.claims import Claims
     from bnplace.plan import Plan, Trial, Variant
     from bnplace.result import TrialResult
     from bnplace.schedule import LookRecord
@@ -110,6 +115,7 @@ class Tracker:
     sweep_run_id: str = ""
     _variant_runs: dict[str, str] = field(default_factory=dict, repr=False)
     _trial_runs: dict[str, str] = field(default_factory=dict, repr=False)
+    _variants: dict[str, Variant] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         from mlflow import MlflowClient
@@ -118,9 +124,7 @@ class Tracker:
             self.client = MlflowClient(tracking_uri=self.uri)
             found = self.client.get_experiment_by_name(self.experiment)
             if found is None:
-                self.experiment_id = self.client.create_experiment(
-                    self.experiment, artifact_location=self._artifact_location()
-                )
+                self.experiment_id = self._create_experiment()
             elif found.lifecycle_stage == "deleted":
                 raise TrackingError(
                     f"experiment '{self.experiment}' is deleted in {self.uri}; restore it "
@@ -132,6 +136,20 @@ class Tracker:
             raise
         except Exception as exc:  # MLflow raises many types for an unreachable store
             raise TrackingError(f"cannot open the MLflow store {self.uri}: {exc}") from None
+
+    def _create_experiment(self) -> str:
+        """Create the experiment; another driver that created it meanwhile wins."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return self.client.create_experiment(
+                self.experiment, artifact_location=self._artifact_location()
+            )
+        except MlflowException:
+            found = self.client.get_experiment_by_name(self.experiment)
+            if found is None:
+                raise
+            return str(found.experiment_id)
 
     def _artifact_location(self) -> str | None:
         """Next to a SQLite file (not ./mlruns of wherever the command ran); servers decide."""
@@ -167,33 +185,36 @@ class Tracker:
                 newest[key] = (run.info.start_time, value)
         return {key: value for key, (_start, value) in newest.items()}
 
-    def kill_stale_runs(self) -> int:
-        """Mark KILLED the runs a dead sweep left RUNNING; returns how many trial runs."""
-        killed = 0
-        for sweep in self._runs(f"tags.`{KIND}` = '{SWEEP}' and attributes.status = 'RUNNING'"):
-            if _driver_alive(sweep.data.tags.get(DRIVER, "")):
-                continue
-            sweep_id = sweep.info.run_id
+    def runs(self, filter_string: str) -> Iterator[Run]:
+        """Every run of the experiment matching `filter_string` (paginated)."""
+        return self._runs(filter_string)
+
+    def ended_run_ids(self) -> set[str]:
+        """The FINISHED and FAILED trial runs now: a claim treats later ones as ended elsewhere."""
+        return {
+            run.info.run_id
+            for state in (FINISHED, FAILED)
             for run in self._runs(
-                f"tags.`{SWEEP_ID}` = {_quote(sweep_id)} and attributes.status = 'RUNNING'"
-            ):
-                if run.data.tags.get(KIND) == TRIAL:
-                    self.client.set_tag(run.info.run_id, STATUS, KILLED.value)
-                    killed += 1
-                self.client.set_terminated(run.info.run_id, KILLED.run_status)
-            self.client.set_terminated(sweep_id, "KILLED")
-        return killed
+                f"tags.`{KIND}` = '{TRIAL}' and attributes.status = '{state.run_status}'"
+            )
+        }
+
+    def mark_killed(self, run_id: str, trial: bool) -> None:
+        """A run a dead (or interrupted) driver left RUNNING: KILLED (a trial's status tag too)."""
+        if trial:
+            self.client.set_tag(run_id, STATUS, KILLED.value)
+        self.client.set_terminated(run_id, KILLED.run_status)
 
     # --- writing ---------------------------------------------------------------------------
 
-    def start_sweep(self, plan: Plan, config_text: str) -> str:
-        from mlflow.entities import Param
+    def open_sweep(self, plan: Plan, config_text: str, claims: Claims) -> bool:
+        """The plan's sweep run: continued (reopened) when a driver ran the same plan before or
+        runs it now, else created with plan.json and a variant run per variant. True: created."""
+        self._variants = {v.id: v for v in plan.variants}
 
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-        run = self.client.create_run(
-            self.experiment_id,
-            run_name=f"sweep {stamp}",
-            tags={
+        def create(claim_tags: dict[str, str]) -> Run:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+            tags = {
                 KIND: SWEEP,
                 EXPERIMENT: plan.experiment,
                 TASK: plan.task,
@@ -202,25 +223,49 @@ class Tracker:
                 BASELINE: plan.baseline,
                 AXES: json.dumps(list(plan.axes)),
                 CONFIG_DIGEST: config_digest(config_text),
+                PLAN_DIGEST: plan_digest(plan, config_text),
                 VERSION: __version__,
-                DRIVER: f"{socket.gethostname()}:{os.getpid()}",
-                **_library_versions(),
-            },
-        )
-        self.sweep_run_id = run.info.run_id
-        self.client.log_batch(
-            self.sweep_run_id,
-            params=[
+                OPENED: str(_now_ms()),
+                **library_versions(),
+                **claim_tags,
+            }
+            return self.client.create_run(self.experiment_id, run_name=f"sweep {stamp}", tags=tags)
+
+        def set_up(run_id: str) -> None:
+            from mlflow.entities import Param
+
+            self.sweep_run_id = run_id
+            params = [
                 Param(PARAM_VARIANTS, str(len(plan.variants))),
                 Param(PARAM_SEEDS, ",".join(map(str, plan.seeds))),
                 Param(PARAM_TRIALS, str(len(plan.trials))),
-            ],
+            ]
+            self.client.log_batch(run_id, params=params)
+            self.client.log_text(run_id, config_text, CONFIG_ARTIFACT)
+            self.client.log_dict(run_id, plan.to_dict(), PLAN_ARTIFACT)
+            for variant in plan.variants:  # every variant shows in the UI, run or resumed
+                self.variant_run(variant)
+
+        self.sweep_run_id, created = claims.open_sweep(
+            plan_digest(plan, config_text), create, set_up
         )
-        self.client.log_text(self.sweep_run_id, config_text, CONFIG_ARTIFACT)
-        self.client.log_dict(self.sweep_run_id, plan.to_dict(), PLAN_ARTIFACT)
-        for variant in plan.variants:  # every variant shows in the UI, run or resumed
+        if not created:
+            self._reopen(plan)
+        return created
+
+    def _reopen(self, plan: Plan) -> None:
+        """Continue the sweep run: RUNNING again, its variant runs found (and any missing made)."""
+        sweep = self.sweep_run_id
+        self.client.update_run(sweep, status=RUNNING.run_status)
+        self.client.set_tag(sweep, OPENED, str(_now_ms()))
+        for run in self._runs(f"tags.`{KIND}` = '{VARIANT}' and tags.`{PARENT}` = '{sweep}'"):
+            variant_id = run.data.tags.get(VARIANT_ID, "")
+            if variant_id in self._variants and variant_id not in self._variant_runs:
+                self._variant_runs[variant_id] = run.info.run_id
+                if run.info.status != RUNNING.run_status:
+                    self.client.update_run(run.info.run_id, status=RUNNING.run_status)
+        for variant in plan.variants:
             self.variant_run(variant)
-        return self.sweep_run_id
 
     def variant_run(self, variant: Variant) -> str:
         """The variant's run under this sweep (created once, when the sweep starts)."""
@@ -248,16 +293,15 @@ class Tracker:
         self._variant_runs[variant.id] = run.info.run_id
         return run.info.run_id
 
-    def start_trial(self, trial: Trial, variant: Variant) -> str:
-        from mlflow.entities import Param
-
-        parent = self.variant_run(variant)
-        run = self.client.create_run(
+    def create_trial_run(self, trial: Trial, claim_tags: dict[str, str]) -> Run:
+        """A RUNNING trial run under its variant run: a claim on the trial (bnplace.claims)."""
+        variant = self._variants[trial.variant_id]
+        return self.client.create_run(
             self.experiment_id,
             run_name=f"{trial.variant} seed={trial.seed}",
             tags={
                 KIND: TRIAL,
-                PARENT: parent,
+                PARENT: self.variant_run(variant),
                 SWEEP_ID: self.sweep_run_id,
                 VARIANT_NAME: trial.variant,
                 VARIANT_ID: trial.variant_id,
@@ -269,9 +313,19 @@ class Tracker:
                 DATA: trial.data_fingerprint,
                 STATUS: RUNNING.value,
                 **({DATASET: trial.dataset} if trial.dataset else {}),
+                **claim_tags,
             },
         )
-        run_id = self._trial_runs[trial.key] = run.info.run_id  # open from here on
+
+    def claimed(self, trial: Trial, run_id: str) -> None:
+        """This driver won the claim `run_id` on `trial`: the run is open from here on."""
+        self._trial_runs[trial.key] = run_id
+
+    def start_trial(self, trial: Trial) -> str:
+        """The trial's worker started it: its params go to the run its claim created."""
+        from mlflow.entities import Param
+
+        run_id = self._trial_runs[trial.key]
         params = [Param(k, v) for k, v in flat_params(trial)] + [Param(PARAM_SEED, str(trial.seed))]
         self.client.log_batch(run_id, params=params)
         return run_id
@@ -284,12 +338,12 @@ class Tracker:
             Metric(name, float(value), now, epoch)
             for epoch, values in epochs
             for name, value in values.items()
-            if _finite(value)
+            if finite(value)
         ]
         if metrics:
             self.client.log_batch(self._trial_runs[trial_key], metrics=metrics)
 
-    def end_trial(self, result: TrialResult) -> None:
+    def end_trial(self, result: TrialResult) -> str:
         from mlflow.entities import Metric, RunTag
 
         run_id = self._trial_runs[result.trial_key]
@@ -297,7 +351,7 @@ class Tracker:
         metrics = [
             Metric(name, float(value), now, 0)
             for name, value in result.metrics.items()
-            if _finite(value)
+            if finite(value)
         ]
         tags = [RunTag(STATUS, result.status.value)]
         if result.reason:
@@ -310,6 +364,7 @@ class Tracker:
             self.client.log_text(run_id, history_csv(result.history), HISTORY_ARTIFACT)
         self.client.set_terminated(run_id, result.status.run_status)
         del self._trial_runs[result.trial_key]  # open until here: a failed write leaves it open
+        return run_id
 
     def kill_open_trials(self) -> int:
         """Ctrl-C: mark the trials still running KILLED (their results are lost, not wrong)."""
@@ -368,6 +423,9 @@ class Tracker:
         """Seeds on demand: the sweep run's state after a look, with the look as step."""
         from mlflow.entities import Metric
 
+        logged = self.client.get_metric_history(self.sweep_run_id, metrics.OPEN_COMPARISONS)
+        if any(m.step == record.look for m in logged):
+            return  # another driver of the plan recorded this look (decisions are the same)
         now = _now_ms()
         values = {metrics.OPEN_COMPARISONS: record.open_comparisons} | {
             f"{metrics.SEEDS}.{variant_id}": seeds for variant_id, seeds in record.seeds.items()
@@ -392,82 +450,12 @@ class Tracker:
                 latest[key] = run
         return latest
 
+    def open_trials(self) -> list[str]:
+        """The run ids of the trials this driver holds and has not ended."""
+        return list(self._trial_runs.values())
+
     def end_sweep(self, status: str) -> None:
         for run_id in self._variant_runs.values():
             self.client.set_terminated(run_id, status)
         if self.sweep_run_id:
             self.client.set_terminated(self.sweep_run_id, status)
-
-
-def config_digest(config_text: str) -> str:
-    """Equal digests: the sweeps ran the same resolved config (the header line is skipped)."""
-    body = config_text.split("\n", 1)[-1] if config_text.startswith("#") else config_text
-    return hashlib.sha256(body.encode()).hexdigest()[:16]
-
-
-def _finite(value: Any) -> bool:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return False
-    return number == number and abs(number) != float("inf")
-
-
-def _driver_alive(driver: str) -> bool:
-    """Whether the process that owns a RUNNING sweep may still exist.
-
-    Only a sweep started on this host can be checked; another host's sweep counts as alive
-    (a shared tracking server must not see one user's resume kill another's live sweep).
-    """
-    host, _, pid = driver.rpartition(":")
-    if host != socket.gethostname():
-        return bool(host)
-    if not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return int(pid) != os.getpid()
-
-
-def _library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for package in ("tensorflow", "tensorflow-cpu", "keras", "mlflow"):
-        try:
-            out[LIB_PREFIX + package] = version(package)
-        except PackageNotFoundError:
-            continue
-    return out
-
-
-def flat_params(trial: Trial) -> list[tuple[str, str]]:
-    """Readable flattened params of a trial: its axis labels and the settings that matter."""
-    config, data = trial.config, trial.config.section
-    params = [
-        (PARAM_LAYERS, trial.model.layer_order),
-        ("data.source", data.source),
-        ("data.window", str(data.window)),
-        ("data.horizon", str(data.horizon)),
-        ("data.standardize", str(data.standardize).lower()),
-    ]
-    if trial.dataset:  # one of several datasets: its name, for the UI's grouping
-        params.append((PARAM_DATASET, trial.dataset))
-    params += [
-        (f"train.{k}", json.dumps(v) if isinstance(v, dict) else str(v))
-        for k, v in config.train.model_dump().items()
-        if v is not None
-    ]
-    return params
-
-
-def history_csv(history: tuple[dict[str, float], ...]) -> str:
-    names = sorted({name for row in history for name in row})
-    lines = [",".join(["epoch", *names])]
-    for epoch, row in enumerate(history):
-        lines.append(",".join([str(epoch), *(repr(row[n]) if n in row else "" for n in names)]))
-    return "\n".join(lines) + "\n"

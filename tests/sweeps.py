@@ -7,9 +7,12 @@ MLflow's own client.
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 from mlflow import MlflowClient
@@ -31,9 +34,15 @@ def write_config(folder: Path, extra: str, name: str = "c.yaml") -> Path:
     return path
 
 
+# Claims of a killed driver go stale after this many seconds (30 by default): short in tests,
+# which kill drivers and resume at once.
+STALE_S = "4"
+
+
 def environment() -> dict[str, str]:
-    """This process's environment without MLFLOW_TRACKING_URI: the store is ./mlflow.db."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    """This process's environment without MLFLOW_TRACKING_URI (the store is ./mlflow.db), with
+    claims that go stale after STALE_S seconds."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "BNPLACE_CLAIM_STALE_S": STALE_S}
     env.pop("MLFLOW_TRACKING_URI", None)
     return env
 
@@ -62,3 +71,81 @@ def runs(folder: Path, experiment: str = "tiny") -> dict[str, list]:
     for run in store.search_runs([exp.experiment_id], max_results=1000):
         by_kind[run.data.tags["bnplace.kind"]].append(run)
     return by_kind
+
+
+class Driver:
+    """`bnplace ARGS` started in `folder` in its own process group, its output in a log file."""
+
+    def __init__(self, folder: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.log = folder / f"driver-{len(list(folder.glob('driver-*.log')))}.log"
+        with self.log.open("w") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bnplace", *args],
+                cwd=folder,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**environment(), **(env or {})},
+                start_new_session=True,
+            )
+
+    def finish(self, timeout: float = 300) -> tuple[int, str]:
+        """Its exit code and output, once it ended (killed with its group past `timeout`)."""
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
+        return code, self.log.read_text()
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group (the driver and its workers), as a crash would."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(30)
+
+
+def done_counts(text: str) -> dict[str, int]:
+    """The counts of a run's closing line: finished, failed, skipped, and by other drivers."""
+    flat = " ".join(text.split())
+    found = re.search(r"done: (\d+) finished, (\d+) failed, (\d+) skipped", flat)
+    assert found, text
+    others = re.search(r"; (\d+) finished and (\d+) failed in other drivers", flat)
+    finished, failed, skipped = map(int, found.groups())
+    by_others = tuple(map(int, others.groups())) if others else (0, 0)
+    return {
+        "finished": finished,
+        "failed": failed,
+        "skipped": skipped,
+        "finished_elsewhere": by_others[0],
+        "failed_elsewhere": by_others[1],
+    }
+
+
+def two_drivers(
+    folder: Path, *args: str, store: MlflowClient, experiment: str, timeout: float = 300
+) -> list[tuple[int, str]]:
+    """`bnplace ARGS` twice on one plan: the second started once the first holds a trial.
+    Returns each one's exit code and output."""
+    first = Driver(folder, *args)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and first.process.poll() is None:
+        exp = store.get_experiment_by_name(experiment)
+        if exp is not None and store.search_runs(
+            [exp.experiment_id], "tags.`bnplace.kind` = 'trial'", max_results=1
+        ):
+            break
+        time.sleep(0.3)
+    second = Driver(folder, *args)
+    return [first.finish(timeout), second.finish(timeout)]
+
+
+def trained_once(store: MlflowClient, experiment: str) -> list:
+    """The experiment's trial runs, checked: none RUNNING, no trial key FINISHED twice."""
+    exp = store.get_experiment_by_name(experiment)
+    trials = store.search_runs(
+        [exp.experiment_id], "tags.`bnplace.kind` = 'trial'", max_results=1000
+    )
+    assert not [t for t in trials if t.info.status == "RUNNING"]
+    finished = [t.data.tags["bnplace.trial_key"] for t in trials if t.info.status == "FINISHED"]
+    assert len(finished) == len(set(finished)), "a trial key FINISHED twice"
+    return trials

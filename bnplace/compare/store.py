@@ -206,15 +206,21 @@ def find_sweep(
     exp_ids = (
         [exp_id] if exp_id is not None else [e.experiment_id for e in _all_experiments(client)]
     )
-    sweeps = search_runs(
-        client, exp_ids, role_filter("sweep"), order_by=["attributes.start_time DESC"], limit=1
-    )
+    # the newest: the sweep run a driver last opened (a rerun of a plan continues its run)
+    sweeps = sorted(search_runs(client, exp_ids, role_filter("sweep")), key=_opened, reverse=True)
     if not sweeps:
         where = f"experiment {experiment!r}" if experiment is not None else "the store"
         raise TrackingError(
             f"MLflow store {uri}: no bnplace sweep run in {where}; run `bnplace run` first"
         )
     return _sweep_info(client, sweeps[0], uri), tuple(notes)
+
+
+def _opened(run: Run) -> tuple[int, int]:
+    """When a driver last opened the sweep run (its start when the tag is missing)."""
+    start = int(run.info.start_time or 0)
+    opened = run.data.tags.get(names.OPENED, "")
+    return (int(opened) if opened.isdigit() else start, start)
 
 
 def read_plan(client: MlflowClient, sweep_run_id: str) -> dict[str, Any] | None:

@@ -9,12 +9,14 @@ imports TensorFlow once, limited to `threads` threads, and runs one trial per ca
 `bnplace.train.TrialRunner` (which keeps each variant's traced model for its next seed), sending
 per-epoch metrics to a small event actor that the driver drains. Workers never
 touch MLflow. A worker lost mid-trial (killed, out of memory, node gone) ends its trial FAILED
-("error: worker died ...") or, with `max_retries`, runs it again on a fresh actor.
+("error: worker died ...") or, with `max_retries`, runs it again on a fresh actor. Each result
+carries the id of the Ray node that ran it (the `bnplace.node` tag of its trial run).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -29,6 +31,7 @@ from bnplace.execute import Emit, EpochEnded, TrialEnded, TrialStarted, start_wo
 from bnplace.execute.slots import Slot, stop_unneeded
 from bnplace.result import TIMEOUT, WorkerLost, failed_result
 from bnplace.schedule import FixedSchedule, as_schedule
+from bnplace.tags import NODE
 
 if TYPE_CHECKING:
     from bnplace.data import Dataset
@@ -69,7 +72,7 @@ class _EventBox:
 class _TrialWorker:
     """Ray actor: imports TensorFlow once, then runs one trial per call."""
 
-    def __init__(self, datasets: dict[str, Any], events: Any, threads: int) -> None:
+    def __init__(self, datasets: dict[str, Any], threads: int) -> None:
         start_worker(threads)
         from bnplace.train import TrialRunner  # TensorFlow and Keras load here, once per worker
 
@@ -77,12 +80,17 @@ class _TrialWorker:
 
         self.refs = datasets  # fingerprint -> ObjectRef, fetched on first use and kept
         self.cache: dict[str, Dataset] = {}
-        self.events = events
 
-    def where(self) -> str:
-        return f"{socket.gethostname()}:{os.getpid()}"
+    def where(self) -> tuple[str, str]:
+        """host:pid of this worker, and the id of the Ray node it runs on."""
+        import ray
 
-    def run(self, trial: Trial, attempt: int) -> TrialResult:
+        return f"{socket.gethostname()}:{os.getpid()}", ray.get_runtime_context().get_node_id()
+
+    def run(self, trial: Trial, attempt: int, events: Any) -> TrialResult:
+        """Run `trial`, sending its epochs to the event box `events` (the driver's current one:
+        should the box's node be lost, the driver makes another and the epochs sent to the lost
+        one are dropped; the result, with its whole history, still comes back)."""
         import ray
 
         fingerprint = trial.data_fingerprint
@@ -91,11 +99,13 @@ class _TrialWorker:
         sent: list[Any] = []
 
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
-            sent.append(self.events.put.remote((trial.key, attempt, epoch, metrics)))
+            sent.append(events.put.remote((trial.key, attempt, epoch, metrics)))
 
         result = self.runner.run(trial, self.cache[fingerprint], on_epoch)
-        ray.get(sent)  # calls run in order: every epoch is in the box before the result is out
-        return result
+        with contextlib.suppress(ray.exceptions.RayError):  # the box was lost: epochs dropped
+            ray.get(sent)  # calls run in order: every epoch is in the box before the result
+        node = ray.get_runtime_context().get_node_id()
+        return dataclasses.replace(result, tags={**result.tags, NODE: node})
 
 
 @dataclass(kw_only=True)
@@ -103,6 +113,7 @@ class _ActorSlot(Slot):
     actor: Any  # None once the actor is gone and no trial is left to replace it for
     ready: Any  # the ObjectRef of `where()` until the actor has started, then None
     label: str = ""  # the name and where the actor runs: "ray-1 host:pid"
+    node: str = ""  # the id of the Ray node the actor runs on
     call: Any = None  # the ObjectRef of the running `run()`
 
 
@@ -233,7 +244,7 @@ class _Session:
     def start(self, datasets: Mapping[str, Dataset], size: int) -> None:
         ray, executor = self.ray, self.executor
         self.refs = {fp: ray.put(datasets[fp]) for fp in sorted(datasets)}  # once, not per trial
-        self.events = ray.remote(_EventBox).options(num_cpus=0, **_near_driver(ray)).remote()
+        self.events = self._event_box()
         self.worker_class = ray.remote(_TrialWorker).options(
             num_cpus=executor.cpus_per_trial,
             num_gpus=executor.gpus_per_trial,
@@ -259,9 +270,12 @@ class _Session:
             return self.retries.popleft()
         return self.schedule.take(slot.last_variant)
 
+    def _event_box(self) -> Any:
+        return self.ray.remote(_EventBox).options(num_cpus=0, **_near_driver(self.ray)).remote()
+
     def _spawn(self) -> _ActorSlot:
         self.spawned += 1
-        actor = self.worker_class.remote(self.refs, self.events, self.executor.threads)
+        actor = self.worker_class.remote(self.refs, self.executor.threads)
         return _ActorSlot(f"ray-{self.spawned}", actor=actor, ready=actor.where.remote())
 
     def loop(self) -> None:
@@ -296,7 +310,7 @@ class _Session:
     def _dispatch(self, slot: _ActorSlot, trial: Trial) -> None:
         slot.assign(trial)
         self.attempts.setdefault(trial.key, 0)
-        slot.call = slot.actor.run.remote(trial, self.attempts[trial.key])
+        slot.call = slot.actor.run.remote(trial, self.attempts[trial.key], self.events)
         if trial.key not in self.open:  # a retry goes on under the run it already has
             self.open.add(trial.key)
             self.emit(TrialStarted(trial.key, slot.label))
@@ -304,7 +318,8 @@ class _Session:
     def _started(self, index: int, slot: _ActorSlot) -> None:
         ray = self.ray
         try:
-            slot.label = f"{slot.name} {ray.get(slot.ready)}"
+            where, slot.node = ray.get(slot.ready)
+            slot.label = f"{slot.name} {where}"
             slot.ready = None
         except ray.exceptions.RayError as exc:  # the actor died before it could run a trial
             if getattr(exc, "actor_init_failed", False):
@@ -327,7 +342,7 @@ class _Session:
             result = ray.get(call)
         except ray.exceptions.RayTaskError as exc:  # our worker code raised outside run_trial
             cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-            result = failed_result(trial, cause)
+            result = failed_result(trial, cause, tags={NODE: slot.node})
         except ray.exceptions.RayError as exc:  # the worker process or its node is gone
             self._give_up(index, slot, lost=_first_line(exc))
             return
@@ -347,7 +362,7 @@ class _Session:
             self.retries.appendleft(trial)
         else:
             cause = TIMEOUT if lost is None else WorkerLost(slot.label, lost, tries)
-            self._end(failed_result(trial, cause))
+            self._end(failed_result(trial, cause, tags={NODE: slot.node}))
         self._replace(index, slot)
 
     def _replace(self, index: int, slot: _ActorSlot) -> None:
@@ -364,7 +379,12 @@ class _Session:
 
     def _drain(self) -> None:
         """Emit the per-epoch events that arrived, dropping stale attempts and repeated epochs."""
-        for key, attempt, epoch, metrics in self.ray.get(self.events.drain.remote()):
+        try:
+            drained = self.ray.get(self.events.drain.remote())
+        except self.ray.exceptions.RayError:  # its node is gone: a new box for the next calls
+            _kill(self.ray, self.events)
+            self.events, drained = self._event_box(), []
+        for key, attempt, epoch, metrics in drained:
             if key not in self.open or attempt != self.attempts.get(key):
                 continue
             if epoch <= self.last_epoch.get(key, -1):

@@ -1,0 +1,174 @@
+"""Claims on a real MLflow SQLite store: drivers racing for one trial or one sweep run, stale
+claims taken over, trials that ended elsewhere passed on, and the claiming schedule.
+
+Each "driver" is a `Tracker` with its own `Claims` (own driver id, own client) in a thread of
+this process; they race through the store as separate processes would. No training.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow.entities import ViewType
+
+from bnplace.claims import Claims
+from bnplace.result import FINISHED, TrialResult
+from bnplace.schedule import ClaimedSchedule, FixedSchedule
+from bnplace.sweep import Prepared, plan_sweep
+from bnplace.track import Tracker
+from tests.sweeps import write_config
+
+GRID = "sweep: {axes: {lstm.units: [2, 3]}, seeds: 3}\n"
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
+    return plan_sweep(write_config(Path(tmp_path_factory.mktemp("plan")), GRID))
+
+
+def driver(uri: str, prepared: Prepared, stale_s: float = 30.0) -> Claims:
+    """A driver on the plan's sweep run (created or continued), its heartbeat not started."""
+    tracker = Tracker(uri, prepared.plan.experiment)
+    claims = Claims(tracker, stale_s=stale_s)
+    tracker.open_sweep(prepared.plan, "# test\nconfig: 1\n", claims)
+    return claims
+
+
+def race(count: int, work: Callable[[int], Any]) -> list[Any]:
+    """`work(i)` for i < count, all released at once from their own threads."""
+    barrier, out = threading.Barrier(count), [None] * count
+
+    def run(i: int) -> None:
+        barrier.wait()
+        out[i] = work(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    return out
+
+
+def active_trial_runs(claims: Claims, key: str) -> list:
+    return [r for r in claims.trial_runs(key) if r.info.lifecycle_stage == "active"]
+
+
+def test_drivers_racing_for_each_trial_end_with_one_owner(tmp_path: Path, prepared) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    drivers = [driver(uri, prepared) for _ in range(3)]
+    assert len({d.tracker.sweep_run_id for d in drivers}) == 1  # one sweep run for one plan
+    for trial in prepared.plan.trials:
+        winners: list[int] = []
+        for _attempt in range(5):  # a tie in which every claimant yields is tried again
+            claims = race(3, lambda i, t=trial: drivers[i].claim(t))
+            winners = [i for i, c in enumerate(claims) if c.won]
+            assert len(winners) <= 1, claims
+            if winners:
+                break
+        assert len(winners) == 1
+        (run,) = active_trial_runs(drivers[0], trial.key)  # the losers' claims are deleted
+        assert run.info.status == "RUNNING"
+        assert run.data.tags["bnplace.driver"] == drivers[winners[0]].driver
+        assert run.data.tags["bnplace.claim"] == "held"
+        for other in drivers:  # now held by a live driver: nobody else gets it
+            claim = other.claim(trial)
+            assert not claim.won and claim.result is None
+            assert claim.holder == drivers[winners[0]].driver
+
+
+def test_drivers_racing_for_a_new_plan_share_one_sweep_run(tmp_path: Path, prepared) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    Tracker(uri, prepared.plan.experiment)  # the store and experiment exist before the race
+    drivers = race(3, lambda i: driver(uri, prepared))
+    sweep_ids = {d.tracker.sweep_run_id for d in drivers}
+    assert len(sweep_ids) == 1
+    client = drivers[0].client
+    exp = drivers[0].tracker.experiment_id
+    active = client.search_runs([exp], "tags.`bnplace.kind` = 'sweep'")
+    assert [r.info.run_id for r in active] == list(sweep_ids)
+    assert active[0].data.tags["bnplace.claim"] == "ready"
+    variants = client.search_runs([exp], "tags.`bnplace.kind` = 'variant'")
+    assert len(variants) == len(prepared.plan.variants)  # set up once, before it was ready
+    deleted = client.search_runs([exp], "", run_view_type=ViewType.DELETED_ONLY)
+    assert all(r.data.tags["bnplace.kind"] == "sweep" for r in deleted)  # the losers' runs
+
+
+def test_a_stale_claim_is_taken_over_and_marked_killed(tmp_path: Path, prepared) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    dead, alive = driver(uri, prepared, stale_s=1.0), driver(uri, prepared, stale_s=1.0)
+    trial = prepared.plan.trials[0]
+    assert dead.claim(trial).won
+    alive.heartbeat.start()  # a live driver's claims stay fresh; the dead one's do not
+    try:
+        assert alive.claim(prepared.plan.trials[1]).won
+        time.sleep(1.5)
+        assert alive.claim(trial).won
+        runs = {r.data.tags["bnplace.driver"]: r for r in active_trial_runs(alive, trial.key)}
+        assert runs[dead.driver].info.status == "KILLED"
+        assert runs[dead.driver].data.tags["bnplace.status"] == "killed"
+        assert runs[alive.driver].info.status == "RUNNING"
+        assert dead.kill_stale() == 0  # the live driver's claims are not stale
+    finally:
+        alive.heartbeat.stop()
+    time.sleep(1.5)
+    assert dead.kill_stale() == 2  # now its driver stopped beating: both trial runs
+
+
+def test_a_trial_that_ended_elsewhere_is_passed_on_not_claimed(tmp_path: Path, prepared) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    one, two = driver(uri, prepared), driver(uri, prepared)
+    two.known_ended = two.tracker.ended_run_ids()
+    trial = prepared.plan.trials[0]
+    assert one.claim(trial).won
+    metrics = {"test_rmse": 0.5}
+    result = TrialResult(
+        trial.key, trial.variant_id, trial.variant, trial.seed, FINISHED, "", metrics
+    )
+    one.tracker.end_trial(result)
+    claim = two.claim(trial)
+    assert not claim.won and claim.result is not None
+    assert claim.result.finished and claim.result.metrics["test_rmse"] == 0.5
+    # a driver that began after it ended (resume decided on it) claims it again (--rerun)
+    three = driver(uri, prepared)
+    three.known_ended = three.tracker.ended_run_ids()
+    assert three.claim(trial).won
+
+
+def test_claimed_schedule_skips_held_trials_and_waits_for_them(tmp_path: Path, prepared) -> None:
+    """Driver two deals only what driver one does not hold, then waits for driver one's trials
+    and hears their results as if they had ended here."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    one, two = driver(uri, prepared), driver(uri, prepared)
+    two.known_ended = two.tracker.ended_run_ids()
+    trials = prepared.plan.trials
+    held = trials[:2]
+    for trial in held:
+        assert one.claim(trial).won
+    heard: list[TrialResult] = []
+    schedule = ClaimedSchedule(FixedSchedule(trials), two, heard.append, poll_s=0.2)
+    dealt = []
+    for _ in trials[2:]:
+        trial = schedule.take()
+        assert trial is not None
+        dealt.append(trial)
+        schedule.ended(
+            TrialResult(trial.key, trial.variant_id, trial.variant, trial.seed, FINISHED)
+        )
+    assert [t.key for t in dealt] == [t.key for t in trials[2:]]
+    assert set(schedule.held) == {t.key for t in held} and schedule.ready() == 2
+
+    def finish_held() -> None:
+        time.sleep(0.5)
+        for t in held:
+            one.tracker.end_trial(TrialResult(t.key, t.variant_id, t.variant, t.seed, FINISHED))
+
+    threading.Thread(target=finish_held).start()
+    assert schedule.take() is None  # waited for driver one's trials, then nothing was left
+    assert sorted(r.trial_key for r in heard) == sorted(t.key for t in held)
+    assert schedule.ready() == schedule.remaining() == 0

@@ -1,0 +1,91 @@
+"""Two drivers on one plan and one SQLite store, started seconds apart: every trial trained
+once, one sweep run, each driver's summary and exit code right, the comparison the same as one
+driver's; and with seeds on demand, the same decisions from the trials both drivers trained.
+
+Each driver is `python -m bnplace run` in a subprocess (-j 1, so the two share the 2 cores of
+CI); the store is read back with MLflow's own client.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.sweeps import bnplace, client, done_counts, trained_once, two_drivers, write_config
+
+pytestmark = pytest.mark.slow
+
+GRID = "sweep: {axes: {conv.post_act: {none: [], bn: [batch_norm]}}, seeds: 6}\n"
+WORSE = """
+sweep:
+  arms:
+    lr:
+      plain: {}
+      tiny: {train.learning_rate: 1.0e-7}
+  seeds: {min: 8, max: 16, step: 4}
+"""
+RUN = ("--epochs", "1", "-j", "1", "--no-compare")
+
+
+def comparison(folder: Path, config: Path) -> list[dict]:
+    shown = bnplace(folder, "compare", str(config), "--format", "json", "--no-log")
+    assert shown.returncode == 0, shown.stderr
+    rows = json.loads(shown.stdout)["comparisons"]
+    return [{k: v for k, v in row.items() if "run" not in k} for row in rows]
+
+
+def test_two_drivers_train_each_trial_once_and_compare_as_one(tmp_path: Path) -> None:
+    shared, alone = tmp_path / "shared", tmp_path / "alone"
+    config = write_config(shared, GRID)
+    ended = two_drivers(shared, "run", str(config), *RUN, store=client(shared), experiment="tiny")
+    counts = []
+    for code, text in ended:
+        assert code == 0, text
+        assert "Traceback" not in text
+        counts.append(done_counts(text))
+    trials = trained_once(client(shared), "tiny")
+    assert len(trials) == 12 and all(t.info.status == "FINISHED" for t in trials)
+    first, second = counts
+    assert first["finished"] + second["finished"] == 12  # trained = planned, none twice
+    assert first["finished"] + first["finished_elsewhere"] == 12
+    assert second["finished"] + second["finished_elsewhere"] + second["skipped"] == 12
+    assert first["finished"] > 0 and second["finished"] > 0  # both trained some
+    drivers = Counter(t.data.tags["bnplace.driver"] for t in trials)
+    assert sorted(drivers.values()) == sorted([first["finished"], second["finished"]])
+    store = client(shared)
+    exp = store.get_experiment_by_name("tiny").experiment_id
+    (sweep,) = store.search_runs([exp], "tags.`bnplace.kind` = 'sweep'")
+    assert sweep.info.status == "FINISHED"
+    variants = store.search_runs([exp], "tags.`bnplace.kind` = 'variant'")
+    assert len(variants) == 2 and all(v.info.status == "FINISHED" for v in variants)
+
+    one = bnplace(alone, "run", str(write_config(alone, GRID)), *RUN)
+    assert one.returncode == 0, one.stdout + one.stderr
+    assert comparison(shared, config) == comparison(alone, alone / "c.yaml")
+
+
+def test_two_drivers_with_seeds_on_demand_reach_one_drivers_decisions(tmp_path: Path) -> None:
+    config = write_config(tmp_path, WORSE)
+    ended = two_drivers(
+        tmp_path, "run", str(config), *RUN, store=client(tmp_path), experiment="tiny"
+    )
+    for code, text in ended:
+        assert code == 0, text
+    trials = trained_once(client(tmp_path), "tiny")
+    (row,) = comparison(tmp_path, config)
+    assert row["verdict"] == "worse"
+    finished = Counter(
+        t.data.tags["bnplace.variant"] for t in trials if t.info.status == "FINISHED"
+    )
+    # no seed past the deciding look, though each driver saw half of the trials itself
+    assert finished == {"lr=plain": row["look_seeds"], "lr=tiny": row["look_seeds"]}
+    assert len(trials) == 2 * row["look_seeds"]
+    store = client(tmp_path)
+    (sweep,) = store.search_runs(
+        [store.get_experiment_by_name("tiny").experiment_id], "tags.`bnplace.kind` = 'sweep'"
+    )
+    looks = [m.step for m in store.get_metric_history(sweep.info.run_id, "open_comparisons")]
+    assert sorted(set(looks)) == list(range(1, int(row["look"]) + 1))
