@@ -175,7 +175,7 @@ def _browser() -> str | None:
 
 @pytest.fixture
 def served(swept) -> Iterator[str]:
-    from tests.test_mlflow_server import free_port, stop
+    from tests.servers import free_port, stop
 
     folder, _ = swept
     port = free_port()
