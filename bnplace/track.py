@@ -1,8 +1,9 @@
 """Record: the MLflow layout of a sweep, written by the driver process alone.
 
 In: the `Plan`, then events from the executor (a trial started, an epoch ended, a trial ended).
-Out: MLflow runs: one sweep run per `bnplace run`, a variant run per variant under it, a trial
-run per variant x seed under that, with readable params, `bnplace.*` tags, per-epoch metrics and
+Out: MLflow runs: one sweep run per plan (a rerun of the same plan, or a second driver on it,
+continues it; see `bnplace.claims`), a variant run per variant under it, a trial run per
+variant x seed under that, with readable params, `bnplace.*` tags, per-epoch metrics and
 artifacts; and the resume look-ups (which trial keys already finished, which runs a killed sweep
 left RUNNING). Only the driver writes, so a SQLite store never sees concurrent writers, and
 writes are batched (`log_batch`). The layout is documented in docs/tracking.md.

@@ -23,9 +23,9 @@ from bnplace.compare.format import (
     fmt_pct_ci,
     missing,
     rows_of,
+    rule_sentence,
     verdict_text,
 )
-from bnplace.compare.stats import rule_sentence
 from bnplace.pooling import NOT_EVERY_DATASET
 
 if TYPE_CHECKING:

@@ -2,7 +2,8 @@
 
 In: values from a statistics table (floats that may be NaN or missing, verdict rows). Out:
 short strings: significant digits, p-values, CIs, relative effects in percent, verdicts with
-the margin or what an inconclusive interval excludes. Pure.
+the margin or what an inconclusive interval excludes, and the verdict rule in one sentence
+(`rule_sentence`, fixed or seeds on demand). Pure.
 """
 
 from __future__ import annotations
@@ -11,10 +12,13 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
+from bnplace.verdicts import level_for
+
 if TYPE_CHECKING:
     import pandas as pd
 
     from bnplace.compare import Comparison
+    from bnplace.verdicts import Design
 
 DASH = "—"
 
@@ -106,3 +110,26 @@ def verdict_text(row: Mapping[str, Any], margin: float) -> str:
         excluded = row.get("excluded")
         return f"inconclusive: {excluded}" if isinstance(excluded, str) and excluded else verdict
     return verdict
+
+
+def rule_sentence(design: Design, m: int) -> str:
+    """The verdict rule in one sentence, with this family's numbers."""
+    level = level_for(design.alpha, m)
+    if design.sequential:
+        looks = ", ".join(str(n) for n in design.looks)
+        return (
+            f"Seeds on demand (looks at {looks} seeds): at each look every open comparison "
+            "gets an exact signed-rank interval of the Hodges–Lehmann effect at that look's "
+            f"level (repeated confidence intervals: alpha {design.alpha:g} spent over the looks "
+            f"as alpha·t², split over the {m} comparison{'s' if m != 1 else ''}, so all verdicts "
+            f"hold together with ≥{1 - design.alpha:.0%} confidence wherever the sweep stopped); "
+            f"the first look whose interval excludes 0 (better/worse) or lies within "
+            f"±{design.margin:.0%} (equivalent) decides, and its comparison gets no more seeds."
+        )
+    return (
+        f"Each interval is an exact signed-rank interval of the Hodges–Lehmann effect at "
+        f"{level:.2%} (Bonferroni over the {m} comparison{'s' if m != 1 else ''}, so all "
+        f"verdicts hold together with ≥{1 - design.alpha:.0%} confidence): better/worse when it "
+        f"excludes 0, equivalent when it lies within ±{design.margin:.0%}, inconclusive "
+        "otherwise."
+    )

@@ -30,7 +30,7 @@ from bnplace.errors import DataError
 from bnplace.metrics import direction_for, persistence_metric_for
 from bnplace.pairing import values_by_seed
 from bnplace.result import FINISHED, KILLED, RUNNING
-from bnplace.verdicts import BASELINE, DROP, Design, family, level_for, min_seeds
+from bnplace.verdicts import BASELINE, DROP, Design, family, min_seeds
 
 Direction = Literal["min", "max"]
 
@@ -387,29 +387,6 @@ def compute_statistics(
 def _is_true(value: object) -> bool:
     """A table flag that is True (Python or NumPy), not False, None or NaN."""
     return isinstance(value, bool | np.bool_) and bool(value)
-
-
-def rule_sentence(design: Design, m: int) -> str:
-    """The verdict rule in one sentence, with this family's numbers."""
-    level = level_for(design.alpha, m)
-    if design.sequential:
-        looks = ", ".join(str(n) for n in design.looks)
-        return (
-            f"Seeds on demand (looks at {looks} seeds): at each look every open comparison "
-            "gets an exact signed-rank interval of the Hodges–Lehmann effect at that look's "
-            f"level (repeated confidence intervals: alpha {design.alpha:g} spent over the looks "
-            f"as alpha·t², split over the {m} comparison{'s' if m != 1 else ''}, so all verdicts "
-            f"hold together with ≥{1 - design.alpha:.0%} confidence wherever the sweep stopped); "
-            f"the first look whose interval excludes 0 (better/worse) or lies within "
-            f"±{design.margin:.0%} (equivalent) decides, and its comparison gets no more seeds."
-        )
-    return (
-        f"Each interval is an exact signed-rank interval of the Hodges–Lehmann effect at "
-        f"{level:.2%} (Bonferroni over the {m} comparison{'s' if m != 1 else ''}, so all "
-        f"verdicts hold together with ≥{1 - design.alpha:.0%} confidence): better/worse when it "
-        f"excludes 0, equivalent when it lies within ±{design.margin:.0%}, inconclusive "
-        "otherwise."
-    )
 
 
 def _notes(
