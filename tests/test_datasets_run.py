@@ -110,6 +110,8 @@ def test_the_forest_plot_is_logged_to_the_sweep_run(sweep) -> None:
     store = client(folder)
     logged = {f.path for f in store.list_artifacts(sweep_run.info.run_id, "compare/plots")}
     assert "compare/plots/forest_1.png" in logged
+    # each dataset's own learning curves (its series' loss scale, not mixed with the others')
+    assert {f"compare/plots/learning_curves.{d}.png" for d in ("sine", "ar", "energy")} <= logged
 
 
 def test_adding_a_dataset_trains_only_its_trials(sweep) -> None:

@@ -329,8 +329,40 @@ def _write_outputs(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
         plots |= make_dataset_plots(
             comparison.datasets, comparison.design.margin, out_dir / "plots"
         )
+        plots |= _per_dataset_plots(comparison, out_dir / "plots")
     reports = write_reports(comparison, out_dir, plots)
     return {**reports, **{f"plot_{name}": path for name, path in plots.items()}}
+
+
+def _per_dataset_plots(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
+    """Learning curves and the two-axis heatmap of each dataset on its own (the pooled ones mix
+    series of different scales): `learning_curves.<dataset>`, `heatmap.<dataset>`."""
+    from bnplace.compare.plots import color_map, plot_heatmap, plot_learning_curves
+
+    assert comparison.datasets is not None
+    variants = [str(v) for v in comparison.table.sort_values("order")["variant"]]
+    colors = color_map(variants)
+    made: dict[str, Path | None] = {}
+    for name in comparison.datasets.datasets:
+        runs = set(comparison.trials.loc[comparison.trials["dataset"] == name, "run_id"])
+        history = comparison.history[comparison.history["run_id"].isin(runs)]
+        made[f"learning_curves.{name}"] = plot_learning_curves(
+            history,
+            variants,
+            out_dir / f"learning_curves.{name}.png",
+            title=f"Learning curves on {name}: mean over seeds, band = ±1 sd",
+            colors=colors,
+        )
+        table = comparison.datasets.per[name].table
+        made[f"heatmap.{name}"] = plot_heatmap(
+            table,
+            comparison.sweep.axes,
+            comparison.metric,
+            comparison.direction,
+            out_dir / f"heatmap_{comparison.metric}.{name}.png",
+            title=f"{comparison.metric} on {name}",
+        )
+    return {name: path for name, path in made.items() if path is not None}
 
 
 def render_table(comparison: Comparison) -> ComparisonTable:
