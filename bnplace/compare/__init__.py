@@ -125,16 +125,13 @@ def compare_frames(
         )
     if metric not in trials.columns:
         trials = trials.assign(**{metric: float("nan")})
-    if design.sequential:
-        from bnplace.compare.frame import NOT_RUN_NOTE
-
+    if design.sequential:  # before counting what is not run: some trials were never needed
         trials, on_demand = _drop_seeds_not_needed(
             trials, metric, direction, names, baseline, design
         )
-        missing = int((trials["status"] == MISSING.value).sum())
-        notes = tuple(n for n in notes if NOT_RUN_NOTE not in n) + tuple(on_demand)
-        if missing:  # the reader's count included the trials seeds on demand did not need
-            notes += (f"{missing} {NOT_RUN_NOTE}",)
+        notes = (*notes, *on_demand)
+    if "status" in trials.columns and (missing := int((trials["status"] == MISSING.value).sum())):
+        notes = (*notes, f"{missing} planned trial(s) have no run yet (listed as 'not run')")
     axes = [a for a in sweep.axes if axis_column(a) in trials.columns]
     view: DatasetsView | None = None
     if "dataset" in trials.columns and trials["dataset"].nunique() > 1:  # several datasets

@@ -35,8 +35,6 @@ from bnplace.errors import TrackingError
 from bnplace.result import FINISHED, MISSING, TrialState
 from bnplace.verdicts import Design
 
-NOT_RUN_NOTE = "planned trial(s) have no run yet (listed as 'not run')"
-
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
@@ -233,7 +231,6 @@ def load_sweep(
     ]
     if missing:
         trials = pd.concat([trials, pd.DataFrame(missing)], ignore_index=True)
-        notes.append(f"{len(missing)} {NOT_RUN_NOTE}")
     missing_seed = int(trials["seed"].isna().sum())
     if missing_seed:
         notes.append(f"{missing_seed} trial(s) have no 'bnplace.seed' tag and cannot be paired")
