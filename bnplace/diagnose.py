@@ -95,6 +95,12 @@ class Passes:
         return [keras.ops.convert_to_numpy(out) for out in outputs]
 
     @staticmethod
+    def kept(model: keras.Model) -> Passes | None:
+        """The passes kept on the model, if any were made."""
+        passes = getattr(model, _PASSES, None)
+        return passes if isinstance(passes, Passes) else None
+
+    @staticmethod
     def of(model: keras.Model) -> Passes:
         """The model's passes, made on first use and kept on the model (they live as long)."""
         passes = getattr(model, _PASSES, None)

@@ -146,7 +146,7 @@ def judge_family(
     look's seeds (data that later seeds cannot change), so that a comparison decided at a look
     stays decided, with the same verdict, however many seeds other comparisons add later.
     """
-    rule = SequentialRule(design.looks, design.alpha, len(contrasts))
+    rule = SequentialRule.of(design, len(contrasts))
     seeds = range(design.looks[-1])
     first = set(seeds[: design.looks[0]])
     values, failed = values_by_seed(trials, metric)
@@ -169,7 +169,7 @@ def seeds_needed(
 ) -> dict[str, int]:
     """Seeds per variant the family asks for: through the look that decided each comparison,
     or through the next look of an undecided one (all looks, once undecided at the last)."""
-    rule = SequentialRule(design.looks, design.alpha, len(contrasts))
+    rule = SequentialRule.of(design, len(contrasts))
     needed: dict[str, int] = {}
     for c in contrasts:
         d = decisions[c.name]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from typing import TYPE_CHECKING, Any
 
 from bnplace.tags import LIB_PREFIX, PARAM_DATASET, PARAM_LAYERS
@@ -27,10 +28,9 @@ def config_digest(config_text: str) -> str:
 
 def finite(value: Any) -> bool:
     try:
-        number = float(value)
+        return math.isfinite(float(value))
     except (TypeError, ValueError):
         return False
-    return number == number and abs(number) != float("inf")
 
 
 def library_versions() -> dict[str, str]:

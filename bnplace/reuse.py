@@ -26,7 +26,7 @@ import inspect
 import json
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -58,7 +58,6 @@ class Kept:
     model: keras.Model
     optimizer_start: list[np.ndarray]
     summary: str = ""
-    uses: int = field(default=0)
 
 
 def variant_key(trial: Trial) -> str:
@@ -114,8 +113,8 @@ def traces(model: keras.Model) -> int:
     passes were traced (a reused model that did not retrace adds none)."""
     functions = (model.train_function, model.test_function, model.predict_function)
     count = sum(f.experimental_get_tracing_count() for f in _tf_functions(functions))
-    passes = getattr(model, "_bnplace_passes", None)
-    return count + (passes.traces if isinstance(passes, Passes) else 0)
+    passes = Passes.kept(model)
+    return count + (passes.traces if passes is not None else 0)
 
 
 def _tf_functions(roots: tuple[Any, ...]) -> Iterator[Any]:

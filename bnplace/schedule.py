@@ -128,11 +128,13 @@ class SeedsOnDemand:
     _passed: int = field(default=0, init=False)  # looks recorded so far
 
     def __post_init__(self) -> None:
+        from bnplace.sequential import SequentialRule
         from bnplace.verdicts import family
 
         design = self.plan.design
         names = [v.name for v in self.plan.variants]
         self._family = family(names, self.plan.baseline, design)
+        self._rule = SequentialRule.of(design, len(self._family))  # fixed for the sweep
         self._ids = {v.name: v.id for v in self.plan.variants}
         for trial in self.todo:
             self._pending.setdefault(trial.variant, {})[trial.seed] = trial
@@ -176,13 +178,12 @@ class SeedsOnDemand:
 
     def _look_completed(self, variant: str) -> bool:
         """Whether an open comparison with `variant` can now be judged at its next look."""
-        from bnplace.sequential import SequentialRule, next_look_seeds
+        from bnplace.sequential import next_look_seeds
 
-        rule = SequentialRule(self.plan.design.looks, self.plan.design.alpha, len(self._family))
         for c in self._family:
             if variant not in c.variants:
                 continue
-            need = next_look_seeds(self.decisions[c.name], rule)
+            need = next_look_seeds(self.decisions[c.name], self._rule)
             if need and all(self._complete(v) >= need for v in c.variants):
                 return True
         return False
@@ -229,10 +230,6 @@ class SeedsOnDemand:
 
         columns = ["variant", "seed", "status", self.plan.metric]
         return pd.DataFrame(self.rows, columns=columns)
-
-    @property
-    def open_comparisons(self) -> int:
-        return sum(1 for d in self.decisions.values() if not d.decided)
 
 
 @dataclass(frozen=True)

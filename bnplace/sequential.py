@@ -138,6 +138,11 @@ class SequentialRule:
     alpha: float
     m: int
 
+    @classmethod
+    def of(cls, design: Design, m: int) -> SequentialRule:
+        """The rule of a sequential design for a family of `m` comparisons."""
+        return cls(design.looks, design.alpha, m)
+
     @property
     def levels(self) -> tuple[float, ...]:
         """Confidence level of each look's intervals: 1 − p_k, with alpha/m spent per comparison."""
@@ -290,33 +295,34 @@ class Expected:
     power_1_5: float  # the same at 1.5x the margin
 
 
+_PLAN_REPS = 1000  # simulated sweeps behind a plan's figures: ~0.1-0.3 s
+
+
 @lru_cache(maxsize=64)  # plan asks again for every plan of the same design
-def _expected(
-    rule: SequentialRule,
-    n_variants: int,
-    baseline: int,
-    comparisons: tuple[tuple[int, ...], ...],
-    margin: float,
-    sd: float,
-    reps: int,
-) -> Expected:
-    against = [c for c, sides in enumerate(comparisons) if baseline in sides[:2]]
-    out: list[float] = []
-    for times in (0.0, 1.0, 1.5):
-        effects = [0.0 if v == baseline else math.log1p(times * margin) for v in range(n_variants)]
-        sim = simulate(rule, effects, comparisons, sd=sd, margin=margin, reps=reps, seed=7)
-        power = float(np.mean(sim.share(BETTER, WORSE)[against])) if against else math.nan
-        out += [float(sim.seeds.sum(axis=1).mean()), power]
-    return Expected(out[0], out[2], out[3], out[5])
-
-
 def expected_seeds(
     rule: SequentialRule,
     n_variants: int,
     baseline: int,
     comparisons: tuple[tuple[int, ...], ...],
     design: Design,
-    reps: int = 1000,
 ) -> Expected:
-    """Expected trials and power of `rule` for a plan, with the design's margin and seed sd."""
-    return _expected(rule, n_variants, baseline, comparisons, design.margin, design.seed_sd, reps)
+    """Expected trials and power of `rule` for a plan, with the design's margin and seed sd:
+    every variant differs from the baseline by 0, 1x and 1.5x the margin."""
+    against = [c for c, sides in enumerate(comparisons) if baseline in sides[:2]]
+
+    def run(times: float) -> Simulated:
+        effect = math.log1p(times * design.margin)
+        effects = [0.0 if v == baseline else effect for v in range(n_variants)]
+        return simulate(
+            rule, effects, comparisons, sd=design.seed_sd, margin=design.margin,
+            reps=_PLAN_REPS, seed=7,
+        )  # fmt: skip
+
+    def trials(sim: Simulated) -> float:
+        return float(sim.seeds.sum(axis=1).mean())
+
+    def power(sim: Simulated) -> float:
+        return float(np.mean(sim.share(BETTER, WORSE)[against])) if against else math.nan
+
+    null, at_margin, beyond = run(0.0), run(1.0), run(1.5)
+    return Expected(trials(null), trials(at_margin), power(at_margin), power(beyond))

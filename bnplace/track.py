@@ -175,16 +175,10 @@ class Tracker:
     def finished_values(self, metric: str) -> dict[str, float]:
         """Trial key -> `metric` of its newest FINISHED run (NaN without it): what resume skips,
         and what seeds on demand has seen."""
-        runs = self._runs(
-            f"tags.`{KIND}` = '{TRIAL}' and attributes.status = '{FINISHED.run_status}'"
-        )
-        newest: dict[str, tuple[int, float]] = {}
-        for run in runs:
-            key = run.data.tags.get(TRIAL_KEY, "")
-            value = float(run.data.metrics.get(metric, math.nan))
-            if key not in newest or run.info.start_time > newest[key][0]:
-                newest[key] = (run.info.start_time, value)
-        return {key: value for key, (_start, value) in newest.items()}
+        return {
+            key: float(run.data.metrics.get(metric, math.nan))
+            for key, run in self.latest_finished().items()
+        }
 
     def runs(self, filter_string: str) -> Iterator[Run]:
         """Every run of the experiment matching `filter_string` (paginated)."""
@@ -436,16 +430,17 @@ class Tracker:
             metrics=[Metric(k, float(v), now, record.look) for k, v in values.items()],
         )
 
-    def latest_finished(self, keys: Iterable[str]) -> dict[str, Run]:
-        """The newest FINISHED run of each trial key (it may have finished in an earlier sweep)."""
-        wanted = set(keys)
+    def latest_finished(self, keys: Iterable[str] | None = None) -> dict[str, Run]:
+        """The newest FINISHED run of each trial key in `keys` (None: every key); it may have
+        finished in an earlier sweep."""
+        wanted = None if keys is None else set(keys)
         runs = self._runs(
             f"tags.`{KIND}` = '{TRIAL}' and attributes.status = '{FINISHED.run_status}'"
         )
         latest: dict[str, Run] = {}
         for run in runs:
             key = run.data.tags.get(TRIAL_KEY, "")
-            if key in wanted and (
+            if (wanted is None or key in wanted) and (
                 key not in latest or run.info.start_time > latest[key].info.start_time
             ):
                 latest[key] = run

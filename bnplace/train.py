@@ -98,7 +98,6 @@ class TrialRunner:
         held = self.cache.get(key)
         why = load(held, fresh) if held is not None else ""
         if held is not None and not why:
-            held.uses += 1
             return held, {tags.REUSE: "reused"}
         self.cache.drop(key)
         why = why or blocker(fresh)

@@ -226,26 +226,31 @@ def test_bad_config_exits_2_and_writes_nothing(tmp_path: Path) -> None:
 
 def test_ctrl_c_keeps_finished_trials_and_marks_the_rest_killed(tmp_path: Path) -> None:
     config = write_config(tmp_path, "sweep: {axes: {lstm.units: [2, 3, 4, 5]}, seeds: 2}\n")
-    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(tracking_uri=store)
-    exp_id = client.create_experiment("tiny")
     process = subprocess.Popen(
         [sys.executable, "-m", "bnplace", "run", str(config), "-j", "2", "--epochs", "4"],
         cwd=tmp_path,
+        env=environment(),  # the store is ./mlflow.db, whatever the caller's environment says
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
     )
-    finished: list = []
+    # Ctrl-C right after the first trial is recorded ("done" is printed once its run is
+    # written): reading the driver's own output, not polling the store, so a fast sweep cannot
+    # finish between two polls (trials of a kept model take about a second here)
+    seen: list[str] = []
+    assert process.stdout is not None
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and not finished and process.poll() is None:
-        time.sleep(0.5)
-        finished = client.search_runs(
-            [exp_id], "tags.`bnplace.kind` = 'trial' and attributes.status = 'FINISHED'"
-        )
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        if line.startswith("done "):
+            break
     os.killpg(process.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C
-    output, _ = process.communicate(timeout=120)
+    rest, _ = process.communicate(timeout=120)
+    output = "".join(seen) + rest
     assert process.returncode == 130, output
     assert "Traceback" not in output
     found = runs(tmp_path)

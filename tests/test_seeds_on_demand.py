@@ -14,7 +14,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from sweeps import bnplace, client, runs, write_config
+
+from tests.sweeps import bnplace, client, environment, runs, write_config
 
 # one variant clearly worse: a learning rate 100,000x too small
 WORSE = """
@@ -102,7 +103,7 @@ def test_a_sweep_killed_mid_design_resumes_to_the_same_decisions(
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
-        env={k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+        env=environment(),
     )
     seen: list[str] = []
     deadline = time.monotonic() + 240

@@ -176,7 +176,7 @@ def sequential_findings(design: Design, variants: Sequence[str], baseline: str) 
     (by simulating the rule with the assumed seed sd), and the power at the last look."""
     comparisons = family(variants, baseline, design)
     m = len(comparisons)
-    rule = SequentialRule(design.looks, design.alpha, m)
+    rule = SequentialRule.of(design, m)
     index = {name: i for i, name in enumerate(variants)}
     sides = tuple(tuple(index[v] for v in c.variants) for c in comparisons)
     figures = expected_seeds(rule, len(variants), index[baseline], sides, design)
