@@ -7,8 +7,10 @@ where it is produced and what it measures), the name constants the producers and
 name, also a Keras history name such as `val_accuracy`), `default_metric`, `selectable` (the
 names `compare.metric` accepts for a task), `aggregate_name` (a variant's `<metric>_mean`,
 `_sd`, `_min`, `_max`), `on_dataset` (its twin on one of several datasets),
-`POOLED_METRICS` (the pooled comparison's) and `persistence_metric_for`. A name with `<layer>`
-stands for a family, one metric per layer (`bn_shift.<layer>` is `bn_shift.conv__batch_norm`).
+`POOLED_METRICS` (the pooled comparison's), `open_comparisons_on` and `seeds_given` (the
+per-look metrics of seeds on demand, per dataset with several) and `persistence_metric_for`.
+A name with `<layer>` stands for a family, one metric per layer (`bn_shift.<layer>` is
+`bn_shift.conv__batch_norm`).
 """
 
 from __future__ import annotations
@@ -88,6 +90,8 @@ _CATALOGUE = (
     _M("n_failed", "min", "both", "count", "aggregate", "failed trials"),
     _M("open_comparisons", "min", "both", "count", "look", "comparisons undecided after a look"),
     _M("seeds.<variant>", "min", "both", "count", "look", "seeds given to a variant (by id)"),
+    _M("open_comparisons.<dataset>", "min", "both", "count", "look", "the same, on one dataset"),
+    _M("seeds.<dataset>.<variant>", "min", "both", "count", "look", "the same, on one dataset"),
 )
 METRICS: dict[str, Metric] = {metric.name: metric for metric in _CATALOGUE}
 
@@ -160,6 +164,18 @@ def on_dataset(name: str, dataset: str) -> str:
 def pooled(name: str) -> str:
     """A variant run's pooled-comparison number: tau2 -> pooled/tau2."""
     return f"pooled/{name}"
+
+
+def open_comparisons_on(dataset: str = "") -> str:
+    """The sweep run's per-look count of undecided comparisons: open_comparisons, or with
+    several datasets open_comparisons.<dataset> (each dataset decides its own)."""
+    return f"{OPEN_COMPARISONS}.{dataset}" if dataset else OPEN_COMPARISONS
+
+
+def seeds_given(variant_id: str, dataset: str = "") -> str:
+    """The sweep run's per-look seeds of a variant: seeds.<variant id>, or with several
+    datasets seeds.<dataset>.<variant id>."""
+    return f"{SEEDS}.{dataset}.{variant_id}" if dataset else f"{SEEDS}.{variant_id}"
 
 
 def persistence_metric_for(metric: str) -> str:

@@ -6,7 +6,8 @@ repeats in one call), a confidence level, and for the verdict the ±margin bound
 metric's direction. Out: a `Pooled` with the pooled effect and its interval, the between-dataset
 variance τ², I², Cochran's Q, the prediction interval for a new dataset and the p-value; and
 `pooled_verdict`, which reads them as better / worse / equivalent / inconclusive plus whether
-the effect holds on every dataset. Pure: NumPy and SciPy only.
+the effect holds on every dataset; `MIN_PAIRS_TO_POOL`, the seeds a dataset's effect needs to
+be pooled. Pure: NumPy and SciPy only.
 
 The method:
 
@@ -42,6 +43,12 @@ from bnplace.verdicts import BETTER, EQUIVALENT, INCONCLUSIVE, WORSE
 # Read beside a pooled better/worse whose prediction interval reaches past 0: the average
 # effect is shown, but a new dataset may see none or the opposite.
 NOT_EVERY_DATASET = "on average, not on every dataset"
+# A dataset's effect enters the pooled one with this many finite pairs: its weight is 1/SE²,
+# and SEs from fewer seeds are so noisy that the pooled interval undercovers (simulated A/A
+# false verdicts at alpha 0.05, 5 datasets: 0.119 with 2 seeds, 0.047 with 4, 0.023 with 6;
+# 8 datasets with 6 seeds 0.046; tests/test_pooling.py). Seeds on demand with several datasets
+# start at this many seeds (bnplace.config.checks.check_datasets_seeds_pool).
+MIN_PAIRS_TO_POOL = 6
 _TINY = 1e-300  # a squared standard error of 0 (identical seeds) would give infinite weight
 
 

@@ -11,7 +11,9 @@ Seeds on demand (`SeedsOnDemand`): every variant gets the first look's seeds; wh
 comparison is complete (every side has ended those seeds) the family is judged again by
 `bnplace.pairing.judge_family`, the same function `compare` uses, and a variant gets the next
 look's seeds only while a comparison it is in is undecided. Decisions are a function of the
-ended trials alone, so a sweep killed at any point and rerun reaches the same decisions.
+ended trials alone, so a sweep killed at any point and rerun reaches the same decisions. With
+several datasets, one runs per dataset (its `dataset`: it deals and judges that dataset's
+trials alone) behind `bnplace.schedule_datasets.SeedsOnDemandByDataset`.
 Claims (`ClaimedSchedule`): a wrapper around either schedule for drivers that share a plan. Its
 `take` claims each trial through a `Claimer` (bnplace/claims.py does it over MLflow) before it
 deals it, skips trials a live driver holds, passes on the results of trials that ended
@@ -59,8 +61,9 @@ class Schedule(Protocol):
         ...
 
 
-def _take_from(queue: deque[Trial], prefer: str | None) -> Trial | None:
-    """The first trial of variant `prefer` in `queue`, else the first one (removed)."""
+def _take_from(queue: deque[Trial], prefer: str | None, only: bool = False) -> Trial | None:
+    """The first trial of variant `prefer` in `queue`, else (unless `only`) the first one
+    (removed)."""
     if not queue:
         return None
     if prefer is not None:
@@ -68,7 +71,7 @@ def _take_from(queue: deque[Trial], prefer: str | None) -> Trial | None:
             if trial.variant_id == prefer:
                 del queue[index]
                 return trial
-    return queue.popleft()
+    return None if only else queue.popleft()
 
 
 @dataclass
@@ -103,21 +106,26 @@ def as_schedule(trials: Sequence[Trial] | Schedule) -> Schedule:
 @dataclass(frozen=True)
 class LookRecord:
     """The sweep after look `look` (1-based) of every comparison: what is still open and the
-    seeds each variant (by id) has been given."""
+    seeds each variant (by id) has been given; with several datasets, on `dataset` ("": the
+    only one)."""
 
     look: int
     open_comparisons: int
     seeds: dict[str, int]
+    dataset: str = ""
 
 
 @dataclass
 class SeedsOnDemand:
-    """Seeds dealt look by look while a variant's comparisons are undecided."""
+    """Seeds dealt look by look while a variant's comparisons are undecided. With `dataset`
+    (several datasets: one per dataset, `bnplace.schedule_datasets`), only that dataset's
+    trials are dealt and judged: each dataset runs its own copy of the family."""
 
     plan: Plan
     todo: Sequence[Trial]  # trials that may still run (the selection, less what finished)
     finished: Mapping[str, float] = field(default_factory=dict)  # trial key -> metric value
     selected: Collection[str] = ()  # variant names --filter kept (empty: every variant)
+    dataset: str | None = None  # None: every trial of the plan (one dataset)
     rows: list[dict[str, object]] = field(default_factory=list, init=False)
     decisions: dict[str, Decision] = field(default_factory=dict, init=False)
     looks: list[LookRecord] = field(default_factory=list, init=False)  # drained by the driver
@@ -136,18 +144,22 @@ class SeedsOnDemand:
         self._family = family(names, self.plan.baseline, design)
         self._rule = SequentialRule.of(design, len(self._family))  # fixed for the sweep
         self._ids = {v.name: v.id for v in self.plan.variants}
-        for trial in self.todo:
+        for trial in self._mine(self.todo):
             self._pending.setdefault(trial.variant, {})[trial.seed] = trial
-        for trial in self.plan.trials:
+        for trial in self._mine(self.plan.trials):
             if trial.key in self.finished:
                 self._record(trial.variant, trial.seed, FINISHED, self.finished[trial.key])
         self._given = dict.fromkeys(names, 0)
         self._judge()
 
+    def _mine(self, trials: Iterable[Trial]) -> list[Trial]:
+        return [t for t in trials if self.dataset is None or t.dataset == self.dataset]
+
     # --- the Schedule protocol -------------------------------------------------------------
 
-    def take(self, prefer: str | None = None) -> Trial | None:
-        return _take_from(self._queue, prefer)
+    def take(self, prefer: str | None = None, only: bool = False) -> Trial | None:
+        """As `Schedule.take`; with `only`, a trial of variant `prefer` or None."""
+        return _take_from(self._queue, prefer, only)
 
     def ready(self) -> int:
         return len(self._queue)
@@ -223,7 +235,7 @@ class SeedsOnDemand:
                 if not d.decided or judged[name] > self._passed
             )
             seeds = {self._ids[name]: given for name, given in self._given.items()}
-            self.looks.append(LookRecord(self._passed, open_now, seeds))
+            self.looks.append(LookRecord(self._passed, open_now, seeds, self.dataset or ""))
 
     def _table(self) -> pd.DataFrame:
         import pandas as pd

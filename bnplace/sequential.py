@@ -217,6 +217,31 @@ def next_look_seeds(decision: Decision, rule: SequentialRule) -> int:
     return rule.looks[k + 1] if k + 1 < len(rule.looks) else 0
 
 
+def walk_looks(
+    d: np.ndarray,
+    rule: SequentialRule,
+    *,
+    bounds: tuple[float, float] | None,
+    lower_is_better: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`judge` over many comparisons at once: per row of `d` (R x max seeds, finite paired
+    differences in seed order) the verdict and the index of the look that decided it (-1:
+    undecided at the last look). The seeds a row ended with are its deciding look's (`rule.looks`),
+    else the last look's: what the scheduler deals."""
+    rows = d.shape[0]
+    verdicts = np.full(rows, INCONCLUSIVE, dtype=object)
+    decided_at = np.full(rows, -1)
+    for k, (n, level) in enumerate(zip(rule.looks, rule.levels, strict=True)):
+        open_rows = decided_at < 0
+        if not open_rows.any():
+            break
+        found, _ = _look_verdicts(d[open_rows, :n], level, bounds, lower_is_better)
+        hit = np.flatnonzero(open_rows)[found != INCONCLUSIVE]
+        verdicts[hit] = found[found != INCONCLUSIVE]
+        decided_at[hit] = k
+    return verdicts, decided_at
+
+
 # ------------------------------------------------------------------ the design's figures
 
 
@@ -261,21 +286,15 @@ def simulate(
     x = rng.normal(size=(reps, len(effects), n_max)) * (sd / math.sqrt(2.0))
     x += np.asarray(effects, dtype=float)[None, :, None]
     bounds = margin_bounds(margin) if margin is not None else None
-    shape = (reps, len(comparisons))
-    verdicts = np.full(shape, INCONCLUSIVE, dtype=object)
-    decided_at = np.full(shape, -1)
+    verdicts = np.full((reps, len(comparisons)), INCONCLUSIVE, dtype=object)
+    decided_at = np.full((reps, len(comparisons)), -1)
     for c, sides in enumerate(comparisons):
         d = x[:, sides[0], :] - x[:, sides[1], :]
         if len(sides) == 4:
             d -= x[:, sides[2], :] - x[:, sides[3], :]
-        for k, (n, level) in enumerate(zip(rule.looks, rule.levels, strict=True)):
-            open_rows = decided_at[:, c] < 0
-            if not open_rows.any():
-                break
-            found, _ = _look_verdicts(d[open_rows, :n], level, bounds, lower_is_better)
-            rows = np.flatnonzero(open_rows)[found != INCONCLUSIVE]
-            verdicts[rows, c] = found[found != INCONCLUSIVE]
-            decided_at[rows, c] = k
+        verdicts[:, c], decided_at[:, c] = walk_looks(
+            d, rule, bounds=bounds, lower_is_better=lower_is_better
+        )
     looks = np.asarray(rule.looks)
     needed = np.where(decided_at >= 0, looks[np.maximum(decided_at, 0)], n_max)  # (R, C)
     seeds = np.zeros((reps, len(effects)), dtype=int)

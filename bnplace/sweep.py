@@ -26,7 +26,8 @@ from bnplace.config import LoadedConfig, load_config
 from bnplace.config.schema import Config
 from bnplace.errors import PlanError
 from bnplace.plan import DataShape, Plan, make_plan
-from bnplace.schedule import Claim, ClaimedSchedule, FixedSchedule, Schedule, SeedsOnDemand
+from bnplace.schedule import Claim, ClaimedSchedule, FixedSchedule, Schedule
+from bnplace.schedule_datasets import seeds_on_demand
 
 if TYPE_CHECKING:
     from bnplace.claims import Claims
@@ -199,11 +200,12 @@ def _run(
     from bnplace.execute import EpochEnded, TrialEnded, TrialStarted
 
     plan, selected = prepared.plan, prepared.selected
-    inner: Schedule = (
-        SeedsOnDemand(plan, todo, finished, [v.name for v in selected.variants])
+    on_demand = (
+        seeds_on_demand(plan, todo, finished, [v.name for v in selected.variants])
         if plan.design.sequential
-        else FixedSchedule(todo)
+        else None
     )
+    inner: Schedule = on_demand if on_demand is not None else FixedSchedule(todo)
     trials = {t.key: t for t in todo}
     buffers: dict[str, list[tuple[int, dict[str, float]]]] = {}
     flushed: dict[str, float] = {}
@@ -250,9 +252,9 @@ def _run(
     def record_looks() -> None:
         """Seeds on demand: log the looks the schedule passed (it hears of this trial's end
         right after this event is written, so its newest looks come with the next event)."""
-        if isinstance(inner, SeedsOnDemand):
-            while inner.looks:
-                tracker.log_look(inner.looks.pop(0))
+        if on_demand is not None:
+            while on_demand.looks:
+                tracker.log_look(on_demand.looks.pop(0))
 
     schedule = ClaimedSchedule(inner, _Deferred(claims), on_elsewhere)
     interrupted = False

@@ -415,15 +415,18 @@ class Tracker:
         return out
 
     def log_look(self, record: LookRecord) -> None:
-        """Seeds on demand: the sweep run's state after a look, with the look as step."""
+        """Seeds on demand: the sweep run's state after a look, with the look as step (per
+        dataset with several: each dataset's looks are its own)."""
         from mlflow.entities import Metric
 
-        logged = self.client.get_metric_history(self.sweep_run_id, metrics.OPEN_COMPARISONS)
+        opened = metrics.open_comparisons_on(record.dataset)
+        logged = self.client.get_metric_history(self.sweep_run_id, opened)
         if any(m.step == record.look for m in logged):
             return  # another driver of the plan recorded this look (decisions are the same)
         now = _now_ms()
-        values = {metrics.OPEN_COMPARISONS: record.open_comparisons} | {
-            f"{metrics.SEEDS}.{variant_id}": seeds for variant_id, seeds in record.seeds.items()
+        values = {opened: record.open_comparisons} | {
+            metrics.seeds_given(variant_id, record.dataset): seeds
+            for variant_id, seeds in record.seeds.items()
         }
         self.client.log_batch(
             self.sweep_run_id,

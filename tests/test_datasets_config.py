@@ -121,10 +121,18 @@ def test_mixed_tasks_are_refused_at_the_odd_dataset() -> None:
     assert "m.yaml:4:" in shown and "dataset 'shapes' is a classify dataset" in shown
 
 
-def test_seeds_on_demand_with_several_datasets_is_not_supported_yet() -> None:
-    body = BODY.replace("seeds: 3", "seeds: {min: 6, max: 10, step: 2}")
-    shown = messages(text({"sine": SINE, "ar": AR}, body))
-    assert "not supported yet" in shown and "sweep.seeds" in shown
+def test_seeds_on_demand_with_several_datasets_start_with_enough_seeds_to_pool() -> None:
+    """Each dataset decides on its own looks, and the pooled verdict needs every dataset's
+    effect: the first look must give MIN_PAIRS_TO_POOL seeds."""
+    from bnplace.pooling import MIN_PAIRS_TO_POOL
+
+    few = BODY.replace("seeds: 3", f"seeds: {{min: {MIN_PAIRS_TO_POOL - 2}, max: 10, step: 2}}")
+    shown = messages(text({"sine": SINE, "ar": AR}, few))
+    assert "sweep.seeds.min" in shown and f"min: {MIN_PAIRS_TO_POOL} or more" in shown
+    enough = BODY.replace("seeds: 3", f"seeds: {{min: {MIN_PAIRS_TO_POOL}, max: 10, step: 2}}")
+    plan = plan_of(text({"sine": SINE, "ar": AR}, enough))
+    assert plan.design.looks == (6, 8, 10) and plan.datasets == ("sine", "ar")
+    assert plan_of(text({"sine": SINE}, few)).design.looks == (4, 6, 8, 10)  # nothing pooled
 
 
 def test_a_dataset_name_must_fit_tags() -> None:

@@ -1,6 +1,8 @@
 """Seeds on demand end to end: `bnplace run` with `sweep.seeds: {min, max, step}` trains real
 tiny models, stops each comparison at the look that decides it, records the looks in MLflow,
-and a sweep killed with SIGKILL mid-design resumes to the same decisions."""
+and a sweep killed with SIGKILL mid-design resumes to the same decisions; on two datasets each
+dataset gets the seeds its own decisions ask for, its looks logged per dataset, and the
+comparison has per-dataset and pooled rows."""
 
 from __future__ import annotations
 
@@ -126,3 +128,63 @@ def test_a_sweep_killed_mid_design_resumes_to_the_same_decisions(
     finished = [t for t in runs(tmp_path)["trial"] if t.info.status == "FINISHED"]
     keys = [t.data.tags["bnplace.trial_key"] for t in finished]
     assert len(keys) == len(set(keys))
+
+
+# seeds on demand on two datasets: each decides its comparison on its own looks
+ON_TWO = """
+experiment: two
+datasets:
+  sine: {source: synthetic, generator: sine_mix, length: 200, features: 1, window: 8}
+  ar: {source: synthetic, generator: ar, length: 200, features: 1, window: 8}
+model:
+  - lstm: {id: lstm, units: 2}
+train: {epochs: 1, batch_size: 32, learning_rate: 0.01}
+sweep:
+  arms:
+    lr:
+      plain: {}
+      tiny: {train.learning_rate: 1.0e-7}
+  seeds: {min: 6, max: 10, step: 2}
+"""
+
+
+@pytest.mark.slow
+def test_several_datasets_each_get_the_seeds_their_own_decisions_ask_for(tmp_path: Path) -> None:
+    (tmp_path / "c.yaml").write_text(ON_TWO)
+    done = bnplace(tmp_path, "run", "c.yaml", *FAST, "--no-compare", timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    shown = bnplace(tmp_path, "compare", "c.yaml", "--out", "report", "--no-log")
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    result = json.loads((tmp_path / "report" / "comparison.json").read_text())
+    found = runs(tmp_path, "two")
+    trained = Counter(
+        (t.data.tags["bnplace.dataset"], t.data.tags["bnplace.variant"])
+        for t in found["trial"]
+        if t.info.status == "FINISHED"
+    )
+    (sweep,) = found["sweep"]
+    store = client(tmp_path)
+    tiny_id = next(
+        v.data.tags["bnplace.variant_id"]
+        for v in found["variant"]
+        if v.data.tags["bnplace.variant"] == "lr=tiny"
+    )
+    for dataset in ("sine", "ar"):
+        (row,) = result["per_dataset"][dataset]  # one comparison, judged on this dataset
+        seeds = row["look_seeds"]
+        assert trained[(dataset, "lr=plain")] == trained[(dataset, "lr=tiny")] == seeds
+        assert 6 <= seeds <= 10 and (row["decided"] or seeds == 10)
+        opened = store.get_metric_history(sweep.info.run_id, f"open_comparisons.{dataset}")
+        assert [m.step for m in opened] == list(range(1, int(row["look"]) + 1))  # 1-based
+        assert opened[-1].value == (0 if row["decided"] else 1)
+        given = store.get_metric_history(sweep.info.run_id, f"seeds.{dataset}.{tiny_id}")
+        assert given and given[-1].value == seeds
+        assert f"{dataset}: seeds on demand" in " ".join(shown.stdout.split())
+    print("\ntrained per (dataset, variant):", dict(trained))
+    assert not store.get_metric_history(sweep.info.run_id, "open_comparisons")
+    (pooled,) = result["pooled"]
+    assert pooled["k"] == 2  # every dataset entered the pool (min 6 = MIN_PAIRS_TO_POOL)
+    assert pooled["n_pairs"] == sum(trained[(d, "lr=tiny")] for d in ("sine", "ar"))
+    assert sum(trained.values()) < 2 * 2 * 10 or not any(
+        r[0]["decided"] for r in result["per_dataset"].values()
+    )

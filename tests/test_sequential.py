@@ -182,14 +182,14 @@ def _value(variant: str, seed: int) -> float:
     return noise * (1.4 if variant == "kind=worse" else 1.0)
 
 
-def _drive(schedule, plan) -> list[str]:
+def _drive(schedule, plan, value_of=lambda trial: _value(trial.variant, trial.seed)) -> list[str]:
     """Run what the schedule deals, one trial at a time, preferring the last variant."""
     from bnplace.result import FINISHED, TrialResult
 
     ended, prefer = [], None
     while (trial := schedule.take(prefer)) is not None:
         prefer = trial.variant_id
-        value = _value(trial.variant, trial.seed)
+        value = value_of(trial)
         schedule.ended(
             TrialResult(
                 trial.key, trial.variant_id, trial.variant, trial.seed, FINISHED,
@@ -239,3 +239,112 @@ def test_the_schedule_spends_seeds_only_where_undecided_and_resumes_anywhere(
         assert sorted(ended[:cut] + rest) == sorted(ended), cut  # none lost, none twice
         again = {name: (d.verdict, d.look) for name, d in resumed.decisions.items()}
         assert again == decisions, cut
+
+
+SCHEDULED_ON_TWO = SCHEDULED.replace(
+    "data: {source: synthetic, generator: sine_mix, length: 200, features: 1, window: 8}",
+    "datasets:\n"
+    "  sine: {source: synthetic, generator: sine_mix, length: 200, features: 1, window: 8}\n"
+    "  ar: {source: synthetic, generator: ar, length: 200, features: 1, window: 8}",
+)
+
+
+def _value_on(trial) -> float:
+    """On `sine` as `_value`; on `ar` 'worse' is as good as 'plain' (seed noise of its own)."""
+    if trial.dataset == "sine":
+        return _value(trial.variant, trial.seed)
+    noise = float(np.exp(np.random.default_rng([trial.seed, 7]).normal(0, 0.05)))
+    return noise if trial.variant == "kind=worse" else _value("kind=plain", trial.seed)
+
+
+def test_several_datasets_decide_each_on_its_own_and_resume_anywhere(tmp_path) -> None:
+    from bnplace.pairing import seeds_needed
+    from bnplace.schedule import Claim, ClaimedSchedule
+    from bnplace.schedule_datasets import SeedsOnDemandByDataset, seeds_on_demand
+    from bnplace.sweep import plan_sweep
+
+    path = tmp_path / "c.yaml"
+    path.write_text(SCHEDULED_ON_TWO)
+    plan = plan_sweep(path).plan
+    assert plan.datasets == ("sine", "ar")
+    whole = seeds_on_demand(plan, plan.trials, {})
+    assert isinstance(whole, SeedsOnDemandByDataset)
+    first_look = 3 * 2 * plan.design.looks[0]
+    assert whole.ready() == first_look and whole.remaining() == len(plan.trials)
+    ended = _drive(whole, plan, _value_on)
+    on = {d: {n: (x.verdict, x.look) for n, x in got.items()} for d, got in whole.decisions.items()}
+    assert on["sine"]["kind=worse vs kind=plain"][0] == WORSE
+    assert on["ar"]["kind=worse vs kind=plain"][0] != WORSE  # each dataset judged on its own
+    by = {}
+    for trial in plan.trials:
+        if trial.key in ended:
+            by[(trial.dataset, trial.variant)] = by.get((trial.dataset, trial.variant), 0) + 1
+    for dataset, decisions in whole.decisions.items():  # seeds follow that dataset's looks
+        part = whole.parts[dataset]
+        needed = seeds_needed(decisions, part._family, plan.design)
+        assert {v: by[(dataset, v)] for v in needed} == needed, dataset
+    assert by[("sine", "kind=worse")] != by[("ar", "kind=worse")]
+    looks = {d: [r.look for r in whole.looks if r.dataset == d] for d in plan.datasets}
+    assert all(looks[d] == list(range(1, len(looks[d]) + 1)) and looks[d] for d in looks)
+
+    values = {t.key: _value_on(t) for t in plan.trials}
+    for cut in range(0, len(ended) + 1, 7):  # killed after `cut` trials, then rerun
+        finished = {key: values[key] for key in ended[:cut]}
+        todo = [t for t in plan.trials if t.key not in finished]
+        resumed = seeds_on_demand(plan, todo, finished)
+        rest = _drive(resumed, plan, _value_on)
+        assert sorted(ended[:cut] + rest) == sorted(ended), cut  # none lost, none twice
+        again = {
+            d: {n: (x.verdict, x.look) for n, x in got.items()}
+            for d, got in resumed.decisions.items()
+        }
+        assert again == on, cut
+
+    class Won:
+        def claim(self, trial) -> Claim:
+            return Claim(won=True)
+
+    claimed = ClaimedSchedule(seeds_on_demand(plan, plan.trials, {}), Won())
+    assert sorted(_drive(claimed, plan, _value_on)) == sorted(ended)
+
+
+def test_the_worker_keeps_its_variant_across_datasets(tmp_path) -> None:
+    """`take` prefers the worker's last variant on any dataset, else deals whatever is ready."""
+    from bnplace.schedule_datasets import seeds_on_demand
+    from bnplace.sweep import plan_sweep
+
+    path = tmp_path / "c.yaml"
+    path.write_text(SCHEDULED_ON_TWO)
+    plan = plan_sweep(path).plan
+    schedule = seeds_on_demand(plan, plan.trials, {})
+    worse = plan.variant("kind=worse").id
+    taken = [schedule.take(worse) for _ in range(2 * plan.design.looks[0])]
+    assert {t.variant_id for t in taken} == {worse}
+    assert {t.dataset for t in taken} == {"sine", "ar"}
+    assert schedule.take(worse).variant_id != worse  # none of it left: another one, not None
+
+
+def test_compare_drops_the_seeds_not_needed_per_dataset() -> None:
+    """Several datasets: each dataset's planned-but-not-needed trials are dropped where its own
+    comparison was decided, and the notes say so per dataset."""
+    from bnplace.compare import _drop_seeds_not_needed
+
+    rng = np.random.default_rng(4)
+    design = Design(looks=look_sizes(6, 14, 4))
+    frames = []
+    for dataset, factor in (("easy", 1.5), ("hard", 1.0)):  # hard: noise, never decided
+        base = list(np.exp(rng.normal(0, 0.05, 14)))
+        other = [b * factor * float(np.exp(rng.normal(0, 0.2))) for b in base]
+        ran = 10 if dataset == "easy" else 14  # easy decided by the 10-seed look
+        frame = _trials({"base": base, "other": other}).assign(dataset=dataset)
+        frame.loc[frame["seed"] >= ran, ["status", "test_rmse"]] = ("missing", math.nan)
+        frames.append(frame)
+    trials = pd.concat(frames, ignore_index=True)
+    kept, notes = _drop_seeds_not_needed(trials, "test_rmse", "min", ["base", "other"], "base",
+                                         design)  # fmt: skip
+    easy = [n for n in notes if n.startswith("easy: ")]
+    assert any("worse at look" in n for n in easy), notes
+    assert any(n.startswith("hard: ") and "undecided" in n for n in notes), notes
+    seeds = kept.groupby("dataset")["seed"].max().to_dict()
+    assert seeds["hard"] == 13 and seeds["easy"] < 13  # easy's seeds past its decision dropped
+    assert not (kept["status"] == "missing").any()

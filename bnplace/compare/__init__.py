@@ -179,7 +179,32 @@ def _drop_seeds_not_needed(
     design: Design,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Seeds on demand: planned trials past what their comparisons asked for were never meant
-    to run (not "not run"); say where each comparison was decided and the seeds each used."""
+    to run (not "not run"); say where each comparison was decided and the seeds each used.
+    With several datasets each dataset decided its own family (as the sweep dealt them), so
+    this is done per dataset, each line prefixed by the dataset's name."""
+    import pandas as pd
+
+    if "dataset" not in trials.columns or trials["dataset"].nunique() < 2:
+        return _drop_on_one(trials, metric, direction, names, baseline, design, "")
+    parts, lines = [], []
+    for dataset in dict.fromkeys(trials["dataset"].astype(str)):
+        mine = trials[trials["dataset"].astype(str) == dataset]
+        kept, said = _drop_on_one(mine, metric, direction, names, baseline, design, dataset)
+        parts.append(kept)
+        lines.extend(said)
+    return pd.concat(parts, ignore_index=True), lines
+
+
+def _drop_on_one(
+    trials: pd.DataFrame,
+    metric: str,
+    direction: str,
+    names: Sequence[str],
+    baseline: str,
+    design: Design,
+    dataset: str,
+) -> tuple[pd.DataFrame, list[str]]:
+    """`_drop_seeds_not_needed` on one dataset's trials (`dataset`: its name, "" for one)."""
     from bnplace.pairing import judge_family, seeds_needed
     from bnplace.verdicts import family
 
@@ -190,8 +215,9 @@ def _drop_seeds_not_needed(
     unneeded = (trials["status"] == MISSING.value) & (trials["seed"] >= limit)
     kept = trials[~unneeded]
     looks = ", ".join(str(n) for n in design.looks)
+    on = f"{dataset}: " if dataset else ""
     lines = [
-        f"seeds on demand (looks at {looks} seeds): "
+        f"{on}seeds on demand (looks at {looks} seeds): "
         + "; ".join(f"{v} {needed.get(v, 0)}" for v in names)
         + f" seeds used of up to {design.looks[-1]}"
         + (f"; {int(unneeded.sum())} planned trial(s) not needed" if unneeded.any() else "")
@@ -199,12 +225,12 @@ def _drop_seeds_not_needed(
     for c in contrasts:
         d = decisions[c.name]
         if d.look is None:
-            lines.append(f"{c.name}: no look complete yet")
+            lines.append(f"{on}{c.name}: no look complete yet")
         elif d.decided:
-            lines.append(f"{c.name}: {d.verdict} at look {d.look + 1} ({d.seeds} seeds)")
+            lines.append(f"{on}{c.name}: {d.verdict} at look {d.look + 1} ({d.seeds} seeds)")
         else:
             at = "the last look" if d.look + 1 == len(design.looks) else f"look {d.look + 1}"
-            lines.append(f"{c.name}: undecided at {at} ({d.seeds} seeds)")
+            lines.append(f"{on}{c.name}: undecided at {at} ({d.seeds} seeds)")
     return kept.reset_index(drop=True), lines
 
 

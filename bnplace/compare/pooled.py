@@ -39,15 +39,16 @@ from bnplace.pairing import (
     transformed,
     values_by_seed,
 )
-from bnplace.pooling import mean_effect, pooled_verdict, random_effects, reading
+from bnplace.pooling import (
+    MIN_PAIRS_TO_POOL,
+    mean_effect,
+    pooled_verdict,
+    random_effects,
+    reading,
+)
 from bnplace.verdicts import Contrast, Design, excluded_text, family, level_for, margin_bounds
 
 MIN_RANK_DATASETS = 4  # the across-dataset rank view needs this many datasets
-# A dataset's effect enters the pooled one with this many finite pairs: its weight is 1/SE²,
-# and SEs from fewer seeds are so noisy that the pooled interval undercovers (simulated A/A
-# false verdicts at alpha 0.05, 5 datasets: 0.119 with 2 seeds, 0.047 with 4, 0.023 with 6;
-# 8 datasets with 6 seeds 0.046; tests/test_pooling.py)
-MIN_PAIRS_TO_POOL = 6
 MANY_DATASETS = 10  # past this, noisy weights push the false rate over alpha (0.055 at 12)
 EFFECT_CONFIDENCE = 0.95  # the per-dataset interval drawn in the forest plot (a description)
 POOLED_COLUMNS = (

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bnplace.config.overrides import UnknownKey, block_refs, site_names, target_path
-from bnplace.config.schema import SECTIONS, Config
+from bnplace.config.schema import SECTIONS, Config, SeedSchedule
 from bnplace.config.yamlpos import KeyPath
 from bnplace.errors import did_you_mean
 from bnplace.kinds import BLOCK_SITES, MODEL_SITES
@@ -217,17 +217,26 @@ def check_one_task(config: Config) -> list[Issue]:
     ]
 
 
-def check_datasets_fixed_seeds(config: Config) -> list[Issue]:
-    """Seeds on demand decide per comparison from one dataset's seeds; pooled over datasets
-    that rule is not worked out yet."""
-    if not config.datasets or not config.sweep.looks:
+def check_datasets_seeds_pool(config: Config) -> list[Issue]:
+    """Seeds on demand with several datasets: each dataset decides its own comparisons, and
+    the pooled verdict weighs every dataset's effect; a dataset enters the pool with
+    `MIN_PAIRS_TO_POOL` seeds (bnplace.pooling), so the first look must give it that many."""
+    seeds = config.sweep.seeds
+    if len(config.datasets or {}) < 2 or not isinstance(seeds, SeedSchedule):
+        return []
+    from bnplace.pooling import MIN_PAIRS_TO_POOL  # NumPy and SciPy: only when it applies
+
+    if seeds.min >= MIN_PAIRS_TO_POOL:
         return []
     return [
         Issue(
-            ("sweep", "seeds"),
-            "seeds on demand (`seeds: {min, max, step}`) with several datasets is not "
-            "supported yet",
-            expected="a fixed number of seeds, e.g. `seeds: 8` (or `--seeds 8`)",
+            ("sweep", "seeds", "min"),
+            f"seeds on demand with several datasets start at {seeds.min} seeds, but a "
+            f"dataset's effect enters the pooled verdict with {MIN_PAIRS_TO_POOL} seeds or more "
+            "(fewer give standard errors too noisy to weight by); a dataset decided at the "
+            "first look would be left out of the pool",
+            expected=f"min: {MIN_PAIRS_TO_POOL} or more",
+            got=str(seeds.min),
         )
     ]
 
@@ -271,7 +280,7 @@ RULES: tuple[Callable[[Config], list[Issue]], ...] = (
     check_data_given,
     check_dataset_names,
     check_one_task,
-    check_datasets_fixed_seeds,
+    check_datasets_seeds_pool,
     check_unique_block_ids,
     check_reserved_block_ids,
     check_placement_sites,
