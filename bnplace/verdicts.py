@@ -92,6 +92,7 @@ class Design:
     failures: str = RANK_WORST
     contrasts: tuple[Contrast, ...] = field(default_factory=tuple)  # beyond the baseline's
     looks: tuple[int, ...] = ()  # seeds per variant at each look of a sequential design
+    versus_baseline: bool = True  # False: the family is the declared contrasts alone
 
     @property
     def sequential(self) -> bool:
@@ -108,6 +109,7 @@ class Design:
                 for c in self.contrasts
             ],
             "looks": list(self.looks),
+            "versus_baseline": self.versus_baseline,
         }
 
     @classmethod
@@ -133,6 +135,7 @@ class Design:
             alpha=float(data.get("alpha", DEFAULT_ALPHA)),  # type: ignore[arg-type]
             margin=float(data.get("margin", DEFAULT_MARGIN)),  # type: ignore[arg-type]
             seed_sd=float(data.get("seed_sd", DEFAULT_SEED_SD)),  # type: ignore[arg-type]
+            versus_baseline=bool(data.get("versus_baseline", True)),
             failures=str(data.get("failures", RANK_WORST)),
             contrasts=contrasts,
             looks=tuple(int(n) for n in looks) if isinstance(looks, list) else (),
@@ -140,8 +143,13 @@ class Design:
 
 
 def family(variants: Sequence[str], baseline: str, design: Design) -> tuple[Contrast, ...]:
-    """The comparison family: every variant against the baseline, then the declared contrasts."""
-    against = tuple(Contrast(f"{v} vs {baseline}", v, baseline) for v in variants if v != baseline)
+    """The comparison family: every variant against the baseline (unless the design asks for its
+    declared contrasts alone: each comparison more widens every interval), then the contrasts."""
+    against = tuple(
+        Contrast(f"{v} vs {baseline}", v, baseline)
+        for v in variants
+        if v != baseline and design.versus_baseline
+    )
     return against + tuple(design.contrasts)
 
 

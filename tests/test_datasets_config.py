@@ -155,3 +155,15 @@ def test_real_data_is_prepared_once_per_dataset(tmp_path: Path) -> None:
     prepared = plan_sweep(path)
     assert len(prepared.datasets) == 2
     assert {t.data_fingerprint for t in prepared.plan.trials} == set(prepared.datasets)
+
+
+def test_a_family_of_declared_contrasts_alone_needs_a_contrast() -> None:
+    """`compare.versus_baseline: false` judges the contrasts alone: without one, nothing."""
+    alone = BODY + "compare: {versus_baseline: false}\n"
+    shown = messages(text({"sine": SINE, "ar": AR}, alone))
+    assert "compare.versus_baseline" in shown and "leaves nothing to compare" in shown
+    asked = BODY + (
+        "compare:\n  versus_baseline: false\n  contrasts: [[conv.post_act=bn, conv.post_act=none]]\n"
+    )
+    plan = plan_of(text({"sine": SINE, "ar": AR}, asked))
+    assert plan.design.versus_baseline is False and len(plan.design.contrasts) == 1

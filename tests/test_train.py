@@ -52,3 +52,35 @@ def test_training_mode_diagnostics_only_where_training_mode_differs(results) -> 
     assert "infer_vs_train_loss" not in plain and "train_loss_infer" not in plain
     assert recurrent["infer_vs_train_loss"] > 0 and recurrent["train_loss_infer"] > 0
     assert any(k.startswith("init_var_train.") for k in recurrent)
+
+
+STEPS_PER_EXECUTION = """
+experiment: steps-per-execution
+data: {source: synthetic, generator: sine_mix, length: 400, features: 2, window: 12}
+model:
+  - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
+  - lstm: {id: lstm, units: 4}
+placements: {conv.post_act: [{batch_norm: {momentum: 0.9}}, {dropout: 0.2}]}
+train: {epochs: 4, batch_size: 16, early_stopping: {patience: 1}}
+sweep:
+  axes:
+    train.steps_per_execution: [1, 8]
+  seeds: 1
+"""
+
+
+def test_steps_per_execution_changes_no_result(tmp_path: Path) -> None:
+    """The studies group 16 steps per call to cut per-step overhead: the same seed must give
+    the same model (BN's moving statistics, dropout masks, early stopping's best epoch)."""
+    path = tmp_path / "c.yaml"
+    path.write_text(STEPS_PER_EXECUTION)
+    prepared = plan_sweep(path)
+    one, grouped = (
+        run_trial(trial, prepared.datasets[trial.data_fingerprint]).metrics
+        for trial in prepared.plan.trials
+    )
+    timings = {k for k in one if k.endswith("_s")}
+    assert set(one) == set(grouped)
+    assert {k: one[k] for k in set(one) - timings} == {
+        k: grouped[k] for k in set(grouped) - timings
+    }

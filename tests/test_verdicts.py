@@ -196,6 +196,33 @@ def test_contrast_between_two_non_baseline_variants_and_equivalence() -> None:
     assert by_variant.loc["pre", "delta_pct"] == pytest.approx(-9.5, abs=1.0)
 
 
+def test_a_family_of_the_declared_contrasts_alone_is_narrower() -> None:
+    """`versus_baseline: false`: only the contrasts are judged, at a level for their number."""
+    rng = np.random.default_rng(8)
+    base = rng.normal(1.0, 0.2, 12)
+    pre = base * np.exp(rng.normal(-0.10, 0.01, 12))
+    post = pre * np.exp(rng.normal(0.0, 0.005, 12))
+    trials = trials_table({"none": base, "pre": pre, "post": post})
+    contrast = (Contrast("pre vs post", "pre", "post", "contrast"),)
+    alone = compute_statistics(
+        trials, metric="test_rmse", design=Design(contrasts=contrast, versus_baseline=False)
+    )
+    every = compute_statistics(trials, metric="test_rmse", design=Design(contrasts=contrast))
+    assert list(alone.comparisons["comparison"]) == ["pre vs post"]
+    row, wider = alone.comparisons.iloc[0], every.comparisons.set_index("comparison")
+    assert 0.95 <= row["level"] < level_for(0.05, 3)  # exact intervals: at least the level
+    low, high = row["delta_pct_low"], row["delta_pct_high"]
+    assert wider.loc["pre vs post", "delta_pct_low"] <= low < high
+    assert high <= wider.loc["pre vs post", "delta_pct_high"]
+    assert (
+        high - low
+        < wider.loc["pre vs post", "delta_pct_high"] - wider.loc["pre vs post", "delta_pct_low"]
+    )
+    verdicts = alone.table.set_index("variant")["verdict"]
+    assert verdicts["none"] == "baseline" and verdicts[["pre", "post"]].isna().all()
+    assert Design.from_dict(Design(versus_baseline=False).to_dict()).versus_baseline is False
+
+
 def test_interaction_is_a_difference_of_differences() -> None:
     rng = np.random.default_rng(9)
     base = rng.normal(1.0, 0.1, 12)

@@ -99,7 +99,9 @@ def effect_text(row: Mapping[str, Any]) -> str:
 def verdict_text(row: Mapping[str, Any], margin: float) -> str:
     """The verdict as people read it: "equivalent within ±5%", "better (by less than ±5%)",
     "inconclusive: effects beyond -4.0%/+7.0% excluded", "inconclusive (too few seeds)"."""
-    verdict = str(row.get("verdict", ""))
+    if not isinstance(row.get("verdict"), str):  # no comparison with the baseline was asked
+        return DASH
+    verdict = str(row["verdict"])
     if verdict in ("better", "worse") and row.get("within_margin") is True:
         return f"{verdict} (by less than ±{margin:.0%})"
     if verdict == "equivalent":

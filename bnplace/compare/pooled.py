@@ -352,6 +352,7 @@ def pooled_statistics(
     table = base.table.drop(columns=["rank", "mean_rank"], errors="ignore")
     for column in POOLED_VERSUS:
         table[column] = table["variant"].map(versus[column]) if len(versus) else math.nan
+    table["verdict"] = table["verdict"].astype(object)  # NaN when only contrasts are judged
     table.loc[table["variant"] == baseline, "verdict"] = "baseline"
     means = pd.DataFrame(
         {

@@ -82,7 +82,10 @@ def log_comparison(
                 for col, logged_name in VARIANT_METRICS.items()
                 if col in row and _finite(row[col])
             ]
-            tags_of[name] = [RunTag(names.VERDICT + suffix, str(row.get("verdict", "")))]
+            verdict = row.get("verdict")  # none when only the declared contrasts are judged
+            tags_of[name] = (
+                [RunTag(names.VERDICT + suffix, verdict)] if isinstance(verdict, str) else []
+            )
         declared = comparisons[comparisons["origin"] != "baseline"]
         for i, row in enumerate(rows_of(declared), start=1):
             name = str(row["a"])

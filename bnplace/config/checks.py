@@ -276,6 +276,21 @@ def check_metric_known(config: Config) -> list[Issue]:
     ]
 
 
+def check_family_not_empty(config: Config) -> list[Issue]:
+    """`versus_baseline: false` leaves the declared contrasts as the whole family."""
+    if config.compare.versus_baseline or config.compare.contrasts:
+        return []
+    return [
+        Issue(
+            ("compare", "versus_baseline"),
+            "versus_baseline: false with no compare.contrasts leaves nothing to compare",
+            expected="compare.contrasts listing the comparisons the question asks for, or "
+            "versus_baseline: true",
+            got="false",
+        )
+    ]
+
+
 RULES: tuple[Callable[[Config], list[Issue]], ...] = (
     check_data_given,
     check_dataset_names,
@@ -289,6 +304,7 @@ RULES: tuple[Callable[[Config], list[Issue]], ...] = (
     check_axes_disjoint,
     check_loss_fits_task,
     check_metric_known,
+    check_family_not_empty,
 )
 
 

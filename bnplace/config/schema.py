@@ -318,6 +318,9 @@ class Compare(Strict):
     failures: Literal["rank_worst", "drop"] = "rank_worst"
     # pairs [a, b] of variant names or `axis=label` selectors, or axis contrasts
     contrasts: list[tuple[str, str] | AxisContrast] = Field(default_factory=list, max_length=64)
+    # false: judge the declared contrasts alone (a smaller family, narrower intervals), for a
+    # sweep whose question is exactly those contrasts
+    versus_baseline: bool = True
 
 
 class Tracking(Strict):

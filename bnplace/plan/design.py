@@ -122,12 +122,14 @@ def make_design(
         failures=compare.failures,
         contrasts=unique,
         looks=looks,
+        versus_baseline=compare.versus_baseline,
     )
 
 
 def family_size(design: Design, n_variants: int) -> int:
-    """Comparisons in the family: every variant against the baseline, plus the contrasts."""
-    return max(n_variants - 1, 0) + len(design.contrasts)
+    """Comparisons in the family: every variant against the baseline (unless the design asks
+    for its contrasts alone), plus the contrasts."""
+    return max(n_variants - 1, 0) * design.versus_baseline + len(design.contrasts)
 
 
 def design_findings(
