@@ -2,7 +2,7 @@
 
 In: small configs with `datasets:` (text), planned with a constant `shape_of` or with real
 synthetic data. Out: located config errors (data and datasets together, mixed tasks, seeds on
-demand, `data.*` keys), `--set datasets.<name>.<key>`, trials per variant x dataset x seed with
+demand), `data.<key>` on every dataset, `--set datasets.<name>.<key>`, trials per variant x dataset x seed with
 keys that do not move when a dataset is added, and `--filter dataset=NAME`. Pure: no TensorFlow.
 """
 
@@ -89,11 +89,12 @@ def test_a_single_dataset_under_datasets_has_the_keys_of_the_same_data_section()
     assert single.datasets == () and all(t.dataset == "" for t in single.trials)
 
 
-def test_set_reaches_one_dataset_and_data_keys_point_there() -> None:
+def test_set_reaches_one_dataset_and_data_keys_reach_every_dataset() -> None:
     plan = plan_of(text({"sine": SINE, "ar": AR}), ("datasets.ar.window=24",))
     windows = {t.dataset: t.config.section.window for t in plan.trials}
     assert windows == {"sine": 12, "ar": 24}
-    assert "datasets.<name>.window" in messages(text({"sine": SINE, "ar": AR}), ("data.window=24",))
+    every = plan_of(text({"sine": SINE, "ar": AR}), ("data.window=24",))
+    assert {t.config.section.window for t in every.trials} == {24}
     assert "no dataset named 'arr'" in messages(
         text({"sine": SINE, "ar": AR}), ("datasets.arr.window=3",)
     )
@@ -167,3 +168,27 @@ def test_a_family_of_declared_contrasts_alone_needs_a_contrast() -> None:
     )
     plan = plan_of(text({"sine": SINE, "ar": AR}, asked))
     assert plan.design.versus_baseline is False and len(plan.design.contrasts) == 1
+
+
+def test_a_data_key_in_an_arm_is_that_key_on_every_dataset() -> None:
+    """`data.standardize: false` in an arm means every dataset's inputs raw: the same trials
+    as spelling it per dataset."""
+    arm = BODY.replace(
+        "  axes:\n    conv.post_act: {none: [], bn: [batch_norm]}",
+        "  arms:\n    input:\n      std: {}\n      raw: {ARM}",
+    )
+    short = plan_of(text({"sine": SINE, "ar": AR}, arm.replace("ARM", "data.standardize: false")))
+    long = plan_of(
+        text(
+            {"sine": SINE, "ar": AR},
+            arm.replace(
+                "ARM", "datasets.sine.standardize: false, datasets.ar.standardize: false"
+            ),
+        )
+    )
+    assert [t.key for t in short.trials] == [t.key for t in long.trials]
+    raw = [t for t in short.trials if t.variant == "input=raw"]
+    assert {t.dataset for t in raw} == {"sine", "ar"}
+    assert all(not t.config.section.standardize for t in raw)
+    bad = arm.replace("ARM", "data.window: -3")
+    assert "sweep.arms.input.raw" in messages(text({"sine": SINE, "ar": AR}, bad))

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bnplace.config.overrides import UnknownKey, block_refs, site_names, target_path
+from bnplace.config.overrides import UnknownKey, block_refs, site_names, target_paths
 from bnplace.config.schema import SECTIONS, Config, SeedSchedule
 from bnplace.config.yamlpos import KeyPath
 from bnplace.errors import did_you_mean
@@ -116,7 +116,7 @@ def check_axis_keys(config: Config) -> list[Issue]:
             keys += [(("sweep", "arms", arm_set, arm, key), key) for key in settings]
     for path, key in keys:
         try:
-            target_path(key, config)
+            target_paths(key, config)
         except UnknownKey as exc:
             issues.append(
                 _site_of_another_type(path, key, config)

@@ -26,7 +26,7 @@ from bnplace.config.messages import (
     to_problem,
     value_in_words,
 )
-from bnplace.config.overrides import UnknownKey, set_value, target_path
+from bnplace.config.overrides import UnknownKey, set_values, target_paths
 from bnplace.config.schema import Config
 from bnplace.config.yamlpos import KeyPath, Parsed, parse_yaml
 from bnplace.errors import ConfigError, Problem
@@ -102,20 +102,20 @@ def _check_sweep_values(raw: dict[str, Any], config: Config, parsed: Parsed, fil
     """Each axis value and each arm must give a valid config on its own."""
     problems: list[Problem] = []
     for key, values in config.sweep.axes.items():
-        target = target_path(key, config)
+        targets = target_paths(key, config)
         items = values.items() if isinstance(values, dict) else enumerate(values)
         for label, value in items:
             source = ("sweep", "axes", key, label)
-            variant = set_value(raw, target, value)
-            problems += _try(variant, parsed, file, [(target, source)], source)
+            variant = set_values(raw, targets, value)
+            problems += _try(variant, parsed, file, [(t, source) for t in targets], source)
     for arm_set, arms in config.sweep.arms.items():
         for arm, settings in arms.items():
             source = ("sweep", "arms", arm_set, arm)
             variant, remaps = raw, []
             for key, value in settings.items():
-                target = target_path(key, config)
-                variant = set_value(variant, target, value)
-                remaps.append((target, (*source, key)))
+                targets = target_paths(key, config)
+                variant = set_values(variant, targets, value)
+                remaps += [(t, (*source, key)) for t in targets]
             problems += _try(variant, parsed, file, remaps, source)
     if problems:
         raise ConfigError(in_order(problems))
@@ -147,7 +147,7 @@ def _apply_sets(
             continue
         try:
             value = yaml.safe_load(text)
-            target = target_path(key, config)
+            targets = target_paths(key, config)
         except UnknownKey as exc:
             problems.append(Problem(str(exc), file=where, key=key, suggestion=exc.suggestion))
             continue
@@ -155,8 +155,8 @@ def _apply_sets(
             reason = getattr(exc, "problem", None) or exc
             problems.append(Problem(f"value is not valid YAML: {reason}", file=where, key=key))
             continue
-        raw = set_value(raw, target, value)
-        applied.append((target, item))
+        raw = set_values(raw, targets, value)
+        applied += [(t, item) for t in targets]
     if problems:
         raise ConfigError(problems)
     return raw, applied

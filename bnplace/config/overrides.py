@@ -2,8 +2,9 @@
 
 In: a validated base `Config`, its raw data, a key such as `conv.pre_act`, `lstm.units`,
 `train.batch_size` or `data.standardize`, and a value. Out: the raw path the key points at
-(`("placements", "conv.pre_act")`, `("model", 1, "lstm", "units")`, ...) and a new raw mapping
-with the value set there. Sweep axes, arms and `--set` all go through here, so a key means the
+(`("placements", "conv.pre_act")`, `("model", 1, "lstm", "units")`, ...; `data.<key>` in a
+config with `datasets:` points at that key of every dataset) and a new raw mapping with the
+value set there. Sweep axes, arms and `--set` all go through here, so a key means the
 same thing everywhere. Pure: no files, no TensorFlow.
 """
 
@@ -57,6 +58,22 @@ class UnknownKey(ValueError):
         self.suggestion = suggestion or ""
 
 
+def target_paths(key: str, config: Config) -> list[KeyPath]:
+    """Every raw path a key sets: one, except `data.<key>` in a config with `datasets:`, which
+    means that key on every dataset (`datasets.<name>.<key>` sets one)."""
+    head, _, rest = key.partition(".")
+    if head == "data" and rest and config.datasets is not None:
+        return [("datasets", name, *rest.split(".")) for name in config.datasets]
+    return [target_path(key, config)]
+
+
+def set_values(raw: dict[str, Any], paths: list[KeyPath], value: Any) -> dict[str, Any]:
+    """A copy of `raw` with `value` at each of `paths` (see `set_value`)."""
+    for path in paths:
+        raw = set_value(raw, path, value)
+    return raw
+
+
 def target_path(key: str, config: Config) -> KeyPath:
     """The raw path a key sets; raises UnknownKey with a suggestion when it addresses nothing."""
     if key in MODEL_SITES or key in site_names(config):
@@ -99,14 +116,9 @@ def target_path(key: str, config: Config) -> KeyPath:
 
 
 def _check_data_key(head: str, rest: str, config: Config) -> None:
-    """`data.<key>` needs a `data:` config; `datasets.<name>.<key>` a dataset of that name."""
+    """`datasets.<name>.<key>` needs a dataset of that name (`data.<key>` with `datasets:` is
+    every dataset's key: see `target_paths`)."""
     names = list(config.datasets or {})
-    if head == "data" and config.datasets is not None:
-        raise UnknownKey(
-            f"this config has `datasets:`; set one dataset's key as datasets.<name>.{rest} "
-            f"(datasets: {', '.join(names)})",
-            _suggest(f"datasets.{names[0]}.{rest}", [f"datasets.{n}.{rest}" for n in names]),
-        )
     name = rest.split(".", 1)[0]
     if head == "datasets" and name not in names:
         raise UnknownKey(

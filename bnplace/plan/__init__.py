@@ -22,7 +22,7 @@ from typing import Any
 from bnplace.config.checks import Issue
 from bnplace.config.data import CsvData
 from bnplace.config.load import LoadedConfig, validate_raw
-from bnplace.config.overrides import set_value, target_path
+from bnplace.config.overrides import set_values, target_paths
 from bnplace.config.schema import Config
 from bnplace.errors import ConfigError, PlanError, PlanTooLarge, UnknownVariant
 from bnplace.metrics import default_metric, direction_for
@@ -226,7 +226,7 @@ def data_key(config: Config) -> str:
 def _variant_config(loaded: LoadedConfig, cell: Cell) -> Config:
     raw = loaded.raw
     for key, value in cell.overrides:
-        raw = set_value(raw, target_path(key, loaded.config), value)
+        raw = set_values(raw, target_paths(key, loaded.config), value)
     try:
         return validate_raw(raw)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from bnplace.config.overrides import target_path
+from bnplace.config.overrides import target_paths
 from bnplace.config.schema import Config
 
 
@@ -52,7 +52,7 @@ def _layer_label(entry: Any) -> str:
 def expand(config: Config) -> list[Cell]:
     dimensions: list[list[tuple[tuple[str, str], tuple[tuple[str, Any], ...]]]] = []
     for key, values in config.sweep.axes.items():
-        is_site = target_path(key, config)[0] == "placements"
+        is_site = target_paths(key, config)[0][0] == "placements"
         if isinstance(values, dict):
             items = [(str(label), value) for label, value in values.items()]
         else:
