@@ -1,54 +1,61 @@
-"""Collect every study's verdicts into one Markdown table (printed; pasted into README.md).
+"""Every pooled comparison of every study as one Markdown table (printed; pasted into README.md).
 
-In: experiments/<study>/report-<dataset>/comparison.json, written by `bnplace compare --out`.
-Out: a table with, per study and dataset, the seeds, the best variant, each non-baseline
-variant's verdict with its paired difference, 95% CI and effect size, and the cost per epoch.
+In: experiments/<study>/report/comparison.json, written by `bnplace compare --out` for a
+study over several datasets. Out: per study and comparison, the datasets pooled (k), the
+pooled Δ% with its interval, the prediction interval for a new dataset, I², the verdict as
+`bnplace compare` reads it, the per-dataset verdicts (better/worse/equivalent/inconclusive
+counts) and the seeds each dataset used. The quoted answers are checked by answers.py; this
+table is the full record behind them.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from pathlib import Path
+
+from answers import pct  # the one spelling of a quoted effect (this folder is on sys.path)
 
 HERE = Path(__file__).resolve().parent
 
 
-def _num(value: float | None, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{value:+.{digits}g}" if digits else f"{value:g}"
+def _seeds(report: dict) -> str:
+    """The range of paired seeds per dataset over the study's comparisons."""
+    counts = [int(r["n_pairs"]) for rows in report.get("per_dataset", {}).values() for r in rows]
+    return (
+        f"{min(counts)}–{max(counts)}"
+        if counts and min(counts) != max(counts)
+        else (str(counts[0]) if counts else "—")
+    )
 
 
 def rows() -> list[str]:
     lines = [
-        "| study | data | seeds | metric | variant vs baseline | Δ [95% CI] | d_z | verdict "
-        "| s/epoch (variant / baseline) |",
-        "| :--- | :--- | ---: | :--- | :--- | :--- | ---: | :--- | :--- |",
+        "| study | comparison (a vs b) | k | pooled Δ [interval] | PI | I² | verdict "
+        "| per dataset | seeds |",
+        "| :--- | :--- | ---: | :--- | :--- | ---: | :--- | :--- | :--- |",
     ]
-    for path in sorted(HERE.glob("*/report-*/comparison.json")):
-        data = json.loads(path.read_text())
+    for path in sorted(HERE.glob("*/report/comparison.json")):
+        report = json.loads(path.read_text(encoding="utf-8"))
         study = path.parent.parent.name
-        dataset = path.parent.name.removeprefix("report-")
-        variants = data["variants"]
-        base = next(v for v in variants if v["is_baseline"])
-        seeds = max(v["n_trials"] for v in variants)
-        for v in sorted(variants, key=lambda v: v["order"]):
-            if v["is_baseline"]:
-                continue
-            if "delta_pct" in v:  # reports since the verdict rule of issue 11: relative effects
-                delta = (
-                    f"{_num(v['delta_pct'])}% [{_num(v['delta_pct_low'])}, "
-                    f"{_num(v['delta_pct_high'])}]"
-                )
-            else:  # older reports: raw mean difference and bootstrap CI
-                delta = f"{_num(v['diff'])} [{_num(v['diff_ci_low'])}, {_num(v['diff_ci_high'])}]"
-            cost = f"{v.get('time_per_epoch_s', math.nan):.3f} / {base['time_per_epoch_s']:.3f}"
+        for row in report["pooled"]:
+            per = Counter(
+                r["verdict"]
+                for rows in report["per_dataset"].values()
+                for r in rows
+                if r["comparison"] == row["comparison"]
+            )
+            i2 = row.get("i2")
             lines.append(
-                f"| {study} | {dataset} | {seeds} | {data['metric']} | {v['variant']} vs "
-                f"{base['variant']} | {delta} | {_num(v.get('effect_size', math.nan), 2)} | "
-                f"{v['verdict']} | "
-                f"{cost} |"
+                f"| [{study}]({study}/README.md) | {row['comparison']} | {row['k']} | "
+                f"{pct(row['delta_pct'])} [{pct(row['delta_pct_low'])}, "
+                f"{pct(row['delta_pct_high'])}] | [{pct(row['pi_low'])}, "
+                f"{pct(row['pi_high'])}] | "
+                f"{'n/a' if i2 is None or not math.isfinite(i2) else f'{100 * i2:.0f}%'} | "
+                f"{row['reading']} | "
+                + ", ".join(f"{n} {v}" for v, n in sorted(per.items()))
+                + f" | {_seeds(report)} |"
             )
     return lines
 

@@ -1,0 +1,128 @@
+"""The studies' answers quote their reports exactly (experiments/answers.py on the committed files).
+
+In: experiments/ as committed (READMEs, each study's comparison.json) and copies of it in a
+temporary directory with one quoted result altered. Out: the check passes on the committed
+files and names the line of each altered copy. Standard library and the script only: no
+training, no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+
+
+def _check(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(root / "answers.py"), "check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def copy(tmp_path: Path) -> Path:
+    """experiments/ without the stores and logs: the script, READMEs and comparison files."""
+    root = tmp_path / "experiments"
+    root.mkdir()
+    shutil.copy(EXPERIMENTS / "answers.py", root)
+    for path in [EXPERIMENTS / "README.md", *EXPERIMENTS.glob("*/README.md")]:
+        target = root / path.relative_to(EXPERIMENTS)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+    for path in EXPERIMENTS.glob("*/report*/comparison.json"):
+        target = root / path.relative_to(EXPERIMENTS)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+    return root
+
+
+def _first_citation(text: str) -> re.Match[str]:
+    match = re.search(r"Δ ([+-]\d+\.\d)%", text)
+    assert match, "no quoted Δ% to alter"
+    return match
+
+
+def test_every_quoted_result_matches_its_report() -> None:
+    done = _check(EXPERIMENTS)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_study_has_a_pooled_answer_over_five_or_more_datasets() -> None:
+    import json
+
+    for path in EXPERIMENTS.glob("*/report/comparison.json"):
+        report = json.loads(path.read_text(encoding="utf-8"))
+        assert len(report["datasets"]) >= 5, path
+        assert report["pooled"], path
+
+
+def test_an_altered_number_is_named_with_its_line(copy: Path) -> None:
+    readme = copy / "bn_activation" / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    match = _first_citation(text)
+    altered = f"Δ {float(match[1]) + 0.3:+.1f}%"
+    readme.write_text(text[: match.start()] + altered + text[match.end() :], encoding="utf-8")
+    line = text.count("\n", 0, match.start()) + 1
+    done = _check(copy)
+    assert done.returncode == 1
+    assert f"bn_activation/README.md:{line}:" in done.stdout
+
+
+def test_an_altered_verdict_in_the_summary_table_is_caught(copy: Path) -> None:
+    readme = copy / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    verdicts = ("**inconclusive", "**worse", "**better", "**equivalent")
+    start = min(i for v in verdicts if (i := text.find(f"({v}")) >= 0)
+    word = next(v for v in verdicts if text.startswith(f"({v}", start))
+    other = "**better" if word != "**better" else "**worse"
+    readme.write_text(text[:start] + "(" + other + text[start + 1 + len(word) :])
+    done = _check(copy)
+    assert done.returncode == 1
+    assert "README.md:" in done.stdout and "quoted" in done.stdout
+
+
+def test_calling_an_inconclusive_result_no_effect_is_refused(copy: Path) -> None:
+    readme = copy / "bn_activation" / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    cited = re.search(r"\(\*\*inconclusive[^()]*\)<!-- [^>]* -->", text)
+    assert cited, "bn_activation's README cites no inconclusive result"
+    sentence = "**Answer (altered).** BN placement has no effect " + cited[0] + ".\n\n"
+    readme.write_text(text + "\n" + sentence, encoding="utf-8")
+    done = _check(copy)
+    assert done.returncode == 1
+    assert "'no effect' of an inconclusive result" in done.stdout
+
+
+def test_an_answer_without_a_citation_is_refused(copy: Path) -> None:
+    readme = copy / "pooling" / "README.md"
+    readme.write_text(
+        readme.read_text(encoding="utf-8") + "\n**Answer.** Pooling is fine.\n",
+        encoding="utf-8",
+    )
+    done = _check(copy)
+    assert done.returncode == 1
+    assert "an answer without a citation" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "config", sorted(EXPERIMENTS.glob("*/study.yaml")), ids=lambda p: p.parent.name
+)
+def test_every_study_asks_five_datasets_with_seeds_on_demand_and_a_declared_margin(
+    config: Path,
+) -> None:
+    from bnplace.config import load_config
+
+    loaded = load_config(config).config
+    assert loaded.datasets is not None and len(loaded.datasets) >= 5
+    assert loaded.sweep.looks, "seeds on demand: sweep.seeds: {min, max, step}"
+    assert "margin:" in config.read_text(encoding="utf-8")  # declared, not the default by silence
+    assert (config.parent / "report" / "comparison.json").exists()
