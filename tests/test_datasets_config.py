@@ -2,8 +2,9 @@
 
 In: small configs with `datasets:` (text), planned with a constant `shape_of` or with real
 synthetic data. Out: located config errors (data and datasets together, mixed tasks, seeds on
-demand), `data.<key>` on every dataset, `--set datasets.<name>.<key>`, trials per variant x dataset x seed with
-keys that do not move when a dataset is added, and `--filter dataset=NAME`. Pure: no TensorFlow.
+demand), `data.<key>` on every dataset, `--set datasets.<name>.<key>`, trials per variant x
+dataset x seed with keys that do not move when a dataset is added, and `--filter dataset=NAME`.
+Pure: no TensorFlow.
 """
 
 from __future__ import annotations
@@ -164,7 +165,8 @@ def test_a_family_of_declared_contrasts_alone_needs_a_contrast() -> None:
     shown = messages(text({"sine": SINE, "ar": AR}, alone))
     assert "compare.versus_baseline" in shown and "leaves nothing to compare" in shown
     asked = BODY + (
-        "compare:\n  versus_baseline: false\n  contrasts: [[conv.post_act=bn, conv.post_act=none]]\n"
+        "compare:\n  versus_baseline: false\n"
+        "  contrasts: [[conv.post_act=bn, conv.post_act=none]]\n"
     )
     plan = plan_of(text({"sine": SINE, "ar": AR}, asked))
     assert plan.design.versus_baseline is False and len(plan.design.contrasts) == 1
@@ -181,9 +183,7 @@ def test_a_data_key_in_an_arm_is_that_key_on_every_dataset() -> None:
     long = plan_of(
         text(
             {"sine": SINE, "ar": AR},
-            arm.replace(
-                "ARM", "datasets.sine.standardize: false, datasets.ar.standardize: false"
-            ),
+            arm.replace("ARM", "datasets.sine.standardize: false, datasets.ar.standardize: false"),
         )
     )
     assert [t.key for t in short.trials] == [t.key for t in long.trials]

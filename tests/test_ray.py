@@ -241,12 +241,17 @@ def test_worker_killed_mid_trial_fails_or_retries_its_trial_only(
         assert sorted(m.step for m in history) == list(range(20))  # each epoch logged once
 
 
+# the long trial must still be training when Ctrl-C lands: Ray's progress lines reach the
+# driver's stdout in batches, and under load 20 epochs (about 2 s) were over before it did
+CTRL_C_CONFIG = KILL_CONFIG.replace("train.epochs: 20", "train.epochs: 300")
+
+
 def test_ctrl_c_kills_open_trials_and_a_rerun_resumes(tmp_path: Path, ray_address: str) -> None:
-    config = write_config(tmp_path, KILL_CONFIG)
+    config = write_config(tmp_path, CTRL_C_CONFIG)
     args = ("run", str(config), "--executor", "ray", "--ray-address", ray_address, "--no-compare")
     sweep = Sweep(tmp_path, *args)
     sweep.wait_for("done   length=short")
-    sweep.wait_for("epoch  length=long")
+    sweep.wait_for("epoch  length=long")  # a line after the short trial ended
     os.killpg(sweep.process.pid, signal.SIGINT)
     assert sweep.finish() == 130, "".join(sweep.output)
     found = runs(tmp_path)
