@@ -47,6 +47,13 @@ def environment() -> dict[str, str]:
     return env
 
 
+def ctrl_c_as_in_a_terminal() -> None:
+    """`preexec_fn` for a driver the test sends Ctrl-C: SIGINT at its default, as a terminal
+    gives it. A process started in the background (`cmd &` in a script, nohup) inherits SIGINT
+    ignored, and Python then leaves it ignored: the sweep would run on through Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def bnplace(folder: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     """`bnplace ARGS` run in `folder`, as a user would."""
     return subprocess.run(

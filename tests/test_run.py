@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from tests.sweeps import bnplace, environment, runs, write_config
+from tests.sweeps import bnplace, ctrl_c_as_in_a_terminal, environment, runs, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -234,6 +234,7 @@ def test_ctrl_c_keeps_finished_trials_and_marks_the_rest_killed(tmp_path: Path) 
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        preexec_fn=ctrl_c_as_in_a_terminal,
     )
     # Ctrl-C right after the first trial is recorded ("done" is printed once its run is
     # written): reading the driver's own output, not polling the store, so a fast sweep cannot
