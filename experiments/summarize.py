@@ -22,12 +22,11 @@ HERE = Path(__file__).resolve().parent
 
 def _seeds(report: dict) -> str:
     """The range of paired seeds per dataset over the study's comparisons."""
-    counts = [int(r["n_pairs"]) for rows in report.get("per_dataset", {}).values() for r in rows]
-    return (
-        f"{min(counts)}–{max(counts)}"
-        if counts and min(counts) != max(counts)
-        else (str(counts[0]) if counts else "—")
-    )
+    counts = {int(r["n_pairs"]) for rows in report["per_dataset"].values() for r in rows}
+    if not counts:
+        return "—"
+    low, high = min(counts), max(counts)
+    return str(low) if low == high else f"{low}–{high}"
 
 
 def rows() -> list[str]:

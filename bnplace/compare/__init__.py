@@ -184,11 +184,12 @@ def _drop_seeds_not_needed(
     this is done per dataset, each line prefixed by the dataset's name."""
     import pandas as pd
 
+    from bnplace.compare.pooled import per_dataset
+
     if "dataset" not in trials.columns or trials["dataset"].nunique() < 2:
         return _drop_on_one(trials, metric, direction, names, baseline, design, "")
     parts, lines = [], []
-    for dataset in dict.fromkeys(trials["dataset"].astype(str)):
-        mine = trials[trials["dataset"].astype(str) == dataset]
+    for dataset, mine in per_dataset(trials):
         kept, said = _drop_on_one(mine, metric, direction, names, baseline, design, dataset)
         parts.append(kept)
         lines.extend(said)

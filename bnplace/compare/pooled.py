@@ -217,6 +217,15 @@ def rank_view(
     return RankView(n, mean_ranks, ranks, stat, p, q * math.sqrt(k * (k + 1) / (6.0 * n)))
 
 
+def per_dataset(trials: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """Each dataset's trials, in order of first appearance (the one way to split by dataset)."""
+    names = trials["dataset"].astype(str)
+    return [
+        (dataset, trials[names == dataset].reset_index(drop=True))
+        for dataset in dict.fromkeys(names)
+    ]
+
+
 def compare_datasets(
     trials: pd.DataFrame,
     *,
@@ -229,15 +238,15 @@ def compare_datasets(
 ) -> DatasetsView:
     """Per-dataset statistics, pooled comparisons and ranks (see the module docstring)."""
     names = list(variants)
-    datasets = tuple(dict.fromkeys(str(d) for d in trials["dataset"]))
+    parts = per_dataset(trials)
+    datasets = tuple(dataset for dataset, _ in parts)
     contrasts = family(names, baseline, design)
     m = len(contrasts)
     per: dict[str, Statistics] = {}
     rows: list[dict[str, object]] = []
     scales: dict[str, str] = {}
     means: dict[str, pd.Series] = {}
-    for dataset in datasets:
-        mine = trials[trials["dataset"].astype(str) == dataset].reset_index(drop=True)
+    for dataset, mine in parts:
         stats = compute_statistics(
             mine,
             metric=metric,
