@@ -54,7 +54,7 @@ def handwritten(config: Path) -> float:
     import keras
     import numpy as np
 
-    from bnplace.sweep import plan_sweep
+    from bnplace.run.sweep import plan_sweep
 
     prepared = plan_sweep(config)
     (dataset,) = prepared.datasets.values()

@@ -5,8 +5,8 @@ parameters, 1 epoch; 3 variants x 100 seeds). Out: on stdout and in --out (JSON)
 `bnplace run --jobs 2 --no-compare` run in this process against `mlflow server` (SQLite backend,
 artifacts proxied by the server, started here on 127.0.0.1 and stopped at the end):
     wall            the run from `run_sweep`'s call to its return
-    MLflow          the time the driver's own thread spent inside `bnplace.track.Tracker` and
-                    `bnplace.claims.Claims` calls (outermost calls only: claims, trial runs,
+    MLflow          the time the driver's own thread spent inside `bnplace.store.track.Tracker` and
+                    `bnplace.store.claims.Claims` calls (outermost calls only: claims, trial runs,
                     epochs, results, aggregates, the sweep run), in total, per trial and as a
                     share of wall; the heartbeat thread's writes are not in it (it has its own
                     client and never blocks the driver's loop) and are counted apart
@@ -125,9 +125,9 @@ def main() -> None:
 
     from mlflow import MlflowClient
 
-    from bnplace.claims import Claims, Heartbeat
-    from bnplace.sweep import RunOptions, run_sweep
-    from bnplace.track import Tracker
+    from bnplace.run.sweep import RunOptions, run_sweep
+    from bnplace.store.claims import Claims, Heartbeat
+    from bnplace.store.track import Tracker
 
     spent: dict[str, float] = defaultdict(float)
     timing([Tracker, Claims], spent)

@@ -52,10 +52,10 @@ def main() -> None:
     args = parser.parse_args()
     from bnplace.execute import set_tf_threads
     from bnplace.execute.local import RECYCLE_AFTER
-    from bnplace.sweep import plan_sweep
+    from bnplace.run.sweep import plan_sweep
 
     set_tf_threads(1)
-    from bnplace.train import TrialRunner
+    from bnplace.trial.train import TrialRunner
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "c.yaml"

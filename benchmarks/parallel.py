@@ -16,7 +16,8 @@ Conv1D(16) -> LSTM(16) -> Dense, batch 64, `--epochs` 10), run as `bnplace run -
                   median trial: under --jobs 2 the workers' start (spawn, import TensorFlow,
                   receive the datasets), under --jobs 1 ~0 (TensorFlow was imported before)
     driver CPU    the CPU time of the driver process itself (under --jobs 1 it trains too)
-    MLflow        the time spent inside `bnplace.track.Tracker` calls, in total, once per sweep
+    MLflow        the time spent inside `bnplace.store.track.Tracker` calls, in total, once per
+                  sweep
                   (open the store, sweep run, aggregates) and per trial, and as a share of wall
 and the ratio of --jobs 2 throughput to --jobs 1 (target: >= 1.7 on 2 cores). Each run is a fresh
 process (`python benchmarks/parallel.py --child ...`) that wraps the Tracker's methods and the
@@ -77,9 +78,9 @@ WALL = "wall"  # the key of a run's wall time, seen from outside its process
 def child(config: Path, jobs: int, store: Path, out: Path) -> None:
     """`bnplace run` in this process with every public Tracker method timed."""
     entered = time.perf_counter()
-    from bnplace import progress
-    from bnplace.cli import app
-    from bnplace.track import Tracker
+    from bnplace.console import progress
+    from bnplace.console.cli import app
+    from bnplace.store.track import Tracker
 
     calls: dict[str, float] = defaultdict(float)
     started: dict[str, float] = {}

@@ -99,7 +99,7 @@ def main() -> None:
 
     from bnplace.execute.local import ProcessPool
     from bnplace.execute.ray import RayExecutor
-    from bnplace.sweep import plan_sweep
+    from bnplace.run.sweep import plan_sweep
 
     folder = Path(tempfile.mkdtemp(prefix="bnplace-bench-"))
     config = folder / "grid.yaml"

@@ -81,7 +81,7 @@ def handwritten(config: Path, threads: int, feed: str) -> dict[str, Any]:
     import tensorflow as tf
     from keras import layers
 
-    from bnplace.sweep import plan_sweep
+    from bnplace.run.sweep import plan_sweep
 
     prepared = plan_sweep(config)
     data = next(iter(prepared.datasets.values()))
@@ -151,9 +151,9 @@ def bnplace_run(config: Path, threads: int, store: Path) -> dict[str, Any]:
     """`bnplace run --jobs 1` in this process, with its trial phases and MLflow calls timed."""
     import keras
 
-    import bnplace.train as train
-    from bnplace.cli import app
-    from bnplace.track import Tracker
+    import bnplace.trial.train as train
+    from bnplace.console.cli import app
+    from bnplace.store.track import Tracker
 
     phases: dict[str, float] = defaultdict(float)
     calls: dict[str, float] = defaultdict(float)
@@ -181,7 +181,7 @@ def bnplace_run(config: Path, threads: int, store: Path) -> dict[str, Any]:
         results.append(result)
         return result
 
-    train.run_trial = recording  # InProcess imports it from bnplace.train when it runs
+    train.run_trial = recording  # InProcess imports it from bnplace.trial.train when it runs
     depth = [0]
     for name in [n for n, v in vars(Tracker).items() if callable(v) and not n.startswith("_")]:
         method = getattr(Tracker, name)

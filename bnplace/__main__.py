@@ -1,5 +1,5 @@
 """`python -m bnplace`: the same command line as `bnplace` (and the same completion name)."""
 
-from bnplace.cli import app
+from bnplace.console.cli import app
 
 app(prog_name="bnplace")

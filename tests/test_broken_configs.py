@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bnplace.cli import app
 from bnplace.config import load_config, parse_config
-from bnplace.errors import ConfigError, Problem
+from bnplace.console.cli import app
+from bnplace.names.errors import ConfigError, Problem
 
 BROKEN_DIR = Path(__file__).parent / "broken"
 BROKEN = sorted(BROKEN_DIR.glob("*.yaml"))

@@ -10,7 +10,7 @@ import pytest
 
 from bnplace.build import REGISTRY, build_model
 from bnplace.build.layers import LastStep, LayerNormLSTMCell, SqueezeExcite1D
-from bnplace.errors import BuildError
+from bnplace.names.errors import BuildError
 from bnplace.plan.spec import LayerSpec, ModelSpec
 from tests.handwritten import answer_template, copy_weights, question_model
 
@@ -153,7 +153,7 @@ def test_every_kind_builds_and_runs(middle: list[LayerSpec], expected: type) -> 
 
 
 def test_registry_covers_every_kind_in_the_kinds_docstring() -> None:
-    import bnplace.kinds as kinds_module
+    import bnplace.names.kinds as kinds_module
 
     documented = set()
     for line in kinds_module.__doc__.split("Layer kinds and their args")[1].splitlines():

@@ -16,11 +16,12 @@ from typing import Any
 import pytest
 from mlflow.entities import ViewType
 
-from bnplace.claims import Claims
-from bnplace.result import FINISHED, TrialResult
-from bnplace.schedule import ClaimedSchedule, FixedSchedule
-from bnplace.sweep import Prepared, plan_sweep
-from bnplace.track import Tracker
+from bnplace.execute.schedule import ClaimedSchedule, FixedSchedule
+from bnplace.names.states import FINISHED
+from bnplace.run.sweep import Prepared, plan_sweep
+from bnplace.store.claims import Claims
+from bnplace.store.track import Tracker
+from bnplace.trial.result import TrialResult
 from tests.sweeps import write_config
 
 GRID = "sweep: {axes: {lstm.units: [2, 3]}, seeds: 3}\n"
@@ -35,7 +36,7 @@ def driver(uri: str, prepared: Prepared, stale_s: float = 30.0) -> Claims:
     """A driver on the plan's sweep run (created or continued), its heartbeat not started."""
     tracker = Tracker(uri, prepared.plan.experiment)
     claims = Claims(tracker, stale_s=stale_s)
-    tracker.open_sweep(prepared.plan, "# test\nconfig: 1\n", claims)
+    claims.open_plan_sweep(prepared.plan, "# test\nconfig: 1\n")
     return claims
 
 

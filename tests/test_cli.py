@@ -12,7 +12,7 @@ import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
-from bnplace.cli import app
+from bnplace.console.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -20,7 +20,7 @@ runner = CliRunner()
 
 def test_help_loads_no_heavy_library() -> None:
     code = (
-        "import sys; from typer.testing import CliRunner; from bnplace.cli import app; "
+        "import sys; from typer.testing import CliRunner; from bnplace.console.cli import app; "
         "result = CliRunner().invoke(app, ['--help']); assert result.exit_code == 0; "
         "assert 'bnplace run' in result.output; "
         "heavy = [m for m in ('tensorflow', 'keras', 'mlflow', 'ray', 'pandas', 'matplotlib') "

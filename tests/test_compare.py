@@ -27,8 +27,8 @@ from mlflow.entities import Metric, Param
 
 from bnplace.compare import compare_frames, compare_runs, render_table, render_text
 from bnplace.compare.frame import load_sweep
-from bnplace.compare.store import client_for
-from bnplace.errors import BnplaceError, TrackingError
+from bnplace.names.errors import BnplaceError, TrackingError
+from bnplace.store.read import client_for
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 AXES = ("conv.pre_act", "dropout.where")

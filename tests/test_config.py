@@ -15,7 +15,7 @@ import pytest
 from bnplace.config import LoadedConfig, load_config, parse_config
 from bnplace.config.overrides import block_refs, site_names, target_path
 from bnplace.config.schema import ActivationLayer, BatchNorm, Dropout, LayerNorm
-from bnplace.errors import ConfigError
+from bnplace.names.errors import ConfigError
 from bnplace.plan.grid import expand
 
 ROOT = Path(__file__).parents[1]
@@ -225,7 +225,7 @@ def test_a_key_written_twice_beside_a_merge_is_still_a_duplicate() -> None:
 
 def test_an_absurd_seed_count_is_refused_at_its_line() -> None:
     from bnplace.config import parse_config
-    from bnplace.errors import ConfigError
+    from bnplace.names.errors import ConfigError
 
     text = (
         (ROOT / "configs" / "quickstart.yaml")

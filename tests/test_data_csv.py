@@ -14,7 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from bnplace.config.data import CsvData, DataConfig
 from bnplace.data import prepare
-from bnplace.errors import DataError
+from bnplace.names.errors import DataError
 
 ADAPTER = TypeAdapter(DataConfig)
 

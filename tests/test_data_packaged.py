@@ -14,7 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 from bnplace.config.data import PACKAGED_DATASETS, DataConfig
 from bnplace.data import prepare
 from bnplace.data.packaged import _LOADERS
-from bnplace.errors import MissingExtraError
+from bnplace.names.errors import MissingExtraError
 
 ADAPTER = TypeAdapter(DataConfig)
 HAS_PMDARIMA = importlib.util.find_spec("pmdarima") is not None

@@ -18,7 +18,7 @@ from pydantic import TypeAdapter
 from bnplace.config.data import DataConfig
 from bnplace.data import Dataset, format_summary, prepare
 from bnplace.data.prepare import rows_needed, split_sizes
-from bnplace.errors import DataError
+from bnplace.names.errors import DataError
 
 ADAPTER = TypeAdapter(DataConfig)
 REPO = Path(__file__).resolve().parent.parent

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from bnplace.config import parse_config
-from bnplace.errors import ConfigError, PlanError
+from bnplace.names.errors import ConfigError, PlanError
 from bnplace.plan import DataShape, Plan, make_plan
-from bnplace.sweep import plan_sweep
+from bnplace.run.sweep import plan_sweep
 
 SINE = "{source: synthetic, generator: sine_mix, length: 300, features: 2, window: 12}"
 NOISY = SINE.replace("window: 12", "window: 12, noise: 0.3")
@@ -126,7 +126,7 @@ def test_mixed_tasks_are_refused_at_the_odd_dataset() -> None:
 def test_seeds_on_demand_with_several_datasets_start_with_enough_seeds_to_pool() -> None:
     """Each dataset decides on its own looks, and the pooled verdict needs every dataset's
     effect: the first look must give MIN_PAIRS_TO_POOL seeds."""
-    from bnplace.pooling import MIN_PAIRS_TO_POOL
+    from bnplace.stats.pooling import MIN_PAIRS_TO_POOL
 
     few = BODY.replace("seeds: 3", f"seeds: {{min: {MIN_PAIRS_TO_POOL - 2}, max: 10, step: 2}}")
     shown = messages(text({"sine": SINE, "ar": AR}, few))

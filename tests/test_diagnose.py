@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from bnplace.build import build_model
-from bnplace.diagnose import (
+from bnplace.plan.spec import LayerSpec, ModelSpec
+from bnplace.trial.diagnose import (
     Passes,
     VarianceShift,
     activation_variance,
     loss_by_mode,
     variance_shift,
 )
-from bnplace.plan.spec import LayerSpec, ModelSpec
 
 L = LayerSpec.of
 WINDOW, FEATURES = 16, 3

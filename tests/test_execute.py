@@ -15,24 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from bnplace.errors import BnplaceError
 from bnplace.execute import Event, TrialEnded, TrialStarted
 from bnplace.execute.local import ProcessPool
 from bnplace.execute.slots import HARD_LIMIT_GRACE_S, Slot, stop_unneeded
+from bnplace.names.errors import BnplaceError
+from bnplace.names.states import FAILED, FINISHED, KILLED, MISSING, RUNNING, TrialState
 from bnplace.plan import Trial
-from bnplace.result import (
-    FAILED,
-    FINISHED,
-    KILLED,
-    MISSING,
-    RUNNING,
-    TIMEOUT,
-    TrialResult,
-    TrialState,
-    WorkerLost,
-    failed_result,
-)
-from bnplace.sweep import Prepared, plan_sweep
+from bnplace.run.sweep import Prepared, plan_sweep
+from bnplace.trial.result import TIMEOUT, TrialResult, WorkerLost, failed_result
 
 CONFIG = """
 experiment: pool

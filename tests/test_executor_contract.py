@@ -32,9 +32,10 @@ import pytest
 from bnplace.execute import EpochEnded, Event, Executor, TrialEnded, TrialStarted
 from bnplace.execute.local import InProcess, ProcessPool
 from bnplace.execute.ray import RayExecutor
+from bnplace.names.states import FAILED, FINISHED
 from bnplace.plan import Trial
-from bnplace.result import FAILED, FINISHED, TIMEOUT, TrialResult
-from bnplace.sweep import Prepared, plan_sweep
+from bnplace.run.sweep import Prepared, plan_sweep
+from bnplace.trial.result import TIMEOUT, TrialResult
 
 pytestmark = pytest.mark.slow
 

@@ -12,9 +12,9 @@ import sys
 import pytest
 
 import bnplace.plan.shapes
-from bnplace import kinds
 from bnplace.config import schema
-from bnplace.kinds import BLOCKS, LAYER_KINDS, PLACEABLE
+from bnplace.names import kinds
+from bnplace.names.kinds import BLOCKS, LAYER_KINDS, PLACEABLE
 
 
 def _kind_literals(module: object) -> set[str]:
@@ -82,7 +82,8 @@ def test_check_covers_names_what_is_missing() -> None:
 
 def test_table_config_and_plan_import_without_tensorflow() -> None:
     code = (
-        "import sys, bnplace.kinds, bnplace.config, bnplace.plan, bnplace.metrics, bnplace.tags; "
+        "import sys, bnplace.names.kinds, bnplace.config, bnplace.plan, bnplace.names.metrics, "
+        "bnplace.names.tags; "
         "bad = [m for m in ('tensorflow', 'keras', 'mlflow') if m in sys.modules]; "
         "sys.exit(', '.join(bad) or None)"
     )

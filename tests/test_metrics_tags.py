@@ -8,10 +8,10 @@ import re
 import numpy as np
 import pytest
 
-import bnplace.track
-from bnplace import metrics, tags
+import bnplace.store.track
 from bnplace.config.checks import CLASSIFY_METRICS, FORECAST_METRICS
-from bnplace.metrics import METRICS, default_metric, direction_for
+from bnplace.names import metrics, tags
+from bnplace.names.metrics import METRICS, default_metric, direction_for
 
 
 def _old_direction(metric: str) -> str:
@@ -56,7 +56,7 @@ def test_every_catalogue_entry_is_complete() -> None:
 
 def test_evaluation_produces_catalogued_names() -> None:
     pytest.importorskip("keras")
-    from bnplace.train import classification_metrics, regression_metrics
+    from bnplace.trial.train import classification_metrics, regression_metrics
 
     truth = np.zeros((4, 1))
     made = set(regression_metrics(truth, truth + 1, "test"))
@@ -86,7 +86,7 @@ def test_every_tag_constant_is_in_the_table() -> None:
 
 
 def test_track_spells_no_tag_itself() -> None:
-    source = inspect.getsource(bnplace.track)
+    source = inspect.getsource(bnplace.store.track)
     body = source.split('"""', 2)[2]  # past the module docstring
     assert not re.findall(r"[\"']bnplace\.[a-z_]", body)
-    assert bnplace.track.KIND == tags.ROLE == "bnplace.kind"
+    assert bnplace.store.track.KIND == tags.ROLE == "bnplace.kind"

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from bnplace.config import parse_config
-from bnplace.errors import ConfigError, PlanError
+from bnplace.names.errors import ConfigError, PlanError
 from bnplace.plan import DataShape, Plan, make_plan
 from bnplace.plan.lint import alpha_dropout_gap
-from bnplace.sweep import plan_sweep
+from bnplace.run.sweep import plan_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
@@ -123,7 +123,7 @@ def test_grid_is_the_product_of_axes_and_arms_times_seeds() -> None:
 def test_plan_is_deterministic_across_processes() -> None:
     """Same config -> same variant ids and trial keys, whatever the hash seed."""
     code = (
-        "import json; from bnplace.sweep import plan_sweep; "
+        "import json; from bnplace.run.sweep import plan_sweep; "
         f"p = plan_sweep({str(ROOT / 'configs' / 'bn_activation.yaml')!r}).plan; "
         "print(json.dumps([[v.id for v in p.variants], [t.key for t in p.trials]]))"
     )
@@ -141,7 +141,7 @@ def test_plan_is_deterministic_across_processes() -> None:
 
 def test_planning_imports_neither_tensorflow_nor_mlflow() -> None:
     code = (
-        "import sys; from bnplace.sweep import plan_sweep; "
+        "import sys; from bnplace.run.sweep import plan_sweep; "
         f"plan_sweep({str(ROOT / 'configs' / 'quickstart.yaml')!r}); "
         "heavy = [m for m in ('tensorflow', 'keras', 'mlflow', 'ray') if m in sys.modules]; "
         "print(heavy); assert not heavy"
@@ -386,7 +386,7 @@ def test_a_contrast_naming_no_variant_is_refused() -> None:
 
 
 def test_a_plan_past_the_trial_bound_is_refused_at_once_naming_file_and_keys() -> None:
-    from bnplace.errors import PlanTooLarge
+    from bnplace.names.errors import PlanTooLarge
 
     axes = f"    train.learning_rate: [{', '.join(str(i / 1e4) for i in range(1, 51))}]\n"
     units = f"    lstm.units: [{', '.join(str(u) for u in range(1, 41))}]\n"

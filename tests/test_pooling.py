@@ -1,11 +1,11 @@
-"""Seeded simulations of the pooled verdict (bnplace.pooling): coverage, τ², false verdicts.
+"""Seeded simulations of the pooled verdict (bnplace.stats.pooling): coverage, τ², false verdicts.
 
 In: simulated sweeps, vectorised: per repeat k datasets, each with a true effect drawn around
 the mean effect with between-dataset sd τ, and 6 seeds of paired log ratios with seed sd σ per
 dataset, pooled as bnplace pools them (mean of a dataset's paired log ratios and its standard
 error; DerSimonian–Laird τ², Hartung–Knapp–Sidik–Jonkman interval, Higgins et al. 2009
 prediction interval; q floored at 1, Knapp & Hartung 2003); and the same pooled after each
-dataset stopped on its own looks of seeds on demand (`bnplace.sequential.walk_looks`, the rule
+dataset stopped on its own looks of seeds on demand (`bnplace.stats.sequential.walk_looks`, the rule
 the scheduler runs). Out: the measured figures (printed; `pytest -s` shows them) and
 assertions on them. The whole file runs in a few seconds.
 """
@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bnplace.pooling import mean_effect, pooled_verdict, random_effects, reading
-from bnplace.verdicts import BETTER, EQUIVALENT, INCONCLUSIVE, margin_bounds
+from bnplace.stats.pooling import mean_effect, pooled_verdict, random_effects, reading
+from bnplace.stats.verdicts import BETTER, EQUIVALENT, INCONCLUSIVE, margin_bounds
 
 REPEATS = 4000
 SEEDS = 6
@@ -135,7 +135,7 @@ def test_aa_false_rate_by_seeds_and_datasets() -> None:
     """Why a dataset needs 6 finite pairs to be pooled (compare.pooled.MIN_PAIRS_TO_POOL):
     with fewer, its SE is too noisy to weight by and identical variants come out different
     more often than alpha."""
-    from bnplace.pooling import MIN_PAIRS_TO_POOL
+    from bnplace.stats.pooling import MIN_PAIRS_TO_POOL
 
     rates = {}
     for n, k in ((2, 5), (MIN_PAIRS_TO_POOL, 5), (MIN_PAIRS_TO_POOL, 8)):
@@ -160,8 +160,8 @@ def _pooled_after_stopping(
     ratio of the seeds each dataset ended with and its SE (`mean_effect`), the random-effects
     HKSJ interval at compare's Bonferroni level (`level_for(alpha, m)`). Returns (Pooled,
     seeds per dataset)."""
-    from bnplace.sequential import SequentialRule, walk_looks
-    from bnplace.verdicts import level_for
+    from bnplace.stats.sequential import SequentialRule, walk_looks
+    from bnplace.stats.verdicts import level_for
 
     rule = SequentialRule(looks, 0.05, m)
     rng = np.random.default_rng(seed)

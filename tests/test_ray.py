@@ -309,7 +309,7 @@ def test_without_ray_the_error_says_how_to_install_it(tmp_path: Path) -> None:
     config = write_config(tmp_path, "sweep: {seeds: 1}\n")
     blocked = (
         "import sys; sys.modules['ray'] = None; "  # `import ray` now raises ImportError
-        "from bnplace.cli import app; app(prog_name='bnplace')"
+        "from bnplace.console.cli import app; app(prog_name='bnplace')"
     )
     done = subprocess.run(
         [sys.executable, "-c", blocked, "run", str(config), "--executor", "ray"],

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-import bnplace.reuse
-from bnplace import metrics as m
-from bnplace import tags
-from bnplace.result import TrialResult
-from bnplace.reuse import ModelCache
-from bnplace.sweep import Prepared, plan_sweep
-from bnplace.train import TrialRunner, run_trial
+import bnplace.trial.reuse
+from bnplace.names import metrics as m
+from bnplace.names import tags
+from bnplace.run.sweep import Prepared, plan_sweep
+from bnplace.trial.result import TrialResult
+from bnplace.trial.reuse import ModelCache
+from bnplace.trial.train import TrialRunner, run_trial
 from tests.sweeps import bnplace as run_cli
 from tests.sweeps import runs, write_config
 
@@ -89,7 +89,9 @@ def test_a_model_that_may_not_be_reset_is_built_fresh_and_says_why(
     prepared: Prepared, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # as if LSTM were a layer class with state outside its variables
-    monkeypatch.setattr(bnplace.reuse, "_RESETTABLE", bnplace.reuse._RESETTABLE - {"LSTM"})
+    monkeypatch.setattr(
+        bnplace.trial.reuse, "_RESETTABLE", bnplace.trial.reuse._RESETTABLE - {"LSTM"}
+    )
     trial, other_seed = prepared.plan.trials[:2]
     runner = TrialRunner()
     results = [runner.run(t, prepared.datasets[t.data_fingerprint]) for t in (trial, other_seed)]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from bnplace.build import build_model
-from bnplace.sweep import plan_sweep
+from bnplace.run.sweep import plan_sweep
 from tests.handwritten import answer_template, copy_weights, question_model
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "seed_question.yaml"

@@ -1,5 +1,5 @@
 """Seeds on demand: the sequential rule's error rates, power and savings, by seeded simulation of
-the rule as shipped (`bnplace.sequential.simulate` runs the same per-look verdicts as
+the rule as shipped (`bnplace.stats.sequential.simulate` runs the same per-look verdicts as
 `judge`), and the schedule that deals the seeds (pure: synthetic results, no training)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bnplace.pairing import judge_family
-from bnplace.sequential import (
+from bnplace.stats.pairing import judge_family
+from bnplace.stats.sequential import (
     SequentialRule,
     judge,
     look_sizes,
@@ -19,7 +19,7 @@ from bnplace.sequential import (
     simulate,
     spent,
 )
-from bnplace.verdicts import (
+from bnplace.stats.verdicts import (
     BETTER,
     EQUIVALENT,
     WORSE,
@@ -184,7 +184,8 @@ def _value(variant: str, seed: int) -> float:
 
 def _drive(schedule, plan, value_of=lambda trial: _value(trial.variant, trial.seed)) -> list[str]:
     """Run what the schedule deals, one trial at a time, preferring the last variant."""
-    from bnplace.result import FINISHED, TrialResult
+    from bnplace.names.states import FINISHED
+    from bnplace.trial.result import TrialResult
 
     ended, prefer = [], None
     while (trial := schedule.take(prefer)) is not None:
@@ -202,7 +203,7 @@ def _drive(schedule, plan, value_of=lambda trial: _value(trial.variant, trial.se
 
 @pytest.fixture(scope="module")
 def scheduled_plan(tmp_path_factory):
-    from bnplace.sweep import plan_sweep
+    from bnplace.run.sweep import plan_sweep
 
     path = tmp_path_factory.mktemp("scheduled") / "c.yaml"
     path.write_text(SCHEDULED)
@@ -212,7 +213,7 @@ def scheduled_plan(tmp_path_factory):
 def test_the_schedule_spends_seeds_only_where_undecided_and_resumes_anywhere(
     scheduled_plan,
 ) -> None:
-    from bnplace.schedule import SeedsOnDemand
+    from bnplace.execute.schedule import SeedsOnDemand
 
     plan = scheduled_plan
     assert plan.design.looks == (6, 10, 14, 18)
@@ -258,10 +259,10 @@ def _value_on(trial) -> float:
 
 
 def test_several_datasets_decide_each_on_its_own_and_resume_anywhere(tmp_path) -> None:
-    from bnplace.pairing import seeds_needed
-    from bnplace.schedule import Claim, ClaimedSchedule
-    from bnplace.schedule_datasets import SeedsOnDemandByDataset, seeds_on_demand
-    from bnplace.sweep import plan_sweep
+    from bnplace.execute.schedule import Claim, ClaimedSchedule
+    from bnplace.execute.schedule_datasets import SeedsOnDemandByDataset, seeds_on_demand
+    from bnplace.run.sweep import plan_sweep
+    from bnplace.stats.pairing import seeds_needed
 
     path = tmp_path / "c.yaml"
     path.write_text(SCHEDULED_ON_TWO)
@@ -310,8 +311,8 @@ def test_several_datasets_decide_each_on_its_own_and_resume_anywhere(tmp_path) -
 
 def test_the_worker_keeps_its_variant_across_datasets(tmp_path) -> None:
     """`take` prefers the worker's last variant on any dataset, else deals whatever is ready."""
-    from bnplace.schedule_datasets import seeds_on_demand
-    from bnplace.sweep import plan_sweep
+    from bnplace.execute.schedule_datasets import seeds_on_demand
+    from bnplace.run.sweep import plan_sweep
 
     path = tmp_path / "c.yaml"
     path.write_text(SCHEDULED_ON_TWO)
@@ -327,7 +328,7 @@ def test_the_worker_keeps_its_variant_across_datasets(tmp_path) -> None:
 def test_compare_drops_the_seeds_not_needed_per_dataset() -> None:
     """Several datasets: each dataset's planned-but-not-needed trials are dropped where its own
     comparison was decided, and the notes say so per dataset."""
-    from bnplace.compare import _drop_seeds_not_needed
+    from bnplace.compare.pipeline import _drop_seeds_not_needed
 
     rng = np.random.default_rng(4)
     design = Design(looks=look_sizes(6, 14, 4))

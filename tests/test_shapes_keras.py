@@ -79,7 +79,7 @@ def test_pure_shapes_and_params_match_keras(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_the_detailed_view_matches_keras_layer_by_layer(name: str) -> None:
     """`bnplace plan --variant`: class, output shape and parameters of every layer, as built."""
-    from bnplace.plan.detail import variant_detail
+    from bnplace.plan.trials import variant_detail
 
     loaded = parse_config(HEADER + MODELS[name], "t.yaml")
     plan = make_plan(

@@ -20,9 +20,9 @@ from bnplace.compare.stats import (
     friedman,
     summarize_variants,
 )
-from bnplace.errors import DataError
+from bnplace.names.errors import DataError
 from bnplace.plan import direction_for
-from bnplace.verdicts import Design
+from bnplace.stats.verdicts import Design
 
 METRIC = "test_rmse"
 

@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from bnplace.cli import app
+from bnplace.console.cli import app
 from tests.sweeps import bnplace, client
 
 pytestmark = pytest.mark.slow

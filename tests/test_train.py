@@ -1,4 +1,4 @@
-"""One trial in this process (`bnplace.train.run_trial`): the diagnostics each model gets."""
+"""One trial in this process (`bnplace.trial.train.run_trial`): the diagnostics each model gets."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bnplace.sweep import plan_sweep
-from bnplace.train import run_trial
+from bnplace.run.sweep import plan_sweep
+from bnplace.trial.train import run_trial
 
 pytestmark = pytest.mark.slow
 

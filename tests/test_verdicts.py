@@ -1,4 +1,4 @@
-"""Seeded simulations of the verdict rule as shipped (bnplace.verdicts, compare.paired).
+"""Seeded simulations of the verdict rule as shipped (bnplace.stats.verdicts, compare.paired).
 
 In: simulated per-seed metrics and log ratios (NumPy, seeded; no model is trained). Out:
 assertions on what the tool prints: coverage of the displayed interval, the A/A familywise
@@ -18,7 +18,7 @@ from scipy import stats as st
 
 from bnplace.compare.paired import compare_pairs
 from bnplace.compare.stats import compute_statistics, mean_interval
-from bnplace.verdicts import (
+from bnplace.stats.verdicts import (
     BETTER,
     EQUIVALENT,
     INCONCLUSIVE,

@@ -13,7 +13,7 @@ import re
 import keras
 
 from bnplace.build.registry import REGISTRY, make_layer
-from bnplace.errors import BuildError
+from bnplace.names.errors import BuildError
 from bnplace.plan.spec import LayerSpec, ModelSpec
 
 __all__ = ["REGISTRY", "build_model"]

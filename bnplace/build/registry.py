@@ -2,7 +2,7 @@
 
 In: a `LayerSpec` (a kind and its Keras arguments, every default already filled by the plan)
 and a layer name. Out: an unbuilt `keras.layers.Layer`. `REGISTRY` maps each kind of
-`bnplace.kinds.LAYER_KINDS` to a small pure factory (by default the Keras class the table
+`bnplace.names.kinds.LAYER_KINDS` to a small pure factory (by default the Keras class the table
 names, called with the spec's arguments); `make_layer` looks the kind up and turns Keras'
 complaints about arguments into a `BuildError` that names the layer, its kind and the arguments
 received.
@@ -15,8 +15,8 @@ from collections.abc import Callable
 import keras
 
 from bnplace.build.layers import LastStep, LayerNormLSTMCell, SqueezeExcite1D
-from bnplace.errors import BuildError, did_you_mean
-from bnplace.kinds import LAYER_KINDS, check_covers
+from bnplace.names.errors import BuildError, did_you_mean
+from bnplace.names.kinds import LAYER_KINDS, check_covers
 from bnplace.plan.spec import LayerSpec
 
 __all__ = ["REGISTRY", "Factory", "make_layer"]
@@ -67,7 +67,8 @@ def _plain(cls: type[keras.layers.Layer]) -> Factory:
     return factory
 
 
-# bnplace's own layers, by the class name bnplace.kinds gives; the rest are keras.layers.<name>
+# bnplace's own layers, by the class name bnplace.names.kinds gives; the rest are
+# keras.layers.<name>
 _OWN_LAYERS: dict[str, type[keras.layers.Layer]] = {
     cls.__name__: cls for cls in (SqueezeExcite1D, LastStep)
 }
@@ -84,7 +85,7 @@ def _keras_class(name: str) -> type[keras.layers.Layer]:
     return _OWN_LAYERS.get(name) or getattr(keras.layers, name)
 
 
-# One factory per kind of bnplace.kinds.LAYER_KINDS.
+# One factory per kind of bnplace.names.kinds.LAYER_KINDS.
 REGISTRY: dict[str, Factory] = {
     name: _SPECIAL.get(name) or _plain(_keras_class(kind.keras))
     for name, kind in LAYER_KINDS.items()

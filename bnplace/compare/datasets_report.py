@@ -26,10 +26,10 @@ from bnplace.compare.format import (
     rule_sentence,
     verdict_text,
 )
-from bnplace.pooling import NOT_EVERY_DATASET
+from bnplace.stats.pooling import NOT_EVERY_DATASET
 
 if TYPE_CHECKING:
-    from bnplace.compare import Comparison
+    from bnplace.compare.comparison import Comparison
     from bnplace.compare.pooled import DatasetsView
 
 
@@ -194,7 +194,7 @@ def rich_tables(comparison: Comparison) -> list[Any]:
     from rich.table import Table
     from rich.text import Text
 
-    from bnplace.compare.table import VERDICT_STYLES
+    from bnplace.compare.format import VERDICT_STYLES
 
     out = []
     titles = ("pooled over datasets (random effects)", "per dataset")

@@ -20,7 +20,7 @@ import numpy as np
 
 from bnplace.compare.format import rows_of
 from bnplace.compare.plots import DPI, short_label
-from bnplace.tags import FOREST_ARTIFACT_PREFIX
+from bnplace.names.tags import FOREST_ARTIFACT_PREFIX
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

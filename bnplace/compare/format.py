@@ -12,15 +12,25 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from bnplace.verdicts import level_for
+from bnplace.stats.verdicts import level_for
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from bnplace.compare import Comparison
-    from bnplace.verdicts import Design
+    from bnplace.compare.comparison import Comparison
+    from bnplace.stats.verdicts import Design
 
 DASH = "—"
+
+
+# The terminal style of each verdict (rich markup), shared by every rich table.
+VERDICT_STYLES = {
+    "better": "bold green",
+    "worse": "bold red",
+    "equivalent": "bold blue",
+    "inconclusive": "yellow",
+    "baseline": "cyan",
+}
 
 
 def rows_of(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -21,9 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from bnplace import tags as names
 from bnplace.compare.stats import axis_column
-from bnplace.compare.store import (
+from bnplace.names import tags as names
+from bnplace.names.errors import TrackingError
+from bnplace.names.states import FINISHED, MISSING, TrialState
+from bnplace.stats.verdicts import Design
+from bnplace.store.read import (
     SweepInfo,
     find_sweep,
     mlflow_errors,
@@ -31,13 +34,9 @@ from bnplace.compare.store import (
     role_filter,
     search_runs,
 )
-from bnplace.errors import TrackingError
-from bnplace.result import FINISHED, MISSING, TrialState
-from bnplace.verdicts import Design
 
-if TYPE_CHECKING:
-    from mlflow import MlflowClient
-    from mlflow.entities import Run
+if TYPE_CHECKING:  # MLflow's types, as the store hands them out
+    from bnplace.store.read import MlflowClient, Run
 
 
 FIXED_TRIAL_COLUMNS = (

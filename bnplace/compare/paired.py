@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from bnplace.pairing import (
+from bnplace.names.states import FINISHED
+from bnplace.stats.pairing import (
     LOG_RATIO,
     choose_scale,
     column,
@@ -35,9 +36,8 @@ from bnplace.pairing import (
     transformed,
     values_by_seed,
 )
-from bnplace.result import FINISHED
-from bnplace.sequential import Decision
-from bnplace.verdicts import (
+from bnplace.stats.sequential import Decision
+from bnplace.stats.verdicts import (
     INCONCLUSIVE,
     Contrast,
     Design,

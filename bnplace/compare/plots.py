@@ -24,7 +24,7 @@ import pandas as pd
 
 from bnplace.compare.format import rows_of
 from bnplace.compare.stats import axis_column
-from bnplace.result import FINISHED
+from bnplace.names.states import FINISHED
 
 if TYPE_CHECKING:
     from matplotlib.artist import Artist

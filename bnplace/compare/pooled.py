@@ -31,7 +31,7 @@ import pandas as pd
 from scipy import stats as st
 
 from bnplace.compare.stats import Statistics, compute_statistics
-from bnplace.pairing import (
+from bnplace.stats.pairing import (
     LOG_RATIO,
     choose_scale,
     comparison_bounds,
@@ -39,14 +39,14 @@ from bnplace.pairing import (
     transformed,
     values_by_seed,
 )
-from bnplace.pooling import (
+from bnplace.stats.pooling import (
     MIN_PAIRS_TO_POOL,
     mean_effect,
     pooled_verdict,
     random_effects,
     reading,
 )
-from bnplace.verdicts import Contrast, Design, excluded_text, family, level_for, margin_bounds
+from bnplace.stats.verdicts import Contrast, Design, excluded_text, family, level_for, margin_bounds
 
 MIN_RANK_DATASETS = 4  # the across-dataset rank view needs this many datasets
 MANY_DATASETS = 10  # past this, noisy weights push the false rate over alpha (0.055 at 12)

@@ -5,29 +5,27 @@ statistics and comparisons tables, and the report files. Out: artifacts on the s
 (report files, plots, `statistics.json` and `comparisons.json` via `log_table`), and metrics and
 tags on each variant run (`VARIANT_METRICS`, the verdict, the declared contrasts; with several
 datasets also each dataset's verdict and the pooled comparison's numbers). Reading the
-sweep is `compare.frame` and `compare.store`; mlflow is imported inside the function.
+sweep is `compare.frame`; the MLflow calls are `bnplace.store.read.write_comparison`'s (this
+module only decides what is written where).
 """
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from bnplace import tags as names
 from bnplace.compare.format import rows_of
-from bnplace.compare.store import SweepInfo, mlflow_errors
-from bnplace.metrics import POOLED_METRICS, on_dataset, pooled
+from bnplace.names import tags as names
+from bnplace.names.metrics import POOLED_METRICS, on_dataset, pooled
+from bnplace.store.read import SweepInfo, VariantNumbers, write_comparison
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
-    from mlflow.entities import Metric, RunTag
-
     from bnplace.compare.pooled import DatasetsView
+    from bnplace.store.read import MlflowClient
 
 
 def log_comparison(
@@ -55,87 +53,68 @@ def log_comparison(
     metric other than the sweep's main metric the names get the prefix "<metric>." (tags:
     the suffix ".<metric>").
     """
-    from mlflow.entities import Metric, RunTag
-
-    uri = tracking_uri or str(client.tracking_uri)
-    logged: list[str] = []
-    with mlflow_errors(uri):
-        for _name, path in files.items():
-            sub = f"{artifact_dir}/plots" if path.suffix == ".png" else artifact_dir
-            client.log_artifact(sweep.run_id, str(path), artifact_path=sub)
-            logged.append(f"{sub}/{path.name}")
-        for name, frame in (("statistics", table), ("comparisons", comparisons)):
-            table_file = f"{artifact_dir}/{name}.json"
-            client.log_table(sweep.run_id, data=_jsonable(frame), artifact_file=table_file)
-            logged.append(table_file)
-
-        prefix = "" if metric == sweep.metric else f"{metric}."
-        suffix = "" if not prefix else f".{metric}"
-        run_of = dict(zip(variants["variant"], variants["run_id"], strict=True))
-        now = int(time.time() * 1000)
-        metrics_of: dict[str, list[Metric]] = {}
-        tags_of: dict[str, list[RunTag]] = {}
-        for row in rows_of(table):
-            name = str(row["variant"])
-            metrics_of[name] = [
-                Metric(prefix + logged_name, float(row[col]), now, 0)
-                for col, logged_name in VARIANT_METRICS.items()
-                if col in row and _finite(row[col])
-            ]
-            verdict = row.get("verdict")  # none when only the declared contrasts are judged
-            tags_of[name] = (
-                [RunTag(names.VERDICT + suffix, verdict)] if isinstance(verdict, str) else []
-            )
-        declared = comparisons[comparisons["origin"] != "baseline"]
-        for i, row in enumerate(rows_of(declared), start=1):
-            name = str(row["a"])
-            metrics_of.setdefault(name, []).extend(
-                Metric(f"{prefix}contrast{i}.{col}", float(row[col]), now, 0)
-                for col in ("delta_pct", "delta_pct_low", "delta_pct_high", "p_adjusted")
-                if _finite(row[col])
-            )
-            tags_of.setdefault(name, []).append(
-                RunTag(f"{names.CONTRAST_PREFIX}{i}{suffix}", contrast_tag(row))
-            )
-        if datasets is not None:
-            _dataset_numbers(datasets, prefix, suffix, now, metrics_of, tags_of)
-        for name, metrics in metrics_of.items():
-            run_id = run_of.get(name)
-            if run_id:  # a planned variant without a run in this sweep has nothing to carry it
-                client.log_batch(run_id, metrics=metrics, tags=tags_of.get(name, []))
-    return tuple(logged)
+    prefix = "" if metric == sweep.metric else f"{metric}."
+    suffix = "" if not prefix else f".{metric}"
+    numbers: dict[str, VariantNumbers] = {}
+    for row in rows_of(table):
+        name = str(row["variant"])
+        mine = numbers.setdefault(name, VariantNumbers())
+        for col, logged_name in VARIANT_METRICS.items():
+            if col in row and _finite(row[col]):
+                mine.metrics[prefix + logged_name] = float(row[col])
+        verdict = row.get("verdict")  # none when only the declared contrasts are judged
+        if isinstance(verdict, str):
+            mine.tags[names.VERDICT + suffix] = verdict
+    declared = comparisons[comparisons["origin"] != "baseline"]
+    for i, row in enumerate(rows_of(declared), start=1):
+        mine = numbers.setdefault(str(row["a"]), VariantNumbers())
+        for col in ("delta_pct", "delta_pct_low", "delta_pct_high", "p_adjusted"):
+            if _finite(row[col]):
+                mine.metrics[f"{prefix}contrast{i}.{col}"] = float(row[col])
+        mine.tags[f"{names.CONTRAST_PREFIX}{i}{suffix}"] = contrast_tag(row)
+    if datasets is not None:
+        _dataset_numbers(datasets, prefix, suffix, numbers)
+    run_of = dict(zip(variants["variant"], variants["run_id"], strict=True))
+    # a planned variant without a run in this sweep has nothing to carry its numbers
+    by_run = {run_of[name]: n for name, n in numbers.items() if run_of.get(name)}
+    return write_comparison(
+        client,
+        tracking_uri or str(client.tracking_uri),
+        sweep.run_id,
+        files=[
+            (f"{artifact_dir}/plots" if path.suffix == ".png" else artifact_dir, path)
+            for path in files.values()
+        ],
+        tables=[
+            (f"{artifact_dir}/{name}.json", _jsonable(frame))
+            for name, frame in (("statistics", table), ("comparisons", comparisons))
+        ],
+        numbers=by_run,
+    )
 
 
 def _dataset_numbers(
     view: DatasetsView,
     prefix: str,
     suffix: str,
-    now: int,
-    metrics_of: dict[str, list[Metric]],
-    tags_of: dict[str, list[RunTag]],
+    numbers: dict[str, VariantNumbers],
 ) -> None:
     """Several datasets: each variant's baseline comparison on every dataset (metrics
     `<dataset>/delta_pct`..., tag bnplace.verdict_on.<dataset>) and the pooled one's numbers
     (`pooled/tau2`...; its verdict is the table's, in bnplace.verdict)."""
-    from mlflow.entities import Metric, RunTag
-
     for dataset, stats in view.per.items():
         versus = stats.comparisons[stats.comparisons["origin"] == "baseline"]
         for row in rows_of(versus):
-            name = str(row["a"])
-            metrics_of.setdefault(name, []).extend(
-                Metric(prefix + on_dataset(col, dataset), float(row[col]), now, 0)
-                for col in ("delta_pct", "delta_pct_low", "delta_pct_high", "p_adjusted")
-                if _finite(row[col])
-            )
-            tag = f"{names.DATASET_VERDICT_PREFIX}{dataset}{suffix}"
-            tags_of.setdefault(name, []).append(RunTag(tag, str(row["verdict"])))
+            mine = numbers.setdefault(str(row["a"]), VariantNumbers())
+            for col in ("delta_pct", "delta_pct_low", "delta_pct_high", "p_adjusted"):
+                if _finite(row[col]):
+                    mine.metrics[prefix + on_dataset(col, dataset)] = float(row[col])
+            mine.tags[f"{names.DATASET_VERDICT_PREFIX}{dataset}{suffix}"] = str(row["verdict"])
     for row in rows_of(view.pooled[view.pooled["origin"] == "baseline"]):
-        metrics_of.setdefault(str(row["a"]), []).extend(
-            Metric(prefix + pooled(col), float(row[col]), now, 0)
-            for col in POOLED_METRICS
-            if _finite(row[col])
-        )
+        mine = numbers.setdefault(str(row["a"]), VariantNumbers())
+        for col in POOLED_METRICS:
+            if _finite(row[col]):
+                mine.metrics[prefix + pooled(col)] = float(row[col])
 
 
 # Per-variant numbers logged to the variant runs: table column -> MLflow metric name.

@@ -37,10 +37,10 @@ from bnplace.compare.format import (
 )
 from bnplace.compare.stats import DIAGNOSTICS, range_labels
 from bnplace.compare.table import display_columns
-from bnplace.errors import BnplaceError
+from bnplace.names.errors import BnplaceError
 
 if TYPE_CHECKING:
-    from bnplace.compare import Comparison
+    from bnplace.compare.comparison import Comparison
 
 TextFormat = Literal["markdown", "csv", "json"]
 FORMATS: tuple[str, ...] = ("markdown", "csv", "json")

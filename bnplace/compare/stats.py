@@ -24,13 +24,13 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
-from bnplace import metrics
 from bnplace.compare.paired import compare_pairs, persistence_skill
-from bnplace.errors import DataError
-from bnplace.metrics import direction_for, persistence_metric_for
-from bnplace.pairing import values_by_seed
-from bnplace.result import FINISHED, KILLED, RUNNING
-from bnplace.verdicts import BASELINE, DROP, Design, family, min_seeds
+from bnplace.names import metrics
+from bnplace.names.errors import DataError
+from bnplace.names.metrics import direction_for, persistence_metric_for
+from bnplace.names.states import FINISHED, KILLED, RUNNING
+from bnplace.stats.pairing import values_by_seed
+from bnplace.stats.verdicts import BASELINE, DROP, Design, family, min_seeds
 
 Direction = Literal["min", "max"]
 

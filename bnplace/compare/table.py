@@ -16,6 +16,7 @@ import numpy as np
 from bnplace.compare.datasets_report import rule_for
 from bnplace.compare.format import (
     DASH,
+    VERDICT_STYLES,
     effect_text,
     fmt_ci,
     fmt_num,
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from rich.console import JustifyMethod
     from rich.table import Table
 
-    from bnplace.compare import Comparison
+    from bnplace.compare.comparison import Comparison
 
 
 def _col(
@@ -168,15 +169,6 @@ def build_table(comparison: Comparison, max_width: int = 200) -> Table:
         cells[at].stylize(styles.get(verdict, ""))
         table.add_row(*cells)
     return table
-
-
-VERDICT_STYLES = {
-    "better": "bold green",
-    "worse": "bold red",
-    "equivalent": "bold blue",
-    "inconclusive": "yellow",
-    "baseline": "cyan",
-}
 
 
 def skill_text(row: Mapping[str, Any]) -> str:

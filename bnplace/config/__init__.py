@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bnplace.config.load import LoadedConfig, parse_config
 from bnplace.config.schema import Config
-from bnplace.errors import ConfigError, Problem
+from bnplace.names.errors import ConfigError, Problem
 
 __all__ = ["Config", "LoadedConfig", "load_config", "parse_config"]
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from bnplace.config.overrides import UnknownKey, block_refs, site_names, target_paths
 from bnplace.config.schema import SECTIONS, Config, SeedSchedule
 from bnplace.config.yamlpos import KeyPath
-from bnplace.errors import did_you_mean
-from bnplace.kinds import BLOCK_SITES, MODEL_SITES
-from bnplace.metrics import selectable
+from bnplace.names.errors import did_you_mean
+from bnplace.names.kinds import BLOCK_SITES, MODEL_SITES
+from bnplace.names.metrics import selectable
 
 FORECAST_METRICS = selectable("forecast")  # the names compare.metric accepts, per task
 CLASSIFY_METRICS = selectable("classify")
@@ -220,11 +220,11 @@ def check_one_task(config: Config) -> list[Issue]:
 def check_datasets_seeds_pool(config: Config) -> list[Issue]:
     """Seeds on demand with several datasets: each dataset decides its own comparisons, and
     the pooled verdict weighs every dataset's effect; a dataset enters the pool with
-    `MIN_PAIRS_TO_POOL` seeds (bnplace.pooling), so the first look must give it that many."""
+    `MIN_PAIRS_TO_POOL` seeds (bnplace.stats.pooling), so the first look must give it that many."""
     seeds = config.sweep.seeds
     if len(config.datasets or {}) < 2 or not isinstance(seeds, SeedSchedule):
         return []
-    from bnplace.pooling import MIN_PAIRS_TO_POOL  # NumPy and SciPy: only when it applies
+    from bnplace.stats.pooling import MIN_PAIRS_TO_POOL  # NumPy and SciPy: only when it applies
 
     if seeds.min >= MIN_PAIRS_TO_POOL:
         return []

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from bnplace.config.base import Strict
-from bnplace.errors import did_you_mean
+from bnplace.names.errors import did_you_mean
 
 Task = Literal["forecast", "classify"]  # the one definition; data/ and plan/ import it
 

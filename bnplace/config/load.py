@@ -29,7 +29,7 @@ from bnplace.config.messages import (
 from bnplace.config.overrides import UnknownKey, set_values, target_paths
 from bnplace.config.schema import Config
 from bnplace.config.yamlpos import KeyPath, Parsed, parse_yaml
-from bnplace.errors import ConfigError, Problem
+from bnplace.names.errors import ConfigError, Problem
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from pydantic_core import ErrorDetails
 from bnplace.config.checks import Issue
 from bnplace.config.schema import LAYER_TYPES, Config
 from bnplace.config.yamlpos import KeyPath, Parsed, dotted
-from bnplace.errors import Problem, did_you_mean
+from bnplace.names.errors import Problem, did_you_mean
 
 __all__ = ["Applied", "Remap", "in_order", "moved", "problems_from", "to_problem", "value_in_words"]
 

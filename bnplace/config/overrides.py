@@ -16,8 +16,8 @@ from typing import Any, cast
 
 from bnplace.config.schema import BLOCK_TYPES, SECTIONS, Block, Config
 from bnplace.config.yamlpos import KeyPath
-from bnplace.errors import did_you_mean
-from bnplace.kinds import BLOCK_SITES, MODEL_SITES
+from bnplace.names.errors import did_you_mean
+from bnplace.names.kinds import BLOCK_SITES, MODEL_SITES
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from bnplace.config.base import Strict
 from bnplace.config.data import DataConfig, Task
-from bnplace.kinds import BLOCKS, PLACEABLE, check_covers
+from bnplace.names.kinds import BLOCKS, PLACEABLE, check_covers
 
 ACTIVATIONS = ("linear", "relu", "selu", "elu", "gelu", "tanh", "sigmoid", "swish", "softmax")
 INITIALIZERS = (
@@ -156,7 +156,7 @@ class PlacedLayer(Strict):
 
     @property
     def kind(self) -> str:
-        """The layer kind (bnplace.kinds): its one key, `batch_norm`, `dropout`..."""
+        """The layer kind (bnplace.names.kinds): its one key, `batch_norm`, `dropout`..."""
         return next(name for name in LAYER_TYPES if getattr(self, name) is not None)
 
     @property
@@ -227,7 +227,8 @@ BLOCK_TYPES: dict[str, type[_Block]] = {
     "dense": Dense,
 }
 check_covers(BLOCK_TYPES, BLOCKS, "config.schema.BLOCK_TYPES")
-# The sites each block type offers and the model-wide ones: bnplace.kinds.BLOCK_SITES, MODEL_SITES.
+# The sites each block type offers and the model-wide ones: bnplace.names.kinds.BLOCK_SITES and
+# MODEL_SITES.
 # top-level keys an axis may set (`datasets.<name>.<key>`: one dataset of several)
 SECTIONS = ("data", "datasets", "train", "head", "compare", "tracking")
 
@@ -350,7 +351,7 @@ class SeedSchedule(Strict):
 
     @property
     def looks(self) -> tuple[int, ...]:
-        from bnplace.sequential import look_sizes
+        from bnplace.stats.sequential import look_sizes
 
         return look_sizes(self.min, self.max, self.step)
 

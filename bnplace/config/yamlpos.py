@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from bnplace.errors import ConfigError, Problem
+from bnplace.names.errors import ConfigError, Problem
 
 # A path into the parsed YAML: mapping keys as written (str, int, float, bool) and list indexes.
 KeyPath = tuple[str | int | float, ...]

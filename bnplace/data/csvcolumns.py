@@ -24,7 +24,7 @@ import pandas as pd
 
 from bnplace.config.data import CsvData
 from bnplace.data.raw import show_time, time_unit
-from bnplace.errors import DataError, did_you_mean
+from bnplace.names.errors import DataError, did_you_mean
 
 # --- columns named in the section ----------------------------------------------------------
 
@@ -333,6 +333,6 @@ def time_gaps(time: np.ndarray, name: str, rows: np.ndarray) -> list[str]:
 
     return [
         f"{gaps.size} gap(s) in {name!r} longer than the usual step of {show(usual)}; the "
-        f"widest, {show(numeric_steps[widest])}, after {_show_time(time[widest])} "
+        f"widest, {show(float(numeric_steps[widest]))}, after {_show_time(time[widest])} "
         f"(row {int(rows[widest])}); windows run across gaps as if the rows were consecutive"
     ]

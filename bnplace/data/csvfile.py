@@ -38,7 +38,7 @@ from bnplace.data.csvcolumns import (
     time_gaps,
 )
 from bnplace.data.raw import RawSequences, RawSeries
-from bnplace.errors import DataError
+from bnplace.names.errors import DataError
 
 
 def resolve(written: str, base_dir: Path) -> Path:

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from bnplace.config.data import Task
-from bnplace.errors import DataError
+from bnplace.names.errors import DataError
 
 SPLITS = ("train", "val", "test")
 

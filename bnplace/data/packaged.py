@@ -19,7 +19,7 @@ import numpy as np
 
 from bnplace.config.data import PACKAGED_DATASETS, PackagedData
 from bnplace.data.raw import RawSequences, RawSeries
-from bnplace.errors import DataError, MissingExtraError
+from bnplace.names.errors import DataError, MissingExtraError
 
 
 def _module(name: str, package: str, dataset: str) -> ModuleType:

@@ -31,7 +31,7 @@ import numpy as np
 from bnplace.config.data import CsvData, DataConfig, PackagedData, SyntheticData
 from bnplace.data.dataset import Dataset, Part
 from bnplace.data.raw import RawSequences, RawSeries
-from bnplace.errors import DataError
+from bnplace.names.errors import DataError
 
 FORMAT_VERSION = "bnplace-data-1"
 CLASSIFY_SPLIT_SEED = 0

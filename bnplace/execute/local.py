@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
-from bnplace.execute import (
+from bnplace.execute.contract import (
     Emit,
     EpochEnded,
     TrialEnded,
@@ -28,16 +28,16 @@ from bnplace.execute import (
     start_worker,
     telling,
 )
+from bnplace.execute.schedule import as_schedule
 from bnplace.execute.slots import Slot, stop_unneeded
-from bnplace.result import TIMEOUT, WorkerLost, failed_result
-from bnplace.schedule import as_schedule
+from bnplace.trial.result import TIMEOUT, WorkerLost, failed_result
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
     from bnplace.data import Dataset
+    from bnplace.execute.schedule import Schedule
     from bnplace.plan import Trial
-    from bnplace.schedule import Schedule
 
 # Keras leaves ~15 MB per trial behind even after clear_session (keras-team/keras#17458):
 # a worker is replaced by a fresh one after this many trials.
@@ -62,7 +62,7 @@ class InProcess:
         schedule = as_schedule(trials)
         emit = telling(schedule, emit)
         set_tf_threads(self.threads)
-        from bnplace.train import TrialRunner
+        from bnplace.trial.train import TrialRunner
 
         runner = TrialRunner()  # keeps each variant's traced model for its next seed
         prefer: str | None = None
@@ -80,7 +80,7 @@ def _worker(conn: Connection, datasets: Mapping[str, Any], threads: int) -> None
     """Worker process: receive trials, send events, until told to stop (None)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     start_worker(threads)
-    from bnplace.train import TrialRunner
+    from bnplace.trial.train import TrialRunner
 
     runner = TrialRunner()  # keeps each variant's traced model for its next seed
     while True:

@@ -6,7 +6,8 @@ dashboard, token auth off) and shut down again. Out: the same events, in the sam
 trial, as the local executors, emitted in the driver's thread. The datasets go into the object
 store once; one actor per concurrent slot (`cpus_per_trial` / `gpus_per_trial` of the cluster)
 imports TensorFlow once, limited to `threads` threads, and runs one trial per call with its own
-`bnplace.train.TrialRunner` (which keeps each variant's traced model for its next seed), sending
+`bnplace.trial.train.TrialRunner` (which keeps each variant's traced model for its next seed),
+sending
 per-epoch metrics to a small event actor that the driver drains. Workers never
 touch MLflow. A worker lost mid-trial (killed, out of memory, node gone) ends its trial FAILED
 ("error: worker died ...") or, with `max_retries`, runs it again on a fresh actor. Each result
@@ -26,18 +27,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bnplace.errors import BnplaceError, MissingExtraError
-from bnplace.execute import Emit, EpochEnded, TrialEnded, TrialStarted, start_worker, telling
+from bnplace.execute.contract import (
+    Emit,
+    EpochEnded,
+    TrialEnded,
+    TrialStarted,
+    start_worker,
+    telling,
+)
+from bnplace.execute.schedule import FixedSchedule, as_schedule
 from bnplace.execute.slots import Slot, stop_unneeded
-from bnplace.result import TIMEOUT, WorkerLost, failed_result
-from bnplace.schedule import FixedSchedule, as_schedule
-from bnplace.tags import NODE
+from bnplace.names.errors import BnplaceError, MissingExtraError
+from bnplace.names.tags import NODE
+from bnplace.trial.result import TIMEOUT, WorkerLost, failed_result
 
 if TYPE_CHECKING:
     from bnplace.data import Dataset
+    from bnplace.execute.schedule import Schedule
     from bnplace.plan import Trial
-    from bnplace.result import TrialResult
-    from bnplace.schedule import Schedule
+    from bnplace.trial.result import TrialResult
 
 # How long the driver waits for a result before it drains per-epoch events again.
 _POLL_S = 0.5
@@ -74,7 +82,9 @@ class _TrialWorker:
 
     def __init__(self, datasets: dict[str, Any], threads: int) -> None:
         start_worker(threads)
-        from bnplace.train import TrialRunner  # TensorFlow and Keras load here, once per worker
+        from bnplace.trial.train import (
+            TrialRunner,  # TensorFlow and Keras load here, once per worker
+        )
 
         self.runner = TrialRunner()  # keeps each variant's traced model for its next seed
 

@@ -1,7 +1,7 @@
 """The comparison design of a plan: which comparisons form the family, and what seeds it needs.
 
 In: the config's `compare` section, the planned variants (names and axis labels), the variants
-merged away, the baseline and the seeds. Out: a `bnplace.verdicts.Design` (alpha, margin,
+merged away, the baseline and the seeds. Out: a `bnplace.stats.verdicts.Design` (alpha, margin,
 failure rule, declared contrasts resolved to variant names, axis contrasts expanded at every
 level of the other axes, interactions in two-axis grids), and sweep-level lint findings: whether
 any verdict is reachable with these seeds (exact test, Bonferroni over the family), and the
@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from bnplace.config.schema import AxisContrast, Compare
-from bnplace.errors import PlanError, UnknownVariant, did_you_mean
+from bnplace.names.errors import PlanError, UnknownVariant, did_you_mean
 from bnplace.plan.lint import Finding
-from bnplace.sequential import SequentialRule, expected_seeds
-from bnplace.verdicts import (
+from bnplace.stats.sequential import SequentialRule, expected_seeds
+from bnplace.stats.verdicts import (
     POWER,
     Contrast,
     Design,
@@ -29,7 +29,7 @@ from bnplace.verdicts import (
 )
 
 if TYPE_CHECKING:
-    from bnplace.plan import Merge, Variant
+    from bnplace.plan.trials import Merge, Variant
 
 
 def resolve_variant(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bnplace.config.schema import Config
-from bnplace.kinds import DROPOUT_KINDS, NORM_KINDS
+from bnplace.names.kinds import DROPOUT_KINDS, NORM_KINDS
 from bnplace.plan.shapes import ShapeReport, cudnn_eligible
 from bnplace.plan.spec import LayerSpec, ModelSpec
 

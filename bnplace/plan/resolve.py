@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from bnplace.config.overrides import block_refs
 from bnplace.config.schema import Config, PlacedLayer
-from bnplace.kinds import NOISE_KINDS, POOL_LAYER, REDUCE_DEFAULT, REDUCE_KINDS, REDUCE_LAYER
+from bnplace.names.kinds import NOISE_KINDS, POOL_LAYER, REDUCE_DEFAULT, REDUCE_KINDS, REDUCE_LAYER
 from bnplace.plan.spec import LayerSpec, ModelSpec, Task
 
 # Non-decreasing activations commute with max-pooling: max(f(a), f(b)) == f(max(a, b)).

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bnplace.kinds import LAYER_KINDS, PASS_THROUGH, SEQUENCE_ONLY, check_covers
+from bnplace.names.kinds import LAYER_KINDS, PASS_THROUGH, SEQUENCE_ONLY, check_covers
 from bnplace.plan.spec import LayerSpec, ModelSpec
 
 Shape = tuple[int, ...]  # without the batch axis: (time, channels) or (channels,)
@@ -172,7 +172,7 @@ def _to_channels(layer: LayerSpec, shape: Shape) -> tuple[Shape, int]:
 
 
 Rule = Callable[[LayerSpec, Shape], tuple[Shape, int]]
-# One shape-and-parameter rule per layer kind (bnplace.kinds.LAYER_KINDS[kind].params says it).
+# One shape-and-parameter rule per layer kind (LAYER_KINDS[kind].params says it).
 RULES: dict[str, Rule] = {
     **dict.fromkeys(PASS_THROUGH, _pass_through),
     "conv1d": _conv1d,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bnplace.config.data import Task
-from bnplace.kinds import LAYER_KINDS, NOISE_KINDS
+from bnplace.names.kinds import LAYER_KINDS, NOISE_KINDS
 
 __all__ = ["LayerSpec", "ModelSpec", "Task"]
 

@@ -55,7 +55,7 @@ REUSE_FALLBACK = "bnplace.reuse_fallback"
 TRACES = "bnplace.traces"
 NODE = "bnplace.node"  # the Ray node the trial ran on
 
-# --- claims: sweep and trial runs (bnplace/claims.py) -----------------------------------------
+# --- claims: sweep and trial runs (bnplace/store/claims.py) ---------------------------------
 CLAIM = "bnplace.claim"  # its values: INTENT, HELD (trial and sweep runs), READY (sweep runs)
 INTENT, HELD, READY = "intent", "held", "ready"
 HEARTBEAT = "bnplace.heartbeat"  # ms since the epoch, refreshed by the driver holding the run

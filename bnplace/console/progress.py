@@ -24,11 +24,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from bnplace.metrics import HISTORY_METRICS, TEST_ACCURACY, TEST_RMSE, TIME_PER_EPOCH_S
+from bnplace.names.metrics import HISTORY_METRICS, TEST_ACCURACY, TEST_RMSE, TIME_PER_EPOCH_S
 
 if TYPE_CHECKING:
     from bnplace.plan import Plan
-    from bnplace.result import TrialResult
+    from bnplace.trial.result import TrialResult
 
 
 def _short(metrics: dict[str, float]) -> str:

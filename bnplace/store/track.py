@@ -2,7 +2,7 @@
 
 In: the `Plan`, then events from the executor (a trial started, an epoch ended, a trial ended).
 Out: MLflow runs: one sweep run per plan (a rerun of the same plan, or a second driver on it,
-continues it; see `bnplace.claims`), a variant run per variant under it, a trial run per
+continues it; see `bnplace.store.claims`), a variant run per variant under it, a trial run per
 variant x seed under that, with readable params, `bnplace.*` tags, per-epoch metrics and
 artifacts; and the resume look-ups (which trial keys already finished, which runs a killed sweep
 left RUNNING). Only the driver writes, so a SQLite store never sees concurrent writers, and
@@ -20,19 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bnplace import __version__, metrics
-from bnplace.errors import TrackingError
-from bnplace.metrics import N_FAILED, N_FINISHED, aggregate_name
-from bnplace.records import (
-    config_digest,
-    finite,
-    flat_params,
-    history_csv,
-    library_versions,
-    plan_digest,
-)
-from bnplace.result import FAILED, FINISHED, KILLED, RUNNING
-from bnplace.tags import (
+from bnplace import __version__
+from bnplace.names import metrics
+from bnplace.names.errors import TrackingError
+from bnplace.names.metrics import N_FAILED, N_FINISHED, aggregate_name
+from bnplace.names.states import FAILED, FINISHED, KILLED, RUNNING
+from bnplace.names.tags import (
     AXES,
     BASELINE,
     CONFIG_ARTIFACT,
@@ -42,6 +35,7 @@ from bnplace.tags import (
     DATASET,
     DIRECTION,
     EXPERIMENT,
+    EXPERIMENT_NOTE,
     FAILURE,
     HISTORY_ARTIFACT,
     LAYERS,
@@ -69,15 +63,22 @@ from bnplace.tags import (
     VARIANT_NAME,
     VERSION,
 )
+from bnplace.store.records import (
+    config_digest,
+    finite,
+    flat_params,
+    history_csv,
+    library_versions,
+    plan_digest,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
-    from bnplace.claims import Claims
+    from bnplace.execute.schedule import LookRecord
     from bnplace.plan import Plan, Trial, Variant
-    from bnplace.result import TrialResult
-    from bnplace.schedule import LookRecord
+    from bnplace.trial.result import TrialResult
 
 KIND = ROLE  # the tag naming a run's role (sweep, variant, trial)
 _PAGE = 1000
@@ -137,6 +138,15 @@ class Tracker:
             raise
         except Exception as exc:  # MLflow raises many types for an unreachable store
             raise TrackingError(f"cannot open the MLflow store {self.uri}: {exc}") from None
+
+    def describe_experiment(self, description: str) -> None:
+        """Set the experiment's description (the UI shows MLflow's `mlflow.note.content` tag) to
+        the config's, when it has one."""
+        if not description.strip():
+            return
+        current = self.client.get_experiment(self.experiment_id).tags.get(EXPERIMENT_NOTE)
+        if current != description:
+            self.client.set_experiment_tag(self.experiment_id, EXPERIMENT_NOTE, description)
 
     def _create_experiment(self) -> str:
         """Create the experiment; another driver that created it meanwhile wins."""
@@ -202,51 +212,51 @@ class Tracker:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def open_sweep(self, plan: Plan, config_text: str, claims: Claims) -> bool:
-        """The plan's sweep run: continued (reopened) when a driver ran the same plan before or
-        runs it now, else created with plan.json and a variant run per variant. True: created."""
+    def create_sweep_run(self, plan: Plan, config_text: str, claim_tags: dict[str, str]) -> Run:
+        """A new sweep run for the plan, tagged with its digests and `claim_tags` (the claim
+        `bnplace.store.claims.Claims.open_sweep` contends with)."""
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        tags = {
+            KIND: SWEEP,
+            EXPERIMENT: plan.experiment,
+            TASK: plan.task,
+            METRIC: plan.metric,
+            DIRECTION: plan.direction,
+            BASELINE: plan.baseline,
+            AXES: json.dumps(list(plan.axes)),
+            CONFIG_DIGEST: config_digest(config_text),
+            PLAN_DIGEST: plan_digest(plan, config_text),
+            VERSION: __version__,
+            OPENED: str(_now_ms()),
+            **library_versions(),
+            **claim_tags,
+        }
+        return self.client.create_run(self.experiment_id, run_name=f"sweep {stamp}", tags=tags)
+
+    def set_up_sweep(self, plan: Plan, config_text: str, run_id: str) -> None:
+        """Fill a sweep run this driver won: params, config.yaml, plan.json, variant runs."""
+        from mlflow.entities import Param
+
         self._variants = {v.id: v for v in plan.variants}
+        self.sweep_run_id = run_id
+        params = [
+            Param(PARAM_VARIANTS, str(len(plan.variants))),
+            Param(PARAM_SEEDS, ",".join(map(str, plan.seeds))),
+            Param(PARAM_TRIALS, str(len(plan.trials))),
+        ]
+        self.client.log_batch(run_id, params=params)
+        self.client.log_text(run_id, config_text, CONFIG_ARTIFACT)
+        self.client.log_dict(run_id, plan.to_dict(), PLAN_ARTIFACT)
+        for variant in plan.variants:  # every variant shows in the UI, run or resumed
+            self.variant_run(variant)
 
-        def create(claim_tags: dict[str, str]) -> Run:
-            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
-            tags = {
-                KIND: SWEEP,
-                EXPERIMENT: plan.experiment,
-                TASK: plan.task,
-                METRIC: plan.metric,
-                DIRECTION: plan.direction,
-                BASELINE: plan.baseline,
-                AXES: json.dumps(list(plan.axes)),
-                CONFIG_DIGEST: config_digest(config_text),
-                PLAN_DIGEST: plan_digest(plan, config_text),
-                VERSION: __version__,
-                OPENED: str(_now_ms()),
-                **library_versions(),
-                **claim_tags,
-            }
-            return self.client.create_run(self.experiment_id, run_name=f"sweep {stamp}", tags=tags)
-
-        def set_up(run_id: str) -> None:
-            from mlflow.entities import Param
-
-            self.sweep_run_id = run_id
-            params = [
-                Param(PARAM_VARIANTS, str(len(plan.variants))),
-                Param(PARAM_SEEDS, ",".join(map(str, plan.seeds))),
-                Param(PARAM_TRIALS, str(len(plan.trials))),
-            ]
-            self.client.log_batch(run_id, params=params)
-            self.client.log_text(run_id, config_text, CONFIG_ARTIFACT)
-            self.client.log_dict(run_id, plan.to_dict(), PLAN_ARTIFACT)
-            for variant in plan.variants:  # every variant shows in the UI, run or resumed
-                self.variant_run(variant)
-
-        self.sweep_run_id, created = claims.open_sweep(
-            plan_digest(plan, config_text), create, set_up
-        )
+    def attach_sweep(self, plan: Plan, run_id: str, created: bool) -> None:
+        """Write into the plan's sweep run from now on; one made before (by this driver's
+        earlier run or another driver) is continued: RUNNING again, its variant runs found."""
+        self._variants = {v.id: v for v in plan.variants}
+        self.sweep_run_id = run_id
         if not created:
             self._reopen(plan)
-        return created
 
     def _reopen(self, plan: Plan) -> None:
         """Continue the sweep run: RUNNING again, its variant runs found (and any missing made)."""
@@ -289,7 +299,7 @@ class Tracker:
         return run.info.run_id
 
     def create_trial_run(self, trial: Trial, claim_tags: dict[str, str]) -> Run:
-        """A RUNNING trial run under its variant run: a claim on the trial (bnplace.claims)."""
+        """A RUNNING trial run under its variant run: a claim on the trial (store.claims)."""
         variant = self._variants[trial.variant_id]
         return self.client.create_run(
             self.experiment_id,

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bnplace import metrics as metric_names
-from bnplace import tags as names
+from bnplace.names import metrics as metric_names
+from bnplace.names import tags as names
 
 if TYPE_CHECKING:
     from bnplace.plan import Plan
-    from bnplace.sweep import Prepared
+    from bnplace.run.sweep import Prepared
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def measured_step_costs(
         path = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
         if not path.exists():
             return {}, 0
-    from bnplace.compare.store import client_for, mlflow_errors, role_filter, search_runs
+    from bnplace.store.read import client_for, mlflow_errors, role_filter, search_runs
 
     client = client_for(uri)
     with mlflow_errors(uri):

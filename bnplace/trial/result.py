@@ -1,9 +1,9 @@
 """What a trial produces, as frozen data that crosses process and Ray boundaries.
 
-In: a `Trial` and what happened to it. Out: `TrialResult` (made by `bnplace.train.run_trial`,
+In: a `Trial` and what happened to it. Out: `TrialResult` (made by `bnplace.trial.train.run_trial`,
 or by an executor for a trial whose worker was lost or stuck), consumed by the tracker and the
-progress display; `TrialState`, the one vocabulary of trial states (results, the
-`bnplace.status` tag and MLflow run statuses); and `failed_result`, the one place where an
+progress display (its state is a `bnplace.names.states.TrialState`); and `failed_result`,
+the one place where an
 exception, a timeout or a lost worker becomes a FAILED result with its reason.
 TensorFlow-free, so the driver of a process pool never imports TensorFlow.
 """
@@ -13,52 +13,13 @@ from __future__ import annotations
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TYPE_CHECKING, Final, Literal
+
+from bnplace.names.states import FAILED, FINISHED, RESULT_STATES, TrialState
 
 if TYPE_CHECKING:
     from bnplace.plan import Trial
 
-
-class TrialState(StrEnum):
-    """The state of one trial; the value is the `bnplace.status` tag of its MLflow run.
-
-    RUNNING: its run is open (started, not ended). FINISHED: trained and evaluated to the end;
-    its metrics are complete. FAILED: it ended without finishing, and says why (`reason`:
-    "diverged", "timeout" or "error: ..."); whatever metrics it reached are kept. KILLED: the
-    sweep stopped while it ran (Ctrl-C, or a driver that died): it has no result, only a run
-    the tracker marks so. A `TrialResult` is therefore FINISHED or FAILED, never RUNNING or
-    KILLED; a KILLED or FAILED trial trains again on resume, a FINISHED one does not.
-    MISSING is only the comparison's word for a planned trial that no run records yet.
-    """
-
-    RUNNING = "running"
-    FINISHED = "finished"
-    FAILED = "failed"
-    KILLED = "killed"
-    MISSING = "missing"
-
-    @property
-    def run_status(self) -> str:
-        """The MLflow run status that goes with this state (MLflow spells them upper case)."""
-        return self.value.upper()
-
-    @classmethod
-    def of_run_status(cls, status: str) -> TrialState:
-        """The state an MLflow run status stands for (SCHEDULED and RUNNING: still open)."""
-        try:
-            return cls(status.lower())
-        except ValueError:
-            return cls.RUNNING
-
-
-# The states as plain names, for short imports.
-RUNNING = TrialState.RUNNING
-FINISHED = TrialState.FINISHED
-FAILED = TrialState.FAILED
-KILLED = TrialState.KILLED
-MISSING = TrialState.MISSING
-ENDED = (FINISHED, FAILED)  # the states a TrialResult can carry
 
 # The reasons for a FAILED trial that are not errors (every other reason starts "error: ").
 # Typed as their Literals, so that either one passes where a `Stopped` is wanted.
@@ -80,11 +41,13 @@ class TrialResult:
     metrics: dict[str, float] = field(default_factory=dict)
     history: tuple[dict[str, float], ...] = ()  # per epoch: loss, val_loss, mae, ...
     summary: str = ""  # the Keras model summary
-    tags: dict[str, str] = field(default_factory=dict)  # bnplace.tags name -> value, e.g. reuse
+    tags: dict[str, str] = field(
+        default_factory=dict
+    )  # bnplace.names.tags name -> value, e.g. reuse
 
     def __post_init__(self) -> None:
         state = TrialState(self.status)
-        if state not in ENDED:
+        if state not in RESULT_STATES:
             raise ValueError(f"a trial result is finished or failed, not {state}")
         if (state is FAILED) != bool(self.reason):
             raise ValueError("a failed result needs a reason, and only a failed one has one")
@@ -109,7 +72,7 @@ Failure = BaseException | WorkerLost | Stopped
 
 def failure_reason(cause: Failure) -> str:
     """The `reason` of a FAILED result, worded one way whichever executor saw the failure."""
-    from bnplace.errors import BnplaceError
+    from bnplace.names.errors import BnplaceError
 
     if isinstance(cause, WorkerLost):
         after = f" after {cause.attempts} attempts" if cause.attempts > 1 else ""

@@ -24,18 +24,18 @@ from typing import TYPE_CHECKING, Protocol
 
 from bnplace.config import LoadedConfig, load_config
 from bnplace.config.schema import Config
-from bnplace.errors import PlanError
+from bnplace.execute.schedule import Claim, ClaimedSchedule, FixedSchedule, Schedule
+from bnplace.execute.schedule_datasets import seeds_on_demand
+from bnplace.names.errors import PlanError
 from bnplace.plan import DataShape, Plan, make_plan
-from bnplace.schedule import Claim, ClaimedSchedule, FixedSchedule, Schedule
-from bnplace.schedule_datasets import seeds_on_demand
 
 if TYPE_CHECKING:
-    from bnplace.claims import Claims
     from bnplace.data import Dataset
     from bnplace.execute import Event, Executor
     from bnplace.plan import Trial
-    from bnplace.result import TrialResult
-    from bnplace.track import Tracker
+    from bnplace.store.claims import Claims
+    from bnplace.store.track import Tracker
+    from bnplace.trial.result import TrialResult
 
 # Per-epoch metrics are flushed to MLflow at most this often per trial (and when it ends).
 _FLUSH_EVERY_S = 5.0
@@ -130,7 +130,7 @@ class SweepOutcome:
 
 def run_sweep(options: RunOptions, progress: Progress) -> SweepOutcome:
     from bnplace.execute import make_executor
-    from bnplace.track import resolve_tracking_uri
+    from bnplace.store.track import resolve_tracking_uri
 
     prepared = plan_sweep(options.config, options.sets, options.seeds, options.only)
     selected = prepared.selected
@@ -163,13 +163,12 @@ def _record(
     the newest finished trial of each key, whichever sweep ran it), so a --filter sweep is
     compared in the context of the whole question; only the selected trials run.
     """
-    from bnplace.claims import Claims
-    from bnplace.track import Tracker
-    from bnplace.ui import describe_experiment
+    from bnplace.store.claims import Claims
+    from bnplace.store.track import Tracker
 
     plan, selected = prepared.plan, prepared.selected
     tracker = Tracker(uri, plan.experiment)
-    describe_experiment(tracker.client, tracker.experiment_id, prepared.loaded.config.description)
+    tracker.describe_experiment(prepared.loaded.config.description)
     claims = Claims(tracker)
     killed = claims.kill_stale()
     # in this order: a trial that finishes elsewhere in between is skipped, not trained again
@@ -180,7 +179,7 @@ def _record(
     progress.planned(selected, len(todo), skipped, killed)
     claims.heartbeat.start()
     try:
-        tracker.open_sweep(plan, _config_text(prepared.loaded), claims)
+        claims.open_plan_sweep(plan, _config_text(prepared.loaded))
         return _run(prepared, tracker, claims, todo, finished, skipped, executor, progress)
     finally:
         claims.heartbeat.stop()

@@ -1,7 +1,7 @@
 """Claims over MLflow: which driver trains a trial, and which sweep run a plan continues.
 
 In: a `Tracker` (its client and experiment), this driver's id, and what to claim: a trial (by
-its key) or a plan (by its digest). Out: a trial claim's outcome (`bnplace.schedule.Claim`:
+its key) or a plan (by its digest). Out: a trial claim's outcome (`bnplace.execute.schedule.Claim`:
 won, so this driver holds the trial's run and trains it; held by a live driver; or ended
 elsewhere since this driver started, with its result), the sweep run a plan continues
 (`open_sweep`), runs whose driver died marked KILLED (`kill_stale`), whether any other driver
@@ -34,10 +34,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bnplace.errors import TrackingError
-from bnplace.result import FAILED, FINISHED, RUNNING, TrialResult
-from bnplace.schedule import Claim
-from bnplace.tags import (
+from bnplace.execute.schedule import Claim
+from bnplace.names.errors import TrackingError
+from bnplace.names.states import FAILED, FINISHED, RUNNING
+from bnplace.names.tags import (
     CLAIM,
     DRIVER,
     DRIVER_PREFIX,
@@ -54,13 +54,15 @@ from bnplace.tags import (
     TRIAL_KEY,
     VARIANT,
 )
+from bnplace.store.records import plan_digest
+from bnplace.trial.result import TrialResult
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities import Run
 
-    from bnplace.plan import Trial
-    from bnplace.track import Tracker
+    from bnplace.plan import Plan, Trial
+    from bnplace.store.track import Tracker
 
 # Seconds without a heartbeat after which a RUNNING claim counts as its driver's death.
 STALE_ENV = "BNPLACE_CLAIM_STALE_S"
@@ -175,7 +177,7 @@ class Claims:
         return self._search(f"tags.`{TRIAL_KEY}` = '{key}'")
 
     def claim(self, trial: Trial) -> Claim:
-        """Claim `trial` for this driver (see `bnplace.schedule.Claimer`)."""
+        """Claim `trial` for this driver (see `bnplace.execute.schedule.Claimer`)."""
         runs = self.trial_runs(trial.key)
         ended = [run for run in runs if self._ended_elsewhere(run)]
         if ended:
@@ -242,6 +244,19 @@ class Claims:
                 return mine.info.run_id, True
             self.heartbeat.release_sweep(mine.info.run_id)
             time.sleep(poll_s * random.uniform(0.5, 1.5))
+
+    def open_plan_sweep(self, plan: Plan, config_text: str) -> bool:
+        """The plan's sweep run, opened through `open_sweep` and attached to the tracker:
+        continued when a driver ran the same plan before or runs it now, else created with
+        plan.json and a variant run per variant. True: this driver created it."""
+        tracker = self.tracker
+        run_id, created = self.open_sweep(
+            plan_digest(plan, config_text),
+            lambda claim_tags: tracker.create_sweep_run(plan, config_text, claim_tags),
+            lambda run_id: tracker.set_up_sweep(plan, config_text, run_id),
+        )
+        tracker.attach_sweep(plan, run_id, created)
+        return created
 
     def leave_sweep(self, sweep_run_id: str) -> None:
         """Stop beating the sweep run and take this driver's heartbeat tag off it."""

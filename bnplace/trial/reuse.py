@@ -33,16 +33,16 @@ import keras
 import numpy as np
 
 from bnplace.build.layers import LastStep, LayerNormLSTMCell, SqueezeExcite1D
-from bnplace.diagnose import Passes
-from bnplace.kinds import LAYER_KINDS
+from bnplace.names.kinds import LAYER_KINDS
 from bnplace.plan import Trial
+from bnplace.trial.diagnose import Passes
 
 __all__ = ["CAPACITY", "Kept", "ModelCache", "blocker", "load", "traces", "variant_key"]
 
 CAPACITY = 3  # variants kept per worker: a few models of ~0.1-1 M parameters
 
 # Layer classes whose whole state is in their variables (weights, moving statistics, seed
-# generator states): the classes bnplace.kinds builds, and what they are made of.
+# generator states): the classes bnplace.names.kinds builds, and what they are made of.
 _RESETTABLE = frozenset(
     {kind.keras for kind in LAYER_KINDS.values()}
     | {"InputLayer", "RNN", "LSTMCell", "GlobalAveragePooling1D", "Dense"}

@@ -1,11 +1,12 @@
 """Pairing by seed: a trials table in; per-seed values and per-comparison paired differences out.
 
 In: a trials table (variant, seed, status, one column per metric), the metric, its direction,
-the comparisons (`bnplace.verdicts.Contrast`) and the design's failure rule. Out: seed x variant
+the comparisons (`bnplace.stats.verdicts.Contrast`) and the design's failure rule. Out: seed x
+variant
 frames of finished values and failures, the comparison scale (log ratios when every value is
 positive, else differences), the values on that scale with a failed trial as the worst value
 (±inf), and each comparison's paired differences by seed; for a sequential design, where each
-comparison stands (`judge_family`: the look that decided it, by `bnplace.sequential.judge`).
+comparison stands (`judge_family`: the look that decided it, by `bnplace.stats.sequential.judge`).
 `compare` builds its tables on these, and the run's scheduler decides which seeds to train next
 with `judge_family` on the results so far, so both read the same data the same way.
 Pure: pandas and numpy.
@@ -20,12 +21,11 @@ from typing import cast
 import numpy as np
 import pandas as pd
 
-from bnplace.errors import DataError
-from bnplace.result import FAILED, FINISHED, KILLED
-from bnplace.sequential import Decision, SequentialRule, judge, next_look_seeds
-from bnplace.verdicts import DROP, Contrast, Design, margin_bounds
+from bnplace.names.errors import DataError
+from bnplace.names.states import FINISHED, UNFINISHED_STATES
+from bnplace.stats.sequential import Decision, SequentialRule, judge, next_look_seeds
+from bnplace.stats.verdicts import DROP, Contrast, Design, margin_bounds
 
-FAILED_STATES = (FAILED, KILLED)  # a trial that ran and did not finish: ranks worst
 LOG_RATIO = "log_ratio"
 DIFFERENCE = "difference"
 
@@ -46,7 +46,7 @@ def values_by_seed(trials: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.
             file="trials table",
             column="seed",
         )
-    failed = status.isin(FAILED_STATES) | ((status == FINISHED) & ~ok)
+    failed = status.isin(UNFINISHED_STATES) | ((status == FINISHED) & ~ok)
     frame = pd.DataFrame(
         {
             "variant": trials["variant"].astype(str),
@@ -122,7 +122,7 @@ def comparison_bounds(
 
 def _complete_seeds(trials: pd.DataFrame, contrast: Contrast, seeds: Sequence[int]) -> int:
     """How many of `seeds` (in order), from the first, have ended on every side of `contrast`."""
-    ended = trials[trials["status"].astype(str).isin((FINISHED, *FAILED_STATES))]
+    ended = trials[trials["status"].astype(str).isin((FINISHED, *UNFINISHED_STATES))]
     by_variant = {v: set(ended.loc[ended["variant"] == v, "seed"]) for v in contrast.variants}
     count = 0
     for seed in seeds:

@@ -13,12 +13,12 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from bnplace.metrics import N_FAILED, N_FINISHED, aggregate_name
+from bnplace.names.metrics import N_FAILED, N_FINISHED, aggregate_name
 
 if TYPE_CHECKING:
-    from bnplace.inventory import TrialRecord
     from bnplace.plan import Plan
-    from bnplace.sweep import SweepOutcome
+    from bnplace.run.sweep import SweepOutcome
+    from bnplace.store.inventory import TrialRecord
 
 _LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 
@@ -81,7 +81,7 @@ def plan_view(plan: Plan) -> Group:
 def outcome_link(outcome: SweepOutcome) -> str:
     """The line with the link to the sweep in the UI's model-training view; print it with
     soft_wrap, since a link broken over two lines cannot be clicked."""
-    from bnplace.ui import run_link
+    from bnplace.console.ui import run_link
 
     return f"the sweep in the UI: {run_link(outcome.tracking_uri, outcome.experiment_id)}"
 
@@ -146,7 +146,7 @@ _MARK = {"done": ("+", "green"), "failed": ("x", "red"), "pending": (".", "dim")
 
 def status_view(plan: Plan, records: list[TrialRecord], note: str = "") -> Group:
     """Per variant: done / failed / pending counts and one mark per seed (`bnplace status`)."""
-    from bnplace.inventory import STANDINGS, counts
+    from bnplace.store.inventory import STANDINGS, counts
 
     table = Table(
         title=f"{plan.experiment}: {len(plan.trials)} trials in the store's view",

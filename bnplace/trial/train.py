@@ -5,9 +5,10 @@ an `on_epoch` callback that carries per-epoch metrics to the driver while the tr
 a frozen `TrialResult` with per-epoch history, final test metrics (and the persistence
 baseline's, for forecasting), timings, the BN variance-shift diagnostics and a status.
 `TrialRunner.run` (what a worker calls) keeps each variant's compiled and traced model for the
-variant's next seed, reset to that seed's fresh build (`bnplace.reuse`); `run_trial` is a
+variant's next seed, reset to that seed's fresh build (`bnplace.trial.reuse`); `run_trial` is a
 one-off on a fresh model. Neither raises for a problem of the trial itself: an exception, a
-diverging loss or a time limit becomes a FAILED result, worded by `bnplace.result.failed_result`.
+diverging loss or a time limit becomes a FAILED result, worded by
+`bnplace.trial.result.failed_result`.
 The result's tags say whether the model was reused and how many functions the trial traced.
 """
 
@@ -22,16 +23,17 @@ from typing import Any
 import keras
 import numpy as np
 
-from bnplace import metrics as m
-from bnplace import tags
 from bnplace.build import build_model
 from bnplace.config.schema import Train
 from bnplace.data import Dataset
 from bnplace.data.feed import tf_dataset
-from bnplace.diagnose import activation_variance, layer_outputs, loss_by_mode, variance_shift
+from bnplace.names import metrics as m
+from bnplace.names import tags
+from bnplace.names.states import FINISHED
 from bnplace.plan import Trial
-from bnplace.result import DIVERGED, FINISHED, TIMEOUT, Stopped, TrialResult, failed_result
-from bnplace.reuse import CAPACITY, Kept, ModelCache, blocker, kept, load, traces, variant_key
+from bnplace.trial.diagnose import activation_variance, layer_outputs, loss_by_mode, variance_shift
+from bnplace.trial.result import DIVERGED, TIMEOUT, Stopped, TrialResult, failed_result
+from bnplace.trial.reuse import CAPACITY, Kept, ModelCache, blocker, kept, load, traces, variant_key
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 _DIAGNOSE_SAMPLES = 512

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from bnplace import tags as names
-from bnplace.errors import MissingExtraError, StoreNotFound
-from bnplace.result import FAILED, FINISHED, TrialState
+from bnplace.names import tags as names
+from bnplace.names.errors import MissingExtraError, StoreNotFound
+from bnplace.names.states import FAILED, FINISHED, TrialState
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -50,7 +50,7 @@ class TrialRecord:
 
 def trial_records(plan: Plan, uri: str) -> tuple[list[TrialRecord], str]:
     """The plan's trials as the store holds them, and a note ("" or why all are pending)."""
-    from bnplace.compare.store import client_for, mlflow_errors, role_filter, search_runs
+    from bnplace.store.read import client_for, mlflow_errors, role_filter, search_runs
 
     try:
         client = client_for(uri)

@@ -48,7 +48,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from bnplace.verdicts import (
+from bnplace.stats.verdicts import (
     BETTER,
     INCONCLUSIVE,
     WORSE,
@@ -279,7 +279,7 @@ def simulate(
     comparison (a, b) is a − b. A variant trains seeds until every comparison it is in is
     decided, as the scheduler deals them. A comparison (a, b, a2, b2) is an interaction,
     (a − b) − (a2 − b2)."""
-    from bnplace.verdicts import margin_bounds
+    from bnplace.stats.verdicts import margin_bounds
 
     rng = np.random.default_rng(seed)
     n_max = rule.looks[-1]

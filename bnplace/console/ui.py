@@ -3,9 +3,8 @@
 In: a tracking URI (resolved like `bnplace run` does), host and port. Out: a running
 `mlflow server` child process (until Ctrl-C) and the links that open each bnplace experiment
 in the UI's "Model training" view (MLflow 3 opens experiments in its GenAI "Overview"
-otherwise); `run_link`, the link the end of `bnplace run` prints; `describe_experiment`, which
-puts the config's `description` on the experiment (the UI's description, MLflow's
-`mlflow.note.content` tag).
+otherwise); `run_link`, the link the end of `bnplace run` prints. The experiments are read by
+`bnplace.store.read.experiment_ids`; this module only starts the server and words the links.
 """
 
 from __future__ import annotations
@@ -15,8 +14,9 @@ import subprocess
 import sys
 from typing import Any
 
-from bnplace.errors import BnplaceError
-from bnplace.track import resolve_tracking_uri
+from bnplace.names.errors import BnplaceError
+from bnplace.store.read import experiment_ids
+from bnplace.store.track import resolve_tracking_uri
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 5000  # `bnplace ui`'s defaults
 
@@ -37,26 +37,9 @@ def run_link(tracking_uri: str, experiment_id: str) -> str:
     return experiment_link(_base(DEFAULT_HOST, DEFAULT_PORT), experiment_id)
 
 
-def describe_experiment(client: Any, experiment_id: str, description: str) -> None:
-    """Set the experiment's description (shown by the UI) to the config's, when it has one."""
-    from bnplace.tags import EXPERIMENT_NOTE
-
-    if not description.strip():
-        return
-    current = client.get_experiment(experiment_id).tags.get(EXPERIMENT_NOTE)
-    if current != description:
-        client.set_experiment_tag(experiment_id, EXPERIMENT_NOTE, description)
-
-
 def experiment_links(uri: str, host: str, port: int) -> list[tuple[str, str]]:
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=uri)
-    return [
-        (exp.name, experiment_link(_base(host, port), exp.experiment_id))
-        for exp in client.search_experiments()
-        if exp.name != "Default"
-    ]
+    base = _base(host, port)
+    return [(name, experiment_link(base, exp_id)) for name, exp_id in experiment_ids(uri)]
 
 
 def server_command(uri: str, host: str, port: int) -> list[str]:

@@ -24,13 +24,13 @@ Scope = Literal["forecast", "classify", "both"]  # the task(s) a metric is produ
 
 # Where each metric is produced (`Metric.produced`).
 PRODUCERS = {
-    "eval": "bnplace.train._evaluate: the test split after training",
-    "fit": "bnplace.train._train: timing and size of the fit",
-    "history": "bnplace.train._Watch: Keras' per-epoch logs (learning_rate logged as lr)",
-    "init": "bnplace.train._init_variance: a fixed slice of training windows at initialisation",
-    "diagnose": "bnplace.train._diagnostics: a fixed slice of training windows after training",
-    "aggregate": "bnplace.track.Tracker.write_aggregates: per variant, over finished trials",
-    "look": "bnplace.track.Tracker.log_look: the sweep run, per look of seeds on demand (step)",
+    "eval": "bnplace.trial.train._evaluate: the test split after training",
+    "fit": "bnplace.trial.train._train: timing and size of the fit",
+    "history": "bnplace.trial.train._Watch: Keras' per-epoch logs (learning_rate logged as lr)",
+    "init": "bnplace.trial.train._init_variance: a fixed slice of training windows at init",
+    "diagnose": "bnplace.trial.train._diagnostics: a fixed slice of training windows after fit",
+    "aggregate": "bnplace.store.track.Tracker.write_aggregates: per variant, over finished trials",
+    "look": "bnplace.store.track.Tracker.log_look: the sweep run, per look of seeds on demand",
 }
 # Units: "std" is the standardized target, "orig" the data's own units.
 

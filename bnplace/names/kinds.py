@@ -326,7 +326,7 @@ def check_covers(names: Iterable[str], wanted: Iterable[str], where: str) -> Non
     have, want = set(names), set(wanted)
     if have != want:
         raise RuntimeError(
-            f"{where} is out of step with bnplace.kinds: missing {sorted(want - have)}, "
+            f"{where} is out of step with bnplace.names.kinds: missing {sorted(want - have)}, "
             f"unknown {sorted(have - want)}"
         )
 

@@ -14,7 +14,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from bnplace.tags import LIB_PREFIX, PARAM_DATASET, PARAM_LAYERS
+from bnplace.names.tags import LIB_PREFIX, PARAM_DATASET, PARAM_LAYERS
 
 if TYPE_CHECKING:
     from bnplace.plan import Plan, Trial

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as st
 
-from bnplace.verdicts import BETTER, EQUIVALENT, INCONCLUSIVE, WORSE
+from bnplace.stats.verdicts import BETTER, EQUIVALENT, INCONCLUSIVE, WORSE
 
 # Read beside a pooled better/worse whose prediction interval reaches past 0: the average
 # effect is shown, but a new dataset may see none or the opposite.

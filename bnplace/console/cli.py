@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar, cast
 
 import typer
 
-from bnplace.errors import BnplaceError
+from bnplace.names.errors import BnplaceError
 
 app = typer.Typer(
     name="bnplace",
@@ -147,23 +147,23 @@ def plan(
 
     Example: bnplace plan my.yaml --variant conv.pre_act=bn
     """
-    from bnplace.sweep import plan_sweep
+    from bnplace.run.sweep import plan_sweep
 
     prepared = plan_sweep(config, set_ or (), seeds, filter_ or ())
     selected = prepared.selected
     if variant is not None:
-        from bnplace.plan.detail import find_variant, variant_detail
+        from bnplace.plan.trials import find_variant, variant_detail
 
         detail = variant_detail(find_variant(variant, selected.variants))
         if as_json:
             typer.echo(json.dumps(detail, indent=2))
             return
-        from bnplace.render import variant_view
+        from bnplace.console.render import variant_view
 
         _console().print(variant_view(selected, detail))
         return
-    from bnplace.estimate import estimate_time
-    from bnplace.track import resolve_tracking_uri
+    from bnplace.run.estimate import estimate_time
+    from bnplace.store.track import resolve_tracking_uri
 
     uri = resolve_tracking_uri(tracking_uri, prepared.loaded.config.tracking.uri)
     estimate = estimate_time(prepared, uri)
@@ -172,7 +172,7 @@ def plan(
             json.dumps({**selected.to_dict(), "time_estimate": estimate.to_dict()}, indent=2)
         )
         return
-    from bnplace.render import plan_view
+    from bnplace.console.render import plan_view
 
     console = _console()
     console.print(plan_view(selected))
@@ -186,7 +186,7 @@ def plan(
 def data(config: ConfigArg, set_: SetOpt = None) -> None:
     """Show the prepared data: splits, windows, feature statistics, fingerprint."""
     from bnplace.data import format_summary
-    from bnplace.sweep import plan_sweep
+    from bnplace.run.sweep import plan_sweep
 
     prepared = plan_sweep(config, set_ or ())
     for dataset in prepared.datasets.values():
@@ -236,9 +236,9 @@ def run(
         return
     if executor not in ("local", "ray"):
         raise typer.BadParameter(f"--executor must be local or ray, got {executor!r}")
-    from bnplace.progress import make_progress
-    from bnplace.render import outcome_link, outcome_view
-    from bnplace.sweep import RunOptions, run_sweep
+    from bnplace.console.progress import make_progress
+    from bnplace.console.render import outcome_link, outcome_view
+    from bnplace.run.sweep import RunOptions, run_sweep
 
     console = _console()
     options = RunOptions(
@@ -314,7 +314,7 @@ def compare(
 ) -> None:
     """Statistics, plots and verdicts for a sweep (paired by seed against a baseline)."""
     from bnplace.compare import compare_runs, render_table, render_text
-    from bnplace.track import resolve_tracking_uri
+    from bnplace.store.track import resolve_tracking_uri
 
     config_uri, sweep_run_id = None, None
     if target and Path(target).suffix in (".yaml", ".yml"):
@@ -356,9 +356,9 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per trial.")] = False,
 ) -> None:
     """Show which trials of a config are done, failed or pending in the store (no training)."""
-    from bnplace.inventory import trial_records
-    from bnplace.sweep import plan_sweep
-    from bnplace.track import resolve_tracking_uri
+    from bnplace.run.sweep import plan_sweep
+    from bnplace.store.inventory import trial_records
+    from bnplace.store.track import resolve_tracking_uri
 
     prepared = plan_sweep(config, set_ or (), seeds)
     uri = resolve_tracking_uri(tracking_uri, prepared.loaded.config.tracking.uri)
@@ -368,7 +368,7 @@ def status(
         rows = [{k: getattr(r, k) for k in keys} for r in records]
         typer.echo(json.dumps({"tracking_uri": uri, "note": note, "trials": rows}, indent=2))
         return
-    from bnplace.render import status_view
+    from bnplace.console.render import status_view
 
     _console().print(status_view(prepared.plan, records, note))
 
@@ -386,9 +386,9 @@ def export(
     tracking_uri: UriOpt = None,
 ) -> None:
     """Write one row per trial (ids, seed, status, params, metrics) as csv or parquet."""
-    from bnplace.inventory import EXPORT_FORMATS, records_frame, trial_records, write_export
-    from bnplace.sweep import plan_sweep
-    from bnplace.track import resolve_tracking_uri
+    from bnplace.run.sweep import plan_sweep
+    from bnplace.store.inventory import EXPORT_FORMATS, records_frame, trial_records, write_export
+    from bnplace.store.track import resolve_tracking_uri
 
     if fmt not in EXPORT_FORMATS:
         raise typer.BadParameter(f"--format must be csv or parquet, got {fmt!r}")
@@ -413,7 +413,7 @@ def ui(
     ] = "127.0.0.1",
 ) -> None:
     """Start the MLflow UI on the same store, bound to 127.0.0.1 by default."""
-    from bnplace.ui import serve
+    from bnplace.console.ui import serve
 
     serve(tracking_uri, host, port, _console())
 

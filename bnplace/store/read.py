@@ -1,7 +1,7 @@
 """The MLflow store as compare sees it: open it, find the sweep, search runs, read plan.json.
 
 In: a tracking URI, and an experiment name or a run id (or neither: the newest sweep in the
-store), read with `MlflowClient` in the layout of bnplace/track.py (sweep run > variant runs >
+store), read with `MlflowClient` in the layout of bnplace/store/track.py (sweep run > variant runs >
 trial runs, see docs/tracking.md). Out: an `MlflowClient` that refuses a missing SQLite file
 (`client_for`), the sweep to compare with its metadata from the sweep run's tags (`find_sweep`,
 `SweepInfo`), all runs of one role (`search_runs` with `role_filter`), the sweep's plan.json
@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bnplace import tags as names
-from bnplace.errors import StoreNotFound, TrackingError, did_you_mean
+from bnplace.names import tags as names
+from bnplace.names.errors import StoreNotFound, TrackingError, did_you_mean
 
-if TYPE_CHECKING:
-    from mlflow import MlflowClient
-    from mlflow.entities import Run
+if TYPE_CHECKING:  # also the types compare names the store's objects by
+    from mlflow import MlflowClient as MlflowClient
+    from mlflow.entities import Run as Run
 
 
 @dataclass(frozen=True)
@@ -246,3 +247,56 @@ def read_plan(client: MlflowClient, sweep_run_id: str) -> dict[str, Any] | None:
             f"(keys: {', '.join(plan) if isinstance(plan, dict) else type(plan).__name__})"
         )
     return plan
+
+
+def experiment_ids(tracking_uri: str) -> list[tuple[str, str]]:
+    """Every experiment of the store but MLflow's "Default", as (name, id). A SQLite store that
+    does not exist yet is created (as `mlflow server` on it does), so it lists nothing."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    with mlflow_errors(tracking_uri):
+        return [
+            (exp.name, exp.experiment_id)
+            for exp in _all_experiments(client)
+            if exp.name != "Default"
+        ]
+
+
+@dataclass
+class VariantNumbers:
+    """What a comparison writes on one variant run: metrics (name -> value) and tags."""
+
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+def write_comparison(
+    client: MlflowClient,
+    tracking_uri: str,
+    sweep_run_id: str,
+    *,
+    files: Sequence[tuple[str, Path]],
+    tables: Sequence[tuple[str, Any]],
+    numbers: Mapping[str, VariantNumbers],
+) -> tuple[str, ...]:
+    """Log a comparison: `files` as artifacts of the sweep run (artifact folder, local path),
+    `tables` with `log_table` (artifact file, DataFrame), and each variant run's `numbers`
+    (by run id) in one batch, all at one timestamp. Returns the artifact paths written."""
+    from mlflow.entities import Metric, RunTag
+
+    logged: list[str] = []
+    now = int(time.time() * 1000)
+    with mlflow_errors(tracking_uri):
+        for folder, path in files:
+            client.log_artifact(sweep_run_id, str(path), artifact_path=folder)
+            logged.append(f"{folder}/{path.name}")
+        for artifact_file, frame in tables:
+            client.log_table(sweep_run_id, data=frame, artifact_file=artifact_file)
+            logged.append(artifact_file)
+        for run_id, mine in numbers.items():
+            metrics = [Metric(k, v, now, 0) for k, v in mine.metrics.items()]
+            tags = [RunTag(k, v) for k, v in mine.tags.items()]
+            if metrics or tags:
+                client.log_batch(run_id, metrics=metrics, tags=tags)
+    return tuple(logged)

@@ -151,7 +151,7 @@ class UnknownVariant(PlanError):
 
 
 class PlanTooLarge(PlanError):
-    """A sweep of more trials than a plan takes (`bnplace.plan.MAX_TRIALS`), refused before
+    """A sweep of more trials than a plan takes (`bnplace.plan.make.MAX_TRIALS`), refused before
     any variant is resolved; the message names the config file and the keys that multiply."""
 
 

@@ -25,12 +25,12 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bnplace.schedule import LookRecord, SeedsOnDemand
+from bnplace.execute.schedule import LookRecord, SeedsOnDemand
 
 if TYPE_CHECKING:
     from bnplace.plan import Plan, Trial
-    from bnplace.result import TrialResult
-    from bnplace.sequential import Decision
+    from bnplace.stats.sequential import Decision
+    from bnplace.trial.result import TrialResult
 
 
 @dataclass

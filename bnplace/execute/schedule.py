@@ -9,13 +9,13 @@ on demand, where each comparison stands (`decisions`) and a record per look pass
 
 Seeds on demand (`SeedsOnDemand`): every variant gets the first look's seeds; when a look of a
 comparison is complete (every side has ended those seeds) the family is judged again by
-`bnplace.pairing.judge_family`, the same function `compare` uses, and a variant gets the next
+`bnplace.stats.pairing.judge_family`, the same function `compare` uses, and a variant gets the next
 look's seeds only while a comparison it is in is undecided. Decisions are a function of the
 ended trials alone, so a sweep killed at any point and rerun reaches the same decisions. With
 several datasets, one runs per dataset (its `dataset`: it deals and judges that dataset's
-trials alone) behind `bnplace.schedule_datasets.SeedsOnDemandByDataset`.
+trials alone) behind `bnplace.execute.schedule_datasets.SeedsOnDemandByDataset`.
 Claims (`ClaimedSchedule`): a wrapper around either schedule for drivers that share a plan. Its
-`take` claims each trial through a `Claimer` (bnplace/claims.py does it over MLflow) before it
+`take` claims each trial through a `Claimer` (bnplace/store/claims.py does it over MLflow) before it
 deals it, skips trials a live driver holds, passes on the results of trials that ended
 elsewhere as if they had ended here, and, once this driver runs nothing, waits for the trials
 held elsewhere (their results may release more seeds; a stale one is taken over).
@@ -31,14 +31,14 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from bnplace.result import FINISHED
+from bnplace.names.states import FINISHED
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from bnplace.plan import Plan, Trial
-    from bnplace.result import TrialResult
-    from bnplace.sequential import Decision
+    from bnplace.stats.sequential import Decision
+    from bnplace.trial.result import TrialResult
 
 
 class Schedule(Protocol):
@@ -136,8 +136,8 @@ class SeedsOnDemand:
     _passed: int = field(default=0, init=False)  # looks recorded so far
 
     def __post_init__(self) -> None:
-        from bnplace.sequential import SequentialRule
-        from bnplace.verdicts import family
+        from bnplace.stats.sequential import SequentialRule
+        from bnplace.stats.verdicts import family
 
         design = self.plan.design
         names = [v.name for v in self.plan.variants]
@@ -190,7 +190,7 @@ class SeedsOnDemand:
 
     def _look_completed(self, variant: str) -> bool:
         """Whether an open comparison with `variant` can now be judged at its next look."""
-        from bnplace.sequential import next_look_seeds
+        from bnplace.stats.sequential import next_look_seeds
 
         for c in self._family:
             if variant not in c.variants:
@@ -203,7 +203,7 @@ class SeedsOnDemand:
     def _judge(self) -> None:
         """Judge the family on the trials ended so far; give each variant the seeds its open
         comparisons need next, and queue the trials for them."""
-        from bnplace.pairing import judge_family, seeds_needed
+        from bnplace.stats.pairing import judge_family, seeds_needed
 
         design = self.plan.design
         self.decisions = judge_family(

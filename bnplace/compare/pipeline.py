@@ -1,0 +1,360 @@
+"""The compare pipeline: the runs of a sweep in; statistics, plots, a report and verdicts out.
+
+In: an MLflow tracking URI and an experiment name or a sweep run id (`compare_runs`), or the
+DataFrames already read (`compare_frames`, no MLflow). Out: a `Comparison`
+(`bnplace.compare.comparison`); `compare_runs` also writes the report, plots and tables to
+`out_dir` and logs them to the sweep run in MLflow. `render_table` (rich) and `render_text`
+(markdown | csv | json) render a `Comparison` for the CLI. The steps it calls, each imported
+when first needed (none of pandas, scipy, mlflow or matplotlib is imported before): `frame`
+(runs -> DataFrames), `stats` and `paired` (pure statistics), `pooled` (several datasets),
+`record` (results -> MLflow), `plots`, `table`, `report`, `format`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+from bnplace.compare.comparison import Comparison
+from bnplace.names.errors import TrackingError, did_you_mean
+from bnplace.names.states import FINISHED, MISSING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bnplace.compare.pooled import DatasetsView
+    from bnplace.compare.table import ComparisonTable
+    from bnplace.stats.verdicts import Design
+    from bnplace.store.read import SweepInfo
+
+
+def compare_frames(
+    trials: pd.DataFrame,
+    *,
+    sweep: SweepInfo,
+    metric: str | None = None,
+    baseline: str | None = None,
+    variants: Sequence[str] | None = None,
+    history: pd.DataFrame | None = None,
+    design: Design | None = None,
+    notes: Sequence[str] = (),
+    merged_sweeps: Sequence[str] = (),
+) -> Comparison:
+    """Statistics of already-read DataFrames: no MLflow, no files.
+
+    `metric` defaults to the sweep's main metric, its direction to the sweep's direction (for
+    the main metric) or to bnplace's naming rule; `baseline` to the sweep's baseline, else the
+    first of `variants` (default: the variants in order of appearance in `trials`). Raises
+    TrackingError for a metric no trial logged or a baseline that is not a variant.
+    """
+    import pandas as pd
+
+    from bnplace.compare.frame import HISTORY_COLUMNS
+    from bnplace.compare.stats import axis_column, compute_statistics
+    from bnplace.names.metrics import Direction, direction_for
+    from bnplace.stats.verdicts import Design
+
+    design = design or Design()
+    metric = metric or sweep.metric
+    if not metric:
+        raise TrackingError(
+            f"sweep run {sweep.run_id} has no 'bnplace.metric' tag; name the metric to compare"
+        )
+    names = list(variants) if variants is not None else list(dict.fromkeys(trials["variant"]))
+    _check_metric(trials, metric, sweep)
+    direction: Direction
+    if metric == sweep.metric and sweep.direction in ("min", "max"):
+        direction = cast("Direction", sweep.direction)  # a free-form tag, checked just above
+    else:
+        direction = direction_for(metric)
+    baseline = baseline or sweep.baseline or (names[0] if names else "")
+    if baseline not in names:
+        hint = did_you_mean(baseline, names)
+        raise TrackingError(
+            f"sweep run {sweep.run_id}: no variant named {baseline!r} to use as the baseline"
+            + (f" (did you mean {hint!r}?)" if hint else "")
+            + f"; variants: {', '.join(names)}"
+        )
+    if metric not in trials.columns:
+        trials = trials.assign(**{metric: float("nan")})
+    if design.sequential:  # before counting what is not run: some trials were never needed
+        trials, on_demand = _drop_seeds_not_needed(
+            trials, metric, direction, names, baseline, design
+        )
+        notes = (*notes, *on_demand)
+    if "status" in trials.columns and (missing := int((trials["status"] == MISSING.value).sum())):
+        notes = (*notes, f"{missing} planned trial(s) have no run yet (listed as 'not run')")
+    axes = [a for a in sweep.axes if axis_column(a) in trials.columns]
+    view: DatasetsView | None = None
+    if "dataset" in trials.columns and trials["dataset"].nunique() > 1:  # several datasets
+        from bnplace.compare.pooled import compare_datasets, pooled_statistics
+
+        on = {"metric": metric, "direction": direction, "variants": names, "baseline": baseline}
+        view = compare_datasets(trials, **on, design=design, axes=axes)  # type: ignore[arg-type]
+        stats = pooled_statistics(trials, view, **on, design=design, axes=axes)  # type: ignore[arg-type]
+    else:
+        stats = compute_statistics(
+            trials,
+            metric=metric,
+            direction=direction,
+            baseline=baseline,
+            variants=names,
+            axes=axes,
+            design=design,
+        )
+    if history is None:
+        history = pd.DataFrame(columns=list(HISTORY_COLUMNS))
+    return Comparison(
+        sweep=sweep,
+        metric=metric,
+        direction=direction,
+        baseline=baseline,
+        table=stats.table,
+        comparisons=stats.comparisons,
+        failures=stats.failures,
+        friedman=stats.friedman,
+        trials=trials,
+        history=history,
+        notes=(*notes, *stats.notes),
+        design=stats.design,
+        merged_sweeps=tuple(merged_sweeps) or (sweep.run_id,),
+        datasets=view,
+    )
+
+
+def _drop_seeds_not_needed(
+    trials: pd.DataFrame,
+    metric: str,
+    direction: str,
+    names: Sequence[str],
+    baseline: str,
+    design: Design,
+) -> tuple[pd.DataFrame, list[str]]:
+    """Seeds on demand: planned trials past what their comparisons asked for were never meant
+    to run (not "not run"); say where each comparison was decided and the seeds each used.
+    With several datasets each dataset decided its own family (as the sweep dealt them), so
+    this is done per dataset, each line prefixed by the dataset's name."""
+    import pandas as pd
+
+    from bnplace.compare.pooled import per_dataset
+
+    if "dataset" not in trials.columns or trials["dataset"].nunique() < 2:
+        return _drop_on_one(trials, metric, direction, names, baseline, design, "")
+    parts, lines = [], []
+    for dataset, mine in per_dataset(trials):
+        kept, said = _drop_on_one(mine, metric, direction, names, baseline, design, dataset)
+        parts.append(kept)
+        lines.extend(said)
+    return pd.concat(parts, ignore_index=True), lines
+
+
+def _drop_on_one(
+    trials: pd.DataFrame,
+    metric: str,
+    direction: str,
+    names: Sequence[str],
+    baseline: str,
+    design: Design,
+    dataset: str,
+) -> tuple[pd.DataFrame, list[str]]:
+    """`_drop_seeds_not_needed` on one dataset's trials (`dataset`: its name, "" for one)."""
+    from bnplace.stats.pairing import judge_family, seeds_needed
+    from bnplace.stats.verdicts import family
+
+    contrasts = family(names, baseline, design)
+    decisions = judge_family(trials, metric, direction, contrasts, design)
+    needed = seeds_needed(decisions, contrasts, design)
+    limit = trials["variant"].map(needed).fillna(design.looks[-1])
+    unneeded = (trials["status"] == MISSING.value) & (trials["seed"] >= limit)
+    kept = trials[~unneeded]
+    looks = ", ".join(str(n) for n in design.looks)
+    on = f"{dataset}: " if dataset else ""
+    lines = [
+        f"{on}seeds on demand (looks at {looks} seeds): "
+        + "; ".join(f"{v} {needed.get(v, 0)}" for v in names)
+        + f" seeds used of up to {design.looks[-1]}"
+        + (f"; {int(unneeded.sum())} planned trial(s) not needed" if unneeded.any() else "")
+    ]
+    for c in contrasts:
+        d = decisions[c.name]
+        if d.look is None:
+            lines.append(f"{on}{c.name}: no look complete yet")
+        elif d.decided:
+            lines.append(f"{on}{c.name}: {d.verdict} at look {d.look + 1} ({d.seeds} seeds)")
+        else:
+            at = "the last look" if d.look + 1 == len(design.looks) else f"look {d.look + 1}"
+            lines.append(f"{on}{c.name}: undecided at {at} ({d.seeds} seeds)")
+    return kept.reset_index(drop=True), lines
+
+
+def _check_metric(trials: pd.DataFrame, metric: str, sweep: SweepInfo) -> None:
+    from bnplace.compare.frame import FIXED_TRIAL_COLUMNS
+    from bnplace.compare.stats import axis_column
+
+    if metric in trials.columns:
+        return
+    finished = trials[trials["status"] == FINISHED] if "status" in trials.columns else trials
+    if finished.empty:
+        return  # nothing finished yet: every trial counts as failed, the table says so
+    fixed = {*FIXED_TRIAL_COLUMNS, *map(axis_column, sweep.axes)}
+    logged = sorted(c for c in trials.columns if c not in fixed)
+    hint = did_you_mean(metric, logged)
+    raise TrackingError(
+        f"sweep run {sweep.run_id}: no trial logged a metric named {metric!r}"
+        + (f" (did you mean {hint!r}?)" if hint else "")
+        + f"; logged metrics: {', '.join(logged) or 'none'}"
+    )
+
+
+def compare_runs(
+    tracking_uri: str,
+    *,
+    experiment: str | None = None,
+    sweep_run_id: str | None = None,
+    metric: str | None = None,
+    baseline: str | None = None,
+    out_dir: Path | None = None,
+    log_to_mlflow: bool = True,
+    merge_sweeps: bool = True,
+    margin: float | None = None,
+) -> Comparison:
+    """Compare the variants of a sweep read from MLflow; write and log the results.
+
+    The sweep: `sweep_run_id` (a variant or trial run id is followed up to its sweep), else the
+    newest sweep of `experiment`, else the newest sweep in the store. With `merge_sweeps` the
+    trials of earlier sweeps of the same experiment that ran the same variants count too, once
+    per trial key. Plots and reports are made when `out_dir` is given or `log_to_mlflow` is
+    true: into `out_dir` (created if needed) or a temporary folder; with `log_to_mlflow` the
+    report, plots and statistics go to the sweep run's artifacts under "compare/" (for a metric
+    other than the sweep's main one, "compare/<metric>/") and each variant run of the sweep
+    gets its numbers and verdicts (see `record.log_comparison`). The design (alpha, margin,
+    failure rule, contrasts) is the one the sweep's plan recorded; `margin` overrides its margin.
+    """
+
+    from bnplace.compare.frame import load_history, load_sweep
+    from bnplace.compare.record import log_comparison
+    from bnplace.store.read import client_for
+
+    client = client_for(tracking_uri)
+    data = load_sweep(
+        client,
+        experiment=experiment,
+        sweep_run_id=sweep_run_id,
+        merge_sweeps=merge_sweeps,
+        tracking_uri=tracking_uri,
+    )
+    comparison = compare_frames(
+        data.trials,
+        sweep=data.sweep,
+        metric=metric,
+        baseline=baseline,
+        variants=list(data.variants["variant"]),
+        design=data.design if margin is None else replace(data.design, margin=margin),
+        notes=data.notes,
+        merged_sweeps=data.merged_sweeps,
+    )
+    if out_dir is None and not log_to_mlflow:
+        return comparison
+
+    from bnplace.names.metrics import HISTORY_METRICS
+
+    history = load_history(client, data.trials, metrics=HISTORY_METRICS, tracking_uri=tracking_uri)
+    comparison = replace(comparison, history=history)
+    with tempfile.TemporaryDirectory(prefix="bnplace-compare-") as tmp:
+        work = Path(out_dir) if out_dir is not None else Path(tmp)
+        files = _write_outputs(comparison, work)
+        artifacts: tuple[str, ...] = ()
+        if log_to_mlflow:
+            main = comparison.metric == data.sweep.metric
+            artifacts = log_comparison(
+                client,
+                data.sweep,
+                data.variants,
+                comparison.table,
+                comparison.comparisons,
+                metric=comparison.metric,
+                files=files,
+                artifact_dir="compare" if main else f"compare/{comparison.metric}",
+                tracking_uri=tracking_uri,
+                datasets=comparison.datasets,
+            )
+    return replace(comparison, files=files if out_dir is not None else {}, artifacts=artifacts)
+
+
+def _write_outputs(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
+    """Plots into out_dir/plots, then the reports into out_dir; returns {name: path}."""
+    from bnplace.compare.plots import make_plots
+    from bnplace.compare.report import write_reports
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = make_plots(
+        trials=comparison.trials,
+        history=comparison.history,
+        table=comparison.table,
+        variants=[str(v) for v in comparison.table.sort_values("order")["variant"]],
+        metric=comparison.metric,
+        direction=comparison.direction,
+        baseline=comparison.baseline,
+        axes=comparison.sweep.axes,
+        out_dir=out_dir / "plots",
+        experiment=comparison.sweep.experiment,
+    )
+    if comparison.datasets is not None:
+        from bnplace.compare.forest import make_dataset_plots
+
+        plots |= make_dataset_plots(
+            comparison.datasets, comparison.design.margin, out_dir / "plots"
+        )
+        plots |= _per_dataset_plots(comparison, out_dir / "plots")
+    reports = write_reports(comparison, out_dir, plots)
+    return {**reports, **{f"plot_{name}": path for name, path in plots.items()}}
+
+
+def _per_dataset_plots(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
+    """Learning curves and the two-axis heatmap of each dataset on its own (the pooled ones mix
+    series of different scales): `learning_curves.<dataset>`, `heatmap.<dataset>`."""
+    from bnplace.compare.plots import color_map, plot_heatmap, plot_learning_curves
+
+    assert comparison.datasets is not None
+    variants = [str(v) for v in comparison.table.sort_values("order")["variant"]]
+    colors = color_map(variants)
+    made: dict[str, Path | None] = {}
+    for name in comparison.datasets.datasets:
+        runs = set(comparison.trials.loc[comparison.trials["dataset"] == name, "run_id"])
+        history = comparison.history[comparison.history["run_id"].isin(runs)]
+        made[f"learning_curves.{name}"] = plot_learning_curves(
+            history,
+            variants,
+            out_dir / f"learning_curves.{name}.png",
+            title=f"Learning curves on {name}: mean over seeds, band = ±1 sd",
+            colors=colors,
+        )
+        table = comparison.datasets.per[name].table
+        made[f"heatmap.{name}"] = plot_heatmap(
+            table,
+            comparison.sweep.axes,
+            comparison.metric,
+            comparison.direction,
+            out_dir / f"heatmap_{comparison.metric}.{name}.png",
+            title=f"{comparison.metric} on {name}",
+        )
+    return {name: path for name, path in made.items() if path is not None}
+
+
+def render_table(comparison: Comparison) -> ComparisonTable:
+    """A rich renderable for the terminal (`console.print(render_table(c))`): best first,
+    verdict column coloured, notes as caption, columns fitted to the console's width."""
+    from bnplace.compare.table import render_table as _render
+
+    return _render(comparison)
+
+
+def render_text(comparison: Comparison, fmt: str) -> str:
+    """The comparison as text: "markdown" (report without plots), "csv" (statistics table),
+    or "json" (everything, NaN as null)."""
+    from bnplace.compare.report import render_text as _render
+
+    return _render(comparison, fmt)

@@ -1,0 +1,119 @@
+"""What every executor shares: the events, the `Executor` protocol, worker start-up.
+
+In: a schedule and the driver's `emit`. Out: `TrialStarted`, `EpochEnded`, `TrialEnded` (the
+events), `Executor` (the protocol tests/test_executor_contract.py checks on every executor),
+`telling` (an emit that tells the schedule of each end), and `start_worker` /
+`set_tf_threads` (a worker's TensorFlow threads and quiet start).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from bnplace.data import Dataset
+    from bnplace.execute.schedule import Schedule
+    from bnplace.plan import Trial
+    from bnplace.trial.result import TrialResult
+
+
+@dataclass(frozen=True)
+class TrialStarted:
+    trial_key: str
+    worker: str
+
+
+@dataclass(frozen=True)
+class EpochEnded:
+    trial_key: str
+    epoch: int
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
+class TrialEnded:
+    result: TrialResult
+
+
+Event = TrialStarted | EpochEnded | TrialEnded
+Emit = Callable[[Event], None]
+
+
+class Executor(Protocol):
+    def start(self, datasets: Mapping[str, Dataset], size: int) -> None:
+        """Start workers for up to `size` trials now, so that they import TensorFlow while the
+        driver opens the store. Optional: `run` starts whatever is not running yet."""
+        ...
+
+    def run(
+        self, trials: Sequence[Trial] | Schedule, datasets: Mapping[str, Dataset], emit: Emit
+    ) -> None:
+        """Run every trial the schedule deals; return when none is running and none is ready,
+        with the workers stopped. Ctrl-C propagates as KeyboardInterrupt."""
+        ...
+
+    def close(self) -> None:
+        """Stop the workers (idempotent): for a sweep that ends before `run` is called."""
+        ...
+
+
+def telling(schedule: Schedule, emit: Emit) -> Emit:
+    """`emit`, then tell the schedule of each trial that ended (it may release more trials)."""
+
+    def emit_and_tell(event: Event) -> None:
+        emit(event)
+        if isinstance(event, TrialEnded):
+            schedule.ended(event.result)
+
+    return emit_and_tell
+
+
+# Keras imports these at start when they are installed (for its scikit-learn wrapper and its
+# image plots); trials never use them, and in a worker they are ~1.5-2 s of a ~7 s start on
+# 2 cores. Workers run no user code (configs are data), so hiding them there is safe.
+_UNUSED_IN_WORKERS = ("sklearn", "matplotlib.pyplot")
+
+
+def start_worker(threads: int) -> None:
+    """What a worker process does first: hide what it never uses, then start TensorFlow."""
+    for name in _UNUSED_IN_WORKERS:
+        # `import` raises ImportError for a None entry, which Keras handles
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+    set_tf_threads(threads)
+
+
+def set_tf_threads(threads: int) -> None:
+    """One TensorFlow thread per trial by default: parallel trials are the lever on CPUs.
+
+    TensorFlow ignores OMP_NUM_THREADS; the threading API must be called before any op runs.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _quiet_stderr():
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")  # retracing notes when many models share a process
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # TensorFlow already initialised in this process: keep its setting
+            pass
+        tf.constant(0)  # start the runtime here, while its start-up notes are silenced
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """TensorFlow 2.21 writes oneDNN and absl notes to fd 2 when it starts, whatever
+    TF_CPP_MIN_LOG_LEVEL says; silence fd 2 meanwhile (Python errors still raise)."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

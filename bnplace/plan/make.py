@@ -1,0 +1,223 @@
+"""Plan: a loaded config -> the variants and trials of a sweep, linted, with stable keys.
+
+In: a `LoadedConfig`, a `shape_of` function giving the `DataShape` of a data section (the CLI
+passes one that prepares the data; tests pass a constant) and the seeds. Out: a frozen `Plan`
+(`bnplace.plan.trials`): variants (canonical `ModelSpec`, layer order, parameter count, lint
+findings), the trials (variant x seed, each with a trial key that hashes everything that
+affects its result), the variants merged because they compute the same function, and the
+baseline. Pure: imports neither TensorFlow nor MLflow and touches no files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from bnplace.config.checks import Issue
+from bnplace.config.data import CsvData
+from bnplace.config.load import LoadedConfig, validate_raw
+from bnplace.config.overrides import set_values, target_paths
+from bnplace.config.schema import Config
+from bnplace.names.errors import ConfigError, PlanError, PlanTooLarge, UnknownVariant
+from bnplace.names.metrics import default_metric, direction_for
+from bnplace.plan.design import design_findings, make_design, resolve_variant
+from bnplace.plan.grid import Cell, expand
+from bnplace.plan.lint import Finding, Level, Subject, lint
+from bnplace.plan.resolve import DataShape, resolve_model
+from bnplace.plan.shapes import analyse
+from bnplace.plan.spec import ModelSpec
+from bnplace.plan.trials import Merge, OnDataset, Plan, Trial, Variant
+
+# Bump when the training procedure changes in a way that makes old results incomparable.
+TRIAL_FORMAT = "bnplace-trial-1"
+# The most trials one plan takes: a sweep past it is refused before anything is resolved
+# (planning costs ~1 ms a variant and each trial is a run in the store; a grid that large is
+# a typo or a job for several sweeps).
+MAX_TRIALS = 100_000
+
+
+def _digest(payload: Any, size: int = 64) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:size]
+
+
+def data_key(config: Config) -> str:
+    """Identity of a (single-dataset) config's data section, for caching prepared data."""
+    data = config.section.model_dump(mode="json")
+    return _digest(data)
+
+
+def _variant_config(loaded: LoadedConfig, cell: Cell) -> Config:
+    raw = loaded.raw
+    for key, value in cell.overrides:
+        raw = set_values(raw, target_paths(key, loaded.config), value)
+    try:
+        return validate_raw(raw)
+    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+        raise PlanError(
+            f"{loaded.file}: variant '{cell.name}' is not a valid config:\n{exc}"
+        ) from None
+
+
+def _variant_key(config: Config, model: ModelSpec, data: DataShape) -> str:
+    data_identity: Any = data.fingerprint or config.section.model_dump(mode="json")
+    if isinstance(config.section, CsvData) and data.fingerprint:
+        data_identity = data.fingerprint  # the content, wherever the file lives
+    return _digest(
+        {
+            "model": model.canonical(),
+            "train": config.train.model_dump(mode="json"),
+            "data": data_identity,
+        }
+    )
+
+
+def make_plan(
+    loaded: LoadedConfig,
+    shape_of: Callable[[Config], DataShape],
+    *,
+    seeds: Sequence[int] | None = None,
+) -> Plan:
+    """Expand the grid, resolve and lint every variant, merge equivalents, list the trials."""
+    config = loaded.config
+    seed_list = tuple(seeds) if seeds is not None else config.sweep.seed_list
+    _check_size(loaded, len(seed_list))
+    variants: list[Variant] = []
+    merges: list[Merge] = []
+    by_key: dict[str, Variant] = {}
+    for cell in expand(config):
+        vconfig = _variant_config(loaded, cell)
+        on, findings = _on_datasets(vconfig, shape_of, cell.name)
+        # one dataset: its key, as before datasets existed; several: a hash of each one's
+        key = on[0].key if not config.datasets else _digest({o.dataset: o.key for o in on})
+        if key in by_key:
+            merges.append(Merge(by_key[key].name, cell.name, "builds the same function"))
+            continue
+        first = on[0]
+        variant = Variant(
+            key[:8],
+            key,
+            cell.name,
+            cell.labels,
+            first.config,
+            first.model,
+            first.params,
+            first.cudnn,
+            findings,
+            on,
+        )
+        by_key[key] = variant
+        variants.append(variant)
+    trials = tuple(
+        Trial(
+            _digest([TRIAL_FORMAT, o.key, seed], 16),
+            seed,
+            v.id,
+            v.name,
+            o.model,
+            o.config,
+            o.fingerprint,
+            o.dataset,
+        )
+        for v in variants
+        for o in v.on
+        for seed in seed_list
+    )
+    task = config.task
+    metric = config.compare.metric or default_metric(task)
+    looks = config.sweep.looks if seeds is None else ()  # --seeds N: a fixed design
+    design = make_design(config.compare, variants, merges, looks)
+    baseline = _baseline(loaded, variants, merges)
+    names = [v.name for v in variants]
+    return Plan(
+        experiment=config.experiment,
+        task=task,
+        metric=metric,
+        direction=direction_for(metric),
+        baseline=baseline,
+        axes=tuple(list(config.sweep.axes) + list(config.sweep.arms)),
+        seeds=seed_list,
+        variants=tuple(variants),
+        trials=trials,
+        merges=tuple(merges),
+        design=design,
+        design_findings=tuple(design_findings(design, names, baseline, len(seed_list))),
+        datasets=tuple(config.datasets or ()),
+    )
+
+
+def _baseline(loaded: LoadedConfig, variants: Sequence[Variant], merges: Sequence[Merge]) -> str:
+    """compare.baseline resolved to a variant name; a name that picks none is located."""
+    wanted = loaded.config.compare.baseline
+    if not wanted:
+        return variants[0].name
+    try:
+        return resolve_variant(wanted, variants, merges, "compare.baseline")
+    except UnknownVariant as exc:
+        issue = Issue(
+            ("compare", "baseline"),
+            f"'{wanted}' names {exc.matches} of the plan's variants, not exactly one",
+            expected="a variant name or axis=label pairs, one of: " + "; ".join(exc.names),
+            got=wanted,
+            suggestion=exc.suggestion,
+        )
+        raise ConfigError([loaded.problem(issue)]) from None
+
+
+def _on_datasets(
+    vconfig: Config, shape_of: Callable[[Config], DataShape], name: str
+) -> tuple[tuple[OnDataset, ...], tuple[Finding, ...]]:
+    """A variant resolved, keyed and linted on each dataset of its config. A finding the same
+    on every dataset is listed once; one that differs names its dataset."""
+    on: list[OnDataset] = []
+    found: dict[tuple[str, Level, str], list[str]] = {}
+    for dataset in vconfig.sections:
+        dconfig = vconfig.on_dataset(dataset)
+        shape = shape_of(dconfig)
+        model = resolve_model(dconfig, shape)
+        report = analyse(model)
+        key = _variant_key(dconfig, model, shape)
+        clash = next((o.dataset for o in on if o.key == key), None)
+        if clash is not None:  # their trials would share keys: one would never be trained
+            raise PlanError(
+                f"datasets '{clash}' and '{dataset}' are the same data (variant '{name}' has "
+                "the same key on both); remove one of them"
+            )
+        on.append(
+            OnDataset(dataset, key, dconfig, model, report.params, report.cudnn, shape.fingerprint)
+        )
+        for f in lint(Subject(dconfig, model, report, shape.train_windows), name):
+            found.setdefault((f.rule, f.level, f.message), []).append(dataset)
+    findings = tuple(
+        Finding(
+            rule,
+            level,
+            message if len(where) == len(on) else f"on {', '.join(where)}: {message}",
+            name,
+        )
+        for (rule, level, message), where in found.items()
+    )
+    return tuple(on), findings
+
+
+def _check_size(loaded: LoadedConfig, seeds: int) -> None:
+    """Refuse a sweep of more than MAX_TRIALS trials, from the sizes of its axes and arm sets
+    alone (merges can only make it smaller, so the bound is checked on the full grid)."""
+    sweep = loaded.config.sweep
+    sizes = [(f"sweep.axes.{key}", len(values)) for key, values in sweep.axes.items()]
+    sizes += [(f"sweep.arms.{name}", len(arms)) for name, arms in sweep.arms.items()]
+    datasets = len(loaded.config.sections)
+    if datasets > 1:
+        sizes.append(("datasets", datasets))
+    cells = math.prod(size for _, size in sizes)
+    if cells * seeds <= MAX_TRIALS:
+        return
+    factors = " x ".join(f"{key} ({size})" for key, size in sizes) or "one variant"
+    raise PlanTooLarge(
+        f"{loaded.file}: sweep: {cells:,} variants x {seeds:,} seeds = {cells * seeds:,} "
+        f"trials, more than the {MAX_TRIALS:,} one plan takes; the grid is {factors} x "
+        "sweep.seeds: narrow an axis or arm set, or split the sweep"
+    )
