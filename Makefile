@@ -30,6 +30,8 @@ lint: install
 	$(VENV)/bin/ruff check bnplace tests benchmarks
 	$(VENV)/bin/ruff format --check bnplace tests benchmarks
 	$(VENV)/bin/mypy bnplace
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/python scripts/check_house.py
 
 ui: install
 	$(VENV)/bin/bnplace ui

@@ -320,7 +320,7 @@ def time_gaps(time: np.ndarray, name: str, rows: np.ndarray) -> list[str]:
     steps = np.diff(time)
     is_dt = np.issubdtype(time.dtype, np.datetime64)
     numeric_steps = steps.astype(np.int64) if is_dt else steps.astype(np.float64)
-    usual = np.median(numeric_steps)
+    usual = float(np.median(numeric_steps))
     if usual <= 0:
         return []
     gaps = np.flatnonzero(numeric_steps > 1.5 * usual)
