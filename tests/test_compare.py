@@ -28,7 +28,7 @@ from mlflow.entities import Metric, Param
 from bnplace.compare import compare_frames, compare_runs, render_table, render_text
 from bnplace.compare.frame import load_sweep
 from bnplace.names.errors import BnplaceError, TrackingError
-from bnplace.store.read import client_for
+from bnplace.store.client import existing_client
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 AXES = ("conv.pre_act", "dropout.where")
@@ -462,7 +462,7 @@ def test_errors_name_what_was_asked(store, forecast, tmp_path: Path) -> None:
 def test_load_sweep_tables(store, forecast) -> None:
     uri, _client, _root = store
     _comparison, sweep_id, _out = forecast
-    data = load_sweep(client_for(uri), sweep_run_id=sweep_id)
+    data = load_sweep(existing_client(uri), sweep_run_id=sweep_id)
     assert list(data.variants["variant"]) == [v.name for v in VARIANTS]  # plan order
     t = data.trials
     assert len(t) == 32 and t.groupby(["variant", "seed"]).size().max() == 1

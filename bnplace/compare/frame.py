@@ -26,14 +26,8 @@ from bnplace.names import tags as names
 from bnplace.names.errors import TrackingError
 from bnplace.names.states import FINISHED, MISSING, TrialState
 from bnplace.stats.verdicts import Design
-from bnplace.store.read import (
-    SweepInfo,
-    find_sweep,
-    mlflow_errors,
-    read_plan,
-    role_filter,
-    search_runs,
-)
+from bnplace.store.client import search_all
+from bnplace.store.read import SweepInfo, find_sweep, mlflow_errors, read_plan, role_filter
 
 if TYPE_CHECKING:  # MLflow's types, as the store hands them out
     from bnplace.store.read import MlflowClient, Run
@@ -148,7 +142,7 @@ def load_sweep(
         )
         notes = list(notes_found)
         exp = [sweep.experiment_id]
-        all_variant_runs = search_runs(client, exp, role_filter("variant"))
+        all_variant_runs = search_all(client, exp, role_filter("variant"))
         own_runs = [r for r in all_variant_runs if r.data.tags.get(names.PARENT) == sweep.run_id]
         own_runs.sort(key=lambda r: int(r.info.start_time or 0))
         plan = read_plan(client, sweep.run_id)
@@ -164,7 +158,7 @@ def load_sweep(
                 f"MLflow store {uri}: sweep run {sweep.run_id} ({sweep.run_name}) plans no "
                 "variants; nothing to compare"
             )
-        trial_runs = search_runs(client, exp, role_filter("trial"))
+        trial_runs = search_all(client, exp, role_filter("trial"))
 
     sweep_of = {r.info.run_id: r.data.tags.get(names.PARENT, "") for r in all_variant_runs}
     own_variant_runs = {r.info.run_id for r in own_runs}

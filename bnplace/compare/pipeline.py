@@ -236,9 +236,9 @@ def compare_runs(
 
     from bnplace.compare.frame import load_history, load_sweep
     from bnplace.compare.record import log_comparison
-    from bnplace.store.read import client_for
+    from bnplace.store.client import existing_client
 
-    client = client_for(tracking_uri)
+    client = existing_client(tracking_uri)
     data = load_sweep(
         client,
         experiment=experiment,

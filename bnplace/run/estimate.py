@@ -17,7 +17,6 @@ import math
 import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bnplace.names import metrics as metric_names
@@ -91,18 +90,19 @@ def measured_step_costs(
 ) -> tuple[dict[str, StepCost], int]:
     """Variant id -> median step cost over its finished trials in the store; and how many
     trials that is. Empty when the store or experiment does not exist."""
-    if uri.startswith("sqlite:///"):
-        path = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
-        if not path.exists():
-            return {}, 0
-    from bnplace.store.read import client_for, mlflow_errors, role_filter, search_runs
+    from bnplace.store.client import existing_client, search_all, sqlite_path
+    from bnplace.store.read import mlflow_errors, role_filter
 
-    client = client_for(uri)
+    path = sqlite_path(uri)
+    if path is not None and not path.exists():
+        return {}, 0
+
+    client = existing_client(uri)
     with mlflow_errors(uri):
         experiment = client.get_experiment_by_name(plan.experiment)
         if experiment is None:
             return {}, 0
-        runs = search_runs(
+        runs = search_all(
             client,
             [experiment.experiment_id],
             role_filter(names.TRIAL) + " and attributes.status = 'FINISHED'",

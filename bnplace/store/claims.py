@@ -54,6 +54,7 @@ from bnplace.names.tags import (
     TRIAL_KEY,
     VARIANT,
 )
+from bnplace.store.client import make_client
 from bnplace.store.records import plan_digest
 from bnplace.trial.result import TrialResult
 
@@ -365,9 +366,7 @@ class Heartbeat:
             self._thread = None
 
     def _loop(self) -> None:
-        from mlflow import MlflowClient
-
-        client = MlflowClient(tracking_uri=self.uri)
+        client = make_client(self.uri)
         tag = driver_tag(self.driver)
         while not self._stop.wait(self.every_s):
             with self._lock:

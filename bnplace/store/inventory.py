@@ -50,10 +50,11 @@ class TrialRecord:
 
 def trial_records(plan: Plan, uri: str) -> tuple[list[TrialRecord], str]:
     """The plan's trials as the store holds them, and a note ("" or why all are pending)."""
-    from bnplace.store.read import client_for, mlflow_errors, role_filter, search_runs
+    from bnplace.store.client import existing_client, search_all
+    from bnplace.store.read import mlflow_errors, role_filter
 
     try:
-        client = client_for(uri)
+        client = existing_client(uri)
     except StoreNotFound:
         return [_pending(t) for t in plan.trials], f"no store at {uri} yet: nothing has run"
     with mlflow_errors(uri):
@@ -61,7 +62,7 @@ def trial_records(plan: Plan, uri: str) -> tuple[list[TrialRecord], str]:
         if experiment is None:
             note = f"no experiment '{plan.experiment}' in {uri} yet: nothing has run"
             return [_pending(t) for t in plan.trials], note
-        runs = search_runs(client, [experiment.experiment_id], role_filter(names.TRIAL))
+        runs = search_all(client, [experiment.experiment_id], role_filter(names.TRIAL))
     by_key: dict[str, list[Run]] = {}
     for run in runs:
         by_key.setdefault(run.data.tags.get(names.TRIAL_KEY, ""), []).append(run)

@@ -1,13 +1,13 @@
-"""The MLflow store as compare sees it: open it, find the sweep, search runs, read plan.json.
+"""The MLflow store as compare sees it: find the sweep, read plan.json, write the comparison.
 
-In: a tracking URI, and an experiment name or a run id (or neither: the newest sweep in the
-store), read with `MlflowClient` in the layout of bnplace/store/track.py (sweep run > variant runs >
-trial runs, see docs/tracking.md). Out: an `MlflowClient` that refuses a missing SQLite file
-(`client_for`), the sweep to compare with its metadata from the sweep run's tags (`find_sweep`,
-`SweepInfo`), all runs of one role (`search_runs` with `role_filter`), the sweep's plan.json
-(`read_plan`), and `mlflow_errors`, which turns MLflow's exceptions into `TrackingError`.
-No DataFrames: `bnplace.compare.frame` shapes what is read here. mlflow is imported inside the
-functions.
+In: a client from `bnplace.store.client`, and an experiment name or a run id (or neither: the
+newest sweep in the store), read in the layout of bnplace/store/track.py (sweep run > variant
+runs > trial runs, see docs/tracking.md). Out: the sweep to compare with its metadata from the
+sweep run's tags (`find_sweep`, `SweepInfo`), the filter for the runs of one role
+(`role_filter`), the sweep's plan.json (`read_plan`), the store's experiments
+(`experiment_ids`), the comparison written back (`write_comparison`), and `mlflow_errors`,
+which turns MLflow's exceptions into `TrackingError`. No DataFrames: `bnplace.compare.frame`
+shapes what is read here. mlflow is imported inside the functions.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bnplace.names import tags as names
-from bnplace.names.errors import StoreNotFound, TrackingError, did_you_mean
+from bnplace.names.errors import TrackingError, did_you_mean
+from bnplace.store.client import all_experiments, make_client, search_all
 
 if TYPE_CHECKING:  # also the types compare names the store's objects by
     from mlflow import MlflowClient as MlflowClient
@@ -58,63 +59,12 @@ def mlflow_errors(tracking_uri: str) -> Iterator[None]:
         raise TrackingError(f"MLflow store {tracking_uri}: {exc.message}") from exc
 
 
-def client_for(tracking_uri: str) -> MlflowClient:
-    """An `MlflowClient` for `tracking_uri`; a SQLite store must exist already (opening a
-    missing one would create an empty store where the user mistyped a path)."""
-    from mlflow import MlflowClient
-
-    if tracking_uri.startswith("sqlite:///"):
-        path = Path(tracking_uri.removeprefix("sqlite:///").split("?", 1)[0])
-        if str(path) not in ("", ":memory:") and not path.exists():
-            raise StoreNotFound(
-                f"MLflow store {tracking_uri}: the SQLite file {path} does not exist "
-                "(run `bnplace run` first, or pass the store the sweep was logged to)"
-            )
-    return MlflowClient(tracking_uri=tracking_uri)
-
-
-def search_runs(
-    client: MlflowClient,
-    experiment_ids: Sequence[str],
-    filter_string: str,
-    *,
-    order_by: Sequence[str] | None = None,
-    limit: int | None = None,
-) -> list[Run]:
-    """All runs matching `filter_string` (paginated), optionally only the first `limit`."""
-    runs: list[Run] = []
-    token: str | None = None
-    while True:
-        page = client.search_runs(
-            list(experiment_ids),
-            filter_string,
-            max_results=min(limit, 1000) if limit else 1000,
-            order_by=list(order_by) if order_by else None,
-            page_token=token,
-        )
-        runs.extend(page)
-        token = page.token
-        if not token or (limit is not None and len(runs) >= limit):
-            return runs[:limit] if limit else runs
-
-
 def role_filter(role: str, parent: str | None = None) -> str:
     """The search filter for the runs of one role (sweep, variant, trial), under `parent`."""
     text = f"tags.`{names.ROLE}` = '{role}'"
     if parent:
         text += f" and tags.`mlflow.parentRunId` = '{parent}'"
     return text
-
-
-def _all_experiments(client: MlflowClient) -> list[Any]:
-    experiments: list[Any] = []
-    token: str | None = None
-    while True:
-        page = client.search_experiments(max_results=1000, page_token=token)
-        experiments.extend(page)
-        token = page.token
-        if not token:
-            return experiments
 
 
 def _sweep_info(client: MlflowClient, run: Run, tracking_uri: str) -> SweepInfo:
@@ -167,7 +117,7 @@ def find_sweep(
     if experiment is not None:
         exp = client.get_experiment_by_name(experiment)
         if exp is None:
-            known = [e.name for e in _all_experiments(client)]
+            known = [e.name for e in all_experiments(client)]
             hint = did_you_mean(experiment, known)
             raise TrackingError(
                 f"MLflow store {uri}: no experiment named {experiment!r}"
@@ -204,11 +154,9 @@ def find_sweep(
                 f"{run.info.experiment_id}, not to experiment {experiment!r}"
             )
         return _sweep_info(client, run, uri), tuple(notes)
-    exp_ids = (
-        [exp_id] if exp_id is not None else [e.experiment_id for e in _all_experiments(client)]
-    )
+    exp_ids = [exp_id] if exp_id is not None else [e.experiment_id for e in all_experiments(client)]
     # the newest: the sweep run a driver last opened (a rerun of a plan continues its run)
-    sweeps = sorted(search_runs(client, exp_ids, role_filter("sweep")), key=_opened, reverse=True)
+    sweeps = sorted(search_all(client, exp_ids, role_filter("sweep")), key=_opened, reverse=True)
     if not sweeps:
         where = f"experiment {experiment!r}" if experiment is not None else "the store"
         raise TrackingError(
@@ -252,13 +200,11 @@ def read_plan(client: MlflowClient, sweep_run_id: str) -> dict[str, Any] | None:
 def experiment_ids(tracking_uri: str) -> list[tuple[str, str]]:
     """Every experiment of the store but MLflow's "Default", as (name, id). A SQLite store that
     does not exist yet is created (as `mlflow server` on it does), so it lists nothing."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = make_client(tracking_uri)
     with mlflow_errors(tracking_uri):
         return [
             (exp.name, exp.experiment_id)
-            for exp in _all_experiments(client)
+            for exp in all_experiments(client)
             if exp.name != "Default"
         ]
 

@@ -63,6 +63,7 @@ from bnplace.names.tags import (
     VARIANT_NAME,
     VERSION,
 )
+from bnplace.store.client import make_client, search_all, sqlite_path
 from bnplace.store.records import (
     config_digest,
     finite,
@@ -81,7 +82,6 @@ if TYPE_CHECKING:
     from bnplace.trial.result import TrialResult
 
 KIND = ROLE  # the tag naming a run's role (sweep, variant, trial)
-_PAGE = 1000
 
 
 def resolve_tracking_uri(cli: str | None, config: str | None, cwd: Path | None = None) -> str:
@@ -120,10 +120,8 @@ class Tracker:
     _variants: dict[str, Variant] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
-        from mlflow import MlflowClient
-
         try:
-            self.client = MlflowClient(tracking_uri=self.uri)
+            self.client = make_client(self.uri)
             found = self.client.get_experiment_by_name(self.experiment)
             if found is None:
                 self.experiment_id = self._create_experiment()
@@ -164,23 +162,13 @@ class Tracker:
 
     def _artifact_location(self) -> str | None:
         """Next to a SQLite file (not ./mlruns of wherever the command ran); servers decide."""
-        if self.uri.startswith("sqlite:///"):
-            db = Path(self.uri.removeprefix("sqlite:///"))
-            return (db.parent / "mlartifacts" / self.experiment).as_uri()
-        return None
+        db = sqlite_path(self.uri)
+        return None if db is None else (db.parent / "mlartifacts" / self.experiment).as_uri()
 
     # --- look-ups for resume ---------------------------------------------------------------
 
     def _runs(self, filter_string: str) -> Iterator[Run]:
-        token = None
-        while True:
-            page = self.client.search_runs(
-                [self.experiment_id], filter_string, max_results=_PAGE, page_token=token
-            )
-            yield from page
-            token = page.token
-            if not token:
-                return
+        yield from search_all(self.client, [self.experiment_id], filter_string)
 
     def finished_values(self, metric: str) -> dict[str, float]:
         """Trial key -> `metric` of its newest FINISHED run (NaN without it): what resume skips,
