@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -28,10 +30,37 @@ train: {epochs: 2, batch_size: 32, learning_rate: 0.01}
 
 
 def write_config(folder: Path, extra: str, name: str = "c.yaml") -> Path:
+    """The tiny config plus `extra` in `folder`, beside an empty store (`sqlite_store`)."""
     folder.mkdir(parents=True, exist_ok=True)
+    sqlite_store(folder)
     path = folder / name
     path.write_text(TINY + textwrap.dedent(extra))
     return path
+
+
+def _template_store() -> Path:
+    """An empty MLflow SQLite store with every schema migration applied, made once per MLflow
+    version on this machine and shared by the test processes (written under another name,
+    then renamed: a process never sees half a file)."""
+    import mlflow
+
+    template = Path(tempfile.gettempdir()) / f"bnplace-tests-empty-store-{mlflow.__version__}.db"
+    if not template.exists():
+        partial = template.with_suffix(f".{os.getpid()}.partial")
+        MlflowClient(tracking_uri=f"sqlite:///{partial}").search_experiments()
+        os.replace(partial, template)
+    return template
+
+
+def sqlite_store(folder: Path, name: str = "mlflow.db") -> str:
+    """The URI of an MLflow SQLite store in `folder`: a copy of an empty, migrated store where
+    there is none yet. The same store `bnplace run` would create; copying it skips the ~2 s of
+    schema migrations each new store costs (tests/test_cli.py creates one the user's way)."""
+    path = folder / name
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(_template_store(), path)
+    return f"sqlite:///{path}"
 
 
 # Claims of a killed driver go stale after this many seconds (30 by default): short in tests,

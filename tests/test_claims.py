@@ -13,23 +13,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from mlflow.entities import ViewType
 
 from bnplace.execute.schedule import ClaimedSchedule, FixedSchedule
 from bnplace.names.states import FINISHED
-from bnplace.run.sweep import Prepared, plan_sweep
+from bnplace.run.sweep import Prepared
 from bnplace.store.claims import Claims
 from bnplace.store.track import Tracker
 from bnplace.trial.result import TrialResult
-from tests.sweeps import write_config
+from tests.sweeps import TINY, sqlite_store
 
-GRID = "sweep: {axes: {lstm.units: [2, 3]}, seeds: 3}\n"
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
-    return plan_sweep(write_config(Path(tmp_path_factory.mktemp("plan")), GRID))
+CONFIG = TINY + "sweep: {axes: {lstm.units: [2, 3]}, seeds: 3}\n"  # `prepared` (conftest.py)
 
 
 def driver(uri: str, prepared: Prepared, stale_s: float = 30.0) -> Claims:
@@ -61,7 +55,7 @@ def active_trial_runs(claims: Claims, key: str) -> list:
 
 
 def test_drivers_racing_for_each_trial_end_with_one_owner(tmp_path: Path, prepared) -> None:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_store(tmp_path)
     drivers = [driver(uri, prepared) for _ in range(3)]
     assert len({d.tracker.sweep_run_id for d in drivers}) == 1  # one sweep run for one plan
     for trial in prepared.plan.trials:
@@ -84,7 +78,7 @@ def test_drivers_racing_for_each_trial_end_with_one_owner(tmp_path: Path, prepar
 
 
 def test_drivers_racing_for_a_new_plan_share_one_sweep_run(tmp_path: Path, prepared) -> None:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_store(tmp_path)
     Tracker(uri, prepared.plan.experiment)  # the store and experiment exist before the race
     drivers = race(3, lambda i: driver(uri, prepared))
     sweep_ids = {d.tracker.sweep_run_id for d in drivers}
@@ -101,7 +95,7 @@ def test_drivers_racing_for_a_new_plan_share_one_sweep_run(tmp_path: Path, prepa
 
 
 def test_a_stale_claim_is_taken_over_and_marked_killed(tmp_path: Path, prepared) -> None:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_store(tmp_path)
     dead, alive = driver(uri, prepared, stale_s=1.0), driver(uri, prepared, stale_s=1.0)
     trial = prepared.plan.trials[0]
     assert dead.claim(trial).won
@@ -122,7 +116,7 @@ def test_a_stale_claim_is_taken_over_and_marked_killed(tmp_path: Path, prepared)
 
 
 def test_a_trial_that_ended_elsewhere_is_passed_on_not_claimed(tmp_path: Path, prepared) -> None:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_store(tmp_path)
     one, two = driver(uri, prepared), driver(uri, prepared)
     two.known_ended = two.tracker.ended_run_ids()
     trial = prepared.plan.trials[0]
@@ -144,7 +138,7 @@ def test_a_trial_that_ended_elsewhere_is_passed_on_not_claimed(tmp_path: Path, p
 def test_claimed_schedule_skips_held_trials_and_waits_for_them(tmp_path: Path, prepared) -> None:
     """Driver two deals only what driver one does not hold, then waits for driver one's trials
     and hears their results as if they had ended here."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_store(tmp_path)
     one, two = driver(uri, prepared), driver(uri, prepared)
     two.known_ended = two.tracker.ended_run_ids()
     trials = prepared.plan.trials

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from pathlib import Path
 
 import pytest
 
@@ -21,7 +20,7 @@ from bnplace.execute.slots import HARD_LIMIT_GRACE_S, Slot, stop_unneeded
 from bnplace.names.errors import BnplaceError
 from bnplace.names.states import FAILED, FINISHED, KILLED, MISSING, RUNNING, TrialState
 from bnplace.plan import Trial
-from bnplace.run.sweep import Prepared, plan_sweep
+from bnplace.run.sweep import Prepared
 from bnplace.trial.result import TIMEOUT, TrialResult, WorkerLost, failed_result
 
 CONFIG = """
@@ -33,13 +32,6 @@ model:
 train: {epochs: 3, batch_size: 32}
 sweep: {seeds: 3}
 """
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
-    path = Path(tmp_path_factory.mktemp("pool")) / "c.yaml"
-    path.write_text(CONFIG)
-    return plan_sweep(path)
 
 
 @pytest.mark.slow

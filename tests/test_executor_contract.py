@@ -52,13 +52,6 @@ KINDS = ("in_process", "process_pool", "ray")
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
-    path = Path(tmp_path_factory.mktemp("contract")) / "c.yaml"
-    path.write_text(CONFIG)
-    return plan_sweep(path)
-
-
-@pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[None]:
     ray = pytest.importorskip("ray")
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)

@@ -15,7 +15,7 @@ import pytest
 import bnplace.trial.reuse
 from bnplace.names import metrics as m
 from bnplace.names import tags
-from bnplace.run.sweep import Prepared, plan_sweep
+from bnplace.run.sweep import Prepared
 from bnplace.trial.result import TrialResult
 from bnplace.trial.reuse import ModelCache
 from bnplace.trial.train import TrialRunner, run_trial
@@ -53,13 +53,6 @@ sweep:
   seeds: 2
 """
 TIMINGS = {m.TRAIN_TIME_S, m.TIME_PER_EPOCH_S, m.FIRST_EPOCH_S}
-
-
-@pytest.fixture(scope="module")
-def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
-    path = Path(tmp_path_factory.mktemp("reuse")) / "c.yaml"
-    path.write_text(CONFIG)
-    return plan_sweep(path)
 
 
 def _outcome(result: TrialResult) -> tuple:
