@@ -91,51 +91,18 @@ def moved(issue: Issue, remaps: Sequence[Remap], fallback: KeyPath | None) -> Is
 
 
 def _issue(error: ErrorDetails, path: KeyPath) -> Issue:
+    """One pydantic error at `path` (already realigned to the file) -> an `Issue` in words."""
     error_type, message = error["type"], error["msg"].removeprefix("Value error, ")
     value = error.get("input")
     got = "" if isinstance(value, dict | list) else _show(value)
     if error_type == "extra_forbidden":
-        key = str(path[-1])
-        allowed = _fields_at(Config, path[:-1])
-        layer = key if key in LAYER_TYPES else did_you_mean(key, LAYER_TYPES)
-        if len(path) == 3 and path[0] == "model" and layer:
-            return Issue(
-                path,
-                f"'{key}' is not a block; {layer} is a layer, which goes at a site",
-                expected=f"a block ({', '.join(allowed)}); place layers under `placements:`, "
-                f"e.g. `placements: {{<block id>.post_act: [{layer}]}}`",
-                on_key=True,
-            )
-        return Issue(
-            path,
-            f"unknown key '{key}'",
-            expected=", ".join(allowed) if allowed else "",
-            suggestion=did_you_mean(key, allowed) or "",
-            on_key=True,
-        )
+        return _unknown_key(path)
     if error_type == "missing":
         return Issue(path, f"missing required key '{error['loc'][-1]}'")
     if error_type in ("union_tag_invalid", "union_tag_not_found"):  # `data.source`
-        key = error["ctx"]["discriminator"].strip("'")
-        tags = [t for m in _models_at(Config, path) for t in typing.get_args(_field(m, key))]
-        if error_type == "union_tag_not_found":
-            return Issue((*path, key), f"missing required key '{key}'", expected=", ".join(tags))
-        tag = str(error["ctx"]["tag"])
-        return Issue(
-            (*path, key),
-            f"unknown {key} '{tag}'",
-            expected=", ".join(tags),
-            got=_show(tag),
-            suggestion=did_you_mean(tag, tags) or "",
-        )
+        return _union_tag(error, path)
     if error_type == "too_short":
-        least, count = error["ctx"]["min_length"], error["ctx"]["actual_length"]
-        return Issue(
-            path,
-            "the list is empty" if count == 0 else "the list is too short",
-            expected=f"at least {least} item{'s' if least != 1 else ''}",
-            got=f"{count} item{'s' if count != 1 else ''}",
-        )
+        return _too_short(error, path)
     if error_type == "string_too_short":
         least = error["ctx"]["min_length"]
         expected = f"at least {least} character{'s' if least != 1 else ''}"
@@ -150,20 +117,72 @@ def _issue(error: ErrorDetails, path: KeyPath) -> Issue:
             path, "wrong type", expected=expected, got=value_in_words(value), on_key=value is None
         )
     if error_type == "literal_error":
-        choices = re.findall(r"'([^']*)'", error.get("ctx", {}).get("expected", ""))
-        return Issue(
-            path,
-            "value is not one of the allowed choices",
-            expected=", ".join(choices),
-            got=got,
-            suggestion=did_you_mean(str(error.get("input")), choices) or "",
-        )
+        return _not_a_choice(error, path, got)
     if error_type == "value_error":
         return Issue(path, message, got=got)
     # pydantic says "Input should be less than 1": keep the constraint as the expectation
     expected = message.removeprefix("Input should be ").split(", unable to parse")[0]
     problem = "value out of range" if "than" in expected else "wrong type or format"
     return Issue(path, problem, expected=expected, got=got)
+
+
+def _unknown_key(path: KeyPath) -> Issue:
+    """A key the schema does not have; a layer written where a block goes says where it goes."""
+    key = str(path[-1])
+    allowed = _fields_at(Config, path[:-1])
+    layer = key if key in LAYER_TYPES else did_you_mean(key, LAYER_TYPES)
+    if len(path) == 3 and path[0] == "model" and layer:
+        return Issue(
+            path,
+            f"'{key}' is not a block; {layer} is a layer, which goes at a site",
+            expected=f"a block ({', '.join(allowed)}); place layers under `placements:`, "
+            f"e.g. `placements: {{<block id>.post_act: [{layer}]}}`",
+            on_key=True,
+        )
+    return Issue(
+        path,
+        f"unknown key '{key}'",
+        expected=", ".join(allowed) if allowed else "",
+        suggestion=did_you_mean(key, allowed) or "",
+        on_key=True,
+    )
+
+
+def _union_tag(error: ErrorDetails, path: KeyPath) -> Issue:
+    """A missing or unknown tag of a tagged union (`data.source`), with the tags there are."""
+    key = error["ctx"]["discriminator"].strip("'")
+    tags = [t for m in _models_at(Config, path) for t in typing.get_args(_field(m, key))]
+    if error["type"] == "union_tag_not_found":
+        return Issue((*path, key), f"missing required key '{key}'", expected=", ".join(tags))
+    tag = str(error["ctx"]["tag"])
+    return Issue(
+        (*path, key),
+        f"unknown {key} '{tag}'",
+        expected=", ".join(tags),
+        got=_show(tag),
+        suggestion=did_you_mean(tag, tags) or "",
+    )
+
+
+def _too_short(error: ErrorDetails, path: KeyPath) -> Issue:
+    least, count = error["ctx"]["min_length"], error["ctx"]["actual_length"]
+    return Issue(
+        path,
+        "the list is empty" if count == 0 else "the list is too short",
+        expected=f"at least {least} item{'s' if least != 1 else ''}",
+        got=f"{count} item{'s' if count != 1 else ''}",
+    )
+
+
+def _not_a_choice(error: ErrorDetails, path: KeyPath, got: str) -> Issue:
+    choices = re.findall(r"'([^']*)'", error.get("ctx", {}).get("expected", ""))
+    return Issue(
+        path,
+        "value is not one of the allowed choices",
+        expected=", ".join(choices),
+        got=got,
+        suggestion=did_you_mean(str(error.get("input")), choices) or "",
+    )
 
 
 def _show(value: Any) -> str:

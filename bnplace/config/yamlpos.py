@@ -51,138 +51,23 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
 
 def parse_yaml(text: str, file: str) -> Parsed:
     loader = yaml.SafeLoader(text)
+    converter = _Converter(loader, file)
     try:
         root = loader.get_single_node()
         if root is None:
-            raise ConfigError(
-                [
-                    Problem(
-                        "the file is empty; a config is a YAML mapping",
-                        file=file,
-                        line=1,
-                        column=1,
-                        expected="a mapping with 'experiment', 'data' and 'model'",
-                    )
-                ]
-            )
-        positions: dict[KeyPath, tuple[int, int]] = {}
-        key_positions: dict[KeyPath, tuple[int, int]] = {}
-        problems: list[Problem] = []
-        written: dict[int, set[int]] = {}  # per mapping node, on its first visit
-        budget = [MAX_NODES]
-        merged_sizes: dict[int, int] = {}
-
-        def spend(count: int, node: yaml.Node, path: KeyPath) -> None:
-            budget[0] -= count
-            if budget[0] < 0:
-                raise _TooLarge(path, node)
-
-        def convert(node: yaml.Node, path: KeyPath) -> Any:
-            spend(1, node, path)
-            positions[path] = _mark(node)
-            if not _plain_tag(node):
-                line, column = _mark(node)
-                tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-                problems.append(
-                    Problem(
-                        f"tag '{tag}' is not allowed: a config is plain data, "
-                        "and bnplace never builds objects from it",
-                        file=file,
-                        line=line,
-                        column=column,
-                        key=dotted(path),
-                        expected="plain values, lists and mappings (no tags)",
-                        got=tag,
-                    )
-                )
-                return None
-            if isinstance(node, yaml.MappingNode):
-                # keys written here, as opposed to merged in by `<<: *anchor`, which they override
-                own = written.setdefault(id(node), {id(k) for k, _ in node.value if k.tag != MERGE})
-                if _merged_size(node, merged_sizes) > budget[0]:  # `<<:` chains multiply too
-                    raise _TooLarge(path, node)
-                loader.flatten_mapping(node)  # YAML merge keys (<<)
-                out: dict[Any, Any] = {}
-                seen: set[Any] = set()
-                for key_node, value_node in node.value:
-                    key = loader.construct_object(key_node, deep=True)
-                    if not isinstance(key, str | int | float | bool) or key is None:
-                        line, column = _mark(key_node)
-                        problems.append(
-                            Problem(
-                                "keys must be plain scalars",
-                                file=file,
-                                line=line,
-                                column=column,
-                                got=repr(key),
-                            )
-                        )
-                        continue
-                    if id(key_node) in own and key in seen:
-                        line, column = _mark(key_node)
-                        problems.append(
-                            Problem(
-                                f"duplicate key {key!r}; the earlier value would "
-                                "be silently replaced",
-                                file=file,
-                                line=line,
-                                column=column,
-                                key=dotted((*path, key)),
-                            )
-                        )
-                    if id(key_node) in own:
-                        seen.add(key)
-                    key_positions[(*path, key)] = _mark(key_node)
-                    out[key] = convert(value_node, (*path, key))
-                return out
-            if isinstance(node, yaml.SequenceNode):
-                return [convert(item, (*path, i)) for i, item in enumerate(node.value)]
-            return loader.construct_object(node, deep=True)
-
-        data = convert(root, ())
+            raise ConfigError([_empty_file(file)])
+        data = converter.convert(root, ())
     except _TooLarge as exc:
-        top = exc.path[:1]
-        where = key_positions.get(top) or _mark(exc.node)
-        raise ConfigError(
-            [
-                Problem(
-                    f"the YAML expands to more than {MAX_NODES:,} values: anchors (&name) and "
-                    "aliases (*name) repeat what they name, and nested ones multiply; refused "
-                    "before validation",
-                    file=file,
-                    line=where[0],
-                    column=where[1],
-                    key=dotted(top),
-                    expected="a config of at most a few thousand values (write each value "
-                    "once, or use fewer nested aliases)",
-                    got=f"the count passed {MAX_NODES:,} at {dotted(exc.path) or 'the top'}",
-                )
-            ]
-        ) from None
+        raise ConfigError([_too_large(exc, converter.key_positions, file)]) from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
-        message = f"invalid YAML: {exc.problem or exc}"
-        if exc.context:
-            message += f" ({exc.context}"
-            if (
-                exc.context_mark
-                and exc.problem_mark
-                and exc.context_mark.line != exc.problem_mark.line
-            ):
-                start = exc.context_mark
-                message += f" that starts at line {start.line + 1}, column {start.column + 1}"
-            message += ")"
-        raise ConfigError(
-            [Problem(message, file=file, line=line, column=column, expected=_yaml_hint(exc))]
-        ) from None
+        raise ConfigError([_syntax_error(exc, file)]) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(f"invalid YAML: {exc}", file=file)]) from None
     finally:
         loader.dispose()
-    if problems:
-        raise ConfigError(problems)
-    return Parsed(data, positions, key_positions)
+    if converter.problems:
+        raise ConfigError(converter.problems)
+    return Parsed(data, converter.positions, converter.key_positions)
 
 
 class _TooLarge(Exception):
@@ -191,6 +76,133 @@ class _TooLarge(Exception):
     def __init__(self, path: KeyPath, node: yaml.Node) -> None:
         super().__init__(path)
         self.path, self.node = path, node
+
+
+class _Converter:
+    """YAML nodes -> plain data, noting positions and collecting problems as it goes.
+
+    Counts every value it expands (aliases again each time) against `MAX_NODES` and raises
+    `_TooLarge` past it.
+    """
+
+    def __init__(self, loader: yaml.SafeLoader, file: str) -> None:
+        self.loader, self.file = loader, file
+        self.positions: dict[KeyPath, tuple[int, int]] = {}
+        self.key_positions: dict[KeyPath, tuple[int, int]] = {}
+        self.problems: list[Problem] = []
+        self.written: dict[int, set[int]] = {}  # per mapping node, on its first visit
+        self.budget = MAX_NODES
+        self.merged_sizes: dict[int, int] = {}
+
+    def convert(self, node: yaml.Node, path: KeyPath) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            raise _TooLarge(path, node)
+        self.positions[path] = _mark(node)
+        if not _plain_tag(node):
+            self.problems.append(self._tag_problem(node, path))
+            return None
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
+        return self.loader.construct_object(node, deep=True)
+
+    def _mapping(self, node: yaml.MappingNode, path: KeyPath) -> dict[Any, Any]:
+        # keys written here, as opposed to merged in by `<<: *anchor`, which they override
+        own = self.written.setdefault(id(node), {id(k) for k, _ in node.value if k.tag != MERGE})
+        if _merged_size(node, self.merged_sizes) > self.budget:  # `<<:` chains multiply too
+            raise _TooLarge(path, node)
+        self.loader.flatten_mapping(node)  # YAML merge keys (<<)
+        out: dict[Any, Any] = {}
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            key = self.loader.construct_object(key_node, deep=True)
+            if not isinstance(key, str | int | float | bool) or key is None:
+                line, column = _mark(key_node)
+                self.problems.append(
+                    Problem(
+                        "keys must be plain scalars",
+                        file=self.file,
+                        line=line,
+                        column=column,
+                        got=repr(key),
+                    )
+                )
+                continue
+            if id(key_node) in own:
+                if key in seen:
+                    self.problems.append(self._duplicate(key_node, (*path, key)))
+                seen.add(key)
+            self.key_positions[(*path, key)] = _mark(key_node)
+            out[key] = self.convert(value_node, (*path, key))
+        return out
+
+    def _duplicate(self, key_node: yaml.Node, path: KeyPath) -> Problem:
+        line, column = _mark(key_node)
+        return Problem(
+            f"duplicate key {path[-1]!r}; the earlier value would be silently replaced",
+            file=self.file,
+            line=line,
+            column=column,
+            key=dotted(path),
+        )
+
+    def _tag_problem(self, node: yaml.Node, path: KeyPath) -> Problem:
+        line, column = _mark(node)
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        return Problem(
+            f"tag '{tag}' is not allowed: a config is plain data, "
+            "and bnplace never builds objects from it",
+            file=self.file,
+            line=line,
+            column=column,
+            key=dotted(path),
+            expected="plain values, lists and mappings (no tags)",
+            got=tag,
+        )
+
+
+def _empty_file(file: str) -> Problem:
+    return Problem(
+        "the file is empty; a config is a YAML mapping",
+        file=file,
+        line=1,
+        column=1,
+        expected="a mapping with 'experiment', 'data' and 'model'",
+    )
+
+
+def _too_large(exc: _TooLarge, key_positions: dict[KeyPath, tuple[int, int]], file: str) -> Problem:
+    """The alias-bomb refusal, at the top-level key whose value overflowed."""
+    top = exc.path[:1]
+    where = key_positions.get(top) or _mark(exc.node)
+    return Problem(
+        f"the YAML expands to more than {MAX_NODES:,} values: anchors (&name) and "
+        "aliases (*name) repeat what they name, and nested ones multiply; refused "
+        "before validation",
+        file=file,
+        line=where[0],
+        column=where[1],
+        key=dotted(top),
+        expected="a config of at most a few thousand values (write each value "
+        "once, or use fewer nested aliases)",
+        got=f"the count passed {MAX_NODES:,} at {dotted(exc.path) or 'the top'}",
+    )
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, file: str) -> Problem:
+    """PyYAML's syntax error, located, with where its context starts and a hint at the fix."""
+    mark = exc.problem_mark or exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+    message = f"invalid YAML: {exc.problem or exc}"
+    if exc.context:
+        message += f" ({exc.context}"
+        if exc.context_mark and exc.problem_mark and exc.context_mark.line != exc.problem_mark.line:
+            start = exc.context_mark
+            message += f" that starts at line {start.line + 1}, column {start.column + 1}"
+        message += ")"
+    return Problem(message, file=file, line=line, column=column, expected=_yaml_hint(exc))
 
 
 def _merged_size(node: yaml.Node, memo: dict[int, int]) -> int:

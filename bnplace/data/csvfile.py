@@ -19,6 +19,7 @@ number plus one.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -258,58 +259,23 @@ def _long(frame: pd.DataFrame, labels: pd.Series, section: CsvData, file: str) -
         {name: numeric_column(frame, name, file, all_rows).to_numpy() for name in features}
     )
     time = parse_time(frame, section.time_column, file) if section.time_column else None
-    ids = frame[section.sequence_column]
-    if ids.isna().any():
-        first = int(np.flatnonzero(ids.isna().to_numpy())[0]) + 1
-        raise DataError(
-            f"empty sequence id at {at_row(first)}",
-            file=file,
-            column=section.sequence_column,
-            row=first,
-        )
+    ids = _sequence_ids(frame, section.sequence_column, file)
     groups = pd.Series(np.arange(len(frame))).groupby(ids.to_numpy(), sort=False)
-    sequences, seq_labels, lengths, dropped = [], [], {}, 0
+    sequences: list[np.ndarray] = []
+    seq_labels: list[Any] = []
+    lengths: dict[Any, int] = {}
+    dropped = 0
     for key, positions in groups:
-        pos = positions.to_numpy()
-        rows = pos + 1
-        found = pd.unique(labels.iloc[pos])
-        if len(found) > 1:
-            raise DataError(
-                f"sequence {key!r} has {len(found)} different labels "
-                f"({', '.join(map(repr, map(str, found[:3])))}); a sequence has one label",
-                file=file,
-                column=section.label_column,
-                row=int(rows[0]),
-            )
-        if time is not None:
-            order = order_by_time(time[pos], section, file, rows, f" in sequence {key!r}")
-            pos, rows = pos[order], rows[order]
-        block = values.iloc[pos].reset_index(drop=True)
-        block_values = block.to_numpy(dtype=np.float64)
-        if not np.isfinite(block_values).all():
-            if section.fill == "none":
-                report_missing(block, file, rows)
-            if section.fill == "drop":
-                dropped += 1
-                continue
-            block_values = fill_missing(block, section.fill, both_ends=True).to_numpy(
-                dtype=np.float64
-            )
-        sequences.append(block_values)
-        seq_labels.append(found[0])
-        lengths[key] = len(pos)
+        kept = _one_sequence(key, positions.to_numpy(), labels, values, time, section, file)
+        if kept is None:
+            dropped += 1
+            continue
+        sequences.append(kept[0])
+        seq_labels.append(kept[1])
+        lengths[key] = len(positions)
     if dropped:
         notes.append(f"dropped {dropped} sequence(s) with missing values")
-    distinct = sorted(set(lengths.values()))
-    if len(distinct) > 1:
-        by_length = {n: next(k for k, v in lengths.items() if v == n) for n in distinct}
-        shown = ", ".join(f"{by_length[n]!r} has {n} rows" for n in distinct[:4])
-        raise DataError(
-            f"sequences differ in length ({shown}); classification needs sequences of one "
-            "length: pad or cut them in the file",
-            file=file,
-            column=section.sequence_column,
-        )
+    _check_lengths(lengths, section.sequence_column, file)
     if not sequences:
         raise DataError("no sequence left after dropping missing values", file=file)
     return RawSequences(
@@ -321,3 +287,64 @@ def _long(frame: pd.DataFrame, labels: pd.Series, section: CsvData, file: str) -
         label_column=section.label_column,
         warnings=tuple(notes),
     )
+
+
+def _sequence_ids(frame: pd.DataFrame, column: str, file: str) -> pd.Series:
+    """The sequence id of every row; an empty one is an error at its row."""
+    ids = frame[column]
+    if ids.isna().any():
+        first = int(np.flatnonzero(ids.isna().to_numpy())[0]) + 1
+        raise DataError(
+            f"empty sequence id at {at_row(first)}", file=file, column=column, row=first
+        )
+    return ids
+
+
+def _one_sequence(
+    key: Any,
+    pos: np.ndarray,
+    labels: pd.Series,
+    values: pd.DataFrame,
+    time: np.ndarray | None,
+    section: CsvData,
+    file: str,
+) -> tuple[np.ndarray, Any] | None:
+    """The values (time steps x features, in time order) and label of the sequence at
+    positions `pos`; None when `fill: drop` drops it for missing values."""
+    assert section.label_column is not None
+    rows = pos + 1
+    found = pd.unique(labels.iloc[pos])
+    if len(found) > 1:
+        raise DataError(
+            f"sequence {key!r} has {len(found)} different labels "
+            f"({', '.join(map(repr, map(str, found[:3])))}); a sequence has one label",
+            file=file,
+            column=section.label_column,
+            row=int(rows[0]),
+        )
+    if time is not None:
+        order = order_by_time(time[pos], section, file, rows, f" in sequence {key!r}")
+        pos, rows = pos[order], rows[order]
+    block = values.iloc[pos].reset_index(drop=True)
+    block_values = block.to_numpy(dtype=np.float64)
+    if not np.isfinite(block_values).all():
+        if section.fill == "none":
+            report_missing(block, file, rows)
+        if section.fill == "drop":
+            return None
+        block_values = fill_missing(block, section.fill, both_ends=True).to_numpy(dtype=np.float64)
+    return block_values, found[0]
+
+
+def _check_lengths(lengths: dict[Any, int], sequence_column: str, file: str) -> None:
+    """Classification needs sequences of one length: else name one sequence of each length."""
+    distinct = sorted(set(lengths.values()))
+    if len(distinct) > 1:
+        by_length = {n: next(k for k, v in lengths.items() if v == n) for n in distinct}
+        shown = ", ".join(f"{by_length[n]!r} has {n} rows" for n in distinct[:4])
+        raise DataError(
+            f"sequences differ in length ({shown}); classification needs sequences of one "
+            "length: pad or cut them in the file",
+            file=file,
+            column=sequence_column,
+        )

@@ -156,19 +156,8 @@ def _prepare_series(section: DataConfig, raw: RawSeries) -> Dataset:
     file = raw.file
     _check_finite(raw.values, raw.columns, file, raw.origin)
     _check_not_constant(raw.values, raw.columns, file, "column", raw.target_names)
-    n = raw.values.shape[0]
     w, h = section.window, section.horizon
-    sizes = split_sizes(n, section.split.train, section.split.val)
-    if min(sizes) < w + h:
-        need = rows_needed(w + h, section.split.train, section.split.val)
-        raise DataError(
-            f"too few rows: {n} rows split {section.split.train:g}/{section.split.val:g}/"
-            f"{section.split.test:g} give train/val/test = {sizes[0]}/{sizes[1]}/{sizes[2]} rows, "
-            f"but each split needs at least window + horizon = {w} + {h} = {w + h} rows for one "
-            f"window; these fractions need at least {need} rows (or use a shorter window)",
-            file=file,
-        )
-    bounds = np.cumsum((0, *sizes))
+    sizes = _series_sizes(section, raw.values.shape[0], file)
     inputs = raw.select(raw.feature_names)
     targets = raw.select(raw.target_names)
     n_train = sizes[0]
@@ -179,19 +168,17 @@ def _prepare_series(section: DataConfig, raw: RawSeries) -> Dataset:
     t_mean, t_std = _train_stats(
         targets[:n_train], raw.target_names, section.scale_targets, file, where, "scale_targets"
     )
-    parts = []
-    for name, start, stop in zip(("train", "val", "test"), bounds[:-1], bounds[1:], strict=True):
-        start, stop = int(start), int(stop)
-        parts.append(
-            Part(
-                name=name,
-                inputs=_scale(inputs[start:stop], f_mean, f_std),
-                targets=_scale(targets[start:stop], t_mean, t_std),
-                rows=(start, stop),
-                start=raw.time_label(start),
-                end=raw.time_label(stop - 1),
-            )
+    parts = [
+        Part(
+            name=name,
+            inputs=_scale(inputs[start:stop], f_mean, f_std),
+            targets=_scale(targets[start:stop], t_mean, t_std),
+            rows=(start, stop),
+            start=raw.time_label(start),
+            end=raw.time_label(stop - 1),
         )
+        for name, (start, stop) in zip(("train", "val", "test"), _bounds(sizes), strict=True)
+    ]
     content = [raw.values, np.array(raw.columns)]
     if raw.time is not None:
         content.append(raw.time)
@@ -215,6 +202,28 @@ def _prepare_series(section: DataConfig, raw: RawSeries) -> Dataset:
         feature_stats=_stats(inputs[:n_train]),
         extra={"source": section.source},
     )
+
+
+def _series_sizes(section: DataConfig, n: int, file: str) -> tuple[int, int, int]:
+    """Rows of train / val / test; each must hold one window (window + horizon rows)."""
+    w, h = section.window, section.horizon
+    sizes = split_sizes(n, section.split.train, section.split.val)
+    if min(sizes) < w + h:
+        need = rows_needed(w + h, section.split.train, section.split.val)
+        raise DataError(
+            f"too few rows: {n} rows split {section.split.train:g}/{section.split.val:g}/"
+            f"{section.split.test:g} give train/val/test = {sizes[0]}/{sizes[1]}/{sizes[2]} rows, "
+            f"but each split needs at least window + horizon = {w} + {h} = {w + h} rows for one "
+            f"window; these fractions need at least {need} rows (or use a shorter window)",
+            file=file,
+        )
+    return sizes
+
+
+def _bounds(sizes: tuple[int, int, int]) -> list[tuple[int, int]]:
+    """(start, stop) rows of each split, in order: consecutive slices of the series."""
+    n_train, n_val, n_test = sizes
+    return [(0, n_train), (n_train, n_train + n_val), (n_train + n_val, n_train + n_val + n_test)]
 
 
 def _stats(values: np.ndarray) -> tuple[tuple[float, float, float, float], ...]:
@@ -267,14 +276,7 @@ def _prepare_sequences(section: DataConfig, raw: RawSequences) -> Dataset:
     file, label_column = raw.file, raw.label_column
     n, length, _ = raw.x.shape
     notes = list(raw.warnings)
-    explicit = not isinstance(section, SyntheticData) and "window" in section.model_fields_set
-    if explicit and section.window != length:
-        raise DataError(
-            f"the sequences have {length} steps but data.window is {section.window}; for "
-            f"classification the window is the sequence length: set window: {length} or "
-            "leave it out",
-            file=file,
-        )
+    _check_window(section, length, file)
     flat = raw.x.reshape(-1, raw.x.shape[-1])
     _check_finite(flat, raw.feature_names, file, raw.origin)
     _check_not_constant(raw.x, raw.feature_names, file, "channel")
@@ -288,19 +290,7 @@ def _prepare_sequences(section: DataConfig, raw: RawSequences) -> Dataset:
         )
     lookup = {c: i for i, c in enumerate(classes)}
     index = np.array([lookup[str(v)] for v in raw.labels.tolist()], dtype=np.int32)
-    (train_pos, val_pos, test_pos), small = stratified_split(
-        index, section.split.train, section.split.val
-    )
-    if small:
-        names = ", ".join(repr(classes[int(s)]) for s in small)
-        notes.append(f"class(es) {names} have fewer than 3 sequences: not in every split")
-    if min(train_pos.size, val_pos.size, test_pos.size) == 0:
-        sizes = f"{train_pos.size}/{val_pos.size}/{test_pos.size}"
-        raise DataError(
-            f"too few sequences: {n} sequences give train/val/test = {sizes}; every split "
-            "needs at least one (at least 3 sequences per class)",
-            file=file,
-        )
+    train_pos, val_pos, test_pos = _split_classes(section, index, classes, file, notes)
     mean, std = _train_stats(
         raw.x[train_pos], raw.feature_names, section.standardize, file, "train sequences"
     )
@@ -329,6 +319,39 @@ def _prepare_sequences(section: DataConfig, raw: RawSequences) -> Dataset:
         feature_stats=_stats(raw.x[train_pos]),
         extra={"source": section.source},
     )
+
+
+def _check_window(section: DataConfig, length: int, file: str) -> None:
+    """A window written in the config must be the sequence length (classification)."""
+    explicit = not isinstance(section, SyntheticData) and "window" in section.model_fields_set
+    if explicit and section.window != length:
+        raise DataError(
+            f"the sequences have {length} steps but data.window is {section.window}; for "
+            f"classification the window is the sequence length: set window: {length} or "
+            "leave it out",
+            file=file,
+        )
+
+
+def _split_classes(
+    section: DataConfig, index: np.ndarray, classes: tuple[str, ...], file: str, notes: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stratified train / val / test positions; every split must get a sequence. Appends a note
+    on classes too small to be in every split to `notes`."""
+    (train_pos, val_pos, test_pos), small = stratified_split(
+        index, section.split.train, section.split.val
+    )
+    if small:
+        names = ", ".join(repr(classes[int(s)]) for s in small)
+        notes.append(f"class(es) {names} have fewer than 3 sequences: not in every split")
+    if min(train_pos.size, val_pos.size, test_pos.size) == 0:
+        sizes = f"{train_pos.size}/{val_pos.size}/{test_pos.size}"
+        raise DataError(
+            f"too few sequences: {index.size} sequences give train/val/test = {sizes}; every "
+            "split needs at least one (at least 3 sequences per class)",
+            file=file,
+        )
+    return train_pos, val_pos, test_pos
 
 
 # --- fingerprint ---------------------------------------------------------------------------

@@ -109,45 +109,11 @@ def find_sweep(
     `sweep_run_id` wins (a variant or trial run id is followed up to its sweep); else the newest
     sweep of `experiment`; else the newest sweep in the store. Raises TrackingError when none.
     """
-    from mlflow.exceptions import MlflowException
-
     uri = tracking_uri or str(client.tracking_uri)
     notes: list[str] = []
-    exp_id: str | None = None
-    if experiment is not None:
-        exp = client.get_experiment_by_name(experiment)
-        if exp is None:
-            known = [e.name for e in all_experiments(client)]
-            hint = did_you_mean(experiment, known)
-            raise TrackingError(
-                f"MLflow store {uri}: no experiment named {experiment!r}"
-                + (f" (did you mean {hint!r}?)" if hint else "")
-                + (f"; experiments: {', '.join(sorted(known))}" if known else "; it is empty")
-            )
-        exp_id = exp.experiment_id
+    exp_id = _experiment_id(client, experiment, uri) if experiment is not None else None
     if sweep_run_id is not None:
-        run_id = sweep_run_id
-        for _ in range(3):
-            try:
-                run = client.get_run(run_id)
-            except MlflowException as exc:
-                raise TrackingError(
-                    f"MLflow store {uri}: no run with id {run_id!r} ({exc.message})"
-                ) from exc
-            kind = run.data.tags.get(names.ROLE, "")
-            if kind == "sweep":
-                break
-            parent = run.data.tags.get(names.PARENT)
-            if kind not in ("variant", "trial") or not parent:
-                raise TrackingError(
-                    f"MLflow store {uri}: run {run_id} is not a bnplace sweep run "
-                    f"(tag {names.ROLE}={kind or '<missing>'}); pass a sweep run id or an "
-                    "experiment"
-                )
-            notes.append(f"run {run_id} is a {kind} run; comparing its sweep")
-            run_id = parent
-        else:  # pragma: no cover - the layout has at most two levels
-            raise TrackingError(f"MLflow store {uri}: no sweep run above run {sweep_run_id}")
+        run = _sweep_above(client, sweep_run_id, uri, notes)
         if exp_id is not None and run.info.experiment_id != exp_id:
             raise TrackingError(
                 f"MLflow store {uri}: sweep run {run.info.run_id} belongs to experiment id "
@@ -163,6 +129,50 @@ def find_sweep(
             f"MLflow store {uri}: no bnplace sweep run in {where}; run `bnplace run` first"
         )
     return _sweep_info(client, sweeps[0], uri), tuple(notes)
+
+
+def _experiment_id(client: MlflowClient, experiment: str, uri: str) -> str:
+    """The id of the experiment named `experiment`; an unknown name lists the known ones."""
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        known = [e.name for e in all_experiments(client)]
+        hint = did_you_mean(experiment, known)
+        raise TrackingError(
+            f"MLflow store {uri}: no experiment named {experiment!r}"
+            + (f" (did you mean {hint!r}?)" if hint else "")
+            + (f"; experiments: {', '.join(sorted(known))}" if known else "; it is empty")
+        )
+    return str(exp.experiment_id)
+
+
+def _sweep_above(client: MlflowClient, sweep_run_id: str, uri: str, notes: list[str]) -> Run:
+    """The sweep run `sweep_run_id` is, or is under (a variant or trial run is followed up to its
+    sweep, with a note in `notes` per step)."""
+    from mlflow.exceptions import MlflowException
+
+    run_id = sweep_run_id
+    for _ in range(3):
+        try:
+            run = client.get_run(run_id)
+        except MlflowException as exc:
+            raise TrackingError(
+                f"MLflow store {uri}: no run with id {run_id!r} ({exc.message})"
+            ) from exc
+        kind = run.data.tags.get(names.ROLE, "")
+        if kind == "sweep":
+            return run
+        parent = run.data.tags.get(names.PARENT)
+        if kind not in ("variant", "trial") or not parent:
+            raise TrackingError(
+                f"MLflow store {uri}: run {run_id} is not a bnplace sweep run "
+                f"(tag {names.ROLE}={kind or '<missing>'}); pass a sweep run id or an "
+                "experiment"
+            )
+        notes.append(f"run {run_id} is a {kind} run; comparing its sweep")
+        run_id = parent
+    raise TrackingError(  # pragma: no cover - the layout has at most two levels
+        f"MLflow store {uri}: no sweep run above run {sweep_run_id}"
+    )
 
 
 def _opened(run: Run) -> tuple[int, int]:
