@@ -26,7 +26,12 @@ from bnplace.config.overrides import set_values, target_paths
 from bnplace.config.schema import Config
 from bnplace.errors import ConfigError, PlanError, PlanTooLarge, UnknownVariant
 from bnplace.metrics import default_metric, direction_for
-from bnplace.plan.design import design_findings, make_design, resolve_variant
+from bnplace.plan.design import (
+    design_findings,
+    make_design,
+    resolve_variant,
+    sequential_figures,
+)
 from bnplace.plan.detail import model_detail
 from bnplace.plan.grid import Cell, expand
 from bnplace.plan.lint import Finding, Level, Subject, lint
@@ -129,6 +134,7 @@ class Plan:
     design: Design = field(default_factory=Design)  # how compare judges the comparisons
     design_findings: tuple[Finding, ...] = ()  # sweep-level: seeds against the design
     datasets: tuple[str, ...] = ()  # the names under `datasets:`; () for a `data:` config
+    seeds_on_demand: dict[str, Any] | None = None  # `plan.design.sequential_figures`, per dataset
 
     @property
     def findings(self) -> tuple[Finding, ...]:
@@ -204,6 +210,11 @@ class Plan:
                 {"kept": m.kept, "dropped": m.dropped, "reason": m.reason} for m in self.merges
             ],
             "design": self.design.to_dict(),
+            "design_findings": [
+                {"rule": f.rule, "level": f.level, "message": f.message}
+                for f in self.design_findings
+            ],
+            "seeds_on_demand": self.seeds_on_demand,
             "trials": [
                 {"key": t.key, "variant_id": t.variant_id, "variant": t.variant, "seed": t.seed}
                 | ({"dataset": t.dataset} if t.dataset else {})
@@ -317,8 +328,13 @@ def make_plan(
         trials=trials,
         merges=tuple(merges),
         design=design,
-        design_findings=tuple(design_findings(design, names, baseline, len(seed_list))),
+        design_findings=tuple(
+            design_findings(
+                design, names, baseline, len(seed_list), looks, len(config.datasets or ())
+            )
+        ),
         datasets=tuple(config.datasets or ()),
+        seeds_on_demand=sequential_figures(design, names, baseline, looks) or None,
     )
 
 
