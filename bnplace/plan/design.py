@@ -131,6 +131,51 @@ def make_design(
     return design
 
 
+def auto_looks(
+    compare: Compare,
+    variants: Sequence[Variant],
+    merges: Sequence[Merge],
+    maximum: int,
+    pool: bool,
+) -> tuple[int, ...]:
+    """`sweep.seeds: auto`: the looks min, min + step, ..., max of the design chosen for this
+    family, margin and seed sd (`bnplace.sequential_design.choose_design`; with several
+    datasets the first look has at least `MIN_PAIRS_TO_POOL` seeds)."""
+    from bnplace.pooling import MIN_PAIRS_TO_POOL
+    from bnplace.sequential import look_sizes
+    from bnplace.sequential_design import choose_design
+
+    m = family_size(make_design(compare, variants, merges), len(variants))
+    if m == 0:
+        return look_sizes(maximum, maximum, 1)
+    chosen = choose_design(
+        m, compare.alpha, compare.margin, compare.seed_sd, maximum,
+        MIN_PAIRS_TO_POOL if pool else 2,
+    )  # fmt: skip
+    return look_sizes(chosen.min, chosen.max, chosen.step)
+
+
+def auto_finding(design: Design, m: int, maximum: int, pool: bool) -> Finding:
+    """What `seeds: auto` chose and why, in words."""
+    from bnplace.pooling import MIN_PAIRS_TO_POOL
+    from bnplace.sequential_design import AUTO_POWER, choose_design
+
+    c = choose_design(
+        m, design.alpha, design.margin, design.seed_sd, maximum, MIN_PAIRS_TO_POOL if pool else 2
+    )
+    met = "meets" if c.meets_power else "is the most powerful; none reaches"
+    return Finding(
+        "seeds_auto",
+        "info" if c.meets_power else "warning",
+        f"seeds: auto chose min {c.min}, step {c.step}, max {c.max} (looks from "
+        f"{c.looks[0]}): of every min and step searched, "
+        f"the fewest expected seeds per compared variant (~{c.seeds_null:.1f} at no effect, "
+        f"~{c.seeds_margin:.1f} at the margin, ~{c.seeds_2x:.1f} at 2x) with power "
+        f"{c.power_1_5:.0%} at 1.5x the margin by the last look ({met} {AUTO_POWER:.0%}), "
+        f"if the seed sd of a paired ratio is {100 * design.seed_sd:g}% (simulated)",
+    )
+
+
 def family_size(design: Design, n_variants: int) -> int:
     """Comparisons in the family: every variant against the baseline (unless the design asks
     for its contrasts alone), plus the contrasts."""
