@@ -10,15 +10,16 @@ was made on (expected seeds per compared variant at no effect, 1x and 2x the mar
 The search: designs with looks min, min + step, ..., max' (dead looks dropped; `_candidates`:
 max' up to the configured max, min within 8 seeds of the fewest that can decide, step 1, 2 or
 4; a single look, the fixed design, is one of them), judged by simulating the shipped rule on
-one comparison (a variant against the baseline at its share alpha/m, exact signed-rank repeated confidence
-intervals, `bnplace.sequential`) with normal seed noise of sd `seed_sd`, `reps` sweeps with
-common random numbers for every design: the sorted Walsh averages of the noise at n seeds are
-computed once per n, and a true log-ratio effect δ shifts every one of them by δ, so each
-design's intervals at each look and each effect are read off the same arrays. The chosen design
-has power ≥ 0.8 (≥ 0.833 in the search's own 600 sweeps: two Monte-Carlo errors of slack) to
-decide a 1.5x-margin effect better/worse by its last look and, among those,
-the fewest expected seeds per variant averaged over no effect, 1x and 2x the margin; when no
-design reaches the power, the most powerful one (`plan` says so). Deterministic: the noise is
+one comparison (a variant against the baseline at its share alpha/m, exact signed-rank repeated
+confidence intervals, `bnplace.sequential`) with normal seed noise of sd `seed_sd`, `reps`
+sweeps with common random numbers for every design: the sorted Walsh averages of the noise at n
+seeds are computed once per n, and a true log-ratio effect δ shifts every one of them by δ, so
+each design's intervals at each look and each effect are read off the same arrays. The chosen
+design has power ≥ 0.8 (≥ 0.833 in the search's own 600 sweeps: two Monte-Carlo errors of
+slack) to decide a 1.5x-margin effect better/worse by its last look and, among those, the
+fewest expected seeds per variant averaged over no effect, 1x and 2x the margin; when no design
+reaches the power, the most powerful one (`plan` says so).
+Deterministic: the noise is
 seeded. Pure: NumPy, no files.
 """
 
