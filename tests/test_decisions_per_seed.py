@@ -93,6 +93,7 @@ def test_plan_names_the_first_deciding_look_and_counts_that_can_happen(m11_plan)
     assert e["fewest"] <= e["trials_null"] <= e["most"]
     messages = {f.rule: f.message for f in plan.design_findings}
     assert "looks_that_cannot_decide" in messages
+    assert "0.91-0.93" in messages["interval_assumption"]  # the skewed-noise limit, measured
     assert "first look that can decide is at 14 seeds" in messages["looks_that_cannot_decide"]
     shown = messages["seeds_on_demand"]
     assert f"{12 * 14} fewest" in shown and f"{12 * 30} most" in shown
@@ -186,3 +187,67 @@ def test_seeds_auto_in_a_config(tmp_path: Path) -> None:
     assert "looks_that_cannot_decide" not in messages  # auto never plans a dead look
     assert plan.design.looks[-1] <= 30 and len(plan.seeds) == 30
     assert SequentialRule.of(plan.design, 11).first_reachable_look() == 0
+
+
+# ------------------------------------------------------------------ seeds only to open questions
+
+OPEN_QUESTIONS = """
+experiment: open
+datasets:
+  sine: {source: synthetic, generator: sine_mix, length: 200, features: 1, window: 8}
+  ar: {source: synthetic, generator: ar, length: 200, features: 1, window: 8}
+model:
+  - lstm: {id: lstm, units: 2}
+sweep:
+  arms:
+    kind:
+      plain: {}
+      worse: {train.learning_rate: 1.0e-7}
+      a: {train.time_limit: 998}
+      b: {train.time_limit: 999}
+  seeds: {min: 6, max: 22, step: 4}
+compare: {seed_sd: 0.05}
+"""
+_SHIFT = {"kind=plain": 0.0, "kind=worse": 0.4, "kind=a": 0.01, "kind=b": -0.01}
+
+
+def _metric(trial) -> float:
+    """Log-normal seed noise (sd 5% a variant) around the variant's level; 'worse' is 40% up;
+    'a' and 'b' are within the margin of 'plain', so their comparisons stay open longer."""
+    rng = np.random.default_rng([trial.seed, len(trial.dataset), len(trial.variant)])
+    return float(np.exp(_SHIFT[trial.variant] + rng.normal(0, 0.05)))
+
+
+def test_a_variant_whose_comparisons_are_decided_gets_no_more_seeds(tmp_path: Path) -> None:
+    """Per dataset, 'worse' is decided at the first look and trains no seed past it while the
+    others go on; measured: the trials the grid saves against every variant running to the
+    last look any variant needed on that dataset, and against the fixed 22 seeds."""
+    from bnplace.result import FINISHED, TrialResult
+    from bnplace.schedule_datasets import seeds_on_demand
+    from bnplace.sweep import plan_sweep
+
+    (tmp_path / "c.yaml").write_text(OPEN_QUESTIONS)
+    plan = plan_sweep(tmp_path / "c.yaml").plan
+    schedule = seeds_on_demand(plan, plan.trials, {})
+    trained: dict[tuple[str, str], int] = {}
+    while (trial := schedule.take()) is not None:
+        value = {plan.metric: _metric(trial)}
+        schedule.ended(TrialResult(trial.key, trial.variant_id, trial.variant, trial.seed,
+                                   FINISHED, metrics=value))  # fmt: skip
+        key = (trial.dataset, trial.variant)
+        trained[key] = trained.get(key, 0) + 1
+    first = plan.design.looks[0]
+    for dataset, decisions in schedule.decisions.items():
+        worse = decisions["kind=worse vs kind=plain"]
+        assert worse.verdict == WORSE and worse.seeds == first
+        assert trained[(dataset, "kind=worse")] == first  # nothing past its deciding look
+        assert trained[(dataset, "kind=plain")] > first  # the open comparisons go on
+    longest = {d: max(n for (ds, _v), n in trained.items() if ds == d) for d in plan.datasets}
+    everyone = sum(4 * n for n in longest.values())  # every variant to the dataset's last look
+    used = sum(trained.values())
+    print(
+        f"\ntrials: {used} of {len(plan.trials)} (fixed 22 seeds), {everyone} if every variant "
+        f"ran to its dataset's last look: saved {1 - used / everyone:.0%} / "
+        f"{1 - used / len(plan.trials):.0%}"
+    )
+    assert used < everyone < len(plan.trials) or used < everyone == len(plan.trials)
