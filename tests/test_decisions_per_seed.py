@@ -152,7 +152,7 @@ def test_auto_design_meets_its_power_and_costs_no_more_than_the_fixed_one(m: int
     rule = SequentialRule(chosen.looks, 0.05, m)
     assert rule.first_reachable_look() == 0 and chosen.looks[-1] <= 40
     pairs = [(v, 0) for v in range(1, m + 1)]
-    kw = {"sd": sd, "margin": 0.05, "reps": 1500}
+    kw = {"sd": sd, "margin": 0.05, "reps": 1000}
     power = simulate(rule, [0.0] + [math.log1p(0.075)] * m, pairs, **kw, seed=41)
     got = float(np.mean(power.share(WORSE)))
     assert got >= 0.8
