@@ -32,6 +32,11 @@ verdicts at no effect (0.32 against 0.38), and at 2x the margin it trains 12% fe
 (20.0 against 22.8 per variant, 0.57x the fixed design of the same power; Pocock-like spending
 saves about as much but loses power at `max`).
 
+Dead looks: a look at which no comparison of the family can reach a verdict (2^(1−n) above its
+nominal alpha) would only take alpha from the later looks; `live_looks` drops them, and the
+plan runs the design from its first live look (bnplace.plan.design.make_design), so every
+look that is dealt seeds can decide.
+
 References: Jennison & Turnbull, JRSS B 51 (1989) 305-361 (repeated confidence intervals);
 Lan & DeMets, Biometrika 70 (1983) 659-663 (alpha spending); Kim & DeMets, Biometrika 74
 (1987) 149-154 (the power family of spending functions); Jennison & Turnbull,
