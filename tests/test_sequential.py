@@ -14,6 +14,7 @@ from bnplace.stats.pairing import judge_family
 from bnplace.stats.sequential import (
     SequentialRule,
     judge,
+    live_looks,
     look_sizes,
     nominal_levels,
     simulate,
@@ -33,7 +34,7 @@ from bnplace.stats.verdicts import (
 LOOKS = look_sizes(6, 40, 4)  # the issue's design: 6, 10, ..., 38, 40
 MARGIN, SD = 0.05, 0.10  # seed-to-seed sd of a paired log ratio twice the margin
 AGAINST_BASELINE = ((1, 0), (2, 0), (3, 0))  # 4 variants: 3 comparisons with the baseline
-RULE = SequentialRule(LOOKS, 0.05, len(AGAINST_BASELINE))
+RULE = SequentialRule(live_looks(LOOKS, 0.05, 3), 0.05, len(AGAINST_BASELINE))  # as planned
 
 
 def _effects(times_margin: float) -> list[float]:
@@ -73,7 +74,7 @@ def test_no_effect_gives_false_verdicts_at_most_alpha_over_all_looks() -> None:
     """A/A with 4 variants: some comparison called better/worse at some look, familywise."""
     sim = simulate(RULE, _effects(0.0), AGAINST_BASELINE, sd=SD, margin=MARGIN, seed=1)
     rate = sim.rate(BETTER, WORSE)
-    print(f"\nA/A familywise false verdicts over {len(LOOKS)} looks: {rate:.3f}")
+    print(f"\nA/A familywise false verdicts over {len(RULE.looks)} looks: {rate:.3f}")
     assert rate <= 0.05
     assert RULE.levels[-1] > level_for(0.05, 3)  # the last look pays for the earlier ones
 
@@ -216,7 +217,11 @@ def test_the_schedule_spends_seeds_only_where_undecided_and_resumes_anywhere(
     from bnplace.execute.schedule import SeedsOnDemand
 
     plan = scheduled_plan
-    assert plan.design.looks == (6, 10, 14, 18)
+    # seeds 6..18 by 4 with 2 comparisons: the 6-seed look cannot decide (2^-5 > its level),
+    # so the plan drops it and the schedule starts at 10 seeds
+    assert plan.design.looks == (10, 14, 18)
+    assert plan.seeds_on_demand["dead_looks"] == [6]
+    assert plan.seeds_on_demand["first_deciding_look"] == 10
     whole = SeedsOnDemand(plan, plan.trials)
     ended = _drive(whole, plan)
     decisions = {name: (d.verdict, d.look) for name, d in whole.decisions.items()}

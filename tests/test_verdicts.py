@@ -233,3 +233,40 @@ def test_interaction_is_a_difference_of_differences() -> None:
     row = out.iloc[0]
     assert row["verdict"] == WORSE  # BN's penalty is larger at batch 8
     assert row["delta_pct"] == pytest.approx(100 * (1.30 / 1.05 - 1), abs=1.5)
+
+
+# the skewed case: log ratios lognormal(0, 1) (skewness 6.2); what the intervals estimate is
+# the pseudo-median, the median of (X1 + X2)/2
+_SHAPES = ("normal", "t3", "lognormal")
+
+
+def _draw(rng: np.random.Generator, shape: str, size: tuple[int, ...]) -> np.ndarray:
+    if shape == "normal":
+        return rng.standard_normal(size)
+    if shape == "t3":
+        return rng.standard_t(3, size)
+    return rng.lognormal(0.0, 1.0, size)
+
+
+@pytest.mark.parametrize("shape", _SHAPES)
+def test_familywise_coverage_of_the_family_intervals(shape: str) -> None:
+    """All m intervals of a family cover their true centres together (m independent
+    comparisons, 2,000 repeats a cell, m = 1, 8, 11 at 6-30 seeds where a verdict is
+    reachable). Normal and t3: >= 0.93 in every cell (measured 0.940-0.970). Lognormal
+    (skewness 6): the signed-rank interval assumes symmetry, and with m = 8 or 11 the family
+    covers together in only 0.91-0.94 (0.910 at m = 8 and 10 seeds; 0.938-0.954 at m = 1):
+    the limit `plan` states (design finding `interval_assumption`) and the README quotes."""
+    symmetric = shape != "lognormal"
+    truth = 0.0 if symmetric else pseudo_median(_draw(np.random.default_rng(0), shape, (10**6,)))
+    figures = {}
+    for m, n in ((1, 6), (1, 30), (8, 10), (8, 30), (11, 10), (11, 20)):
+        assert n >= min_seeds(m)
+        rng = np.random.default_rng([n, m, len(shape)])
+        iv = signed_rank_intervals(_draw(rng, shape, (2000 * m, n)), level_for(0.05, m))
+        inside = (iv.low <= truth) & (truth <= iv.high)
+        figures[(m, n)] = round(float(inside.reshape(2000, m).all(axis=1).mean()), 3)
+    print(f"\n{shape}: simultaneous coverage (m, seeds)", figures)
+    floor = 0.93 if symmetric else 0.90
+    assert min(figures.values()) >= floor
+    if not symmetric:
+        assert min(figures.values()) < 0.93  # the limit is real: plan and README say so

@@ -26,7 +26,7 @@ from bnplace.compare.format import (
     rule_sentence,
     verdict_text,
 )
-from bnplace.stats.pooling import NOT_EVERY_DATASET
+from bnplace.stats.pooling import NEW_DATASET_MAY_DIFFER
 
 if TYPE_CHECKING:
     from bnplace.compare.comparison import Comparison
@@ -47,20 +47,31 @@ def rule_for(comparison: Comparison) -> str:
     d, k = comparison.design, len(comparison.datasets.datasets)
     level = 1 - d.alpha / max(m, 1)
     return (
-        f"Pooled over {k} datasets: a random-effects meta-analysis of each dataset's mean paired "
-        f"log ratio (DerSimonian–Laird τ², Hartung–Knapp–Sidik–Jonkman interval at {level:.2%}, "
-        f"Bonferroni over the {m} pooled comparison{'s' if m != 1 else ''}, a family of its own): "
-        "better/worse when the interval excludes 0, equivalent when it lies within "
-        f"±{d.margin:.0%}, inconclusive otherwise; better/worse whose prediction interval for "
-        f"a new dataset reaches past 0 reads '{NOT_EVERY_DATASET}'."
+        f"Pooled over {k} datasets: each dataset's mean paired log ratio is one observation; "
+        f"the pooled effect is their mean with a t interval (k − 1 df) at {level:.2%}, "
+        f"Bonferroni over the {m} pooled comparison{'s' if m != 1 else ''}, a family of its own "
+        "(summary-statistics random effects): better/worse when the interval excludes 0, "
+        f"equivalent when it lies within ±{d.margin:.0%}, inconclusive otherwise; better/worse "
+        f"whose {level:.2%} prediction interval for a new dataset reaches past 0 reads "
+        f"'{NEW_DATASET_MAY_DIFFER}'."
     )
 
 
 def pooled_verdict_text(row: dict[str, Any], margin: float) -> str:
     text = verdict_text(row, margin)
-    if str(row.get("verdict")) in ("better", "worse") and str(row.get("every_dataset")) == "False":
-        return f"{text} {NOT_EVERY_DATASET}"  # a NumPy or Python False alike
+    if str(row.get("verdict")) in ("better", "worse") and str(row.get("new_dataset")) == "False":
+        return f"{text} {NEW_DATASET_MAY_DIFFER}"  # a NumPy or Python False alike
     return text
+
+
+def datasets_text(row: dict[str, Any]) -> str:
+    """The per-dataset verdicts beside a pooled one: "3 better, 0 worse, 2 undecided"."""
+    if missing(row.get("n_better")):
+        return DASH
+    text = f"{int(row['n_better'])} better, {int(row['n_worse'])} worse"
+    if int(row.get("n_equivalent") or 0):
+        text += f", {int(row['n_equivalent'])} equivalent"
+    return text + f", {int(row['n_undecided'])} undecided"
 
 
 def _tau(row: dict[str, Any]) -> str:
@@ -73,7 +84,7 @@ def _tau(row: dict[str, Any]) -> str:
 def pooled_grid(comparison: Comparison) -> Grid:
     headers = [
         "comparison", "datasets", "pairs (excl.)", "Δ% [CI]", "CI level", "τ²", "I²",
-        "prediction interval", "p adj.", "verdict",
+        "prediction interval (same level)", "p adj.", "verdict", "per dataset", "direction",
     ]  # fmt: skip
     rows, verdicts = [], []
     for r in rows_of(_view(comparison).pooled):
@@ -89,10 +100,12 @@ def pooled_grid(comparison: Comparison) -> Grid:
                 fmt_pct_ci(r["pi_low"], r["pi_high"]),
                 fmt_p(r["p_adjusted"]),
                 pooled_verdict_text(r, comparison.design.margin),
+                datasets_text(r),
+                str(r.get("direction") or DASH),
             ]
         )
         verdicts.append(str(r["verdict"]))
-    aligns = ["left"] + ["right"] * 8 + ["left"]
+    aligns = ["left"] + ["right"] * 8 + ["left"] * 3
     return Grid(headers, rows, aligns, verdicts)
 
 
@@ -137,14 +150,18 @@ def _how_to_read(comparison: Comparison) -> list[str]:
         f"interval of the Hodges–Lehmann effect, Bonferroni over the {m} comparisons of that "
         "dataset). Per-dataset and pooled verdicts are separate multiplicity families: each "
         "holds with its stated confidence, not all of them together.",
-        "The pooled effect of a dataset is the mean of its finite paired log ratios, with the "
-        "standard error of that mean (pooling weights need a variance); seeds where one side "
-        "failed are left out of it and counted in *pairs (excl.)*.",
-        "**τ²** is the between-dataset variance of the true effect (log-ratio scale; τ is "
-        "shown as a relative effect), **I²** the share of the spread of the per-dataset effects "
-        "that is between datasets rather than seed noise. The **prediction interval** is "
-        "where the effect on a new, similar dataset should fall (Higgins, Thompson & "
-        "Spiegelhalter 2009; needs 3 or more datasets).",
+        "The pooled effect of a dataset is the mean of its finite paired log ratios; seeds "
+        "where one side failed are left out of it and counted in *pairs (excl.)*.",
+        "**τ²** is the between-dataset variance of the true effect (DerSimonian–Laird; "
+        "log-ratio scale; τ is shown as a relative effect), **I²** the share of the spread of "
+        "the per-dataset effects that is between datasets rather than seed noise. The "
+        "**prediction interval**, at the same level as the pooled interval, is where the effect "
+        "a new, similar dataset shows with as many seeds should fall (needs 3 or more "
+        "datasets); it says nothing about the datasets measured.",
+        "*per dataset* counts the per-dataset verdicts; *direction* counts the datasets whose "
+        "mean effect points each way, with an exact sign test over them at the family's level "
+        "(the median dataset's effect; it needs 2^(1−k) ≤ alpha/m, e.g. 6 datasets for one "
+        "comparison at 0.05).",
     ]
 
 
@@ -207,9 +224,9 @@ def rich_tables(comparison: Comparison) -> list[Any]:
             )
         for i, row in enumerate(grid.rows):
             cells: list[Any] = list(row)
-            verdict = Text(str(cells[-1] if grid.headers[-1] == "verdict" else cells[-2]))
+            at = grid.headers.index("verdict")
+            verdict = Text(str(cells[at]))
             verdict.stylize(VERDICT_STYLES.get(grid.verdicts[i], ""))
-            at = len(cells) - 1 if grid.headers[-1] == "verdict" else len(cells) - 2
             cells[at] = verdict
             table.add_row(*cells)
         out.append(table)

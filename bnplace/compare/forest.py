@@ -67,7 +67,9 @@ def plot_forest(view: DatasetsView, index: int, margin: float, path: Path) -> Pa
     ax.axvline(0, color="black", lw=0.8)
     for bound in (100 * math.expm1(math.log1p(-margin)), 100 * margin):
         ax.axvline(bound, color="#999999", lw=0.8, ls="--")
-    labels = [str(d) for d in effects["dataset"]] + ["pooled (PI: line)"]
+    pi_level = row.get("pi_level", math.nan)
+    shown = f"{float(pi_level):.1%} " if math.isfinite(float(pi_level)) else ""
+    labels = [str(d) for d in effects["dataset"]] + [f"pooled ({shown}PI: line)"]
     ax.set_yticks([*ys, 0.7], labels)
     ax.set_ylim(0.2, n + 1.6)
     ax.set_xlabel("effect, % (a relative to b; dashed: ±margin)")

@@ -5,13 +5,15 @@ In: a trials table with a `dataset` column (one row per variant x dataset x seed
 Out: a frozen `DatasetsView`: each dataset's own `Statistics` (the usual comparison family,
 judged by `compare_pairs` on that dataset's trials alone); per comparison and dataset the
 effect that is pooled (`effects`); per comparison the pooled row (`pooled`: random-effects
-estimate with its interval, τ², I², the prediction interval, the verdict and whether it holds
-on every dataset; `bnplace.pooling`); and, with 4 or more datasets, the rank view (Friedman
-over datasets, mean ranks, Nemenyi critical difference; Demšar 2006).
+estimate with its interval, τ², I², the prediction interval at its level, the verdict, whether
+a new dataset is predicted on the same side, the per-dataset verdicts counted and a sign test
+of direction over the datasets; `bnplace.pooling`); and, with 4 or more datasets, the rank
+view (Friedman over datasets, mean ranks, Nemenyi critical difference; Demšar 2006).
 
 The effect of a comparison on one dataset is the mean of its finite paired log ratios (a − b,
-per seed) with the standard error of that mean: pooling weights need a variance, which the
-Hodges–Lehmann estimate of the per-dataset verdict does not come with. Seeds where one side
+per seed), one observation of the pooled t interval (the standard error of that mean is
+shown, and feeds τ² and I²; `bnplace.pooling` says why the datasets are not weighted by it; the
+Hodges–Lehmann estimate of the per-dataset verdict is not a mean). Seeds where one side
 failed (a ratio of ±inf under `failures: rank_worst`) are left out of the pooled effect and
 counted (`n_failed`); the per-dataset verdicts still rank them worst. A metric that is not
 positive everywhere is compared on differences relative to the compared-with variant's mean
@@ -41,6 +43,7 @@ from bnplace.stats.pairing import (
 )
 from bnplace.stats.pooling import (
     MIN_PAIRS_TO_POOL,
+    direction_across,
     mean_effect,
     pooled_verdict,
     random_effects,
@@ -49,13 +52,13 @@ from bnplace.stats.pooling import (
 from bnplace.stats.verdicts import Contrast, Design, excluded_text, family, level_for, margin_bounds
 
 MIN_RANK_DATASETS = 4  # the across-dataset rank view needs this many datasets
-MANY_DATASETS = 10  # past this, noisy weights push the false rate over alpha (0.055 at 12)
 EFFECT_CONFIDENCE = 0.95  # the per-dataset interval drawn in the forest plot (a description)
 POOLED_COLUMNS = (
     "comparison", "origin", "a", "b", "a2", "b2", "scale", "k", "n_pairs", "n_failed_a",
     "n_failed_b", "n_excluded", "diff", "delta_pct", "delta_pct_low", "delta_pct_high",
-    "pi_low", "pi_high", "tau2", "i2", "p_value", "p_adjusted", "level", "reachable", "verdict",
-    "every_dataset", "reading", "within_margin", "excluded", "seed_sd", "p_failures", "look",
+    "pi_low", "pi_high", "pi_level", "tau2", "i2", "p_value", "p_adjusted", "level", "reachable",
+    "verdict", "new_dataset", "reading", "n_better", "n_worse", "n_equivalent", "n_undecided",
+    "sign_p", "direction", "within_margin", "excluded", "seed_sd", "p_failures", "look",
     "look_seeds", "decided",
 )  # fmt: skip
 EFFECT_COLUMNS = (
@@ -142,10 +145,12 @@ def _pooled_row(
     est, low, high = float(pooled.estimate), float(pooled.low), float(pooled.high)
     pi_low, pi_high = float(pooled.pi_low), float(pooled.pi_high)
     bounds = margin_bounds(design.margin)  # relative effects on the log-ratio scale
-    verdict, every = pooled_verdict(
+    verdict, new = pooled_verdict(
         low, high, pi_low, pi_high, bounds=bounds, lower_is_better=lower_is_better
     )
     p = float(pooled.p_value)
+    counts = {v: int((mine["verdict"] == v).sum()) for v in ("better", "worse", "equivalent")}
+    direction = direction_across(y, level, lower_is_better=lower_is_better)
     return {
         "comparison": c.name,
         "origin": c.origin,
@@ -165,6 +170,7 @@ def _pooled_row(
         "delta_pct_high": _pct(high),
         "pi_low": _pct(pi_low),
         "pi_high": _pct(pi_high),
+        "pi_level": level,
         "tau2": float(pooled.tau2),
         "i2": float(pooled.i2),
         "p_value": p,
@@ -172,8 +178,14 @@ def _pooled_row(
         "level": level,
         "reachable": bool(math.isfinite(low)),
         "verdict": verdict,
-        "every_dataset": every,
-        "reading": reading(verdict, every),
+        "new_dataset": new,
+        "reading": reading(verdict, new),
+        "n_better": counts["better"],
+        "n_worse": counts["worse"],
+        "n_equivalent": counts["equivalent"],
+        "n_undecided": len(mine) - sum(counts.values()),  # per-dataset verdicts inconclusive
+        "sign_p": direction.p_value,
+        "direction": direction.text,
         "within_margin": bool(math.isfinite(low) and bounds[0] < low and high < bounds[1]),
         "excluded": excluded_text(_pct(low), _pct(high)) if verdict == "inconclusive" else "",
         "seed_sd": math.nan,
@@ -303,12 +315,7 @@ def _notes(
     if len(thin):
         notes.append(
             f"{len(thin)} dataset effect(s) with fewer than {MIN_PAIRS_TO_POOL} finite pairs "
-            "are not pooled (their standard errors are too noisy to weight by)"
-        )
-    if len(datasets) > MANY_DATASETS:
-        notes.append(
-            f"with more than {MANY_DATASETS} datasets the pooled interval may undercover "
-            "unless each dataset has 10+ seeds (noisy weights; see bnplace/compare/pooled.py)"
+            "are not pooled"
         )
     if len(datasets) < 3:
         notes.append("a prediction interval for a new dataset needs at least 3 datasets")
@@ -324,7 +331,8 @@ def _notes(
 POOLED_VERSUS = (
     "n_pairs", "diff", "delta_pct", "delta_pct_low", "delta_pct_high", "p_value", "p_adjusted",
     "level", "reachable", "verdict", "within_margin", "excluded", "seed_sd", "p_failures", "k",
-    "pi_low", "pi_high", "tau2", "i2", "every_dataset", "reading",
+    "pi_low", "pi_high", "pi_level", "tau2", "i2", "new_dataset", "reading", "n_better",
+    "n_worse", "n_equivalent", "n_undecided", "direction",
 )  # fmt: skip
 
 

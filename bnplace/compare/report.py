@@ -54,7 +54,7 @@ PLOT_CAPTIONS = {
     "cost_quality": "Cost vs quality: mean time per epoch against the mean metric (95% CI).",
     "forest": "Forest plot: each dataset's mean effect with its 95% t-interval, the pooled "
     "effect (diamond: its interval at the family's level) and the prediction interval for a "
-    "new dataset (line).",
+    "new dataset at the same level (line).",
     "critical_difference": "Mean ranks over datasets; bars join variants closer than Nemenyi's "
     "critical difference (Demšar 2006).",
 }

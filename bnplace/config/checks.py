@@ -222,8 +222,8 @@ def check_datasets_seeds_pool(config: Config) -> list[Issue]:
     the pooled verdict weighs every dataset's effect; a dataset enters the pool with
     `MIN_PAIRS_TO_POOL` seeds (bnplace.stats.pooling), so the first look must give it that many."""
     seeds = config.sweep.seeds
-    if len(config.datasets or {}) < 2 or not isinstance(seeds, SeedSchedule):
-        return []
+    if len(config.datasets or {}) < 2 or not isinstance(seeds, SeedSchedule) or seeds.min is None:
+        return []  # auto starts at MIN_PAIRS_TO_POOL itself with several datasets
     from bnplace.stats.pooling import MIN_PAIRS_TO_POOL  # NumPy and SciPy: only when it applies
 
     if seeds.min >= MIN_PAIRS_TO_POOL:

@@ -334,32 +334,54 @@ AxisValues = list[Any] | dict[str, Any]
 MAX_SEEDS = 1000  # per variant; far past what any verdict needs (see `bnplace plan`)
 
 
+AUTO_MAX = 40  # `seeds: auto`: the most seeds per variant unless `max` says otherwise
+AUTO_MAX_LIMIT = 60  # the design search's bound (bnplace.stats.sequential_design)
+
+
 class SeedSchedule(Strict):
     """`seeds: {min: 6, max: 40, step: 4}`: seeds on demand (see `bnplace.sequential`): `min`
     seeds of every variant, then `step` more for variants with an undecided comparison, up to
-    `max`."""
+    `max`. `seeds: auto` or `seeds: {auto: true, max: 30}`: min and step are chosen at plan time
+    for the comparison family (`bnplace.stats.sequential_design.choose_design`)."""
 
-    min: int = Field(ge=2, le=MAX_SEEDS)
-    max: int = Field(ge=2, le=MAX_SEEDS)
-    step: int = Field(4, ge=1, le=MAX_SEEDS)
+    min: int | None = Field(None, ge=2, le=MAX_SEEDS)
+    max: int = Field(AUTO_MAX, ge=2, le=MAX_SEEDS)
+    step: int | None = Field(None, ge=1, le=MAX_SEEDS)
+    auto: bool = False
 
     @model_validator(mode="after")
     def _max_not_below_min(self) -> SeedSchedule:
+        if self.auto:
+            if self.min is not None or self.step is not None:
+                raise ValueError("seeds.auto chooses min and step itself: give only max")
+            if self.max > AUTO_MAX_LIMIT:
+                raise ValueError(f"seeds.max is at most {AUTO_MAX_LIMIT} with auto, got {self.max}")
+            return self
+        if self.min is None:
+            raise ValueError("seeds on demand need min (or auto: true)")
         if self.max < self.min:
             raise ValueError(f"seeds.max ({self.max}) is below seeds.min ({self.min})")
         return self
 
     @property
     def looks(self) -> tuple[int, ...]:
+        """The configured looks; () with auto (the plan chooses them)."""
         from bnplace.stats.sequential import look_sizes
 
-        return look_sizes(self.min, self.max, self.step)
+        if self.auto or self.min is None:
+            return ()
+        return look_sizes(self.min, self.max, self.step or 4)
 
 
 class Sweep(Strict):
     axes: dict[str, AxisValues] = Field(default_factory=dict)
     arms: dict[str, dict[str, dict[str, Any]]] = Field(default_factory=dict)
     seeds: int | list[int] | SeedSchedule = 3
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _auto(cls, seeds: Any) -> Any:
+        return {"auto": True} if seeds == "auto" else seeds
 
     @field_validator("seeds")
     @classmethod

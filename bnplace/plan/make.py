@@ -14,16 +14,24 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from bnplace.config.checks import Issue
 from bnplace.config.data import CsvData
 from bnplace.config.load import LoadedConfig, validate_raw
 from bnplace.config.overrides import set_values, target_paths
-from bnplace.config.schema import Config
+from bnplace.config.schema import Config, SeedSchedule
 from bnplace.names.errors import ConfigError, PlanError, PlanTooLarge, UnknownVariant
 from bnplace.names.metrics import default_metric, direction_for
-from bnplace.plan.design import design_findings, make_design, resolve_variant
+from bnplace.plan.design import (
+    auto_finding,
+    auto_looks,
+    design_findings,
+    make_design,
+    resolve_variant,
+    sequential_figures,
+)
 from bnplace.plan.grid import Cell, expand
 from bnplace.plan.lint import Finding, Level, Subject, lint
 from bnplace.plan.resolve import DataShape, resolve_model
@@ -129,10 +137,16 @@ def make_plan(
     task = config.task
     metric = config.compare.metric or default_metric(task)
     looks = config.sweep.looks if seeds is None else ()  # --seeds N: a fixed design
+    schedule = config.sweep.seeds
+    auto_max = schedule.max if isinstance(schedule, SeedSchedule) and schedule.auto else 0
+    auto = seeds is None and auto_max > 0
+    if auto:  # `seeds: auto`: min and step chosen for this family (stats.sequential_design)
+        pool = len(config.datasets or ()) >= 2
+        looks = auto_looks(config.compare, variants, merges, auto_max, pool)
     design = make_design(config.compare, variants, merges, looks)
     baseline = _baseline(loaded, variants, merges)
     names = [v.name for v in variants]
-    return Plan(
+    plan = Plan(
         experiment=config.experiment,
         task=task,
         metric=metric,
@@ -144,9 +158,20 @@ def make_plan(
         trials=trials,
         merges=tuple(merges),
         design=design,
-        design_findings=tuple(design_findings(design, names, baseline, len(seed_list))),
+        design_findings=tuple(
+            design_findings(
+                design, names, baseline, len(seed_list), looks, len(config.datasets or ())
+            )
+        ),
         datasets=tuple(config.datasets or ()),
+        seeds_on_demand=sequential_figures(design, names, baseline, looks) or None,
     )
+    if auto and plan.seeds_on_demand:
+        m = plan.seeds_on_demand["comparisons"]
+        pool = len(config.datasets or ()) >= 2
+        said = auto_finding(design, m, auto_max, pool)
+        plan = replace(plan, design_findings=(said, *plan.design_findings))
+    return plan
 
 
 def _baseline(loaded: LoadedConfig, variants: Sequence[Variant], merges: Sequence[Merge]) -> str:

@@ -93,6 +93,7 @@ class Plan:
     design: Design = field(default_factory=Design)  # how compare judges the comparisons
     design_findings: tuple[Finding, ...] = ()  # sweep-level: seeds against the design
     datasets: tuple[str, ...] = ()  # the names under `datasets:`; () for a `data:` config
+    seeds_on_demand: dict[str, Any] | None = None  # `plan.design.sequential_figures`, per dataset
 
     @property
     def findings(self) -> tuple[Finding, ...]:
@@ -168,6 +169,11 @@ class Plan:
                 {"kept": m.kept, "dropped": m.dropped, "reason": m.reason} for m in self.merges
             ],
             "design": self.design.to_dict(),
+            "design_findings": [
+                {"rule": f.rule, "level": f.level, "message": f.message}
+                for f in self.design_findings
+            ],
+            "seeds_on_demand": self.seeds_on_demand,
             "trials": [
                 {"key": t.key, "variant_id": t.variant_id, "variant": t.variant, "seed": t.seed}
                 | ({"dataset": t.dataset} if t.dataset else {})

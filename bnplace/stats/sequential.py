@@ -32,6 +32,11 @@ verdicts at no effect (0.32 against 0.38), and at 2x the margin it trains 12% fe
 (20.0 against 22.8 per variant, 0.57x the fixed design of the same power; Pocock-like spending
 saves about as much but loses power at `max`).
 
+Dead looks: a look at which no comparison of the family can reach a verdict (2^(1−n) above its
+nominal alpha) would only take alpha from the later looks; `live_looks` drops them, and the
+plan runs the design from its first live look (bnplace.plan.design.make_design), so every
+look that is dealt seeds can decide.
+
 References: Jennison & Turnbull, JRSS B 51 (1989) 305-361 (repeated confidence intervals);
 Lan & DeMets, Biometrika 70 (1983) 659-663 (alpha spending); Kim & DeMets, Biometrika 74
 (1987) 149-154 (the power family of spending functions); Jennison & Turnbull,
@@ -84,12 +89,20 @@ def spent(t: float, alpha: float) -> float:
 
 
 def _boundary(moved: np.ndarray, s: np.ndarray, n: float, target: float) -> float:
-    """The z at which paths still going cross ±z √n at this look with probability `target`."""
+    """The z at which paths still going cross ±z √n at this look with probability `target`.
+
+    Bisection on z; the crossing probability at a z (the mass at |s| ≥ z √n) is read off the
+    tail sums of the grid ordered by |s|, so each step is a search rather than a sum over the
+    grid (the same mass up to rounding; `sweep.seeds: auto` judges ~100 designs)."""
     h = s[1] - s[0]
+    order = np.argsort(np.abs(s), kind="stable")
+    sorted_abs = np.abs(s)[order]
+    tail = np.concatenate([np.cumsum(moved[order][::-1])[::-1], [0.0]])  # mass at index >= i
+    root = math.sqrt(n)
     lo, hi = 0.0, 40.0
     for _ in range(60):  # bisection: the crossing probability falls as z grows
         mid = (lo + hi) / 2
-        crossing = float(np.sum(moved[np.abs(s) >= mid * math.sqrt(n)]) * h)
+        crossing = float(tail[np.searchsorted(sorted_abs, mid * root, side="left")] * h)
         lo, hi = (mid, hi) if crossing > target else (lo, mid)
     return hi
 
@@ -154,6 +167,29 @@ class SequentialRule:
             if 2.0 ** (1 - n) <= (1.0 - level) * (1 + 1e-12):
                 return k
         return None
+
+
+def live_looks(looks: tuple[int, ...], alpha: float, m: int) -> tuple[int, ...]:
+    """The looks from the first at which a comparison of a family of `m` can reach a verdict.
+
+    A look at n seeds is dead when the exact signed-rank interval at its nominal level cannot
+    exclude anything (2^(1−n) > p_k: no sign pattern of n pairs is that extreme); spending alpha
+    there only narrows the later looks' levels. A look is reachable as the first look exactly
+    when 2^(1−n) ≤ alpha/m · (n / max)² (the first look spends alpha(t_1) alone), and a look
+    dead as the first stays dead behind earlier looks (they only take alpha away), so the live
+    design starts at the smallest such n; its levels are then spent over the live looks only
+    (the first one gets alpha(t) of its own information fraction). Checked on the rule itself
+    (the grid integration, not the closed form, sets the levels). When no look can decide, the
+    looks are kept as given (`plan` warns)."""
+    for start in range(len(looks)):
+        n = looks[start]
+        if 2.0 ** (1 - n) > spent(n / looks[-1], alpha / max(m, 1)) * (1 + 1e-9):
+            continue
+        for first in range(start, len(looks)):  # the closed form, confirmed on the levels
+            if SequentialRule(looks[first:], alpha, m).first_reachable_look() == 0:
+                return looks[first:]
+        break
+    return looks
 
 
 @dataclass(frozen=True)
@@ -306,15 +342,22 @@ def simulate(
 
 @dataclass(frozen=True)
 class Expected:
-    """A design's cost and power by simulation (see `expected_seeds`)."""
+    """A design's cost and power by simulation (see `expected_seeds`): trials per dataset."""
 
     trials_null: float  # mean trials when no variant differs
-    trials_margin: float  # mean trials when every variant differs from the baseline by the margin
+    trials_margin: float  # ... when every variant differs from the baseline by the margin
+    trials_2x: float  # ... by twice the margin
+    fewest: int  # trials when every comparison decides at the first live look
+    most: int  # trials when every comparison runs to the last look
     power_margin: float  # mean share of baseline comparisons decided better/worse, effect = margin
     power_1_5: float  # the same at 1.5x the margin
+    power_2x: float  # the same at 2x the margin
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: round(float(v), 4) for k, v in self.__dict__.items()}
 
 
-_PLAN_REPS = 1000  # simulated sweeps behind a plan's figures: ~0.1-0.3 s
+_PLAN_REPS = 1000  # simulated sweeps behind a plan's figures: ~0.1-0.3 s a case
 
 
 @lru_cache(maxsize=64)  # plan asks again for every plan of the same design
@@ -326,8 +369,10 @@ def expected_seeds(
     design: Design,
 ) -> Expected:
     """Expected trials and power of `rule` for a plan, with the design's margin and seed sd:
-    every variant differs from the baseline by 0, 1x and 1.5x the margin."""
+    every variant differs from the baseline by 0, 1x, 1.5x and 2x the margin (normal log
+    ratios; `simulate`, 1,000 sweeps, seeded: the same figures every time)."""
     against = [c for c, sides in enumerate(comparisons) if baseline in sides[:2]]
+    involved = len({v for sides in comparisons for v in sides})
 
     def run(times: float) -> Simulated:
         effect = math.log1p(times * design.margin)
@@ -343,5 +388,14 @@ def expected_seeds(
     def power(sim: Simulated) -> float:
         return float(np.mean(sim.share(BETTER, WORSE)[against])) if against else math.nan
 
-    null, at_margin, beyond = run(0.0), run(1.0), run(1.5)
-    return Expected(trials(null), trials(at_margin), power(at_margin), power(beyond))
+    null, at_margin, beyond, twice = run(0.0), run(1.0), run(1.5), run(2.0)
+    return Expected(
+        trials_null=trials(null),
+        trials_margin=trials(at_margin),
+        trials_2x=trials(twice),
+        fewest=involved * rule.looks[0],
+        most=involved * rule.looks[-1],
+        power_margin=power(at_margin),
+        power_1_5=power(beyond),
+        power_2x=power(twice),
+    )

@@ -1,0 +1,135 @@
+"""`sweep.seeds: auto`: the seeds-on-demand design (min, step) chosen for the user.
+
+In: the family size m, alpha, the margin, the assumed seed sd of a paired log ratio
+(`compare.seed_sd`), the most seeds per variant (`max`) and the fewest a first look may have
+(6 with several datasets: `MIN_PAIRS_TO_POOL`). Out: an `AutoDesign`: the live looks of the
+chosen design (`bnplace.stats.sequential.live_looks`), its min and step, and the figures the choice
+was made on (expected seeds per compared variant at no effect, 1x and 2x the margin, power at
+1.5x the margin by the last look).
+
+The search: designs with looks min, min + step, ..., max' (dead looks dropped; `_candidates`:
+max' up to the configured max, min within 8 seeds of the fewest that can decide, step 1, 2 or
+4; a single look, the fixed design, is one of them), judged by simulating the shipped rule on
+one comparison (a variant against the baseline at its share alpha/m, exact signed-rank repeated
+confidence intervals, `bnplace.sequential`) with normal seed noise of sd `seed_sd`, `reps`
+sweeps with common random numbers for every design: the sorted Walsh averages of the noise at n
+seeds are computed once per n, and a true log-ratio effect δ shifts every one of them by δ, so
+each design's intervals at each look and each effect are read off the same arrays. The chosen
+design has power ≥ 0.8 (≥ 0.833 in the search's own 600 sweeps: two Monte-Carlo errors of
+slack) to decide a 1.5x-margin effect better/worse by its last look and, among those, the
+fewest expected seeds per variant averaged over no effect, 1x and 2x the margin; when no design
+reaches the power, the most powerful one (`plan` says so).
+Deterministic: the noise is
+seeded. Pure: NumPy, no files.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from bnplace.stats.sequential import SequentialRule, live_looks, look_sizes
+from bnplace.stats.verdicts import interval_rank, margin_bounds, min_seeds, walsh_averages
+
+AUTO_MAX = 40  # default most seeds per variant for `seeds: auto`
+AUTO_MAX_LIMIT = 60  # the search's bound (its memory and time grow with max³)
+AUTO_POWER = 0.8  # at 1.5x the margin, by the last look
+STEPS = (1, 2, 4)
+_TIMES = (0.0, 1.0, 1.5, 2.0)  # effects simulated, in margins
+
+
+@dataclass(frozen=True)
+class AutoDesign:
+    looks: tuple[int, ...]  # the chosen design's looks (every one can decide)
+    min: int  # its first look
+    step: int  # seeds between its first two looks (the last look may come sooner: max)
+    max: int  # its last look: at most the configured max
+    seeds_null: float  # expected seeds per compared variant, no effect
+    seeds_margin: float  # ... at 1x the margin
+    seeds_2x: float  # ... at 2x the margin
+    power_1_5: float  # P(better/worse by the last look) at 1.5x the margin
+    meets_power: bool
+
+
+def _candidates(m: int, alpha: float, maximum: int, floor: int) -> list[tuple[int, ...]]:
+    """The live looks of every design searched, each distinct set once: the last look (the
+    design's own max, up to `maximum`) every seed for the first 8 past the fewest seeds that
+    can decide (`first`) and every 4 after that; the first look from `first` to `first` + 8
+    (every seed with step 1, every other seed with larger steps); steps `STEPS`."""
+    first = max(floor, min_seeds(m, alpha), 2)
+    if first >= maximum:
+        return [(maximum,)]
+    lasts = set(range(first, min(first + 8, maximum) + 1)) | set(range(first, maximum, 4))
+    seen: dict[tuple[int, ...], None] = {}
+    for last in sorted(lasts | {maximum}):
+        for step in STEPS:
+            for low in range(first, min(last, first + 8) + 1, 2 if step > 1 else 1):
+                looks = live_looks(look_sizes(low, last, step), alpha, m)
+                if SequentialRule(looks, alpha, m).first_reachable_look() == 0:
+                    seen.setdefault(looks, None)
+    return list(seen) or [(maximum,)]
+
+
+@lru_cache(maxsize=32)
+def choose_design(
+    m: int,
+    alpha: float,
+    margin: float,
+    seed_sd: float,
+    maximum: int = AUTO_MAX,
+    floor: int = 2,
+    reps: int = 600,
+    seed: int = 0,
+) -> AutoDesign:
+    """The design of `sweep.seeds: auto` (see the module docstring)."""
+    candidates = _candidates(m, alpha, maximum, floor)
+    levels = [SequentialRule(looks, alpha, m).levels for looks in candidates]
+    deltas = np.array([math.log1p(t * margin) for t in _TIMES])
+    lo_b, hi_b = margin_bounds(margin)
+    rng = np.random.default_rng([seed, maximum])
+    noise = rng.normal(0.0, seed_sd, size=(reps, maximum))
+    count = len(candidates)
+    done = np.zeros((count, len(_TIMES), reps), dtype=bool)
+    lasts = np.array([looks[-1] for looks in candidates], dtype=float)
+    seeds = np.broadcast_to(lasts[:, None, None], (count, len(_TIMES), reps)).copy()
+    correct = np.zeros((count, len(_TIMES), reps), dtype=bool)  # decided better/worse rightly
+    wanted = {n for looks in candidates for n in looks}
+    for n in sorted(wanted):
+        w = np.sort(walsh_averages(noise[:, :n]), axis=1)
+        size = w.shape[1]
+        for c, looks in enumerate(candidates):
+            if n not in looks:
+                continue
+            k = interval_rank(n, levels[c][looks.index(n)])
+            if k == 0:
+                continue
+            low = w[None, :, k - 1] + deltas[:, None]  # (effects, reps)
+            high = w[None, :, size - k] + deltas[:, None]
+            excludes = (low > 0) | (high < 0)
+            inside = (low > lo_b) & (high < hi_b)
+            new = ~done[c] & (excludes | inside)
+            seeds[c][new] = n
+            correct[c] |= new & (low > 0)  # every simulated effect is >= 0
+            done[c] |= new
+    power = correct[:, _TIMES.index(1.5)].mean(axis=1)
+    cost = seeds[:, [_TIMES.index(t) for t in (0.0, 1.0, 2.0)]].mean(axis=(1, 2))
+    # 2 Monte-Carlo standard errors of slack, so that another simulation of the chosen
+    # design also finds power >= AUTO_POWER
+    meets = power >= AUTO_POWER + 2.0 * math.sqrt(AUTO_POWER * (1 - AUTO_POWER) / reps)
+    best = int(np.argmin(np.where(meets, cost, np.inf))) if meets.any() else int(np.argmax(power))
+    looks = candidates[best]
+    mean = seeds[best].mean(axis=1)
+    return AutoDesign(
+        looks=looks,
+        min=looks[0],
+        step=looks[1] - looks[0] if len(looks) > 1 else 1,
+        max=looks[-1],
+        seeds_null=float(mean[0]),
+        seeds_margin=float(mean[1]),
+        seeds_2x=float(mean[3]),
+        power_1_5=float(power[best]),
+        meets_power=bool(meets[best]),
+    )
