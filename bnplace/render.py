@@ -61,10 +61,13 @@ def plan_view(plan: Plan) -> Group:
     if len(plan.variants) > MAX_ROWS:
         more = len(plan.variants) - MAX_ROWS
         parts.append(Text(f"... and {more:,} more variants (bnplace plan --json lists all)"))
-    for merge in plan.merges:
+    for merge in plan.merges[:MAX_ROWS]:
         parts.append(
             Text(f"merged: '{merge.dropped}' into '{merge.kept}' ({merge.reason})", style="dim")
         )
+    if len(plan.merges) > MAX_ROWS:
+        parts.append(Text(f"... and {len(plan.merges) - MAX_ROWS:,} more merges", style="dim"))
+    parts += search_lines(plan)
     for finding in plan.findings:
         line = Text(f"{finding.level}: ", style=_LEVEL_STYLE[finding.level])
         where = f"{finding.variant}: " if finding.variant else ""  # "": the whole sweep
@@ -76,6 +79,24 @@ def plan_view(plan: Plan) -> Group:
         )
     )
     return Group(*parts)
+
+
+def search_lines(plan: Plan) -> list[Text]:
+    """A search's space: combinations, what was pruned and why, how many placements remain."""
+    if not plan.combinations:
+        return []
+    merged = len(plan.merges)
+    lines = [
+        Text(
+            f"search: the menus make {plan.combinations:,} combinations; "
+            f"{len(plan.variants):,} placements remain"
+            + (f" ({merged:,} more merged as the same network)" if merged else ""),
+            style="bold",
+        )
+    ]
+    for group in plan.pruned:
+        lines.append(Text(f"pruned {group.count:,}: {group.reason}, e.g. {group.example}"))
+    return lines
 
 
 def outcome_link(outcome: SweepOutcome) -> str:

@@ -31,6 +31,7 @@ from bnplace.plan.detail import model_detail
 from bnplace.plan.grid import Cell, expand
 from bnplace.plan.lint import Finding, Level, Subject, lint
 from bnplace.plan.resolve import DataShape, resolve_model
+from bnplace.plan.search_space import Pruned, prune_reason, search_space, variant_config
 from bnplace.plan.shapes import analyse
 from bnplace.plan.spec import LayerSpec, ModelSpec
 from bnplace.verdicts import Design
@@ -129,6 +130,8 @@ class Plan:
     design: Design = field(default_factory=Design)  # how compare judges the comparisons
     design_findings: tuple[Finding, ...] = ()  # sweep-level: seeds against the design
     datasets: tuple[str, ...] = ()  # the names under `datasets:`; () for a `data:` config
+    combinations: int = 0  # a search: the placements its menus make, before bounds and lint
+    pruned: tuple[Pruned, ...] = ()  # a search: placements left out, by reason
 
     @property
     def findings(self) -> tuple[Finding, ...]:
@@ -209,7 +212,13 @@ class Plan:
                 | ({"dataset": t.dataset} if t.dataset else {})
                 for t in self.trials
             ],
-        } | ({"datasets": list(self.datasets)} if self.datasets else {})
+        } | ({"datasets": list(self.datasets)} if self.datasets else {}) | self._search_dict()
+
+    def _search_dict(self) -> dict[str, Any]:
+        if not self.combinations:
+            return {}
+        pruned = [{"reason": p.reason, "count": p.count, "example": p.example} for p in self.pruned]
+        return {"search": {"combinations": self.combinations, "pruned": pruned}}
 
 
 def _digest(payload: Any, size: int = 64) -> str:
@@ -256,14 +265,27 @@ def make_plan(
 ) -> Plan:
     """Expand the grid, resolve and lint every variant, merge equivalents, list the trials."""
     config = loaded.config
-    seed_list = tuple(seeds) if seeds is not None else config.sweep.seed_list
-    _check_size(loaded, len(seed_list))
+    space = search_space(loaded) if config.search is not None else None
+    default_seeds = config.sweep.seed_list
+    if config.search is not None:
+        default_seeds = tuple(range(config.search.seeds.max))
+    seed_list = tuple(seeds) if seeds is not None else default_seeds
+    if space is None:
+        _check_size(loaded, len(seed_list))
     variants: list[Variant] = []
     merges: list[Merge] = []
+    pruned: dict[str, list[Any]] = {}
     by_key: dict[str, Variant] = {}
-    for cell in expand(config):
-        vconfig = _variant_config(loaded, cell)
+    for cell in space.cells if space is not None else expand(config):
+        if space is not None:
+            vconfig = variant_config(config, cell)
+        else:
+            vconfig = _variant_config(loaded, cell)
         on, findings = _on_datasets(vconfig, shape_of, cell.name)
+        reason = prune_reason(loaded, findings) if space is not None else ""
+        if reason:  # a search leaves out what lint rejects; a grid reports it as an error
+            pruned.setdefault(reason, [0, cell.name])[0] += 1
+            continue
         # one dataset: its key, as before datasets existed; several: a hash of each one's
         key = on[0].key if not config.datasets else _digest({o.dataset: o.key for o in on})
         if key in by_key:
@@ -299,6 +321,9 @@ def make_plan(
         for o in v.on
         for seed in seed_list
     )
+    if not variants:
+        reasons = "; ".join(f"{count} {reason}" for reason, (count, _) in pruned.items())
+        raise PlanError(f"{loaded.file}: every placement of the search was pruned ({reasons})")
     task = config.task
     metric = config.compare.metric or default_metric(task)
     looks = config.sweep.looks if seeds is None else ()  # --seeds N: a fixed design
@@ -311,7 +336,7 @@ def make_plan(
         metric=metric,
         direction=direction_for(metric),
         baseline=baseline,
-        axes=tuple(list(config.sweep.axes) + list(config.sweep.arms)),
+        axes=tuple(config.search.sites if config.search else [*config.sweep.axes, *config.sweep.arms]),
         seeds=seed_list,
         variants=tuple(variants),
         trials=trials,
@@ -319,6 +344,9 @@ def make_plan(
         design=design,
         design_findings=tuple(design_findings(design, names, baseline, len(seed_list))),
         datasets=tuple(config.datasets or ()),
+        combinations=space.combinations if space is not None else 0,
+        pruned=(space.pruned if space is not None else ())
+        + tuple(Pruned(reason, count, example) for reason, (count, example) in pruned.items()),
     )
 
 
