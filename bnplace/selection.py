@@ -55,7 +55,7 @@ References: Kim & Nelson, ACM TOMACS 11 (2001) 251-273 (KN); Hsu, Ann. Statist. 
 1136-1144 (multiple comparisons with the best); Paulson, Ann. Math. Statist. 35 (1964) 174-180;
 Fabian, Ann. Statist. 2 (1974) 170-176; Siegmund, *Sequential Analysis* (1985);
 Fan, Hong & Nelson, Oper. Res. 64 (2016) 1499-1514.
-Pure NumPy: no files; simulations take a seed.
+Pure NumPy (SciPy's t quantile for the fixed design): no files; simulations take a seed.
 """
 
 from __future__ import annotations
@@ -177,6 +177,7 @@ class Figures:
     lost_near: float  # P(a given placement within the margin of the best is eliminated), max
     trials: float  # mean trials of the race
     full: int  # trials of the full grid at N seeds
+    same_power: int  # trials of the full grid at the fixed seeds of the same power
 
 
 def simulate(
@@ -199,4 +200,21 @@ def simulate(
         lost_near=float(lost.max()),
         trials=float(result.trials.mean()),
         full=len(means) * rule.last,
+        same_power=len(means) * fixed_seeds_same_power(rule, len(means)),
     )
+
+
+def fixed_seeds_same_power(rule: SelectionRule, k: int) -> int:
+    """Seeds of the one-look design with the same power: every placement trains n seeds, then
+    i goes when X̄_i − X̄_l − t·S_il/√n > δ for some l, t the 1 − alpha/(k − 1) quantile of t
+    with n − 1 df (Hsu's subset with the margin, Bonferroni; the same guarantee). The smallest n
+    whose bound is no wider than the race's at N seeds, so it eliminates, at every gap, at least
+    what the race eliminates by N (its power is at least the race's)."""
+    from scipy.stats import t
+
+    race_width = math.sqrt(2 * rule.h2(k) / rule.last)
+    level = 1 - rule.alpha / max(k - 1, 1)
+    for seeds in range(2, 100 * rule.last):
+        if t.ppf(level, seeds - 1) / math.sqrt(seeds) <= race_width:
+            return seeds
+    raise ValueError("no fixed design of the same power")
