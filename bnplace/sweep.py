@@ -134,6 +134,11 @@ def run_sweep(options: RunOptions, progress: Progress) -> SweepOutcome:
 
     prepared = plan_sweep(options.config, options.sets, options.seeds, options.only)
     selected = prepared.selected
+    if prepared.loaded.config.search is not None:  # racing runs through a schedule not built yet
+        raise PlanError(
+            f"{options.config}: a search: config is planned (`bnplace plan`) but not run yet; "
+            "the racing runner is still to come (nothing was trained)"
+        )
     if selected.errors:
         lines = [f"  {f.variant}: [{f.rule}] {f.message}" for f in selected.errors]
         raise PlanError("the plan has errors; nothing was run:\n" + "\n".join(lines))

@@ -70,7 +70,8 @@ def test_plan_enumerates_prunes_by_each_bound_and_lint_and_says_why() -> None:
         1 for a in range(3) for b in range(2) for c in range(4) if norms[a] + b + (c == 1) > 1
     )
     assert pruned["alpha_dropout and layer_norm in one model (search.apart)"] == 1
-    assert pruned["lint alpha_dropout_needs_selu (search.prune)"] == 3  # none/bn x none/bn, <= 1 norm
+    # alpha_dropout with none/bn x none/bn, at most one norm, no layer_norm
+    assert pruned["lint alpha_dropout_needs_selu (search.prune)"] == 3
     kept = len(plan.variants) + len(plan.merges)
     assert kept + sum(pruned.values()) == plan.combinations
     assert all("alpha_dropout" not in v.name for v in plan.variants)
@@ -129,14 +130,16 @@ def test_a_ten_thousand_placement_space_enumerates_in_full() -> None:
         ("search:\n  sites: {conv.pre_act: [none, batch_nrm]}", "s.yaml:8", "batch_nrm"),
         ("search:\n  sites: {conv.pre_act: [none]}\n  apart: [[bn, dropout]]", "s.yaml:9", "bn"),
         (
-            "search:\n  sites: {conv.pre_act: [none, batch_norm]}\nsweep: {axes: {lstm.units: [4, 8]}}",
+            "search:\n  sites: {conv.pre_act: [none, batch_norm]}\n"
+            "sweep: {axes: {lstm.units: [4, 8]}}",
             "s.yaml:9",
             "cannot be combined",
         ),
         (
             "search:\n  max_per_site: 2\n  sites:\n"
             + "".join(
-                f"    {site}: [none, batch_norm, layer_norm, dropout, gaussian_noise, alpha_dropout]\n"
+                f"    {site}: [none, batch_norm, layer_norm, dropout, gaussian_noise, "
+                "alpha_dropout]\n"
                 for site in ("input", "conv.before", "conv.pre_act", "conv.post_act", "lstm.after")
             ),
             "s.yaml:10",
@@ -155,24 +158,31 @@ def test_max_placements_bound_is_located(monkeypatch: pytest.MonkeyPatch) -> Non
     space = importlib.import_module("bnplace.plan.search_space")  # the module, not its function
     monkeypatch.setattr(space, "MAX_PLACEMENTS", 5)
     with pytest.raises(ConfigError) as raised:
-        plan_of("search:\n  sites: {conv.pre_act: [none, batch_norm, layer_norm, dropout, "
-                "spatial_dropout, gaussian_noise]}")
+        plan_of(
+            "search:\n  sites: {conv.pre_act: [none, batch_norm, layer_norm, dropout, "
+            "spatial_dropout, gaussian_noise]}"
+        )
     assert "s.yaml:8" in str(raised.value) and "more than 5 placements" in str(raised.value)
 
 
 def test_cli_plan_reports_the_space(tmp_path: Path) -> None:
     config = tmp_path / "s.yaml"
-    config.write_text(HEADER + textwrap.dedent("""
+    config.write_text(
+        HEADER
+        + textwrap.dedent("""
     search:
       sites:
         conv.pre_act: [none, batch_norm]
         lstm.after: [none, batch_norm, spatial_dropout]
       max_norm: 1
-    """))
+    """)
+    )
     done = subprocess.run(
         [sys.executable, "-m", "bnplace", "plan", str(config)],
-        capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "COLUMNS": "200",
-                                                          "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "COLUMNS": "200", "PATH": "/usr/bin:/bin"},
     )
     assert done.returncode == 0, done.stderr
     assert "the menus make 6 combinations; 3 placements remain" in done.stdout

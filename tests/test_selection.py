@@ -35,7 +35,9 @@ def near_means(k: int) -> np.ndarray:
 
 @pytest.mark.parametrize("noise", ["normal", "lognormal", "t3"])
 @pytest.mark.parametrize(("k", "repeats"), [(10, 600), (50, 200), (500, 30)])
-def test_keeps_the_best_and_the_near_best_at_the_stated_rate(noise: str, k: int, repeats: int) -> None:
+def test_keeps_the_best_and_the_near_best_at_the_stated_rate(
+    noise: str, k: int, repeats: int
+) -> None:
     rule = SelectionRule(ALPHA, MARGIN, first=5, last=20)
     figures = simulate(near_means(k), 0.05, rule, repeats, noise, seed=k)  # type: ignore[arg-type]
     assert figures.kept_best >= 1 - ALPHA - slack(ALPHA, repeats)

@@ -212,7 +212,8 @@ class Plan:
                 | ({"dataset": t.dataset} if t.dataset else {})
                 for t in self.trials
             ],
-        } | ({"datasets": list(self.datasets)} if self.datasets else {}) | self._search_dict()
+            **self._search_dict(),
+        } | ({"datasets": list(self.datasets)} if self.datasets else {})
 
     def _search_dict(self) -> dict[str, Any]:
         if not self.combinations:
@@ -336,7 +337,7 @@ def make_plan(
         metric=metric,
         direction=direction_for(metric),
         baseline=baseline,
-        axes=tuple(config.search.sites if config.search else [*config.sweep.axes, *config.sweep.arms]),
+        axes=tuple(config.search.sites if config.search else config.sweep.axes | config.sweep.arms),
         seeds=seed_list,
         variants=tuple(variants),
         trials=trials,

@@ -114,10 +114,15 @@ def search_space(loaded: LoadedConfig) -> Space:
     combinations = math.prod(len(menu) for menu in menus)
     if combinations > MAX_SEARCH_COMBINATIONS:
         sizes = " x ".join(f"{site} ({len(menu)})" for site, menu in zip(sites, menus, strict=True))
-        _refuse(loaded, ("search", "sites"), f"{combinations:,} combinations: {sizes}",
-                f"at most {MAX_SEARCH_COMBINATIONS:,} combinations before the bounds")
-    base = _option([layer for site, stack in config.placements.items() if site not in sites
-                    for layer in stack])
+        _refuse(
+            loaded,
+            ("search", "sites"),
+            f"{combinations:,} combinations: {sizes}",
+            f"at most {MAX_SEARCH_COMBINATIONS:,} combinations before the bounds",
+        )
+    base = _option(
+        [layer for site, stack in config.placements.items() if site not in sites for layer in stack]
+    )
     apart = [(a, b, _BIT[a] | _BIT[b]) for a, b in search.apart]
     limit = search.max_norm
     cells: list[Cell] = []
@@ -144,14 +149,21 @@ def search_space(loaded: LoadedConfig) -> Space:
             continue
         cells.append(cell)
         if len(cells) > MAX_PLACEMENTS:
-            _refuse(loaded, ("search",), f"more than {MAX_PLACEMENTS:,} placements pass the "
-                    "bounds", f"at most {MAX_PLACEMENTS:,}: shorten a menu, lower "
-                    "search.max_per_site or search.max_norm, or add search.apart pairs")
+            _refuse(
+                loaded,
+                ("search",),
+                f"more than {MAX_PLACEMENTS:,} placements pass the bounds",
+                f"at most {MAX_PLACEMENTS:,}: shorten a menu, lower "
+                "search.max_per_site or search.max_norm, or add search.apart pairs",
+            )
     trials = len(cells) * search.seeds.max
     if trials > MAX_SEARCH_TRIALS:
-        _refuse(loaded, ("search", "seeds", "max"), f"{len(cells):,} placements x "
-                f"{search.seeds.max} seeds = {trials:,} possible trials",
-                f"at most {MAX_SEARCH_TRIALS:,}: fewer seeds or fewer placements")
+        _refuse(
+            loaded,
+            ("search", "seeds", "max"),
+            f"{len(cells):,} placements x {search.seeds.max} seeds = {trials:,} possible trials",
+            f"at most {MAX_SEARCH_TRIALS:,}: fewer seeds or fewer placements",
+        )
     groups = tuple(Pruned(reason, count, example) for reason, (count, example) in pruned.items())
     return Space(tuple(cells), combinations, groups)
 
@@ -175,9 +187,13 @@ def prune_reason(loaded: LoadedConfig, findings: Sequence[Finding]) -> str:
     prune = set(search.prune) if search is not None else set()
     known = ["shape", *(rule.__name__ for rule in RULES)]
     for index, name in enumerate(sorted(prune - set(known))):
-        issue = Issue(("search", "prune", index), f"unknown lint rule '{name}'",
-                      expected=f"one of {', '.join(known)}", got=name,
-                      suggestion=did_you_mean(name, known) or "")
+        issue = Issue(
+            ("search", "prune", index),
+            f"unknown lint rule '{name}'",
+            expected=f"one of {', '.join(known)}",
+            got=name,
+            suggestion=did_you_mean(name, known) or "",
+        )
         raise ConfigError([loaded.problem(issue)])
     for finding in findings:
         if finding.level == "error":
