@@ -18,6 +18,7 @@ from bnplace.metrics import N_FAILED, N_FINISHED, aggregate_name
 if TYPE_CHECKING:
     from bnplace.inventory import TrialRecord
     from bnplace.plan import Plan
+    from bnplace.schedule_search import Standing
     from bnplace.sweep import SweepOutcome
 
 _LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
@@ -99,6 +100,16 @@ def search_lines(plan: Plan) -> list[Text]:
     return lines
 
 
+def search_outcome_lines(search: Standing) -> list[Text]:
+    """A search's result: the selected placements, the guarantee, what went when and why."""
+    state = "selected" if search.over else f"still in after {search.seeds} seeds (not over)"
+    lines = [Text(f"search: {len(search.selected)} placements {state}:", style="bold")]
+    lines += [Text(f"  {name}", style="green") for name in search.selected]
+    lines.append(Text(search.guarantee(), style="dim"))
+    lines += [Text(f"eliminated: {name}: {why}", style="dim") for name, _, why in search.eliminated]
+    return lines
+
+
 def outcome_link(outcome: SweepOutcome) -> str:
     """The line with the link to the sweep in the UI's model-training view; print it with
     soft_wrap, since a link broken over two lines cannot be clicked."""
@@ -137,6 +148,8 @@ def outcome_view(outcome: SweepOutcome, with_table: bool = True) -> Group:
             Text(str(failed), style="red" if failed else ""),
         )
     lines: list = [table] if with_table else []
+    if outcome.search is not None:
+        lines += search_outcome_lines(outcome.search)
     for name, seed, reason in outcome.failures:
         lines.append(Text(f"failed: {name} seed={seed}: {reason}", style="red"))
     status = "interrupted" if outcome.interrupted else "done"

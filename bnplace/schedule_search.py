@@ -181,3 +181,39 @@ class Racing:
                 )
                 self.eliminations[vid] = out
                 self.news.append(out)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a search stands: the selected placements (names), the eliminated ones (name,
+    seeds, why), the seeds read, whether the race is over, and its alpha and margin."""
+
+    selected: tuple[str, ...]
+    eliminated: tuple[tuple[str, int, str], ...]
+    seeds: int
+    over: bool
+    alpha: float
+    margin: float  # compare.margin: a ratio, 0.05 = 5%
+
+    def guarantee(self) -> str:
+        level, margin = f"{100 * (1 - self.alpha):g}%", f"{100 * self.margin:g}%"
+        return (
+            f"with probability >= {level} the selected set holds the best placement (by mean "
+            f"log metric) when it leads the others by >= {margin}, and each placement within "
+            f"{margin} of the best is kept with probability >= {level}"
+        )
+
+
+def standing(racing: Racing) -> Standing:
+    names = {v.id: v.name for v in racing.plan.variants}
+    alive = racing.survivors
+    out = sorted(racing.eliminations.values(), key=lambda e: (e.seeds, names[e.variant]))
+    config = racing.plan.variants[0].config
+    return Standing(
+        selected=tuple(v.name for v, kept in zip(racing.plan.variants, alive, strict=True) if kept),
+        eliminated=tuple((names[e.variant], e.seeds, e.sentence(names)) for e in out),
+        seeds=racing.read,
+        over=racing.read >= racing.rule.last or int(alive.sum()) == 1,
+        alpha=racing.rule.alpha,
+        margin=config.compare.margin,
+    )
