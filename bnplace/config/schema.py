@@ -430,7 +430,7 @@ class Search(Strict):
     max_norm: int | None = Field(None, ge=0)
     apart: list[tuple[str, str]] = Field(default_factory=list, max_length=64)
     prune: list[str] = Field(default_factory=list, max_length=64)
-    seeds: SeedSchedule = SeedSchedule(min=5, max=30, step=1)
+    seeds: SeedSchedule = SeedSchedule(min=10, max=40, step=1)
 
     @field_validator("sites")
     @classmethod

@@ -1,0 +1,79 @@
+"""Planning a 10,000-placement search: seconds, against the same space written as a grid.
+
+In: nothing (a synthetic data section; the data shape is given, nothing is prepared). Out: the
+wall time of `make_plan` on a `search:` of 10,000 placements (4 x 5 x 5 x 5 x 5 x 4 menus over
+six sites), on the same space written as `sweep.axes` (which validates each variant's whole
+config), their ratio, and the placements per second.
+Run: python benchmarks/search_plan.py
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bnplace.config import parse_config  # noqa: E402
+from bnplace.plan import DataShape, make_plan  # noqa: E402
+
+HEADER = """
+experiment: bench
+data: {source: synthetic, generator: sine_mix, length: 400, features: 3, window: 16}
+model:
+  - conv1d: {id: conv, filters: 8, kernel_size: 3, padding: causal, activation: relu}
+  - lstm: {id: lstm, units: 8}
+"""
+MENUS = {
+    "input": "[none, {gaussian_noise: 0.1}, {dropout: 0.1}, {dropout: 0.2}]",
+    "conv.before": "[none, batch_norm, layer_norm, {dropout: 0.1}, {dropout: 0.3}]",
+    "conv.pre_act": "[none, batch_norm, layer_norm, {dropout: 0.1}, {dropout: 0.3}]",
+    "conv.post_act": "[none, batch_norm, layer_norm, {dropout: 0.1}, {dropout: 0.3}]",
+    "lstm.after": "[none, batch_norm, layer_norm, {dropout: 0.1}, {dropout: 0.3}]",
+    "pre_output": "[none, {dropout: 0.1}, {dropout: 0.5}, layer_norm]",
+}
+
+
+def shape(config):
+    return DataShape("forecast", config.data.window, config.data.features, 1, "fp", 0)
+
+
+def timed(text: str) -> tuple[float, int]:
+    start = time.perf_counter()
+    plan = make_plan(parse_config(text, "bench.yaml"), shape)
+    return time.perf_counter() - start, len(plan.variants) + len(plan.merges)
+
+
+def main() -> None:
+    search = HEADER + "search:\n  seeds: {min: 5, max: 10}\n  sites:\n" + "".join(
+        f"    {site}: {menu}\n" for site, menu in MENUS.items()
+    )
+    grid = HEADER + "sweep:\n  seeds: 1\n  axes:\n" + "".join(
+        f"    {site}: [{', '.join('[]' if e == 'none' else f'[{e}]' for e in _entries(menu))}]\n"
+        for site, menu in MENUS.items()
+    )
+    s_time, s_count = timed(search)
+    g_time, g_count = timed(grid)
+    print(f"search: {s_count:,} placements planned in {s_time:.1f} s ({s_count / s_time:,.0f}/s)")
+    print(f"grid:   {g_count:,} variants planned in {g_time:.1f} s ({g_count / g_time:,.0f}/s)")
+    print(f"search / grid time: {s_time / g_time:.2f}")
+
+
+def _entries(menu: str) -> list[str]:
+    """`[none, {dropout: 0.1}, batch_norm]` -> its entries (no nested commas in these menus)."""
+    inner = menu.strip()[1:-1]
+    out, depth, current = [], 0, ""
+    for char in inner:
+        depth += char in "{[" 
+        depth -= char in "}]"
+        if char == "," and depth == 0:
+            out.append(current.strip())
+            current = ""
+        else:
+            current += char
+    return [*out, current.strip()]
+
+
+if __name__ == "__main__":
+    main()
