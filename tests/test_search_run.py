@@ -57,3 +57,11 @@ def test_search_eliminates_the_planted_worse_early_and_resumes_to_the_same(tmp_p
     assert again.returncode == 0, again.stderr
     assert f"eliminated: {WORSE}: after 5 seeds" in again.stdout
     assert len(runs(tmp_path)["trial"]) == sum(trained.values())  # nothing trained twice
+
+    shown = bnplace(tmp_path, "compare", str(config), "--no-log", "--out", "report")
+    assert shown.returncode == 0, shown.stderr
+    text = " ".join(shown.stdout.split())  # rich wraps lines
+    assert "search: 2 placements selected: pre_output=none; pre_output=dropout(0.1)" in text
+    assert f"search: eliminated {WORSE}: after 5 seeds" in text
+    assert "not run" not in text  # seeds past an elimination were never meant to run
+    assert (tmp_path / "report" / "plots" / "search_survivors.png").stat().st_size > 0

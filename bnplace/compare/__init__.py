@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from bnplace.compare.pooled import DatasetsView
+    from bnplace.compare.search import SearchView
     from bnplace.compare.stats import FriedmanResult
     from bnplace.compare.store import SweepInfo
     from bnplace.compare.table import ComparisonTable
@@ -64,6 +65,7 @@ class Comparison:
     # several datasets: per-dataset statistics, pooled comparisons, ranks (`table` and
     # `comparisons` are then the pooled ones; see bnplace.compare.pooled)
     datasets: DatasetsView | None = None
+    search: SearchView | None = None  # a search: its selection and eliminations
 
     @property
     def verdicts(self) -> dict[str, str]:
@@ -301,6 +303,7 @@ def compare_runs(
         notes=data.notes,
         merged_sweeps=data.merged_sweeps,
     )
+    comparison = replace(comparison, search=data.search)
     if out_dir is None and not log_to_mlflow:
         return comparison
 
@@ -354,6 +357,12 @@ def _write_outputs(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
             comparison.datasets, comparison.design.margin, out_dir / "plots"
         )
         plots |= _per_dataset_plots(comparison, out_dir / "plots")
+    if comparison.search is not None:
+        from bnplace.compare.search import plot_survivors
+
+        survivors = plot_survivors(comparison.search, out_dir / "plots" / "search_survivors.png")
+        if survivors is not None:
+            plots["search_survivors"] = survivors
     reports = write_reports(comparison, out_dir, plots)
     return {**reports, **{f"plot_{name}": path for name, path in plots.items()}}
 
