@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bnplace.config import parse_config  # noqa: E402
-from bnplace.plan import DataShape, make_plan  # noqa: E402
+from bnplace.config import parse_config
+from bnplace.plan import DataShape, make_plan
 
 HEADER = """
 experiment: bench
@@ -25,13 +25,14 @@ model:
   - conv1d: {id: conv, filters: 8, kernel_size: 3, padding: causal, activation: relu}
   - lstm: {id: lstm, units: 8}
 """
+NORM_DROP = ["none", "batch_norm", "layer_norm", "{dropout: 0.1}", "{dropout: 0.3}"]
 MENUS = {
-    "input": "[none, {gaussian_noise: 0.1}, {dropout: 0.1}, {dropout: 0.2}]",
-    "conv.before": "[none, batch_norm, layer_norm, {dropout: 0.1}, {dropout: 0.3}]",
-    "conv.pre_act": "[none, batch_norm, layer_norm, {dropout: 0.1}, {dropout: 0.3}]",
-    "conv.post_act": "[none, batch_norm, layer_norm, {dropout: 0.1}, {dropout: 0.3}]",
-    "lstm.after": "[none, batch_norm, layer_norm, {dropout: 0.1}, {dropout: 0.3}]",
-    "pre_output": "[none, {dropout: 0.1}, {dropout: 0.5}, layer_norm]",
+    "input": ["none", "{gaussian_noise: 0.1}", "{dropout: 0.1}", "{dropout: 0.2}"],
+    "conv.before": NORM_DROP,
+    "conv.pre_act": NORM_DROP,
+    "conv.post_act": NORM_DROP,
+    "lstm.after": NORM_DROP,
+    "pre_output": ["none", "{dropout: 0.1}", "{dropout: 0.5}", "layer_norm"],
 }
 
 
@@ -46,33 +47,18 @@ def timed(text: str) -> tuple[float, int]:
 
 
 def main() -> None:
-    search = HEADER + "search:\n  seeds: {min: 5, max: 10}\n  sites:\n" + "".join(
-        f"    {site}: {menu}\n" for site, menu in MENUS.items()
-    )
-    grid = HEADER + "sweep:\n  seeds: 1\n  axes:\n" + "".join(
-        f"    {site}: [{', '.join('[]' if e == 'none' else f'[{e}]' for e in _entries(menu))}]\n"
+    sites = "".join(f"    {site}: [{', '.join(menu)}]\n" for site, menu in MENUS.items())
+    search = HEADER + "search:\n  seeds: {min: 5, max: 10}\n  sites:\n" + sites
+    axes = "".join(
+        f"    {site}: [{', '.join('[]' if e == 'none' else f'[{e}]' for e in menu)}]\n"
         for site, menu in MENUS.items()
     )
+    grid = HEADER + "sweep:\n  seeds: 1\n  axes:\n" + axes
     s_time, s_count = timed(search)
     g_time, g_count = timed(grid)
     print(f"search: {s_count:,} placements planned in {s_time:.1f} s ({s_count / s_time:,.0f}/s)")
     print(f"grid:   {g_count:,} variants planned in {g_time:.1f} s ({g_count / g_time:,.0f}/s)")
     print(f"search / grid time: {s_time / g_time:.2f}")
-
-
-def _entries(menu: str) -> list[str]:
-    """`[none, {dropout: 0.1}, batch_norm]` -> its entries (no nested commas in these menus)."""
-    inner = menu.strip()[1:-1]
-    out, depth, current = [], 0, ""
-    for char in inner:
-        depth += char in "{[" 
-        depth -= char in "}]"
-        if char == "," and depth == 0:
-            out.append(current.strip())
-            current = ""
-        else:
-            current += char
-    return [*out, current.strip()]
 
 
 if __name__ == "__main__":

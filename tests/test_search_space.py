@@ -188,3 +188,18 @@ def test_cli_plan_reports_the_space(tmp_path: Path) -> None:
     assert "the menus make 6 combinations; 3 placements remain" in done.stdout
     assert "pruned 1: more than 1 normalization layers" in done.stdout
     assert "pruned 2: lint error spatial_dropout_on_flat" in done.stdout
+
+
+def test_run_refuses_to_filter_a_search(tmp_path: Path) -> None:
+    config = tmp_path / "s.yaml"
+    config.write_text(HEADER + "search:\n  sites: {conv.pre_act: [none, batch_norm]}\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "bnplace", "run", str(config), "--filter", "batch_norm"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 2
+    assert "--filter cannot narrow a search" in done.stderr
+    assert not (tmp_path / "mlflow.db").exists()
