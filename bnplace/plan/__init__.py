@@ -343,7 +343,9 @@ def make_plan(
         trials=trials,
         merges=tuple(merges),
         design=design,
-        design_findings=tuple(design_findings(design, names, baseline, len(seed_list))),
+        design_findings=()  # a search's seeds come from its race, not from verdict power
+        if space is not None
+        else tuple(design_findings(design, names, baseline, len(seed_list))),
         datasets=tuple(config.datasets or ()),
         combinations=space.combinations if space is not None else 0,
         pruned=(space.pruned if space is not None else ())
