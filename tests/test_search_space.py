@@ -188,6 +188,15 @@ def test_cli_plan_reports_the_space(tmp_path: Path) -> None:
     assert "the menus make 6 combinations; 3 placements remain" in done.stdout
     assert "pruned 1: more than 1 normalization layers" in done.stdout
     assert "pruned 2: lint error spatial_dropout_on_flat" in done.stdout
+    checked = subprocess.run(
+        [sys.executable, "-m", "bnplace", "validate", str(config)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(ROOT), "COLUMNS": "200", "PATH": "/usr/bin:/bin"},
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert "a search of 5 placements within the bounds, seeds 10 to 40" in checked.stdout
 
 
 def test_run_refuses_to_filter_a_search(tmp_path: Path) -> None:

@@ -461,7 +461,9 @@ class Search(Strict):
     @classmethod
     def _first_stage(cls, seeds: SeedSchedule) -> SeedSchedule:
         if seeds.min < 3:  # the first stage estimates variances of differences (n0 - 1 df)
-            raise ValueError(f"search.seeds.min must be at least 3, got {seeds.min}")
+            raise ValueError(
+                f"min must be at least 3 (the first stage estimates variances), got {seeds.min}"
+            )
         return seeds
 
 
