@@ -139,6 +139,8 @@ def run_sweep(options: RunOptions, progress: Progress) -> SweepOutcome:
     selected = prepared.selected
     if prepared.loaded.config.search is not None and selected is not prepared.plan:
         raise PlanError("--filter cannot narrow a search: the race needs every placement")
+    if prepared.loaded.config.search is not None and options.seeds is not None:
+        raise PlanError("--seeds does not apply to a search: set search.seeds {min, max, step}")
     if selected.errors:
         lines = [f"  {f.variant}: [{f.rule}] {f.message}" for f in selected.errors]
         raise PlanError("the plan has errors; nothing was run:\n" + "\n".join(lines))

@@ -199,16 +199,25 @@ def test_cli_plan_reports_the_space(tmp_path: Path) -> None:
     assert "a search of 5 placements within the bounds, seeds 10 to 40" in checked.stdout
 
 
-def test_run_refuses_to_filter_a_search(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("option", "words"),
+    [
+        (["--filter", "batch_norm"], "--filter cannot narrow a search"),
+        (["--seeds", "4"], "--seeds does not apply to a search"),
+    ],
+)
+def test_run_refuses_options_a_race_cannot_take(
+    tmp_path: Path, option: list[str], words: str
+) -> None:
     config = tmp_path / "s.yaml"
     config.write_text(HEADER + "search:\n  sites: {conv.pre_act: [none, batch_norm]}\n")
     done = subprocess.run(
-        [sys.executable, "-m", "bnplace", "run", str(config), "--filter", "batch_norm"],
+        [sys.executable, "-m", "bnplace", "run", str(config), *option],
         capture_output=True,
         text=True,
         cwd=tmp_path,
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
     )
     assert done.returncode == 2
-    assert "--filter cannot narrow a search" in done.stderr
+    assert words in done.stderr
     assert not (tmp_path / "mlflow.db").exists()
