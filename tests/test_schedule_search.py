@@ -126,3 +126,30 @@ def test_a_failed_trial_counts_as_the_worst_first_stage_loss() -> None:
         if racing.read >= 4:
             break
     assert victim.id in racing.eliminations
+
+
+def test_compare_ranks_each_placement_against_the_best_with_the_race_bounds() -> None:
+    import pandas as pd
+
+    from bnplace.compare.search import SearchView, ranking
+    from bnplace.selection import SelectionRule
+
+    rng = np.random.default_rng(4)
+    rows = [
+        {
+            "variant": name,
+            "seed": seed,
+            "status": "finished",
+            "test_rmse": level * math.exp(rng.normal(0, 0.02)),
+        }
+        for name, level, seeds in (("a", 1.0, 7), ("b", 1.03, 7), ("c", 1.6, 5))
+        for seed in range(seeds)
+    ]
+    view = SearchView({"c": 5}, (), 3, SelectionRule(0.05, math.log(1.05), 5, 7))
+    lines = ranking(view, pd.DataFrame(rows), "test_rmse", "min")
+    assert lines[0].endswith("a: the best")
+    assert lines[1].startswith("  2. b: +") and "on 7 seeds" in lines[1]
+    worst = lines[2]
+    assert worst.startswith("  3. c: +") and "on 5 seeds" in worst
+    low = float(worst.split("[")[1].split("%")[0])
+    assert low > 5  # shown worse than the best by more than the margin: why it went

@@ -303,7 +303,11 @@ def compare_runs(
         notes=data.notes,
         merged_sweeps=data.merged_sweeps,
     )
-    comparison = replace(comparison, search=data.search)
+    if data.search is not None:  # a search: each placement against the best, race bounds
+        from bnplace.compare.search import ranking
+
+        order = ranking(data.search, data.trials, comparison.metric, comparison.direction)
+        comparison = replace(comparison, search=data.search, notes=(*comparison.notes, *order))
     if out_dir is None and not log_to_mlflow:
         return comparison
 

@@ -232,7 +232,7 @@ def load_sweep(
         if key not in seen
     ]
     design = Design.from_dict(plan.get("design") if plan is not None else None)
-    search = search_view(own_runs, design)  # a search: seeds past an elimination never ran
+    search = search_view(own_runs, design, plan.get("search", {}).get("seeds", {}))
     missing = [
         m for m in missing if m["seed"] < search.eliminated_at.get(m["variant"], m["seed"] + 1)
     ]

@@ -10,14 +10,20 @@ eliminated when and why. Empty for a sweep that is not a search. Pure (reads run
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bnplace import tags as names
+from bnplace.result import FINISHED
 from bnplace.schedule_search import Standing
+from bnplace.selection import SelectionRule
 from bnplace.verdicts import Design
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MAX_LISTED = 20  # placements named per note list; the rest are counted
 
@@ -27,6 +33,7 @@ class SearchView:
     eliminated_at: dict[str, int]  # variant name -> seeds it had when eliminated
     notes: tuple[str, ...]
     placements: int = 0  # placements the race started with
+    rule: SelectionRule | None = None  # the race's rule (alpha, margin, seeds), when recorded
 
     def survivors(self) -> list[tuple[int, int]]:
         """(seeds, placements still in after that many seeds), from the first elimination."""
@@ -37,7 +44,9 @@ class SearchView:
         return [(s, self.placements - sum(1 for g in gone if g <= s)) for s in steps]
 
 
-def search_view(own_runs: Sequence[Any], design: Design) -> SearchView:
+def search_view(
+    own_runs: Sequence[Any], design: Design, seeds: Mapping[str, int] | None = None
+) -> SearchView:
     states = {
         r.data.tags.get(names.VARIANT_NAME, ""): r.data.tags
         for r in own_runs
@@ -65,7 +74,48 @@ def search_view(own_runs: Sequence[Any], design: Design) -> SearchView:
     notes += [f"search: eliminated {name}: {why}" for name, _, why in gone[:MAX_LISTED]]
     if len(gone) > MAX_LISTED:
         notes.append(f"search: ... and {len(gone) - MAX_LISTED} more eliminated")
-    return SearchView({name: seeds for name, seeds, _ in gone}, tuple(notes), len(states))
+    rule = None
+    if seeds and "min" in seeds and "max" in seeds:
+        rule = SelectionRule(design.alpha, math.log1p(design.margin), seeds["min"], seeds["max"])
+    at = {name: count for name, count, _ in gone}
+    return SearchView(at, tuple(notes), len(states), rule)
+
+
+def ranking(view: SearchView, trials: pd.DataFrame, metric: str, direction: str) -> list[str]:
+    """Each placement against the best (the lowest mean log loss among the selected, else among
+    all): its gap in percent on the seeds both finished, with the race's bound on each side at
+    that many seeds (w_il(r) of `bnplace.selection`); best first, at most MAX_LISTED."""
+    import numpy as np
+
+    if view.rule is None or metric not in trials.columns:
+        return []
+    done = trials[(trials["status"] == FINISHED) & (trials[metric] > 0)]
+    table = done.pivot_table(index="variant", columns="seed", values=metric, aggfunc="first")
+    if table.empty:
+        return []
+    losses = np.log(table.to_numpy(dtype=float)) * (1 if direction == "min" else -1)
+    names = [str(n) for n in table.index]
+    means = np.nanmean(losses, axis=1)
+    eligible = [i for i, n in enumerate(names) if n not in view.eliminated_at] or range(len(names))
+    lead = min(eligible, key=lambda i: means[i])
+    rows = []
+    for i, name in enumerate(names):
+        both = ~np.isnan(losses[i]) & ~np.isnan(losses[lead])
+        diff = losses[i, both] - losses[lead, both]
+        seeds = int(both.sum())
+        if i == lead or seeds < 2:
+            rows.append((0.0 if i == lead else math.inf, f"{name}: the best" if i == lead else ""))
+            continue
+        factor = view.rule.width_factor(view.placements or len(names), min(seeds, view.rule.last))
+        width = float(np.std(diff, ddof=1)) * factor
+        gap = float(diff.mean())
+        low, high = (100 * math.expm1(x) for x in (gap - width, gap + width))
+        text = f"{name}: {100 * math.expm1(gap):+.1f}% [{low:+.1f}%, {high:+.1f}%] on {seeds} seeds"
+        rows.append((gap, text))
+    ordered = [text for _, text in sorted(rows, key=lambda row: row[0]) if text]
+    lines = [f"search ranking vs the best ({metric}, race bounds): " + ordered[0]]
+    lines += [f"  {rank}. {text}" for rank, text in enumerate(ordered[1:MAX_LISTED], start=2)]
+    return lines
 
 
 def plot_survivors(view: SearchView, path: Path) -> Path | None:

@@ -219,7 +219,9 @@ class Plan:
         if not self.combinations:
             return {}
         pruned = [{"reason": p.reason, "count": p.count, "example": p.example} for p in self.pruned]
-        return {"search": {"combinations": self.combinations, "pruned": pruned}}
+        search = self.variants[0].config.search
+        seeds = search.seeds.model_dump() if search is not None else {}
+        return {"search": {"combinations": self.combinations, "pruned": pruned, "seeds": seeds}}
 
 
 def _digest(payload: Any, size: int = 64) -> str:
