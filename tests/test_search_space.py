@@ -185,6 +185,7 @@ def test_cli_plan_reports_the_space(tmp_path: Path) -> None:
         env={"PYTHONPATH": str(ROOT), "COLUMNS": "200", "PATH": "/usr/bin:/bin"},
     )
     assert done.returncode == 0, done.stderr
+    assert "s: 3 placements x up to 40 seeds = at most 120 trials (a race)" in done.stdout
     assert "the menus make 6 combinations; 3 placements remain" in done.stdout
     assert "pruned 1: more than 1 normalization layers" in done.stdout
     assert "pruned 2: lint error spatial_dropout_on_flat" in done.stdout

@@ -146,6 +146,11 @@ class Plan:
     def size(self) -> str:
         """The plan's size: 4 variants x 3 datasets x 6 seeds = 72 trials (no datasets: `data:`)."""
         datasets = f"{len(self.datasets)} datasets x " if self.datasets else ""
+        if self.combinations:  # a search: the race trains only part of these
+            return (
+                f"{len(self.variants)} placements x up to {len(self.seeds)} seeds = at most "
+                f"{len(self.trials)} trials (a race)"
+            )
         return (
             f"{len(self.variants)} variants x {datasets}{len(self.seeds)} seeds = "
             f"{len(self.trials)} trials"
