@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from bnplace.compare.pooled import DatasetsView
+    from bnplace.compare.search import SearchView
     from bnplace.compare.stats import FriedmanResult
     from bnplace.stats.verdicts import Design
     from bnplace.store.read import SweepInfo
@@ -45,6 +46,7 @@ class Comparison:
     # several datasets: per-dataset statistics, pooled comparisons, ranks (`table` and
     # `comparisons` are then the pooled ones; see bnplace.compare.pooled)
     datasets: DatasetsView | None = None
+    search: SearchView | None = None  # a search: its selection and eliminations
 
     @property
     def verdicts(self) -> dict[str, str]:

@@ -17,7 +17,6 @@ from bnplace.stats.verdicts import level_for
 if TYPE_CHECKING:
     import pandas as pd
 
-    from bnplace.compare.comparison import Comparison
     from bnplace.stats.verdicts import Design
 
 DASH = "—"
@@ -37,11 +36,6 @@ def rows_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """`frame` as one dict per row. The compare frames' columns are all named by strings, which
     pandas' stubs cannot know (they type a column label as any Hashable): hence the cast."""
     return cast(list[dict[str, Any]], frame.to_dict("records"))
-
-
-def records(comparison: Comparison) -> list[dict[str, Any]]:
-    """The statistics table as one dict per variant, best first."""
-    return rows_of(comparison.table)
 
 
 def fmt_num(value: Any, digits: int = 4) -> str:

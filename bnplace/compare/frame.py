@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from bnplace.compare.search import SearchView, search_view
 from bnplace.compare.stats import axis_column
 from bnplace.names import tags as names
 from bnplace.names.errors import TrackingError
@@ -59,6 +60,7 @@ class SweepData:
     design: Design  # how the comparisons are judged, as the plan recorded it
     metric_columns: tuple[str, ...]  # the metric columns of `trials`
     notes: tuple[str, ...]
+    search: SearchView | None = None  # a search: what the race selected and eliminated
 
 
 def _trial_status(run: Run) -> str:
@@ -222,6 +224,12 @@ def load_sweep(
         for key, t in planned.items()
         if key not in seen
     ]
+    design = Design.from_dict(plan.get("design") if plan is not None else None)
+    search = search_view(own_runs, design, plan.get("search", {}).get("seeds", {}))
+    missing = [
+        m for m in missing if m["seed"] < search.eliminated_at.get(m["variant"], m["seed"] + 1)
+    ]
+    notes += search.notes
     if missing:
         trials = pd.concat([trials, pd.DataFrame(missing)], ignore_index=True)
     missing_seed = int(trials["seed"].isna().sum())
@@ -253,7 +261,8 @@ def load_sweep(
         variants=variants,
         trials=trials,
         merged_sweeps=contributed or (sweep.run_id,),
-        design=Design.from_dict(plan.get("design") if plan is not None else None),
+        design=design,
+        search=search if search.notes else None,
         metric_columns=tuple(metric_columns.values()),
         notes=tuple(notes),
     )

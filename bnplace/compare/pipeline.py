@@ -256,6 +256,11 @@ def compare_runs(
         notes=data.notes,
         merged_sweeps=data.merged_sweeps,
     )
+    if data.search is not None:  # a search: each placement against the best, race bounds
+        from bnplace.compare.search import ranking
+
+        order = ranking(data.search, data.trials, comparison.metric, comparison.direction)
+        comparison = replace(comparison, search=data.search, notes=(*comparison.notes, *order))
     if out_dir is None and not log_to_mlflow:
         return comparison
 
@@ -309,6 +314,12 @@ def _write_outputs(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
             comparison.datasets, comparison.design.margin, out_dir / "plots"
         )
         plots |= _per_dataset_plots(comparison, out_dir / "plots")
+    if comparison.search is not None:
+        from bnplace.compare.search import plot_survivors
+
+        survivors = plot_survivors(comparison.search, out_dir / "plots" / "search_survivors.png")
+        if survivors is not None:
+            plots["search_survivors"] = survivors
     reports = write_reports(comparison, out_dir, plots)
     return {**reports, **{f"plot_{name}": path for name, path in plots.items()}}
 

@@ -31,7 +31,6 @@ from bnplace.compare.format import (
     fmt_p,
     fmt_pct,
     missing,
-    records,
     rows_of,
     verdict_text,
 )
@@ -115,7 +114,9 @@ def to_dict(comparison: Comparison) -> dict[str, Any]:
         "baseline": comparison.baseline,
         "design": comparison.design.to_dict(),
         "rule": rule_for(comparison),
-        "variants": [{k: _jsonable(v) for k, v in row.items()} for row in records(comparison)],
+        "variants": [
+            {k: _jsonable(v) for k, v in row.items()} for row in rows_of(comparison.table)
+        ],
         "comparisons": [
             {k: _jsonable(v) for k, v in row.items()} for row in rows_of(comparison.comparisons)
         ],
@@ -192,7 +193,7 @@ def _meta_lines(comparison: Comparison) -> list[tuple[str, str]]:
 
 def _summary_grid(comparison: Comparison) -> Grid:
     columns = display_columns(comparison)
-    rows = records(comparison)
+    rows = rows_of(comparison.table)
     return Grid(
         [h for h, _f, _a in columns],
         [[fn(r) for _h, fn, _a in columns] for r in rows],
@@ -250,7 +251,7 @@ def _side_grid(comparison: Comparison) -> Grid | None:
 
     rows = [
         [str(r["variant"]), fmt_num(r["mean"])] + [cell(r, c) for c, _h in present]
-        for r in records(comparison)
+        for r in rows_of(comparison.table)
     ]
     headers = ["variant", f"{comparison.metric} mean"] + [h for _c, h in present]
     return Grid(headers, rows, ["left"] + ["right"] * (len(headers) - 1))

@@ -23,7 +23,6 @@ from bnplace.compare.format import (
     fmt_p,
     fmt_pct,
     missing,
-    records,
     rows_of,
     verdict_text,
 )
@@ -97,7 +96,7 @@ def _fit_columns(comparison: Comparison, max_width: int) -> tuple[list[Column], 
     are as wide as their text), giving up the least important columns, then detail, until the table
     fits `max_width` characters."""
     columns = display_columns(comparison, compact=True)
-    rows = records(comparison)
+    rows = rows_of(comparison.table)
     longest = max((len(str(v)) for v in comparison.table["variant"]), default=8)
     wrap = {"variant": min(longest, 24), "verdict": 15, DELTA: 12}
 
@@ -163,7 +162,7 @@ def build_table(comparison: Comparison, max_width: int = 200) -> Table:
             table.add_column(header, justify=align, overflow="fold", width=widths[header])
         else:
             table.add_column(header, justify=align, no_wrap=True)
-    for row in records(comparison):
+    for row in rows_of(comparison.table):
         cells = [Text(fn(row)) for _h, fn, _a in columns]  # Text: no markup parsing
         verdict = str(row["verdict"])
         cells[at].stylize(styles.get(verdict, ""))

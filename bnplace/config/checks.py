@@ -291,6 +291,53 @@ def check_family_not_empty(config: Config) -> list[Issue]:
     ]
 
 
+def check_search_sites(config: Config) -> list[Issue]:
+    """Every site of `search.sites` is a site of the skeleton."""
+    if config.search is None:
+        return []
+    sites = site_names(config)
+    return [
+        Issue(
+            ("search", "sites", site),
+            f"unknown site '{site}'",
+            expected=f"one of {', '.join(sites)}",
+            got=site,
+            suggestion=did_you_mean(site, sites) or "",
+            on_key=True,
+        )
+        for site in config.search.sites
+        if site not in sites
+    ]
+
+
+def check_search_alone(config: Config) -> list[Issue]:
+    """A search is its own grid: no sweep axes or arms beside it, one dataset (for now)."""
+    if config.search is None:
+        return []
+    issues = [
+        Issue(
+            ("sweep", part),
+            f"sweep.{part} cannot be combined with search:",
+            expected="either sweep axes and arms (a grid) or search: (a race over placements)",
+            got=", ".join(getattr(config.sweep, part)),
+            on_key=True,
+        )
+        for part in ("axes", "arms")
+        if getattr(config.sweep, part)
+    ]
+    if config.datasets is not None:
+        issues.append(
+            Issue(
+                ("datasets",),
+                "search: races on one dataset; several datasets are not supported yet",
+                expected="data: (one dataset)",
+                got=f"{len(config.datasets)} datasets",
+                on_key=True,
+            )
+        )
+    return issues
+
+
 RULES: tuple[Callable[[Config], list[Issue]], ...] = (
     check_data_given,
     check_dataset_names,
@@ -305,6 +352,8 @@ RULES: tuple[Callable[[Config], list[Issue]], ...] = (
     check_loss_fits_task,
     check_metric_known,
     check_family_not_empty,
+    check_search_sites,
+    check_search_alone,
 )
 
 

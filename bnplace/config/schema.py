@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from bnplace.config.base import Strict
 from bnplace.config.data import DataConfig, Task
@@ -413,6 +413,85 @@ class Sweep(Strict):
         return self.seeds.looks if isinstance(self.seeds, SeedSchedule) else ()
 
 
+# --- Search over placements ----------------------------------------------------------------
+
+MAX_SEARCH_COMBINATIONS = 1_000_000  # site options multiplied, before the bounds
+MAX_PLACEMENTS = 10_000  # placements a search keeps after the bounds (each is resolved, linted)
+MAX_SEARCH_TRIALS = 300_000  # placements x search.seeds.max: every trial the racing may run
+NOTHING = "none"  # a menu entry for an empty site
+
+
+def menu_entry(item: Any) -> list[list[PlacedLayer]]:
+    """One entry of a site's menu -> the placements it stands for: `none` (nothing), a layer
+    (`batch_norm`, `{dropout: 0.3}`, `{batch_norm: {momentum: 0.9}}`), a layer at several values
+    of its main argument (`{dropout: [0.1, 0.3]}`: one placement each) or a list of layers (one
+    fixed stack). Raises ValueError on anything else."""
+    if item is None or item == NOTHING or item == []:
+        return [[]]
+    if isinstance(item, list):
+        return [[PlacedLayer.model_validate(entry) for entry in item]]
+    if isinstance(item, dict) and len(item) == 1:
+        ((kind, value),) = item.items()
+        layer_type = LAYER_TYPES.get(kind)
+        if isinstance(value, list) and layer_type is not None and layer_type.shorthand != "axis":
+            if not value:
+                raise ValueError(f"{kind}: an empty list of values")
+            return [[PlacedLayer.model_validate({kind: one})] for one in value]
+    return [[PlacedLayer.model_validate(item)]]
+
+
+class Search(Strict):
+    """`search:` the placements to search and how (bnplace.plan.search_space enumerates them,
+    bnplace.stats.selection races them). `sites` maps a site to its menu (see `menu_entry`); a site
+    takes up to `max_per_site` menu layers in any order (no kind twice); `max_norm` bounds the
+    normalization layers of the whole model; `apart` lists pairs of kinds that never share a
+    model; `prune` names lint rules whose warnings also prune (lint errors always do). `seeds`:
+    every placement trains seeds 0 .. min − 1, then survivors `step` more a round, up to `max`."""
+
+    sites: dict[str, list[Any]] = Field(min_length=1, max_length=32)
+    max_per_site: int = Field(1, ge=1, le=4)
+    max_norm: int | None = Field(None, ge=0)
+    apart: list[tuple[str, str]] = Field(default_factory=list, max_length=64)
+    prune: list[str] = Field(default_factory=list, max_length=64)
+    seeds: SeedSchedule = SeedSchedule(min=10, max=40, step=1)
+
+    @field_validator("sites")
+    @classmethod
+    def _menus_valid(cls, sites: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for site, menu in sites.items():
+            if not menu:
+                raise ValueError(f"{site}: an empty menu (write `none` for an empty site)")
+            for index, item in enumerate(menu):
+                try:
+                    menu_entry(item)
+                except ValidationError as exc:
+                    error = exc.errors()[0]
+                    where = ".".join(map(str, error["loc"]))
+                    raise ValueError(f"{site}[{index}]: {where}: {error['msg']}") from None
+                except ValueError as exc:
+                    raise ValueError(f"{site}[{index}]: {exc}") from None
+        return sites
+
+    @field_validator("apart")
+    @classmethod
+    def _kinds_known(cls, apart: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        unknown = sorted({k for pair in apart for k in pair} - set(PLACEABLE))
+        if unknown:
+            raise ValueError(f"unknown layer kind {unknown[0]}; kinds: {', '.join(PLACEABLE)}")
+        return apart
+
+    @field_validator("seeds")
+    @classmethod
+    def _first_stage(cls, seeds: SeedSchedule) -> SeedSchedule:
+        if seeds.auto or seeds.min is None or seeds.step is None:
+            raise ValueError("a search's seeds are {min, max, step} (the race's rounds), not auto")
+        if seeds.min < 3:  # the first stage estimates variances of differences (n0 - 1 df)
+            raise ValueError(
+                f"min must be at least 3 (the first stage estimates variances), got {seeds.min}"
+            )
+        return seeds
+
+
 class Config(Strict):
     """A whole bnplace config file.
 
@@ -431,6 +510,7 @@ class Config(Strict):
     head: Head = Head()
     train: Train = Train()
     sweep: Sweep = Sweep()
+    search: Search | None = None
     compare: Compare = Compare()
     tracking: Tracking = Tracking()
 

@@ -117,11 +117,21 @@ def validate(config: ConfigArg, set_: SetOpt = None) -> None:
     from bnplace.plan.grid import expand
 
     loaded = load_config(config, set_ or ())
+    later = f"(run `bnplace plan {config}` for layer orders and lint)"
+    if loaded.config.search is not None:
+        from bnplace.plan.search_space import search_space
+
+        space = search_space(loaded)
+        seeds = loaded.config.search.seeds
+        _console().print(
+            f"{config}: valid — a search of {len(space.cells)} placements within the bounds, "
+            f"seeds {seeds.min} to {seeds.max} {later}"
+        )
+        return
     cells = expand(loaded.config)
-    seeds = loaded.config.sweep.seed_list
+    seeds_list = loaded.config.sweep.seed_list
     _console().print(
-        f"{config}: valid — {len(cells)} grid points x {len(seeds)} seeds "
-        f"(run `bnplace plan {config}` for layer orders and lint)"
+        f"{config}: valid — {len(cells)} grid points x {len(seeds_list)} seeds {later}"
     )
 
 

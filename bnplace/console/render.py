@@ -16,6 +16,7 @@ from rich.text import Text
 from bnplace.names.metrics import N_FAILED, N_FINISHED, aggregate_name
 
 if TYPE_CHECKING:
+    from bnplace.execute.schedule_search import Standing
     from bnplace.plan import Plan
     from bnplace.run.sweep import SweepOutcome
     from bnplace.store.inventory import TrialRecord
@@ -61,10 +62,13 @@ def plan_view(plan: Plan) -> Group:
     if len(plan.variants) > MAX_ROWS:
         more = len(plan.variants) - MAX_ROWS
         parts.append(Text(f"... and {more:,} more variants (bnplace plan --json lists all)"))
-    for merge in plan.merges:
+    for merge in plan.merges[:MAX_ROWS]:
         parts.append(
             Text(f"merged: '{merge.dropped}' into '{merge.kept}' ({merge.reason})", style="dim")
         )
+    if len(plan.merges) > MAX_ROWS:
+        parts.append(Text(f"... and {len(plan.merges) - MAX_ROWS:,} more merges", style="dim"))
+    parts += search_lines(plan)
     for finding in plan.findings:
         line = Text(f"{finding.level}: ", style=_LEVEL_STYLE[finding.level])
         where = f"{finding.variant}: " if finding.variant else ""  # "": the whole sweep
@@ -76,6 +80,34 @@ def plan_view(plan: Plan) -> Group:
         )
     )
     return Group(*parts)
+
+
+def search_lines(plan: Plan) -> list[Text]:
+    """A search's space: combinations, what was pruned and why, how many placements remain."""
+    if not plan.combinations:
+        return []
+    merged = len(plan.merges)
+    lines = [
+        Text(
+            f"search: the menus make {plan.combinations:,} combinations; "
+            f"{len(plan.variants):,} placements remain"
+            + (f" ({merged:,} more merged as the same network)" if merged else ""),
+            style="bold",
+        )
+    ]
+    for group in plan.pruned:
+        lines.append(Text(f"pruned {group.count:,}: {group.reason}, e.g. {group.example}"))
+    return lines
+
+
+def search_outcome_lines(search: Standing) -> list[Text]:
+    """A search's result: the selected placements, the guarantee, what went when and why."""
+    state = "selected" if search.over else f"still in after {search.seeds} seeds (not over)"
+    lines = [Text(f"search: {len(search.selected)} placements {state}:", style="bold")]
+    lines += [Text(f"  {name}", style="green") for name in search.selected]
+    lines.append(Text(search.guarantee(), style="dim"))
+    lines += [Text(f"eliminated: {name}: {why}", style="dim") for name, _, why in search.eliminated]
+    return lines
 
 
 def outcome_link(outcome: SweepOutcome) -> str:
@@ -116,6 +148,8 @@ def outcome_view(outcome: SweepOutcome, with_table: bool = True) -> Group:
             Text(str(failed), style="red" if failed else ""),
         )
     lines: list = [table] if with_table else []
+    if outcome.search is not None:
+        lines += search_outcome_lines(outcome.search)
     for name, seed, reason in outcome.failures:
         lines.append(Text(f"failed: {name} seed={seed}: {reason}", style="red"))
     status = "interrupted" if outcome.interrupted else "done"

@@ -92,6 +92,7 @@ _CATALOGUE = (
     _M("seeds.<variant>", "min", "both", "count", "look", "seeds given to a variant (by id)"),
     _M("open_comparisons.<dataset>", "min", "both", "count", "look", "the same, on one dataset"),
     _M("seeds.<dataset>.<variant>", "min", "both", "count", "look", "the same, on one dataset"),
+    _M("search.survivors", "min", "both", "count", "look", "placements a search still races"),
 )
 METRICS: dict[str, Metric] = {metric.name: metric for metric in _CATALOGUE}
 
@@ -108,6 +109,7 @@ INIT_VAR, INIT_VAR_TRAIN, TRAINED_VAR = "init_var", "init_var_train", "trained_v
 BN_SHIFT, BN_TRAIN_VS_INFER = "bn_shift", "bn_train_vs_infer"
 N_FINISHED, N_FAILED = "n_finished", "n_failed"
 OPEN_COMPARISONS, SEEDS = "open_comparisons", "seeds"  # the sweep run's per-look metrics
+SURVIVORS = "search.survivors"  # a search's sweep run: placements still in, step = seeds read
 # A variant's aggregates of the main metric over its finished trials, besides N_FINISHED and
 # N_FAILED: f"{metric}_{stat}" (`aggregate_name`), e.g. test_rmse_mean. Not in METRICS: their
 # direction is the metric's own (sd aside).

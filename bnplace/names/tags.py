@@ -41,6 +41,11 @@ PARAMS = "bnplace.params"
 CUDNN = "bnplace.cudnn"
 VERDICT = "bnplace.verdict"  # written by compare
 CONTRAST_PREFIX = "bnplace.contrast"  # + an index: bnplace.contrast0 (written by compare)
+SEARCH_STATE = "bnplace.search"  # a search's placements: its values
+SELECTED, ELIMINATED = "selected", "eliminated"
+ELIMINATED_AT = "bnplace.eliminated_at"  # seeds the placement had when eliminated
+ELIMINATED_BY = "bnplace.eliminated_by"  # the placement it was shown worse than
+ELIMINATION = "bnplace.elimination"  # why, in words
 
 # --- trial runs -------------------------------------------------------------------------------
 SEED = "bnplace.seed"
@@ -96,6 +101,10 @@ TAGS: dict[str, Tag] = {
         Tag(CUDNN, "variant, trial", "true when every LSTM can use cuDNN"),
         Tag(VERDICT, "variant", "the comparison's verdict", writer="compare"),
         Tag(CONTRAST_PREFIX + "<i>", "variant", "a declared contrast's result", writer="compare"),
+        Tag(SEARCH_STATE, "variant", "a search's placement: selected or eliminated"),
+        Tag(ELIMINATED_AT, "variant", "a search: seeds the placement had when eliminated"),
+        Tag(ELIMINATED_BY, "variant", "a search: the placement it was shown worse than"),
+        Tag(ELIMINATION, "variant", "a search: why the placement was eliminated, in words"),
         Tag(SEED, "trial", "the trial's seed"),
         Tag(TRIAL_KEY, "trial", "hash of everything that affects the trial's result"),
         Tag(DATA, "trial", "fingerprint of the prepared data"),

@@ -35,6 +35,7 @@ from bnplace.plan.design import (
 from bnplace.plan.grid import Cell, expand
 from bnplace.plan.lint import Finding, Level, Subject, lint
 from bnplace.plan.resolve import DataShape, resolve_model
+from bnplace.plan.search_space import Pruned, prune_reason, search_space, variant_config
 from bnplace.plan.shapes import analyse
 from bnplace.plan.spec import ModelSpec
 from bnplace.plan.trials import Merge, OnDataset, Plan, Trial, Variant
@@ -91,14 +92,27 @@ def make_plan(
 ) -> Plan:
     """Expand the grid, resolve and lint every variant, merge equivalents, list the trials."""
     config = loaded.config
-    seed_list = tuple(seeds) if seeds is not None else config.sweep.seed_list
-    _check_size(loaded, len(seed_list))
+    space = search_space(loaded) if config.search is not None else None
+    default_seeds = config.sweep.seed_list
+    if config.search is not None:
+        default_seeds = tuple(range(config.search.seeds.max))
+    seed_list = tuple(seeds) if seeds is not None else default_seeds
+    if space is None:
+        _check_size(loaded, len(seed_list))
     variants: list[Variant] = []
     merges: list[Merge] = []
+    pruned: dict[str, list[Any]] = {}
     by_key: dict[str, Variant] = {}
-    for cell in expand(config):
-        vconfig = _variant_config(loaded, cell)
+    for cell in space.cells if space is not None else expand(config):
+        if space is not None:
+            vconfig = variant_config(config, cell)
+        else:
+            vconfig = _variant_config(loaded, cell)
         on, findings = _on_datasets(vconfig, shape_of, cell.name)
+        reason = prune_reason(loaded, findings) if space is not None else ""
+        if reason:  # a search leaves out what lint rejects; a grid reports it as an error
+            pruned.setdefault(reason, [0, cell.name])[0] += 1
+            continue
         # one dataset: its key, as before datasets existed; several: a hash of each one's
         key = on[0].key if not config.datasets else _digest({o.dataset: o.key for o in on})
         if key in by_key:
@@ -134,6 +148,9 @@ def make_plan(
         for o in v.on
         for seed in seed_list
     )
+    if not variants:
+        reasons = "; ".join(f"{count} {reason}" for reason, (count, _) in pruned.items())
+        raise PlanError(f"{loaded.file}: every placement of the search was pruned ({reasons})")
     task = config.task
     metric = config.compare.metric or default_metric(task)
     looks = config.sweep.looks if seeds is None else ()  # --seeds N: a fixed design
@@ -152,19 +169,26 @@ def make_plan(
         metric=metric,
         direction=direction_for(metric),
         baseline=baseline,
-        axes=tuple(list(config.sweep.axes) + list(config.sweep.arms)),
+        axes=tuple(config.search.sites if config.search else config.sweep.axes | config.sweep.arms),
         seeds=seed_list,
         variants=tuple(variants),
         trials=trials,
         merges=tuple(merges),
         design=design,
-        design_findings=tuple(
+        design_findings=()  # a search's seeds come from its race, not from verdict power
+        if space is not None
+        else tuple(
             design_findings(
                 design, names, baseline, len(seed_list), looks, len(config.datasets or ())
             )
         ),
         datasets=tuple(config.datasets or ()),
-        seeds_on_demand=sequential_figures(design, names, baseline, looks) or None,
+        seeds_on_demand=None
+        if space is not None
+        else sequential_figures(design, names, baseline, looks) or None,
+        combinations=space.combinations if space is not None else 0,
+        pruned=(space.pruned if space is not None else ())
+        + tuple(Pruned(reason, count, example) for reason, (count, example) in pruned.items()),
     )
     if auto and plan.seeds_on_demand:
         m = plan.seeds_on_demand["comparisons"]

@@ -16,6 +16,7 @@ from bnplace.config.schema import Config
 from bnplace.names.errors import PlanError, did_you_mean
 from bnplace.plan.detail import model_detail
 from bnplace.plan.lint import Finding
+from bnplace.plan.search_space import Pruned
 from bnplace.plan.spec import ModelSpec
 from bnplace.stats.verdicts import Design
 
@@ -94,6 +95,8 @@ class Plan:
     design_findings: tuple[Finding, ...] = ()  # sweep-level: seeds against the design
     datasets: tuple[str, ...] = ()  # the names under `datasets:`; () for a `data:` config
     seeds_on_demand: dict[str, Any] | None = None  # `plan.design.sequential_figures`, per dataset
+    combinations: int = 0  # a search: the placements its menus make, before bounds and lint
+    pruned: tuple[Pruned, ...] = ()  # a search: placements left out, by reason
 
     @property
     def findings(self) -> tuple[Finding, ...]:
@@ -108,6 +111,11 @@ class Plan:
     def size(self) -> str:
         """The plan's size: 4 variants x 3 datasets x 6 seeds = 72 trials (no datasets: `data:`)."""
         datasets = f"{len(self.datasets)} datasets x " if self.datasets else ""
+        if self.combinations:  # a search: the race trains only part of these
+            return (
+                f"{len(self.variants)} placements x up to {len(self.seeds)} seeds = at most "
+                f"{len(self.trials)} trials (a race)"
+            )
         return (
             f"{len(self.variants)} variants x {datasets}{len(self.seeds)} seeds = "
             f"{len(self.trials)} trials"
@@ -179,7 +187,16 @@ class Plan:
                 | ({"dataset": t.dataset} if t.dataset else {})
                 for t in self.trials
             ],
+            **self._search_dict(),
         } | ({"datasets": list(self.datasets)} if self.datasets else {})
+
+    def _search_dict(self) -> dict[str, Any]:
+        if not self.combinations:
+            return {}
+        pruned = [{"reason": p.reason, "count": p.count, "example": p.example} for p in self.pruned]
+        search = self.variants[0].config.search
+        seeds = search.seeds.model_dump() if search is not None else {}
+        return {"search": {"combinations": self.combinations, "pruned": pruned, "seeds": seeds}}
 
 
 def variant_detail(variant: Variant) -> dict[str, Any]:

@@ -26,8 +26,10 @@ from bnplace.config import LoadedConfig, load_config
 from bnplace.config.schema import Config
 from bnplace.execute.schedule import Claim, ClaimedSchedule, FixedSchedule, Schedule
 from bnplace.execute.schedule_datasets import seeds_on_demand
+from bnplace.execute.schedule_search import Racing, Standing, standing
 from bnplace.names.errors import PlanError
 from bnplace.plan import DataShape, Plan, make_plan
+from bnplace.store.track_search import record_eliminations, record_selection
 
 if TYPE_CHECKING:
     from bnplace.data import Dataset
@@ -118,6 +120,7 @@ class SweepOutcome:
     failures: tuple[tuple[str, int, str], ...]  # (variant, seed, reason), here or elsewhere
     finished_elsewhere: int = 0  # trials of the selection other drivers ended meanwhile
     failed_elsewhere: int = 0
+    search: Standing | None = None  # a search: selected and eliminated placements
 
     @property
     def exit_code(self) -> int:
@@ -134,6 +137,10 @@ def run_sweep(options: RunOptions, progress: Progress) -> SweepOutcome:
 
     prepared = plan_sweep(options.config, options.sets, options.seeds, options.only)
     selected = prepared.selected
+    if prepared.loaded.config.search is not None and selected is not prepared.plan:
+        raise PlanError("--filter cannot narrow a search: the race needs every placement")
+    if prepared.loaded.config.search is not None and options.seeds is not None:
+        raise PlanError("--seeds does not apply to a search: set search.seeds {min, max, step}")
     if selected.errors:
         lines = [f"  {f.variant}: [{f.rule}] {f.message}" for f in selected.errors]
         raise PlanError("the plan has errors; nothing was run:\n" + "\n".join(lines))
@@ -204,7 +211,12 @@ def _run(
         if plan.design.sequential
         else None
     )
-    inner: Schedule = on_demand if on_demand is not None else FixedSchedule(todo)
+    racing = Racing(plan, todo, finished) if plan.combinations else None  # a search
+    inner: Schedule = FixedSchedule(todo)
+    if racing is not None:
+        inner = racing
+    elif on_demand is not None:
+        inner = on_demand
     trials = {t.key: t for t in todo}
     buffers: dict[str, list[tuple[int, dict[str, float]]]] = {}
     flushed: dict[str, float] = {}
@@ -250,10 +262,14 @@ def _run(
 
     def record_looks() -> None:
         """Seeds on demand: log the looks the schedule passed (it hears of this trial's end
-        right after this event is written, so its newest looks come with the next event)."""
+        right after this event is written, so its newest looks come with the next event); a
+        search: the eliminations, likewise."""
         if on_demand is not None:
             while on_demand.looks:
                 tracker.log_look(on_demand.looks.pop(0))
+        if racing is not None and racing.news:
+            record_eliminations(tracker, plan, racing.news)
+            racing.news.clear()
 
     schedule = ClaimedSchedule(inner, _Deferred(claims), on_elsewhere)
     interrupted = False
@@ -271,6 +287,8 @@ def _run(
     finally:
         progress.close()
     record_looks()
+    if racing is not None:
+        record_selection(tracker, plan, racing)
     aggregates = tracker.write_aggregates(plan)
     _end_sweep(tracker, claims, "KILLED" if interrupted else "FINISHED")
     return SweepOutcome(
@@ -286,6 +304,7 @@ def _run(
         failures=tuple(failures),
         finished_elsewhere=counts["finished_elsewhere"],
         failed_elsewhere=counts["failed_elsewhere"],
+        search=standing(racing) if racing is not None else None,
     )
 
 

@@ -1,0 +1,146 @@
+"""A search in `compare`: what the race selected and eliminated, read from the variant runs.
+
+In: a sweep's own variant runs (their `bnplace.search`, `bnplace.eliminated_at` and
+`bnplace.elimination` tags, written by `bnplace.track_search`) and its design (alpha, margin).
+Out: a `SearchView`: per eliminated placement the seeds it had (its later planned seeds were
+never meant to run, so compare drops their "not run" rows instead of counting them as failed),
+and the notes compare prints and reports: the selected placements, the guarantee, and what was
+eliminated when and why. Empty for a sweep that is not a search. Pure (reads run objects).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bnplace.execute.schedule_search import Standing
+from bnplace.names import tags as names
+from bnplace.names.states import FINISHED
+from bnplace.stats.selection import SelectionRule
+from bnplace.stats.verdicts import Design
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MAX_LISTED = 20  # placements named per note list; the rest are counted
+
+
+@dataclass(frozen=True)
+class SearchView:
+    eliminated_at: dict[str, int]  # variant name -> seeds it had when eliminated
+    notes: tuple[str, ...]
+    placements: int = 0  # placements the race started with
+    rule: SelectionRule | None = None  # the race's rule (alpha, margin, seeds), when recorded
+
+    def survivors(self) -> list[tuple[int, int]]:
+        """(seeds, placements still in after that many seeds), from the first elimination."""
+        if not self.eliminated_at:
+            return []
+        steps = sorted(set(self.eliminated_at.values()))
+        gone = list(self.eliminated_at.values())
+        return [(s, self.placements - sum(1 for g in gone if g <= s)) for s in steps]
+
+
+def search_view(
+    own_runs: Sequence[Any], design: Design, seeds: Mapping[str, int] | None = None
+) -> SearchView:
+    states = {
+        r.data.tags.get(names.VARIANT_NAME, ""): r.data.tags
+        for r in own_runs
+        if r.data.tags.get(names.SEARCH_STATE)
+    }
+    if not states:
+        return SearchView({}, ())
+    selected = tuple(n for n, t in states.items() if t[names.SEARCH_STATE] == names.SELECTED)
+    gone = sorted(
+        (
+            (n, int(t.get(names.ELIMINATED_AT, 0)), t.get(names.ELIMINATION, ""))
+            for n, t in states.items()
+            if t[names.SEARCH_STATE] == names.ELIMINATED
+        ),
+        key=lambda item: (item[1], item[0]),
+    )
+    standing = Standing(selected, tuple(gone), 0, bool(selected), design.alpha, design.margin)
+    shown = "; ".join(selected[:MAX_LISTED]) + _more(len(selected))
+    notes = [
+        f"search: {len(selected)} placements selected: {shown}"
+        if selected
+        else "search: not over yet (no placement selected)",
+        f"search: {standing.guarantee()}",
+    ]
+    notes += [f"search: eliminated {name}: {why}" for name, _, why in gone[:MAX_LISTED]]
+    if len(gone) > MAX_LISTED:
+        notes.append(f"search: ... and {len(gone) - MAX_LISTED} more eliminated")
+    rule = None
+    if seeds and "min" in seeds and "max" in seeds:
+        rule = SelectionRule(design.alpha, math.log1p(design.margin), seeds["min"], seeds["max"])
+    at = {name: count for name, count, _ in gone}
+    return SearchView(at, tuple(notes), len(states), rule)
+
+
+def ranking(view: SearchView, trials: pd.DataFrame, metric: str, direction: str) -> list[str]:
+    """Each placement against the best (the lowest mean log loss among the selected, else among
+    all): its gap in percent on the seeds both finished, with the race's bound on each side at
+    that many seeds (w_il(r) of `bnplace.selection`); best first, at most MAX_LISTED."""
+    import numpy as np
+
+    if view.rule is None or metric not in trials.columns:
+        return []
+    done = trials[(trials["status"] == FINISHED) & (trials[metric] > 0)]
+    table = done.pivot_table(index="variant", columns="seed", values=metric, aggfunc="first")
+    if table.empty:
+        return []
+    losses = np.log(table.to_numpy(dtype=float)) * (1 if direction == "min" else -1)
+    names = [str(n) for n in table.index]
+    means = np.nanmean(losses, axis=1)
+    eligible = [i for i, n in enumerate(names) if n not in view.eliminated_at] or range(len(names))
+    lead = min(eligible, key=lambda i: means[i])
+    rows = []
+    for i, name in enumerate(names):
+        both = ~np.isnan(losses[i]) & ~np.isnan(losses[lead])
+        diff = losses[i, both] - losses[lead, both]
+        seeds = int(both.sum())
+        if i == lead or seeds < 2:
+            rows.append((0.0 if i == lead else math.inf, f"{name}: the best" if i == lead else ""))
+            continue
+        factor = view.rule.width_factor(view.placements or len(names), min(seeds, view.rule.last))
+        width = float(np.std(diff, ddof=1)) * factor
+        gap = float(diff.mean())
+        low, high = (100 * math.expm1(x) for x in (gap - width, gap + width))
+        text = f"{name}: {100 * math.expm1(gap):+.1f}% [{low:+.1f}%, {high:+.1f}%] on {seeds} seeds"
+        rows.append((gap, text))
+    ordered = [text for _, text in sorted(rows, key=lambda row: row[0]) if text]
+    lines = [f"search ranking vs the best ({metric}, race bounds): " + ordered[0]]
+    lines += [f"  {rank}. {text}" for rank, text in enumerate(ordered[1:MAX_LISTED], start=2)]
+    return lines
+
+
+def plot_survivors(view: SearchView, path: Path) -> Path | None:
+    """Placements still in the race against seeds: the elimination over rounds."""
+    from matplotlib.ticker import MaxNLocator
+
+    from bnplace.compare.plots import _new_figure, _save
+
+    points = view.survivors()
+    if not points:
+        return None
+    first = min(s for s, _ in points)
+    xs = [first - 1, *[s for s, _ in points]]
+    ys = [view.placements, *[n for _, n in points]]
+    fig = _new_figure(6.0, 3.6)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.step(xs, ys, where="post", marker="o")
+    ax.set_xlabel("seeds per placement")
+    ax.set_ylabel("placements still in")
+    ax.set_title("search: eliminations over rounds")
+    ax.set_ylim(0, view.placements + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    return _save(fig, path)
+
+
+def _more(count: int) -> str:
+    return f" ... and {count - MAX_LISTED} more" if count > MAX_LISTED else ""

@@ -1,0 +1,92 @@
+"""A search end to end: `bnplace run` races real tiny models; killed with SIGKILL mid-race and
+run again, it trains nothing twice, eliminates a planted clearly worse placement after the first
+stage, records the eliminations and the selection in MLflow and the terminal, and `compare`
+reports them with a plot of the survivors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.sweeps import bnplace, client, environment, runs, trained_once
+
+# dropout 0.99 right before the output: the head trains on 1% of its inputs, scaled 100x, and
+# predicts far off at inference; the other two placements are within noise of each other
+SEARCH = """
+experiment: tiny
+data: {source: synthetic, generator: sine_mix, length: 600, features: 2, window: 12}
+model:
+  - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
+  - lstm: {id: lstm, units: 4}
+train: {epochs: 3, batch_size: 32, learning_rate: 0.01}
+search:
+  sites:
+    pre_output: [none, {dropout: 0.99}, {dropout: 0.1}]
+  seeds: {min: 5, max: 7, step: 1}
+"""
+WORSE = "pre_output=dropout(0.99)"
+
+
+@pytest.mark.slow
+def test_a_search_killed_mid_race_resumes_eliminates_the_planted_worse_early(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "search.yaml"
+    config.write_text(SEARCH)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bnplace", "run", str(config), "--jobs", "2", "--no-compare"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env=environment(),
+    )
+    ended = 0
+    assert process.stdout is not None
+    for line in process.stdout:  # kill -9 after the 9th trial ended (mid first stage)
+        ended += line.startswith("done ")
+        if ended >= 9:
+            break
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=60)
+    assert ended >= 9
+
+    done = bnplace(tmp_path, "run", str(config), "--jobs", "2", "--no-compare")
+    assert done.returncode == 0, done.stderr + done.stdout
+    text = " ".join(done.stdout.split())  # rich wraps lines
+    assert "search: 2 placements selected:" in text
+    assert "with probability >= 95% the selected set holds the best placement" in text
+    assert f"eliminated: {WORSE}: after 5 seeds, worse than" in text
+
+    found = runs(tmp_path)
+    variants = {r.data.tags["bnplace.variant"]: r.data.tags for r in found["variant"]}
+    assert variants[WORSE]["bnplace.search"] == "eliminated"
+    assert variants[WORSE]["bnplace.eliminated_at"] == "5"
+    assert variants[WORSE]["bnplace.eliminated_by"] in (
+        "pre_output=none",
+        "pre_output=dropout(0.1)",
+    )
+    assert {n for n, t in variants.items() if t.get("bnplace.search") == "selected"} == {
+        "pre_output=none",
+        "pre_output=dropout(0.1)",
+    }
+    trials = trained_once(client(tmp_path), "tiny")  # nothing trained twice
+    finished = Counter(
+        t.data.tags["bnplace.variant"] for t in trials if t.info.status == "FINISHED"
+    )
+    assert finished == {WORSE: 5, "pre_output=none": 7, "pre_output=dropout(0.1)": 7}
+
+    shown = bnplace(tmp_path, "compare", str(config), "--no-log", "--out", "report")
+    assert shown.returncode == 0, shown.stderr
+    text = " ".join(shown.stdout.split())
+    assert "search: 2 placements selected: pre_output=none; pre_output=dropout(0.1)" in text
+    assert f"search: eliminated {WORSE}: after 5 seeds" in text
+    assert "not run" not in text  # seeds past an elimination were never meant to run
+    assert (tmp_path / "report" / "plots" / "search_survivors.png").stat().st_size > 0
