@@ -370,7 +370,12 @@ class SeedSchedule(Strict):
 
         if self.auto or self.min is None:
             return ()
-        return look_sizes(self.min, self.max, self.step or 4)
+        return look_sizes(self.min, self.max, self.step_or_default)
+
+    @property
+    def step_or_default(self) -> int:
+        """The seeds added per look: `step`, else 4."""
+        return self.step or 4
 
 
 class Sweep(Strict):
@@ -483,7 +488,7 @@ class Search(Strict):
     @field_validator("seeds")
     @classmethod
     def _first_stage(cls, seeds: SeedSchedule) -> SeedSchedule:
-        if seeds.auto or seeds.min is None or seeds.step is None:
+        if seeds.auto or seeds.min is None:
             raise ValueError("a search's seeds are {min, max, step} (the race's rounds), not auto")
         if seeds.min < 3:  # the first stage estimates variances of differences (n0 - 1 df)
             raise ValueError(

@@ -91,8 +91,7 @@ class Racing:
         config = self.plan.variants[0].config
         assert config.search is not None
         self.rule = search_rule(self.plan)
-        assert config.search.seeds.step is not None  # given with every search (config.schema)
-        self.step = config.search.seeds.step
+        self.step = config.search.seeds.step_or_default
         self._ids = [v.id for v in self.plan.variants]
         self._index = {vid: i for i, vid in enumerate(self._ids)}
         k = len(self._ids)
