@@ -181,22 +181,16 @@ class SeedsOnDemand:
         )
         self._ended.setdefault(variant, set()).add(seed)
 
-    def _complete(self, variant: str) -> int:
-        """Seeds 0, 1, ... of `variant` that have ended, counted up to the first gap."""
-        got, count = self._ended.get(variant, set()), 0
-        while count in got:
-            count += 1
-        return count
-
     def _look_completed(self, variant: str) -> bool:
         """Whether an open comparison with `variant` can now be judged at its next look."""
+        from bnplace.stats.pairing import complete_seeds
         from bnplace.stats.sequential import next_look_seeds
 
         for c in self._family:
             if variant not in c.variants:
                 continue
             need = next_look_seeds(self.decisions[c.name], self._rule)
-            if need and all(self._complete(v) >= need for v in c.variants):
+            if need and complete_seeds(self._ended, c.variants, range(need)) >= need:
                 return True
         return False
 

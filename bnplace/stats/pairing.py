@@ -15,7 +15,8 @@ Pure: pandas and numpy.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import cast
 
 import numpy as np
@@ -120,16 +121,25 @@ def comparison_bounds(
     return (-design.margin * abs(ref), design.margin * abs(ref)), ref
 
 
-def _complete_seeds(trials: pd.DataFrame, contrast: Contrast, seeds: Sequence[int]) -> int:
-    """How many of `seeds` (in order), from the first, have ended on every side of `contrast`."""
-    ended = trials[trials["status"].astype(str).isin((FINISHED, *UNFINISHED_STATES))]
-    by_variant = {v: set(ended.loc[ended["variant"] == v, "seed"]) for v in contrast.variants}
+def complete_seeds(
+    ended: Mapping[str, AbstractSet[int]], variants: Iterable[str], seeds: Sequence[int]
+) -> int:
+    """How many of `seeds`, in order from the first, have ended for every one of `variants`
+    (`ended`: variant -> its ended seeds). The one count of complete seeds: the scheduler asks
+    it whether a look can be judged, `judge_family` how far a comparison's looks reach."""
+    sets = [ended.get(v, frozenset()) for v in variants]
     count = 0
     for seed in seeds:
-        if not all(seed in got for got in by_variant.values()):
+        if not all(seed in got for got in sets):
             break
         count += 1
     return count
+
+
+def _ended_seeds(trials: pd.DataFrame) -> dict[str, set[int]]:
+    """Variant -> the seeds whose trial ended (finished, failed or killed) in `trials`."""
+    ended = trials[trials["status"].astype(str).isin((FINISHED, *UNFINISHED_STATES))]
+    return {str(v): set(group["seed"]) for v, group in ended.groupby("variant")}
 
 
 def judge_family(
@@ -155,11 +165,12 @@ def judge_family(
     scale = choose_scale(early)
     x = transformed(values, failed, scale, lower_is_better)
     out: dict[str, Decision] = {}
+    ended = _ended_seeds(trials)
     for c in contrasts:
         by_seed = differences(c, x, failed, design.failures)[0]
         d = np.array([by_seed.get(s, math.nan) for s in seeds], dtype=float)
         bounds, _ref = comparison_bounds(design, scale, early, c)
-        complete = _complete_seeds(trials, c, seeds)
+        complete = complete_seeds(ended, c.variants, seeds)
         out[c.name] = judge(d, complete, rule, bounds=bounds, lower_is_better=lower_is_better)
     return out
 
