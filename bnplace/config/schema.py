@@ -133,8 +133,30 @@ def _one_key(value: Any, what: str) -> Any:
     return value
 
 
-class PlacedLayer(Strict):
+class _OneKey(Strict):
+    """A mapping with exactly one key, its type: `{dropout: 0.3}`, `{lstm: {units: 16}}`. A bare
+    `- batch_norm:` (YAML's {batch_norm: None}) means that type with its defaults."""
+
+    _what: ClassVar[str] = "mapping"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, value: Any) -> Any:
+        value = _one_key(value, cls._what)
+        if isinstance(value, dict):
+            return {k: ({} if v is None else v) for k, v in value.items()}
+        return value
+
+    @property
+    def key(self) -> str:
+        """The one key given."""
+        return next(name for name in type(self).model_fields if getattr(self, name) is not None)
+
+
+class PlacedLayer(_OneKey):
     """One entry of a placement list: `batch_norm`, `{dropout: 0.3}`, `{layer_norm: {axis: -1}}`."""
+
+    _what: ClassVar[str] = "placed layer"
 
     batch_norm: BatchNorm | None = None
     layer_norm: LayerNorm | None = None
@@ -146,18 +168,10 @@ class PlacedLayer(Strict):
     gaussian_noise: GaussianNoise | None = None
     activation: ActivationLayer | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _normalise(cls, value: Any) -> Any:
-        value = _one_key(value, "placed layer")
-        if isinstance(value, dict):  # `- batch_norm:` parses as {batch_norm: None}
-            return {k: ({} if v is None else v) for k, v in value.items()}
-        return value
-
     @property
     def kind(self) -> str:
         """The layer kind (bnplace.names.kinds): its one key, `batch_norm`, `dropout`..."""
-        return next(name for name in LAYER_TYPES if getattr(self, name) is not None)
+        return self.key
 
     @property
     def layer(self) -> _Layer:
@@ -233,8 +247,10 @@ check_covers(BLOCK_TYPES, BLOCKS, "config.schema.BLOCK_TYPES")
 SECTIONS = ("data", "datasets", "train", "head", "compare", "tracking")
 
 
-class Block(Strict):
+class Block(_OneKey):
     """One entry of `model:`, e.g. `{conv1d: {id: conv, filters: 16}}` or `{lstm: {units: 16}}`."""
+
+    _what: ClassVar[str] = "model block"
 
     conv1d: Conv1D | None = None
     pool: Pool | None = None
@@ -242,18 +258,10 @@ class Block(Strict):
     lstm: LSTM | None = None
     dense: Dense | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _normalise(cls, value: Any) -> Any:
-        value = _one_key(value, "model block")
-        if isinstance(value, dict):
-            return {k: ({} if v is None else v) for k, v in value.items()}
-        return value
-
     @property
     def block_type(self) -> str:
         """The block's type: its one key, `conv1d`, `pool`, `se`, `lstm` or `dense`."""
-        return next(name for name in BLOCK_TYPES if getattr(self, name) is not None)
+        return self.key
 
     @property
     def settings(self) -> _Block:
