@@ -13,15 +13,13 @@ event to MLflow whole as it arrives (Ctrl-C waits for the event being written).
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from bnplace import interrupt
 from bnplace.config import LoadedConfig, load_config
 from bnplace.config.schema import Config
 from bnplace.errors import PlanError
@@ -129,6 +127,12 @@ class SweepOutcome:
 
 
 def run_sweep(options: RunOptions, progress: Progress) -> SweepOutcome:
+    """Run the sweep; Ctrl-C anywhere in it is acted on (`bnplace.interrupt`)."""
+    with interrupt.catching():
+        return _run_sweep(options, progress)
+
+
+def _run_sweep(options: RunOptions, progress: Progress) -> SweepOutcome:
     from bnplace.execute import make_executor
     from bnplace.track import resolve_tracking_uri
 
@@ -219,7 +223,7 @@ def _run(
         flushed[key] = time.monotonic()
 
     def on_event(event: Event) -> None:
-        with _interrupt_deferred():  # an event's records are written whole, or not begun
+        with interrupt.deferred():  # an event's records are written whole, or not begun
             record(event)
 
     def record(event: Event) -> None:
@@ -261,6 +265,7 @@ def _run(
     record_looks()  # looks a resumed sweep had already passed
     try:
         executor.run(schedule, prepared.datasets, on_event)
+        interrupt.check()  # pressed while the last events were written
     except KeyboardInterrupt:
         interrupted = True
         tracker.kill_open_trials()
@@ -305,28 +310,8 @@ class _Deferred:
     claims: Claims
 
     def claim(self, trial: Trial) -> Claim:
-        with _interrupt_deferred():
+        with interrupt.deferred():
             return self.claims.claim(trial)
-
-
-@contextlib.contextmanager
-def _interrupt_deferred() -> Iterator[None]:
-    """Hold back Ctrl-C (SIGINT) until the block ends, then raise it as KeyboardInterrupt.
-
-    A trial that ended while the user pressed Ctrl-C is then recorded whole (metrics, artifacts
-    and its FINISHED status) instead of being left half-written and retrained on resume.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers belong to the main thread
-        return
-    received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt
 
 
 def _config_text(loaded: LoadedConfig) -> str:

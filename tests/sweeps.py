@@ -156,3 +156,75 @@ def trained_once(store: MlflowClient, experiment: str) -> list:
     finished = [t.data.tags["bnplace.trial_key"] for t in trials if t.info.status == "FINISHED"]
     assert len(finished) == len(set(finished)), "a trial key FINISHED twice"
     return trials
+
+
+# A short and a long trial: the long one is likely still training when the short one is recorded
+# (the tests below hold either way).
+CTRL_C_CONFIG = """
+sweep:
+  arms:
+    length:
+      short: {}
+      long: {train.epochs: 30}
+  seeds: 1
+"""
+
+# Moments of a sweep at which Ctrl-C is pressed, each right after the driver prints a line that
+# starts so: the plan line (store open, workers starting), a trial's start (claimed, its run
+# made), and the first trial recorded (the other one still training).
+CTRL_C_MOMENTS = ("tiny: ", "start ", "done ")
+
+
+def press_ctrl_c_once(folder: Path, args: tuple[str, ...], after: str) -> tuple[int, str]:
+    """`bnplace ARGS` with one Ctrl-C (SIGINT to its process group, as a terminal sends it)
+    right after it prints a line starting with `after`; its exit code and output. A press that
+    is not acted on fails here: there is no second press."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bnplace", *args],
+        cwd=folder,
+        env=environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=ctrl_c_as_in_a_terminal,
+    )
+    assert process.stdout is not None
+    seen: list[str] = []
+    for line in process.stdout:  # the driver's own events, not the clock
+        seen.append(line)
+        if line.startswith(after):
+            break
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        rest, _ = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        rest, _ = process.communicate()
+        raise AssertionError(
+            f"Ctrl-C after {after!r} not acted on:\n{''.join(seen)}{rest}"
+        ) from None
+    return process.returncode, "".join(seen) + rest
+
+
+def ctrl_c_at_every_moment(folder: Path, *options: str) -> None:
+    """Ctrl-C once at each of CTRL_C_MOMENTS, each sweep resuming the one before, then a rerun:
+    each press is acted on (exit 130, no traceback, the sweep run KILLED, nothing left RUNNING,
+    no trial key FINISHED twice), and the rerun finishes every trial, none trained twice."""
+    config = write_config(folder, CTRL_C_CONFIG)
+    args = ("run", str(config), *options, "--no-compare")
+    store = client(folder)
+    for moment in CTRL_C_MOMENTS:
+        code, output = press_ctrl_c_once(folder, args, moment)
+        assert code == 130, output
+        assert "Traceback" not in output and "interrupted" in output, output
+        trials = trained_once(store, "tiny")
+        if moment == "start ":  # a trial was open: its run ends KILLED
+            assert "KILLED" in {t.info.status for t in trials}, output
+        found = runs(folder)
+        assert {r.info.status for r in found["sweep"]} <= {"KILLED"}, output
+        assert "RUNNING" not in {r.info.status for r in found["variant"]}
+    done = bnplace(folder, *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    finished = [t for t in trained_once(store, "tiny") if t.info.status == "FINISHED"]
+    assert len(finished) == 2

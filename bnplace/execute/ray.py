@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bnplace import interrupt
 from bnplace.errors import BnplaceError, MissingExtraError
 from bnplace.execute import Emit, EpochEnded, TrialEnded, TrialStarted, start_worker, telling
 from bnplace.execute.slots import Slot, stop_unneeded
@@ -281,6 +282,7 @@ class _Session:
     def loop(self) -> None:
         ray = self.ray
         while self._more():
+            interrupt.check()  # a Ctrl-C whose KeyboardInterrupt Python dropped: raise it again
             for slot in self.slots:
                 idle = slot.actor is not None and slot.ready is None and slot.trial is None
                 trial = self._next(slot) if idle else None
