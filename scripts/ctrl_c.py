@@ -43,6 +43,7 @@ from tests.sweeps import (  # noqa: E402
     write_config,
 )
 
+
 def press_once(folder: Path, executor: list[str], rng: random.Random, grace: float) -> str:
     config = write_config(folder, CTRL_C_CONFIG)
     args = ["run", str(config), *executor, "--no-compare"]
