@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar, cast
 
 import typer
 
-from bnplace.errors import BnplaceError
+from bnplace.errors import BnplaceError, PlanError
 
 app = typer.Typer(
     name="bnplace",
@@ -112,15 +112,17 @@ UriOpt = Annotated[
 @app.command()
 @_reports_errors
 def validate(config: ConfigArg, set_: SetOpt = None) -> None:
-    """Check a config file (schema and cross-field rules; no data is read)."""
-    from bnplace.config import load_config
-    from bnplace.plan.grid import expand
+    """Check a config file: every check `plan` runs (schema, cross-field rules, each variant's
+    config, model shapes and lint errors, sizes, the baseline), without training anything."""
+    from bnplace.sweep import plan_sweep
 
-    loaded = load_config(config, set_ or ())
-    cells = expand(loaded.config)
-    seeds = loaded.config.sweep.seed_list
+    prepared = plan_sweep(config, set_ or ())
+    plan = prepared.plan
+    if plan.errors:
+        lines = [f"  {f.variant}: [{f.rule}] {f.message}" for f in plan.errors]
+        raise PlanError(f"{config}: the plan has errors:\n" + "\n".join(lines))
     _console().print(
-        f"{config}: valid — {len(cells)} grid points x {len(seeds)} seeds "
+        f"{config}: valid — {len(plan.variants)} variants x {len(plan.seeds)} seeds "
         f"(run `bnplace plan {config}` for layer orders and lint)"
     )
 

@@ -74,11 +74,12 @@ def check() -> None:
 
 
 @contextlib.contextmanager
-def deferred() -> Iterator[None]:
+def deferred(until_check: bool = False) -> Iterator[None]:
     """Hold Ctrl-C back until the block ends, then raise it as KeyboardInterrupt: a trial that
     ended while the user pressed Ctrl-C is recorded whole (metrics, artifacts, its FINISHED
-    status), and a claim is never left half-made. Outside `catching()` (a library caller) the
-    block is guarded the same way for its duration."""
+    status), and a claim is never left half-made. `until_check`: hold it further, to the next
+    `check()` (where the caller can end what the block opened). Outside `catching()` (a library
+    caller) the block is guarded the same way for its duration."""
     if not _main_thread():
         yield  # signal handlers belong to the main thread
         return
@@ -90,4 +91,5 @@ def deferred() -> Iterator[None]:
             yield
         finally:
             _STATE.depth -= 1
-        check()
+        if not until_check:
+            check()

@@ -172,8 +172,13 @@ def _record(
     from bnplace.ui import describe_experiment
 
     plan, selected = prepared.plan, prepared.selected
-    tracker = Tracker(uri, plan.experiment)
-    describe_experiment(tracker.client, tracker.experiment_id, prepared.loaded.config.description)
+    # a new store is created (MLflow migrates its schema) whole: Ctrl-C midway left a SQLite
+    # file every later run failed on ("table _alembic_tmp_metrics already exists")
+    with interrupt.deferred():
+        tracker = Tracker(uri, plan.experiment)
+        describe_experiment(
+            tracker.client, tracker.experiment_id, prepared.loaded.config.description
+        )
     claims = Claims(tracker)
     killed = claims.kill_stale()
     # in this order: a trial that finishes elsewhere in between is skipped, not trained again
@@ -184,7 +189,9 @@ def _record(
     progress.planned(selected, len(todo), skipped, killed)
     claims.heartbeat.start()
     try:
-        tracker.open_sweep(plan, _config_text(prepared.loaded), claims)
+        # a press meanwhile waits for the executor's first check, which ends the sweep run
+        with interrupt.deferred(until_check=True):
+            tracker.open_sweep(plan, _config_text(prepared.loaded), claims)
         return _run(prepared, tracker, claims, todo, finished, skipped, executor, progress)
     finally:
         claims.heartbeat.stop()

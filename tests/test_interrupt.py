@@ -66,6 +66,13 @@ def test_a_press_raises_at_once_and_deferred_blocks_hold_it_to_their_end() -> No
             written.append("outer")
         written.append("never")
     assert written == ["inner", "outer"]
+    with interrupt.catching():
+        with interrupt.deferred(until_check=True):  # held past its end, to the next check
+            signal.raise_signal(signal.SIGINT)
+        written.append("after")
+        with pytest.raises(KeyboardInterrupt):
+            interrupt.check()
+    assert written[-1] == "after"
 
 
 def test_deferred_outside_a_sweep_guards_its_block_and_restores_the_handler() -> None:
