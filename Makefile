@@ -22,9 +22,10 @@ run: install
 	$(VENV)/bin/bnplace run configs/quickstart.yaml
 
 # Tests run in worker processes (pytest-xdist), a test file per worker: the end-to-end files
-# dominate, and their sweeps wait on subprocesses part of the time.
+# dominate, and their sweeps wait on subprocesses part of the time. -rs: every skipped test is
+# listed with its reason at the end (CI's log shows what did not run, and why).
 test: install
-	$(VENV)/bin/python -m pytest -n auto --maxprocesses 4 --dist loadfile $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -rs -n auto --maxprocesses 4 --dist loadfile $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check bnplace tests benchmarks

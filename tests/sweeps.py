@@ -95,6 +95,19 @@ class Driver:
                 start_new_session=True,
             )
 
+    def wait_for(self, prefix: str, count: int = 1, timeout: float = 240) -> str:
+        """Its output once `count` lines start with `prefix`: the driver's own events (plain
+        progress lines, written unbuffered), not a timing window."""
+        while True:
+            text = self.log.read_text()
+            if sum(line.startswith(prefix) for line in text.splitlines()) >= count:
+                return text
+            if self.process.poll() is not None or timeout <= 0:
+                self.kill()
+                raise AssertionError(f"no {count} lines starting {prefix!r}:\n{text}")
+            time.sleep(0.1)  # the log file has no event to wait on; the count is the event
+            timeout -= 0.1
+
     def finish(self, timeout: float = 300) -> tuple[int, str]:
         """Its exit code and output, once it ended (killed with its group past `timeout`)."""
         try:
