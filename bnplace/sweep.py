@@ -246,7 +246,7 @@ def _run(
         elif isinstance(event, TrialEnded):
             result = event.result
             flush(result.trial_key)
-            claims.release(tracker.end_trial(result))
+            claims.release(tracker.end_trial(result, claims.taken_over))
             counted(result, "")
 
     def counted(result: TrialResult, where: str) -> None:

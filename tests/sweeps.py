@@ -241,3 +241,30 @@ def ctrl_c_at_every_moment(folder: Path, *options: str) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     finished = [t for t in trained_once(store, "tiny") if t.info.status == "FINISHED"]
     assert len(finished) == 2
+
+
+def frozen_driver_is_superseded(folder: Path, *options: str, store: MlflowClient) -> None:
+    """Fencing: driver A claims the one trial and is frozen (SIGSTOP, its whole process group)
+    past the stale period; driver B takes the trial over and finishes it; A is thawed
+    (SIGCONT) and finishes too. One FINISHED run for the key (B's); A's result is kept in a
+    KILLED run tagged with the run that superseded it. Waits on the drivers' own lines."""
+    config = write_config(folder, "sweep: {seeds: 1}\n", name="frozen.yaml")
+    args = ("run", str(config), *options, "-j", "1", "--epochs", "60", "--no-compare")
+    args += ("--experiment", "frozen")
+    first = Driver(folder, *args)
+    first.wait_for("start ")
+    os.killpg(first.process.pid, signal.SIGSTOP)  # a closed laptop lid, a long GC pause
+    try:
+        second, text = Driver(folder, *args).finish()  # waits out the stale period, takes over
+        assert second == 0 and done_counts(text)["finished"] == 1, text
+    finally:
+        os.killpg(first.process.pid, signal.SIGCONT)
+    code, text = first.finish()
+    assert code == 0, text
+    trials = trained_once(store, "frozen")  # none RUNNING, no key FINISHED twice
+    (won,) = [t for t in trials if t.info.status == "FINISHED"]
+    (late,) = [t for t in trials if t.info.run_id != won.info.run_id]
+    assert late.info.status == "KILLED"
+    assert late.data.tags["bnplace.superseded_by"] == won.info.run_id, text
+    assert "test_rmse" in late.data.metrics  # its result is kept, not lost
+    assert int(won.data.tags["bnplace.generation"]) > int(late.data.tags["bnplace.generation"])

@@ -16,7 +16,14 @@ import pytest
 from mlflow import MlflowClient
 
 from tests.servers import mlflow_server, postgres, postgres_bin
-from tests.sweeps import Driver, done_counts, trained_once, two_drivers, write_config
+from tests.sweeps import (
+    Driver,
+    done_counts,
+    frozen_driver_is_superseded,
+    trained_once,
+    two_drivers,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -95,3 +102,11 @@ def test_a_driver_killed_mid_sweep_resumes_on_postgres(tmp_path: Path, server: s
     assert len(trials) == 6 + len(killed)
     (sweep,) = store.search_runs([exp_id], "tags.`bnplace.kind` = 'sweep'")
     assert sweep.info.status == "FINISHED"  # the same sweep run, continued and ended
+
+
+def test_a_frozen_driver_never_finishes_a_taken_over_trial_on_postgres(
+    tmp_path: Path, server: str
+) -> None:
+    """Fencing through `mlflow server` (tests/sweeps.py, frozen_driver_is_superseded)."""
+    store = MlflowClient(tracking_uri=server)
+    frozen_driver_is_superseded(tmp_path, "--tracking-uri", server, store=store)
