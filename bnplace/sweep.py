@@ -13,6 +13,7 @@ event to MLflow whole as it arrives (Ctrl-C waits for the event being written).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 from bnplace import interrupt
 from bnplace.config import LoadedConfig, load_config
 from bnplace.config.schema import Config
-from bnplace.errors import PlanError
+from bnplace.errors import BnplaceError, PlanError, TrackingError
 from bnplace.plan import DataShape, Plan, make_plan
 from bnplace.schedule import Claim, ClaimedSchedule, FixedSchedule, Schedule
 from bnplace.schedule_datasets import seeds_on_demand
@@ -129,7 +130,27 @@ class SweepOutcome:
 def run_sweep(options: RunOptions, progress: Progress) -> SweepOutcome:
     """Run the sweep; Ctrl-C anywhere in it is acted on (`bnplace.interrupt`)."""
     with interrupt.catching():
-        return _run_sweep(options, progress)
+        try:
+            return _run_sweep(options, progress)
+        except Exception as exc:
+            if isinstance(exc, BnplaceError) or not _from_the_store(exc):
+                raise
+            text = str(exc).strip().splitlines() or [type(exc).__name__]
+            raise TrackingError(
+                f"the MLflow store failed while the sweep recorded to it ({type(exc).__name__}: "
+                f"{text[0][:300]}); the sweep stopped. Every trial recorded before is kept: "
+                "once the store takes writes again (disk space, the server, a lock), run the "
+                "same command to resume"
+            ) from None
+
+
+# Where the errors of a failing store come from: MLflow (a REST store past its retries), its
+# SQL layer (SQLite locked past its busy timeout, a disk that is full) or the OS (ENOSPC, EFBIG).
+_STORE_MODULES = ("mlflow", "sqlalchemy", "sqlite3", "psycopg2", "requests", "urllib3")
+
+
+def _from_the_store(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in _STORE_MODULES
 
 
 def _run_sweep(options: RunOptions, progress: Progress) -> SweepOutcome:
@@ -277,9 +298,12 @@ def _run(
         interrupted = True
         tracker.kill_open_trials()
     except Exception:
-        # the executor itself failed (e.g. Ray workers that keep dying): leave no run RUNNING
-        tracker.kill_open_trials()
-        _end_sweep(tracker, claims, "FAILED")
+        # the executor or the store failed (Ray workers that keep dying, a full disk): leave no
+        # run RUNNING where the store still takes writes (a dead driver's runs are otherwise
+        # marked KILLED by the next run, once their heartbeat is stale)
+        with contextlib.suppress(Exception):
+            tracker.kill_open_trials()
+            _end_sweep(tracker, claims, "FAILED")
         raise
     finally:
         progress.close()

@@ -12,6 +12,7 @@ writes are batched (`log_batch`). The layout is documented in docs/tracking.md.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
@@ -121,6 +122,10 @@ class Tracker:
 
     def __post_init__(self) -> None:
         from mlflow import MlflowClient
+
+        # MLflow logs each failed SQL write with its traceback before it raises; the sweep says
+        # what failed in one message of its own (bnplace.sweep), so keep the console readable
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
         try:
             self.client = MlflowClient(tracking_uri=self.uri)
