@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from tests.servers import mlflow_server, postgres, postgres_bin
+from tests.servers import free_port, mlflow_server, postgres, postgres_bin
 from tests.sweeps import (
     Driver,
     done_counts,
@@ -31,13 +31,19 @@ GRID = "sweep: {axes: {conv.post_act: {none: [], bn: [batch_norm]}}, seeds: 3}\n
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database() -> Iterator[str]:
     bindir = postgres_bin()
     if bindir is None:
         pytest.skip("PostgreSQL binaries (initdb, pg_ctl) not found: apt-get install postgresql")
     pytest.importorskip("psycopg2", reason="psycopg2 missing: pip install psycopg2-binary")
+    with postgres(bindir) as uri:
+        yield uri
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, database: str) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("pg-server")
-    with postgres(bindir) as database, mlflow_server(folder, database) as (url, _artifacts):
+    with mlflow_server(folder, database) as (url, _artifacts):
         yield url
 
 
@@ -110,3 +116,25 @@ def test_a_frozen_driver_never_finishes_a_taken_over_trial_on_postgres(
     """Fencing through `mlflow server` (tests/sweeps.py, frozen_driver_is_superseded)."""
     store = MlflowClient(tracking_uri=server)
     frozen_driver_is_superseded(tmp_path, "--tracking-uri", server, store=store)
+
+
+def test_an_mlflow_server_restarted_mid_sweep_is_retried_and_nothing_is_lost(
+    tmp_path: Path, database: str
+) -> None:
+    """The server goes down while a trial trains and comes back on the same address: the
+    driver's writes wait in MLflow's HTTP retries, and the sweep ends as if nothing happened."""
+    port = free_port()
+    config = write_config(tmp_path, "sweep: {seeds: 3}\n")
+    with mlflow_server(tmp_path, database, port) as (url, _artifacts):
+        args = run_args(config, url, "--no-compare", "--experiment", "restart", "--epochs", "20")
+        driver = Driver(tmp_path, *args)
+        driver.wait_for("start ")
+    try:  # the server is down here: the driver trains on and its writes are retried
+        with mlflow_server(tmp_path, database, port):
+            code, text = driver.finish()
+            assert code == 0, text
+            assert "Traceback" not in text
+            trials = trained_once(MlflowClient(tracking_uri=url), "restart")
+            assert sorted(t.info.status for t in trials) == ["FINISHED"] * 3
+    finally:
+        driver.kill()
