@@ -11,6 +11,7 @@ import resource
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -28,11 +29,9 @@ def test_a_store_locked_by_another_writer_for_seconds_is_waited_out(tmp_path: Pa
     driver = Driver(tmp_path, "run", str(config), *RUN)
     driver.wait_for("start ")
     lock = sqlite3.connect(tmp_path / "mlflow.db", timeout=60)
-    lock.execute("BEGIN EXCLUSIVE")  # another writer: no reads, no writes until it commits
+    lock.execute("BEGIN EXCLUSIVE")  # another writer: no reads, no writes until it ends
     try:
-        driver.wait_for("epoch ")  # training goes on; its records wait for the lock
-        with pytest.raises(subprocess.TimeoutExpired):
-            driver.process.wait(3)  # the fault lasts 3 s (SQLite's busy timeout is 20 s)
+        time.sleep(3)  # the fault's length (a trial ends meanwhile), not a wait for the driver
     finally:
         lock.rollback()
         lock.close()
