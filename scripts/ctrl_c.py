@@ -68,7 +68,9 @@ def press_once(folder: Path, executor: list[str], rng: random.Random, grace: flo
 
     threading.Thread(target=read, daemon=True).start()
     output: list[str] = []
-    after = rng.randint(1, 6)  # press after the after-th progress line (planned, start, epoch...)
+    # press after the after-th line: the first few are the store's creation and the plan, the
+    # rest the trials' start, epoch and done lines (Ray sends epochs in batches)
+    after = rng.randint(1, 16)
     seen = 0
     while seen < after:
         line = lines.get(timeout=300)
