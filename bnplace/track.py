@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
 from bnplace import __version__, metrics
 from bnplace.errors import TrackingError
@@ -33,6 +33,7 @@ from bnplace.records import (
     plan_digest,
 )
 from bnplace.result import FAILED, FINISHED, KILLED, RUNNING
+from bnplace.retrying import Retrying
 from bnplace.tags import (
     AXES,
     BASELINE,
@@ -107,38 +108,6 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "\\'") + "'"
 
 
-# How long a write waits for a SQLite store that another writer holds locked.
-LOCK_WAIT_S = 120.0
-
-
-class _Retrying:
-    """An MlflowClient whose calls are tried again while a SQLite store is locked by another
-    writer, for up to LOCK_WAIT_S seconds. SQLite waits for a lock itself (MLflow sets a 20 s
-    busy timeout) except where waiting could deadlock: then it answers "database is locked" at
-    once. The failed statement's transaction was rolled back, so trying again is safe."""
-
-    def __init__(self, client: MlflowClient) -> None:
-        self._client = client
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._client, name)
-        if not callable(method):
-            return method
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            deadline, pause = time.monotonic() + LOCK_WAIT_S, 0.05
-            while True:
-                try:
-                    return method(*args, **kwargs)
-                except Exception as exc:
-                    if "database is locked" not in str(exc) or time.monotonic() > deadline:
-                        raise
-                time.sleep(pause)
-                pause = min(2 * pause, 1.0)
-
-        return call
-
-
 @dataclass
 class Tracker:
     """The single writer of a sweep's runs. Create it in the driver process only."""
@@ -160,7 +129,7 @@ class Tracker:
         logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
         try:
-            self.client = cast("MlflowClient", _Retrying(MlflowClient(tracking_uri=self.uri)))
+            self.client = cast("MlflowClient", Retrying(MlflowClient(tracking_uri=self.uri)))
             found = self.client.get_experiment_by_name(self.experiment)
             if found is None:
                 self.experiment_id = self._create_experiment()
