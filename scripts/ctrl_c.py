@@ -10,7 +10,7 @@ a long trial. The press follows a random progress line (the k-th, k random) plus
 of up to 1 s, so it lands anywhere: while a trial is being claimed, started, logged or ended,
 while the driver waits on Ray, or after the short trial ended. A press is acted on when the driver
 exits within `--grace` seconds with code 130 and leaves no run RUNNING; then the sweep is rerun
-and must finish every trial once.
+and must finish every trial once (`--no-rerun` skips that: the suite's Ctrl-C tests rerun).
 
     python scripts/ctrl_c.py --presses 20
 """
@@ -44,7 +44,9 @@ from tests.sweeps import (  # noqa: E402
 )
 
 
-def press_once(folder: Path, executor: list[str], rng: random.Random, grace: float) -> str:
+def press_once(
+    folder: Path, executor: list[str], rng: random.Random, grace: float, rerun: bool = True
+) -> str:
     config = write_config(folder, CTRL_C_CONFIG)
     args = ["run", str(config), *executor, "--no-compare"]
     env = {**environment(), "PYTHONPATH": str(ROOT)}
@@ -96,6 +98,8 @@ def press_once(folder: Path, executor: list[str], rng: random.Random, grace: flo
     statuses = [run.info.status for run in found["trial"] + found["sweep"]]
     if code != 130 or "RUNNING" in statuses:
         return f"BAD after {event!r}: exit {code}, statuses {statuses}\n" + "".join(output)[-600:]
+    if not rerun:
+        return f"ok after {event!r} +{delay:.2f}s: exit 130 in {took:.1f}s, nothing RUNNING"
     again = bnplace(folder, *args)
     finished = [
         t.data.tags["bnplace.trial_key"]
@@ -113,6 +117,9 @@ def main() -> int:
     parser.add_argument("--executor", choices=("ray", "pool"), default="ray")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--grace", type=float, default=30.0, help="seconds to exit after a press")
+    parser.add_argument(
+        "--no-rerun", action="store_true", help="skip the rerun after each press (faster)"
+    )
     options = parser.parse_args()
     rng = random.Random(options.seed)
     ray = None
@@ -129,7 +136,8 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             for n in range(options.presses):
-                verdict = press_once(Path(tmp) / f"press-{n}", executor, rng, options.grace)
+                folder = Path(tmp) / f"press-{n}"
+                verdict = press_once(folder, executor, rng, options.grace, not options.no_rerun)
                 acted += verdict.startswith("ok")
                 print(f"{n + 1:2d}. {verdict}", flush=True)
     finally:
