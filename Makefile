@@ -25,7 +25,7 @@ run: install
 # dominate, and their sweeps wait on subprocesses part of the time. The 25 slowest tests and
 # the reason of every skip are printed (CI's log shows both).
 test: install
-	$(VENV)/bin/python -m pytest -n auto --maxprocesses 4 --dist loadfile --durations=25 -rs $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n auto --maxprocesses 4 --dist loadfile -rs --durations=25 $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check bnplace tests benchmarks

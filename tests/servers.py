@@ -110,12 +110,14 @@ def _read(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def mlflow_server(folder: Path, backend_uri: str) -> Iterator[tuple[str, Path]]:
-    """`mlflow server` on `backend_uri`, artifacts proxied into folder/artifacts; yields its
-    URL and that folder."""
-    port = free_port()
+def mlflow_server(
+    folder: Path, backend_uri: str, port: int | None = None
+) -> Iterator[tuple[str, Path]]:
+    """`mlflow server` on `backend_uri` (at `port`, else a free one), artifacts proxied into
+    folder/artifacts; yields its URL and that folder."""
+    port = port or free_port()
     artifacts = folder / "artifacts"
-    with (folder / "server.log").open("w") as log:
+    with (folder / "server.log").open("a") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_uri,
              "--artifacts-destination", str(artifacts), "--host", "127.0.0.1",

@@ -124,6 +124,19 @@ class Driver:
                 start_new_session=True,
             )
 
+    def wait_for(self, prefix: str, count: int = 1, timeout: float = 240) -> str:
+        """Its output once `count` lines start with `prefix`: the driver's own events (plain
+        progress lines, written unbuffered), not a timing window."""
+        while True:
+            text = self.log.read_text()
+            if sum(line.startswith(prefix) for line in text.splitlines()) >= count:
+                return text
+            if self.process.poll() is not None or timeout <= 0:
+                self.kill()
+                raise AssertionError(f"no {count} lines starting {prefix!r}:\n{text}")
+            time.sleep(0.1)  # the log file has no event to wait on; the count is the event
+            timeout -= 0.1
+
     def finish(self, timeout: float = 300) -> tuple[int, str]:
         """Its exit code and output, once it ended (killed with its group past `timeout`)."""
         try:
@@ -185,3 +198,102 @@ def trained_once(store: MlflowClient, experiment: str) -> list:
     finished = [t.data.tags["bnplace.trial_key"] for t in trials if t.info.status == "FINISHED"]
     assert len(finished) == len(set(finished)), "a trial key FINISHED twice"
     return trials
+
+
+# A short and a long trial: the long one is likely still training when the short one is recorded
+# (the tests below hold either way).
+CTRL_C_CONFIG = """
+sweep:
+  arms:
+    length:
+      short: {}
+      long: {train.epochs: 30}
+  seeds: 1
+"""
+
+# Moments of a sweep at which Ctrl-C is pressed, each right after the driver prints a line that
+# starts so: the plan line (store open, workers starting), a trial's start (claimed, its run
+# made), and the first trial recorded (the other one still training).
+CTRL_C_MOMENTS = ("tiny: ", "start ", "done ")
+
+
+def press_ctrl_c_once(folder: Path, args: tuple[str, ...], after: str) -> tuple[int, str]:
+    """`bnplace ARGS` with one Ctrl-C (SIGINT to its process group, as a terminal sends it)
+    right after it prints a line starting with `after`; its exit code and output. A press that
+    is not acted on fails here: there is no second press."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bnplace", *args],
+        cwd=folder,
+        env=environment(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=ctrl_c_as_in_a_terminal,
+    )
+    assert process.stdout is not None
+    seen: list[str] = []
+    for line in process.stdout:  # the driver's own events, not the clock
+        seen.append(line)
+        if line.startswith(after):
+            break
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        rest, _ = process.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        rest, _ = process.communicate()
+        raise AssertionError(
+            f"Ctrl-C after {after!r} not acted on:\n{''.join(seen)}{rest}"
+        ) from None
+    return process.returncode, "".join(seen) + rest
+
+
+def ctrl_c_at_every_moment(folder: Path, *options: str) -> None:
+    """Ctrl-C once at each of CTRL_C_MOMENTS, each sweep resuming the one before, then a rerun:
+    each press is acted on (exit 130, no traceback, the sweep run KILLED, nothing left RUNNING,
+    no trial key FINISHED twice), and the rerun finishes every trial, none trained twice."""
+    config = write_config(folder, CTRL_C_CONFIG)
+    args = ("run", str(config), *options, "--no-compare")
+    store = client(folder)
+    for moment in CTRL_C_MOMENTS:
+        code, output = press_ctrl_c_once(folder, args, moment)
+        assert code == 130, output
+        assert "Traceback" not in output and "interrupted" in output, output
+        trials = trained_once(store, "tiny")
+        if moment == "start ":  # a trial was open: its run ends KILLED
+            assert "KILLED" in {t.info.status for t in trials}, output
+        found = runs(folder)
+        assert {r.info.status for r in found["sweep"]} <= {"KILLED"}, output
+        assert "RUNNING" not in {r.info.status for r in found["variant"]}
+    done = bnplace(folder, *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    finished = [t for t in trained_once(store, "tiny") if t.info.status == "FINISHED"]
+    assert len(finished) == 2
+
+
+def frozen_driver_is_superseded(folder: Path, *options: str, store: MlflowClient) -> None:
+    """Fencing: driver A claims the one trial and is frozen (SIGSTOP, its whole process group)
+    past the stale period; driver B takes the trial over and finishes it; A is thawed
+    (SIGCONT) and finishes too. One FINISHED run for the key (B's); A's result is kept in a
+    KILLED run tagged with the run that superseded it. Waits on the drivers' own lines."""
+    config = write_config(folder, "sweep: {seeds: 1}\n", name="frozen.yaml")
+    args = ("run", str(config), *options, "-j", "1", "--epochs", "60", "--no-compare")
+    args += ("--experiment", "frozen")
+    first = Driver(folder, *args)
+    first.wait_for("start ")
+    os.killpg(first.process.pid, signal.SIGSTOP)  # a closed laptop lid, a long GC pause
+    try:
+        second, text = Driver(folder, *args).finish()  # waits out the stale period, takes over
+        assert second == 0 and done_counts(text)["finished"] == 1, text
+    finally:
+        os.killpg(first.process.pid, signal.SIGCONT)
+    code, text = first.finish()
+    assert code == 0, text
+    trials = trained_once(store, "frozen")  # none RUNNING, no key FINISHED twice
+    (won,) = [t for t in trials if t.info.status == "FINISHED"]
+    (late,) = [t for t in trials if t.info.run_id != won.info.run_id]
+    assert late.info.status == "KILLED"
+    assert late.data.tags["bnplace.superseded_by"] == won.info.run_id, text
+    assert "test_rmse" in late.data.metrics  # its result is kept, not lost
+    assert int(won.data.tags["bnplace.generation"]) > int(late.data.tags["bnplace.generation"])

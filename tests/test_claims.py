@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,9 @@ from mlflow.entities import ViewType
 
 from bnplace.execute.schedule import ClaimedSchedule, FixedSchedule
 from bnplace.names.states import FINISHED
+from bnplace.names.tags import HEARTBEAT
 from bnplace.run.sweep import Prepared
-from bnplace.store.claims import Claims
+from bnplace.store.claims import Claims, now_ms
 from bnplace.store.track import Tracker
 from bnplace.trial.result import TrialResult
 from tests.sweeps import TINY, sqlite_store
@@ -96,23 +98,48 @@ def test_drivers_racing_for_a_new_plan_share_one_sweep_run(tmp_path: Path, prepa
 
 def test_a_stale_claim_is_taken_over_and_marked_killed(tmp_path: Path, prepared) -> None:
     uri = sqlite_store(tmp_path)
-    dead, alive = driver(uri, prepared, stale_s=1.0), driver(uri, prepared, stale_s=1.0)
+    dead, alive = driver(uri, prepared), driver(uri, prepared)  # stale after 30 s
     trial = prepared.plan.trials[0]
     assert dead.claim(trial).won
-    alive.heartbeat.start()  # a live driver's claims stay fresh; the dead one's do not
-    try:
-        assert alive.claim(prepared.plan.trials[1]).won
-        time.sleep(1.5)
-        assert alive.claim(trial).won
-        runs = {r.data.tags["bnplace.driver"]: r for r in active_trial_runs(alive, trial.key)}
-        assert runs[dead.driver].info.status == "KILLED"
-        assert runs[dead.driver].data.tags["bnplace.status"] == "killed"
-        assert runs[alive.driver].info.status == "RUNNING"
-        assert dead.kill_stale() == 0  # the live driver's claims are not stale
-    finally:
-        alive.heartbeat.stop()
-    time.sleep(1.5)
-    assert dead.kill_stale() == 2  # now its driver stopped beating: both trial runs
+    # its driver died a stale period ago: its last heartbeat is 31 s old (no clock is waited on)
+    (claim,) = active_trial_runs(dead, trial.key)
+    dead.client.set_tag(claim.info.run_id, HEARTBEAT, str(now_ms() - 31_000))
+    assert alive.claim(prepared.plan.trials[1]).won
+    assert alive.claim(trial).won
+    runs = {r.data.tags["bnplace.driver"]: r for r in active_trial_runs(alive, trial.key)}
+    assert runs[dead.driver].info.status == "KILLED"
+    assert runs[dead.driver].data.tags["bnplace.status"] == "killed"
+    assert runs[alive.driver].info.status == "RUNNING"
+    assert int(runs[alive.driver].data.tags["bnplace.generation"]) == 2  # took over generation 1
+    assert dead.kill_stale() == 0  # the live driver's claims are not stale
+    time.sleep(0.01)  # any wait at all: now the heartbeats are older than a 1 ms period
+    dead.stale_s = 0.001
+    assert dead.kill_stale() == 2  # both trial runs, once their heartbeats are a period old
+
+
+def test_a_taken_over_claim_is_fenced_before_and_after_its_result_is_written(
+    tmp_path: Path, prepared
+) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    frozen, taker = driver(uri, prepared), driver(uri, prepared)
+    trial = prepared.plan.trials[0]
+    assert frozen.claim(trial).won
+    (claim,) = active_trial_runs(frozen, trial.key)
+    mine = claim.info.run_id
+    assert frozen.taken_over(trial.key, mine) is None  # held
+    frozen.client.set_tag(mine, HEARTBEAT, str(now_ms() - 31_000))  # frozen past the period
+    assert taker.claim(trial).won
+    (theirs,) = [r for r in active_trial_runs(taker, trial.key) if r.info.run_id != mine]
+    assert frozen.taken_over(trial.key, mine) == theirs.info.run_id
+    assert taker.taken_over(trial.key, theirs.info.run_id) is None
+    result = TrialResult(trial.key, trial.variant_id, trial.variant, trial.seed, FINISHED)
+    frozen.tracker.end_trial(replace(result, metrics={"test_rmse": 0.5}), frozen.taken_over)
+    taker.tracker.end_trial(result, taker.taken_over)
+    ended = {r.info.run_id: r for r in active_trial_runs(taker, trial.key)}
+    assert ended[mine].info.status == "KILLED"  # its late result kept, never FINISHED
+    assert ended[mine].data.tags["bnplace.superseded_by"] == theirs.info.run_id
+    assert ended[mine].data.metrics["test_rmse"] == 0.5
+    assert ended[theirs.info.run_id].info.status == "FINISHED"
 
 
 def test_a_trial_that_ended_elsewhere_is_passed_on_not_claimed(tmp_path: Path, prepared) -> None:

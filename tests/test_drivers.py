@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.sweeps import bnplace, client, done_counts, trained_once, two_drivers, write_config
+from tests.sweeps import (
+    bnplace,
+    client,
+    done_counts,
+    frozen_driver_is_superseded,
+    trained_once,
+    two_drivers,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -89,3 +97,9 @@ def test_two_drivers_with_seeds_on_demand_reach_one_drivers_decisions(tmp_path: 
     )
     looks = [m.step for m in store.get_metric_history(sweep.info.run_id, "open_comparisons")]
     assert sorted(set(looks)) == list(range(1, int(row["look"]) + 1))
+
+
+def test_a_frozen_driver_whose_trial_was_taken_over_never_finishes_it_twice(
+    tmp_path: Path,
+) -> None:
+    frozen_driver_is_superseded(tmp_path, store=client(tmp_path))

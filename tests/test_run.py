@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from tests.sweeps import bnplace, ctrl_c_as_in_a_terminal, environment, runs, write_config
+from tests.sweeps import bnplace, ctrl_c_at_every_moment, environment, runs, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -224,43 +224,9 @@ def test_bad_config_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "mlflow.db").exists()
 
 
-def test_ctrl_c_keeps_finished_trials_and_marks_the_rest_killed(tmp_path: Path) -> None:
-    config = write_config(tmp_path, "sweep: {axes: {lstm.units: [2, 3, 4, 5]}, seeds: 2}\n")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bnplace", "run", str(config), "-j", "2", "--epochs", "4"],
-        cwd=tmp_path,
-        env=environment(),  # the store is ./mlflow.db, whatever the caller's environment says
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-        preexec_fn=ctrl_c_as_in_a_terminal,
-    )
-    # Ctrl-C right after the first trial is recorded ("done" is printed once its run is
-    # written): reading the driver's own output, not polling the store, so a fast sweep cannot
-    # finish between two polls (trials of a kept model take about a second here)
-    seen: list[str] = []
-    assert process.stdout is not None
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        seen.append(line)
-        if line.startswith("done "):
-            break
-    os.killpg(process.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C
-    rest, _ = process.communicate(timeout=120)
-    output = "".join(seen) + rest
-    assert process.returncode == 130, output
-    assert "Traceback" not in output
-    found = runs(tmp_path)
-    (sweep,) = found["sweep"]
-    assert sweep.info.status == "KILLED"
-    statuses = {t.info.status for t in found["trial"]}
-    assert statuses <= {"FINISHED", "KILLED"} and "FINISHED" in statuses
-    assert len(found["trial"]) < 8  # it stopped early
-    assert not [r for r in found["variant"] if r.info.status == "RUNNING"]
+def test_ctrl_c_is_acted_on_at_the_first_press_and_a_rerun_resumes(tmp_path: Path) -> None:
+    """Process pool: one Ctrl-C at each moment of CTRL_C_MOMENTS (tests/sweeps.py)."""
+    ctrl_c_at_every_moment(tmp_path, "-j", "2")
 
 
 def test_csv_config_trains_end_to_end(tmp_path: Path) -> None:

@@ -107,7 +107,7 @@ class SyntheticData(_Windowing):
     length: int = Field(3000, ge=10, description="time steps (forecast) or sequences (classify)")
     features: int = Field(1, ge=1, description="input channels")
     noise: float = Field(0.1, ge=0, description="noise std, relative to the signal's std")
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="seed of the generator (numpy takes no negative seed)")
     classes: int = Field(3, ge=2, le=12, description="number of classes (shapes generator)")
     ar_order: int = Field(3, ge=1, le=10, description="p of the AR(p) generator")
     tau: int = Field(17, ge=1, le=200, description="delay of the Mackey-Glass generator")

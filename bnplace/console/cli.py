@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar, cast
 
 import typer
 
-from bnplace.names.errors import BnplaceError
+from bnplace.names.errors import BnplaceError, PlanError
 
 app = typer.Typer(
     name="bnplace",
@@ -112,26 +112,25 @@ UriOpt = Annotated[
 @app.command()
 @_reports_errors
 def validate(config: ConfigArg, set_: SetOpt = None) -> None:
-    """Check a config file (schema and cross-field rules; no data is read)."""
-    from bnplace.config import load_config
-    from bnplace.plan.grid import expand
+    """Check a config file: every check `plan` runs (schema, cross-field rules, each variant's
+    config, model shapes and lint errors, sizes, the baseline), without training anything."""
+    from bnplace.run.sweep import plan_sweep
 
-    loaded = load_config(config, set_ or ())
+    prepared = plan_sweep(config, set_ or ())
+    plan = prepared.plan
+    if plan.errors:
+        lines = [f"  {f.variant}: [{f.rule}] {f.message}" for f in plan.errors]
+        raise PlanError(f"{config}: the plan has errors:\n" + "\n".join(lines))
     later = f"(run `bnplace plan {config}` for layer orders and lint)"
-    if loaded.config.search is not None:
-        from bnplace.plan.search_space import search_space
-
-        space = search_space(loaded)
-        seeds = loaded.config.search.seeds
+    search = prepared.loaded.config.search
+    if search is not None:
         _console().print(
-            f"{config}: valid — a search of {len(space.cells)} placements within the bounds, "
-            f"seeds {seeds.min} to {seeds.max} {later}"
+            f"{config}: valid — a search of {len(plan.variants)} placements within the bounds, "
+            f"seeds {search.seeds.min} to {search.seeds.max} {later}"
         )
         return
-    cells = expand(loaded.config)
-    seeds_list = loaded.config.sweep.seed_list
     _console().print(
-        f"{config}: valid — {len(cells)} grid points x {len(seeds_list)} seeds {later}"
+        f"{config}: valid — {len(plan.variants)} variants x {len(plan.seeds)} seeds {later}"
     )
 
 

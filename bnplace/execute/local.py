@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any
 
+from bnplace.execute import interrupt
 from bnplace.execute.contract import (
     Emit,
     EpochEnded,
@@ -135,6 +136,7 @@ class ProcessPool:
         stop_unneeded(self._slots, schedule.remaining(), lambda slot: _stop(slot, asked=False))
         try:
             while True:
+                interrupt.check()  # a Ctrl-C whose KeyboardInterrupt Python dropped: raise it again
                 for index, slot in enumerate(self._slots):
                     spent = slot.done >= self.recycle_after or slot.conn.closed  # or lost
                     if slot.trial is None and schedule.ready() and spent:

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bnplace.execute import interrupt
 from bnplace.execute.contract import (
     Emit,
     EpochEnded,
@@ -291,6 +292,7 @@ class _Session:
     def loop(self) -> None:
         ray = self.ray
         while self._more():
+            interrupt.check()  # a Ctrl-C whose KeyboardInterrupt Python dropped: raise it again
             for slot in self.slots:
                 idle = slot.actor is not None and slot.ready is None and slot.trial is None
                 trial = self._next(slot) if idle else None

@@ -64,6 +64,8 @@ NODE = "bnplace.node"  # the Ray node the trial ran on
 CLAIM = "bnplace.claim"  # its values: INTENT, HELD (trial and sweep runs), READY (sweep runs)
 INTENT, HELD, READY = "intent", "held", "ready"
 HEARTBEAT = "bnplace.heartbeat"  # ms since the epoch, refreshed by the driver holding the run
+GENERATION = "bnplace.generation"  # trial runs: 1 + the highest generation of the key's claims
+SUPERSEDED = "bnplace.superseded_by"  # a KILLED trial run whose claim was taken over: by which
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,12 @@ TAGS: dict[str, Tag] = {
         Tag(OPENED, "sweep", "when a driver last opened (or reopened) it, ms since the epoch"),
         Tag(CLAIM, "sweep, trial", "claim state: intent, held (won), ready (sweep set up)"),
         Tag(HEARTBEAT, "trial", "ms since the epoch; refreshed while its driver is alive"),
+        Tag(GENERATION, "trial", "claim generation: 1 + the highest of the key's claims then"),
+        Tag(
+            SUPERSEDED,
+            "trial",
+            "the run that took its claim over; this run (KILLED) keeps its late result",
+        ),
         Tag(LIB_PREFIX + "<package>", "sweep", "tensorflow, keras, mlflow versions"),
         Tag(SWEEP_ID, "variant, trial", "the sweep run's id"),
         Tag(VARIANT_NAME, "variant, trial", "the variant's name"),

@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Any
 
 from bnplace.config.checks import Issue
-from bnplace.config.data import CsvData
+from bnplace.config.data import CsvData, SyntheticData
 from bnplace.config.load import LoadedConfig, validate_raw
 from bnplace.config.overrides import set_values, target_paths
 from bnplace.config.schema import Config, SeedSchedule
@@ -34,6 +34,7 @@ from bnplace.plan.design import (
 )
 from bnplace.plan.grid import Cell, expand
 from bnplace.plan.lint import Finding, Level, Subject, lint
+from bnplace.plan.memory import data_bytes, machine_memory, show_bytes
 from bnplace.plan.resolve import DataShape, resolve_model
 from bnplace.plan.search_space import Pruned, prune_reason, search_space, variant_config
 from bnplace.plan.shapes import analyse
@@ -108,6 +109,7 @@ def make_plan(
             vconfig = variant_config(config, cell)
         else:
             vconfig = _variant_config(loaded, cell)
+        _check_data_size(loaded, vconfig, cell.name)  # before a series is generated
         on, findings = _on_datasets(vconfig, shape_of, cell.name)
         reason = prune_reason(loaded, findings) if space is not None else ""
         if reason:  # a search leaves out what lint rejects; a grid reports it as an error
@@ -270,3 +272,26 @@ def _check_size(loaded: LoadedConfig, seeds: int) -> None:
         f"trials, more than the {MAX_TRIALS:,} one plan takes; the grid is {factors} x "
         "sweep.seeds: narrow an axis or arm set, or split the sweep"
     )
+
+
+def _check_data_size(loaded: LoadedConfig, vconfig: Config, variant: str) -> None:
+    """Refuse synthetic data that cannot fit this machine's memory (as lint refuses a model),
+    with the estimate, before numpy is asked for it (a MemoryError, or worse, a swapping host)."""
+    available = machine_memory()
+    for name, section in vconfig.sections.items():
+        need = data_bytes(section)
+        if available is None or need is None or need <= available:
+            continue
+        assert isinstance(section, SyntheticData)  # data_bytes knows no other source
+        where: tuple[str, ...] = ("datasets", name) if name else ("data",)
+        worst = "length" if section.length >= section.features else "features"
+        issue = Issue(
+            (*where, worst),
+            f"variant '{variant}': this data cannot fit this machine: length "
+            f"{section.length:,} x {section.features:,} features, windows of {section.window:,} "
+            f"steps, need {show_bytes(need)} at least, against {show_bytes(available)} of "
+            f"memory; check {'.'.join(where)}.length, features, window and horizon for a typo",
+            expected=f"data that fits {show_bytes(available)}",
+            got=f"{section.length:,} steps x {section.features:,} features",
+        )
+        raise ConfigError([loaded.problem(issue)])

@@ -7,7 +7,8 @@ most any optimizer here keeps), and bytes for one batch's activations kept for t
 pass (every layer's output, and an LSTM's gates and cell state at every time step), plus
 `machine_memory()`, the physical memory from `os.sysconf` (None where the platform does not
 say). A lower bound: TensorFlow's workspace and the data come on top, so a model this says does
-not fit certainly does not.
+not fit certainly does not. `data_bytes` is the same kind of lower bound for a synthetic data
+section (its series as generated, float64, and its windows, float32), from the config alone.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import math
 import os
 from dataclasses import dataclass
 
+from bnplace.config.data import SyntheticData
+from bnplace.config.schema import DataConfig
 from bnplace.plan.shapes import ShapeReport
 from bnplace.plan.spec import ModelSpec
 
@@ -46,6 +49,19 @@ def estimate(spec: ModelSpec, report: ShapeReport, batch_size: int) -> MemoryEst
         report.params * COPIES_PER_PARAM * FLOAT_BYTES,
         per_sample * batch_size * FLOAT_BYTES,
     )
+
+
+def data_bytes(section: DataConfig) -> int | None:
+    """Bytes a synthetic section's series and windows take at least; None for a csv or packaged
+    section, whose size comes from its file."""
+    if not isinstance(section, SyntheticData):
+        return None
+    length, features, window = section.length, section.features, section.window
+    series = length * (features + 1) * 8  # the inputs and the target, float64 as generated
+    if section.task == "classify":  # `length` sequences of `window` steps
+        return series * window + length * window * features * FLOAT_BYTES
+    windows = max(0, (length - window - section.horizon) // section.stride + 1)
+    return series + windows * (window * features + section.horizon) * FLOAT_BYTES
 
 
 def machine_memory() -> int | None:

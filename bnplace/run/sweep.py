@@ -14,20 +14,19 @@ event to MLflow whole as it arrives (Ctrl-C waits for the event being written).
 from __future__ import annotations
 
 import contextlib
-import signal
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from bnplace.config import LoadedConfig, load_config
 from bnplace.config.schema import Config
+from bnplace.execute import interrupt
 from bnplace.execute.schedule import Claim, ClaimedSchedule, FixedSchedule, Schedule
 from bnplace.execute.schedule_datasets import seeds_on_demand
 from bnplace.execute.schedule_search import Racing, Standing, standing
-from bnplace.names.errors import PlanError
+from bnplace.names.errors import BnplaceError, PlanError, TrackingError
 from bnplace.plan import DataShape, Plan, make_plan
 from bnplace.store.track_search import record_eliminations, record_selection
 
@@ -132,6 +131,32 @@ class SweepOutcome:
 
 
 def run_sweep(options: RunOptions, progress: Progress) -> SweepOutcome:
+    """Run the sweep; Ctrl-C anywhere in it is acted on (`bnplace.interrupt`)."""
+    with interrupt.catching():
+        try:
+            return _run_sweep(options, progress)
+        except Exception as exc:
+            if isinstance(exc, BnplaceError) or not _from_the_store(exc):
+                raise
+            text = str(exc).strip().splitlines() or [type(exc).__name__]
+            raise TrackingError(
+                f"the MLflow store failed while the sweep recorded to it ({type(exc).__name__}: "
+                f"{text[0][:300]}); the sweep stopped. Every trial recorded before is kept: "
+                "once the store takes writes again (disk space, the server, a lock), run the "
+                "same command to resume"
+            ) from None
+
+
+# Where the errors of a failing store come from: MLflow (a REST store past its retries), its
+# SQL layer (SQLite locked past its busy timeout, a disk that is full) or the OS (ENOSPC, EFBIG).
+_STORE_MODULES = ("mlflow", "sqlalchemy", "sqlite3", "psycopg2", "requests", "urllib3")
+
+
+def _from_the_store(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) or type(exc).__module__.split(".")[0] in _STORE_MODULES
+
+
+def _run_sweep(options: RunOptions, progress: Progress) -> SweepOutcome:
     from bnplace.execute import make_executor
     from bnplace.store.track import resolve_tracking_uri
 
@@ -174,8 +199,11 @@ def _record(
     from bnplace.store.track import Tracker
 
     plan, selected = prepared.plan, prepared.selected
-    tracker = Tracker(uri, plan.experiment)
-    tracker.describe_experiment(prepared.loaded.config.description)
+    # a new store is created (MLflow migrates its schema) whole: Ctrl-C midway left a SQLite
+    # file every later run failed on ("table _alembic_tmp_metrics already exists")
+    with interrupt.deferred():
+        tracker = Tracker(uri, plan.experiment)
+        tracker.describe_experiment(prepared.loaded.config.description)
     claims = Claims(tracker)
     killed = claims.kill_stale()
     # in this order: a trial that finishes elsewhere in between is skipped, not trained again
@@ -186,7 +214,9 @@ def _record(
     progress.planned(selected, len(todo), skipped, killed)
     claims.heartbeat.start()
     try:
-        claims.open_plan_sweep(plan, _config_text(prepared.loaded))
+        # a press meanwhile waits for the executor's first check, which ends the sweep run
+        with interrupt.deferred(until_check=True):
+            claims.open_plan_sweep(plan, _config_text(prepared.loaded))
         return _run(prepared, tracker, claims, todo, finished, skipped, executor, progress)
     finally:
         claims.heartbeat.stop()
@@ -230,7 +260,7 @@ def _run(
         flushed[key] = time.monotonic()
 
     def on_event(event: Event) -> None:
-        with _interrupt_deferred():  # an event's records are written whole, or not begun
+        with interrupt.deferred():  # an event's records are written whole, or not begun
             record(event)
 
     def record(event: Event) -> None:
@@ -246,7 +276,7 @@ def _run(
         elif isinstance(event, TrialEnded):
             result = event.result
             flush(result.trial_key)
-            claims.release(tracker.end_trial(result))
+            claims.release(tracker.end_trial(result, claims.taken_over))
             counted(result, "")
 
     def counted(result: TrialResult, where: str) -> None:
@@ -276,13 +306,17 @@ def _run(
     record_looks()  # looks a resumed sweep had already passed
     try:
         executor.run(schedule, prepared.datasets, on_event)
+        interrupt.check()  # pressed while the last events were written
     except KeyboardInterrupt:
         interrupted = True
         tracker.kill_open_trials()
     except Exception:
-        # the executor itself failed (e.g. Ray workers that keep dying): leave no run RUNNING
-        tracker.kill_open_trials()
-        _end_sweep(tracker, claims, "FAILED")
+        # the executor or the store failed (Ray workers that keep dying, a full disk): leave no
+        # run RUNNING where the store still takes writes (a dead driver's runs are otherwise
+        # marked KILLED by the next run, once their heartbeat is stale)
+        with contextlib.suppress(Exception):
+            tracker.kill_open_trials()
+            _end_sweep(tracker, claims, "FAILED")
         raise
     finally:
         progress.close()
@@ -323,28 +357,8 @@ class _Deferred:
     claims: Claims
 
     def claim(self, trial: Trial) -> Claim:
-        with _interrupt_deferred():
+        with interrupt.deferred():
             return self.claims.claim(trial)
-
-
-@contextlib.contextmanager
-def _interrupt_deferred() -> Iterator[None]:
-    """Hold back Ctrl-C (SIGINT) until the block ends, then raise it as KeyboardInterrupt.
-
-    A trial that ended while the user pressed Ctrl-C is then recorded whole (metrics, artifacts
-    and its FINISHED status) instead of being left half-written and retrained on resume.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers belong to the main thread
-        return
-    received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda number, frame: received.append(number))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if received:
-        raise KeyboardInterrupt
 
 
 def _config_text(loaded: LoadedConfig) -> str:

@@ -36,12 +36,13 @@ from typing import TYPE_CHECKING
 
 from bnplace.execute.schedule import Claim
 from bnplace.names.errors import TrackingError
-from bnplace.names.states import FAILED, FINISHED, RUNNING
+from bnplace.names.states import FAILED, FINISHED, KILLED, RUNNING
 from bnplace.names.tags import (
     CLAIM,
     DRIVER,
     DRIVER_PREFIX,
     FAILURE,
+    GENERATION,
     HEARTBEAT,
     HELD,
     INTENT,
@@ -112,6 +113,11 @@ def is_live(run: Run, stale_s: float, now: int | None = None) -> bool:
     """RUNNING with a heartbeat younger than `stale_s`: its driver is taken to be alive."""
     now = now_ms() if now is None else now
     return run.info.status == RUNNING.run_status and now - heartbeat_of(run) < stale_s * 1000
+
+
+def _generation(run: Run) -> int:
+    value = run.data.tags.get(GENERATION, "")
+    return int(value) if value.isdigit() else 0
 
 
 def _order(run: Run) -> tuple[int, str]:
@@ -191,9 +197,9 @@ class Claims:
         for run in runs:
             if run.info.status == RUNNING.run_status:  # its driver died: take it over
                 self.tracker.mark_killed(run.info.run_id, trial=True)
-        mine = self.tracker.create_trial_run(
-            trial, {DRIVER: self.driver, CLAIM: INTENT, HEARTBEAT: str(now_ms())}
-        )
+        claim_tags = {DRIVER: self.driver, CLAIM: INTENT, HEARTBEAT: str(now_ms())}
+        claim_tags[GENERATION] = str(1 + max((_generation(run) for run in runs), default=0))
+        mine = self.tracker.create_trial_run(trial, claim_tags)
         rival = self.contend(mine, lambda: self.trial_runs(trial.key))
         if rival is not None:
             if rival.info.status in ENDED:
@@ -202,6 +208,22 @@ class Claims:
         self.heartbeat.hold(mine.info.run_id)
         self.tracker.claimed(trial, mine.info.run_id)
         return Claim(won=True)
+
+    def taken_over(self, key: str, run_id: str) -> str | None:
+        """Fencing: the run that took this driver's claim `run_id` on trial `key` over, or None
+        while the claim still holds. Taken over: the run is KILLED (a taker marks a stale
+        claim so before it claims the trial itself), or a claim of a
+        higher generation exists (docs/tracking.md, "Fencing"). "?" when the taker is unseen."""
+        runs = self.trial_runs(key)
+        mine = next((run for run in runs if run.info.run_id == run_id), None)
+        if mine is None:
+            return "?"
+        later = [run for run in runs if _generation(run) > _generation(mine)]
+        if later:
+            return max(later, key=_generation).info.run_id
+        if mine.info.status == KILLED.run_status:
+            return "?"
+        return None
 
     def release(self, run_id: str) -> None:
         """The trial's run ended (or is about to be marked so): stop beating it."""

@@ -12,13 +12,14 @@ writes are batched (`log_batch`). The layout is documented in docs/tracking.md.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from bnplace import __version__
 from bnplace.names import metrics
@@ -53,6 +54,7 @@ from bnplace.names.tags import (
     SEED,
     STATUS,
     SUMMARY_ARTIFACT,
+    SUPERSEDED,
     SWEEP,
     SWEEP_ID,
     TASK,
@@ -72,6 +74,7 @@ from bnplace.store.records import (
     library_versions,
     plan_digest,
 )
+from bnplace.store.retrying import Retrying
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -120,8 +123,12 @@ class Tracker:
     _variants: dict[str, Variant] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
+        # MLflow logs each failed SQL write with its traceback before it raises; the sweep says
+        # what failed in one message of its own (bnplace.run.sweep), so keep the console readable
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+
         try:
-            self.client = make_client(self.uri)
+            self.client = cast("MlflowClient", Retrying(make_client(self.uri)))
             found = self.client.get_experiment_by_name(self.experiment)
             if found is None:
                 self.experiment_id = self._create_experiment()
@@ -336,27 +343,40 @@ class Tracker:
         if metrics:
             self.client.log_batch(self._trial_runs[trial_key], metrics=metrics)
 
-    def end_trial(self, result: TrialResult) -> str:
+    def end_trial(
+        self, result: TrialResult, taken_over: Callable[[str, str], str | None] | None = None
+    ) -> str:
+        """Record the trial's result in the run its claim made. Fencing (`taken_over`, from
+        `Claims`; docs/tracking.md): checked before the run is ended and again after, so a
+        driver whose claim was taken over (it was frozen past the stale period) keeps its result
+        in a KILLED run tagged with the run that superseded it, never a second FINISHED one."""
         from mlflow.entities import Metric, RunTag
 
-        run_id = self._trial_runs[result.trial_key]
+        key = result.trial_key
+        run_id = self._trial_runs[key]
+        taker = taken_over(key, run_id) if taken_over else None
         now = _now_ms()
         metrics = [
             Metric(name, float(value), now, 0)
             for name, value in result.metrics.items()
             if finite(value)
         ]
-        tags = [RunTag(STATUS, result.status.value)]
+        tags = [RunTag(STATUS, (KILLED if taker else result.status).value)]
         if result.reason:
             tags.append(RunTag(FAILURE, result.reason[:4000]))
         tags += [RunTag(name, value[:4000]) for name, value in result.tags.items()]
+        if taker:
+            tags.append(RunTag(SUPERSEDED, taker))
         self.client.log_batch(run_id, metrics=metrics, tags=tags)
         if result.summary:
             self.client.log_text(run_id, result.summary, SUMMARY_ARTIFACT)
         if result.history:
             self.client.log_text(run_id, history_csv(result.history), HISTORY_ARTIFACT)
-        self.client.set_terminated(run_id, result.status.run_status)
-        del self._trial_runs[result.trial_key]  # open until here: a failed write leaves it open
+        self.client.set_terminated(run_id, (KILLED if taker else result.status).run_status)
+        if not taker and taken_over and (taker := taken_over(key, run_id)):
+            self.client.set_tag(run_id, SUPERSEDED, taker)  # taken over while it was written
+            self.mark_killed(run_id, trial=True)
+        del self._trial_runs[key]  # open until here: a failed write leaves it open
         return run_id
 
     def kill_open_trials(self) -> int:
