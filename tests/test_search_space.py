@@ -197,7 +197,8 @@ def test_cli_plan_reports_the_space(tmp_path: Path) -> None:
         env={"PYTHONPATH": str(ROOT), "COLUMNS": "200", "PATH": "/usr/bin:/bin"},
     )
     assert checked.returncode == 0, checked.stderr
-    assert "a search of 5 placements within the bounds, seeds 10 to 40" in checked.stdout
+    # validate plans the search (bounds, lint pruning, merges): the placements plan shows
+    assert "a search of 3 placements within the bounds, seeds 10 to 40" in checked.stdout
 
 
 @pytest.mark.parametrize(
