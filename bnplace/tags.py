@@ -54,6 +54,7 @@ REUSE = "bnplace.reuse"  # its values: "fresh", "reused"
 REUSE_FALLBACK = "bnplace.reuse_fallback"
 TRACES = "bnplace.traces"
 NODE = "bnplace.node"  # the Ray node the trial ran on
+CHOSEN = "bnplace.chosen"  # the values a `{choose: [...]}` setting took: learning_rate=0.01
 
 # --- claims: sweep and trial runs (bnplace/claims.py) -----------------------------------------
 CLAIM = "bnplace.claim"  # its values: INTENT, HELD (trial and sweep runs), READY (sweep runs)
@@ -112,6 +113,7 @@ TAGS: dict[str, Tag] = {
         Tag(REUSE_FALLBACK, "trial", "why its model could not be kept for reuse (fresh trials)"),
         Tag(TRACES, "trial", "functions traced for the trial (0: a reused model retraced none)"),
         Tag(NODE, "trial", "the id of the Ray node that ran it (--executor ray)"),
+        Tag(CHOSEN, "trial", "the values chosen on validation for `{choose: [...]}` settings"),
     )
 }
 

@@ -35,7 +35,7 @@ from bnplace.compare.format import (
     rows_of,
     verdict_text,
 )
-from bnplace.compare.stats import DIAGNOSTICS, range_labels
+from bnplace.compare.stats import CHOSEN, DIAGNOSTICS, range_labels
 from bnplace.compare.table import display_columns
 from bnplace.errors import BnplaceError
 
@@ -232,7 +232,12 @@ def _side_grid(comparison: Comparison) -> Grid | None:
         ("persistence", "persistence (last value)"),
         ("time_per_epoch_s", "s/epoch"),
         ("train_time_s", "train s"),
+        ("chosen_learning_rate", "chosen learning rate: median [seed range]"),
+        ("chosen_weight_decay", "chosen weight decay: median [seed range]"),
+        ("select_epochs", "epochs, all candidates"),
         ("epochs_run", "epochs"),
+        ("steps_run", "steps"),
+        ("hit_cap", "share at the epoch cap"),
         ("params", "params"),
         ("bn_shift_max", "BN moving/real var (max) [seed range]"),
         ("bn_train_vs_infer_max", "BN train/infer var (max) [seed range]"),
@@ -244,7 +249,7 @@ def _side_grid(comparison: Comparison) -> Grid | None:
 
     def cell(row: Mapping[str, Any], column: str) -> str:
         lo, hi = range_labels(column)
-        if column in DIAGNOSTICS and not missing(row.get(lo)):
+        if column in (*DIAGNOSTICS, *CHOSEN) and not missing(row.get(lo)):
             return f"{fmt_num(row[column])} [{fmt_num(row[lo], 3)}, {fmt_num(row[hi], 3)}]"
         return fmt_num(row[column])
 

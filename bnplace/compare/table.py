@@ -75,6 +75,8 @@ def display_columns(comparison: Comparison, *, compact: bool = False) -> list[Co
             cols.append(_col("persistence", lambda r: fmt_num(r["persistence"])))
         if "skill" in table.columns:
             cols.append(_col("skill vs persistence", skill_text))
+    if "chosen_learning_rate" in table.columns:  # `learning_rate: {choose: [...]}`
+        cols.append(_col("lr (chosen)", _chosen_text))
     if "time_per_epoch_s" in table.columns:
         cols.append(_col("s/epoch", lambda r: fmt_num(r["time_per_epoch_s"], 3)))
     if "params" in table.columns:
@@ -84,10 +86,19 @@ def display_columns(comparison: Comparison, *, compact: bool = False) -> list[Co
     return cols
 
 
+def _chosen_text(row: Mapping[str, Any]) -> str:
+    """The chosen learning rate's median over seeds, with its range where seeds differ."""
+    lo, hi = row.get("chosen_learning_rate_lo"), row.get("chosen_learning_rate_hi")
+    median = fmt_num(row["chosen_learning_rate"], 3)
+    if missing(lo) or lo == hi:
+        return median
+    return f"{median} [{fmt_num(lo, 3)}, {fmt_num(hi, 3)}]"
+
+
 DELTA = "Δ% vs baseline [CI]"
 MEAN = "mean ± sd"
 # Columns given up, in this order, while the table is wider than the terminal.
-_DROP_ORDER = ("BN shift", "params", "p (adj.)", "s/epoch", "failed", "n")
+_DROP_ORDER = ("BN shift", "params", "lr (chosen)", "p (adj.)", "s/epoch", "failed", "n")
 Column = tuple[str, Callable[..., str], "JustifyMethod"]
 
 

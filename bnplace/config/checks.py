@@ -7,12 +7,13 @@ resolved model (shapes, lint) belong to the plan, not here.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from bnplace.config.overrides import UnknownKey, block_refs, site_names, target_paths
-from bnplace.config.schema import SECTIONS, Config, SeedSchedule
+from bnplace.config.schema import MAX_CANDIDATES, SECTIONS, Choose, Config, SeedSchedule
 from bnplace.config.yamlpos import KeyPath
 from bnplace.errors import did_you_mean
 from bnplace.kinds import BLOCK_SITES, MODEL_SITES
@@ -291,6 +292,22 @@ def check_family_not_empty(config: Config) -> list[Issue]:
     ]
 
 
+def check_candidates_bounded(config: Config) -> list[Issue]:
+    """`{choose: [...]}` on several train keys trains every combination: bound the product."""
+    train = config.train
+    sizes = [len(v.choose) for k in train.chosen_keys if isinstance(v := getattr(train, k), Choose)]
+    if math.prod(sizes) <= MAX_CANDIDATES:
+        return []
+    return [
+        Issue(
+            ("train", train.chosen_keys[-1]),
+            f"the chosen settings give {math.prod(sizes)} combinations, each trained per trial",
+            expected=f"at most {MAX_CANDIDATES} combinations of `choose:` values",
+            got=" x ".join(str(n) for n in sizes),
+        )
+    ]
+
+
 RULES: tuple[Callable[[Config], list[Issue]], ...] = (
     check_data_given,
     check_dataset_names,
@@ -305,6 +322,7 @@ RULES: tuple[Callable[[Config], list[Issue]], ...] = (
     check_loss_fits_task,
     check_metric_known,
     check_family_not_empty,
+    check_candidates_bounded,
 )
 
 
