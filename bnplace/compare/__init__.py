@@ -97,6 +97,7 @@ def compare_frames(
     """
     import pandas as pd
 
+    from bnplace.compare.budget import budget_notes
     from bnplace.compare.frame import HISTORY_COLUMNS
     from bnplace.compare.stats import axis_column, compute_statistics
     from bnplace.metrics import Direction, direction_for
@@ -163,7 +164,7 @@ def compare_frames(
         friedman=stats.friedman,
         trials=trials,
         history=history,
-        notes=(*notes, *stats.notes),
+        notes=(*notes, *stats.notes, *budget_notes(trials)),
         design=stats.design,
         merged_sweeps=tuple(merged_sweeps) or (sweep.run_id,),
         datasets=view,

@@ -98,7 +98,7 @@ def _chosen_text(row: Mapping[str, Any]) -> str:
 DELTA = "Δ% vs baseline [CI]"
 MEAN = "mean ± sd"
 # Columns given up, in this order, while the table is wider than the terminal.
-_DROP_ORDER = ("BN shift", "params", "lr (chosen)", "p (adj.)", "s/epoch", "failed", "n")
+_DROP_ORDER = ("BN shift", "params", "p (adj.)", "s/epoch", "failed", "n")
 Column = tuple[str, Callable[..., str], "JustifyMethod"]
 
 
