@@ -206,6 +206,30 @@ def bn_momentum_too_slow(s: Subject) -> list[tuple[Level, str]]:
     return out
 
 
+# Fewer optimizer steps than this and the budget, not the placement, may decide: at Keras' default
+# BN momentum 0.99 the moving statistics still hold 5% of their start after 300 steps
+# (0.99**300 = 0.049), and Adam at its default rate 1e-3 moves a weight by at most ~0.3 in
+# 300 steps, the scale of an initial weight: what a model learns in less is mostly its start.
+MIN_STEPS = 300
+
+
+def budget_too_short(s: Subject) -> list[tuple[Level, str]]:
+    """A budget of few optimizer steps (a short series, a large batch, few epochs)."""
+    steps = s.train_steps
+    if not steps or steps >= MIN_STEPS:
+        return []
+    batches = -(-s.train_windows // s.config.train.batch_size)
+    return [
+        (
+            "warning",
+            f"the budget gives {steps} optimizer steps ({s.config.train.epochs} epochs x "
+            f"{batches} batches of {s.config.train.batch_size}), fewer than {MIN_STEPS}: "
+            "runs may still be improving when they stop, so the budget may decide the "
+            "comparison; raise train.epochs or lower train.batch_size",
+        )
+    ]
+
+
 def lstm_without_cudnn(s: Subject) -> list[tuple[Level, str]]:
     out: list[tuple[Level, str]] = []
     for layer in s.model.layers:
@@ -318,6 +342,7 @@ RULES: tuple[Rule, ...] = (
     spatial_dropout_on_flat,
     bn_after_last_state_small_batch,
     bn_momentum_too_slow,
+    budget_too_short,
     lstm_without_cudnn,
     relu_in_lstm,
     output_range_misses_targets,
