@@ -16,6 +16,7 @@ ROLE = "bnplace.kind"  # the tag's name stays "bnplace.kind" (stored in existing
 SWEEP, VARIANT, TRIAL = "sweep", "variant", "trial"  # its values
 PARENT = "mlflow.parentRunId"  # MLflow's own nesting tag
 EXPERIMENT_NOTE = "mlflow.note.content"  # MLflow's experiment description (the config's)
+RUN_NOTE = EXPERIMENT_NOTE  # on the sweep run: its description in the UI, the answer (compare)
 
 # --- sweep run --------------------------------------------------------------------------------
 EXPERIMENT = "bnplace.experiment"

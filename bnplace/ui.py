@@ -26,6 +26,19 @@ def experiment_link(base: str, experiment_id: str) -> str:
     return f"{base.rstrip('/')}/#/experiments/{experiment_id}?workflowType=machine_learning"
 
 
+def sweep_page(base: str, experiment_id: str, run_id: str) -> str:
+    """The link that opens a sweep run's page: its description is the comparison's answer
+    (each variant's Δ% and verdict, written by `bnplace compare`)."""
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def answer_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:
+    """`run_link`'s twin for the sweep run's page."""
+    if tracking_uri.startswith(("http://", "https://")):
+        return sweep_page(tracking_uri, experiment_id, run_id)
+    return sweep_page(_base(DEFAULT_HOST, DEFAULT_PORT), experiment_id, run_id)
+
+
 def _base(host: str, port: int) -> str:
     return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"
 
@@ -51,12 +64,24 @@ def describe_experiment(client: Any, experiment_id: str, description: str) -> No
 def experiment_links(uri: str, host: str, port: int) -> list[tuple[str, str]]:
     from mlflow import MlflowClient
 
+    from bnplace.tags import ROLE, SWEEP
+
     client = MlflowClient(tracking_uri=uri)
-    return [
-        (exp.name, experiment_link(_base(host, port), exp.experiment_id))
-        for exp in client.search_experiments()
-        if exp.name != "Default"
-    ]
+    links = []
+    for exp in client.search_experiments():
+        if exp.name == "Default":
+            continue
+        links.append((exp.name, experiment_link(_base(host, port), exp.experiment_id)))
+        newest = client.search_runs(
+            [exp.experiment_id],
+            f"tags.`{ROLE}` = '{SWEEP}'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        if newest:  # its page's description is the answer, once compared
+            page = sweep_page(_base(host, port), exp.experiment_id, newest[0].info.run_id)
+            links.append((f"{exp.name} (answer)", page))
+    return links
 
 
 def server_command(uri: str, host: str, port: int) -> list[str]:

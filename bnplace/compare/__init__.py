@@ -282,6 +282,7 @@ def compare_runs(
 
     from bnplace.compare.frame import load_history, load_sweep
     from bnplace.compare.record import log_comparison
+    from bnplace.compare.report import answer_markdown
     from bnplace.compare.store import client_for
 
     client = client_for(tracking_uri)
@@ -326,6 +327,7 @@ def compare_runs(
                 artifact_dir="compare" if main else f"compare/{comparison.metric}",
                 tracking_uri=tracking_uri,
                 datasets=comparison.datasets,
+                note=answer_markdown(comparison) if main else "",
             )
     return replace(comparison, files=files if out_dir is not None else {}, artifacts=artifacts)
 

@@ -42,6 +42,7 @@ def log_comparison(
     artifact_dir: str,
     tracking_uri: str = "",
     datasets: DatasetsView | None = None,
+    note: str = "",
 ) -> tuple[str, ...]:
     """Log a comparison to MLflow; returns the artifact paths written to the sweep run.
 
@@ -53,7 +54,8 @@ def log_comparison(
     contrast<i>.delta_pct, contrast<i>.delta_pct_low, contrast<i>.delta_pct_high,
     contrast<i>.p_adjusted and the tag bnplace.contrast<i> ("<name>: <verdict> ..."). For a
     metric other than the sweep's main metric the names get the prefix "<metric>." (tags:
-    the suffix ".<metric>").
+    the suffix ".<metric>"). A `note` (the answer in Markdown) becomes the sweep run's
+    description in the UI (MLflow's `mlflow.note.content` tag).
     """
     from mlflow.entities import Metric, RunTag
 
@@ -69,6 +71,8 @@ def log_comparison(
             client.log_table(sweep.run_id, data=_jsonable(frame), artifact_file=table_file)
             logged.append(table_file)
 
+        if note:
+            client.set_tag(sweep.run_id, names.RUN_NOTE, note)
         prefix = "" if metric == sweep.metric else f"{metric}."
         suffix = "" if not prefix else f".{metric}"
         run_of = dict(zip(variants["variant"], variants["run_id"], strict=True))

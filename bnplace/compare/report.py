@@ -85,6 +85,21 @@ def markdown_table(
     return "\n".join(lines)
 
 
+def answer_markdown(comparison: Comparison) -> str:
+    """The answer as the sweep run's description in the MLflow UI (its Markdown note): every
+    variant with its Δ% against the baseline and its verdict, and the rule that reads them."""
+    columns = display_columns(comparison, compact=True)
+    rows = [[fn(r) for _h, fn, _a in columns] for r in records(comparison)]
+    title = (
+        f"**{comparison.sweep.experiment}: {comparison.metric} "
+        f"({'lower' if comparison.direction == 'min' else 'higher'} is better), "
+        f"baseline {comparison.baseline}**"
+    )
+    table = markdown_table([h for h, _f, _a in columns], rows, [a for _h, _f, a in columns])
+    notes = [f"- {_md_escape(n)}" for n in comparison.notes]
+    return "\n\n".join([title, table, _md_escape(rule_for(comparison)), "\n".join(notes)])
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, float | int) and not isinstance(value, bool):
         x = float(value)
