@@ -42,11 +42,13 @@ def _chosen(done: pd.DataFrame) -> list[str]:
         column = m.CHOSEN_PREFIX + key
         if column not in done.columns or done[column].isna().all():
             continue
+        several = "dataset" in done.columns and done["dataset"].nunique() > 1
+        by = ["dataset", "variant"] if several else ["variant"]
         parts = []
-        for variant, values in done.groupby("variant", sort=False)[column]:
+        for group, values in done.groupby(by, sort=False)[column]:
             counts = values.dropna().value_counts()
             said = ", ".join(f"{v:g} ({n} of {len(values)})" for v, n in counts.items())
-            parts.append(f"{variant}: {said}")
+            parts.append(f"{' on '.join(reversed([str(g) for g in group]))}: {said}")
         notes.append(f"{words} chosen per seed on the validation split: " + "; ".join(parts))
     if m.SELECT_CANDIDATES in done.columns and done[m.SELECT_CANDIDATES].notna().any():
         candidates = int(done[m.SELECT_CANDIDATES].max())

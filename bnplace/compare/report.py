@@ -47,14 +47,17 @@ FORMATS: tuple[str, ...] = ("markdown", "csv", "json")
 
 PLOT_CAPTIONS = {
     "final_metric": "Final metric per variant: one point per seed, grey lines join the same seed "
-    "across variants, black diamond = mean with its 95% t-interval.",
+    "across variants, black diamond = mean with its 95% t-interval. With several datasets each "
+    "point is in % of the baseline's mean on its own dataset (never a raw mean across scales).",
     "learning_curves": "Learning curves: mean over seeds, band = ±1 sd within the seeds' range "
     "(train and validation).",
-    "heatmap": "Mean metric over the two sweep axes.",
+    "heatmap": "Mean metric over the two sweep axes (several datasets: % of the baseline's mean "
+    "on each dataset).",
     "cost_quality": "Cost vs quality: mean time per epoch against the mean metric (95% CI).",
-    "forest": "Forest plot: each dataset's mean effect with its 95% t-interval, the pooled "
-    "effect (diamond: its interval at the family's level) and the prediction interval for a "
-    "new dataset (line).",
+    "forest": "Forest plot: each dataset's Hodges–Lehmann Δ% with the interval its own verdict "
+    "was read from (coloured by that verdict: green better, red worse, blue equivalent, grey "
+    "inconclusive), the pooled effect (diamond: its interval at the family's level) and the "
+    "prediction interval for a new dataset (line).",
     "critical_difference": "Mean ranks over datasets; bars join variants closer than Nemenyi's "
     "critical difference (Demšar 2006).",
 }
@@ -258,7 +261,12 @@ def _side_grid(comparison: Comparison) -> Grid | None:
         ("bn_train_vs_infer_max", "BN train/infer var (max) [seed range]"),
         ("infer_vs_train_loss", "inference/training-mode loss on train data [seed range]"),
     ]
-    present = [(c, h) for c, h in wanted if c in comparison.table.columns]
+    several = comparison.datasets is not None  # no raw-metric mean across datasets' scales
+    present = [
+        (c, h)
+        for c, h in wanted
+        if c in comparison.table.columns and not (several and c == "persistence")
+    ]
     if not present:
         return None
 
@@ -268,11 +276,13 @@ def _side_grid(comparison: Comparison) -> Grid | None:
             return f"{fmt_num(row[column])} [{fmt_num(row[lo], 3)}, {fmt_num(row[hi], 3)}]"
         return fmt_num(row[column])
 
+    mean = [] if several else [f"{comparison.metric} mean"]
     rows = [
-        [str(r["variant"]), fmt_num(r["mean"])] + [cell(r, c) for c, _h in present]
+        [str(r["variant"])] + ([] if several else [fmt_num(r["mean"])])
+        + [cell(r, c) for c, _h in present]
         for r in records(comparison)
-    ]
-    headers = ["variant", f"{comparison.metric} mean"] + [h for _c, h in present]
+    ]  # fmt: skip
+    headers = ["variant", *mean] + [h for _c, h in present]
     return Grid(headers, rows, ["left"] + ["right"] * (len(headers) - 1))
 
 

@@ -45,6 +45,7 @@ def display_columns(comparison: Comparison, *, compact: bool = False) -> list[Co
     terminal) shows the failure count instead of the reasons (they go to the caption) and
     leaves out the mean's CI, median/IQR, mean rank and persistence (in the caption)."""
     table = comparison.table
+    several = comparison.datasets is not None  # no raw-metric mean across datasets' scales
     cols = [
         _col("#", lambda r: str(int(r["rank"]))),
         _col(
@@ -64,7 +65,11 @@ def display_columns(comparison: Comparison, *, compact: bool = False) -> list[Co
         _col("p (adj.)", lambda r: "" if r["is_baseline"] else fmt_p(r["p_adjusted"])),
         _col("verdict", lambda r: verdict_text(r, comparison.design.margin), "left"),
     ]
-    if not compact:
+    if several:  # the metric's scale differs by dataset: the description is the mean rank
+        cols = [c for c in cols if c[0] not in (MEAN, f"{comparison.metric} mean ± sd")]
+        if "mean_rank" in table.columns:
+            cols.insert(4, _col("mean rank", lambda r: fmt_num(r["mean_rank"], 3)))
+    elif not compact:
         cols[5:5] = [
             _col("median [IQR]", lambda r: f"{fmt_num(r['median'])} {fmt_ci(r['q1'], r['q3'])}"),
             _col("mean 95% CI", lambda r: fmt_ci(r["ci_low"], r["ci_high"])),
