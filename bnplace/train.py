@@ -134,13 +134,14 @@ class TrialRunner:
         traced_before = traces(model)
         at_init = _init_variance(model, dataset, trial.model.noisy_in_training)
         watch = _Watch(on_epoch, train.time_limit)
+        epochs = train.epochs_for(_steps(dataset, train))
         started = time.perf_counter()
         model.fit(
             # windows are gathered per batch from the series: memory stays O(series)
             tf_dataset(dataset, "train", train.batch_size, shuffle=train.shuffle, seed=trial.seed),
             validation_data=tf_dataset(dataset, "val", train.batch_size),
             shuffle=False,  # the feed shuffles, seeded by the trial
-            epochs=train.epochs,
+            epochs=epochs,
             verbose=0,
             callbacks=[watch, *_callbacks(train)],  # fresh callbacks for every trial
         )
@@ -156,7 +157,7 @@ class TrialRunner:
             m.PARAMS: float(model.count_params()),
         }
         if train.early_stopping:  # a stopping rule whose cap decided the length
-            timing[m.HIT_CAP] = float(epochs_run >= train.epochs)
+            timing[m.HIT_CAP] = float(epochs_run >= epochs)
         return _Fitted(held, watch, timing, trial_tags, traced_before, at_init)
 
     def _choose(self, trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None) -> _Fitted:
@@ -292,7 +293,7 @@ def _optimizer(train: Train, steps_per_epoch: int) -> keras.optimizers.Optimizer
     schedule = train.lr_schedule
     if schedule and schedule.kind == "cosine":
         rate = keras.optimizers.schedules.CosineDecay(
-            train.learning_rate, decay_steps=train.epochs * steps_per_epoch
+            train.learning_rate, decay_steps=train.epochs_for(steps_per_epoch) * steps_per_epoch
         )
     elif schedule and schedule.kind == "exponential":
         rate = keras.optimizers.schedules.ExponentialDecay(

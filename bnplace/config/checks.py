@@ -308,6 +308,21 @@ def check_candidates_bounded(config: Config) -> list[Issue]:
     ]
 
 
+def check_one_budget(config: Config) -> list[Issue]:
+    """The budget is `epochs` or `steps`, not both."""
+    train = config.train
+    if train.steps is None or "epochs" not in train.model_fields_set:
+        return []
+    return [
+        Issue(
+            ("train", "steps"),
+            "train.epochs and train.steps both state the budget",
+            expected="one of epochs (passes over the data) or steps (optimizer updates)",
+            got=f"epochs: {train.epochs}, steps: {train.steps}",
+        )
+    ]
+
+
 RULES: tuple[Callable[[Config], list[Issue]], ...] = (
     check_data_given,
     check_dataset_names,
@@ -323,6 +338,7 @@ RULES: tuple[Callable[[Config], list[Issue]], ...] = (
     check_metric_known,
     check_family_not_empty,
     check_candidates_bounded,
+    check_one_budget,
 )
 
 

@@ -311,6 +311,9 @@ class Train(Strict):
     CHOOSABLE: ClassVar[tuple[str, ...]] = ("learning_rate", "weight_decay")
 
     epochs: int = Field(10, ge=1)
+    # the budget in optimizer steps instead of epochs: whole epochs, ceil(steps / batches), so
+    # datasets of different lengths get the same number of updates; not with `epochs`
+    steps: int | None = Field(None, ge=1, le=10_000_000)
     batch_size: int = Field(64, ge=1)
     optimizer: Literal["adam", "nadam", "adamw", "rmsprop", "sgd"] = "adam"
     # a fixed value, or {choose: [...]}: chosen per variant, dataset and seed on validation
@@ -324,6 +327,12 @@ class Train(Strict):
     shuffle: bool = True
     jit_compile: bool = False
     steps_per_execution: int = Field(1, ge=1)
+
+    def epochs_for(self, batches: int) -> int:
+        """The epochs of the budget when an epoch has `batches` optimizer steps."""
+        if self.steps is None:
+            return self.epochs
+        return max(1, -(-self.steps // max(1, batches)))
 
     @property
     def chosen_keys(self) -> tuple[str, ...]:

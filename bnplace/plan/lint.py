@@ -40,7 +40,7 @@ class Subject:
     @property
     def train_steps(self) -> int:
         batches = -(-self.train_windows // self.config.train.batch_size)
-        return self.config.train.epochs * batches
+        return self.config.train.epochs_for(batches) * batches
 
     def pairs(self) -> Iterator[tuple[int, LayerSpec, LayerSpec]]:
         layers = self.model.layers
@@ -222,7 +222,8 @@ def budget_too_short(s: Subject) -> list[tuple[Level, str]]:
     return [
         (
             "warning",
-            f"the budget gives {steps} optimizer steps ({s.config.train.epochs} epochs x "
+            f"the budget gives {steps} optimizer steps ({s.config.train.epochs_for(batches)} "
+            "epochs x "
             f"{batches} batches of {s.config.train.batch_size}), fewer than {MIN_STEPS}: "
             "runs may still be improving when they stop, so the budget may decide the "
             "comparison; raise train.epochs or lower train.batch_size",
