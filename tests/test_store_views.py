@@ -270,3 +270,18 @@ def test_the_printed_answer_link_shows_every_variant_with_its_verdict(
         assert "baseline" in page or run.data.tags.get("bnplace.verdict", "") in page
     assert "inconclusive" in page  # huge_lr against plain at 2 seeds
     assert "Δ% vs baseline" in page
+
+
+def test_ui_lists_each_experiment_with_its_answer_page(swept) -> None:
+    """`bnplace ui` prints the runs table and, beside it, the newest sweep run's page."""
+    from bnplace.ui import experiment_links
+
+    folder, done = swept
+    store = client(folder)
+    exp = store.get_experiment_by_name("views")
+    (sweep,) = store.search_runs([exp.experiment_id], "tags.`bnplace.kind` = 'sweep'")
+    links = dict(experiment_links(f"sqlite:///{folder / 'mlflow.db'}", "127.0.0.1", 5000))
+    page = f"http://127.0.0.1:5000/#/experiments/{exp.experiment_id}/runs/{sweep.info.run_id}"
+    assert links["views (answer)"] == page
+    assert page in done.stdout.replace("\n", "")  # the link `run` printed
+    assert "inconclusive" in sweep.data.tags["mlflow.note.content"]  # the answer is its description
