@@ -312,7 +312,7 @@ def test_a_budget_of_few_optimizer_steps_is_flagged() -> None:
     wineind_like = plan_of(extra, train_windows=150)  # 2 batches an epoch: 40 steps
     (finding,) = [f for f in wineind_like.findings if f.rule == "budget_too_short"]
     assert finding.level == "warning" and "40 optimizer steps" in finding.message
-    enough = plan_of(extra, train_windows=128 * 15)  # 300 steps
+    enough = plan_of(extra, train_windows=128 * 5)  # 100 steps
     assert "budget_too_short" not in rules(enough)
 
 
