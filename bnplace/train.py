@@ -9,6 +9,9 @@ variant's next seed, reset to that seed's fresh build (`bnplace.reuse`); `run_tr
 one-off on a fresh model. Neither raises for a problem of the trial itself: an exception, a
 diverging loss or a time limit becomes a FAILED result, worded by `bnplace.result.failed_result`.
 The result's tags say whether the model was reused and how many functions the trial traced.
+A trial whose `train` has `{choose: [...]}` settings fits each candidate (`bnplace.choose`) from
+the seed's build on the data without its test split, keeps the one with the lowest best
+validation loss and evaluates only that one; a fixed setting trains exactly as before.
 """
 
 from __future__ import annotations
