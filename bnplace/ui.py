@@ -110,7 +110,7 @@ def serve(tracking_uri: str | None, host: str, port: int, console: Any) -> None:
     process = subprocess.Popen(server_command(uri, host, port), env=env)
     console.print(f"MLflow UI for {uri} on http://{host}:{port} (Ctrl-C stops it)")
     for name, link in experiment_links(uri, host, port):
-        console.print(f"  {name}: {link}")
+        console.print(f"  {name}: {link}", soft_wrap=True)  # a broken link cannot be clicked
     try:
         raise SystemExit(process.wait())
     except KeyboardInterrupt:
