@@ -21,15 +21,19 @@ from bnplace.track import resolve_tracking_uri
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 5000  # `bnplace ui`'s defaults
 
 
+_VIEW = "?workflowType=machine_learning"  # the UI's "Model training" view
+
+
 def experiment_link(base: str, experiment_id: str) -> str:
     """The link that opens an experiment's runs in the UI's model-training view."""
-    return f"{base.rstrip('/')}/#/experiments/{experiment_id}?workflowType=machine_learning"
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}{_VIEW}"
 
 
 def sweep_page(base: str, experiment_id: str, run_id: str) -> str:
     """The link that opens a sweep run's page: its description is the comparison's answer
     (each variant's Δ% and verdict, written by `bnplace compare`)."""
-    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
+    # without the view MLflow 3 opens the page in its GenAI frame ("Evaluations")
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}{_VIEW}"
 
 
 def answer_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:

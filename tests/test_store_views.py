@@ -257,7 +257,9 @@ def test_the_printed_answer_link_shows_every_variant_with_its_verdict(
     if browser is None:
         pytest.skip("no Chromium on this machine (apt-get install chromium; .ci/run does)")
     folder, done = swept
-    found = re.search(r"the answer in the UI: (http://\S+#/experiments/\d+/runs/\w+)", done.stdout)
+    found = re.search(
+        r"the answer in the UI: (http://\S+#/experiments/\d+/runs/\w+\?\S+)", done.stdout
+    )
     assert found, done.stdout
     port = served.rsplit(":", 1)[1]
     page = _dom(browser, found.group(1).replace(":5000/", f":{port}/"), tmp_path / "profile")
@@ -281,7 +283,10 @@ def test_ui_lists_each_experiment_with_its_answer_page(swept) -> None:
     exp = store.get_experiment_by_name("views")
     (sweep,) = store.search_runs([exp.experiment_id], "tags.`bnplace.kind` = 'sweep'")
     links = dict(experiment_links(f"sqlite:///{folder / 'mlflow.db'}", "127.0.0.1", 5000))
-    page = f"http://127.0.0.1:5000/#/experiments/{exp.experiment_id}/runs/{sweep.info.run_id}"
+    page = (
+        f"http://127.0.0.1:5000/#/experiments/{exp.experiment_id}/runs/{sweep.info.run_id}"
+        "?workflowType=machine_learning"
+    )
     assert links["views (answer)"] == page
     assert page in done.stdout.replace("\n", "")  # the link `run` printed
     assert "inconclusive" in sweep.data.tags["mlflow.note.content"]  # the answer is its description

@@ -98,9 +98,16 @@ def answer_markdown(comparison: Comparison) -> str:
         f"({'lower' if comparison.direction == 'min' else 'higher'} is better), "
         f"baseline {comparison.baseline}**"
     )
+    # first, in the lines the UI shows before its "Show more": each variant's verdict and Δ%
+    verdicts = " · ".join(
+        f"{_md_escape(str(r['variant']))}: **{r['verdict']}** {effect_text(r)}"
+        for r in records(comparison)
+        if isinstance(r.get("verdict"), str) and not r["is_baseline"]
+    )
     table = markdown_table([h for h, _f, _a in columns], rows, [a for _h, _f, a in columns])
     notes = [f"- {_md_escape(n)}" for n in comparison.notes]
-    return "\n\n".join([title, table, _md_escape(rule_for(comparison)), "\n".join(notes)])
+    parts = [title, verdicts, table, _md_escape(rule_for(comparison)), "\n".join(notes)]
+    return "\n\n".join(p for p in parts if p)
 
 
 def _jsonable(value: Any) -> Any:
