@@ -235,3 +235,12 @@ def test_an_absurd_seed_count_is_refused_at_its_line() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config(text, "q.yaml")
     assert "at most 1000 seeds" in str(info.value) and "q.yaml:" in str(info.value)
+
+
+def test_the_budget_is_epochs_or_steps_not_both() -> None:
+    body = HEADER + "model:\n  - lstm: {units: 4}\n"
+    assert parse_config(body + "train: {steps: 500}\n", "s.yaml").config.train.steps == 500
+    with pytest.raises(ConfigError) as info:
+        parse_config(body + "train: {epochs: 5, steps: 500}\n", "s.yaml")
+    (problem,) = info.value.problems
+    assert problem.key == "train.steps" and "both state the budget" in str(problem)

@@ -307,6 +307,22 @@ def test_bn_momentum_warning_depends_on_training_steps() -> None:
     assert "bn_momentum_too_slow" not in rules(long)
 
 
+def test_a_budget_of_few_optimizer_steps_is_flagged() -> None:
+    extra = "train: {epochs: 20, batch_size: 128}"
+    wineind_like = plan_of(extra, train_windows=150)  # 2 batches an epoch: 40 steps
+    (finding,) = [f for f in wineind_like.findings if f.rule == "budget_too_short"]
+    assert finding.level == "warning" and "40 optimizer steps" in finding.message
+    enough = plan_of(extra, train_windows=128 * 5)  # 100 steps
+    assert "budget_too_short" not in rules(enough)
+
+
+def test_a_budget_in_steps_is_whole_epochs_and_linted_as_steps() -> None:
+    plan = plan_of("train: {steps: 41, batch_size: 128}", train_windows=150)  # 2 batches
+    (finding,) = [f for f in plan.findings if f.rule == "budget_too_short"]
+    assert "42 optimizer steps (21 epochs x 2 batches" in finding.message
+    assert plan.variants[0].config.train.epochs_for(2) == 21
+
+
 def test_stacked_lstm_needs_return_sequences() -> None:
     plan = plan_of(
         "model:\n  - lstm: {id: a, units: 8, return_sequences: true}\n  - lstm: {id: b, units: 8}"

@@ -54,7 +54,7 @@ DESCRIPTION = "A tiny sweep that the status, export and UI tests read back."
 def swept(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
     folder = tmp_path_factory.mktemp("views")
     (folder / "c.yaml").write_text(CONFIG)
-    done = bnplace(folder, "run", "c.yaml", "--seeds", "2", "--jobs", "2", "--no-compare")
+    done = bnplace(folder, "run", "c.yaml", "--seeds", "2", "--jobs", "2")
     assert done.returncode == 1, done.stdout + done.stderr  # the huge_lr trials diverge
     return folder, done
 
@@ -246,3 +246,47 @@ def test_the_printed_link_shows_the_sweep_in_a_real_browser(
     assert DESCRIPTION in page
     overview = _dom(browser, f"{served}/#/experiments/{exp.experiment_id}", tmp_path / "p2")
     assert name not in overview  # without the view, MLflow 3 opens its GenAI overview
+
+
+def test_the_printed_answer_link_shows_every_variant_with_its_verdict(
+    swept, served: str, tmp_path: Path
+) -> None:
+    """The sweep run's page (the link `run` prints first) has the comparison as its
+    description: each variant's name, Δ% and verdict, without a click."""
+    browser = _browser()
+    if browser is None:
+        pytest.skip("no Chromium on this machine (apt-get install chromium; .ci/run does)")
+    folder, done = swept
+    found = re.search(
+        r"the answer in the UI: (http://\S+#/experiments/\d+/runs/\w+\?\S+)", done.stdout
+    )
+    assert found, done.stdout
+    port = served.rsplit(":", 1)[1]
+    page = _dom(browser, found.group(1).replace(":5000/", f":{port}/"), tmp_path / "profile")
+    store = client(folder)
+    exp = store.get_experiment_by_name("views")
+    variants = store.search_runs([exp.experiment_id], "tags.`bnplace.kind` = 'variant'")
+    assert len(variants) == 2
+    for run in variants:
+        assert run.data.tags["bnplace.variant"] in page, page[-3000:]
+        assert "baseline" in page or run.data.tags.get("bnplace.verdict", "") in page
+    assert "inconclusive" in page  # huge_lr against plain at 2 seeds
+    assert "Δ% vs baseline" in page
+
+
+def test_ui_lists_each_experiment_with_its_answer_page(swept) -> None:
+    """`bnplace ui` prints the runs table and, beside it, the newest sweep run's page."""
+    from bnplace.console.ui import experiment_links
+
+    folder, done = swept
+    store = client(folder)
+    exp = store.get_experiment_by_name("views")
+    (sweep,) = store.search_runs([exp.experiment_id], "tags.`bnplace.kind` = 'sweep'")
+    links = dict(experiment_links(f"sqlite:///{folder / 'mlflow.db'}", "127.0.0.1", 5000))
+    page = (
+        f"http://127.0.0.1:5000/#/experiments/{exp.experiment_id}/runs/{sweep.info.run_id}"
+        "?workflowType=machine_learning"
+    )
+    assert links["views (answer)"] == page
+    assert page in done.stdout.replace("\n", "")  # the link `run` printed
+    assert "inconclusive" in sweep.data.tags["mlflow.note.content"]  # the answer is its description

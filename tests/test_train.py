@@ -84,3 +84,21 @@ def test_steps_per_execution_changes_no_result(tmp_path: Path) -> None:
     assert {k: one[k] for k in set(one) - timings} == {
         k: grouped[k] for k in set(grouped) - timings
     }
+
+
+def test_a_budget_in_steps_trains_its_whole_epochs(tmp_path: Path) -> None:
+    """`train.steps` gives every dataset the same updates: ceil(steps / batches) epochs; the
+    share at the cap is logged only where early stopping could end a run sooner."""
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        CONFIG.replace("train: {epochs: 1, batch_size: 32}", "train: {steps: 9, batch_size: 64}")
+    )
+    prepared = plan_sweep(path)
+    trial = prepared.plan.trials[0]
+    dataset = prepared.datasets[trial.data_fingerprint]
+    batches = -(-dataset.n_windows("train") // 64)
+    result = run_trial(trial, dataset)
+    assert result.status == "finished", result.reason
+    assert result.metrics["epochs_run"] == -(-9 // batches) > 1
+    assert result.metrics["steps_run"] == result.metrics["epochs_run"] * batches >= 9
+    assert "hit_cap" not in result.metrics

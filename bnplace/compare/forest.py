@@ -1,8 +1,9 @@
 """Plots of a sweep over several datasets: a forest plot per comparison, the CD diagram.
 
 In: the `DatasetsView` of a comparison (`compare.pooled`), the margin and an output folder.
-Out: PNG files: per comparison a forest plot (each dataset's mean effect with its 95%
-t-interval, the pooled effect as a diamond spanning its interval at the family's level, the
+Out: PNG files: per comparison a forest plot (each dataset's Hodges–Lehmann Δ% with the
+interval its own verdict was read from, coloured by that verdict, so colour and bar agree; the
+pooled effect as a diamond spanning its interval at the family's level, the
 prediction interval for a new dataset as a line through it, 0 and ±margin marked), and, when
 the view has ranks (4 or more datasets), a critical-difference diagram of the mean ranks over
 datasets (Demšar 2006, drawn as aeon draws it: a rank axis, variants hung off it to either
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from bnplace.compare.format import rows_of
 from bnplace.compare.plots import DPI, short_label
@@ -39,7 +41,7 @@ def _figure(width: float, height: float) -> Figure:
 def plot_forest(view: DatasetsView, index: int, margin: float, path: Path) -> Path | None:
     """The forest plot of comparison `index` of the pooled family; None without effects."""
     row = rows_of(view.pooled)[index]
-    effects = view.effects[view.effects["comparison"] == row["comparison"]]
+    effects = dataset_rows(view, str(row["comparison"]))
     if effects.empty or not np.isfinite(effects["delta_pct"].to_numpy(float)).any():
         return None
     n = len(effects)
@@ -52,7 +54,7 @@ def plot_forest(view: DatasetsView, index: int, margin: float, path: Path) -> Pa
             low, high = e["delta_pct_low"], e["delta_pct_high"]
             if math.isfinite(low) and math.isfinite(high):
                 ax.plot([low, high], [y, y], color=color, lw=1.6)
-            size = 4 + 2 * math.sqrt(max(1, int(e["n"])))
+            size = 4 + 2 * math.sqrt(max(1, int(e["n_pairs"])))
             ax.plot([e["delta_pct"]], [y], "s", color=color, ms=size)
     est, low, high = row["delta_pct"], row["delta_pct_low"], row["delta_pct_high"]
     if math.isfinite(est):
@@ -87,6 +89,19 @@ def plot_forest(view: DatasetsView, index: int, margin: float, path: Path) -> Pa
     return path
 
 
+def dataset_rows(view: DatasetsView, comparison: str) -> pd.DataFrame:
+    """Each dataset's row of `comparison` in its own family: the Hodges–Lehmann Δ% with the
+    interval its verdict was read from, so a bar that clears 0 is coloured better or worse."""
+    rows = [
+        {"dataset": dataset, **r}
+        for dataset, stats in view.per.items()
+        for r in rows_of(stats.comparisons)
+        if str(r["comparison"]) == comparison
+    ]
+    columns = ["dataset", "delta_pct", "delta_pct_low", "delta_pct_high", "n_pairs", "verdict"]
+    return pd.DataFrame(rows, columns=columns).astype({"delta_pct": float}, errors="ignore")
+
+
 def _cliques(ranks: list[float], cd: float) -> list[tuple[int, int]]:
     """Maximal runs i..j of the sorted mean ranks that lie within `cd` of each other."""
     runs: list[tuple[int, int]] = []
@@ -103,7 +118,7 @@ def plot_critical_difference(ranks: RankView, path: Path) -> Path:
     values = [float(r) for r in ranks.ranks["mean_rank"]]
     k = len(names)
     half = math.ceil(k / 2)
-    fig = _figure(7.0, 1.6 + 0.3 * half)
+    fig = _figure(8.0, 1.6 + 0.5 * half)  # room for labels of up to 3 lines
     ax = fig.add_subplot()
     ax.set_xlim(0.5, k + 0.5)
     ax.invert_xaxis()  # rank 1 (best) on the right, as in Demšar's figures
@@ -122,7 +137,8 @@ def plot_critical_difference(ranks: RankView, path: Path) -> Path:
         level = -(i + 1) if right else -(k - i)
         edge = 0.5 if right else k + 0.5
         ax.plot([value, value, edge], [0, level, level], color="#333333", lw=0.8)
-        ax.text(edge, level, f" {short_label(name, 28, 1)} ({value:.2f}) ",
+        label = short_label(name, 26, 3).replace("\n", " \n ")  # whole names, wrapped
+        ax.text(edge, level, f" {label} ({value:.2f}) ",
                 ha="left" if right else "right", va="center", fontsize=8)  # fmt: skip
     for n, (i, j) in enumerate(_cliques(values, cd) if math.isfinite(cd) else []):
         y = -0.35 - 0.18 * n

@@ -52,6 +52,7 @@ def compare_frames(
     """
     import pandas as pd
 
+    from bnplace.compare.budget import budget_notes
     from bnplace.compare.frame import HISTORY_COLUMNS
     from bnplace.compare.stats import axis_column, compute_statistics
     from bnplace.names.metrics import Direction, direction_for
@@ -118,7 +119,7 @@ def compare_frames(
         friedman=stats.friedman,
         trials=trials,
         history=history,
-        notes=(*notes, *stats.notes),
+        notes=(*notes, *stats.notes, *budget_notes(trials)),
         design=stats.design,
         merged_sweeps=tuple(merged_sweeps) or (sweep.run_id,),
         datasets=view,
@@ -236,6 +237,7 @@ def compare_runs(
 
     from bnplace.compare.frame import load_history, load_sweep
     from bnplace.compare.record import log_comparison
+    from bnplace.compare.report import answer_markdown
     from bnplace.store.client import existing_client
 
     client = existing_client(tracking_uri)
@@ -285,6 +287,7 @@ def compare_runs(
                 artifact_dir="compare" if main else f"compare/{comparison.metric}",
                 tracking_uri=tracking_uri,
                 datasets=comparison.datasets,
+                note=answer_markdown(comparison) if main else "",
             )
     return replace(comparison, files=files if out_dir is not None else {}, artifacts=artifacts)
 
@@ -295,12 +298,17 @@ def _write_outputs(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
     from bnplace.compare.report import write_reports
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    trials, table, metric = comparison.trials, comparison.table, comparison.metric
+    history = comparison.history
+    if comparison.datasets is not None:  # no raw metric across datasets' scales
+        trials, table, metric = _relative_to_baseline(comparison)
+        history = history.iloc[0:0]  # learning curves per dataset only (below)
     plots = make_plots(
-        trials=comparison.trials,
-        history=comparison.history,
-        table=comparison.table,
+        trials=trials,
+        history=history,
+        table=table,
         variants=[str(v) for v in comparison.table.sort_values("order")["variant"]],
-        metric=comparison.metric,
+        metric=metric,
         direction=comparison.direction,
         baseline=comparison.baseline,
         axes=comparison.sweep.axes,
@@ -322,6 +330,38 @@ def _write_outputs(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
             plots["search_survivors"] = survivors
     reports = write_reports(comparison, out_dir, plots)
     return {**reports, **{f"plot_{name}": path for name, path in plots.items()}}
+
+
+def _relative_to_baseline(comparison: Comparison) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Several datasets: each trial's metric in % of the baseline's mean on its own dataset (a
+    dataset's seeds numbered apart from another's, so seeds pair within a dataset only), the
+    table with that metric's per-variant mean and no raw persistence, and the metric's name."""
+    import numpy as np
+    import pandas as pd
+    from scipy import stats as st
+
+    name = f"{comparison.metric}_pct_vs_baseline"
+    trials = comparison.trials.copy()
+    value = pd.to_numeric(trials[comparison.metric], errors="coerce").astype(float)
+    ok = trials["status"].astype(str) == FINISHED.value
+    base = trials["variant"].astype(str) == comparison.baseline
+    means = value[ok & base].groupby(trials.loc[ok & base, "dataset"]).mean()
+    trials[name] = 100 * (value / trials["dataset"].map(means).astype(float) - 1)
+    codes = {d: i for i, d in enumerate(dict.fromkeys(trials["dataset"]))}
+    seeds = pd.to_numeric(trials["seed"], errors="coerce")
+    stride = int(np.nanmax(seeds)) + 1 if seeds.notna().any() else 1
+    trials["seed"] = trials["dataset"].map(codes) * stride + seeds
+    grouped = trials[ok].groupby("variant")[name]
+    mean, sem, n = grouped.mean(), grouped.sem(), grouped.count()
+    half = sem * st.t.ppf(0.975, (n - 1).clip(lower=1))  # the mean's 95% t-interval
+    table = comparison.table.drop(columns=["persistence"], errors="ignore")
+    of = table["variant"]
+    table = table.assign(
+        mean=of.map(mean).astype(float),
+        ci_low=of.map(mean - half).astype(float),
+        ci_high=of.map(mean + half).astype(float),
+    )
+    return trials, table, name
 
 
 def _per_dataset_plots(comparison: Comparison, out_dir: Path) -> dict[str, Path]:

@@ -40,6 +40,7 @@ def log_comparison(
     artifact_dir: str,
     tracking_uri: str = "",
     datasets: DatasetsView | None = None,
+    note: str = "",
 ) -> tuple[str, ...]:
     """Log a comparison to MLflow; returns the artifact paths written to the sweep run.
 
@@ -51,7 +52,8 @@ def log_comparison(
     contrast<i>.delta_pct, contrast<i>.delta_pct_low, contrast<i>.delta_pct_high,
     contrast<i>.p_adjusted and the tag bnplace.contrast<i> ("<name>: <verdict> ..."). For a
     metric other than the sweep's main metric the names get the prefix "<metric>." (tags:
-    the suffix ".<metric>").
+    the suffix ".<metric>"). A `note` (the answer in Markdown) becomes the sweep run's
+    description in the UI (MLflow's `mlflow.note.content` tag).
     """
     prefix = "" if metric == sweep.metric else f"{metric}."
     suffix = "" if not prefix else f".{metric}"
@@ -90,6 +92,7 @@ def log_comparison(
             for name, frame in (("statistics", table), ("comparisons", comparisons))
         ],
         numbers=by_run,
+        note=note,
     )
 
 

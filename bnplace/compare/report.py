@@ -34,7 +34,7 @@ from bnplace.compare.format import (
     rows_of,
     verdict_text,
 )
-from bnplace.compare.stats import DIAGNOSTICS, range_labels
+from bnplace.compare.stats import CHOSEN, DIAGNOSTICS, range_labels
 from bnplace.compare.table import display_columns
 from bnplace.names.errors import BnplaceError
 
@@ -46,14 +46,17 @@ FORMATS: tuple[str, ...] = ("markdown", "csv", "json")
 
 PLOT_CAPTIONS = {
     "final_metric": "Final metric per variant: one point per seed, grey lines join the same seed "
-    "across variants, black diamond = mean with its 95% t-interval.",
+    "across variants, black diamond = mean with its 95% t-interval. With several datasets each "
+    "point is in % of the baseline's mean on its own dataset (never a raw mean across scales).",
     "learning_curves": "Learning curves: mean over seeds, band = ±1 sd within the seeds' range "
     "(train and validation).",
-    "heatmap": "Mean metric over the two sweep axes.",
+    "heatmap": "Mean metric over the two sweep axes (several datasets: % of the baseline's mean "
+    "on each dataset).",
     "cost_quality": "Cost vs quality: mean time per epoch against the mean metric (95% CI).",
-    "forest": "Forest plot: each dataset's mean effect with its 95% t-interval, the pooled "
-    "effect (diamond: its interval at the family's level) and the prediction interval for a "
-    "new dataset at the same level (line).",
+    "forest": "Forest plot: each dataset's Hodges–Lehmann Δ% with the interval its own verdict "
+    "was read from (coloured by that verdict: green better, red worse, blue equivalent, grey "
+    "inconclusive), the pooled effect (diamond: its interval at the family's level) and the "
+    "prediction interval for a new dataset at the same level (line).",
     "critical_difference": "Mean ranks over datasets; bars join variants closer than Nemenyi's "
     "critical difference (Demšar 2006).",
 }
@@ -82,6 +85,28 @@ def markdown_table(
     ]
     lines += ["| " + " | ".join(_md_escape(str(c)) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def answer_markdown(comparison: Comparison) -> str:
+    """The answer as the sweep run's description in the MLflow UI (its Markdown note): every
+    variant with its Δ% against the baseline and its verdict, and the rule that reads them."""
+    columns = display_columns(comparison, compact=True)
+    rows = [[fn(r) for _h, fn, _a in columns] for r in rows_of(comparison.table)]
+    title = (
+        f"**{comparison.sweep.experiment}: {comparison.metric} "
+        f"({'lower' if comparison.direction == 'min' else 'higher'} is better), "
+        f"baseline {comparison.baseline}**"
+    )
+    # first, in the lines the UI shows before its "Show more": each variant's verdict and Δ%
+    verdicts = " · ".join(
+        f"{_md_escape(str(r['variant']))}: **{r['verdict']}** {effect_text(r)}"
+        for r in rows_of(comparison.table)
+        if isinstance(r.get("verdict"), str) and not r["is_baseline"]
+    )
+    table = markdown_table([h for h, _f, _a in columns], rows, [a for _h, _f, a in columns])
+    notes = [f"- {_md_escape(n)}" for n in comparison.notes]
+    parts = [title, verdicts, table, _md_escape(rule_for(comparison)), "\n".join(notes)]
+    return "\n\n".join(p for p in parts if p)
 
 
 def _jsonable(value: Any) -> Any:
@@ -233,27 +258,39 @@ def _side_grid(comparison: Comparison) -> Grid | None:
         ("persistence", "persistence (last value)"),
         ("time_per_epoch_s", "s/epoch"),
         ("train_time_s", "train s"),
+        ("chosen_learning_rate", "chosen learning rate: median [seed range]"),
+        ("chosen_weight_decay", "chosen weight decay: median [seed range]"),
+        ("select_epochs", "epochs, all candidates"),
         ("epochs_run", "epochs"),
+        ("steps_run", "steps"),
+        ("hit_cap", "share at the epoch cap"),
         ("params", "params"),
         ("bn_shift_max", "BN moving/real var (max) [seed range]"),
         ("bn_train_vs_infer_max", "BN train/infer var (max) [seed range]"),
         ("infer_vs_train_loss", "inference/training-mode loss on train data [seed range]"),
     ]
-    present = [(c, h) for c, h in wanted if c in comparison.table.columns]
+    several = comparison.datasets is not None  # no raw-metric mean across datasets' scales
+    present = [
+        (c, h)
+        for c, h in wanted
+        if c in comparison.table.columns and not (several and c == "persistence")
+    ]
     if not present:
         return None
 
     def cell(row: Mapping[str, Any], column: str) -> str:
         lo, hi = range_labels(column)
-        if column in DIAGNOSTICS and not missing(row.get(lo)):
+        if column in (*DIAGNOSTICS, *CHOSEN) and not missing(row.get(lo)):
             return f"{fmt_num(row[column])} [{fmt_num(row[lo], 3)}, {fmt_num(row[hi], 3)}]"
         return fmt_num(row[column])
 
+    mean = [] if several else [f"{comparison.metric} mean"]
     rows = [
-        [str(r["variant"]), fmt_num(r["mean"])] + [cell(r, c) for c, _h in present]
+        [str(r["variant"])] + ([] if several else [fmt_num(r["mean"])])
+        + [cell(r, c) for c, _h in present]
         for r in rows_of(comparison.table)
-    ]
-    headers = ["variant", f"{comparison.metric} mean"] + [h for _c, h in present]
+    ]  # fmt: skip
+    headers = ["variant", *mean] + [h for _c, h in present]
     return Grid(headers, rows, ["left"] + ["right"] * (len(headers) - 1))
 
 

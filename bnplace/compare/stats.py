@@ -42,8 +42,13 @@ SIDE_METRICS: tuple[tuple[str, str, str], ...] = (
     (metrics.TIME_PER_EPOCH_S, "mean", metrics.TIME_PER_EPOCH_S),
     (metrics.TRAIN_TIME_S, "mean", metrics.TRAIN_TIME_S),
     (metrics.EPOCHS_RUN, "mean", metrics.EPOCHS_RUN),
+    (metrics.STEPS_RUN, "mean", metrics.STEPS_RUN),
+    (metrics.HIT_CAP, "mean", metrics.HIT_CAP),  # the share of runs early stopping did not stop
     (metrics.PARAMS, "median", metrics.PARAMS),
+    (metrics.SELECT_EPOCHS, "mean", metrics.SELECT_EPOCHS),  # the cost of a `choose:`
 )
+# Settings chosen per trial (`{choose: [...]}`): the median and the range over seeds.
+CHOSEN = tuple(metrics.CHOSEN_PREFIX + key for key in ("learning_rate", "weight_decay"))
 # Diagnostics shown with their mean and their range over seeds ("above 1 on every seed" is a
 # claim about the minimum): labels <name>, <name>_lo, <name>_hi (a "_max" suffix dropped).
 DIAGNOSTICS = metrics.DIAGNOSTICS
@@ -268,9 +273,10 @@ def side_metrics(
     finished = trials[trials["status"].astype(str) == FINISHED]
     out = pd.DataFrame({"variant": names})
     specs = [(persistence_metric_for(metric), "mean", "persistence"), *SIDE_METRICS]
-    for column in DIAGNOSTICS:
+    for column in (*DIAGNOSTICS, *CHOSEN):
         lo, hi = range_labels(column)
-        specs += [(column, "mean", column), (column, "min", lo), (column, "max", hi)]
+        centre = "median" if column in CHOSEN else "mean"
+        specs += [(column, centre, column), (column, "min", lo), (column, "max", hi)]
     for column, how, label in specs:
         if column not in trials.columns or column == metric:
             continue

@@ -45,6 +45,7 @@ def display_columns(comparison: Comparison, *, compact: bool = False) -> list[Co
     terminal) shows the failure count instead of the reasons (they go to the caption) and
     leaves out the mean's CI, median/IQR, mean rank and persistence (in the caption)."""
     table = comparison.table
+    several = comparison.datasets is not None  # no raw-metric mean across datasets' scales
     cols = [
         _col("#", lambda r: str(int(r["rank"]))),
         _col(
@@ -64,7 +65,11 @@ def display_columns(comparison: Comparison, *, compact: bool = False) -> list[Co
         _col("p (adj.)", lambda r: "" if r["is_baseline"] else fmt_p(r["p_adjusted"])),
         _col("verdict", lambda r: verdict_text(r, comparison.design.margin), "left"),
     ]
-    if not compact:
+    if several:  # the metric's scale differs by dataset: the description is the mean rank
+        cols = [c for c in cols if c[0] not in (MEAN, f"{comparison.metric} mean ± sd")]
+        if "mean_rank" in table.columns:
+            cols.insert(4, _col("mean rank", lambda r: fmt_num(r["mean_rank"], 3)))
+    elif not compact:
         cols[5:5] = [
             _col("median [IQR]", lambda r: f"{fmt_num(r['median'])} {fmt_ci(r['q1'], r['q3'])}"),
             _col("mean 95% CI", lambda r: fmt_ci(r["ci_low"], r["ci_high"])),
@@ -75,6 +80,8 @@ def display_columns(comparison: Comparison, *, compact: bool = False) -> list[Co
             cols.append(_col("persistence", lambda r: fmt_num(r["persistence"])))
         if "skill" in table.columns:
             cols.append(_col("skill vs persistence", skill_text))
+    if "chosen_learning_rate" in table.columns:  # `learning_rate: {choose: [...]}`
+        cols.append(_col("lr (chosen)", _chosen_text))
     if "time_per_epoch_s" in table.columns:
         cols.append(_col("s/epoch", lambda r: fmt_num(r["time_per_epoch_s"], 3)))
     if "params" in table.columns:
@@ -82,6 +89,15 @@ def display_columns(comparison: Comparison, *, compact: bool = False) -> list[Co
     if "bn_shift_max" in table.columns:
         cols.append(_col("BN shift", lambda r: fmt_num(r["bn_shift_max"], 3)))
     return cols
+
+
+def _chosen_text(row: Mapping[str, Any]) -> str:
+    """The chosen learning rate's median over seeds, with its range where seeds differ."""
+    lo, hi = row.get("chosen_learning_rate_lo"), row.get("chosen_learning_rate_hi")
+    median = fmt_num(row["chosen_learning_rate"], 3)
+    if missing(lo) or lo == hi:
+        return median
+    return f"{median} [{fmt_num(lo, 3)}, {fmt_num(hi, 3)}]"
 
 
 DELTA = "Δ% vs baseline [CI]"

@@ -7,12 +7,13 @@ resolved model (shapes, lint) belong to the plan, not here.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from bnplace.config.overrides import UnknownKey, block_refs, site_names, target_paths
-from bnplace.config.schema import SECTIONS, Config, SeedSchedule
+from bnplace.config.schema import MAX_CANDIDATES, SECTIONS, Choose, Config, SeedSchedule
 from bnplace.config.yamlpos import KeyPath
 from bnplace.names.errors import did_you_mean
 from bnplace.names.kinds import BLOCK_SITES, MODEL_SITES
@@ -338,6 +339,37 @@ def check_search_alone(config: Config) -> list[Issue]:
     return issues
 
 
+def check_candidates_bounded(config: Config) -> list[Issue]:
+    """`{choose: [...]}` on several train keys trains every combination: bound the product."""
+    train = config.train
+    sizes = [len(v.choose) for k in train.chosen_keys if isinstance(v := getattr(train, k), Choose)]
+    if math.prod(sizes) <= MAX_CANDIDATES:
+        return []
+    return [
+        Issue(
+            ("train", train.chosen_keys[-1]),
+            f"the chosen settings give {math.prod(sizes)} combinations, each trained per trial",
+            expected=f"at most {MAX_CANDIDATES} combinations of `choose:` values",
+            got=" x ".join(str(n) for n in sizes),
+        )
+    ]
+
+
+def check_one_budget(config: Config) -> list[Issue]:
+    """The budget is `epochs` or `steps`, not both."""
+    train = config.train
+    if train.steps is None or "epochs" not in train.model_fields_set:
+        return []
+    return [
+        Issue(
+            ("train", "steps"),
+            "train.epochs and train.steps both state the budget",
+            expected="one of epochs (passes over the data) or steps (optimizer updates)",
+            got=f"epochs: {train.epochs}, steps: {train.steps}",
+        )
+    ]
+
+
 RULES: tuple[Callable[[Config], list[Issue]], ...] = (
     check_data_given,
     check_dataset_names,
@@ -354,6 +386,8 @@ RULES: tuple[Callable[[Config], list[Issue]], ...] = (
     check_family_not_empty,
     check_search_sites,
     check_search_alone,
+    check_candidates_bounded,
+    check_one_budget,
 )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, PositiveFloat, ValidationError, field_validator, model_validator
 
 from bnplace.config.base import Strict
 from bnplace.config.data import DataConfig, Task
@@ -295,11 +295,39 @@ class LrSchedule(Strict):
     min_learning_rate: float = Field(1e-6, ge=0)
 
 
+MAX_CHOICES = 8  # candidates per chosen setting: each one trains the trial once more
+MAX_CANDIDATES = 16  # combinations of all chosen settings of one trial
+
+
+class Choose(Strict):
+    """`learning_rate: {choose: [0.001, 0.003, 0.01, 0.03]}`: the value is chosen per trial
+    (each variant, dataset and seed) by the lowest best validation loss, the test split out of
+    reach (`bnplace.choose`). Every candidate trains from the same seed's build."""
+
+    choose: list[float] = Field(min_length=2, max_length=MAX_CHOICES)
+
+    @field_validator("choose")
+    @classmethod
+    def _positive_distinct(cls, values: list[float]) -> list[float]:
+        if any(not v > 0 for v in values):
+            raise ValueError(f"every candidate must be above 0, got {values}")
+        if len(set(values)) != len(values):
+            raise ValueError(f"a candidate is repeated: {values}")
+        return values
+
+
 class Train(Strict):
+    CHOOSABLE: ClassVar[tuple[str, ...]] = ("learning_rate", "weight_decay")
+
     epochs: int = Field(10, ge=1)
+    # the budget in optimizer steps instead of epochs: whole epochs, ceil(steps / batches), so
+    # datasets of different lengths get the same number of updates; not with `epochs`
+    steps: int | None = Field(None, ge=1, le=10_000_000)
     batch_size: int = Field(64, ge=1)
     optimizer: Literal["adam", "nadam", "adamw", "rmsprop", "sgd"] = "adam"
-    learning_rate: float = Field(1e-3, gt=0)
+    # a fixed value, or {choose: [...]}: chosen per variant, dataset and seed on validation
+    learning_rate: PositiveFloat | Choose = 1e-3
+    weight_decay: PositiveFloat | Choose | None = None  # decoupled (AdamW-style) decay
     clipnorm: float | None = Field(None, gt=0)
     loss: Literal["mse", "mae", "huber", "sparse_categorical_crossentropy"] | None = None
     early_stopping: EarlyStopping | None = None
@@ -308,6 +336,17 @@ class Train(Strict):
     shuffle: bool = True
     jit_compile: bool = False
     steps_per_execution: int = Field(1, ge=1)
+
+    def epochs_for(self, batches: int) -> int:
+        """The epochs of the budget when an epoch has `batches` optimizer steps."""
+        if self.steps is None:
+            return self.epochs
+        return max(1, -(-self.steps // max(1, batches)))
+
+    @property
+    def chosen_keys(self) -> tuple[str, ...]:
+        """The settings given as `{choose: [...]}` (chosen per trial by `bnplace.choose`)."""
+        return tuple(k for k in self.CHOOSABLE if isinstance(getattr(self, k), Choose))
 
 
 class AxisContrast(Strict):

@@ -47,7 +47,10 @@ class _State:
 
     def planned(self, plan: Plan, todo: int) -> None:
         self.names = {t.key: f"{t.variant} seed={t.seed}" for t in plan.trials}
-        self.epochs = {t.key: t.config.train.epochs for t in plan.trials}
+        # a budget in steps has its epochs from the data: unknown here (0, shown as "?")
+        self.epochs = {
+            t.key: t.config.train.epochs if t.config.train.steps is None else 0 for t in plan.trials
+        }
         self.total = todo
 
 
@@ -69,7 +72,7 @@ class PlainProgress:
     def epoch(self, trial_key: str, epoch: int, metrics: dict[str, float]) -> None:
         total = self.state.epochs[trial_key]
         self.console.print(
-            f"epoch  {self.state.names[trial_key]} {epoch + 1}/{total} {_short(metrics)}",
+            f"epoch  {self.state.names[trial_key]} {epoch + 1}/{total or '?'} {_short(metrics)}",
             highlight=False,
             markup=False,
         )
@@ -151,7 +154,11 @@ class LiveProgress:
     def epoch(self, trial_key: str, epoch: int, metrics: dict[str, float]) -> None:
         worker, t0, _ = self.state.running.get(trial_key, ("", time.monotonic(), ""))
         total = self.state.epochs[trial_key]
-        self.state.running[trial_key] = (worker, t0, f"{epoch + 1}/{total}|{_short(metrics)}")
+        self.state.running[trial_key] = (
+            worker,
+            t0,
+            f"{epoch + 1}/{total or '?'}|{_short(metrics)}",
+        )
         self._refresh()
 
     def ended(self, result: TrialResult) -> None:

@@ -113,9 +113,13 @@ def search_outcome_lines(search: Standing) -> list[Text]:
 def outcome_link(outcome: SweepOutcome) -> str:
     """The line with the link to the sweep in the UI's model-training view; print it with
     soft_wrap, since a link broken over two lines cannot be clicked."""
-    from bnplace.console.ui import run_link
+    from bnplace.console.ui import answer_link, run_link
 
-    return f"the sweep in the UI: {run_link(outcome.tracking_uri, outcome.experiment_id)}"
+    answer = answer_link(outcome.tracking_uri, outcome.experiment_id, outcome.sweep_run_id)
+    return (
+        f"the answer in the UI: {answer}\n"
+        f"the sweep in the UI: {run_link(outcome.tracking_uri, outcome.experiment_id)}"
+    )
 
 
 def outcome_view(outcome: SweepOutcome, with_table: bool = True) -> Group:

@@ -21,9 +21,26 @@ from bnplace.store.track import resolve_tracking_uri
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 5000  # `bnplace ui`'s defaults
 
 
+_VIEW = "?workflowType=machine_learning"  # the UI's "Model training" view
+
+
 def experiment_link(base: str, experiment_id: str) -> str:
     """The link that opens an experiment's runs in the UI's model-training view."""
-    return f"{base.rstrip('/')}/#/experiments/{experiment_id}?workflowType=machine_learning"
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}{_VIEW}"
+
+
+def sweep_page(base: str, experiment_id: str, run_id: str) -> str:
+    """The link that opens a sweep run's page: its description is the comparison's answer
+    (each variant's Δ% and verdict, written by `bnplace compare`)."""
+    # without the view MLflow 3 opens the page in its GenAI frame ("Evaluations")
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}{_VIEW}"
+
+
+def answer_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:
+    """`run_link`'s twin for the sweep run's page."""
+    if tracking_uri.startswith(("http://", "https://")):
+        return sweep_page(tracking_uri, experiment_id, run_id)
+    return sweep_page(_base(DEFAULT_HOST, DEFAULT_PORT), experiment_id, run_id)
 
 
 def _base(host: str, port: int) -> str:
@@ -39,7 +56,12 @@ def run_link(tracking_uri: str, experiment_id: str) -> str:
 
 def experiment_links(uri: str, host: str, port: int) -> list[tuple[str, str]]:
     base = _base(host, port)
-    return [(name, experiment_link(base, exp_id)) for name, exp_id in experiment_ids(uri)]
+    links = []
+    for name, exp_id, sweep_id in experiment_ids(uri):
+        links.append((name, experiment_link(base, exp_id)))
+        if sweep_id:  # its page's description is the answer, once compared
+            links.append((f"{name} (answer)", sweep_page(base, exp_id, sweep_id)))
+    return links
 
 
 def server_command(uri: str, host: str, port: int) -> list[str]:
@@ -68,7 +90,7 @@ def serve(tracking_uri: str | None, host: str, port: int, console: Any) -> None:
     process = subprocess.Popen(server_command(uri, host, port), env=env)
     console.print(f"MLflow UI for {uri} on http://{host}:{port} (Ctrl-C stops it)")
     for name, link in experiment_links(uri, host, port):
-        console.print(f"  {name}: {link}")
+        console.print(f"  {name}: {link}", soft_wrap=True)  # a broken link cannot be clicked
     try:
         raise SystemExit(process.wait())
     except KeyboardInterrupt:

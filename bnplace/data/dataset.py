@@ -9,7 +9,7 @@ shows. Nothing here reads files or imports TensorFlow.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -66,7 +66,7 @@ class Dataset:
     feature_std: np.ndarray  # (features,) float64; ones when not standardized
     target_mean: np.ndarray  # (targets,) float64 (forecast)
     target_std: np.ndarray
-    parts: tuple[Part, Part, Part]
+    parts: tuple[Part, ...]  # train, val, test (`without_test`: train, val)
     origin: str = ""  # where the data came from, for messages and the summary
     warnings: tuple[str, ...] = ()  # gaps, skipped columns, filled values ...
     # mean, std, min, max of each feature over the train split (what the scaler is fitted on)
@@ -92,7 +92,14 @@ class Dataset:
         for part in self.parts:
             if part.name == name:
                 return part
+        if name in SPLITS:
+            raise DataError(f"the {name} split is held out of this copy of the data")
         raise DataError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
+
+    def without_test(self) -> Dataset:
+        """This data without its test split: what choosing a setting trains on
+        (`bnplace.choose`), so that the choice cannot read the test split."""
+        return replace(self, parts=tuple(p for p in self.parts if p.name != "test"))
 
     # --- windows ---------------------------------------------------------------------------
     def n_windows(self, name: str) -> int:

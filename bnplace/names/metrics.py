@@ -30,6 +30,7 @@ PRODUCERS = {
     "init": "bnplace.trial.train._init_variance: a fixed slice of training windows at init",
     "diagnose": "bnplace.trial.train._diagnostics: a fixed slice of training windows after fit",
     "aggregate": "bnplace.store.track.Tracker.write_aggregates: per variant, over finished trials",
+    "choose": "bnplace.trial.train: the candidates of a `{choose: [...]}` setting (trial.choose)",
     "look": "bnplace.store.track.Tracker.log_look: the sweep run, per look of seeds on demand",
 }
 # Units: "std" is the standardized target, "orig" the data's own units.
@@ -75,6 +76,14 @@ _CATALOGUE = (
     _M("first_epoch_s", "min", "both", "s", "fit", "first epoch (includes tracing)"),
     _M("epochs_run", "min", "both", "epochs", "fit", "epochs trained (early stopping)"),
     _M("params", "min", "both", "count", "fit", "Keras count_params()"),
+    _M("steps_run", "min", "both", "steps", "fit", "optimizer steps trained"),
+    _M("hit_cap", "min", "both", "0/1", "fit", "1 when training ran to its epoch cap"),
+    _M("chosen_learning_rate", "min", "both", "", "choose", "learning rate chosen on val"),
+    _M("chosen_weight_decay", "min", "both", "", "choose", "weight decay chosen on val"),
+    _M("select_epochs", "min", "both", "epochs", "choose", "epochs of all candidates"),
+    _M("select_time_s", "min", "both", "s", "choose", "wall time of all candidates' fits"),
+    _M("select_candidates", "min", "both", "count", "choose", "candidates trained"),
+    _M("select_val_loss.<i>", "min", "both", "loss", "choose", "candidate i's best val_loss"),
     _M("init_var.<layer>", "min", "both", "variance", "init", "activation variance, inference"),
     _M("init_var_train.<layer>", "min", "both", "variance", "init", "same, training mode"),
     _M("trained_var.<layer>", "min", "both", "variance", "diagnose", "activation variance"),
@@ -102,6 +111,10 @@ TEST_MACRO_F1, TEST_LOG_LOSS = "test_macro_f1", "test_log_loss"
 LOSS, VAL_LOSS, LR = "loss", "val_loss", "lr"
 TRAIN_TIME_S, TIME_PER_EPOCH_S, FIRST_EPOCH_S = "train_time_s", "time_per_epoch_s", "first_epoch_s"
 EPOCHS_RUN, PARAMS = "epochs_run", "params"
+STEPS_RUN, HIT_CAP = "steps_run", "hit_cap"
+SELECT_EPOCHS, SELECT_TIME_S = "select_epochs", "select_time_s"
+SELECT_CANDIDATES, SELECT_VAL_LOSS = "select_candidates", "select_val_loss"  # .<i>
+CHOSEN_PREFIX = "chosen_"  # + a `{choose: [...]}` train key: chosen_learning_rate
 TRAIN_LOSS_INFER, INFER_VS_TRAIN_LOSS = "train_loss_infer", "infer_vs_train_loss"
 BN_SHIFT_MAX, BN_TRAIN_VS_INFER_MAX = "bn_shift_max", "bn_train_vs_infer_max"
 # Prefixes of the per-layer families: f"{BN_SHIFT}.{layer}"

@@ -16,6 +16,7 @@ ROLE = "bnplace.kind"  # the tag's name stays "bnplace.kind" (stored in existing
 SWEEP, VARIANT, TRIAL = "sweep", "variant", "trial"  # its values
 PARENT = "mlflow.parentRunId"  # MLflow's own nesting tag
 EXPERIMENT_NOTE = "mlflow.note.content"  # MLflow's experiment description (the config's)
+RUN_NOTE = EXPERIMENT_NOTE  # on the sweep run: its description in the UI, the answer (compare)
 
 # --- sweep run --------------------------------------------------------------------------------
 EXPERIMENT = "bnplace.experiment"
@@ -59,6 +60,7 @@ REUSE = "bnplace.reuse"  # its values: "fresh", "reused"
 REUSE_FALLBACK = "bnplace.reuse_fallback"
 TRACES = "bnplace.traces"
 NODE = "bnplace.node"  # the Ray node the trial ran on
+CHOSEN = "bnplace.chosen"  # the values a `{choose: [...]}` setting took: learning_rate=0.01
 
 # --- claims: sweep and trial runs (bnplace/store/claims.py) ---------------------------------
 CLAIM = "bnplace.claim"  # its values: INTENT, HELD (trial and sweep runs), READY (sweep runs)
@@ -129,6 +131,7 @@ TAGS: dict[str, Tag] = {
         Tag(REUSE_FALLBACK, "trial", "why its model could not be kept for reuse (fresh trials)"),
         Tag(TRACES, "trial", "functions traced for the trial (0: a reused model retraced none)"),
         Tag(NODE, "trial", "the id of the Ray node that ran it (--executor ray)"),
+        Tag(CHOSEN, "trial", "the values chosen on validation for `{choose: [...]}` settings"),
     )
 }
 

@@ -40,7 +40,7 @@ class Subject:
     @property
     def train_steps(self) -> int:
         batches = -(-self.train_windows // self.config.train.batch_size)
-        return self.config.train.epochs * batches
+        return self.config.train.epochs_for(batches) * batches
 
     def pairs(self) -> Iterator[tuple[int, LayerSpec, LayerSpec]]:
         layers = self.model.layers
@@ -206,6 +206,31 @@ def bn_momentum_too_slow(s: Subject) -> list[tuple[Level, str]]:
     return out
 
 
+# Fewer optimizer steps than this and the budget, not the placement, may decide. Adam's step on
+# a weight is bounded by about its learning rate (Kingma & Ba 2015, section 2.1), so at the
+# default rate 1e-3 a weight moves by at most ~0.1 in 100 steps: the scale of a Glorot initial
+# weight of a 100-unit layer. In fewer steps what a model ends with is mostly where it started.
+MIN_STEPS = 100
+
+
+def budget_too_short(s: Subject) -> list[tuple[Level, str]]:
+    """A budget of few optimizer steps (a short series, a large batch, few epochs)."""
+    steps = s.train_steps
+    if not steps or steps >= MIN_STEPS:
+        return []
+    batches = -(-s.train_windows // s.config.train.batch_size)
+    return [
+        (
+            "warning",
+            f"the budget gives {steps} optimizer steps ({s.config.train.epochs_for(batches)} "
+            "epochs x "
+            f"{batches} batches of {s.config.train.batch_size}), fewer than {MIN_STEPS}: "
+            "runs may still be improving when they stop, so the budget may decide the "
+            "comparison; raise train.epochs or lower train.batch_size",
+        )
+    ]
+
+
 def lstm_without_cudnn(s: Subject) -> list[tuple[Level, str]]:
     out: list[tuple[Level, str]] = []
     for layer in s.model.layers:
@@ -318,6 +343,7 @@ RULES: tuple[Rule, ...] = (
     spatial_dropout_on_flat,
     bn_after_last_state_small_batch,
     bn_momentum_too_slow,
+    budget_too_short,
     lstm_without_cudnn,
     relu_in_lstm,
     output_range_misses_targets,

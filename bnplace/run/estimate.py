@@ -129,7 +129,13 @@ def measured_step_costs(
 def estimate_time(prepared: Prepared, uri: str) -> TimeEstimate:
     plan = prepared.plan
     per_epoch = steps_per_epoch(prepared)
-    epochs = {v.id: v.config.train.epochs for v in plan.variants}
+    from bnplace.trial.choose import count
+
+    # a budget in steps gives its whole epochs; every `choose:` candidate trains the budget once
+    epochs = {
+        v.id: v.config.train.epochs_for(per_epoch[v.id]) * count(v.config.train)
+        for v in plan.variants
+    }
     steps_of = {v: epochs[v] * per_epoch[v] for v in epochs}
     steps = sum(steps_of[t.variant_id] for t in plan.trials)
     costs, measured = measured_step_costs(plan, uri, per_epoch)

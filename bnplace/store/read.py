@@ -207,16 +207,25 @@ def read_plan(client: MlflowClient, sweep_run_id: str) -> dict[str, Any] | None:
     return plan
 
 
-def experiment_ids(tracking_uri: str) -> list[tuple[str, str]]:
-    """Every experiment of the store but MLflow's "Default", as (name, id). A SQLite store that
-    does not exist yet is created (as `mlflow server` on it does), so it lists nothing."""
+def experiment_ids(tracking_uri: str) -> list[tuple[str, str, str]]:
+    """Every experiment of the store but MLflow's "Default", as (name, id, the id of its newest
+    sweep run or ""). A SQLite store that does not exist yet is created (as `mlflow server` on
+    it does), so it lists nothing."""
     client = make_client(tracking_uri)
     with mlflow_errors(tracking_uri):
-        return [
-            (exp.name, exp.experiment_id)
-            for exp in all_experiments(client)
-            if exp.name != "Default"
-        ]
+        found = []
+        for exp in all_experiments(client):
+            if exp.name == "Default":
+                continue
+            newest = search_all(
+                client,
+                [exp.experiment_id],
+                role_filter(names.SWEEP),
+                order_by=["attributes.start_time DESC"],
+                limit=1,
+            )
+            found.append((exp.name, exp.experiment_id, newest[0].info.run_id if newest else ""))
+        return found
 
 
 @dataclass
@@ -235,10 +244,12 @@ def write_comparison(
     files: Sequence[tuple[str, Path]],
     tables: Sequence[tuple[str, Any]],
     numbers: Mapping[str, VariantNumbers],
+    note: str = "",
 ) -> tuple[str, ...]:
     """Log a comparison: `files` as artifacts of the sweep run (artifact folder, local path),
     `tables` with `log_table` (artifact file, DataFrame), and each variant run's `numbers`
-    (by run id) in one batch, all at one timestamp. Returns the artifact paths written."""
+    (by run id) in one batch, all at one timestamp; a `note` becomes the sweep run's description
+    (MLflow's `mlflow.note.content` tag). Returns the artifact paths written."""
     from mlflow.entities import Metric, RunTag
 
     logged: list[str] = []
@@ -250,6 +261,8 @@ def write_comparison(
         for artifact_file, frame in tables:
             client.log_table(sweep_run_id, data=frame, artifact_file=artifact_file)
             logged.append(artifact_file)
+        if note:
+            client.set_tag(sweep_run_id, names.RUN_NOTE, note)
         for run_id, mine in numbers.items():
             metrics = [Metric(k, v, now, 0) for k, v in mine.metrics.items()]
             tags = [RunTag(k, v) for k, v in mine.tags.items()]

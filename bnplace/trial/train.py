@@ -10,6 +10,9 @@ one-off on a fresh model. Neither raises for a problem of the trial itself: an e
 diverging loss or a time limit becomes a FAILED result, worded by
 `bnplace.trial.result.failed_result`.
 The result's tags say whether the model was reused and how many functions the trial traced.
+A trial whose `train` has `{choose: [...]}` settings fits each candidate (`bnplace.choose`) from
+the seed's build on the data without its test split, keeps the one with the lowest best
+validation loss and evaluates only that one; a fixed setting trains exactly as before.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import gc
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import keras
@@ -31,6 +35,7 @@ from bnplace.names import metrics as m
 from bnplace.names import tags
 from bnplace.names.states import FINISHED
 from bnplace.plan import Trial
+from bnplace.trial import choose
 from bnplace.trial.diagnose import activation_variance, layer_outputs, loss_by_mode, variance_shift
 from bnplace.trial.result import DIVERGED, TIMEOUT, Stopped, TrialResult, failed_result
 from bnplace.trial.reuse import CAPACITY, Kept, ModelCache, blocker, kept, load, traces, variant_key
@@ -120,6 +125,14 @@ class TrialRunner:
     def _train(
         self, trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None, key: str
     ) -> TrialResult:
+        if trial.config.train.chosen_keys:
+            return self._finish(trial, dataset, self._choose(trial, dataset, on_epoch))
+        return self._finish(trial, dataset, self._fit(trial, dataset, on_epoch, key))
+
+    def _fit(
+        self, trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None, key: str
+    ) -> _Fitted:
+        """Seed, build (or reset a kept model) and fit: the trial up to its evaluation."""
         train = trial.config.train
         keras.utils.set_random_seed(trial.seed)  # weight init, data order and dropout masks
         held, trial_tags = self._model(trial, dataset, key)
@@ -127,39 +140,85 @@ class TrialRunner:
         traced_before = traces(model)
         at_init = _init_variance(model, dataset, trial.model.noisy_in_training)
         watch = _Watch(on_epoch, train.time_limit)
+        epochs = train.epochs_for(_steps(dataset, train))
         started = time.perf_counter()
         model.fit(
             # windows are gathered per batch from the series: memory stays O(series)
             tf_dataset(dataset, "train", train.batch_size, shuffle=train.shuffle, seed=trial.seed),
             validation_data=tf_dataset(dataset, "val", train.batch_size),
             shuffle=False,  # the feed shuffles, seeded by the trial
-            epochs=train.epochs,
+            epochs=epochs,
             verbose=0,
             callbacks=[watch, *_callbacks(train)],  # fresh callbacks for every trial
         )
         train_time = time.perf_counter() - started
-        history = tuple(watch.history)
+        epochs_run = len(watch.history)
         timing = {
             m.TRAIN_TIME_S: train_time,
             # the first epoch also traces the train and validation functions: leave it out
             m.TIME_PER_EPOCH_S: float(np.mean(watch.epoch_times[1:] or watch.epoch_times)),
             m.FIRST_EPOCH_S: watch.epoch_times[0] if watch.epoch_times else 0.0,
-            m.EPOCHS_RUN: float(len(history)),
+            m.EPOCHS_RUN: float(epochs_run),
+            m.STEPS_RUN: float(epochs_run * _steps(dataset, train)),
             m.PARAMS: float(model.count_params()),
         }
+        if train.early_stopping:  # a stopping rule whose cap decided the length
+            timing[m.HIT_CAP] = float(epochs_run >= epochs)
+        return _Fitted(held, watch, timing, trial_tags, traced_before, at_init)
+
+    def _choose(self, trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None) -> _Fitted:
+        """Fit every candidate of the trial's `{choose: [...]}` settings from the seed's build,
+        on the data without its test split, and keep the one with the lowest best validation
+        loss (`bnplace.choose`). Its epochs are then reported as the trial's."""
+        held_out = dataset.without_test()  # the choice cannot read the test split
+        options = choose.candidates(trial.config.train)
+        if self.cache.capacity > 0:  # keep every candidate's model for the variant's next seed
+            self.cache.capacity = max(self.cache.capacity, len(options))
+        fits: list[_Fitted] = []
+        for index, option in enumerate(options):
+            candidate = replace(trial, config=trial.config.model_copy(update={"train": option}))
+            key = variant_key(candidate)
+            fits.append(self._fit(candidate, held_out, _prefixed(on_epoch, index), key))
+        bests = [_best_val_loss(fitted) for fitted in fits]
+        chosen = choose.pick(bests)
+        winner, option = fits[chosen], options[chosen]
+        if on_epoch is not None:  # the kept candidate's curves are the trial's curves
+            for epoch, row in enumerate(winner.watch.history):
+                on_epoch(epoch, row)
+        values = choose.chosen_values(trial.config.train, option)
+        winner.timing |= values | {
+            m.SELECT_EPOCHS: float(sum(len(f.watch.history) for f in fits)),
+            m.SELECT_TIME_S: float(sum(f.timing[m.TRAIN_TIME_S] for f in fits)),
+            m.SELECT_CANDIDATES: float(len(fits)),
+        }
+        # a diverged candidate has no best loss: left out, not logged as inf
+        winner.timing |= {
+            choose.best_val_metric(i): v for i, v in enumerate(bests) if math.isfinite(v)
+        }
+        chosen_tag = ",".join(f"{k}={getattr(option, k)!r}" for k in trial.config.train.chosen_keys)
+        winner.tags[tags.CHOSEN] = chosen_tag
+        return winner
+
+    def _finish(self, trial: Trial, dataset: Dataset, fitted: _Fitted) -> TrialResult:
+        """Evaluate a fitted trial on the test split and diagnose it -> its result."""
+        train, held, watch, trial_tags = trial.config.train, fitted.held, fitted.watch, fitted.tags
+        model = held.model
+        history = tuple(watch.history)
         if watch.stop_reason:
-            trial_tags[tags.TRACES] = str(traces(model) - traced_before)
+            trial_tags[tags.TRACES] = str(traces(model) - fitted.traced_before)
             return failed_result(
-                trial, watch.stop_reason, metrics=timing, history=history, tags=trial_tags
+                trial, watch.stop_reason, metrics=fitted.timing, history=history, tags=trial_tags
             )
-        metrics = {**timing, **_evaluate(model, dataset, train.batch_size)}
+        metrics = {**fitted.timing, **_evaluate(model, dataset, train.batch_size)}
         if not all(math.isfinite(v) for v in metrics.values()):
-            trial_tags[tags.TRACES] = str(traces(model) - traced_before)
+            trial_tags[tags.TRACES] = str(traces(model) - fitted.traced_before)
             return failed_result(trial, DIVERGED, metrics=metrics, history=history, tags=trial_tags)
         loss = _loss(train, dataset.task)
-        metrics |= at_init | _diagnostics(model, dataset, loss, trial.model.differs_in_training)
+        metrics |= fitted.at_init | _diagnostics(
+            model, dataset, loss, trial.model.differs_in_training
+        )
         held.summary = held.summary or _summary(model)
-        trial_tags[tags.TRACES] = str(traces(model) - traced_before)
+        trial_tags[tags.TRACES] = str(traces(model) - fitted.traced_before)
         return TrialResult(
             trial.key,
             trial.variant_id,
@@ -172,6 +231,39 @@ class TrialRunner:
             held.summary,
             trial_tags,
         )
+
+
+@dataclass
+class _Fitted:
+    """A trial's model after `fit`, with what its result needs."""
+
+    held: Kept
+    watch: _Watch
+    timing: dict[str, float]
+    tags: dict[str, str]
+    traced_before: int
+    at_init: dict[str, float]
+
+
+def _best_val_loss(fitted: _Fitted) -> float:
+    """A candidate's lowest validation loss over its epochs; inf when it diverged or timed out."""
+    if fitted.watch.stop_reason:
+        return math.inf
+    losses = [row.get(m.VAL_LOSS, math.nan) for row in fitted.watch.history]
+    finite = [v for v in losses if math.isfinite(v)]
+    return min(finite) if finite else math.inf
+
+
+def _prefixed(on_epoch: EpochCallback | None, index: int) -> EpochCallback | None:
+    """Candidate `index`'s per-epoch metrics, named select.<index>.<name> (loss, val_loss...)."""
+    if on_epoch is None:
+        return None
+    report = on_epoch
+
+    def renamed(epoch: int, row: dict[str, float]) -> None:
+        report(epoch, {f"select.{index}.{name}": value for name, value in row.items()})
+
+    return renamed
 
 
 def run_trial(trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None = None) -> TrialResult:
@@ -198,11 +290,16 @@ def _steps(dataset: Dataset, train: Train) -> int:
 
 
 def _optimizer(train: Train, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The optimizer of a `Train` whose settings are fixed (a `{choose: [...]}` setting is
+    fixed per candidate by `bnplace.trial.choose.candidates` first)."""
+    if train.chosen_keys:
+        raise ValueError(f"choose {', '.join(train.chosen_keys)} before building the optimizer")
+    assert isinstance(train.learning_rate, float)
     rate: Any = train.learning_rate
     schedule = train.lr_schedule
     if schedule and schedule.kind == "cosine":
         rate = keras.optimizers.schedules.CosineDecay(
-            train.learning_rate, decay_steps=train.epochs * steps_per_epoch
+            train.learning_rate, decay_steps=train.epochs_for(steps_per_epoch) * steps_per_epoch
         )
     elif schedule and schedule.kind == "exponential":
         rate = keras.optimizers.schedules.ExponentialDecay(
@@ -215,7 +312,8 @@ def _optimizer(train: Train, steps_per_epoch: int) -> keras.optimizers.Optimizer
         "rmsprop": keras.optimizers.RMSprop,
         "sgd": keras.optimizers.SGD,
     }
-    return classes[train.optimizer](learning_rate=rate, clipnorm=train.clipnorm)
+    decay = {"weight_decay": train.weight_decay} if train.weight_decay is not None else {}
+    return classes[train.optimizer](learning_rate=rate, clipnorm=train.clipnorm, **decay)
 
 
 def _loss(train: Train, task: str) -> Any:

@@ -1,0 +1,87 @@
+"""Was the comparison fair in its training regime? Notes on chosen settings and budgets.
+
+In: the trials DataFrame (one row per trial; columns `variant`, `status` and, where the trials
+logged them, `chosen_learning_rate`, `chosen_weight_decay`, `select_candidates`, `epochs_run`,
+`hit_cap`). Out: lines for the comparison's notes (the terminal caption and the reports):
+
+- the values a `{choose: [...]}` setting took per variant, with how many seeds chose each, and
+  the choice's cost (candidates trained per trial);
+- a warning when more than `CAP_SHARE` of a variant's finished runs ran to the epoch cap with
+  early stopping on (the budget, not the placement, may decide: raise `train.epochs`);
+- a warning when the variants' mean stopping epochs differ by more than `EPOCH_RATIO` (a
+  variant that makes the validation loss noisier stops earlier: it is compared on a shorter
+  training, issue 26 saw 12.6 against 15.5 epochs).
+Pure: pandas only.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bnplace.names import metrics as m
+from bnplace.names.states import FINISHED
+
+CAP_SHARE = 0.10  # more than this share of a variant's runs at the epoch cap: warn
+EPOCH_RATIO = 1.2  # the longest mean stopping epoch over the shortest: warn above this
+_CHOSEN = {"learning_rate": "learning rate", "weight_decay": "weight decay"}
+
+
+def budget_notes(trials: pd.DataFrame) -> list[str]:
+    """The notes on chosen settings and budgets (empty when the trials log none of it)."""
+    if "status" not in trials.columns or "variant" not in trials.columns:
+        return []
+    done = trials[trials["status"].astype(str) == FINISHED]
+    if done.empty:
+        return []
+    return [*_chosen(done), *_at_cap(done), *_stopping(done)]
+
+
+def _chosen(done: pd.DataFrame) -> list[str]:
+    notes = []
+    for key, words in _CHOSEN.items():
+        column = m.CHOSEN_PREFIX + key
+        if column not in done.columns or done[column].isna().all():
+            continue
+        several = "dataset" in done.columns and done["dataset"].nunique() > 1
+        by = ["dataset", "variant"] if several else ["variant"]
+        parts = []
+        for group, values in done.groupby(by, sort=False)[column]:
+            counts = values.dropna().value_counts()
+            said = ", ".join(f"{v:g} ({n} of {len(values)})" for v, n in counts.items())
+            parts.append(f"{' on '.join(reversed([str(g) for g in group]))}: {said}")
+        notes.append(f"{words} chosen per seed on the validation split: " + "; ".join(parts))
+    if m.SELECT_CANDIDATES in done.columns and done[m.SELECT_CANDIDATES].notna().any():
+        candidates = int(done[m.SELECT_CANDIDATES].max())
+        notes.append(
+            f"each trial trained {candidates} candidates to choose (its cost: "
+            f"{m.SELECT_EPOCHS} per variant in the report); the test split was not read to choose"
+        )
+    return notes
+
+
+def _at_cap(done: pd.DataFrame) -> list[str]:
+    if m.HIT_CAP not in done.columns:
+        return []
+    notes = []
+    for variant, hits in done.groupby("variant", sort=False)[m.HIT_CAP]:
+        hits = hits.dropna()
+        if len(hits) and hits.mean() > CAP_SHARE:
+            notes.append(
+                f"warning: {int(hits.sum())} of {len(hits)} runs of {variant} ran to the epoch "
+                "cap (early stopping did not stop them): the budget may decide this comparison; "
+                "raise train.epochs"
+            )
+    return notes
+
+
+def _stopping(done: pd.DataFrame) -> list[str]:
+    if m.HIT_CAP not in done.columns or m.EPOCHS_RUN not in done.columns:
+        return []  # a fixed number of epochs: every variant trains as long
+    means = done.groupby("variant", sort=False)[m.EPOCHS_RUN].mean().dropna()
+    if len(means) < 2 or means.min() <= 0 or means.max() / means.min() <= EPOCH_RATIO:
+        return []
+    return [
+        f"warning: the variants stop at different epochs (mean {means.min():.1f} for "
+        f"{means.idxmin()} against {means.max():.1f} for {means.idxmax()}): the earlier one "
+        "is compared on a shorter training; see epochs per variant in the report"
+    ]

@@ -1,0 +1,45 @@
+"""Compare's notes on the training regime (bnplace.compare.budget): chosen settings, runs that
+ran to the epoch cap, variants that stop at different epochs."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from bnplace.compare.budget import budget_notes
+
+
+def _trials(epochs: dict[str, list[float]], cap: float, **extra: list[float]) -> pd.DataFrame:
+    rows = [
+        {"variant": v, "status": "finished", "epochs_run": e, "hit_cap": float(e >= cap)}
+        for v, values in epochs.items()
+        for e in values
+    ]
+    frame = pd.DataFrame(rows)
+    return frame.assign(**extra) if extra else frame
+
+
+def test_a_variant_whose_runs_reach_the_cap_is_flagged() -> None:
+    # 2 of 10 runs of "b" at the cap (20%), 1 of 10 of "a" (10%: not more than 10%)
+    trials = _trials({"a": [12.0] * 9 + [20.0], "b": [12.0] * 8 + [20.0] * 2}, cap=20)
+    notes = budget_notes(trials)
+    assert any("2 of 10 runs of b ran to the epoch cap" in n for n in notes)
+    assert not any("runs of a ran" in n for n in notes)
+
+
+def test_variants_that_stop_at_different_epochs_are_flagged() -> None:
+    far = budget_notes(_trials({"bn": [12.6] * 4, "none": [15.5] * 4}, cap=20))
+    assert any("stop at different epochs" in n and "12.6 for bn" in n for n in far)
+    near = budget_notes(_trials({"bn": [14.0] * 4, "none": [15.5] * 4}, cap=20))
+    assert not any("different epochs" in n for n in near)
+
+
+def test_fixed_epochs_say_nothing_and_chosen_rates_are_counted() -> None:
+    fixed = pd.DataFrame({"variant": ["a", "b"], "status": "finished", "epochs_run": [5.0, 9.0]})
+    assert budget_notes(fixed) == []  # no early stopping: no cap to hit, lengths are the budget
+    chosen = fixed.assign(chosen_learning_rate=[0.01, 0.001], select_candidates=[3.0, 3.0])
+    notes = budget_notes(chosen)
+    assert (
+        "learning rate chosen per seed on the validation split: a: 0.01 (1 of 1); b: 0.001 (1 of 1)"
+        in notes
+    )
+    assert any("3 candidates" in n for n in notes)

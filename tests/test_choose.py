@@ -1,0 +1,196 @@
+"""`train.learning_rate: {choose: [...]}`: each variant trains at its own rate, chosen per seed on
+the validation split; the test split is out of the choice's reach (bnplace.trial.choose)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bnplace.config.checks import check_candidates_bounded
+from bnplace.config.schema import Choose, Config, Train
+from bnplace.data.dataset import Dataset
+from bnplace.names.errors import DataError
+from bnplace.run.sweep import plan_sweep
+from bnplace.trial import choose
+from bnplace.trial.train import TrialRunner, run_trial
+
+# A planted case: the input is the target's history scaled by 0.1, and the model is a linear
+# head trained by SGD. Unstandardized ("raw"), the loss's curvature is 0.1² of the standardized
+# one, so raw needs a 100x higher rate: at 3.0 it takes the steps standardized takes at 0.03,
+# while standardized diverges at 3.0; at 0.03 raw barely moves.
+PLANTED = """
+experiment: planted
+data: {{source: csv, path: series.csv, time_column: t, features: [x], targets: [y], window: 8}}
+model:
+  - pool: {{id: p, kind: average, pool_size: 1}}
+head: {{use_bias: false}}
+sweep:
+  axes:
+    data.standardize: {{raw: false, std: true}}
+  seeds: [3]
+train: {{epochs: 3, batch_size: 32, optimizer: sgd, learning_rate: {rate}}}
+"""
+LOW, HIGH = 0.03, 3.0
+
+
+def _write_series(folder: Path) -> None:
+    rng = np.random.default_rng(0)
+    t = np.arange(600)
+    y = np.sin(2 * np.pi * t / 17) + 0.5 * np.sin(2 * np.pi * t / 41 + 1)
+    y = y + 0.1 * rng.standard_normal(t.size)
+    rows = np.column_stack([t, 0.1 * y, y])
+    np.savetxt(folder / "series.csv", rows, delimiter=",", header="t,x,y", comments="", fmt="%.9g")
+
+
+def _results(folder: Path, rate: str) -> dict[str, dict]:
+    path = folder / f"c{abs(hash(rate))}.yaml"
+    path.write_text(PLANTED.format(rate=rate))
+    prepared = plan_sweep(path)
+    out = {}
+    for trial in prepared.plan.trials:
+        result = run_trial(trial, prepared.datasets[trial.data_fingerprint])
+        out[trial.variant.split("=")[1]] = {"status": result.status, **result.metrics}
+    return out
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict]]:
+    folder = Path(tmp_path_factory.mktemp("planted"))
+    _write_series(folder)
+    return {
+        "low": _results(folder, str(LOW)),
+        "high": _results(folder, str(HIGH)),
+        "chosen": _results(folder, f"{{choose: [{LOW}, {HIGH}]}}"),
+    }
+
+
+def _score(result: dict) -> float:
+    return result["test_rmse"] if result["status"] == "finished" else np.inf
+
+
+@pytest.mark.slow
+def test_at_a_fixed_rate_the_winner_flips_with_the_rate(planted) -> None:
+    low, high = planted["low"], planted["high"]
+    assert _score(low["std"]) < _score(low["raw"])  # standardized wins at the low rate
+    assert _score(high["raw"]) < _score(high["std"])  # raw wins at the high rate
+
+
+@pytest.mark.slow
+def test_each_variant_gets_its_own_rate_and_is_compared_at_it(planted) -> None:
+    chosen = planted["chosen"]
+    assert chosen["raw"]["chosen_learning_rate"] == HIGH
+    assert chosen["std"]["chosen_learning_rate"] == LOW
+    # the kept candidate is the trial at that rate: the same test error as a fixed-rate trial
+    assert chosen["raw"]["test_rmse"] == planted["high"]["raw"]["test_rmse"]
+    assert chosen["std"]["test_rmse"] == planted["low"]["std"]["test_rmse"]
+    for result in chosen.values():
+        assert result["status"] == "finished"
+        assert result["select_candidates"] == 2
+        assert result["select_epochs"] >= result["epochs_run"]  # the choice's cost is logged
+    # standardized diverged at 3.0 (no finite best loss to log), raw's loss fell with the rate
+    assert "select_val_loss.1" not in chosen["std"]
+    assert chosen["raw"]["select_val_loss.1"] < chosen["raw"]["select_val_loss.0"]
+
+
+@pytest.mark.slow
+def test_the_choice_never_reads_the_test_split(tmp_path: Path, monkeypatch) -> None:
+    """Every read of a split during the candidates' fits is on data without a test split, and
+    the test split is read only once the choice is made (by the evaluation)."""
+    _write_series(tmp_path)
+    path = tmp_path / "c.yaml"
+    path.write_text(PLANTED.format(rate=f"{{choose: [{LOW}, {HIGH}]}}"))
+    prepared = plan_sweep(path)
+    reads: list[tuple[str, bool]] = []
+    part = Dataset.part
+
+    def spy(self: Dataset, name: str):  # type: ignore[no-untyped-def]
+        reads.append((name, any(p.name == "test" for p in self.parts)))
+        return part(self, name)
+
+    finish = TrialRunner._finish
+
+    def finishing(self, *args):  # type: ignore[no-untyped-def]
+        reads.append(("<chosen>", True))
+        return finish(self, *args)
+
+    monkeypatch.setattr(Dataset, "part", spy)
+    monkeypatch.setattr(TrialRunner, "_finish", finishing)
+    trial = prepared.plan.trials[0]
+    result = run_trial(trial, prepared.datasets[trial.data_fingerprint])
+    assert result.status == "finished", result.reason
+    chosen_at = reads.index(("<chosen>", True))
+    before = reads[:chosen_at]
+    assert {"train", "val"} <= {name for name, _ in before}
+    assert not any(has_test for _name, has_test in before)  # the fits saw no test split at all
+    assert ("test", True) in reads[chosen_at:]
+
+
+def test_data_without_its_test_split_refuses_to_give_it(tmp_path: Path) -> None:
+    _write_series(tmp_path)
+    path = tmp_path / "c.yaml"
+    path.write_text(PLANTED.format(rate=LOW))
+    dataset = next(iter(plan_sweep(path).datasets.values())).without_test()
+    assert dataset.split("val").n > 0
+    with pytest.raises(DataError, match="test split is held out"):
+        dataset.split("test")
+
+
+def test_candidates_are_every_combination_in_the_listed_order() -> None:
+    train = Train(
+        learning_rate=Choose(choose=[0.01, 0.1]), weight_decay=Choose(choose=[1e-4, 1e-3])
+    )
+    options = choose.candidates(train)
+    assert [(o.learning_rate, o.weight_decay) for o in options] == [
+        (0.01, 1e-4), (0.01, 1e-3), (0.1, 1e-4), (0.1, 1e-3)
+    ]  # fmt: skip
+    assert choose.count(train) == 4 and not options[0].chosen_keys
+    assert choose.candidates(Train()) == [Train()]  # a fixed rate trains as before
+
+
+def test_pick_takes_the_lowest_finite_loss_and_the_first_on_ties() -> None:
+    assert choose.pick([0.3, 0.1, 0.2]) == 1
+    assert choose.pick([0.1, 0.1]) == 0
+    assert choose.pick([np.inf, np.nan, 0.5]) == 2
+    assert choose.pick([np.inf, np.inf]) == 0
+
+
+@pytest.mark.parametrize("values", [[0.01], [0.01, 0.01], [0.01, -1.0], list(np.arange(1, 10.0))])
+def test_a_choice_needs_two_to_eight_distinct_positive_values(values) -> None:
+    with pytest.raises(ValueError):
+        Choose(choose=values)
+
+
+def test_the_combinations_are_bounded() -> None:
+    base = {"experiment": "x", "data": {"source": "synthetic"}, "model": [{"lstm": {"units": 4}}]}
+    eight = {"choose": [0.001 * (i + 1) for i in range(8)]}
+    config = Config.model_validate(
+        {**base, "train": {"learning_rate": eight, "weight_decay": {"choose": [0.1, 0.2, 0.3]}}}
+    )
+    issues = check_candidates_bounded(config)
+    assert issues and "24 combinations" in issues[0].message
+    fine = Config.model_validate({**base, "train": {"learning_rate": eight}})
+    assert check_candidates_bounded(fine) == []
+
+
+@pytest.mark.slow
+def test_run_logs_the_chosen_rates_and_compare_shows_them(tmp_path: Path) -> None:
+    from tests.sweeps import bnplace, runs
+
+    _write_series(tmp_path)
+    config = PLANTED.format(rate=f"{{choose: [{LOW}, {HIGH}]}}").replace("[3]", "2")
+    (tmp_path / "c.yaml").write_text(config)
+    done = bnplace(tmp_path, "run", "c.yaml", "--jobs", "1")
+    assert done.returncode == 0, done.stdout + done.stderr
+    trials = runs(tmp_path, "planted")["trial"]
+    assert len(trials) == 4
+    for run in trials:
+        rate = HIGH if run.data.tags["bnplace.variant"].endswith("raw") else LOW
+        assert run.data.metrics["chosen_learning_rate"] == rate
+        assert run.data.tags["bnplace.chosen"] == f"learning_rate={rate!r}"
+        assert run.data.params["train.learning_rate"] == f'{{"choose": [{LOW}, {HIGH}]}}'
+        assert run.data.metrics["select_epochs"] >= run.data.metrics["epochs_run"]
+    text = " ".join(done.stdout.split())
+    assert "learning rate chosen per seed on the validation split" in text
+    assert "data.standardize=raw: 3 (2 of 2); data.standardize=std: 0.03 (2 of 2)" in text
