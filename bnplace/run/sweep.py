@@ -233,113 +233,147 @@ def _run(
     progress: Progress,
 ) -> SweepOutcome:
     """Deal the trials left through claims, record each event, end the sweep run."""
-    from bnplace.execute import EpochEnded, TrialEnded, TrialStarted
+    loop = _SweepLoop(prepared, tracker, claims, progress, todo, finished)
+    interrupted = loop.execute(executor)
+    return loop.finish(interrupted, skipped)
 
-    plan, selected = prepared.plan, prepared.selected
-    on_demand = (
-        seeds_on_demand(plan, todo, finished, [v.name for v in selected.variants])
-        if plan.design.sequential
-        else None
-    )
-    racing = Racing(plan, todo, finished) if plan.combinations else None  # a search
-    inner: Schedule = FixedSchedule(todo)
-    if racing is not None:
-        inner = racing
-    elif on_demand is not None:
-        inner = on_demand
-    trials = {t.key: t for t in todo}
-    buffers: dict[str, list[tuple[int, dict[str, float]]]] = {}
-    flushed: dict[str, float] = {}
-    counts = {"finished": 0, "failed": 0, "finished_elsewhere": 0, "failed_elsewhere": 0}
-    failures: list[tuple[str, int, str]] = []
 
-    def flush(key: str) -> None:
-        if buffers.get(key):
-            tracker.log_epochs(key, buffers[key])
-            buffers[key] = []
-        flushed[key] = time.monotonic()
+class _SweepLoop:
+    """One driver's pass over the trials left: the schedule that deals them (fixed, seeds on
+    demand or a search's race, behind claims), and the store records of each event the
+    executor emits (epochs buffered, flushed every `_FLUSH_EVERY_S`), the looks and
+    eliminations the schedule passed, and the counts the outcome reports."""
 
-    def on_event(event: Event) -> None:
+    def __init__(
+        self,
+        prepared: Prepared,
+        tracker: Tracker,
+        claims: Claims,
+        progress: Progress,
+        todo: list[Trial],
+        finished: dict[str, float],
+    ) -> None:
+        self.prepared, self.plan = prepared, prepared.plan
+        self.tracker, self.claims, self.progress = tracker, claims, progress
+        self.trials = {t.key: t for t in todo}
+        names = [v.name for v in prepared.selected.variants]
+        self.on_demand = (
+            seeds_on_demand(self.plan, todo, finished, names)
+            if self.plan.design.sequential
+            else None
+        )
+        self.racing = Racing(self.plan, todo, finished) if self.plan.combinations else None
+        inner: Schedule = FixedSchedule(todo)
+        if self.racing is not None:
+            inner = self.racing
+        elif self.on_demand is not None:
+            inner = self.on_demand
+        self.schedule = ClaimedSchedule(inner, _Deferred(claims), self.on_elsewhere)
+        self.buffers: dict[str, list[tuple[int, dict[str, float]]]] = {}
+        self.flushed: dict[str, float] = {}
+        self.counts = dict.fromkeys(
+            ("finished", "failed", "finished_elsewhere", "failed_elsewhere"), 0
+        )
+        self.failures: list[tuple[str, int, str]] = []
+
+    # --- events, as the executor emits them ------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
         with interrupt.deferred():  # an event's records are written whole, or not begun
-            record(event)
+            self.record(event)
 
-    def record(event: Event) -> None:
+    def record(self, event: Event) -> None:
+        from bnplace.execute import EpochEnded, TrialEnded, TrialStarted
+
         if isinstance(event, TrialStarted):
-            tracker.start_trial(trials[event.trial_key])
-            flushed[event.trial_key] = time.monotonic()
-            progress.started(event.trial_key, event.worker)
+            self.tracker.start_trial(self.trials[event.trial_key])
+            self.flushed[event.trial_key] = time.monotonic()
+            self.progress.started(event.trial_key, event.worker)
         elif isinstance(event, EpochEnded):
-            buffers.setdefault(event.trial_key, []).append((event.epoch, event.metrics))
-            if time.monotonic() - flushed.get(event.trial_key, 0.0) > _FLUSH_EVERY_S:
-                flush(event.trial_key)
-            progress.epoch(event.trial_key, event.epoch, event.metrics)
+            self.buffers.setdefault(event.trial_key, []).append((event.epoch, event.metrics))
+            if time.monotonic() - self.flushed.get(event.trial_key, 0.0) > _FLUSH_EVERY_S:
+                self.flush(event.trial_key)
+            self.progress.epoch(event.trial_key, event.epoch, event.metrics)
         elif isinstance(event, TrialEnded):
             result = event.result
-            flush(result.trial_key)
-            claims.release(tracker.end_trial(result, claims.taken_over))
-            counted(result, "")
+            self.flush(result.trial_key)
+            self.claims.release(self.tracker.end_trial(result, self.claims.taken_over))
+            self.counted(result, "")
 
-    def counted(result: TrialResult, where: str) -> None:
-        counts[("finished" if result.finished else "failed") + where] += 1
-        record_looks()
-        if not result.finished:
-            failures.append((result.variant, result.seed, result.reason))
-        progress.ended(result)
+    def flush(self, key: str) -> None:
+        if self.buffers.get(key):
+            self.tracker.log_epochs(key, self.buffers[key])
+            self.buffers[key] = []
+        self.flushed[key] = time.monotonic()
 
-    def on_elsewhere(result: TrialResult) -> None:
+    def on_elsewhere(self, result: TrialResult) -> None:
         """A trial another driver ran ended: counted, and its look recorded, as if here."""
-        counted(result, "_elsewhere")
+        self.counted(result, "_elsewhere")
 
-    def record_looks() -> None:
+    def counted(self, result: TrialResult, where: str) -> None:
+        self.counts[("finished" if result.finished else "failed") + where] += 1
+        self.record_looks()
+        if not result.finished:
+            self.failures.append((result.variant, result.seed, result.reason))
+        self.progress.ended(result)
+
+    def record_looks(self) -> None:
         """Seeds on demand: log the looks the schedule passed (it hears of this trial's end
         right after this event is written, so its newest looks come with the next event); a
         search: the eliminations, likewise."""
-        if on_demand is not None:
-            while on_demand.looks:
-                tracker.log_look(on_demand.looks.pop(0))
-        if racing is not None and racing.news:
-            record_eliminations(tracker, plan, racing.news)
-            racing.news.clear()
+        if self.on_demand is not None:
+            while self.on_demand.looks:
+                self.tracker.log_look(self.on_demand.looks.pop(0))
+        if self.racing is not None and self.racing.news:
+            record_eliminations(self.tracker, self.plan, self.racing.news)
+            self.racing.news.clear()
 
-    schedule = ClaimedSchedule(inner, _Deferred(claims), on_elsewhere)
-    interrupted = False
-    record_looks()  # looks a resumed sweep had already passed
-    try:
-        executor.run(schedule, prepared.datasets, on_event)
-        interrupt.check()  # pressed while the last events were written
-    except KeyboardInterrupt:
-        interrupted = True
-        tracker.kill_open_trials()
-    except Exception:
-        # the executor or the store failed (Ray workers that keep dying, a full disk): leave no
-        # run RUNNING where the store still takes writes (a dead driver's runs are otherwise
-        # marked KILLED by the next run, once their heartbeat is stale)
-        with contextlib.suppress(Exception):
-            tracker.kill_open_trials()
-            _end_sweep(tracker, claims, "FAILED")
-        raise
-    finally:
-        progress.close()
-    record_looks()
-    if racing is not None:
-        record_selection(tracker, plan, racing)
-    aggregates = tracker.write_aggregates(plan)
-    _end_sweep(tracker, claims, "KILLED" if interrupted else "FINISHED")
-    return SweepOutcome(
-        plan=plan,
-        tracking_uri=tracker.uri,
-        experiment_id=tracker.experiment_id,
-        sweep_run_id=tracker.sweep_run_id,
-        skipped=skipped,
-        finished=counts["finished"],
-        failed=counts["failed"],
-        interrupted=interrupted,
-        aggregates=aggregates,
-        failures=tuple(failures),
-        finished_elsewhere=counts["finished_elsewhere"],
-        failed_elsewhere=counts["failed_elsewhere"],
-        search=standing(racing) if racing is not None else None,
-    )
+    # --- the pass --------------------------------------------------------------------------
+
+    def execute(self, executor: Executor) -> bool:
+        """Run the schedule to its end; True when Ctrl-C stopped it (open trials KILLED)."""
+        self.record_looks()  # looks a resumed sweep had already passed
+        try:
+            executor.run(self.schedule, self.prepared.datasets, self.on_event)
+            interrupt.check()  # pressed while the last events were written
+        except KeyboardInterrupt:
+            self.tracker.kill_open_trials()
+            return True
+        except Exception:
+            # the executor or the store failed (Ray workers that keep dying, a full disk): leave
+            # no run RUNNING where the store still takes writes (a dead driver's runs are
+            # otherwise marked KILLED by the next run, once their heartbeat is stale)
+            with contextlib.suppress(Exception):
+                self.tracker.kill_open_trials()
+                _end_sweep(self.tracker, self.claims, "FAILED")
+            raise
+        finally:
+            self.progress.close()
+        return False
+
+    def finish(self, interrupted: bool, skipped: int) -> SweepOutcome:
+        """The last looks, a search's selection, the aggregates; the sweep run ended."""
+        self.record_looks()
+        if self.racing is not None:
+            record_selection(self.tracker, self.plan, self.racing)
+        aggregates = self.tracker.write_aggregates(self.plan)
+        _end_sweep(self.tracker, self.claims, "KILLED" if interrupted else "FINISHED")
+        tracker, counts = self.tracker, self.counts
+        return SweepOutcome(
+            plan=self.plan,
+            tracking_uri=tracker.uri,
+            experiment_id=tracker.experiment_id,
+            sweep_run_id=tracker.sweep_run_id,
+            skipped=skipped,
+            finished=counts["finished"],
+            failed=counts["failed"],
+            interrupted=interrupted,
+            aggregates=aggregates,
+            failures=tuple(self.failures),
+            finished_elsewhere=counts["finished_elsewhere"],
+            failed_elsewhere=counts["failed_elsewhere"],
+            search=standing(self.racing) if self.racing is not None else None,
+        )
 
 
 def _end_sweep(tracker: Tracker, claims: Claims, status: str) -> None:
