@@ -29,10 +29,12 @@ train: {epochs: 2, batch_size: 32, learning_rate: 0.01}
 """
 
 
-def write_config(folder: Path, extra: str, name: str = "c.yaml") -> Path:
-    """The tiny config plus `extra` in `folder`, beside an empty store (`sqlite_store`)."""
+def write_config(folder: Path, extra: str, name: str = "c.yaml", store: bool = True) -> Path:
+    """The tiny config plus `extra` in `folder`, beside an empty store (`sqlite_store`; not
+    with `store=False`, for a test that checks a failed run wrote no store)."""
     folder.mkdir(parents=True, exist_ok=True)
-    sqlite_store(folder)
+    if store:
+        sqlite_store(folder)
     path = folder / name
     path.write_text(TINY + textwrap.dedent(extra))
     return path

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bnplace.compare import Comparison, _relative_to_baseline, _write_outputs, compare_frames
+from bnplace.compare import Comparison, compare_frames
+from bnplace.compare.pipeline import _relative_to_baseline, _write_outputs
 from bnplace.compare.forest import VERDICT_COLORS, dataset_rows
 from bnplace.stats.verdicts import Design
 from bnplace.store.read import SweepInfo

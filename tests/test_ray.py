@@ -261,7 +261,7 @@ def test_ctrl_c_is_acted_on_at_the_first_press_and_a_rerun_resumes(
 def test_a_trial_bigger_than_the_cluster_is_refused_before_anything_is_written(
     tmp_path: Path, ray_address: str
 ) -> None:
-    config = write_config(tmp_path, "sweep: {seeds: 1}\n")
+    config = write_config(tmp_path, "sweep: {seeds: 1}\n", store=False)
     done = bnplace(
         tmp_path,
         "run",
@@ -281,7 +281,7 @@ def test_a_trial_bigger_than_the_cluster_is_refused_before_anything_is_written(
 
 
 def test_without_ray_the_error_says_how_to_install_it(tmp_path: Path) -> None:
-    config = write_config(tmp_path, "sweep: {seeds: 1}\n")
+    config = write_config(tmp_path, "sweep: {seeds: 1}\n", store=False)
     blocked = (
         "import sys; sys.modules['ray'] = None; "  # `import ray` now raises ImportError
         "from bnplace.console.cli import app; app(prog_name='bnplace')"

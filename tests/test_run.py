@@ -216,7 +216,7 @@ def test_jobs_1_and_jobs_2_give_the_same_metrics(pool_sweep, resumed_sweep) -> N
 
 
 def test_bad_config_exits_2_and_writes_nothing(tmp_path: Path) -> None:
-    config = write_config(tmp_path, "sweep: {sed: 3}\n")
+    config = write_config(tmp_path, "sweep: {sed: 3}\n", store=False)
     done = bnplace(tmp_path, "run", str(config))
     assert done.returncode == 2
     assert "did you mean: seeds" in done.stderr
