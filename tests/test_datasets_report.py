@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from bnplace.compare import Comparison, compare_frames
-from bnplace.compare.pipeline import _relative_to_baseline, _write_outputs
 from bnplace.compare.forest import VERDICT_COLORS, dataset_rows
+from bnplace.compare.pipeline import _relative_to_baseline, _write_outputs
 from bnplace.stats.verdicts import Design
 from bnplace.store.read import SweepInfo
 
