@@ -244,3 +244,16 @@ def test_the_budget_is_epochs_or_steps_not_both() -> None:
         parse_config(body + "train: {epochs: 5, steps: 500}\n", "s.yaml")
     (problem,) = info.value.problems
     assert problem.key == "train.steps" and "both state the budget" in str(problem)
+
+
+def test_gaussian_noise_past_what_keras_takes_is_refused_at_its_line() -> None:
+    """Keras 3's GaussianNoise refuses a stddev above 1: the config says so before any trial
+    fails on it."""
+    body = (
+        HEADER + "model:\n  - lstm: {units: 4}\nplacements: {lstm.after: [{gaussian_noise: 3.0}]}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        parse_config(body, "g.yaml")
+    (problem,) = info.value.problems
+    assert problem.key == "placements.lstm.after[0].gaussian_noise" and problem.line == 7
+    assert "stddev" in problem.message and problem.expected == "less than or equal to 1"

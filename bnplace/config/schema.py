@@ -101,7 +101,7 @@ class GaussianDropout(Dropout):
 
 class GaussianNoise(_Layer):
     shorthand = "stddev"
-    stddev: float = Field(0.1, ge=0)
+    stddev: float = Field(0.1, ge=0, le=1)  # Keras 3 refuses more (GaussianNoise.__init__)
 
 
 class ActivationLayer(_Layer):
