@@ -1,5 +1,5 @@
 """Decisions per seed: looks that cannot decide get no alpha, and the plan's figures are ones
-that can happen (issue 25). Seeded simulations of the rule as shipped (`bnplace.sequential`)
+that can happen (issue 25). Seeded simulations of the rule as shipped (`bnplace.stats.sequential`)
 and plans of real configs (no training)."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The behaviour every executor shares (results, failure isolation, time limits, a 
 Ctrl-C, workers started ahead) is checked on all of them in tests/test_executor_contract.py.
 Here: a pool worker is replaced after its quota of trials; the overdue rule and the stopping of
 workers started ahead (`bnplace.execute.slots`); the trial states and the wording of failures
-(`bnplace.result`).
+(`bnplace.trial.result`).
 """
 
 from __future__ import annotations

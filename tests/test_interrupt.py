@@ -1,4 +1,4 @@
-"""`bnplace.interrupt`: Ctrl-C raised at once, raised again when Python dropped it, held back in
+"""`execute.interrupt`: Ctrl-C raised at once, raised again when Python dropped it, held back in
 deferred blocks. Real signals (signal.raise_signal) in this process's main thread."""
 
 from __future__ import annotations

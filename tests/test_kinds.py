@@ -1,5 +1,5 @@
 """One table of layer kinds: the schema, the plan (shapes, lint, resolve) and the builder cover
-exactly the kinds of `bnplace.kinds`, and nothing else names a kind the table lacks."""
+exactly the kinds of `bnplace.names.kinds`, and nothing else names a kind the table lacks."""
 
 from __future__ import annotations
 

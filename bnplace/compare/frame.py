@@ -1,7 +1,7 @@
 """MLflow runs to DataFrames: how `bnplace compare` reads a sweep (`compare.record` writes back).
 
 In: an `MlflowClient` and which sweep (an experiment name or a sweep run id, or neither: the
-newest sweep in the store), found and searched through `bnplace.compare.store`. Out: a
+newest sweep in the store), found and searched through `bnplace.store.read`. Out: a
 `SweepData` with the sweep's metadata (`SweepInfo`, from the sweep run's tags), a variants table
 (one row per variant run of the sweep, in plan order, with its axis labels), a trials table (one
 row per trial: variant, variant_id, seed, trial_key, status, failure, run ids, axis labels,

@@ -1,4 +1,4 @@
-"""Paired comparisons of a sweep: each comparison of the family judged by `bnplace.verdicts`.
+"""Paired comparisons of a sweep: each comparison of the family judged by `bnplace.stats.verdicts`.
 
 In: a trials table (variant, seed, status, one column per metric; see `compare.stats`), the
 metric and its direction, the baseline, the `Design` (alpha, margin, failure rule, declared

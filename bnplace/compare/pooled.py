@@ -7,12 +7,12 @@ judged by `compare_pairs` on that dataset's trials alone); per comparison and da
 effect that is pooled (`effects`); per comparison the pooled row (`pooled`: random-effects
 estimate with its interval, τ², I², the prediction interval at its level, the verdict, whether
 a new dataset is predicted on the same side, the per-dataset verdicts counted and a sign test
-of direction over the datasets; `bnplace.pooling`); and, with 4 or more datasets, the rank
+of direction over the datasets; `bnplace.stats.pooling`); and, with 4 or more datasets, the rank
 view (Friedman over datasets, mean ranks, Nemenyi critical difference; Demšar 2006).
 
 The effect of a comparison on one dataset is the mean of its finite paired log ratios (a − b,
 per seed), one observation of the pooled t interval (the standard error of that mean is
-shown, and feeds τ² and I²; `bnplace.pooling` says why the datasets are not weighted by it; the
+shown, and feeds τ² and I²; `stats.pooling` says why the datasets are not weighted by it; the
 Hodges–Lehmann estimate of the per-dataset verdict is not a mean). Seeds where one side
 failed (a ratio of ±inf under `failures: rank_worst`) are left out of the pooled effect and
 counted (`n_failed`); the per-dataset verdicts still rank them worst. A metric that is not

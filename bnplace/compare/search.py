@@ -1,7 +1,7 @@
 """A search in `compare`: what the race selected and eliminated, read from the variant runs.
 
 In: a sweep's own variant runs (their `bnplace.search`, `bnplace.eliminated_at` and
-`bnplace.elimination` tags, written by `bnplace.track_search`) and its design (alpha, margin).
+`bnplace.elimination` tags, written by `bnplace.store.track_search`) and its design (alpha, margin).
 Out: a `SearchView`: per eliminated placement the seeds it had (its later planned seeds were
 never meant to run, so compare drops their "not run" rows instead of counting them as failed),
 and the notes compare prints and reports: the selected placements, the guarantee, and what was
@@ -84,7 +84,7 @@ def search_view(
 def ranking(view: SearchView, trials: pd.DataFrame, metric: str, direction: str) -> list[str]:
     """Each placement against the best (the lowest mean log loss among the selected, else among
     all): its gap in percent on the seeds both finished, with the race's bound on each side at
-    that many seeds (w_il(r) of `bnplace.selection`); best first, at most MAX_LISTED."""
+    that many seeds (w_il(r) of `bnplace.stats.selection`); best first, at most MAX_LISTED."""
     import numpy as np
 
     if view.rule is None or metric not in trials.columns:

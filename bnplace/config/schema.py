@@ -302,7 +302,7 @@ MAX_CANDIDATES = 16  # combinations of all chosen settings of one trial
 class Choose(Strict):
     """`learning_rate: {choose: [0.001, 0.003, 0.01, 0.03]}`: the value is chosen per trial
     (each variant, dataset and seed) by the lowest best validation loss, the test split out of
-    reach (`bnplace.choose`). Every candidate trains from the same seed's build."""
+    reach (`bnplace.trial.choose`). Every candidate trains from the same seed's build."""
 
     choose: list[float] = Field(min_length=2, max_length=MAX_CHOICES)
 
@@ -345,7 +345,7 @@ class Train(Strict):
 
     @property
     def chosen_keys(self) -> tuple[str, ...]:
-        """The settings given as `{choose: [...]}` (chosen per trial by `bnplace.choose`)."""
+        """The settings given as `{choose: [...]}` (chosen per trial by `bnplace.trial.choose`)."""
         return tuple(k for k in self.CHOOSABLE if isinstance(getattr(self, k), Choose))
 
 
@@ -386,7 +386,7 @@ AUTO_MAX_LIMIT = 60  # the design search's bound (bnplace.stats.sequential_desig
 
 
 class SeedSchedule(Strict):
-    """`seeds: {min: 6, max: 40, step: 4}`: seeds on demand (see `bnplace.sequential`): `min`
+    """`seeds: {min: 6, max: 40, step: 4}`: seeds on demand (see `bnplace.stats.sequential`): `min`
     seeds of every variant, then `step` more for variants with an undecided comparison, up to
     `max`. `seeds: auto` or `seeds: {auto: true, max: 30}`: min and step are chosen at plan time
     for the comparison family (`bnplace.stats.sequential_design.choose_design`)."""

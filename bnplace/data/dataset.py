@@ -98,7 +98,7 @@ class Dataset:
 
     def without_test(self) -> Dataset:
         """This data without its test split: what choosing a setting trains on
-        (`bnplace.choose`), so that the choice cannot read the test split."""
+        (`bnplace.trial.choose`), so that the choice cannot read the test split."""
         return replace(self, parts=tuple(p for p in self.parts if p.name != "test"))
 
     # --- windows ---------------------------------------------------------------------------

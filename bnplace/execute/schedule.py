@@ -118,7 +118,7 @@ class LookRecord:
 @dataclass
 class SeedsOnDemand:
     """Seeds dealt look by look while a variant's comparisons are undecided. With `dataset`
-    (several datasets: one per dataset, `bnplace.schedule_datasets`), only that dataset's
+    (several datasets: one per dataset, `bnplace.execute.schedule_datasets`), only that dataset's
     trials are dealt and judged: each dataset runs its own copy of the family."""
 
     plan: Plan

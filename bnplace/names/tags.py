@@ -3,7 +3,7 @@
 In: nothing (pure data; no MLflow, no files, no other bnplace module). Out: constants for every
 `bnplace.*` tag (what it holds and on which runs, in `TAGS`), the three run roles a run's
 `bnplace.kind` tag names (sweep, variant, trial), the sweep run's params and the artifact paths.
-`bnplace.track` writes these names and `bnplace.compare` reads them; the layout is described in
+`bnplace.store.track` writes these names and `bnplace.compare` reads them; the layout is in
 docs/tracking.md.
 """
 

@@ -3,7 +3,7 @@
 In: a resolved `ModelSpec`. Out: `model_detail`, plain data for `bnplace plan --variant NAME`
 and `plan --json` (`bnplace.plan.trials.variant_detail` adds the variant's id and name): the
 input shape (window, features), the output
-size, and per layer its kind, Keras class (from `bnplace.kinds`), where it came from (block id
+size, and per layer its kind, Keras class (from `bnplace.names.kinds`), where it came from (block id
 or site), its Keras arguments (momentum, rate, scale, units...), its output shape and its
 parameter count (from `bnplace.plan.shapes`, which a test checks against Keras layer by layer).
 """

@@ -5,7 +5,7 @@ produces from a config (every site resolved, every default filled) and which the
 into a `keras.Model`. A `ModelSpec` is the canonical form of a variant's network: two variants
 with the same `ModelSpec.canonical()` compute the same function and are merged by the plan.
 
-The layer kinds, their Keras arguments and short names are listed in `bnplace.kinds`.
+The layer kinds, their Keras arguments and short names are listed in `bnplace.names.kinds`.
 """
 
 from __future__ import annotations

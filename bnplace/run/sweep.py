@@ -6,7 +6,7 @@ or the user pressed Ctrl-C. The steps: load and plan (errors before anything is 
 each distinct dataset once, start the executor's workers, open the store in this process (the
 only writer) while they start, mark runs whose driver died (stale heartbeat) KILLED, skip trials
 whose key already FINISHED, continue the plan's sweep run (or create it), hand the rest to the
-executor through claims (`bnplace.claims`: several drivers may run one plan together; each
+executor through claims (`bnplace.store.claims`: several drivers may run one plan together; each
 trial is trained by one of them, and each waits for the trials the others hold), and write each
 event to MLflow whole as it arrives (Ctrl-C waits for the event being written).
 """
@@ -131,7 +131,7 @@ class SweepOutcome:
 
 
 def run_sweep(options: RunOptions, progress: Progress) -> SweepOutcome:
-    """Run the sweep; Ctrl-C anywhere in it is acted on (`bnplace.interrupt`)."""
+    """Run the sweep; Ctrl-C anywhere in it is acted on (`bnplace.execute.interrupt`)."""
     with interrupt.catching():
         try:
             return _run_sweep(options, progress)

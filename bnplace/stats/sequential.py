@@ -8,7 +8,7 @@ interval), and the design's figures by simulating this very rule: the false-verd
 no effect, the power at the last look and the expected seeds per variant at a given effect.
 
 The rule: at look k every open comparison gets the exact signed-rank interval of
-`bnplace.verdicts` at the nominal level 1 − p_k, and the verdict is read off it as in a fixed
+`bnplace.stats.verdicts` at the nominal level 1 − p_k, and the verdict is read off it as in a fixed
 design (better / worse when it excludes 0, equivalent inside ±margin); the first look that gives
 a verdict decides the comparison, which then needs no more seeds. The p_k are repeated
 confidence interval levels (Jennison & Turnbull 1989): boundaries c_k of the standardised

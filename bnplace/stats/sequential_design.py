@@ -11,7 +11,7 @@ The search: designs with looks min, min + step, ..., max' (dead looks dropped; `
 max' up to the configured max, min within 8 seeds of the fewest that can decide, step 1, 2 or
 4; a single look, the fixed design, is one of them), judged by simulating the shipped rule on
 one comparison (a variant against the baseline at its share alpha/m, exact signed-rank repeated
-confidence intervals, `bnplace.sequential`) with normal seed noise of sd `seed_sd`, `reps`
+confidence intervals, `bnplace.stats.sequential`) with normal seed noise of sd `seed_sd`, `reps`
 sweeps with common random numbers for every design: the sorted Walsh averages of the noise at n
 seeds are computed once per n, and a true log-ratio effect δ shifts every one of them by δ, so
 each design's intervals at each look and each effect are read off the same arrays. The chosen

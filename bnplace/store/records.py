@@ -4,7 +4,7 @@ In: a `Trial`, a plan, the resolved config's text, a trial's history. Out: the t
 flattened params (`flat_params`), its history as CSV (`history_csv`), the digests that tell
 whether two sweeps ran the same config (`config_digest`) and the same plan (`plan_digest`, which
 decides the sweep run a rerun continues), the library versions tagged on a sweep run, and
-`finite` (only finite metrics are logged). No MLflow: `bnplace.track` logs these values.
+`finite` (only finite metrics are logged). No MLflow: `bnplace.store.track` logs these values.
 """
 
 from __future__ import annotations

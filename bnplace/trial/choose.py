@@ -3,7 +3,7 @@
 In: a `Train` section whose `learning_rate` (or `weight_decay`) is a `Choose`. Out: the
 candidate `Train` sections (every combination of the chosen values, each fixed), the metric
 names a chosen setting is logged under, and `pick`, the rule that takes the candidate with the
-lowest best validation loss. Pure: no TensorFlow, no files; `bnplace.train` trains the
+lowest best validation loss. Pure: no TensorFlow, no files; `bnplace.trial.train` trains the
 candidates.
 
 The protocol, and why it is fair:

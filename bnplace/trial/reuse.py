@@ -12,7 +12,7 @@ The reset (`load`): every model variable (weights, BN moving statistics, dropout
 seed-generator states) takes the value of the fresh build's variable at the same path, and the
 optimizer's variables go back to the values they had when it was built (iteration counter and
 moment slots zero, the learning rate the config's, which ReduceLROnPlateau may have lowered).
-Data order and callbacks are the trial's own, as in a fresh trial (`bnplace.train`). Results
+Data order and callbacks are the trial's own, as in a fresh trial (`bnplace.trial.train`). Results
 are bit-identical to a fresh trial's (tests/test_reuse.py). A model is reused only when all its
 state lives in variables: `blocker` names the reason when it may not (a layer class not known
 to be so, or a fresh build whose variables do not match the kept model's one for one), and the

@@ -10,7 +10,7 @@ one-off on a fresh model. Neither raises for a problem of the trial itself: an e
 diverging loss or a time limit becomes a FAILED result, worded by
 `bnplace.trial.result.failed_result`.
 The result's tags say whether the model was reused and how many functions the trial traced.
-A trial whose `train` has `{choose: [...]}` settings fits each candidate (`bnplace.choose`) from
+A trial whose `train` has `{choose: [...]}` settings fits each candidate (`trial.choose`) from
 the seed's build on the data without its test split, keeps the one with the lowest best
 validation loss and evaluates only that one; a fixed setting trains exactly as before.
 """
@@ -80,7 +80,7 @@ class _Watch(keras.callbacks.Callback):
 
 class TrialRunner:
     """Runs trials one after another in one process, keeping each variant's compiled and traced
-    model (`bnplace.reuse`) for its next seed. A worker holds one; results are bit-identical
+    model (`bnplace.trial.reuse`) for its next seed. A worker holds one; results are bit-identical
     to fresh trials'. `capacity` 0 keeps nothing: every trial builds and traces afresh."""
 
     def __init__(self, capacity: int = CAPACITY) -> None:
@@ -169,7 +169,7 @@ class TrialRunner:
     def _choose(self, trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None) -> _Fitted:
         """Fit every candidate of the trial's `{choose: [...]}` settings from the seed's build,
         on the data without its test split, and keep the one with the lowest best validation
-        loss (`bnplace.choose`). Its epochs are then reported as the trial's."""
+        loss (`bnplace.trial.choose`). Its epochs are then reported as the trial's."""
         held_out = dataset.without_test()  # the choice cannot read the test split
         options = choose.candidates(trial.config.train)
         if self.cache.capacity > 0:  # keep every candidate's model for the variant's next seed
