@@ -274,6 +274,29 @@ def ctrl_c_at_every_moment(folder: Path, *options: str) -> None:
     assert len(finished) == 2
 
 
+def _freeze_outside_a_write(driver: Driver, db: Path, tries: int = 20) -> None:
+    """A SQLite store is locked by a process frozen inside a write (its heartbeat thread's tag,
+    say) until that process runs again: no other driver can even open the store, which no
+    protocol on top of SQLite can change. Fencing is about a driver frozen between its writes,
+    so thaw and freeze again until the store takes an exclusive lock (PostgreSQL behind a server
+    holds no lock for a frozen client: this is SQLite's alone)."""
+    import sqlite3
+
+    for _ in range(tries):
+        try:
+            with sqlite3.connect(db, timeout=1.0) as connection:
+                # EXCLUSIVE: no other connection holds even a read lock (a frozen reader's
+                # SHARED lock would block every later commit), released at once
+                connection.execute("BEGIN EXCLUSIVE")
+                connection.rollback()
+            return
+        except sqlite3.OperationalError:  # "database is locked": frozen inside a write
+            os.killpg(driver.process.pid, signal.SIGCONT)
+            time.sleep(0.2)
+            os.killpg(driver.process.pid, signal.SIGSTOP)
+    raise AssertionError(f"the store stayed locked through {tries} freezes")
+
+
 def frozen_driver_is_superseded(folder: Path, *options: str, store: MlflowClient) -> None:
     """Fencing: driver A claims the one trial and is frozen (SIGSTOP, its whole process group)
     past the stale period; driver B takes the trial over and finishes it; A is thawed
@@ -285,6 +308,8 @@ def frozen_driver_is_superseded(folder: Path, *options: str, store: MlflowClient
     first = Driver(folder, *args)
     first.wait_for("start ")
     os.killpg(first.process.pid, signal.SIGSTOP)  # a closed laptop lid, a long GC pause
+    if not options:  # ./mlflow.db: frozen between two writes, not inside one
+        _freeze_outside_a_write(first, folder / "mlflow.db")
     try:
         second, text = Driver(folder, *args).finish()  # waits out the stale period, takes over
         assert second == 0 and done_counts(text)["finished"] == 1, text
