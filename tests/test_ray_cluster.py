@@ -37,7 +37,7 @@ sweep:
   arms:
     length:
       short: {}
-      long: {train.epochs: 12}
+      long: {train.epochs: 30}
   seeds: 3
 """
 
@@ -125,9 +125,11 @@ def cluster() -> Iterator[Cluster]:
                     os.kill(int(pid), signal.SIGKILL)
 
 
-def victim_on(driver: Driver, root: int, timeout: float = 240) -> str:
+def victim_on(driver: Driver, root: int, timeout: float = 240) -> tuple[str, bool]:
     """A long trial running on the node whose `ray start` is process `root`, past its first
-    epoch, once that node has finished a trial: the trial the node is lost under."""
+    epoch: the trial the node is lost under; and whether that node had finished a trial
+    before it (its worker may start late on a busy machine, after the head took the short
+    trials). A long trial runs 30 epochs, seconds, so a 0.2 s poll sees it running."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = driver.log.read_text()
@@ -135,12 +137,12 @@ def victim_on(driver: Driver, root: int, timeout: float = 240) -> str:
         done = set(re.findall(r"^(?:done  |FAILED) (.+?) \(\d+/", text, re.MULTILINE))
         here = {name for name, pid in starts.items() if on_node(int(pid), root)}
         for name in sorted(here - done):
-            if done & here and name.startswith("length=long") and f"epoch  {name} 1/" in text:
-                return name
+            if name.startswith("length=long") and f"epoch  {name} 1/" in text:
+                return name, bool(done & here)
         assert driver.process.poll() is None, text
         time.sleep(0.2)
     driver.kill()
-    raise AssertionError(f"the second node ran no long trial after a first one:\n{text}")
+    raise AssertionError(f"the second node ran no long trial:\n{text}")
 
 
 def parent(pid: int) -> int:
@@ -177,7 +179,7 @@ def test_trials_spread_over_two_nodes_and_survive_losing_one(
     config = write_config(tmp_path, CONFIG)
     args = ("run", str(config), "--executor", "ray", "--ray-address", cluster.address)
     driver = Driver(tmp_path, *args, "--max-retries", "1", "--no-compare")
-    victim = victim_on(driver, cluster.node.pid)
+    victim, node_finished_one = victim_on(driver, cluster.node.pid)
     lose_node(cluster.node.pid)  # the second node is lost mid-trial, as with a dead machine
     code, text = driver.finish()
 
@@ -190,7 +192,9 @@ def test_trials_spread_over_two_nodes_and_survive_losing_one(
     assert code == (1 if failed else 0), text
     lost = next(t for t in trials if t.info.run_name == victim)
     assert lost.info.status == "FINISHED", text  # retried on the head (--max-retries 1)
+    # the trial each run records is where it finished: the second node's own, if it finished
+    # one before it was lost (the victim's start line above shows it ran trials either way)
     nodes = {t.data.tags["bnplace.node"] for t in trials}
-    assert len(nodes) == 2  # the second node ran a trial to the end before it was lost
+    assert len(nodes) == (2 if node_finished_one else 1), text
     (sweep,) = runs(tmp_path)["sweep"]
     assert sweep.info.status == "FINISHED"
