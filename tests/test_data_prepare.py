@@ -15,9 +15,8 @@ import pandas as pd
 import pytest
 from pydantic import TypeAdapter
 
-from bnplace.config.data import DataConfig
+from bnplace.config.data import DataConfig, rows_needed, split_sizes
 from bnplace.data import Dataset, format_summary, prepare
-from bnplace.data.prepare import rows_needed, split_sizes
 from bnplace.names.errors import DataError
 
 ADAPTER = TypeAdapter(DataConfig)

@@ -9,6 +9,7 @@ a label column for classification) are checked here, so they fail at `validate` 
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -18,6 +19,11 @@ from bnplace.config.base import Strict
 from bnplace.names.errors import did_you_mean
 
 Task = Literal["forecast", "classify"]  # the one definition; data/ and plan/ import it
+
+# Bounds on what a data section may ask for: far past any time-series model this tool trains,
+# and small enough that the arithmetic on them (rows a split needs) stays exact and instant.
+MAX_WINDOW = 100_000  # time steps per input window
+MAX_HORIZON = 10_000  # steps ahead predicted
 
 # Packaged datasets: canonical name -> (task, pip package that ships it, description).
 # The loaders live in bnplace/data/packaged.py; this table only names them, so the schema can
@@ -61,6 +67,21 @@ def _normalise_name(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
+def split_sizes(n: int, train: float, val: float) -> tuple[int, int, int]:
+    """Rows (or sequences) per split: train and val rounded half up, test takes the rest."""
+    n_train = math.floor(n * train + 0.5)
+    n_val = math.floor(n * val + 0.5)
+    return n_train, n_val, n - n_train - n_val
+
+
+def rows_needed(minimum: int, train: float, val: float) -> int:
+    """The fewest rows for which every split gets at least `minimum` rows."""
+    n = max(3 * minimum, math.ceil(minimum / min(train, val, 1 - train - val)) - 3)
+    while min(split_sizes(n, train, val)) < minimum:
+        n += 1
+    return n
+
+
 class Split(Strict):
     """Split fractions: chronological (train, then val, then test) for forecasting; a stratified
     random split with a fixed seed for classification."""
@@ -82,11 +103,14 @@ class _Windowing(Strict):
     window: int = Field(
         48,
         ge=2,
+        le=MAX_WINDOW,
         description="time steps per input window (classification: the sequence length, "
         "taken from the data for csv/packaged sources)",
     )
-    horizon: int = Field(1, ge=1, description="steps ahead predicted (forecasting)")
-    stride: int = Field(1, ge=1, description="step between consecutive windows (forecasting)")
+    horizon: int = Field(1, ge=1, le=MAX_HORIZON, description="steps ahead predicted (forecasting)")
+    stride: int = Field(
+        1, ge=1, le=MAX_WINDOW, description="step between consecutive windows (forecasting)"
+    )
     split: Split = Split()
     standardize: bool = Field(
         True,
@@ -121,6 +145,22 @@ class SyntheticData(_Windowing):
         if isinstance(data, dict) and "task" not in data and data.get("generator") == "shapes":
             return {**data, "task": "classify"}
         return data
+
+    @model_validator(mode="after")
+    def _windows_fit_the_length(self) -> SyntheticData:
+        """A forecasting series of `length` steps must hold one window (window + horizon
+        rows) in each split; said here, at `validate`, rather than when the data is made."""
+        need = self.window + self.horizon
+        sizes = split_sizes(self.length, self.split.train, self.split.val)
+        if self.task == "forecast" and min(sizes) < need:
+            raise ValueError(
+                f"length {self.length} split {self.split.train:g}/{self.split.val:g}/"
+                f"{self.split.test:g} gives train/val/test = {sizes[0]}/{sizes[1]}/{sizes[2]} "
+                f"steps, but each split needs window + horizon = {need} steps for one window: "
+                f"length at least {rows_needed(need, self.split.train, self.split.val)}, or a "
+                "shorter window"
+            )
+        return self
 
     @model_validator(mode="after")
     def _generator_fits(self) -> SyntheticData:

@@ -23,12 +23,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 
-from bnplace.config.data import CsvData, DataConfig, PackagedData, SyntheticData
+from bnplace.config.data import (
+    CsvData,
+    DataConfig,
+    PackagedData,
+    SyntheticData,
+    rows_needed,
+    split_sizes,
+)
 from bnplace.data.dataset import Dataset, Part
 from bnplace.data.raw import RawSequences, RawSeries
 from bnplace.names.errors import DataError
@@ -63,21 +69,6 @@ def load_raw(section: DataConfig, base_dir: Path) -> RawSeries | RawSequences:
 
 
 # --- splitting -----------------------------------------------------------------------------
-
-
-def split_sizes(n: int, train: float, val: float) -> tuple[int, int, int]:
-    """Rows (or sequences) per split: train and val rounded half up, test takes the rest."""
-    n_train = math.floor(n * train + 0.5)
-    n_val = math.floor(n * val + 0.5)
-    return n_train, n_val, n - n_train - n_val
-
-
-def rows_needed(minimum: int, train: float, val: float) -> int:
-    """The fewest rows for which every split gets at least `minimum` rows."""
-    n = max(3 * minimum, math.ceil(minimum / min(train, val, 1 - train - val)) - 3)
-    while min(split_sizes(n, train, val)) < minimum:
-        n += 1
-    return n
 
 
 # --- forecasting ---------------------------------------------------------------------------
