@@ -8,6 +8,9 @@ Walsh averages, its exact p-value, the verdict (better / worse / equivalent / in
 the seed figures a design needs: the fewest seeds at which any verdict is reachable and the
 seeds that give a stated power, found by simulating this very rule.
 
+With `compare.interval: t` (`bnplace.stats.intervals`) the interval is Student t's on the mean
+paired log ratio at the same level, and the verdict is read off it the same way.
+
 The rule, in one sentence: every interval is an exact signed-rank interval at the Bonferroni
 level 1 − alpha/m over the m comparisons of the family, and the verdict is read off it — better
 or worse when it excludes 0, equivalent when it lies inside ±margin, inconclusive otherwise — so
@@ -40,6 +43,10 @@ WORSE = "worse"
 EQUIVALENT = "equivalent"
 INCONCLUSIVE = "inconclusive"
 BASELINE = "baseline"
+
+SIGNED_RANK = "signed_rank"  # `compare.interval`: exact signed-rank intervals (default)
+T = "t"  # Student t intervals of the mean (bnplace.stats.intervals)
+INTERVALS = (SIGNED_RANK, T)
 
 RANK_WORST = "rank_worst"  # a failed seed ranks worse than every finished seed (default)
 DROP = "drop"  # a failed seed leaves the pairing
@@ -93,6 +100,7 @@ class Design:
     contrasts: tuple[Contrast, ...] = field(default_factory=tuple)  # beyond the baseline's
     looks: tuple[int, ...] = ()  # seeds per variant at each look of a sequential design
     versus_baseline: bool = True  # False: the family is the declared contrasts alone
+    interval: str = SIGNED_RANK  # the interval family verdicts are read from (INTERVALS)
 
     @property
     def sequential(self) -> bool:
@@ -110,6 +118,7 @@ class Design:
             ],
             "looks": list(self.looks),
             "versus_baseline": self.versus_baseline,
+            "interval": self.interval,
         }
 
     @classmethod
@@ -139,6 +148,7 @@ class Design:
             failures=str(data.get("failures", RANK_WORST)),
             contrasts=contrasts,
             looks=tuple(int(n) for n in looks) if isinstance(looks, list) else (),
+            interval=str(data.get("interval", SIGNED_RANK)),
         )
 
 
@@ -202,9 +212,12 @@ def achieved_level(n: int, k: int) -> float:
     return 1.0 - 2.0 * float(null_cdf(n)[max(k, 1) - 1])
 
 
-def min_seeds(m: int, alpha: float = DEFAULT_ALPHA) -> int:
+def min_seeds(m: int, alpha: float = DEFAULT_ALPHA, interval: str = SIGNED_RANK) -> int:
     """Fewest paired seeds at which any verdict is reachable in a family of `m` comparisons:
-    the smallest n with 2^(1−n) ≤ alpha/m (8 comparisons at 0.05: 9 seeds)."""
+    the smallest n with 2^(1−n) ≤ alpha/m (8 comparisons at 0.05: 9 seeds); 2 for t
+    intervals (a t quantile is finite at any level from one degree of freedom)."""
+    if interval == T:
+        return 2
     return max(1, math.ceil(1 + math.log2(max(m, 1) / alpha) - 1e-12))
 
 
@@ -322,11 +335,28 @@ def _simulated_counts(
     return counts
 
 
+def _t_simulated(n: int, effect: float, sd: float, level: float, reps: int, seed: int) -> Intervals:
+    """t intervals (`bnplace.stats.intervals.t_intervals`) of `reps` samples of n normal
+    differences (a seed per n, as `_simulated_counts`)."""
+    from bnplace.stats.intervals import t_intervals  # it builds on this module
+
+    return t_intervals(np.random.default_rng([seed, n]).normal(effect, sd, (reps, n)), level)
+
+
 def detection_power(
-    n: int, effect: float, sd: float, level: float, *, reps: int = 4000, seed: int = 0
+    n: int,
+    effect: float,
+    sd: float,
+    level: float,
+    *,
+    reps: int = 4000,
+    seed: int = 0,
+    interval: str = SIGNED_RANK,
 ) -> float:
     """P(the rule calls a true log-ratio `effect` (> 0) significant in its direction) at n seeds
     with normal seed-to-seed sd `sd`."""
+    if interval == T:
+        return float(np.mean(_t_simulated(n, abs(effect), sd, level, reps, seed).low > 0))
     k = interval_rank(n, level)
     if k == 0:
         return 0.0
@@ -343,9 +373,16 @@ def equivalence_power(
     *,
     reps: int = 4000,
     seed: int = 0,
+    interval: str = SIGNED_RANK,
 ) -> float:
     """P(the rule says "equivalent within ±margin") at n seeds when the true log ratio is
     `effect` with normal seed-to-seed sd `sd`."""
+    if interval == T:
+        iv = _t_simulated(n, effect, sd, level, reps, seed)
+        said = decide(
+            iv.low, iv.high, bounds=margin_bounds(margin), reachable=True, lower_is_better=True
+        )
+        return float(np.mean(said == EQUIVALENT))
     k = interval_rank(n, level)
     if k == 0:
         return 0.0
@@ -391,6 +428,7 @@ def seeds_for_power(
     alpha: float = DEFAULT_ALPHA,
     power: float = POWER,
     seed: int = 0,
+    interval: str = SIGNED_RANK,
 ) -> int | None:
     """Seeds per variant that give `power` to call an effect of the margin's size (log(1 +
     margin), the smaller side) better or worse in a family of `m`, by simulating this rule with
@@ -398,7 +436,9 @@ def seeds_for_power(
     level = level_for(alpha, m)
     effect = math.log1p(margin)
     return _smallest_n(
-        lambda n: detection_power(n, effect, sd, level, seed=seed), min_seeds(m, alpha), power
+        lambda n: detection_power(n, effect, sd, level, seed=seed, interval=interval),
+        min_seeds(m, alpha, interval),
+        power,
     )
 
 
@@ -411,12 +451,13 @@ def seeds_for_equivalence(
     alpha: float = DEFAULT_ALPHA,
     power: float = POWER,
     seed: int = 0,
+    interval: str = SIGNED_RANK,
 ) -> int | None:
     """Seeds per variant at which the rule says "equivalent within ±margin" with probability
     `power` when there is no effect (log ratios normal with sd `sd`)."""
     level = level_for(alpha, m)
     return _smallest_n(
-        lambda n: equivalence_power(n, 0.0, sd, level, margin, seed=seed),
-        min_seeds(m, alpha),
+        lambda n: equivalence_power(n, 0.0, sd, level, margin, seed=seed, interval=interval),
+        min_seeds(m, alpha, interval),
         power,
     )

@@ -1,0 +1,176 @@
+"""`compare.interval: t`: Student t intervals of the mean paired log ratio, fixed and as repeated
+confidence intervals of seeds on demand (`bnplace.stats.intervals`). Seeded, vectorised
+simulations of the rule as shipped: familywise coverage (normal, t3, lognormal noise) down to
+the few seeds its looks allow, the A/A rate over all looks, and what it saves against a fixed
+design of the same power (issue 25: m = 6, seed sd 4.5%)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as st
+
+from bnplace.stats.intervals import null_abs_t, paired_intervals, t_boundaries, t_intervals
+from bnplace.stats.sequential import (
+    SequentialRule,
+    judge,
+    live_looks,
+    look_sizes,
+    simulate,
+    spent,
+)
+from bnplace.stats.verdicts import (
+    BETTER,
+    SIGNED_RANK,
+    WORSE,
+    T,
+    detection_power,
+    level_for,
+    margin_bounds,
+    signed_rank_intervals,
+)
+
+SD = 0.045  # seed sd of a paired log ratio (issue 25)
+M = 6
+LOOKS = look_sizes(5, 14, 1)  # the design quoted in the README: 5, 6, ..., 14
+PAIRS = [(v, 0) for v in range(1, M + 1)]  # 6 variants against a common baseline
+
+
+def _draw(rng: np.random.Generator, shape: str, size: tuple[int, ...]) -> np.ndarray:
+    """Centred noise of sd ~1 around a known centre: normal, t3, lognormal(0, 1) minus its mean
+    (the t interval's target is the mean)."""
+    if shape == "normal":
+        return rng.standard_normal(size)
+    if shape == "t3":
+        return rng.standard_t(3, size)
+    return rng.lognormal(0.0, 1.0, size) - math.exp(0.5)
+
+
+def test_t_interval_is_the_textbook_one() -> None:
+    rng = np.random.default_rng(0)
+    d = rng.normal(0.02, 0.05, size=(3, 7))
+    iv = t_intervals(d, 0.99)
+    for row, low, high, p in zip(d, iv.low, iv.high, iv.p_value, strict=True):
+        want = st.t.interval(0.99, 6, loc=row.mean(), scale=st.sem(row))
+        assert (low, high) == pytest.approx(want)
+        assert p == pytest.approx(st.ttest_1samp(row, 0.0).pvalue)
+        assert (p <= 0.01) == (low > 0 or high < 0)
+    assert paired_intervals(d, 0.99, T).low == pytest.approx(iv.low)
+    assert paired_intervals(d, 0.99, SIGNED_RANK).low == pytest.approx(
+        signed_rank_intervals(d, 0.99).low
+    )
+    few = t_intervals(d[:, :1], 0.99)
+    assert not few.reachable and np.isinf(few.low).all()
+    failed = d.copy()
+    failed[0, 0] = np.inf
+    assert not t_intervals(failed, 0.99).reachable
+
+
+@pytest.mark.parametrize("shape", ["normal", "t3", "lognormal"])
+def test_familywise_coverage_of_fixed_t_intervals(shape: str) -> None:
+    """All m t intervals at the Bonferroni level cover their means together (2,000 repeats a
+    cell, m = 1, 8, 11 at 3-30 seeds). Normal and t3: >= 0.93. Lognormal (skewness 6): the
+    limit `plan` states with the figure printed here."""
+    figures = {}
+    for m, n in ((1, 3), (1, 6), (1, 30), (8, 4), (8, 10), (8, 30), (11, 4), (11, 10), (11, 20)):
+        rng = np.random.default_rng([n, m, len(shape), 7])
+        iv = t_intervals(_draw(rng, shape, (2000 * m, n)), level_for(0.05, m))
+        inside = (iv.low <= 0.0) & (0.0 <= iv.high)
+        figures[(m, n)] = round(float(inside.reshape(2000, m).all(axis=1).mean()), 3)
+    print(f"\n{shape}: t intervals, simultaneous coverage (m, seeds)", figures)
+    if shape != "lognormal":
+        assert min(figures.values()) >= 0.93
+    else:
+        assert min(figures.values()) < 0.93  # the limit is real: plan and README say so
+
+
+def test_t_boundaries_spend_alpha_as_planned() -> None:
+    """The computed boundaries, checked on fresh null paths (another seed): t statistics first
+    cross ±c_k at look k with probability close to alpha·(t_k − t_{k−1})."""
+    alpha = 0.05 / M
+    rule = SequentialRule(LOOKS, 0.05, M, T)
+    c = np.array([st.t.isf((1 - level) / 2, n - 1) for n, level in zip(LOOKS, rule.levels)])
+    fresh = null_abs_t(LOOKS, LOOKS[-1], 1 << 19, seed=5)
+    over = fresh > c[:, None]
+    first = np.where(over.any(axis=0), over.argmax(axis=0), -1)
+    crossed = np.bincount(first[first >= 0], minlength=len(LOOKS)) / fresh.shape[1]
+    planned = np.diff([0.0] + [spent(n / LOOKS[-1], alpha, T) for n in LOOKS])
+    print(f"\nspent {crossed.sum():.5f} of {alpha:.5f}")
+    assert crossed.sum() <= alpha * 1.03
+    assert np.allclose(crossed, planned, atol=2.5e-4)
+    # the same boundaries from the same paths, every time (decisions depend on trials alone)
+    again = t_boundaries(null_abs_t(LOOKS, 14, 1 << 12, seed=1), (0.001,) * len(LOOKS))
+    assert np.array_equal(again, t_boundaries(null_abs_t(LOOKS, 14, 1 << 12, seed=1),
+                                              (0.001,) * len(LOOKS)))  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", ["normal", "t3", "lognormal"])
+def test_repeated_t_intervals_cover_at_every_look_together(shape: str) -> None:
+    """Seeds on demand with t intervals, m = 6 against a common baseline, looks 5..14: A/A
+    familywise false verdicts over all looks <= 0.05 (normal), and all 6 comparisons' intervals
+    at all 10 looks cover the true difference together (2,000 sweeps)."""
+    rule = SequentialRule(LOOKS, 0.05, M, T)
+    rng = np.random.default_rng([len(shape), 3])
+    d = _draw(rng, shape, (2000, M, LOOKS[-1])) * SD  # paired differences, mean 0
+    covered = np.ones((2000, M), dtype=bool)
+    for n, level in zip(rule.looks, rule.levels, strict=True):
+        iv = t_intervals(d[:, :, :n].reshape(2000 * M, n), level)
+        covered &= ((iv.low <= 0.0) & (0.0 <= iv.high)).reshape(2000, M)
+    coverage = float(covered.all(axis=1).mean())
+    print(f"\n{shape}: m = 6, looks 5..14, all intervals at all looks cover: {coverage:.3f}")
+    if shape == "normal":
+        null = simulate(rule, [0.0] * (M + 1), PAIRS, sd=SD, margin=0.05, reps=4000, seed=31)
+        rate = null.rate(BETTER, WORSE)
+        print(f"A/A familywise over 10 looks, common baseline: {rate:.3f}")
+        assert rate <= 0.05
+    if shape != "lognormal":
+        assert coverage >= 0.93
+    else:
+        assert coverage < 0.93  # the limit plan and README state
+
+
+def _fixed_t_power(n: int, effect: float, sd: float, m: int) -> float:
+    """Power of the fixed t design (one look at the Bonferroni level), exactly: noncentral t."""
+    q = st.t.isf(0.05 / m / 2, n - 1)
+    return float(st.nct.sf(q, n - 1, effect / sd * math.sqrt(n)))
+
+
+def test_seeds_on_demand_at_2x_the_margin_against_the_fixed_design_of_the_same_power() -> None:
+    """Issue 25's figure: m = 6, seed sd 4.5%, margin ±5%, true effect 2x the margin (10%):
+    the mean seeds per compared variant of looks 5..14 (t intervals) against the fixed t design
+    whose power at 2x equals this design's (capped at 0.999, as test_sequential does).
+    Measured: 7.2 seeds against 12: 0.60x; power at 1.5x 0.97, A/A (other test) 0.042."""
+    rule = SequentialRule(live_looks(LOOKS, 0.05, M, T), 0.05, M, T)
+    assert rule.looks == LOOKS
+    figures = {}
+    for times, seed in ((1.5, 51), (2.0, 52)):
+        effects = [0.0] + [math.log1p(times * 0.05)] * M
+        sim = simulate(rule, effects, PAIRS, sd=SD, margin=0.05, reps=6000, seed=seed)
+        figures[times] = (float(sim.seeds[:, 1:].mean()), float(sim.share(WORSE).mean()))
+    seeds, power = figures[2.0]
+    effect = math.log1p(0.10)
+    fixed = next(n for n in range(2, 100) if _fixed_t_power(n, effect, SD, M) >= min(power, 0.999))
+    assert _fixed_t_power(8, effect, SD, M) == pytest.approx(
+        detection_power(8, effect, SD, level_for(0.05, M), interval=T, reps=20000), abs=0.01
+    )
+    ratio = seeds / fixed
+    print(
+        f"\nm=6, sd 4.5%, looks 5..14 (t): power at 1.5x {figures[1.5][1]:.3f}; at 2x "
+        f"{seeds:.2f} seeds per variant, power {power:.5f}; fixed t design of that power "
+        f"{fixed} seeds: {ratio:.3f}x"
+    )
+    assert figures[1.5][1] >= 0.8
+    assert round(ratio, 2) <= 0.60
+
+
+def test_judge_is_the_simulated_rule_with_t_intervals() -> None:
+    rule = SequentialRule(LOOKS, 0.05, M, T)
+    sim = simulate(rule, [0.0, 0.08], [(1, 0)], sd=SD, margin=0.05, reps=60, seed=8)
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(60, 2, 14)) * (SD / math.sqrt(2.0)) + np.array([0.0, 0.08])[None, :, None]
+    for r in range(60):
+        got = judge(x[r, 1] - x[r, 0], 14, rule, bounds=margin_bounds(0.05), lower_is_better=True)
+        assert got.verdict == sim.verdicts[r, 0]
+        assert (got.look if got.decided else -1) == sim.decided_at[r, 0]
