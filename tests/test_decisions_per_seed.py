@@ -145,8 +145,9 @@ def test_auto_design_meets_its_power_and_costs_no_more_than_the_fixed_one(m: int
     and 2x the margin. Measured: m = 6, sd 4.5%: the fixed 10 seeds itself (sequential looks
     cannot beat it there: any verdict needs 8 seeds at alpha/6, a fixed design of power 0.8
     needs 9-10); m = 3, sd 10%: looks 13, 15, ..., 27, 16.7 seeds at 2x the margin."""
+    from bnplace.stats.seed_figures import detection_power
     from bnplace.stats.sequential_design import choose_design
-    from bnplace.stats.verdicts import detection_power, level_for
+    from bnplace.stats.verdicts import level_for
 
     chosen = choose_design(m, 0.05, 0.05, sd)
     rule = SequentialRule(chosen.looks, 0.05, m)

@@ -365,7 +365,7 @@ class Compare(Strict):
     seed_sd: float = Field(0.05, gt=0.0, le=2.0)  # assumed sd of a paired log ratio (planning)
     failures: Literal["rank_worst", "drop"] = "rank_worst"
     # the interval verdicts are read from: exact signed-rank (robust to skew, ranks failures)
-    # or Student t (decides at 4-6 seeds; needs failures: drop): bnplace.stats.intervals
+    # or Student t (decides at 4-6 seeds; needs failures: drop): bnplace.stats.verdicts.t_intervals
     interval: Literal["signed_rank", "t"] = "signed_rank"
     # pairs [a, b] of variant names or `axis=label` selectors, or axis contrasts
     contrasts: list[tuple[str, str] | AxisContrast] = Field(default_factory=list, max_length=64)

@@ -18,17 +18,16 @@ from typing import TYPE_CHECKING, Any
 from bnplace.config.schema import AxisContrast, Compare
 from bnplace.names.errors import PlanError, UnknownVariant, did_you_mean
 from bnplace.plan.lint import Finding
+from bnplace.stats.seed_figures import seeds_for_equivalence, seeds_for_power
 from bnplace.stats.sequential import SequentialRule, expected_seeds, live_looks
 from bnplace.stats.verdicts import (
     POWER,
     SIGNED_RANK,
-    T,
     Contrast,
     Design,
+    T,
     family,
     min_seeds,
-    seeds_for_equivalence,
-    seeds_for_power,
 )
 
 if TYPE_CHECKING:
@@ -308,8 +307,8 @@ def sequential_findings(figures: dict[str, Any], design: Design, datasets: int) 
                 "seeds_too_few_for_any_verdict",
                 "warning",
                 f"no verdict is reachable at any look: with {comparisons} the "
-                f"{_TEST[design.interval]} needs more than {looks[-1]} seeds at the last look's level "
-                "(raise seeds.max)",
+                f"{_TEST[design.interval]} needs more than {looks[-1]} seeds at the last "
+                "look's level (raise seeds.max)",
             )
         )
     elif figures["dead_looks"]:
@@ -320,8 +319,9 @@ def sequential_findings(figures: dict[str, Any], design: Design, datasets: int) 
                 "warning",
                 f"the look{'s' if len(figures['dead_looks']) > 1 else ''} at {dead} seeds "
                 f"cannot decide any of the {comparisons} (the {_TEST[design.interval]}'s "
-                f"interval cannot reach its level there): skipped, and given no alpha; the first look that can "
-                f"decide is at {figures['first_deciding_look']} seeds (set seeds.min to it)",
+                "interval cannot reach its level there): skipped, and given no alpha; the first "
+                f"look that can decide is at {figures['first_deciding_look']} seeds (set "
+                "seeds.min to it)",
             )
         )
     shown = ", ".join(str(n) for n in looks)

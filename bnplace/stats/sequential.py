@@ -53,7 +53,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from bnplace.stats.intervals import paired_intervals, t_nominal_levels
+from bnplace.stats.t_sequential import t_nominal_levels
 from bnplace.stats.verdicts import (
     BETTER,
     INCONCLUSIVE,
@@ -63,6 +63,7 @@ from bnplace.stats.verdicts import (
     Intervals,
     T,
     decide,
+    paired_intervals,
 )
 
 _GRID_POINTS = 2001  # recursive integration grid over ±_GRID_SDS sd of the last look

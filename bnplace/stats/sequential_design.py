@@ -31,8 +31,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from bnplace.stats.intervals import null_abs_t, t_boundaries
 from bnplace.stats.sequential import SequentialRule, live_looks, look_sizes, spent
+from bnplace.stats.t_sequential import null_abs_t, t_boundaries
 from bnplace.stats.verdicts import (
     SIGNED_RANK,
     T,
