@@ -296,3 +296,78 @@ def test_compare_reads_the_t_interval_and_says_so() -> None:
         trials, metric="test_rmse", direction="min", baseline="base", design=design
     )
     assert any("Student t" in note for note in stats.notes)
+
+
+SCHEDULED_T = """
+experiment: scheduled_t
+data: {source: synthetic, generator: sine_mix, length: 200, features: 1, window: 8}
+model:
+  - lstm: {id: lstm, units: 2}
+sweep:
+  arms:
+    kind:
+      plain: {}
+      worse: {train.learning_rate: 1.0e-7}
+      same: {train.time_limit: 999}
+  seeds: {min: 3, max: 12, step: 1}
+compare: {interval: t, failures: drop}
+"""
+
+
+def _value(variant: str, seed: int) -> float:
+    """'same' is 'plain' within 1% seed by seed, 'worse' 40% higher (seed noise 5%)."""
+    rng = np.random.default_rng([seed, 11])
+    noise = float(np.exp(rng.normal(0, 0.05)))
+    if variant == "kind=worse":
+        return noise * 1.4 * float(np.exp(rng.normal(0, 0.02)))
+    if variant == "kind=same":
+        return noise * float(np.exp(rng.normal(0, 0.005)))
+    return noise
+
+
+def _drive(schedule, plan) -> list[str]:
+    from bnplace.names.states import FINISHED
+    from bnplace.trial.result import TrialResult
+
+    ended = []
+    while (trial := schedule.take()) is not None:
+        value = {plan.metric: _value(trial.variant, trial.seed)}
+        schedule.ended(TrialResult(trial.key, trial.variant_id, trial.variant, trial.seed,
+                                   FINISHED, metrics=value))  # fmt: skip
+        ended.append(trial.key)
+    return ended
+
+
+def test_the_schedule_decides_at_few_seeds_with_t_and_resumes_anywhere() -> None:
+    """The scheduler with t intervals (synthetic results, no training): a 40% worse variant is
+    decided at the first look, 3 seeds (the signed-rank rule needs 7 for 2 comparisons), and
+    'same' is called equivalent; a sweep cut after any trial and run again ends with the same
+    decisions (the levels are a function of the design alone)."""
+    from bnplace.execute.schedule import SeedsOnDemand
+
+    plan = _plan(SCHEDULED_T)
+    assert plan.design.looks == look_sizes(3, 12, 1) and plan.seeds_on_demand["dead_looks"] == []
+    whole = SeedsOnDemand(plan, plan.trials)
+    ended = _drive(whole, plan)
+    decisions = {name: (d.verdict, d.seeds) for name, d in whole.decisions.items()}
+    print(f"\nt intervals, 2 comparisons: {decisions}")
+    assert decisions["kind=worse vs kind=plain"] == (WORSE, 3)
+    assert decisions["kind=same vs kind=plain"][0] == "equivalent"
+    assert len(ended) < len(plan.trials)
+    values = {t.key: _value(t.variant, t.seed) for t in plan.trials}
+    for cut in range(0, len(ended) + 1, 4):
+        finished = {key: values[key] for key in ended[:cut]}
+        resumed = SeedsOnDemand(plan, [t for t in plan.trials if t.key not in finished], finished)
+        rest = _drive(resumed, plan)
+        assert sorted(ended[:cut] + rest) == sorted(ended), cut
+        assert {n: (d.verdict, d.seeds) for n, d in resumed.decisions.items()} == decisions, cut
+
+
+def test_a_fixed_t_design_gets_its_seed_figures_from_the_t_rule() -> None:
+    plan = _plan(SIX.replace("seeds: {min: 5, max: 14, step: 1}", "seeds: 4"))
+    found = {f.rule: f.message for f in plan.design_findings}
+    assert "seeds_too_few_for_any_verdict" not in found  # 4 seeds can decide with t
+    assert "t interval" in found["interval_assumption"]
+    power = found["seeds_for_power"]
+    print(f"\n{power}")
+    assert "power 80%" in power and ">400" not in power
