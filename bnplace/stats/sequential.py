@@ -32,6 +32,13 @@ verdicts at no effect (0.32 against 0.38), and at 2x the margin it trains 12% fe
 (20.0 against 22.8 per variant, 0.57x the fixed design of the same power; Pocock-like spending
 saves about as much but loses power at `max`).
 
+With `compare.interval: t` each look's interval is the Student t interval of the mean
+(`bnplace.stats.verdicts.t_intervals`) at level 1 − p_k, where p_k comes from boundaries
+computed for the t statistics themselves (`bnplace.stats.t_sequential`: exact group-sequential t
+tests, Jennison & Turnbull 1991) with the spending function α·t (rho = 1, `SPENDING_POWER`): a
+look can then decide from 2 seeds, none is dead, and the same repeated-CI guarantee holds for
+normal differences (tests/test_t_interval.py).
+
 Dead looks: a look at which no comparison of the family can reach a verdict (2^(1−n) above its
 nominal alpha) would only take alpha from the later looks; `live_looks` drops them, and the
 plan runs the design from its first live look (bnplace.plan.design.make_design), so every
@@ -85,7 +92,8 @@ def _norm_cdf(x: np.ndarray | float) -> np.ndarray:
 # rho of the spending function alpha * t^rho per interval family (see the module's opening):
 # t intervals spend linearly (rho = 1, Pocock-like): their few-seed looks already pay with wide
 # t quantiles, and measured at m = 6, seed sd 4.5% (looks 5..14), rho = 1 decides a 2x-margin
-# effect with 7.2 seeds where rho = 2 needs 7.6, at the same power
+# effect with 7.2 seeds where rho = 2 needs 7.6, at the same power (rho = 0.75: 7.1, but ~2 seeds
+# more per variant over auto's no effect / 1x / 2x at m = 3, sd 10%; benchmarks/t_spending.py)
 SPENDING_POWER = {SIGNED_RANK: 2.0, T: 1.0}
 
 
