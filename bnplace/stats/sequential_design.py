@@ -1,8 +1,9 @@
 """`sweep.seeds: auto`: the seeds-on-demand design (min, step) chosen for the user.
 
 In: the family size m, alpha, the margin, the assumed seed sd of a paired log ratio
-(`compare.seed_sd`), the most seeds per variant (`max`) and the fewest a first look may have
-(6 with several datasets: `MIN_PAIRS_TO_POOL`). Out: an `AutoDesign`: the live looks of the
+(`compare.seed_sd`), the most seeds per variant (`max`), the fewest a first look may have
+(6 with several datasets: `MIN_PAIRS_TO_POOL`) and the interval family (`compare.interval`:
+only designs of that family are searched). Out: an `AutoDesign`: the live looks of the
 chosen design (`bnplace.stats.sequential.live_looks`), its min and step, and the figures the choice
 was made on (expected seeds per compared variant at no effect, 1x and 2x the margin, power at
 1.5x the margin by the last look).
@@ -10,11 +11,13 @@ was made on (expected seeds per compared variant at no effect, 1x and 2x the mar
 The search: designs with looks min, min + step, ..., max' (dead looks dropped; `_candidates`:
 max' up to the configured max, min within 8 seeds of the fewest that can decide, step 1, 2 or
 4; a single look, the fixed design, is one of them), judged by simulating the shipped rule on
-one comparison (a variant against the baseline at its share alpha/m, exact signed-rank repeated
-confidence intervals, `bnplace.stats.sequential`) with normal seed noise of sd `seed_sd`, `reps`
-sweeps with common random numbers for every design: the sorted Walsh averages of the noise at n
-seeds are computed once per n, and a true log-ratio effect δ shifts every one of them by δ, so
-each design's intervals at each look and each effect are read off the same arrays. The chosen
+one comparison (a variant against the baseline at its share alpha/m, repeated confidence
+intervals of the family, `bnplace.stats.sequential`) with normal seed noise of sd `seed_sd`,
+`reps` sweeps with common random numbers for every design: the sorted Walsh averages (t: the
+mean and standard error) of the noise at n seeds are computed once per n, and a true log-ratio
+effect δ shifts every interval by δ, so each design's intervals at each look and each effect
+are read off the same arrays. t designs start at 3 seeds and have no dead look; their
+boundaries come from one shared set of null paths (`_half_widths`). The chosen
 design has power ≥ 0.8 (≥ 0.833 in the search's own 600 sweeps: two Monte-Carlo errors of
 slack) to decide a 1.5x-margin effect better/worse by its last look and, among those, the
 fewest expected seeds per variant averaged over no effect, 1x and 2x the margin; when no design
