@@ -125,7 +125,7 @@ def make_design(
         contrasts=unique,
         looks=looks,
         versus_baseline=compare.versus_baseline,
-        interval=compare.interval,
+        interval=compare.interval_family,
     )
     m = family_size(design, len(variants))
     if looks and m:  # dead looks get no alpha: the design starts at the first live look
@@ -152,7 +152,7 @@ def auto_looks(
         return look_sizes(maximum, maximum, 1)
     chosen = choose_design(
         m, compare.alpha, compare.margin, compare.seed_sd, maximum,
-        MIN_PAIRS_TO_POOL if pool else 2, interval=compare.interval,
+        MIN_PAIRS_TO_POOL if pool else 2, interval=compare.interval_family,
     )  # fmt: skip
     return look_sizes(chosen.min, chosen.max, chosen.step)
 
