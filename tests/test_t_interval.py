@@ -371,3 +371,40 @@ def test_a_fixed_t_design_gets_its_seed_figures_from_the_t_rule() -> None:
     power = found["seeds_for_power"]
     print(f"\n{power}")
     assert "power 80%" in power and ">400" not in power
+
+
+@pytest.mark.slow
+def test_a_sweep_with_t_intervals_decides_a_clearly_worse_variant_at_its_first_looks(
+    tmp_path,
+) -> None:
+    """End to end (real tiny models, a real MLflow store): with `compare.interval: t` a
+    learning rate 100,000x too small is called worse by the t interval at 3-5 seeds (the
+    signed-rank rule's first look could not come before 6), no seed past its deciding look is
+    trained, and the report names the interval."""
+    import json
+
+    from tests.sweeps import bnplace, runs, write_config
+
+    config = write_config(
+        tmp_path,
+        """
+        sweep:
+          arms:
+            lr:
+              plain: {}
+              tiny: {train.learning_rate: 1.0e-7}
+          seeds: {min: 3, max: 12, step: 1}
+        compare: {interval: t, failures: drop}
+        """,
+    )
+    done = bnplace(tmp_path, "run", str(config), "--epochs", "1", "--jobs", "2", "--no-compare")
+    assert done.returncode == 0, done.stdout + done.stderr
+    shown = bnplace(tmp_path, "compare", str(config), "--format", "json", "--no-log")
+    assert shown.returncode == 0, shown.stderr
+    out = json.loads(shown.stdout)
+    (row,) = [c for c in out["comparisons"] if c["comparison"] == "lr=tiny vs lr=plain"]
+    assert row["verdict"] == "worse" and row["look_seeds"] <= 5
+    trained = [t for t in runs(tmp_path)["trial"] if t.info.status == "FINISHED"]
+    assert len(trained) == 2 * row["look_seeds"]
+    assert out["design"]["interval"] == T
+    assert any("Student t" in note for note in out["notes"])
