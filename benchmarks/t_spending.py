@@ -4,7 +4,8 @@ In: nothing (seeded simulations of `bnplace.stats.sequential.simulate`, the rule
 with `compare.interval: t`). Out, per spending exponent rho of alpha·t^rho (0.75, 1 as shipped,
 1.5, 2) and looks (4..14, 5..14, 5..16 by 1): power at 1.5x the margin, mean seeds per
 compared variant at 2x the margin, the fixed t design of the same power at 2x (noncentral t,
-capped at 0.999) and their ratio; the figure README "Seeds on demand" quotes (issue 25: <= 0.6x).
+capped at 0.999) and their ratio; the figure README "Seeds on demand" quotes (issue 25: <= 0.6x);
+and what the normal boundaries read as t quantiles would spend instead of alpha/6.
 tests/test_t_interval.py checks the shipped design (rho = 1, looks 5..14).
 Run: python benchmarks/t_spending.py [--reps 20000]   (~20 s on 2 cores)
 """
@@ -51,6 +52,22 @@ def row(looks: tuple[int, ...], reps: int) -> str:
     )
 
 
+def significance_level_approach(paths: int = 1 << 19) -> str:
+    """The alternative not shipped: the score's normal boundaries (`nominal_levels`, alpha·t²)
+    read as t quantiles at each look; the share of null paths it calls at some look, against
+    alpha/6."""
+    from bnplace.stats.sequential import nominal_levels
+    from bnplace.stats.t_sequential import null_abs_t
+
+    looks = look_sizes(3, 10, 1)
+    alpha = 0.05 / M
+    levels = nominal_levels(looks, alpha)
+    bounds = [st.t.isf(p / 2, n - 1) for n, p in zip(looks, levels, strict=True)]
+    abs_t = null_abs_t(looks, looks[-1], paths, seed=7)
+    spent = float((abs_t > [[c] for c in bounds]).any(axis=0).mean())
+    return f"normal boundaries as t quantiles, looks 3..10: spent {spent:.4f} of {alpha:.4f}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--reps", type=int, default=20000)
@@ -63,6 +80,7 @@ def main() -> None:
             mark = " (shipped)" if rho == shipped and looks == look_sizes(5, 14, 1) else ""
             print(f"rho {rho:g}, {row(looks, reps)}{mark}")
     sequential.SPENDING_POWER[T] = shipped
+    print(significance_level_approach())
 
 
 if __name__ == "__main__":

@@ -250,7 +250,7 @@ def skew_limit(m: int, interval: str = SIGNED_RANK) -> Finding:
             "interval_assumption",
             "info",
             f"the {m} t interval{'s' if m != 1 else ''} hold together with 95% confidence when "
-            "the paired log ratios are near-normal (normal 0.94-0.96, heavy-tailed t3 0.96-0.97 "
+            "the paired log ratios are near-normal (normal 0.94-0.96, heavy-tailed t3 0.96-0.98 "
             "measured, also over every look of seeds on demand); with strongly skewed ratios "
             "(lognormal, skewness 6) they covered the mean together in only 0.45-0.89 of "
             "simulated sweeps at 3-30 seeds, 0.29-0.76 over the looks of seeds on demand: use "
