@@ -162,11 +162,12 @@ def test_seeds_on_demand_at_2x_the_margin_against_the_fixed_design_of_the_same_p
     Measured: 7.2 seeds against 12: 0.60x; power at 1.5x 0.97, A/A (other test) 0.042."""
     rule = SequentialRule(live_looks(LOOKS, 0.05, M, T), 0.05, M, T)
     assert rule.looks == LOOKS
-    figures = {}
-    for times, seed in ((1.5, 51), (2.0, 52)):
+    figures, baseline = {}, {}
+    for times, seed in ((0.0, 50), (1.0, 53), (1.5, 51), (2.0, 52)):
         effects = [0.0] + [math.log1p(times * 0.05)] * M
         sim = simulate(rule, effects, PAIRS, sd=SD, margin=0.05, reps=6000, seed=seed)
         figures[times] = (float(sim.seeds[:, 1:].mean()), float(sim.share(WORSE).mean()))
+        baseline[times] = (float(sim.seeds[:, 0].mean()), float(sim.seeds.sum(axis=1).mean()))
     seeds, power = figures[2.0]
     effect = math.log1p(0.10)
     fixed = next(n for n in range(2, 100) if _fixed_t_power(n, effect, SD, M) >= min(power, 0.999))
@@ -175,10 +176,14 @@ def test_seeds_on_demand_at_2x_the_margin_against_the_fixed_design_of_the_same_p
     )
     ratio = seeds / fixed
     print(
-        f"\nm=6, sd 4.5%, looks 5..14 (t): power at 1.5x {figures[1.5][1]:.3f}; at 2x "
-        f"{seeds:.2f} seeds per variant, power {power:.5f}; fixed t design of that power "
-        f"{fixed} seeds: {ratio:.3f}x"
+        f"\nm=6, sd 4.5%, looks 5..14 (t): seeds per variant at 0/1x/1.5x/2x "
+        f"{[round(f[0], 2) for f in figures.values()]}, power at 1x/1.5x "
+        f"{figures[1.0][1]:.3f}/{figures[1.5][1]:.3f}; at 2x power {power:.5f}, baseline "
+        f"{baseline[2.0][0]:.2f} seeds, {baseline[2.0][1]:.1f} trials in all; fixed t design "
+        f"of that power {fixed} seeds: {ratio:.3f}x ({baseline[2.0][1] / (fixed * (M + 1)):.2f}x "
+        "counting the baseline)"
     )
+    assert figures[0.0][0] > figures[1.0][0] > figures[1.5][0] > seeds
     assert figures[1.5][1] >= 0.8
     assert round(ratio, 2) <= 0.60
 
