@@ -137,19 +137,26 @@ def test_power_in_the_plan_is_what_the_rule_gives(m11_plan) -> None:
 # ------------------------------------------------------------------ sweep.seeds: auto
 
 
-@pytest.mark.parametrize(("m", "sd"), [(6, 0.045), (3, 0.10)])
-def test_auto_design_meets_its_power_and_costs_no_more_than_the_fixed_one(m: int, sd: float):
+@pytest.mark.parametrize(
+    ("m", "sd", "interval"), [(6, 0.045, "signed_rank"), (3, 0.10, "signed_rank"), (6, 0.045, "t")]
+)
+def test_auto_design_meets_its_power_and_costs_no_more_than_the_fixed_one(
+    m: int, sd: float, interval: str
+):
     """The design `seeds: auto` picks has power >= 0.8 at 1.5x the margin by an independent
     simulation of the shipped rule (`simulate`, m comparisons with a common baseline), and
     costs no more than the fixed design of power 0.8 (one look) averaged over no effect, 1x
     and 2x the margin. Measured: m = 6, sd 4.5%: the fixed 10 seeds itself (sequential looks
     cannot beat it there: any verdict needs 8 seeds at alpha/6, a fixed design of power 0.8
-    needs 9-10); m = 3, sd 10%: looks 13, 15, ..., 27, 16.7 seeds at 2x the margin."""
+    needs 9-10); m = 3, sd 10%: looks 13, 15, ..., 27, 16.7 seeds at 2x the margin. With t
+    intervals (`compare.interval: t`), m = 6, sd 4.5%: looks 7, 10, 7.5 seeds at 2x against the
+    fixed t design of the same power."""
+    from bnplace.stats.seed_figures import detection_power
     from bnplace.stats.sequential_design import choose_design
-    from bnplace.stats.verdicts import detection_power, level_for
+    from bnplace.stats.verdicts import level_for
 
-    chosen = choose_design(m, 0.05, 0.05, sd)
-    rule = SequentialRule(chosen.looks, 0.05, m)
+    chosen = choose_design(m, 0.05, 0.05, sd, interval=interval)
+    rule = SequentialRule(chosen.looks, 0.05, m, interval)
     assert rule.first_reachable_look() == 0 and chosen.looks[-1] <= 40
     pairs = [(v, 0) for v in range(1, m + 1)]
     kw = {"sd": sd, "margin": 0.05, "reps": 1000}
@@ -159,16 +166,17 @@ def test_auto_design_meets_its_power_and_costs_no_more_than_the_fixed_one(m: int
     fixed = next(  # the fixed design (one look, Bonferroni exact test) of the same power
         n
         for n in range(2, 200)
-        if detection_power(n, math.log1p(0.075), sd, level_for(0.05, m), seed=5) >= got - 0.01
+        if detection_power(n, math.log1p(0.075), sd, level_for(0.05, m), seed=5, interval=interval)
+        >= got - 0.01
     )
     cost = []
     for times in (0.0, 1.0, 2.0):
         effects = [0.0] + [math.log1p(times * 0.05)] * m
         cost.append(simulate(rule, effects, pairs, **kw, seed=42).seeds[:, 1:].mean())
     print(
-        f"\nauto m={m} sd={sd}: looks {chosen.looks}, power at 1.5x {got:.3f}, seeds per "
-        f"variant at 0/1x/2x {np.round(cost, 1)}; fixed design of that power {fixed} seeds; "
-        f"at 2x {cost[2] / fixed:.2f}x"
+        f"\nauto m={m} sd={sd} {interval}: looks {chosen.looks}, power at 1.5x {got:.3f}, "
+        f"seeds per variant at 0/1x/2x {np.round(cost, 1)}; fixed design of that power "
+        f"{fixed} seeds; at 2x {cost[2] / fixed:.2f}x"
     )
     assert float(np.mean(cost)) <= fixed + 0.5
     assert cost[2] == pytest.approx(chosen.seeds_2x, abs=1.0)

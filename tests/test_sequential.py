@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from bnplace.stats.pairing import judge_family
+from bnplace.stats.seed_figures import detection_power
 from bnplace.stats.sequential import (
     SequentialRule,
     judge,
@@ -26,7 +27,6 @@ from bnplace.stats.verdicts import (
     WORSE,
     Contrast,
     Design,
-    detection_power,
     level_for,
     margin_bounds,
 )

@@ -18,6 +18,7 @@ from scipy import stats as st
 
 from bnplace.compare.paired import compare_pairs
 from bnplace.compare.stats import compute_statistics, mean_interval
+from bnplace.stats.seed_figures import seeds_for_equivalence, seeds_for_power
 from bnplace.stats.verdicts import (
     BETTER,
     EQUIVALENT,
@@ -29,8 +30,6 @@ from bnplace.stats.verdicts import (
     level_for,
     margin_bounds,
     min_seeds,
-    seeds_for_equivalence,
-    seeds_for_power,
     signed_rank_intervals,
 )
 

@@ -21,6 +21,7 @@ from bnplace.compare.format import (
     fmt_p,
     fmt_pct,
     fmt_pct_ci,
+    interval_words,
     missing,
     rows_of,
     rule_sentence,
@@ -146,8 +147,8 @@ def _how_to_read(comparison: Comparison) -> list[str]:
     m = len(comparison.comparisons)
     return [
         rule_for(comparison),
-        "Per dataset, each comparison is judged as in a single-dataset sweep (exact signed-rank "
-        f"interval of the Hodges–Lehmann effect, Bonferroni over the {m} comparisons of that "
+        "Per dataset, each comparison is judged as in a single-dataset sweep "
+        f"({interval_words(comparison.design)}, Bonferroni over the {m} comparisons of that "
         "dataset). Per-dataset and pooled verdicts are separate multiplicity families: each "
         "holds with its stated confidence, not all of them together.",
         "The pooled effect of a dataset is the mean of its finite paired log ratios; seeds "

@@ -12,7 +12,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
-from bnplace.stats.verdicts import level_for
+from bnplace.stats.verdicts import T, level_for
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -118,22 +118,34 @@ def verdict_text(row: Mapping[str, Any], margin: float) -> str:
     return verdict
 
 
+def interval_words(design: Design) -> str:
+    """Which interval the verdicts were read from (`compare.interval`), in words."""
+    if design.interval == T:
+        return "Student t interval of the mean effect (`compare.interval: t`)"
+    return "exact signed-rank interval of the Hodges–Lehmann effect"
+
+
 def rule_sentence(design: Design, m: int) -> str:
     """The verdict rule in one sentence, with this family's numbers."""
     level = level_for(design.alpha, m)
     if design.sequential:
         looks = ", ".join(str(n) for n in design.looks)
+        spending = (
+            "alpha·t (boundaries computed for t statistics)"
+            if design.interval == T
+            else ("alpha·t²")
+        )
         return (
             f"Seeds on demand (looks at {looks} seeds): at each look every open comparison "
-            "gets an exact signed-rank interval of the Hodges–Lehmann effect at that look's "
+            f"gets an {interval_words(design)} at that look's "
             f"level (repeated confidence intervals: alpha {design.alpha:g} spent over the looks "
-            f"as alpha·t², split over the {m} comparison{'s' if m != 1 else ''}, so all verdicts "
+            f"as {spending}, split over the {m} comparison{'s' if m != 1 else ''}, so all verdicts "
             f"hold together with ≥{1 - design.alpha:.0%} confidence wherever the sweep stopped); "
             f"the first look whose interval excludes 0 (better/worse) or lies within "
             f"±{design.margin:.0%} (equivalent) decides, and its comparison gets no more seeds."
         )
     return (
-        f"Each interval is an exact signed-rank interval of the Hodges–Lehmann effect at "
+        f"Each interval is an {interval_words(design)} at "
         f"{level:.2%} (Bonferroni over the {m} comparison{'s' if m != 1 else ''}, so all "
         f"verdicts hold together with ≥{1 - design.alpha:.0%} confidence): better/worse when it "
         f"excludes 0, equivalent when it lies within ±{design.margin:.0%}, inconclusive "

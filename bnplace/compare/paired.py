@@ -44,6 +44,7 @@ from bnplace.stats.verdicts import (
     decide,
     excluded_text,
     level_for,
+    paired_intervals,
     percent,
     signed_rank_intervals,
 )
@@ -105,7 +106,7 @@ def compare_pairs(
         if decision is not None:
             iv, verdict = decision.intervals, decision.verdict
         else:
-            iv = signed_rank_intervals(d, level_for(design.alpha, m))
+            iv = paired_intervals(d, level_for(design.alpha, m), design.interval)
             verdict = str(
                 decide(
                     iv.low,

@@ -37,6 +37,7 @@ from bnplace.compare.format import (
 from bnplace.compare.stats import CHOSEN, DIAGNOSTICS, range_labels
 from bnplace.compare.table import display_columns
 from bnplace.names.errors import BnplaceError
+from bnplace.stats.verdicts import T
 
 if TYPE_CHECKING:
     from bnplace.compare.comparison import Comparison
@@ -306,7 +307,10 @@ def _how_to_read(comparison: Comparison) -> list[str]:
     )
     return [
         "Δ% is the Hodges–Lehmann estimate of the per-seed ratio variant / baseline (the "
-        "median of the Walsh averages of the paired log ratios), as a percentage.",
+        "median of the Walsh averages of the paired log ratios), as a percentage."
+        if design.interval != T
+        else "Δ% is the mean paired log ratio variant / baseline, as a percentage "
+        "(`compare.interval: t`).",
         rule_for(comparison),
         f"**better / worse**: the interval excludes 0. **equivalent**: it lies inside "
         f"±{design.margin:.0%} (`compare.margin`). **inconclusive**: neither; the row says which "

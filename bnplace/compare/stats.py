@@ -30,7 +30,7 @@ from bnplace.names.errors import DataError
 from bnplace.names.metrics import direction_for, persistence_metric_for
 from bnplace.names.states import FINISHED, KILLED, RUNNING
 from bnplace.stats.pairing import values_by_seed
-from bnplace.stats.verdicts import BASELINE, DROP, Design, family, min_seeds
+from bnplace.stats.verdicts import BASELINE, DROP, Design, T, family, min_seeds
 
 Direction = Literal["min", "max"]
 
@@ -412,10 +412,17 @@ def _notes(
         )
     if m and (~comparisons["reachable"].astype(bool)).any():
         notes.append(
-            f"with {m} comparison{'s' if m != 1 else ''} the exact signed-rank test needs at "
-            f"least {min_seeds(m, design.alpha)} paired seeds for any verdict; comparisons with "
+            f"with {m} comparison{'s' if m != 1 else ''} the "
+            f"{'t' if design.interval == T else 'exact signed-rank'} test needs at least "
+            f"{min_seeds(m, design.alpha, design.interval)} paired seeds (finite on both sides) "
+            "for any verdict; comparisons with "
             "fewer show the widest interval the seeds give (its level in the 'level' column) and "
             "stay inconclusive"
+        )
+    if design.interval == T:
+        notes.append(
+            "intervals: Student t on the mean paired log ratio (`compare.interval: t`); it "
+            "assumes near-normal ratios (see `bnplace plan`)"
         )
     if design.failures == DROP:
         notes.append("failures: drop (a failed seed leaves the pairing of its comparisons)")

@@ -292,6 +292,24 @@ def check_family_not_empty(config: Config) -> list[Issue]:
     ]
 
 
+def check_t_interval_drops_failures(config: Config) -> list[Issue]:
+    """`compare.interval: t` reads a mean, which cannot rank a failed seed (rank_worst):
+    failed seeds leave the pairing and their counts are compared by McNemar beside it."""
+    compare = config.compare
+    if compare.interval != "t" or compare.failures == "drop":
+        return []
+    return [
+        Issue(
+            ("compare", "failures"),
+            "compare.interval: t judges the mean paired log ratio, which a failed seed (ranked "
+            "worse than every finished one under rank_worst) has none of",
+            expected="failures: drop (failure counts are then compared by McNemar beside the "
+            "interval), or interval: signed_rank",
+            got=compare.failures,
+        )
+    ]
+
+
 def check_search_sites(config: Config) -> list[Issue]:
     """Every site of `search.sites` is a site of the skeleton."""
     if config.search is None:
@@ -384,6 +402,7 @@ RULES: tuple[Callable[[Config], list[Issue]], ...] = (
     check_loss_fits_task,
     check_metric_known,
     check_family_not_empty,
+    check_t_interval_drops_failures,
     check_search_sites,
     check_search_alone,
     check_candidates_bounded,

@@ -364,11 +364,20 @@ class Compare(Strict):
     margin: float = Field(0.05, gt=0.0, lt=1.0)  # smallest relative effect worth acting on
     seed_sd: float = Field(0.05, gt=0.0, le=2.0)  # assumed sd of a paired log ratio (planning)
     failures: Literal["rank_worst", "drop"] = "rank_worst"
+    # the interval verdicts are read from: exact signed-rank (robust to skew, ranks failures)
+    # or Student t (decides at 4-6 seeds; needs failures: drop): stats.verdicts.t_intervals.
+    # None is signed_rank (unset keeps the resolved config, so a sweep's digest, as before)
+    interval: Literal["signed_rank", "t"] | None = None
     # pairs [a, b] of variant names or `axis=label` selectors, or axis contrasts
     contrasts: list[tuple[str, str] | AxisContrast] = Field(default_factory=list, max_length=64)
     # false: judge the declared contrasts alone (a smaller family, narrower intervals), for a
     # sweep whose question is exactly those contrasts
     versus_baseline: bool = True
+
+    @property
+    def interval_family(self) -> str:
+        """`interval`, with signed_rank when unset."""
+        return self.interval or "signed_rank"
 
 
 class Tracking(Strict):

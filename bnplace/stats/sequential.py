@@ -32,6 +32,13 @@ verdicts at no effect (0.32 against 0.38), and at 2x the margin it trains 12% fe
 (20.0 against 22.8 per variant, 0.57x the fixed design of the same power; Pocock-like spending
 saves about as much but loses power at `max`).
 
+With `compare.interval: t` each look's interval is the Student t interval of the mean
+(`bnplace.stats.verdicts.t_intervals`) at level 1 − p_k, where p_k comes from boundaries
+computed for the t statistics themselves (`bnplace.stats.t_sequential`: exact group-sequential t
+tests, Jennison & Turnbull 1991) with the spending function α·t (rho = 1, `SPENDING_POWER`): a
+look can then decide from 2 seeds, none is dead, and the same repeated-CI guarantee holds for
+normal differences (tests/test_t_interval.py).
+
 Dead looks: a look at which no comparison of the family can reach a verdict (2^(1−n) above its
 nominal alpha) would only take alpha from the later looks; `live_looks` drops them, and the
 plan runs the design from its first live look (bnplace.plan.design.make_design), so every
@@ -53,14 +60,17 @@ from functools import lru_cache
 
 import numpy as np
 
+from bnplace.stats.t_sequential import t_nominal_levels
 from bnplace.stats.verdicts import (
     BETTER,
     INCONCLUSIVE,
+    SIGNED_RANK,
     WORSE,
     Design,
     Intervals,
+    T,
     decide,
-    signed_rank_intervals,
+    paired_intervals,
 )
 
 _GRID_POINTS = 2001  # recursive integration grid over ±_GRID_SDS sd of the last look
@@ -79,13 +89,19 @@ def _norm_cdf(x: np.ndarray | float) -> np.ndarray:
     return np.asarray(ndtr(x))
 
 
-SPENDING_POWER = 2.0  # rho of the spending function alpha * t^rho (see the module's opening)
+# rho of the spending function alpha * t^rho per interval family (see the module's opening):
+# t intervals spend linearly (rho = 1, Pocock-like): their few-seed looks already pay with wide
+# t quantiles, and measured at m = 6, seed sd 4.5% (looks 5..14), rho = 1 decides a 2x-margin
+# effect with 7.2 seeds where rho = 2 needs 7.6, at the same power (rho = 0.75: 7.1, but ~2 seeds
+# more per variant over auto's no effect / 1x / 2x at m = 3, sd 10%; benchmarks/t_spending.py)
+SPENDING_POWER = {SIGNED_RANK: 2.0, T: 1.0}
 
 
-def spent(t: float, alpha: float) -> float:
-    """Alpha used by information fraction t: the power family alpha * t^rho, rho = 2
-    (Kim & DeMets 1987; rho = 3 is close to O'Brien–Fleming, rho = 1 to Pocock)."""
-    return alpha * min(max(t, 0.0), 1.0) ** SPENDING_POWER
+def spent(t: float, alpha: float, interval: str = SIGNED_RANK) -> float:
+    """Alpha used by information fraction t: the power family alpha * t^rho, rho = 2 for
+    signed-rank intervals, 1 for t (Kim & DeMets 1987; rho = 3 is close to O'Brien–Fleming,
+    rho = 1 to Pocock)."""
+    return alpha * min(max(t, 0.0), 1.0) ** SPENDING_POWER[interval]
 
 
 def _boundary(moved: np.ndarray, s: np.ndarray, n: float, target: float) -> float:
@@ -150,26 +166,39 @@ class SequentialRule:
     looks: tuple[int, ...]
     alpha: float
     m: int
+    interval: str = SIGNED_RANK  # the interval family (`compare.interval`)
 
     @classmethod
     def of(cls, design: Design, m: int) -> SequentialRule:
         """The rule of a sequential design for a family of `m` comparisons."""
-        return cls(design.looks, design.alpha, m)
+        return cls(design.looks, design.alpha, m, design.interval)
 
     @property
     def levels(self) -> tuple[float, ...]:
-        """Confidence level of each look's intervals: 1 − p_k, with alpha/m spent per comparison."""
-        return tuple(1.0 - p for p in nominal_levels(self.looks, self.alpha / max(self.m, 1)))
+        """Confidence level of each look's intervals: 1 − p_k, with alpha/m spent per comparison
+        (t intervals: boundaries computed for the t statistics, `t_nominal_levels`)."""
+        a = self.alpha / max(self.m, 1)
+        if self.interval == T:
+            ns = self.looks
+            cumulative = tuple(spent(n / ns[-1], a, T) for n in ns)
+            return tuple(1.0 - p for p in t_nominal_levels(ns, cumulative))
+        return tuple(1.0 - p for p in nominal_levels(self.looks, a))
 
     def first_reachable_look(self) -> int | None:
-        """Index of the first look at which any verdict is reachable (2^(1−n) ≤ p_k), if any."""
+        """Index of the first look at which any verdict is reachable (signed rank: 2^(1−n) ≤
+        p_k; t: p_k > 0 with 2 or more seeds), if any."""
         for k, (n, level) in enumerate(zip(self.looks, self.levels, strict=True)):
-            if 2.0 ** (1 - n) <= (1.0 - level) * (1 + 1e-12):
+            if self.interval == T:
+                if n >= 2 and level < 1.0:
+                    return k
+            elif 2.0 ** (1 - n) <= (1.0 - level) * (1 + 1e-12):
                 return k
         return None
 
 
-def live_looks(looks: tuple[int, ...], alpha: float, m: int) -> tuple[int, ...]:
+def live_looks(
+    looks: tuple[int, ...], alpha: float, m: int, interval: str = SIGNED_RANK
+) -> tuple[int, ...]:
     """The looks from the first at which a comparison of a family of `m` can reach a verdict.
 
     A look at n seeds is dead when the exact signed-rank interval at its nominal level cannot
@@ -180,7 +209,13 @@ def live_looks(looks: tuple[int, ...], alpha: float, m: int) -> tuple[int, ...]:
     design starts at the smallest such n; its levels are then spent over the live looks only
     (the first one gets alpha(t) of its own information fraction). Checked on the rule itself
     (the grid integration, not the closed form, sets the levels). When no look can decide, the
-    looks are kept as given (`plan` warns)."""
+    looks are kept as given (`plan` warns). t intervals: the looks from the first whose
+    computed level can decide (2 or more seeds)."""
+    if interval == T:
+        for first in range(len(looks)):
+            if SequentialRule(looks[first:], alpha, m, T).first_reachable_look() == 0:
+                return looks[first:]
+        return looks
     for start in range(len(looks)):
         n = looks[start]
         if 2.0 ** (1 - n) > spent(n / looks[-1], alpha / max(m, 1)) * (1 + 1e-9):
@@ -209,9 +244,10 @@ def _look_verdicts(
     level: float,
     bounds: tuple[float, float] | None,
     lower_is_better: bool,
+    interval: str,
 ) -> tuple[np.ndarray, Intervals]:
     """The verdict of each row of `seen` (R x n differences) at one look's level."""
-    iv = signed_rank_intervals(seen, level)
+    iv = paired_intervals(seen, level, interval)
     verdicts = decide(
         iv.low, iv.high, bounds=bounds, reachable=iv.reachable, lower_is_better=lower_is_better
     )
@@ -237,7 +273,7 @@ def judge(
             break
         seen = d[:n]
         verdicts, iv = _look_verdicts(
-            seen[~np.isnan(seen)][None, :], level, bounds, lower_is_better
+            seen[~np.isnan(seen)][None, :], level, bounds, lower_is_better, rule.interval
         )
         last = Decision(k, n, str(verdicts[0]), iv, verdicts[0] != INCONCLUSIVE)
         if last.decided:
@@ -271,7 +307,7 @@ def walk_looks(
         open_rows = decided_at < 0
         if not open_rows.any():
             break
-        found, _ = _look_verdicts(d[open_rows, :n], level, bounds, lower_is_better)
+        found, _ = _look_verdicts(d[open_rows, :n], level, bounds, lower_is_better, rule.interval)
         hit = np.flatnonzero(open_rows)[found != INCONCLUSIVE]
         verdicts[hit] = found[found != INCONCLUSIVE]
         decided_at[hit] = k

@@ -1,8 +1,9 @@
 """`sweep.seeds: auto`: the seeds-on-demand design (min, step) chosen for the user.
 
 In: the family size m, alpha, the margin, the assumed seed sd of a paired log ratio
-(`compare.seed_sd`), the most seeds per variant (`max`) and the fewest a first look may have
-(6 with several datasets: `MIN_PAIRS_TO_POOL`). Out: an `AutoDesign`: the live looks of the
+(`compare.seed_sd`), the most seeds per variant (`max`), the fewest a first look may have
+(6 with several datasets: `MIN_PAIRS_TO_POOL`) and the interval family (`compare.interval`:
+only designs of that family are searched). Out: an `AutoDesign`: the live looks of the
 chosen design (`bnplace.stats.sequential.live_looks`), its min and step, and the figures the choice
 was made on (expected seeds per compared variant at no effect, 1x and 2x the margin, power at
 1.5x the margin by the last look).
@@ -10,11 +11,13 @@ was made on (expected seeds per compared variant at no effect, 1x and 2x the mar
 The search: designs with looks min, min + step, ..., max' (dead looks dropped; `_candidates`:
 max' up to the configured max, min within 8 seeds of the fewest that can decide, step 1, 2 or
 4; a single look, the fixed design, is one of them), judged by simulating the shipped rule on
-one comparison (a variant against the baseline at its share alpha/m, exact signed-rank repeated
-confidence intervals, `bnplace.stats.sequential`) with normal seed noise of sd `seed_sd`, `reps`
-sweeps with common random numbers for every design: the sorted Walsh averages of the noise at n
-seeds are computed once per n, and a true log-ratio effect δ shifts every one of them by δ, so
-each design's intervals at each look and each effect are read off the same arrays. The chosen
+one comparison (a variant against the baseline at its share alpha/m, repeated confidence
+intervals of the family, `bnplace.stats.sequential`) with normal seed noise of sd `seed_sd`,
+`reps` sweeps with common random numbers for every design: the sorted Walsh averages (t: the
+mean and standard error) of the noise at n seeds are computed once per n, and a true log-ratio
+effect δ shifts every interval by δ, so each design's intervals at each look and each effect
+are read off the same arrays. t designs start at 3 seeds and have no dead look; their
+boundaries come from one shared set of null paths (`_half_widths`). The chosen
 design has power ≥ 0.8 (≥ 0.833 in the search's own 600 sweeps: two Monte-Carlo errors of
 slack) to decide a 1.5x-margin effect better/worse by its last look and, among those, the
 fewest expected seeds per variant averaged over no effect, 1x and 2x the margin; when no design
@@ -31,8 +34,16 @@ from functools import lru_cache
 
 import numpy as np
 
-from bnplace.stats.sequential import SequentialRule, live_looks, look_sizes
-from bnplace.stats.verdicts import interval_rank, margin_bounds, min_seeds, walsh_averages
+from bnplace.stats.sequential import SequentialRule, live_looks, look_sizes, spent
+from bnplace.stats.t_sequential import null_abs_t, t_boundaries
+from bnplace.stats.verdicts import (
+    SIGNED_RANK,
+    T,
+    interval_rank,
+    margin_bounds,
+    min_seeds,
+    walsh_averages,
+)
 
 AUTO_MAX = 40  # default most seeds per variant for `seeds: auto`
 AUTO_MAX_LIMIT = 60  # the search's bound (its memory and time grow with max³)
@@ -54,12 +65,18 @@ class AutoDesign:
     meets_power: bool
 
 
-def _candidates(m: int, alpha: float, maximum: int, floor: int) -> list[tuple[int, ...]]:
+_SEARCH_PATHS = 1 << 15  # null paths behind the t boundaries of the designs searched
+
+
+def _candidates(
+    m: int, alpha: float, maximum: int, floor: int, interval: str = SIGNED_RANK
+) -> list[tuple[int, ...]]:
     """The live looks of every design searched, each distinct set once: the last look (the
     design's own max, up to `maximum`) every seed for the first 8 past the fewest seeds that
-    can decide (`first`) and every 4 after that; the first look from `first` to `first` + 8
-    (every seed with step 1, every other seed with larger steps); steps `STEPS`."""
-    first = max(floor, min_seeds(m, alpha), 2)
+    can decide (`first`; 3 with t intervals) and every 4 after that; the first look from
+    `first` to `first` + 8 (every seed with step 1, every other seed with larger steps); steps
+    `STEPS`."""
+    first = max(floor, min_seeds(m, alpha, interval), 2 if interval == SIGNED_RANK else 3)
     if first >= maximum:
         return [(maximum,)]
     lasts = set(range(first, min(first + 8, maximum) + 1)) | set(range(first, maximum, 4))
@@ -67,6 +84,9 @@ def _candidates(m: int, alpha: float, maximum: int, floor: int) -> list[tuple[in
     for last in sorted(lasts | {maximum}):
         for step in STEPS:
             for low in range(first, min(last, first + 8) + 1, 2 if step > 1 else 1):
+                if interval == T:  # every look of 3 or more seeds can decide
+                    seen.setdefault(look_sizes(low, last, step), None)
+                    continue
                 looks = live_looks(look_sizes(low, last, step), alpha, m)
                 if SequentialRule(looks, alpha, m).first_reachable_look() == 0:
                     seen.setdefault(looks, None)
@@ -83,10 +103,11 @@ def choose_design(
     floor: int = 2,
     reps: int = 600,
     seed: int = 0,
+    interval: str = SIGNED_RANK,
 ) -> AutoDesign:
     """The design of `sweep.seeds: auto` (see the module docstring)."""
-    candidates = _candidates(m, alpha, maximum, floor)
-    levels = [SequentialRule(looks, alpha, m).levels for looks in candidates]
+    candidates = _candidates(m, alpha, maximum, floor, interval)
+    halves = _half_widths(candidates, alpha / max(m, 1), maximum, interval, m)
     deltas = np.array([math.log1p(t * margin) for t in _TIMES])
     lo_b, hi_b = margin_bounds(margin)
     rng = np.random.default_rng([seed, maximum])
@@ -98,16 +119,23 @@ def choose_design(
     correct = np.zeros((count, len(_TIMES), reps), dtype=bool)  # decided better/worse rightly
     wanted = {n for looks in candidates for n in looks}
     for n in sorted(wanted):
-        w = np.sort(walsh_averages(noise[:, :n]), axis=1)
-        size = w.shape[1]
+        seen = noise[:, :n]
+        if interval == T:
+            mean, se = seen.mean(axis=1), seen.std(axis=1, ddof=1) / math.sqrt(n)
+        else:
+            w = np.sort(walsh_averages(seen), axis=1)
         for c, looks in enumerate(candidates):
             if n not in looks:
                 continue
-            k = interval_rank(n, levels[c][looks.index(n)])
-            if k == 0:
+            half = halves[c][looks.index(n)]  # t: the boundary; signed rank: the rank k
+            if half == 0 or not math.isfinite(half):
                 continue
-            low = w[None, :, k - 1] + deltas[:, None]  # (effects, reps)
-            high = w[None, :, size - k] + deltas[:, None]
+            if interval == T:
+                low_at, high_at = mean - half * se, mean + half * se
+            else:
+                low_at, high_at = w[:, int(half) - 1], w[:, w.shape[1] - int(half)]
+            low = low_at[None, :] + deltas[:, None]  # (effects, reps)
+            high = high_at[None, :] + deltas[:, None]
             excludes = (low > 0) | (high < 0)
             inside = (low > lo_b) & (high < hi_b)
             new = ~done[c] & (excludes | inside)
@@ -133,3 +161,27 @@ def choose_design(
         power_1_5=float(power[best]),
         meets_power=bool(meets[best]),
     )
+
+
+def _half_widths(
+    candidates: list[tuple[int, ...]], per_comparison: float, maximum: int, interval: str, m: int
+) -> list[list[float]]:
+    """Per candidate and look, what sets the interval's width there: for signed-rank intervals
+    the rank k of its ends (`interval_rank` at the look's level; 0: cannot decide), for t
+    intervals the boundary c_k of |t| (`t_boundaries` on `_SEARCH_PATHS` shared null paths, so
+    that ~100 designs are judged in a second; the chosen design's levels are then computed as
+    every sequential t design's are, on more paths)."""
+    if interval != T:
+        return [
+            [float(interval_rank(n, level)) for n, level in zip(looks, rule.levels, strict=True)]
+            for looks in candidates
+            for rule in [SequentialRule(looks, per_comparison * m, m)]
+        ]
+    sizes = tuple(range(2, maximum + 1))
+    abs_t = null_abs_t(sizes, maximum, _SEARCH_PATHS, seed=1991)
+    out = []
+    for looks in candidates:
+        cumulative = tuple(spent(n / looks[-1], per_comparison, T) for n in looks)
+        rows = abs_t[[n - 2 for n in looks]]
+        out.append([float(c) for c in t_boundaries(rows, cumulative)])
+    return out

@@ -5,8 +5,14 @@ In: paired differences between two variants, one per seed, on the scale the comp
 comparison or per simulated repeat; the size of the comparison family, alpha and the equivalence
 margin. Out: the Hodges–Lehmann estimate, the exact signed-rank confidence interval made of
 Walsh averages, its exact p-value, the verdict (better / worse / equivalent / inconclusive), and
-the seed figures a design needs: the fewest seeds at which any verdict is reachable and the
-seeds that give a stated power, found by simulating this very rule.
+the fewest seeds at which any verdict is reachable (the seeds that give a stated power are
+`bnplace.stats.seed_figures`'s, found by simulating this very rule). With `compare.interval: t`:
+the mean, its Student t interval and t p-value instead (exact under normal differences at any
+n ≥ 2; it covers the mean, and skewed differences break it: tests/test_t_interval.py).
+
+With `compare.interval: t` (`t_intervals`; its sequential levels: `bnplace.stats.t_sequential`)
+the interval is Student t's on the mean paired log ratio at the same level, and the verdict is
+read off it the same way.
 
 The rule, in one sentence: every interval is an exact signed-rank interval at the Bonferroni
 level 1 − alpha/m over the m comparisons of the family, and the verdict is read off it — better
@@ -29,7 +35,7 @@ tie (0).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -40,6 +46,10 @@ WORSE = "worse"
 EQUIVALENT = "equivalent"
 INCONCLUSIVE = "inconclusive"
 BASELINE = "baseline"
+
+SIGNED_RANK = "signed_rank"  # `compare.interval`: exact signed-rank intervals (default)
+T = "t"  # Student t intervals of the mean (`t_intervals`; per look: bnplace.stats.t_sequential)
+INTERVALS = (SIGNED_RANK, T)
 
 RANK_WORST = "rank_worst"  # a failed seed ranks worse than every finished seed (default)
 DROP = "drop"  # a failed seed leaves the pairing
@@ -54,7 +64,6 @@ DEFAULT_MARGIN = 0.05
 # (the report prints the measured one, to put in `compare.seed_sd` for the next sweep).
 DEFAULT_SEED_SD = 0.05
 POWER = 0.8
-MAX_SEEDS_SEARCHED = 400  # past this the seed figures read ">400"
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,7 @@ class Design:
     contrasts: tuple[Contrast, ...] = field(default_factory=tuple)  # beyond the baseline's
     looks: tuple[int, ...] = ()  # seeds per variant at each look of a sequential design
     versus_baseline: bool = True  # False: the family is the declared contrasts alone
+    interval: str = SIGNED_RANK  # the interval family verdicts are read from (INTERVALS)
 
     @property
     def sequential(self) -> bool:
@@ -110,6 +120,7 @@ class Design:
             ],
             "looks": list(self.looks),
             "versus_baseline": self.versus_baseline,
+            "interval": self.interval,
         }
 
     @classmethod
@@ -139,6 +150,7 @@ class Design:
             failures=str(data.get("failures", RANK_WORST)),
             contrasts=contrasts,
             looks=tuple(int(n) for n in looks) if isinstance(looks, list) else (),
+            interval=str(data.get("interval", SIGNED_RANK)),
         )
 
 
@@ -202,9 +214,12 @@ def achieved_level(n: int, k: int) -> float:
     return 1.0 - 2.0 * float(null_cdf(n)[max(k, 1) - 1])
 
 
-def min_seeds(m: int, alpha: float = DEFAULT_ALPHA) -> int:
+def min_seeds(m: int, alpha: float = DEFAULT_ALPHA, interval: str = SIGNED_RANK) -> int:
     """Fewest paired seeds at which any verdict is reachable in a family of `m` comparisons:
-    the smallest n with 2^(1−n) ≤ alpha/m (8 comparisons at 0.05: 9 seeds)."""
+    the smallest n with 2^(1−n) ≤ alpha/m (8 comparisons at 0.05: 9 seeds); 2 for t
+    intervals (a t quantile is finite at any level from one degree of freedom)."""
+    if interval == T:
+        return 2
     return max(1, math.ceil(1 + math.log2(max(m, 1) / alpha) - 1e-12))
 
 
@@ -264,6 +279,36 @@ def signed_rank_intervals(d: np.ndarray, level: float) -> Intervals:
     )
 
 
+def t_intervals(d: np.ndarray, level: float) -> Intervals:
+    """Mean and Student t interval of each row of `d` (R x n) at `level`, with the two-sided t
+    p-value (p ≤ 1 − level exactly when the interval excludes 0). Fewer than 2 seeds, or a
+    non-finite difference in a row: the interval is (−∞, ∞) and `reachable` is False."""
+    from scipy import stats as st  # lazily: plan-time imports stay light
+
+    d = np.atleast_2d(np.asarray(d, dtype=float))
+    rows, n = d.shape
+    if n < 2 or not np.isfinite(d).all():
+        with np.errstate(invalid="ignore"):
+            mean = np.mean(d, axis=1) if n else np.full(rows, np.nan)
+        inf = np.full(rows, np.inf)
+        return Intervals(mean, -inf, inf, np.ones(rows), math.nan, False)
+    mean = d.mean(axis=1)
+    se = d.std(axis=1, ddof=1) / math.sqrt(n)
+    q = float(st.t.isf((1.0 - level) / 2.0, n - 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_stat = np.where(se > 0, np.abs(mean) / se, np.where(mean == 0, 0.0, np.inf))
+    p = np.minimum(1.0, 2.0 * st.t.sf(t_stat, n - 1))
+    return Intervals(mean, mean - q * se, mean + q * se, p, level, True)
+
+
+def paired_intervals(d: np.ndarray, level: float, interval: str = SIGNED_RANK) -> Intervals:
+    """The interval of each row of `d` at `level` in the family `interval` (`compare.interval`):
+    the one place that picks it, for fixed designs, every look and every simulation."""
+    if interval == T:
+        return t_intervals(d, level)
+    return signed_rank_intervals(d, level)
+
+
 def decide(
     low: np.ndarray,
     high: np.ndarray,
@@ -294,129 +339,3 @@ def excluded_text(low_pct: float, high_pct: float) -> str:
     lo = f"{low_pct:+.1f}%" if math.isfinite(low_pct) else "−∞"
     hi = f"{high_pct:+.1f}%" if math.isfinite(high_pct) else "+∞"
     return f"effects beyond {lo}/{hi} excluded"
-
-
-# ------------------------------------------------------------------ seed figures by simulation
-
-
-_CHUNK = 1 << 18  # Walsh averages per block: a few MB, kept in cache
-
-
-def _simulated_counts(
-    n: int, effect: float, sd: float, reps: int, seed: int, tests: tuple[tuple[str, float], ...]
-) -> list[np.ndarray]:
-    """Per sample of n normal differences (`reps` samples; a seed per n: common random numbers
-    across calls), how many of its Walsh averages are <= (or >=) each threshold of `tests`.
-    Counted a block of samples at a time: the same comparisons on the same numbers as on the
-    whole (reps, n(n+1)/2) matrix, without allocating it (planning a large grid spent ~1 s
-    there)."""
-    rng = np.random.default_rng([seed, n])
-    d = rng.normal(effect, sd, size=(reps, n))
-    rows = max(1, _CHUNK // (n * (n + 1) // 2))
-    counts = [np.empty(reps, dtype=np.int64) for _ in tests]
-    for start in range(0, reps, rows):
-        w = walsh_averages(d[start : start + rows])
-        for out, (side, threshold) in zip(counts, tests, strict=True):
-            hits = w <= threshold if side == "<=" else w >= threshold
-            out[start : start + rows] = np.sum(hits, axis=1)
-    return counts
-
-
-def detection_power(
-    n: int, effect: float, sd: float, level: float, *, reps: int = 4000, seed: int = 0
-) -> float:
-    """P(the rule calls a true log-ratio `effect` (> 0) significant in its direction) at n seeds
-    with normal seed-to-seed sd `sd`."""
-    k = interval_rank(n, level)
-    if k == 0:
-        return 0.0
-    (at_or_below_0,) = _simulated_counts(n, abs(effect), sd, reps, seed, (("<=", 0.0),))
-    return float(np.mean(at_or_below_0 <= k - 1))  # W_(k) > 0
-
-
-def equivalence_power(
-    n: int,
-    effect: float,
-    sd: float,
-    level: float,
-    margin: float,
-    *,
-    reps: int = 4000,
-    seed: int = 0,
-) -> float:
-    """P(the rule says "equivalent within ±margin") at n seeds when the true log ratio is
-    `effect` with normal seed-to-seed sd `sd`."""
-    k = interval_rank(n, level)
-    if k == 0:
-        return 0.0
-    lo_b, hi_b = margin_bounds(margin)
-    tests = (("<=", lo_b), (">=", hi_b), (">=", 0.0), ("<=", 0.0))
-    low, high, at_or_above_0, at_or_below_0 = _simulated_counts(n, effect, sd, reps, seed, tests)
-    low_inside = low <= k - 1  # W_(k) > lo_b
-    high_inside = high <= k - 1  # W_(N+1-k) < hi_b
-    below = at_or_above_0 <= k - 1  # excludes 0 from above: not equivalent
-    above = at_or_below_0 <= k - 1
-    return float(np.mean(low_inside & high_inside & ~below & ~above))
-
-
-def _smallest_n(power_at: Callable[[int], float], start: int, target: float) -> int | None:
-    """Smallest n ≥ start with power_at(n) ≥ target (power grows with n), by doubling and
-    bisection; None past MAX_SEEDS_SEARCHED."""
-    lo = start
-    if power_at(lo) >= target:
-        return lo
-    hi = lo
-    while True:
-        hi = min(MAX_SEEDS_SEARCHED, hi * 2)
-        if power_at(hi) >= target:
-            break
-        if hi >= MAX_SEEDS_SEARCHED:
-            return None
-        lo = hi
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if power_at(mid) >= target:
-            hi = mid
-        else:
-            lo = mid
-    return hi
-
-
-@lru_cache(maxsize=64)  # plan asks again for every plan of the same design
-def seeds_for_power(
-    margin: float,
-    sd: float,
-    m: int,
-    *,
-    alpha: float = DEFAULT_ALPHA,
-    power: float = POWER,
-    seed: int = 0,
-) -> int | None:
-    """Seeds per variant that give `power` to call an effect of the margin's size (log(1 +
-    margin), the smaller side) better or worse in a family of `m`, by simulating this rule with
-    normal log ratios of sd `sd`. None past MAX_SEEDS_SEARCHED."""
-    level = level_for(alpha, m)
-    effect = math.log1p(margin)
-    return _smallest_n(
-        lambda n: detection_power(n, effect, sd, level, seed=seed), min_seeds(m, alpha), power
-    )
-
-
-@lru_cache(maxsize=64)
-def seeds_for_equivalence(
-    margin: float,
-    sd: float,
-    m: int,
-    *,
-    alpha: float = DEFAULT_ALPHA,
-    power: float = POWER,
-    seed: int = 0,
-) -> int | None:
-    """Seeds per variant at which the rule says "equivalent within ±margin" with probability
-    `power` when there is no effect (log ratios normal with sd `sd`)."""
-    level = level_for(alpha, m)
-    return _smallest_n(
-        lambda n: equivalence_power(n, 0.0, sd, level, margin, seed=seed),
-        min_seeds(m, alpha),
-        power,
-    )

@@ -1,0 +1,187 @@
+"""Seed figures of a fixed design, found by simulating the verdict rule as shipped.
+
+In: the margin, the assumed seed sd of a paired log ratio, the family size m, alpha and the
+interval family (`compare.interval`). Out: the power of one comparison at n seeds to call an
+effect better/worse or to say "equivalent", and the seeds per variant at which that power
+reaches 0.8 (`bnplace plan` prints them). The intervals are `bnplace.stats.verdicts`'s own
+(exact signed-rank, or Student t), computed on normal log ratios; nothing is extrapolated.
+
+Pure: NumPy (SciPy for t quantiles), no files; seeded (common random numbers across n).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import lru_cache
+
+import numpy as np
+
+from bnplace.stats.verdicts import (
+    DEFAULT_ALPHA,
+    EQUIVALENT,
+    POWER,
+    SIGNED_RANK,
+    Intervals,
+    T,
+    decide,
+    interval_rank,
+    level_for,
+    margin_bounds,
+    min_seeds,
+    t_intervals,
+    walsh_averages,
+)
+
+MAX_SEEDS_SEARCHED = 400  # past this the seed figures read ">400"
+
+# ------------------------------------------------------------------ seed figures by simulation
+
+
+_CHUNK = 1 << 18  # Walsh averages per block: a few MB, kept in cache
+
+
+def _simulated_counts(
+    n: int, effect: float, sd: float, reps: int, seed: int, tests: tuple[tuple[str, float], ...]
+) -> list[np.ndarray]:
+    """Per sample of n normal differences (`reps` samples; a seed per n: common random numbers
+    across calls), how many of its Walsh averages are <= (or >=) each threshold of `tests`.
+    Counted a block of samples at a time: the same comparisons on the same numbers as on the
+    whole (reps, n(n+1)/2) matrix, without allocating it (planning a large grid spent ~1 s
+    there)."""
+    rng = np.random.default_rng([seed, n])
+    d = rng.normal(effect, sd, size=(reps, n))
+    rows = max(1, _CHUNK // (n * (n + 1) // 2))
+    counts = [np.empty(reps, dtype=np.int64) for _ in tests]
+    for start in range(0, reps, rows):
+        w = walsh_averages(d[start : start + rows])
+        for out, (side, threshold) in zip(counts, tests, strict=True):
+            hits = w <= threshold if side == "<=" else w >= threshold
+            out[start : start + rows] = np.sum(hits, axis=1)
+    return counts
+
+
+def _t_simulated(n: int, effect: float, sd: float, level: float, reps: int, seed: int) -> Intervals:
+    """t intervals (`bnplace.stats.verdicts.t_intervals`) of `reps` samples of n normal
+    differences (a seed per n, as `_simulated_counts`)."""
+    return t_intervals(np.random.default_rng([seed, n]).normal(effect, sd, (reps, n)), level)
+
+
+def detection_power(
+    n: int,
+    effect: float,
+    sd: float,
+    level: float,
+    *,
+    reps: int = 4000,
+    seed: int = 0,
+    interval: str = SIGNED_RANK,
+) -> float:
+    """P(the rule calls a true log-ratio `effect` (> 0) significant in its direction) at n seeds
+    with normal seed-to-seed sd `sd`."""
+    if interval == T:
+        return float(np.mean(_t_simulated(n, abs(effect), sd, level, reps, seed).low > 0))
+    k = interval_rank(n, level)
+    if k == 0:
+        return 0.0
+    (at_or_below_0,) = _simulated_counts(n, abs(effect), sd, reps, seed, (("<=", 0.0),))
+    return float(np.mean(at_or_below_0 <= k - 1))  # W_(k) > 0
+
+
+def equivalence_power(
+    n: int,
+    effect: float,
+    sd: float,
+    level: float,
+    margin: float,
+    *,
+    reps: int = 4000,
+    seed: int = 0,
+    interval: str = SIGNED_RANK,
+) -> float:
+    """P(the rule says "equivalent within ±margin") at n seeds when the true log ratio is
+    `effect` with normal seed-to-seed sd `sd`."""
+    if interval == T:
+        iv = _t_simulated(n, effect, sd, level, reps, seed)
+        said = decide(
+            iv.low, iv.high, bounds=margin_bounds(margin), reachable=True, lower_is_better=True
+        )
+        return float(np.mean(said == EQUIVALENT))
+    k = interval_rank(n, level)
+    if k == 0:
+        return 0.0
+    lo_b, hi_b = margin_bounds(margin)
+    tests = (("<=", lo_b), (">=", hi_b), (">=", 0.0), ("<=", 0.0))
+    low, high, at_or_above_0, at_or_below_0 = _simulated_counts(n, effect, sd, reps, seed, tests)
+    low_inside = low <= k - 1  # W_(k) > lo_b
+    high_inside = high <= k - 1  # W_(N+1-k) < hi_b
+    below = at_or_above_0 <= k - 1  # excludes 0 from above: not equivalent
+    above = at_or_below_0 <= k - 1
+    return float(np.mean(low_inside & high_inside & ~below & ~above))
+
+
+def _smallest_n(power_at: Callable[[int], float], start: int, target: float) -> int | None:
+    """Smallest n ≥ start with power_at(n) ≥ target (power grows with n), by doubling and
+    bisection; None past MAX_SEEDS_SEARCHED."""
+    lo = start
+    if power_at(lo) >= target:
+        return lo
+    hi = lo
+    while True:
+        hi = min(MAX_SEEDS_SEARCHED, hi * 2)
+        if power_at(hi) >= target:
+            break
+        if hi >= MAX_SEEDS_SEARCHED:
+            return None
+        lo = hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if power_at(mid) >= target:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+@lru_cache(maxsize=64)  # plan asks again for every plan of the same design
+def seeds_for_power(
+    margin: float,
+    sd: float,
+    m: int,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    power: float = POWER,
+    seed: int = 0,
+    interval: str = SIGNED_RANK,
+) -> int | None:
+    """Seeds per variant that give `power` to call an effect of the margin's size (log(1 +
+    margin), the smaller side) better or worse in a family of `m`, by simulating this rule with
+    normal log ratios of sd `sd`. None past MAX_SEEDS_SEARCHED."""
+    level = level_for(alpha, m)
+    effect = math.log1p(margin)
+    return _smallest_n(
+        lambda n: detection_power(n, effect, sd, level, seed=seed, interval=interval),
+        min_seeds(m, alpha, interval),
+        power,
+    )
+
+
+@lru_cache(maxsize=64)
+def seeds_for_equivalence(
+    margin: float,
+    sd: float,
+    m: int,
+    *,
+    alpha: float = DEFAULT_ALPHA,
+    power: float = POWER,
+    seed: int = 0,
+    interval: str = SIGNED_RANK,
+) -> int | None:
+    """Seeds per variant at which the rule says "equivalent within ±margin" with probability
+    `power` when there is no effect (log ratios normal with sd `sd`)."""
+    level = level_for(alpha, m)
+    return _smallest_n(
+        lambda n: equivalence_power(n, 0.0, sd, level, margin, seed=seed, interval=interval),
+        min_seeds(m, alpha, interval),
+        power,
+    )
