@@ -7,10 +7,18 @@ that run the CLI and read the store back).
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from bnplace.run.sweep import Prepared, plan_sweep
 from tests.sweeps import sqlite_store
+
+# Sweeps run in the test processes too (tests/sweeps.bnplace): TensorFlow there gets one thread
+# per trial, as bnplace's workers and `--jobs 1` do (set_tf_threads), whichever test starts it
+# first, so a sweep's numbers do not depend on the process it ran in.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ MLflow's own client.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -86,7 +87,31 @@ def ctrl_c_as_in_a_terminal() -> None:
 
 
 def bnplace(folder: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """`bnplace ARGS` run in `folder`, as a user would."""
+    """`bnplace ARGS` run in `folder` in this test process: the CLI from its entry point
+    (typer's CliRunner), in `folder`, with the environment a subprocess gets (`environment`).
+    TensorFlow, MLflow and bnplace are then imported once per test process rather than once
+    per call (~7 s of CPU each, most of the suite's time); TensorFlow runs one thread per
+    trial, as a subprocess's would (conftest.py). An exception that escapes the CLI comes back
+    as a subprocess's would: exit 1 and its traceback in stderr. `timeout` is for
+    `bnplace_process`; a call here runs to its end. Tests whose point is the process itself
+    (what it imports, signals, kills, several drivers) use `bnplace_process` or `Driver`."""
+    import traceback
+
+    from typer.testing import CliRunner
+
+    from bnplace.console.cli import app
+
+    env: dict[str, str | None] = {"BNPLACE_CLAIM_STALE_S": STALE_S, "MLFLOW_TRACKING_URI": None}
+    with contextlib.chdir(folder):
+        result = CliRunner().invoke(app, list(args), env=env)
+    stderr = result.stderr
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        stderr += "".join(traceback.format_exception(result.exception))
+    return subprocess.CompletedProcess(["bnplace", *args], result.exit_code, result.stdout, stderr)
+
+
+def bnplace_process(folder: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`bnplace ARGS` run in `folder` as a process of its own, exactly as a user runs it."""
     return subprocess.run(
         [sys.executable, "-m", "bnplace", *args],
         cwd=folder,

@@ -58,7 +58,7 @@ def test_a_search_killed_mid_race_resumes_eliminates_the_planted_worse_early(
     process.wait(timeout=60)
     assert ended >= 9
 
-    done = bnplace(tmp_path, "run", str(config), "--jobs", "2", "--no-compare")
+    done = bnplace(tmp_path, "run", str(config), "--no-compare")
     assert done.returncode == 0, done.stderr + done.stdout
     text = " ".join(done.stdout.split())  # rich wraps lines
     assert "search: 2 placements selected:" in text
