@@ -200,8 +200,9 @@ def done_counts(text: str) -> dict[str, int]:
 def two_drivers(
     folder: Path, *args: str, store: MlflowClient, experiment: str, timeout: float = 300
 ) -> list[tuple[int, str]]:
-    """`bnplace ARGS` twice on one plan: the second started once the first holds a trial.
-    Returns each one's exit code and output."""
+    """`bnplace ARGS` twice on one plan: the second started once the first holds a trial,
+    the first a process of its own and the second in this process (`bnplace`). Returns each
+    one's exit code and output."""
     first = Driver(folder, *args)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and first.process.poll() is None:
@@ -211,8 +212,8 @@ def two_drivers(
         ):
             break
         time.sleep(0.3)
-    second = Driver(folder, *args)
-    return [first.finish(timeout), second.finish(timeout)]
+    second = bnplace(folder, *args)
+    return [first.finish(timeout), (second.returncode, second.stdout + second.stderr)]
 
 
 def trained_once(store: MlflowClient, experiment: str) -> list:
@@ -336,8 +337,9 @@ def frozen_driver_is_superseded(folder: Path, *options: str, store: MlflowClient
     if not options:  # ./mlflow.db: frozen between two writes, not inside one
         _freeze_outside_a_write(first, folder / "mlflow.db")
     try:
-        second, text = Driver(folder, *args).finish()  # waits out the stale period, takes over
-        assert second == 0 and done_counts(text)["finished"] == 1, text
+        second = bnplace(folder, *args)  # waits out the stale period, takes over
+        text = second.stdout + second.stderr
+        assert second.returncode == 0 and done_counts(text)["finished"] == 1, text
     finally:
         os.killpg(first.process.pid, signal.SIGCONT)
     code, text = first.finish()

@@ -18,6 +18,7 @@ from mlflow import MlflowClient
 from tests.servers import free_port, mlflow_server, postgres, postgres_bin
 from tests.sweeps import (
     Driver,
+    bnplace,
     done_counts,
     frozen_driver_is_superseded,
     trained_once,
@@ -96,9 +97,10 @@ def test_a_driver_killed_mid_sweep_resumes_on_postgres(tmp_path: Path, server: s
     assert len(finished) >= 2
     assert running  # the dead driver's sweep (and claim, if any) are left RUNNING ...
 
-    code, text = Driver(tmp_path, *args).finish()
-    assert code == 0, text
-    assert f"{len(finished)} already finished" in text
+    again = bnplace(tmp_path, *args)
+    text = again.stdout + again.stderr
+    assert again.returncode == 0, text
+    assert f"{len(finished)} already finished" in " ".join(text.split())
     trials = trained_once(store, "team-kill")  # ... and are taken over: none RUNNING now
     done = [t for t in trials if t.info.status == "FINISHED"]
     assert len(done) == 6 and {t.info.run_id for t in finished} <= {t.info.run_id for t in done}
