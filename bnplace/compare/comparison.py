@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from bnplace.compare.pooled import DatasetsView
+    from bnplace.compare.rows import ComparisonRow
     from bnplace.compare.search import SearchView
     from bnplace.compare.stats import FriedmanResult
     from bnplace.stats.verdicts import Design
@@ -33,7 +34,7 @@ class Comparison:
     direction: str  # "min" | "max"
     baseline: str  # variant name
     table: pd.DataFrame  # one row per variant, best first (columns: see stats.compute_statistics)
-    comparisons: pd.DataFrame  # one row per comparison of the family (see paired.compare_pairs)
+    rows: tuple[ComparisonRow, ...]  # one per comparison of the family (see paired.compare_pairs)
     failures: pd.DataFrame  # variant, reason, n
     friedman: FriedmanResult | None
     trials: pd.DataFrame  # one row per trial (see frame.load_sweep)
@@ -47,6 +48,13 @@ class Comparison:
     # `comparisons` are then the pooled ones; see bnplace.compare.pooled)
     datasets: DatasetsView | None = None
     search: SearchView | None = None  # a search: its selection and eliminations
+
+    @property
+    def comparisons(self) -> pd.DataFrame:
+        """The comparison family as a DataFrame, one row per comparison (`compare.rows`)."""
+        from bnplace.compare.rows import frame_of
+
+        return frame_of(self.rows)
 
     @property
     def verdicts(self) -> dict[str, str]:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as st
 
+from bnplace.compare.rows import ComparisonRow, contrast_fields, judged_fields
 from bnplace.names.states import FINISHED
 from bnplace.stats.pairing import (
     LOG_RATIO,
@@ -42,18 +43,10 @@ from bnplace.stats.verdicts import (
     Contrast,
     Design,
     decide,
-    excluded_text,
     level_for,
     percent,
     signed_rank_intervals,
 )
-
-COMPARISON_COLUMNS = (
-    "comparison", "origin", "a", "b", "a2", "b2", "scale", "n_pairs", "n_failed_a",
-    "n_failed_b", "diff", "delta_pct", "delta_pct_low", "delta_pct_high", "p_value",
-    "p_adjusted", "level", "reachable", "verdict", "within_margin", "excluded", "seed_sd",
-    "p_failures", "look", "look_seeds", "decided",
-)  # fmt: skip
 
 
 def _mcnemar(failed: pd.DataFrame, x: pd.DataFrame, contrast: Contrast) -> float:
@@ -81,11 +74,11 @@ def compare_pairs(
     direction: str,
     contrasts: Sequence[Contrast],
     design: Design,
-) -> pd.DataFrame:
-    """One row per comparison of `contrasts` (one family: m = len(contrasts)); columns
-    `COMPARISON_COLUMNS`. "better" means a is better than b (for an interaction: a's effect
-    over b is more favourable than a2's over b2). In a sequential design each row is the
-    comparison at the look that decided it (or the last look complete), at that look's level."""
+) -> list[ComparisonRow]:
+    """One row per comparison of `contrasts` (one family: m = len(contrasts)). "better" means a
+    is better than b (for an interaction: a's effect over b is more favourable than a2's over
+    b2). In a sequential design each row is the comparison at the look that decided it (or the
+    last look complete), at that look's level."""
     values, failed = values_by_seed(trials, metric)
     lower_is_better = direction == "min"
     decisions = judge_family(trials, metric, direction, contrasts, design) if design.looks else {}
@@ -132,36 +125,28 @@ def compare_pairs(
         )
         p = float(iv.p_value[0]) if iv is not None else math.nan
         rows.append(
-            {
-                "comparison": c.name,
-                "origin": c.origin,
-                "a": c.a,
-                "b": c.b,
-                "a2": c.a2,
-                "b2": c.b2,
-                "scale": scale,
-                "n_pairs": int(d.size),
-                "n_failed_a": n_fail_a,
-                "n_failed_b": n_fail_b,
-                "diff": float(raw.mean()) if len(raw) and not c.is_interaction else math.nan,
-                "delta_pct": est,
-                "delta_pct_low": low,
-                "delta_pct_high": high,
-                "p_value": p,
-                "p_adjusted": min(1.0, p * m) if math.isfinite(p) else math.nan,
-                "level": iv.level if iv is not None else math.nan,
-                "reachable": reachable,
-                "verdict": verdict,
-                "within_margin": inside,
-                "excluded": excluded_text(low, high) if verdict == INCONCLUSIVE else "",
-                "seed_sd": float(np.std(finite, ddof=1)) if finite.size >= 2 else math.nan,
-                "p_failures": _mcnemar(failed, x, c),
-                "look": _look_number(decision),
-                "look_seeds": decision.seeds if decision is not None else len(d),
-                "decided": bool(decision.decided) if decision is not None else None,
-            }
+            ComparisonRow(
+                **contrast_fields(c),
+                scale=scale,
+                n_pairs=int(d.size),
+                n_failed_a=n_fail_a,
+                n_failed_b=n_fail_b,
+                diff=float(raw.mean()) if len(raw) and not c.is_interaction else math.nan,
+                delta_pct=est,
+                delta_pct_low=low,
+                delta_pct_high=high,
+                **judged_fields(p, m, verdict, low, high),
+                level=iv.level if iv is not None else math.nan,
+                reachable=reachable,
+                within_margin=inside,
+                seed_sd=float(np.std(finite, ddof=1)) if finite.size >= 2 else math.nan,
+                p_failures=_mcnemar(failed, x, c),
+                look=_look_number(decision),
+                look_seeds=decision.seeds if decision is not None else len(d),
+                decided=bool(decision.decided) if decision is not None else None,
+            )
         )
-    return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
+    return rows
 
 
 def _look_number(decision: Decision | None) -> float:

@@ -25,6 +25,7 @@ import pandas as pd
 from scipy import stats as st
 
 from bnplace.compare.paired import compare_pairs, persistence_skill
+from bnplace.compare.rows import ComparisonRow, frame_of
 from bnplace.names import metrics
 from bnplace.names.errors import DataError
 from bnplace.names.metrics import direction_for, persistence_metric_for
@@ -85,11 +86,16 @@ class Statistics:
     direction: Direction
     baseline: str
     table: pd.DataFrame  # one row per variant, best first (see `compute_statistics`)
-    comparisons: pd.DataFrame  # one row per comparison of the family (`paired.compare_pairs`)
+    rows: tuple[ComparisonRow, ...]  # one per comparison of the family (`paired.compare_pairs`)
     failures: pd.DataFrame  # columns: variant, reason, n
     friedman: FriedmanResult | None
     notes: tuple[str, ...]
     design: Design
+
+    @property
+    def comparisons(self) -> pd.DataFrame:
+        """The comparison family as a DataFrame (`compare.rows.frame_of`)."""
+        return frame_of(self.rows)
 
     @property
     def verdicts(self) -> dict[str, str]:
@@ -338,7 +344,8 @@ def compute_statistics(
     design = replace(
         design, contrasts=tuple(c for c in design.contrasts if set(c.variants) <= known)
     )
-    comparisons = compare_pairs(trials, metric, direction, family(names, baseline, design), design)
+    rows = compare_pairs(trials, metric, direction, family(names, baseline, design), design)
+    comparisons = frame_of(rows)
     summary = summarize_variants(trials, metric, variants=names)
     versus = comparisons[comparisons["origin"] == "baseline"]
     versus = versus.assign(variant=versus["a"])[["variant", *VERSUS_BASELINE]]
@@ -382,7 +389,7 @@ def compute_statistics(
         direction=direction,
         baseline=baseline,
         table=table,
-        comparisons=comparisons,
+        rows=tuple(rows),
         failures=failure_table(trials, metric),
         friedman=fried,
         notes=tuple(notes),
