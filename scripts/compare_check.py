@@ -152,7 +152,7 @@ def differences(before: Any, after: Any, where: str = "") -> list[str]:
             return [f"{where}: {len(before)} items before, {len(after)} after"]
         return [
             d
-            for i, (b, a) in enumerate(zip(before, after))
+            for i, (b, a) in enumerate(zip(before, after, strict=True))
             for d in differences(b, a, f"{where}[{i}]")
         ]
     return [] if before == after else [f"{where}: {before!r} before, {after!r} after"]
