@@ -79,6 +79,10 @@ compare:
     - {axis: conv.post_act, levels: [bn, none]}
 """,
 }
+# The one line compare adds for a store an older bnplace wrote (`check` on a store `make` wrote
+# with the old code): seeds on demand's decisions were not logged per look, so compare
+# recomputes them and says so. Printed as expected, not counted as a difference.
+OLDER_STORE_NOTE = "seeds on demand: this sweep logged no decisions per look"
 # keys whose values are timings or depend on when the comparison ran
 TIMING_KEYS = {"duration_s", "seconds", "elapsed_s", "wall_s", "timing", "timings", "created"}
 
@@ -160,7 +164,15 @@ def differences(before: Any, after: Any, where: str = "") -> list[str]:
 
 def _check(before_dir: Path, after_dir: Path, name: str, metrics: bool) -> list[str]:
     before = json.loads((before_dir / "before.json").read_text())
-    found = differences(without_timings(before), without_timings(comparison(after_dir)))
+    after = comparison(after_dir)
+    if metrics:  # a new sweep: its own run ids and name
+        for key in ("sweep_run_id", "sweep_run_name", "merged_sweeps"):
+            before.pop(key, None), after.pop(key, None)
+    said = [n for n in after["notes"] if n.startswith(OLDER_STORE_NOTE)]
+    if said and not any(n.startswith(OLDER_STORE_NOTE) for n in before["notes"]):
+        print(f"{name}: expected on a store an older bnplace wrote: note {said[0]!r}")
+        after["notes"] = [n for n in after["notes"] if not n.startswith(OLDER_STORE_NOTE)]
+    found = differences(without_timings(before), without_timings(after))
     if metrics:
         kept = json.loads((before_dir / "before_trials.json").read_text())
         found += differences(kept, trial_metrics(after_dir), "/trials")

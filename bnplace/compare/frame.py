@@ -26,6 +26,7 @@ from bnplace.compare.stats import axis_column
 from bnplace.names import tags as names
 from bnplace.names.errors import TrackingError
 from bnplace.names.states import FINISHED, MISSING, TrialState
+from bnplace.stats.sequential import Decision
 from bnplace.stats.verdicts import Design
 from bnplace.store.client import search_all
 from bnplace.store.read import SweepInfo, find_sweep, mlflow_errors, read_plan, role_filter
@@ -61,6 +62,9 @@ class SweepData:
     metric_columns: tuple[str, ...]  # the metric columns of `trials`
     notes: tuple[str, ...]
     search: SearchView | None = None  # a search: what the race selected and eliminated
+    # seeds on demand: {dataset ("" for one): {comparison: decision}} at the newest look the
+    # sweep logged (`bnplace.store.looks`); None when compare must recompute them
+    decisions: Mapping[str, Mapping[str, Decision]] | None = None
 
 
 def _trial_status(run: Run) -> str:
@@ -256,6 +260,10 @@ def load_sweep(
     contributed = tuple(dict.fromkeys(s for s in trials["sweep_run_id"] if s))
     if len(contributed) > 1:
         notes.append(f"trials merged from {len(contributed)} sweeps of the experiment")
+    decisions = None
+    if design.looks:
+        with mlflow_errors(uri):
+            decisions = _logged_decisions(client, sweep, datasets, notes)
     return SweepData(
         sweep=sweep,
         variants=variants,
@@ -265,7 +273,25 @@ def load_sweep(
         search=search if search.notes else None,
         metric_columns=tuple(metric_columns.values()),
         notes=tuple(notes),
+        decisions=decisions,
     )
+
+
+def _logged_decisions(
+    client: MlflowClient, sweep: SweepInfo, datasets: Sequence[str], notes: list[str]
+) -> dict[str, dict[str, Decision]] | None:
+    """The decisions the sweep logged at its newest look of each dataset (None: none logged);
+    a note when looks were passed but no decisions logged (an older bnplace ran the sweep):
+    compare then recomputes them from the trials."""
+    from bnplace.store.looks import logged_decisions
+
+    logged = logged_decisions(client, sweep.run_id, datasets)
+    if logged is None:
+        notes.append(
+            "seeds on demand: this sweep logged no decisions per look (an older bnplace ran "
+            "it); they are recomputed from its trials"
+        )
+    return logged or None
 
 
 def _newest_per(trials: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

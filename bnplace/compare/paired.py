@@ -17,7 +17,7 @@ variant's mean. Pure: pandas, numpy and scipy.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,8 +32,8 @@ from bnplace.stats.pairing import (
     column,
     comparison_bounds,
     differences,
+    family_decisions,
     flag,
-    judge_family,
     transformed,
     values_by_seed,
 )
@@ -74,14 +74,20 @@ def compare_pairs(
     direction: str,
     contrasts: Sequence[Contrast],
     design: Design,
+    logged: Mapping[str, Decision] | None = None,
 ) -> list[ComparisonRow]:
     """One row per comparison of `contrasts` (one family: m = len(contrasts)). "better" means a
     is better than b (for an interaction: a's effect over b is more favourable than a2's over
     b2). In a sequential design each row is the comparison at the look that decided it (or the
-    last look complete), at that look's level."""
+    last look complete), at that look's level: as the sweep logged it (`logged`), else
+    recomputed (`stats.pairing.family_decisions`)."""
     values, failed = values_by_seed(trials, metric)
     lower_is_better = direction == "min"
-    decisions = judge_family(trials, metric, direction, contrasts, design) if design.looks else {}
+    decisions = (
+        family_decisions(trials, metric, direction, contrasts, design, logged)
+        if design.looks
+        else {}
+    )
     # a sequential design fixes its scale and margin reference at the first look (judge_family)
     values_for_scale = values[values.index < design.looks[0]] if design.looks else values
     scale = choose_scale(values_for_scale)

@@ -13,7 +13,7 @@ when first needed (none of pandas, scipy, mlflow or matplotlib is imported befor
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from bnplace.compare.pooled import DatasetsView
     from bnplace.compare.table import ComparisonTable
+    from bnplace.stats.sequential import Decision
     from bnplace.stats.verdicts import Design
     from bnplace.store.read import SweepInfo
 
@@ -42,6 +43,7 @@ def compare_frames(
     design: Design | None = None,
     notes: Sequence[str] = (),
     merged_sweeps: Sequence[str] = (),
+    decisions: Mapping[str, Mapping[str, Decision]] | None = None,
 ) -> Comparison:
     """Statistics of already-read DataFrames: no MLflow, no files.
 
@@ -49,6 +51,9 @@ def compare_frames(
     the main metric) or to bnplace's naming rule; `baseline` to the sweep's baseline, else the
     first of `variants` (default: the variants in order of appearance in `trials`). Raises
     TrackingError for a metric no trial logged or a baseline that is not a variant.
+    `decisions`: seeds on demand, per dataset ("" for one) where each comparison stood at the
+    newest look the sweep logged; shown for the sweep's own metric and baseline (another
+    metric or baseline is another question: its decisions are recomputed).
     """
     import pandas as pd
 
@@ -81,9 +86,11 @@ def compare_frames(
         )
     if metric not in trials.columns:
         trials = trials.assign(**{metric: float("nan")})
+    if metric != sweep.metric or baseline != (sweep.baseline or baseline):
+        decisions = None  # logged for the sweep's own question
     if design.sequential:  # before counting what is not run: some trials were never needed
         trials, on_demand = _drop_seeds_not_needed(
-            trials, metric, direction, names, baseline, design
+            trials, metric, direction, names, baseline, design, decisions
         )
         notes = (*notes, *on_demand)
     if "status" in trials.columns and (missing := int((trials["status"] == MISSING.value).sum())):
@@ -94,7 +101,7 @@ def compare_frames(
         from bnplace.compare.pooled import compare_datasets, pooled_statistics
 
         on = {"metric": metric, "direction": direction, "variants": names, "baseline": baseline}
-        view = compare_datasets(trials, **on, design=design, axes=axes)  # type: ignore[arg-type]
+        view = compare_datasets(trials, **on, design=design, axes=axes, decisions=decisions)  # type: ignore[arg-type]
         stats = pooled_statistics(trials, view, **on, design=design, axes=axes)  # type: ignore[arg-type]
     else:
         stats = compute_statistics(
@@ -105,6 +112,7 @@ def compare_frames(
             variants=names,
             axes=axes,
             design=design,
+            decisions=(decisions or {}).get(""),
         )
     if history is None:
         history = pd.DataFrame(columns=list(HISTORY_COLUMNS))
@@ -133,6 +141,7 @@ def _drop_seeds_not_needed(
     names: Sequence[str],
     baseline: str,
     design: Design,
+    decisions: Mapping[str, Mapping[str, Decision]] | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Seeds on demand: planned trials past what their comparisons asked for were never meant
     to run (not "not run"); say where each comparison was decided and the seeds each used.
@@ -142,11 +151,14 @@ def _drop_seeds_not_needed(
 
     from bnplace.compare.pooled import per_dataset
 
+    decisions = decisions or {}  # none logged: recomputed
     if "dataset" not in trials.columns or trials["dataset"].nunique() < 2:
-        return _drop_on_one(trials, metric, direction, names, baseline, design, "")
+        on_one = decisions.get("")
+        return _drop_on_one(trials, metric, direction, names, baseline, design, "", on_one)
     parts, lines = [], []
     for dataset, mine in per_dataset(trials):
-        kept, said = _drop_on_one(mine, metric, direction, names, baseline, design, dataset)
+        logged = decisions.get(dataset)
+        kept, said = _drop_on_one(mine, metric, direction, names, baseline, design, dataset, logged)
         parts.append(kept)
         lines.extend(said)
     return pd.concat(parts, ignore_index=True), lines
@@ -160,13 +172,14 @@ def _drop_on_one(
     baseline: str,
     design: Design,
     dataset: str,
+    logged: Mapping[str, Decision] | None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """`_drop_seeds_not_needed` on one dataset's trials (`dataset`: its name, "" for one)."""
-    from bnplace.stats.pairing import judge_family, seeds_needed
+    from bnplace.stats.pairing import family_decisions, seeds_needed
     from bnplace.stats.verdicts import family
 
     contrasts = family(names, baseline, design)
-    decisions = judge_family(trials, metric, direction, contrasts, design)
+    decisions = family_decisions(trials, metric, direction, contrasts, design, logged)
     needed = seeds_needed(decisions, contrasts, design)
     limit = trials["variant"].map(needed).fillna(design.looks[-1])
     unneeded = (trials["status"] == MISSING.value) & (trials["seed"] >= limit)
@@ -257,6 +270,7 @@ def compare_runs(
         design=data.design if margin is None else replace(data.design, margin=margin),
         notes=data.notes,
         merged_sweeps=data.merged_sweeps,
+        decisions=data.decisions if margin is None else None,  # another margin: recomputed
     )
     if data.search is not None:  # a search: each placement against the best, race bounds
         from bnplace.compare.search import ranking

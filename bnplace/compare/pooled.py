@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +51,7 @@ from bnplace.stats.pooling import (
     random_effects,
     reading,
 )
+from bnplace.stats.sequential import Decision
 from bnplace.stats.verdicts import Contrast, Design, family, level_for, margin_bounds
 
 MIN_RANK_DATASETS = 4  # the across-dataset rank view needs this many datasets
@@ -238,8 +239,10 @@ def compare_datasets(
     baseline: str,
     design: Design,
     axes: Sequence[str] = (),
+    decisions: Mapping[str, Mapping[str, Decision]] | None = None,
 ) -> DatasetsView:
-    """Per-dataset statistics, pooled comparisons and ranks (see the module docstring)."""
+    """Per-dataset statistics, pooled comparisons and ranks (see the module docstring);
+    `decisions`: per dataset, a sequential design's decisions as the sweep logged them."""
     names = list(variants)
     parts = per_dataset(trials)
     datasets = tuple(dataset for dataset, _ in parts)
@@ -258,6 +261,7 @@ def compare_datasets(
             variants=names,
             axes=axes,
             design=design,
+            decisions=(decisions or {}).get(dataset),
         )
         per[dataset] = stats
         means[dataset] = stats.table.set_index("variant")["mean"].reindex(names)

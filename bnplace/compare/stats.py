@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -31,6 +31,7 @@ from bnplace.names.errors import DataError
 from bnplace.names.metrics import direction_for, persistence_metric_for
 from bnplace.names.states import FINISHED, KILLED, RUNNING
 from bnplace.stats.pairing import values_by_seed
+from bnplace.stats.sequential import Decision
 from bnplace.stats.verdicts import BASELINE, DROP, Design, family, min_seeds
 
 Direction = Literal["min", "max"]
@@ -308,6 +309,7 @@ def compute_statistics(
     variants: Sequence[str] | None = None,
     axes: Sequence[str] = (),
     design: Design | None = None,
+    decisions: Mapping[str, Decision] | None = None,
 ) -> Statistics:
     """All statistics of one metric: the per-variant table, the comparison family, failures,
     Friedman, notes.
@@ -319,7 +321,8 @@ def compute_statistics(
     order (position in `variants`), is_baseline, the axes, the `summarize_variants` columns, the
     baseline comparison's `VERSUS_BASELINE` columns, skill / skill_low / skill_high /
     beats_persistence (forecasts), mean_rank (Friedman, when computed) and the `side_metrics`
-    columns.
+    columns. `decisions`: a sequential design's decisions as the sweep logged them
+    (`paired.compare_pairs`).
     """
     _check_columns(trials, metric)
     direction = direction or direction_for(metric)
@@ -344,7 +347,8 @@ def compute_statistics(
     design = replace(
         design, contrasts=tuple(c for c in design.contrasts if set(c.variants) <= known)
     )
-    rows = compare_pairs(trials, metric, direction, family(names, baseline, design), design)
+    contrasts = family(names, baseline, design)
+    rows = compare_pairs(trials, metric, direction, contrasts, design, decisions)
     comparisons = frame_of(rows)
     summary = summarize_variants(trials, metric, variants=names)
     versus = comparisons[comparisons["origin"] == "baseline"]
