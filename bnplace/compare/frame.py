@@ -29,6 +29,7 @@ from bnplace.names.states import FINISHED, MISSING, TrialState
 from bnplace.stats.sequential import Decision
 from bnplace.stats.verdicts import Design
 from bnplace.store.client import search_all
+from bnplace.store.keys import key_runs, trial_key
 from bnplace.store.read import SweepInfo, find_sweep, mlflow_errors, read_plan, role_filter
 
 if TYPE_CHECKING:  # MLflow's types, as the store hands them out
@@ -117,7 +118,6 @@ def _trial_row(run: Run, variant: str, sweep_of_variant_run: Mapping[str, str]) 
         "variant_run_id": parent,
         "sweep_run_id": tags.get(names.SWEEP_ID, "") or sweep_of_variant_run.get(parent, ""),
         "start_time": int(run.info.start_time or 0),
-        "_finished_run": run.info.status == "FINISHED",
     }
     for key, value in run.data.metrics.items():
         row[f"\0{key}"] = value
@@ -184,9 +184,15 @@ def load_sweep(
         for t in plan.get("trials", [])
         if isinstance(t, dict) and "key" in t and str(t.get("variant_id")) in name_of
     }
-    for run in trial_runs:
-        key = run.data.tags.get(names.TRIAL_KEY, "")
-        if key in planned and (merge_sweeps or in_this_sweep(run)):
+    candidates = [
+        run
+        for run in trial_runs
+        if trial_key(run) in planned and (merge_sweeps or in_this_sweep(run))
+    ]
+    chosen = key_runs(candidates)  # a trial counts once: the run that stands for its key
+    for run in candidates:
+        key = trial_key(run)
+        if chosen.get(key) is run:
             name = name_of[str(planned[key]["variant_id"])]
             rows.append(_trial_row(run, name, sweep_of))
             if datasets:  # from the plan, not the run's tag: a renamed dataset keeps its runs
@@ -200,13 +206,10 @@ def load_sweep(
     if rows:
         trials = pd.DataFrame(rows).rename(columns={f"\0{k}": v for k, v in metric_columns.items()})
     else:
-        trials = pd.DataFrame({c: [] for c in (*FIXED_TRIAL_COLUMNS, "_finished_run")})
-
-    n_before = len(trials)
-    trials = _newest_per(trials, ["trial_key"])
-    if len(trials) < n_before:
+        trials = pd.DataFrame({c: [] for c in FIXED_TRIAL_COLUMNS})
+    if len(candidates) > len(rows):
         notes.append(
-            f"{n_before - len(trials)} older run(s) of the same trial key were superseded "
+            f"{len(candidates) - len(rows)} older run(s) of the same trial key were superseded "
             "(resumed or repeated trials count once)"
         )
     seen = set(trials["trial_key"])
@@ -222,7 +225,6 @@ def load_sweep(
             "variant_run_id": "",
             "sweep_run_id": "",
             "start_time": 0,
-            "_finished_run": False,
         }
         | ({"dataset": str(t.get("dataset", ""))} if datasets else {})
         for key, t in planned.items()
@@ -254,7 +256,7 @@ def load_sweep(
     trials = (
         trials.assign(_order=trials["variant"].map(order))
         .sort_values(by, kind="stable")
-        .drop(columns=["_order", "_finished_run", "_data"], errors="ignore")
+        .drop(columns=["_order", "_data"], errors="ignore")
         .reset_index(drop=True)
     )
     contributed = tuple(dict.fromkeys(s for s in trials["sweep_run_id"] if s))
@@ -292,14 +294,6 @@ def _logged_decisions(
             "it); they are recomputed from its trials"
         )
     return logged or None
-
-
-def _newest_per(trials: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Per group of `keys`: the newest run whose MLflow status is FINISHED, else the newest."""
-    if trials.empty:
-        return trials
-    ranked = trials.sort_values(["_finished_run", "start_time"], ascending=False, kind="stable")
-    return ranked.drop_duplicates(keys).sort_index()
 
 
 def load_history(

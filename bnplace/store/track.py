@@ -442,19 +442,15 @@ class Tracker:
 
     def latest_finished(self, keys: Iterable[str] | None = None) -> dict[str, Run]:
         """The newest FINISHED run of each trial key in `keys` (None: every key); it may have
-        finished in an earlier sweep."""
+        finished in an earlier sweep (`bnplace.store.keys`: the one rule for a key's run)."""
+        from bnplace.store.keys import key_runs
+
         wanted = None if keys is None else set(keys)
         runs = self._runs(
             f"tags.`{KIND}` = '{TRIAL}' and attributes.status = '{FINISHED.run_status}'"
         )
-        latest: dict[str, Run] = {}
-        for run in runs:
-            key = run.data.tags.get(TRIAL_KEY, "")
-            if (wanted is None or key in wanted) and (
-                key not in latest or run.info.start_time > latest[key].info.start_time
-            ):
-                latest[key] = run
-        return latest
+        latest = key_runs(runs, finished_only=True)
+        return {k: run for k, run in latest.items() if wanted is None or k in wanted}
 
     def open_trials(self) -> list[str]:
         """The run ids of the trials this driver holds and has not ended."""
