@@ -1,11 +1,11 @@
 """The comparison written back to MLflow: files, tables, per-variant numbers and verdicts.
 
-In: an `MlflowClient`, the compared sweep (`store.SweepInfo`), its variants table, the
-statistics and comparisons tables, and the report files. Out: artifacts on the sweep run
-(report files, plots, `statistics.json` and `comparisons.json` via `log_table`), and metrics and
-tags on each variant run (`VARIANT_METRICS`, the verdict, the declared contrasts; with several
-datasets also each dataset's verdict and the pooled comparison's numbers). Reading the
-sweep is `compare.frame`; the MLflow calls are `bnplace.store.read.write_comparison`'s (this
+In: the store (`store.read.StoreClient`), the compared sweep (`store.SweepInfo`), its variants
+table, the statistics table, the comparison rows, and the report files. Out: artifacts on the
+sweep run (report files, plots, `statistics.json` and `comparisons.json` via `log_table`), and
+metrics and tags on each variant run (`VARIANT_METRICS`, the verdict, the declared contrasts;
+with several datasets also each dataset's verdict and the pooled comparison's numbers). Reading
+the sweep is `compare.frame`; the MLflow calls are `bnplace.store.read.write_comparison`'s (this
 module only decides what is written where).
 """
 
@@ -26,11 +26,11 @@ from bnplace.store.read import SweepInfo, VariantNumbers, write_comparison
 
 if TYPE_CHECKING:
     from bnplace.compare.pooled import DatasetsView
-    from bnplace.store.read import MlflowClient
+    from bnplace.store.read import StoreClient
 
 
 def log_comparison(
-    client: MlflowClient,
+    client: StoreClient,
     sweep: SweepInfo,
     variants: pd.DataFrame,
     table: pd.DataFrame,

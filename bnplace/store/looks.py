@@ -16,7 +16,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from bnplace.names import metrics
 from bnplace.names.tags import LOOKS_ARTIFACTS
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from bnplace.execute.schedule import LookRecord
+    from bnplace.store.read import StoreClient
 
 _PREFIX, _SUFFIX = "look_", ".json"
 
@@ -64,12 +65,13 @@ def log_look(client: MlflowClient, sweep_run_id: str, record: LookRecord) -> Non
 
 
 def logged_decisions(
-    client: MlflowClient, sweep_run_id: str, datasets: Sequence[str] = ()
+    store: StoreClient, sweep_run_id: str, datasets: Sequence[str] = ()
 ) -> dict[str, dict[str, Decision]] | None:
     """{dataset ("" for the only one): {comparison: its decision at the newest look logged}};
     empty when no look was logged (a fixed design, or no look passed yet); None when looks
     were passed but no decisions logged (a sweep an older bnplace ran). `datasets`: the plan's
     datasets when it has several."""
+    client = cast("MlflowClient", store)
     newest: dict[str, str] = {}  # dataset -> artifact path of its newest look
     for entry in client.list_artifacts(sweep_run_id, LOOKS_ARTIFACTS):
         if entry.is_dir:
