@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from bnplace.compare.comparison import Comparison
 from bnplace.names.errors import TrackingError, did_you_mean
@@ -25,11 +25,14 @@ from bnplace.names.states import FINISHED, MISSING
 if TYPE_CHECKING:
     import pandas as pd
 
+    from bnplace.compare.frame import SweepData
     from bnplace.compare.pooled import DatasetsView
+    from bnplace.compare.stats import Statistics
     from bnplace.compare.table import ComparisonTable
+    from bnplace.names.metrics import Direction
     from bnplace.stats.sequential import Decision
     from bnplace.stats.verdicts import Design
-    from bnplace.store.read import SweepInfo
+    from bnplace.store.read import StoreClient, SweepInfo
 
 
 def compare_frames(
@@ -59,8 +62,7 @@ def compare_frames(
 
     from bnplace.compare.budget import budget_notes
     from bnplace.compare.frame import HISTORY_COLUMNS
-    from bnplace.compare.stats import axis_column, compute_statistics
-    from bnplace.names.metrics import Direction, direction_for
+    from bnplace.compare.stats import axis_column
     from bnplace.stats.verdicts import Design
 
     design = design or Design()
@@ -71,19 +73,8 @@ def compare_frames(
         )
     names = list(variants) if variants is not None else list(dict.fromkeys(trials["variant"]))
     _check_metric(trials, metric, sweep)
-    direction: Direction
-    if metric == sweep.metric and sweep.direction in ("min", "max"):
-        direction = cast("Direction", sweep.direction)  # a free-form tag, checked just above
-    else:
-        direction = direction_for(metric)
-    baseline = baseline or sweep.baseline or (names[0] if names else "")
-    if baseline not in names:
-        hint = did_you_mean(baseline, names)
-        raise TrackingError(
-            f"sweep run {sweep.run_id}: no variant named {baseline!r} to use as the baseline"
-            + (f" (did you mean {hint!r}?)" if hint else "")
-            + f"; variants: {', '.join(names)}"
-        )
+    direction = _direction(metric, sweep)
+    baseline = _baseline(baseline, sweep, names)
     if metric not in trials.columns:
         trials = trials.assign(**{metric: float("nan")})
     if metric != sweep.metric or baseline != (sweep.baseline or baseline):
@@ -96,24 +87,8 @@ def compare_frames(
     if "status" in trials.columns and (missing := int((trials["status"] == MISSING.value).sum())):
         notes = (*notes, f"{missing} planned trial(s) have no run yet (listed as 'not run')")
     axes = [a for a in sweep.axes if axis_column(a) in trials.columns]
-    view: DatasetsView | None = None
-    if "dataset" in trials.columns and trials["dataset"].nunique() > 1:  # several datasets
-        from bnplace.compare.pooled import compare_datasets, pooled_statistics
-
-        on = {"metric": metric, "direction": direction, "variants": names, "baseline": baseline}
-        view = compare_datasets(trials, **on, design=design, axes=axes, decisions=decisions)  # type: ignore[arg-type]
-        stats = pooled_statistics(trials, view, **on, design=design, axes=axes)  # type: ignore[arg-type]
-    else:
-        stats = compute_statistics(
-            trials,
-            metric=metric,
-            direction=direction,
-            baseline=baseline,
-            variants=names,
-            axes=axes,
-            design=design,
-            decisions=(decisions or {}).get(""),
-        )
+    on = {"metric": metric, "direction": direction, "variants": names, "baseline": baseline}
+    stats, view = _statistics(trials, on, design, axes, decisions)
     if history is None:
         history = pd.DataFrame(columns=list(HISTORY_COLUMNS))
     return Comparison(
@@ -132,6 +107,49 @@ def compare_frames(
         merged_sweeps=tuple(merged_sweeps) or (sweep.run_id,),
         datasets=view,
     )
+
+
+def _direction(metric: str, sweep: SweepInfo) -> Direction:
+    """The sweep's direction for its main metric, else bnplace's naming rule."""
+    from bnplace.names.metrics import direction_for
+
+    if metric == sweep.metric and sweep.direction in ("min", "max"):
+        return cast("Direction", sweep.direction)  # a free-form tag, checked just above
+    return direction_for(metric)
+
+
+def _baseline(baseline: str | None, sweep: SweepInfo, names: Sequence[str]) -> str:
+    """The baseline asked for, else the sweep's, else the first variant; TrackingError when it
+    is not a variant."""
+    baseline = baseline or sweep.baseline or (names[0] if names else "")
+    if baseline not in names:
+        hint = did_you_mean(baseline, names)
+        raise TrackingError(
+            f"sweep run {sweep.run_id}: no variant named {baseline!r} to use as the baseline"
+            + (f" (did you mean {hint!r}?)" if hint else "")
+            + f"; variants: {', '.join(names)}"
+        )
+    return baseline
+
+
+def _statistics(
+    trials: pd.DataFrame,
+    on: dict[str, Any],
+    design: Design,
+    axes: Sequence[str],
+    decisions: Mapping[str, Mapping[str, Decision]] | None,
+) -> tuple[Statistics, DatasetsView | None]:
+    """The sweep's statistics: of its one dataset, or pooled over several with their view."""
+    from bnplace.compare.stats import compute_statistics
+
+    if "dataset" in trials.columns and trials["dataset"].nunique() > 1:  # several datasets
+        from bnplace.compare.pooled import compare_datasets, pooled_statistics
+
+        view = compare_datasets(trials, **on, design=design, axes=axes, decisions=decisions)
+        return pooled_statistics(trials, view, **on, design=design, axes=axes), view
+    return compute_statistics(
+        trials, **on, axes=axes, design=design, decisions=(decisions or {}).get("")
+    ), None
 
 
 def _drop_seeds_not_needed(
@@ -249,8 +267,6 @@ def compare_runs(
     """
 
     from bnplace.compare.frame import load_history, load_sweep
-    from bnplace.compare.record import log_comparison
-    from bnplace.compare.report import answer_markdown
     from bnplace.store.client import existing_client
 
     client = existing_client(tracking_uri)
@@ -289,21 +305,37 @@ def compare_runs(
         files = _write_outputs(comparison, work)
         artifacts: tuple[str, ...] = ()
         if log_to_mlflow:
-            main = comparison.metric == data.sweep.metric
-            artifacts = log_comparison(
-                client,
-                data.sweep,
-                data.variants,
-                comparison.table,
-                comparison.rows,
-                metric=comparison.metric,
-                files=files,
-                artifact_dir="compare" if main else f"compare/{comparison.metric}",
-                tracking_uri=tracking_uri,
-                datasets=comparison.datasets,
-                note=answer_markdown(comparison) if main else "",
-            )
+            artifacts = _log(client, tracking_uri, data, comparison, files)
     return replace(comparison, files=files if out_dir is not None else {}, artifacts=artifacts)
+
+
+def _log(
+    client: StoreClient,
+    tracking_uri: str,
+    data: SweepData,
+    comparison: Comparison,
+    files: dict[str, Path],
+) -> tuple[str, ...]:
+    """Log the comparison to the sweep's runs (`record.log_comparison`): under "compare/" for
+    the sweep's main metric (with the answer as the sweep run's note), else
+    "compare/<metric>/"; returns the artifact paths written."""
+    from bnplace.compare.record import log_comparison
+    from bnplace.compare.report import answer_markdown
+
+    main = comparison.metric == data.sweep.metric
+    return log_comparison(
+        client,
+        data.sweep,
+        data.variants,
+        comparison.table,
+        comparison.rows,
+        metric=comparison.metric,
+        files=files,
+        artifact_dir="compare" if main else f"compare/{comparison.metric}",
+        tracking_uri=tracking_uri,
+        datasets=comparison.datasets,
+        note=answer_markdown(comparison) if main else "",
+    )
 
 
 def _write_outputs(comparison: Comparison, out_dir: Path) -> dict[str, Path]:

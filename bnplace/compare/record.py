@@ -58,21 +58,7 @@ def log_comparison(
     """
     prefix = "" if metric == sweep.metric else f"{metric}."
     suffix = "" if not prefix else f".{metric}"
-    numbers: dict[str, VariantNumbers] = {}
-    for row in rows_of(table):
-        name = str(row["variant"])
-        mine = numbers.setdefault(name, VariantNumbers())
-        for col, logged_name in VARIANT_METRICS.items():
-            if col in row and _finite(row[col]):
-                mine.metrics[prefix + logged_name] = float(row[col])
-        verdict = row.get("verdict")  # none when only the declared contrasts are judged
-        if isinstance(verdict, str):
-            mine.tags[names.VERDICT + suffix] = verdict
-    for i, declared in enumerate(of_origin(comparisons, baseline=False), start=1):
-        mine = numbers.setdefault(declared.a, VariantNumbers())
-        for col, value in _effect_numbers(declared):
-            mine.metrics[f"{prefix}contrast{i}.{col}"] = value
-        mine.tags[f"{names.CONTRAST_PREFIX}{i}{suffix}"] = contrast_tag(declared)
+    numbers = _variant_numbers(table, comparisons, prefix, suffix)
     if datasets is not None:
         _dataset_numbers(datasets, prefix, suffix, numbers)
     run_of = dict(zip(variants["variant"], variants["run_id"], strict=True))
@@ -93,6 +79,29 @@ def log_comparison(
         numbers=by_run,
         note=note,
     )
+
+
+def _variant_numbers(
+    table: pd.DataFrame, comparisons: Sequence[ComparisonRow], prefix: str, suffix: str
+) -> dict[str, VariantNumbers]:
+    """Each variant's numbers and verdict from the table, and the declared contrasts' on their
+    first variant (see `log_comparison`)."""
+    numbers: dict[str, VariantNumbers] = {}
+    for row in rows_of(table):
+        name = str(row["variant"])
+        mine = numbers.setdefault(name, VariantNumbers())
+        for col, logged_name in VARIANT_METRICS.items():
+            if col in row and _finite(row[col]):
+                mine.metrics[prefix + logged_name] = float(row[col])
+        verdict = row.get("verdict")  # none when only the declared contrasts are judged
+        if isinstance(verdict, str):
+            mine.tags[names.VERDICT + suffix] = verdict
+    for i, declared in enumerate(of_origin(comparisons, baseline=False), start=1):
+        mine = numbers.setdefault(declared.a, VariantNumbers())
+        for col, value in _effect_numbers(declared):
+            mine.metrics[f"{prefix}contrast{i}.{col}"] = value
+        mine.tags[f"{names.CONTRAST_PREFIX}{i}{suffix}"] = contrast_tag(declared)
+    return numbers
 
 
 def _dataset_numbers(

@@ -328,18 +328,7 @@ def compute_statistics(
     direction = direction or direction_for(metric)
     if direction not in ("min", "max"):
         raise DataError(f"direction must be 'min' or 'max', got {direction!r}", column=metric)
-    names = list(variants) if variants is not None else _variant_order(trials)
-    unknown = sorted(set(trials["variant"].astype(str)) - set(names))
-    names += unknown
-    if not names:
-        raise DataError("the trials table is empty: no variant to compare", file="trials table")
-    baseline = baseline or names[0]
-    if baseline not in names:
-        raise DataError(
-            f"baseline variant {baseline!r} is not among the variants ({', '.join(names)})",
-            file="trials table",
-            column="variant",
-        )
+    names, baseline = _names_and_baseline(trials, variants, baseline)
     if metric not in trials.columns:
         trials = trials.assign(**{metric: math.nan})
     known = set(names)  # a contrast naming a variant this table lacks (--filter) is left out
@@ -350,10 +339,44 @@ def compute_statistics(
     contrasts = family(names, baseline, design)
     rows = compare_pairs(trials, metric, direction, contrasts, design, decisions)
     comparisons = frame_of(rows)
+    fried = friedman(trials, metric, direction, variants=names, alpha=design.alpha)
+    on = _Variants(trials, metric, direction, names, baseline, axes)
+    table = _variant_table(on, comparisons, design, fried)
+    notes = _notes(table, comparisons, metric, baseline, fried, design)
+    return Statistics(
+        metric=metric,
+        direction=direction,
+        baseline=baseline,
+        table=table,
+        rows=tuple(rows),
+        failures=failure_table(trials, metric),
+        friedman=fried,
+        notes=tuple(notes),
+        design=design,
+    )
+
+
+@dataclass(frozen=True)
+class _Variants:
+    """The per-variant table's inputs: the trials, the metric, its direction, the variants in
+    order, the baseline and the axis columns."""
+
+    trials: pd.DataFrame
+    metric: str
+    direction: str
+    names: list[str]
+    baseline: str
+    axes: Sequence[str]
+
+
+def _variant_table(
+    on: _Variants, comparisons: pd.DataFrame, design: Design, fried: FriedmanResult | None
+) -> pd.DataFrame:
+    """One row per variant, best first (the columns `compute_statistics` lists)."""
+    trials, metric, names, baseline = on.trials, on.metric, on.names, on.baseline
     summary = summarize_variants(trials, metric, variants=names)
     versus = comparisons[comparisons["origin"] == "baseline"]
     versus = versus.assign(variant=versus["a"])[["variant", *VERSUS_BASELINE]]
-    fried = friedman(trials, metric, direction, variants=names, alpha=design.alpha)
     side = side_metrics(trials, metric, variants=names)
     skill = persistence_skill(trials, metric, persistence_metric_for(metric), names, design.alpha)
 
@@ -371,14 +394,14 @@ def compute_statistics(
     table.loc[table["variant"] == baseline, "verdict"] = BASELINE
     table.insert(1, "order", range(len(names)))
     table.insert(2, "is_baseline", table["variant"] == baseline)
-    for pos, column in enumerate(c for c in map(axis_column, axes) if c in trials.columns):
+    for pos, column in enumerate(c for c in map(axis_column, on.axes) if c in trials.columns):
         labels = trials.groupby(trials["variant"].astype(str))[column].first()
         table.insert(3 + pos, column, table["variant"].map(labels))
     if fried is not None:
         table["mean_rank"] = table["variant"].map(
             dict(zip(fried.ranks["variant"], fried.ranks["mean_rank"], strict=True))
         )
-    key = table["mean"] if direction == "min" else -table["mean"]
+    key = table["mean"] if on.direction == "min" else -table["mean"]
     table = (
         table.assign(_key=key)
         .sort_values(["_key", "order"], na_position="last", kind="stable")
@@ -386,19 +409,26 @@ def compute_statistics(
         .reset_index(drop=True)
     )
     table.insert(0, "rank", range(1, len(table) + 1))
+    return table
 
-    notes = _notes(table, comparisons, metric, baseline, fried, design)
-    return Statistics(
-        metric=metric,
-        direction=direction,
-        baseline=baseline,
-        table=table,
-        rows=tuple(rows),
-        failures=failure_table(trials, metric),
-        friedman=fried,
-        notes=tuple(notes),
-        design=design,
-    )
+
+def _names_and_baseline(
+    trials: pd.DataFrame, variants: Sequence[str] | None, baseline: str | None
+) -> tuple[list[str], str]:
+    """The variants in order (`variants`, then any other the trials name) and the baseline
+    (default: the first); DataError for an empty table or an unknown baseline."""
+    names = list(variants) if variants is not None else _variant_order(trials)
+    names += sorted(set(trials["variant"].astype(str)) - set(names))
+    if not names:
+        raise DataError("the trials table is empty: no variant to compare", file="trials table")
+    baseline = baseline or names[0]
+    if baseline not in names:
+        raise DataError(
+            f"baseline variant {baseline!r} is not among the variants ({', '.join(names)})",
+            file="trials table",
+            column="variant",
+        )
+    return names, baseline
 
 
 def _is_true(value: object) -> bool:
