@@ -56,7 +56,8 @@ def compare_frames(
     TrackingError for a metric no trial logged or a baseline that is not a variant.
     `decisions`: seeds on demand, per dataset ("" for one) where each comparison stood at the
     newest look the sweep logged; shown for the sweep's own metric and baseline (another
-    metric or baseline is another question: its decisions are recomputed).
+    metric or baseline is another question: its decisions are recomputed). (Its length is its
+    keyword arguments and this docstring; the body is its named steps.)
     """
     import pandas as pd
 
@@ -79,15 +80,10 @@ def compare_frames(
         trials = trials.assign(**{metric: float("nan")})
     if metric != sweep.metric or baseline != (sweep.baseline or baseline):
         decisions = None  # logged for the sweep's own question
-    if design.sequential:  # before counting what is not run: some trials were never needed
-        trials, on_demand = _drop_seeds_not_needed(
-            trials, metric, direction, names, baseline, design, decisions
-        )
-        notes = (*notes, *on_demand)
-    if "status" in trials.columns and (missing := int((trials["status"] == MISSING.value).sum())):
-        notes = (*notes, f"{missing} planned trial(s) have no run yet (listed as 'not run')")
-    axes = [a for a in sweep.axes if axis_column(a) in trials.columns]
     on = {"metric": metric, "direction": direction, "variants": names, "baseline": baseline}
+    trials, said = _not_run(trials, on, design, decisions)
+    notes = (*notes, *said)
+    axes = [a for a in sweep.axes if axis_column(a) in trials.columns]
     stats, view = _statistics(trials, on, design, axes, decisions)
     if history is None:
         history = pd.DataFrame(columns=list(HISTORY_COLUMNS))
@@ -107,6 +103,25 @@ def compare_frames(
         merged_sweeps=tuple(merged_sweeps) or (sweep.run_id,),
         datasets=view,
     )
+
+
+def _not_run(
+    trials: pd.DataFrame,
+    on: dict[str, Any],
+    design: Design,
+    decisions: Mapping[str, Mapping[str, Decision]] | None,
+) -> tuple[pd.DataFrame, list[str]]:
+    """Seeds on demand: the planned trials never needed dropped (`_drop_seeds_not_needed`,
+    before counting what is not run), and the planned trials still without a run counted."""
+    notes: list[str] = []
+    if design.sequential:
+        trials, notes = _drop_seeds_not_needed(
+            trials, on["metric"], on["direction"], on["variants"], on["baseline"], design,
+            decisions,
+        )  # fmt: skip
+    if "status" in trials.columns and (missing := int((trials["status"] == MISSING.value).sum())):
+        notes.append(f"{missing} planned trial(s) have no run yet (listed as 'not run')")
+    return trials, notes
 
 
 def _direction(metric: str, sweep: SweepInfo) -> Direction:
@@ -264,6 +279,8 @@ def compare_runs(
     other than the sweep's main one, "compare/<metric>/") and each variant run of the sweep
     gets its numbers and verdicts (see `record.log_comparison`). The design (alpha, margin,
     failure rule, contrasts) is the one the sweep's plan recorded; `margin` overrides its margin.
+    (Its length is its keyword arguments and this docstring; the body is read, compare, write,
+    log.)
     """
 
     from bnplace.compare.frame import load_history, load_sweep

@@ -91,7 +91,8 @@ def make_plan(
     *,
     seeds: Sequence[int] | None = None,
 ) -> Plan:
-    """Expand the grid, resolve and lint every variant, merge equivalents, list the trials."""
+    """Expand the grid, resolve and lint every variant, merge equivalents, list the trials.
+    (Most of its length is the `Plan`'s fields, set in this one place.)"""
     config = loaded.config
     space = search_space(loaded) if config.search is not None else None
     default_seeds = config.sweep.seed_list
