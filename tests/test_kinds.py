@@ -12,7 +12,7 @@ import sys
 import pytest
 
 import bnplace.plan.shapes
-from bnplace.config import schema
+from bnplace.config import layers as schema
 from bnplace.names import kinds
 from bnplace.names.kinds import BLOCKS, LAYER_KINDS, PLACEABLE
 

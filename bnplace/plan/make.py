@@ -21,7 +21,8 @@ from bnplace.config.checks import Issue
 from bnplace.config.data import CsvData, SyntheticData
 from bnplace.config.load import LoadedConfig, validate_raw
 from bnplace.config.overrides import set_values, target_paths
-from bnplace.config.schema import Config, SeedSchedule
+from bnplace.config.schema import Config
+from bnplace.config.sweep import SeedSchedule
 from bnplace.names.errors import ConfigError, PlanError, PlanTooLarge, UnknownVariant
 from bnplace.names.metrics import default_metric, direction_for
 from bnplace.plan.design import (

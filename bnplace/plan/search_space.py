@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from bnplace.config.checks import Issue
+from bnplace.config.layers import PlacedLayer
 from bnplace.config.load import LoadedConfig
-from bnplace.config.schema import (
+from bnplace.config.schema import Config
+from bnplace.config.sweep import (
     MAX_PLACEMENTS,
     MAX_SEARCH_COMBINATIONS,
     MAX_SEARCH_TRIALS,
     NOTHING,
-    Config,
-    PlacedLayer,
     Search,
     menu_entry,
 )
