@@ -5,6 +5,11 @@ metadata, plot paths). Out: text in markdown, csv or json, and the report files:
 (plots referenced by relative path) and a self-contained `report.html` (plots embedded as base64
 PNG). Pure apart from `write_reports`, which writes the files it is given a folder for. The
 terminal table is `bnplace.compare.table`; number formats are `bnplace.compare.format`.
+
+Why one module past ~450 lines: the report is described once, as sections of blocks
+(`sections`), and its two renderings (Markdown and HTML) and the JSON/CSV text sit beside that
+description so that a section and its rendering read together; the several-datasets sections
+already live apart (`compare.datasets_report`).
 """
 
 from __future__ import annotations
