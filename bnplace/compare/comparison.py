@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bnplace.compare.rows import Verdicts
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, eq=False)
-class Comparison:
+class Comparison(Verdicts):
     """The result of comparing the variants of one sweep on one metric."""
 
     sweep: SweepInfo
@@ -48,18 +50,6 @@ class Comparison:
     # `comparisons` are then the pooled ones; see bnplace.compare.pooled)
     datasets: DatasetsView | None = None
     search: SearchView | None = None  # a search: its selection and eliminations
-
-    @property
-    def comparisons(self) -> pd.DataFrame:
-        """The comparison family as a DataFrame, one row per comparison (`compare.rows`)."""
-        from bnplace.compare.rows import frame_of
-
-        return frame_of(self.rows)
-
-    @property
-    def verdicts(self) -> dict[str, str]:
-        """{variant name: verdict} ("baseline", "better", "worse", "equivalent", "inconclusive")."""
-        return dict(zip(self.table["variant"], self.table["verdict"], strict=True))
 
     @property
     def best(self) -> str:

@@ -179,62 +179,43 @@ def _drop_seeds_not_needed(
     """Seeds on demand: planned trials past what their comparisons asked for were never meant
     to run (not "not run"); say where each comparison was decided and the seeds each used.
     With several datasets each dataset decided its own family (as the sweep dealt them), so
-    this is done per dataset, each line prefixed by the dataset's name."""
+    this is done per dataset, each line prefixed by the dataset's name. `decisions`: as the
+    sweep logged them, per dataset ("" for one); recomputed where none were logged."""
     import pandas as pd
 
     from bnplace.compare.pooled import per_dataset
-
-    decisions = decisions or {}  # none logged: recomputed
-    if "dataset" not in trials.columns or trials["dataset"].nunique() < 2:
-        on_one = decisions.get("")
-        return _drop_on_one(trials, metric, direction, names, baseline, design, "", on_one)
-    parts, lines = [], []
-    for dataset, mine in per_dataset(trials):
-        logged = decisions.get(dataset)
-        kept, said = _drop_on_one(mine, metric, direction, names, baseline, design, dataset, logged)
-        parts.append(kept)
-        lines.extend(said)
-    return pd.concat(parts, ignore_index=True), lines
-
-
-def _drop_on_one(
-    trials: pd.DataFrame,
-    metric: str,
-    direction: str,
-    names: Sequence[str],
-    baseline: str,
-    design: Design,
-    dataset: str,
-    logged: Mapping[str, Decision] | None,
-) -> tuple[pd.DataFrame, list[str]]:
-    """`_drop_seeds_not_needed` on one dataset's trials (`dataset`: its name, "" for one)."""
     from bnplace.stats.pairing import family_decisions, seeds_needed
     from bnplace.stats.verdicts import family
 
     contrasts = family(names, baseline, design)
-    decisions = family_decisions(trials, metric, direction, contrasts, design, logged)
-    needed = seeds_needed(decisions, contrasts, design)
-    limit = trials["variant"].map(needed).fillna(design.looks[-1])
-    unneeded = (trials["status"] == MISSING.value) & (trials["seed"] >= limit)
-    kept = trials[~unneeded]
-    looks = ", ".join(str(n) for n in design.looks)
-    on = f"{dataset}: " if dataset else ""
-    lines = [
-        f"{on}seeds on demand (looks at {looks} seeds): "
-        + "; ".join(f"{v} {needed.get(v, 0)}" for v in names)
-        + f" seeds used of up to {design.looks[-1]}"
-        + (f"; {int(unneeded.sum())} planned trial(s) not needed" if unneeded.any() else "")
-    ]
-    for c in contrasts:
-        d = decisions[c.name]
-        if d.look is None:
-            lines.append(f"{on}{c.name}: no look complete yet")
-        elif d.decided:
-            lines.append(f"{on}{c.name}: {d.verdict} at look {d.look + 1} ({d.seeds} seeds)")
-        else:
-            at = "the last look" if d.look + 1 == len(design.looks) else f"look {d.look + 1}"
-            lines.append(f"{on}{c.name}: undecided at {at} ({d.seeds} seeds)")
-    return kept.reset_index(drop=True), lines
+    several = "dataset" in trials.columns and trials["dataset"].nunique() >= 2
+    parts, lines = [], []
+    for dataset, mine in per_dataset(trials) if several else [("", trials)]:
+        logged = (decisions or {}).get(dataset)
+        found = family_decisions(mine, metric, direction, contrasts, design, logged)
+        needed = seeds_needed(found, contrasts, design)
+        limit = mine["variant"].map(needed).fillna(design.looks[-1])
+        unneeded = (mine["status"] == MISSING.value) & (mine["seed"] >= limit)
+        parts.append(mine[~unneeded].reset_index(drop=True))
+        on = f"{dataset}: " if dataset else ""
+        lines.append(
+            f"{on}seeds on demand (looks at {', '.join(str(n) for n in design.looks)} seeds): "
+            + "; ".join(f"{v} {needed.get(v, 0)}" for v in names)
+            + f" seeds used of up to {design.looks[-1]}"
+            + (f"; {int(unneeded.sum())} planned trial(s) not needed" if unneeded.any() else "")
+        )
+        lines += [on + _standing(c.name, found[c.name], design) for c in contrasts]
+    return (pd.concat(parts, ignore_index=True) if several else parts[0]), lines
+
+
+def _standing(name: str, d: Decision, design: Design) -> str:
+    """Where a comparison of seeds on demand stands, in words."""
+    if d.look is None:
+        return f"{name}: no look complete yet"
+    if d.decided:
+        return f"{name}: {d.verdict} at look {d.look + 1} ({d.seeds} seeds)"
+    at = "the last look" if d.look + 1 == len(design.looks) else f"look {d.look + 1}"
+    return f"{name}: undecided at {at} ({d.seeds} seeds)"
 
 
 def _check_metric(trials: pd.DataFrame, metric: str, sweep: SweepInfo) -> None:

@@ -28,6 +28,7 @@ import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -188,6 +189,22 @@ def _pooled_row(
     )
 
 
+def _question(
+    metric: str,
+    direction: str,
+    variants: Sequence[str],
+    baseline: str,
+    design: Design,
+    axes: Sequence[str],
+) -> dict[str, Any]:
+    """`compute_statistics`'s keywords for the sweep's question (direction checked by the
+    caller)."""
+    return {
+        "metric": metric, "direction": direction, "baseline": baseline,
+        "variants": list(variants), "axes": axes, "design": design,
+    }  # fmt: skip
+
+
 def rank_view(
     means: pd.DataFrame, direction: str, alpha: float, minimum: int = MIN_RANK_DATASETS
 ) -> RankView | None:
@@ -252,17 +269,9 @@ def compare_datasets(
     rows: list[dict[str, object]] = []
     scales: dict[str, str] = {}
     means: dict[str, pd.Series] = {}
+    on = _question(metric, direction, names, baseline, design, axes)
     for dataset, mine in parts:
-        stats = compute_statistics(
-            mine,
-            metric=metric,
-            direction=direction,  # type: ignore[arg-type]  # checked by the caller
-            baseline=baseline,
-            variants=names,
-            axes=axes,
-            design=design,
-            decisions=(decisions or {}).get(dataset),
-        )
+        stats = compute_statistics(mine, **on, decisions=(decisions or {}).get(dataset))
         per[dataset] = stats
         means[dataset] = stats.table.set_index("variant")["mean"].reindex(names)
         verdicts = {r.comparison: r.verdict for r in stats.rows}
@@ -348,13 +357,7 @@ def pooled_statistics(
     stride = int(seeds.max()) + 1 if seeds.notna().any() else 1
     stacked = trials.assign(seed=trials["dataset"].astype(str).map(codes) * stride + seeds)
     base = compute_statistics(
-        stacked,
-        metric=metric,
-        direction=direction,  # type: ignore[arg-type]  # checked by the caller
-        baseline=baseline,
-        variants=variants,
-        axes=axes,
-        design=design,
+        stacked, **_question(metric, direction, variants, baseline, design, axes)
     )
     pooled = view.pooled
     versus = pooled[pooled["origin"] == "baseline"].set_index("a")

@@ -5,7 +5,7 @@ pooled row over datasets) compute for a comparison. Out: a frozen `ComparisonRow
 `PooledRow` adds the meta-analysis columns), the one shape every reader of a comparison uses —
 the terminal and contrast tables, the reports, the records written to MLflow, the forest plots
 and comparison.json — and the DataFrame of a family (`frame_of`), whose columns are the fields
-in order. Pure.
+in order. Pure, and light to import (`compare.comparison` builds on `Verdicts`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar
-
-from bnplace.stats.verdicts import INCONCLUSIVE, excluded_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -102,6 +100,25 @@ class PooledRow(ComparisonRow):
         return {name: getattr(self, name) for name in self.ORDER}
 
 
+class Verdicts:
+    """What a per-variant table with its comparison family offers (`compare.stats.Statistics`
+    and `compare.comparison.Comparison`): the family as a DataFrame and each variant's
+    verdict."""
+
+    table: pd.DataFrame  # one row per variant, with its verdict
+    rows: tuple[ComparisonRow, ...]  # the comparison family
+
+    @property
+    def comparisons(self) -> pd.DataFrame:
+        """The comparison family as a DataFrame, one row per comparison (`frame_of`)."""
+        return frame_of(self.rows)
+
+    @property
+    def verdicts(self) -> dict[str, str]:
+        """{variant name: verdict} ("baseline", "better", "worse", "equivalent", "inconclusive")."""
+        return dict(zip(self.table["variant"], self.table["verdict"], strict=True))
+
+
 def columns(row_type: type[ComparisonRow]) -> tuple[str, ...]:
     """The columns of a family of `row_type` rows, in order."""
     if issubclass(row_type, PooledRow):
@@ -117,6 +134,8 @@ def contrast_fields(c: Contrast) -> dict[str, Any]:
 def judged_fields(p: float, m: int, verdict: str, low: float, high: float) -> dict[str, Any]:
     """The fields every verdict row derives alike: the Bonferroni-adjusted p over a family of
     `m`, the verdict, and what an inconclusive interval [low, high] (in percent) excludes."""
+    from bnplace.stats.verdicts import INCONCLUSIVE, excluded_text
+
     return {
         "p_value": p,
         "p_adjusted": min(1.0, p * m) if math.isfinite(p) else math.nan,

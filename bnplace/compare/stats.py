@@ -25,7 +25,7 @@ import pandas as pd
 from scipy import stats as st
 
 from bnplace.compare.paired import compare_pairs, persistence_skill
-from bnplace.compare.rows import ComparisonRow, frame_of
+from bnplace.compare.rows import ComparisonRow, Verdicts, frame_of
 from bnplace.names import metrics
 from bnplace.names.errors import DataError
 from bnplace.names.metrics import direction_for, persistence_metric_for
@@ -80,7 +80,7 @@ class FriedmanResult:
 
 
 @dataclass(frozen=True, eq=False)
-class Statistics:
+class Statistics(Verdicts):
     """Everything `compute_statistics` derives from one trials table."""
 
     metric: str
@@ -92,15 +92,6 @@ class Statistics:
     friedman: FriedmanResult | None
     notes: tuple[str, ...]
     design: Design
-
-    @property
-    def comparisons(self) -> pd.DataFrame:
-        """The comparison family as a DataFrame (`compare.rows.frame_of`)."""
-        return frame_of(self.rows)
-
-    @property
-    def verdicts(self) -> dict[str, str]:
-        return dict(zip(self.table["variant"], self.table["verdict"], strict=True))
 
 
 def axis_column(axis: str) -> str:
