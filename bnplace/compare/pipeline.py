@@ -161,7 +161,7 @@ def _statistics(
         from bnplace.compare.pooled import compare_datasets, pooled_statistics
 
         view = compare_datasets(trials, **on, design=design, axes=axes, decisions=decisions)
-        return pooled_statistics(trials, view, **on, design=design, axes=axes), view
+        return pooled_statistics(trials, view), view
     return compute_statistics(
         trials, **on, axes=axes, design=design, decisions=(decisions or {}).get("")
     ), None

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -83,6 +83,8 @@ class DatasetsView:
     pooled_rows: tuple[PooledRow, ...]  # one per comparison
     ranks: RankView | None
     notes: tuple[str, ...]
+    # the question asked of every dataset: `compute_statistics`'s keywords (`_question`)
+    question: dict[str, Any] = field(default_factory=dict)
 
     @property
     def pooled(self) -> pd.DataFrame:
@@ -287,7 +289,7 @@ def compare_datasets(
     pooled = tuple(_pooled_row(c, effects, scale, design, m, lower_is_better) for c in contrasts)
     ranks = rank_view(pd.DataFrame(means).T, direction, design.alpha)
     notes = _notes(datasets, effects, ranks, scales, m)
-    return DatasetsView(datasets, per, effects, pooled, ranks, tuple(notes))
+    return DatasetsView(datasets, per, effects, pooled, ranks, tuple(notes), on)
 
 
 def _notes(
@@ -336,29 +338,19 @@ POOLED_VERSUS = (
 )  # fmt: skip
 
 
-def pooled_statistics(
-    trials: pd.DataFrame,
-    view: DatasetsView,
-    *,
-    metric: str,
-    direction: str,
-    variants: Sequence[str],
-    baseline: str,
-    design: Design,
-    axes: Sequence[str] = (),
-) -> Statistics:
+def pooled_statistics(trials: pd.DataFrame, view: DatasetsView) -> Statistics:
     """The sweep's `Statistics` over all datasets: the per-variant table (counts, failures,
     side metrics over every trial; the pooled comparison with the baseline; mean rank over
     datasets, best first) and the pooled comparisons as the family. Seeds are paired within a
     dataset only: a (dataset, seed) pair is one block of the description, never a pair across
-    datasets."""
+    datasets. The question (metric, baseline, design...) is the view's."""
+    on = view.question
+    variants, baseline, direction = on["variants"], on["baseline"], on["direction"]
     codes = {d: i for i, d in enumerate(view.datasets)}
     seeds = pd.to_numeric(trials["seed"], errors="coerce")
     stride = int(seeds.max()) + 1 if seeds.notna().any() else 1
     stacked = trials.assign(seed=trials["dataset"].astype(str).map(codes) * stride + seeds)
-    base = compute_statistics(
-        stacked, **_question(metric, direction, variants, baseline, design, axes)
-    )
+    base = compute_statistics(stacked, **on)
     pooled = view.pooled
     versus = pooled[pooled["origin"] == "baseline"].set_index("a")
     table = base.table.drop(columns=["rank", "mean_rank"], errors="ignore")
@@ -372,7 +364,7 @@ def pooled_statistics(
             for d, s in view.per.items()
         }
     ).T
-    ranks = rank_view(means, direction, design.alpha, minimum=2)
+    ranks = rank_view(means, direction, on["design"].alpha, minimum=2)
     if ranks is not None:
         table["mean_rank"] = table["variant"].map(ranks.ranks.set_index("variant")["mean_rank"])
         table = table.sort_values(["mean_rank", "order"], kind="stable", na_position="last")
