@@ -154,6 +154,9 @@ class _OneKey(Strict):
         return next(name for name in type(self).model_fields if getattr(self, name) is not None)
 
 
+# PlacedLayer and Block below share their shape (a one-key model: its fields, its key, the
+# value under it) by design: each field is a YAML key of the schema, written out so that pydantic
+# and the editor see it; `_OneKey` holds what they share.
 class PlacedLayer(_OneKey):
     """One entry of a placement list: `batch_norm`, `{dropout: 0.3}`, `{layer_norm: {axis: -1}}`."""
 

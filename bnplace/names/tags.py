@@ -78,6 +78,7 @@ class Tag:
     writer: str = "track"
 
 
+# A table: its rows share their shape by design (one row per tag).
 TAGS: dict[str, Tag] = {
     tag.name: tag
     for tag in (
