@@ -41,7 +41,7 @@ from bnplace.compare.format import (
     rows_of,
     verdict_text,
 )
-from bnplace.compare.stats import CHOSEN, DIAGNOSTICS, range_labels
+from bnplace.compare.side import CHOSEN, DIAGNOSTICS, range_labels
 from bnplace.compare.table import display_columns
 from bnplace.names.errors import BnplaceError
 

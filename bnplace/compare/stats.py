@@ -26,7 +26,7 @@ from scipy import stats as st
 
 from bnplace.compare.paired import compare_pairs, persistence_skill
 from bnplace.compare.rows import ComparisonRow, Verdicts, frame_of
-from bnplace.names import metrics
+from bnplace.compare.side import side_metrics
 from bnplace.names.errors import DataError
 from bnplace.names.metrics import direction_for, persistence_metric_for
 from bnplace.names.states import FINISHED, KILLED, RUNNING
@@ -39,32 +39,11 @@ Direction = Literal["min", "max"]
 REQUIRED_COLUMNS = ("variant", "seed", "status")
 MEAN_CONFIDENCE = 0.95  # the per-variant t-interval of the mean (a description, not a verdict)
 
-# Metrics shown beside the main metric when the trials carry them: (column, summary, label).
-SIDE_METRICS: tuple[tuple[str, str, str], ...] = (
-    (metrics.TIME_PER_EPOCH_S, "mean", metrics.TIME_PER_EPOCH_S),
-    (metrics.TRAIN_TIME_S, "mean", metrics.TRAIN_TIME_S),
-    (metrics.EPOCHS_RUN, "mean", metrics.EPOCHS_RUN),
-    (metrics.STEPS_RUN, "mean", metrics.STEPS_RUN),
-    (metrics.HIT_CAP, "mean", metrics.HIT_CAP),  # the share of runs early stopping did not stop
-    (metrics.PARAMS, "median", metrics.PARAMS),
-    (metrics.SELECT_EPOCHS, "mean", metrics.SELECT_EPOCHS),  # the cost of a `choose:`
-)
-# Settings chosen per trial (`{choose: [...]}`): the median and the range over seeds.
-CHOSEN = tuple(metrics.CHOSEN_PREFIX + key for key in ("learning_rate", "weight_decay"))
-# Diagnostics shown with their mean and their range over seeds ("above 1 on every seed" is a
-# claim about the minimum): labels <name>, <name>_lo, <name>_hi (a "_max" suffix dropped).
-DIAGNOSTICS = metrics.DIAGNOSTICS
 # The baseline comparison's columns copied into the per-variant table.
 VERSUS_BASELINE = (
     "n_pairs", "diff", "delta_pct", "delta_pct_low", "delta_pct_high", "p_value", "p_adjusted",
     "level", "reachable", "verdict", "within_margin", "excluded", "seed_sd", "p_failures",
 )  # fmt: skip
-
-
-def range_labels(column: str) -> tuple[str, str]:
-    """The labels of a diagnostic's smallest and largest value over seeds."""
-    stem = column.removesuffix("_max")
-    return f"{stem}_lo", f"{stem}_hi"
 
 
 @dataclass(frozen=True, eq=False)
@@ -254,37 +233,6 @@ def friedman(
         ranks=rank_frame,
         critical_difference=cd,
     )
-
-
-def side_metrics(
-    trials: pd.DataFrame, metric: str, *, variants: Sequence[str] | None = None
-) -> pd.DataFrame:
-    """Cost, persistence and BN-diagnostic columns per variant, over finished trials.
-
-    Columns (each only when the trials carry it): persistence (mean of the persistence twin of
-    `metric`, e.g. persistence_rmse for test_rmse), time_per_epoch_s, train_time_s, epochs_run
-    (means), params (median), and the `DIAGNOSTICS` (means, and their range over seeds as
-    `range_labels`).
-    """
-    _check_columns(trials, metric)
-    names = list(variants) if variants is not None else _variant_order(trials)
-    finished = trials[trials["status"].astype(str) == FINISHED]
-    out = pd.DataFrame({"variant": names})
-    specs = [(persistence_metric_for(metric), "mean", "persistence"), *SIDE_METRICS]
-    for column in (*DIAGNOSTICS, *CHOSEN):
-        lo, hi = range_labels(column)
-        centre = "median" if column in CHOSEN else "mean"
-        specs += [(column, centre, column), (column, "min", lo), (column, "max", hi)]
-    for column, how, label in specs:
-        if column not in trials.columns or column == metric:
-            continue
-        values = pd.to_numeric(finished[column], errors="coerce").astype(float)
-        grouped = values.groupby(finished["variant"].astype(str))
-        agg = grouped.agg(how)
-        out[label] = out["variant"].map(agg).astype(float)
-        if out[label].isna().all():
-            out = out.drop(columns=label)
-    return out
 
 
 def _variant_order(trials: pd.DataFrame) -> list[str]:
