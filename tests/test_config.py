@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from bnplace.config import LoadedConfig, load_config, parse_config
+from bnplace.config.layers import ActivationLayer, BatchNorm, Dropout, LayerNorm
 from bnplace.config.overrides import block_refs, site_names, target_path
-from bnplace.config.schema import ActivationLayer, BatchNorm, Dropout, LayerNorm
 from bnplace.names.errors import ConfigError
 from bnplace.plan.grid import expand
 

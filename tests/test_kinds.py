@@ -12,7 +12,7 @@ import sys
 import pytest
 
 import bnplace.plan.shapes
-from bnplace.config import schema
+from bnplace.config import layers
 from bnplace.names import kinds
 from bnplace.names.kinds import BLOCKS, LAYER_KINDS, PLACEABLE
 
@@ -32,10 +32,10 @@ def _kind_literals(module: object) -> set[str]:
 
 
 def test_schema_placeable_layers_and_blocks_are_the_tables() -> None:
-    assert set(schema.LAYER_TYPES) == set(PLACEABLE)
-    assert set(schema.PlacedLayer.model_fields) == set(PLACEABLE)
-    assert set(schema.BLOCK_TYPES) == set(BLOCKS)
-    assert set(schema.Block.model_fields) == set(BLOCKS)
+    assert set(layers.LAYER_TYPES) == set(PLACEABLE)
+    assert set(layers.PlacedLayer.model_fields) == set(PLACEABLE)
+    assert set(layers.BLOCK_TYPES) == set(BLOCKS)
+    assert set(layers.Block.model_fields) == set(BLOCKS)
 
 
 def test_blocks_head_and_placements_make_every_kind() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bnplace.config import parse_config
-from bnplace.config.schema import MAX_PLACEMENTS
+from bnplace.config.sweep import MAX_PLACEMENTS
 from bnplace.names.errors import ConfigError
 from bnplace.plan import DataShape, Plan, make_plan
 from bnplace.plan.search_space import search_space, site_options

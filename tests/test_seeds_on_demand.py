@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -78,6 +80,71 @@ def test_a_clearly_worse_variant_is_decided_by_the_16_seed_look(worse_sweep) -> 
     variant_id = next(v.data.tags["bnplace.variant_id"] for v in runs(folder)["variant"])
     seeds_logged = client(folder).get_metric_history(sweep.info.run_id, f"seeds.{variant_id}")
     assert seeds_logged and seeds_logged[-1].value == seeds
+
+
+def _logged_looks(folder: Path) -> dict[int, dict]:
+    """The sweep run's look artifacts (looks/look_<k>.json), by look, read with MLflow's client."""
+    store = client(folder)
+    (sweep,) = runs(folder)["sweep"]
+    out = {}
+    for entry in store.list_artifacts(sweep.info.run_id, "looks"):
+        local = store.download_artifacts(sweep.info.run_id, entry.path, str(folder / "dl"))
+        document = json.loads(Path(local).read_text())
+        out[document["look"]] = document
+    return out
+
+
+def test_the_logged_looks_equal_a_recomputation_from_the_finished_trials(worse_sweep) -> None:
+    """What compare shows is what the sweep logged: every look's decisions equal the sequential
+    rule replayed on the trials the sweep finished, cut to that look's seeds (one comparison:
+    the snapshot of look k is the comparison judged through look k)."""
+    from bnplace.compare.frame import load_sweep
+    from bnplace.stats.pairing import judge_family
+    from bnplace.stats.sequential import decision_from, decision_record
+    from bnplace.stats.verdicts import family
+
+    folder, _config = worse_sweep
+    data = load_sweep(client(folder))
+    design = data.design
+    contrasts = family(list(data.variants["variant"]), data.sweep.baseline, design)
+    looks = _logged_looks(folder)
+    assert sorted(looks) == list(range(1, max(looks) + 1))
+    for k, document in looks.items():
+        cut = data.trials[data.trials["seed"] < design.looks[k - 1]]
+        again = judge_family(cut, data.sweep.metric, data.sweep.direction, contrasts, design)
+        logged = {n: decision_from(r) for n, r in document["decisions"].items()}
+        assert {n: decision_record(d) for n, d in logged.items()} == {
+            n: decision_record(d) for n, d in again.items()
+        }
+    assert data.decisions is not None and data.decisions.keys() == {""}  # compare reads
+    newest = {n: decision_record(d) for n, d in data.decisions[""].items()}  # the newest look
+    assert newest == {n: decision_record(d) for n, d in logged.items()}
+    assert not any("recomputed" in note for note in data.notes)
+
+
+def test_a_sweep_without_logged_decisions_is_recomputed_and_says_so(
+    worse_sweep, tmp_path: Path
+) -> None:
+    """A store an older bnplace wrote (no looks/ artifacts): compare recomputes the same
+    decisions from the trials and says so."""
+    folder, config = worse_sweep
+    older = tmp_path / "older"
+    shutil.copytree(folder, older, ignore=shutil.ignore_patterns("dl"))
+    with sqlite3.connect(older / "mlflow.db") as db:  # the copy's runs keep their artifacts
+        db.execute(
+            "UPDATE runs SET artifact_uri = replace(artifact_uri, ?, ?)", (str(folder), str(older))
+        )
+    (looks,) = older.glob("mlartifacts/*/*/artifacts/looks")
+    shutil.rmtree(looks)
+    shown = bnplace(older, "compare", config.name, "--format", "json", "--no-log")
+    assert shown.returncode == 0, shown.stderr
+    result = json.loads(shown.stdout)
+    recomputed = {
+        c["comparison"]: (c["verdict"], c["look"], c["look_seeds"]) for c in result["comparisons"]
+    }
+    assert recomputed == _decisions(folder, config)
+    notes = " ".join(result["notes"])
+    assert "logged no decisions per look" in notes and "recomputed" in notes
 
 
 def test_two_equivalent_variants_stop_once_equivalence_is_shown(tmp_path: Path) -> None:

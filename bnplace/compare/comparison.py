@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bnplace.compare.rows import Verdicts
+
 if TYPE_CHECKING:
     import pandas as pd
 
     from bnplace.compare.pooled import DatasetsView
+    from bnplace.compare.rows import ComparisonRow
     from bnplace.compare.search import SearchView
     from bnplace.compare.stats import FriedmanResult
     from bnplace.stats.verdicts import Design
@@ -25,7 +28,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, eq=False)
-class Comparison:
+class Comparison(Verdicts):
     """The result of comparing the variants of one sweep on one metric."""
 
     sweep: SweepInfo
@@ -33,7 +36,7 @@ class Comparison:
     direction: str  # "min" | "max"
     baseline: str  # variant name
     table: pd.DataFrame  # one row per variant, best first (columns: see stats.compute_statistics)
-    comparisons: pd.DataFrame  # one row per comparison of the family (see paired.compare_pairs)
+    rows: tuple[ComparisonRow, ...]  # one per comparison of the family (see paired.compare_pairs)
     failures: pd.DataFrame  # variant, reason, n
     friedman: FriedmanResult | None
     trials: pd.DataFrame  # one row per trial (see frame.load_sweep)
@@ -47,11 +50,6 @@ class Comparison:
     # `comparisons` are then the pooled ones; see bnplace.compare.pooled)
     datasets: DatasetsView | None = None
     search: SearchView | None = None  # a search: its selection and eliminations
-
-    @property
-    def verdicts(self) -> dict[str, str]:
-        """{variant name: verdict} ("baseline", "better", "worse", "equivalent", "inconclusive")."""
-        return dict(zip(self.table["variant"], self.table["verdict"], strict=True))
 
     @property
     def best(self) -> str:

@@ -17,11 +17,13 @@ from bnplace.compare.blocks import Grid, Section
 from bnplace.compare.format import (
     DASH,
     effect_text,
+    failed_text,
     fmt_num,
     fmt_p,
     fmt_pct,
     fmt_pct_ci,
     interval_words,
+    level_text,
     missing,
     rows_of,
     rule_sentence,
@@ -32,6 +34,7 @@ from bnplace.stats.pooling import NEW_DATASET_MAY_DIFFER
 if TYPE_CHECKING:
     from bnplace.compare.comparison import Comparison
     from bnplace.compare.pooled import DatasetsView
+    from bnplace.compare.rows import PooledRow
 
 
 def _view(comparison: Comparison) -> DatasetsView:
@@ -42,7 +45,7 @@ def _view(comparison: Comparison) -> DatasetsView:
 
 def rule_for(comparison: Comparison) -> str:
     """The verdict rule of the comparison's main table: pooled when it has several datasets."""
-    m = len(comparison.comparisons)
+    m = len(comparison.rows)
     if comparison.datasets is None:
         return rule_sentence(comparison.design, m)
     d, k = comparison.design, len(comparison.datasets.datasets)
@@ -58,25 +61,25 @@ def rule_for(comparison: Comparison) -> str:
     )
 
 
-def pooled_verdict_text(row: dict[str, Any], margin: float) -> str:
+def pooled_verdict_text(row: PooledRow, margin: float) -> str:
     text = verdict_text(row, margin)
-    if str(row.get("verdict")) in ("better", "worse") and str(row.get("new_dataset")) == "False":
-        return f"{text} {NEW_DATASET_MAY_DIFFER}"  # a NumPy or Python False alike
+    if row.verdict in ("better", "worse") and not row.new_dataset:
+        return f"{text} {NEW_DATASET_MAY_DIFFER}"
     return text
 
 
-def datasets_text(row: dict[str, Any]) -> str:
+def datasets_text(row: PooledRow) -> str:
     """The per-dataset verdicts beside a pooled one: "3 better, 0 worse, 2 undecided"."""
-    if missing(row.get("n_better")):
+    if missing(row.n_better):
         return DASH
-    text = f"{int(row['n_better'])} better, {int(row['n_worse'])} worse"
-    if int(row.get("n_equivalent") or 0):
-        text += f", {int(row['n_equivalent'])} equivalent"
-    return text + f", {int(row['n_undecided'])} undecided"
+    text = f"{int(row.n_better)} better, {int(row.n_worse)} worse"
+    if int(row.n_equivalent or 0):
+        text += f", {int(row.n_equivalent)} equivalent"
+    return text + f", {int(row.n_undecided)} undecided"
 
 
-def _tau(row: dict[str, Any]) -> str:
-    tau2 = row.get("tau2")
+def _tau(row: PooledRow) -> str:
+    tau2 = row.tau2
     if tau2 is None or missing(tau2):
         return DASH
     return f"{fmt_num(tau2, 3)} (τ {fmt_pct(100 * math.sqrt(float(tau2))).lstrip('+')})"
@@ -88,24 +91,24 @@ def pooled_grid(comparison: Comparison) -> Grid:
         "prediction interval (same level)", "p adj.", "verdict", "per dataset", "direction",
     ]  # fmt: skip
     rows, verdicts = [], []
-    for r in rows_of(_view(comparison).pooled):
+    for r in _view(comparison).pooled_rows:
         rows.append(
             [
-                str(r["comparison"]),
-                str(int(r["k"])),
-                f"{int(r['n_pairs'])} ({int(r['n_excluded'])})",
+                r.comparison,
+                str(r.k),
+                f"{r.n_pairs} ({r.n_excluded})",
                 effect_text(r),
-                DASH if missing(r["level"]) else f"{float(r['level']):.2%}",
+                level_text(r),
                 _tau(r),
-                DASH if missing(r["i2"]) else f"{float(r['i2']):.0%}",
-                fmt_pct_ci(r["pi_low"], r["pi_high"]),
-                fmt_p(r["p_adjusted"]),
+                DASH if missing(r.i2) else f"{float(r.i2):.0%}",
+                fmt_pct_ci(r.pi_low, r.pi_high),
+                fmt_p(r.p_adjusted),
                 pooled_verdict_text(r, comparison.design.margin),
                 datasets_text(r),
-                str(r.get("direction") or DASH),
+                r.direction or DASH,
             ]
         )
-        verdicts.append(str(r["verdict"]))
+        verdicts.append(r.verdict)
     aligns = ["left"] + ["right"] * 8 + ["left"] * 3
     return Grid(headers, rows, aligns, verdicts)
 
@@ -119,8 +122,8 @@ def per_dataset_grid(comparison: Comparison) -> Grid:
                "verdict", "mean Δ% ± SE (pooled)"]  # fmt: skip
     rows, verdicts = [], []
     for dataset, stats in view.per.items():
-        for r in rows_of(stats.comparisons):
-            e = mean_of.get((str(r["comparison"]), dataset), {})
+        for r in stats.rows:
+            e = mean_of.get((r.comparison, dataset), {})
             pooled = (
                 DASH
                 if missing(e.get("effect"))
@@ -129,22 +132,22 @@ def per_dataset_grid(comparison: Comparison) -> Grid:
             rows.append(
                 [
                     dataset,
-                    str(r["comparison"]),
-                    str(int(r["n_pairs"])),
-                    f"{int(r['n_failed_a'])} / {int(r['n_failed_b'])}",
+                    r.comparison,
+                    str(r.n_pairs),
+                    failed_text(r),
                     effect_text(r),
-                    fmt_p(r["p_adjusted"]),
+                    fmt_p(r.p_adjusted),
                     verdict_text(r, comparison.design.margin),
                     pooled,
                 ]
             )
-            verdicts.append(str(r["verdict"]))
+            verdicts.append(r.verdict)
     aligns = ["left", "left"] + ["right"] * 4 + ["left", "right"]
     return Grid(headers, rows, aligns, verdicts)
 
 
 def _how_to_read(comparison: Comparison) -> list[str]:
-    m = len(comparison.comparisons)
+    m = len(comparison.rows)
     return [
         rule_for(comparison),
         "Per dataset, each comparison is judged as in a single-dataset sweep "
@@ -251,9 +254,9 @@ def to_dict(comparison: Comparison, scalar: Callable[[Any], Any]) -> dict[str, A
     return plain(
         {
             "datasets": list(view.datasets),
-            "pooled": rows_of(view.pooled),
+            "pooled": [r.record() for r in view.pooled_rows],
             "dataset_effects": rows_of(view.effects),
-            "per_dataset": {d: rows_of(s.comparisons) for d, s in view.per.items()},
+            "per_dataset": {d: [r.record() for r in s.rows] for d, s in view.per.items()},
             "dataset_ranks": None
             if view.ranks is None
             else {

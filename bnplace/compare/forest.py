@@ -40,8 +40,8 @@ def _figure(width: float, height: float) -> Figure:
 
 def plot_forest(view: DatasetsView, index: int, margin: float, path: Path) -> Path | None:
     """The forest plot of comparison `index` of the pooled family; None without effects."""
-    row = rows_of(view.pooled)[index]
-    effects = dataset_rows(view, str(row["comparison"]))
+    row = view.pooled_rows[index]
+    effects = dataset_rows(view, row.comparison)
     if effects.empty or not np.isfinite(effects["delta_pct"].to_numpy(float)).any():
         return None
     n = len(effects)
@@ -56,32 +56,28 @@ def plot_forest(view: DatasetsView, index: int, margin: float, path: Path) -> Pa
                 ax.plot([low, high], [y, y], color=color, lw=1.6)
             size = 4 + 2 * math.sqrt(max(1, int(e["n_pairs"])))
             ax.plot([e["delta_pct"]], [y], "s", color=color, ms=size)
-    est, low, high = row["delta_pct"], row["delta_pct_low"], row["delta_pct_high"]
+    est, low, high = row.delta_pct, row.delta_pct_low, row.delta_pct_high
     if math.isfinite(est):
-        if math.isfinite(row["pi_low"]):
-            ax.plot([row["pi_low"], row["pi_high"]], [0.7, 0.7], color="#555555", lw=1.2)
-            ax.plot([row["pi_low"]] * 2 + [row["pi_high"]] * 2, [0.6, 0.8, 0.6, 0.8], "|",
+        if math.isfinite(row.pi_low):
+            ax.plot([row.pi_low, row.pi_high], [0.7, 0.7], color="#555555", lw=1.2)
+            ax.plot([row.pi_low] * 2 + [row.pi_high] * 2, [0.6, 0.8, 0.6, 0.8], "|",
                     color="#555555")  # fmt: skip
         if math.isfinite(low):
             diamond = [(low, 0.7), (est, 0.95), (high, 0.7), (est, 0.45)]
-            color = VERDICT_COLORS.get(str(row["verdict"]), "#8a6d00")
+            color = VERDICT_COLORS.get(row.verdict, "#8a6d00")
             ax.fill(*zip(*diamond, strict=True), color=color, alpha=0.8)
     ax.axvline(0, color="black", lw=0.8)
     for bound in (100 * math.expm1(math.log1p(-margin)), 100 * margin):
         ax.axvline(bound, color="#999999", lw=0.8, ls="--")
-    pi_level = row.get("pi_level", math.nan)
-    shown = f"{float(pi_level):.1%} " if math.isfinite(float(pi_level)) else ""
+    shown = f"{float(row.pi_level):.1%} " if math.isfinite(float(row.pi_level)) else ""
     labels = [str(d) for d in effects["dataset"]] + [f"pooled ({shown}PI: line)"]
     ax.set_yticks([*ys, 0.7], labels)
     ax.set_ylim(0.2, n + 1.6)
     ax.set_xlabel("effect, % (a relative to b; dashed: ±margin)")
-    tau2 = row["tau2"]
-    i2 = row["i2"]
     ax.set_title(
-        f"{short_label(str(row['comparison']), 60, 2)}\n{row['reading']}: τ² "
-        f"{tau2:.3g}, I² {i2:.0%}"
-        if math.isfinite(tau2)
-        else str(row["comparison"]),
+        f"{short_label(row.comparison, 60, 2)}\n{row.reading}: τ² {row.tau2:.3g}, I² {row.i2:.0%}"
+        if math.isfinite(row.tau2)
+        else row.comparison,
         fontsize=9,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,10 +89,10 @@ def dataset_rows(view: DatasetsView, comparison: str) -> pd.DataFrame:
     """Each dataset's row of `comparison` in its own family: the Hodges–Lehmann Δ% with the
     interval its verdict was read from, so a bar that clears 0 is coloured better or worse."""
     rows = [
-        {"dataset": dataset, **r}
+        {"dataset": dataset, **r.record()}
         for dataset, stats in view.per.items()
-        for r in rows_of(stats.comparisons)
-        if str(r["comparison"]) == comparison
+        for r in stats.rows
+        if r.comparison == comparison
     ]
     columns = ["dataset", "delta_pct", "delta_pct_low", "delta_pct_high", "n_pairs", "verdict"]
     return pd.DataFrame(rows, columns=columns).astype({"delta_pct": float}, errors="ignore")
@@ -154,7 +150,7 @@ def plot_critical_difference(ranks: RankView, path: Path) -> Path:
 
 def make_dataset_plots(view: DatasetsView, margin: float, out_dir: Path) -> dict[str, Path]:
     """forest_<i> for comparison i (1-based) of the pooled family, critical_difference."""
-    names = [f"{FOREST_ARTIFACT_PREFIX}{i + 1}" for i in range(len(view.pooled))]
+    names = [f"{FOREST_ARTIFACT_PREFIX}{i + 1}" for i in range(len(view.pooled_rows))]
     made: dict[str, Path | None] = {
         name: plot_forest(view, i, margin, out_dir / f"{name}.png") for i, name in enumerate(names)
     }

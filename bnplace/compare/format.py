@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from bnplace.stats.verdicts import T, level_for
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from bnplace.compare.rows import ComparisonRow
     from bnplace.stats.verdicts import Design
+
+# A row the verdict formatters read: a variant-table row (its baseline comparison's columns) or
+# a comparison row.
+Row: TypeAlias = "Mapping[str, Any] | ComparisonRow"
 
 DASH = "—"
 
@@ -94,18 +99,28 @@ def fmt_pct_ci(low: Any, high: Any) -> str:
     return f"[{fmt_pct(low)}, {fmt_pct(high)}]"
 
 
-def effect_text(row: Mapping[str, Any]) -> str:
+def effect_text(row: Row) -> str:
     """A comparison's effect and interval, as in the tables: "+3.1% [-1.0%, +7.2%]"."""
     interval = fmt_pct_ci(row.get("delta_pct_low"), row.get("delta_pct_high"))
     return f"{fmt_pct(row.get('delta_pct'))} {interval}"
 
 
-def verdict_text(row: Mapping[str, Any], margin: float) -> str:
+def failed_text(row: ComparisonRow) -> str:
+    """Failed seeds on each side of a comparison: "0 / 2"."""
+    return f"{int(row.n_failed_a)} / {int(row.n_failed_b)}"
+
+
+def level_text(row: ComparisonRow) -> str:
+    """The level of a comparison's interval: "97.50%"."""
+    return DASH if missing(row.level) else f"{float(row.level):.2%}"
+
+
+def verdict_text(row: Row, margin: float) -> str:
     """The verdict as people read it: "equivalent within ±5%", "better (by less than ±5%)",
     "inconclusive: effects beyond -4.0%/+7.0% excluded", "inconclusive (too few seeds)"."""
     if not isinstance(row.get("verdict"), str):  # no comparison with the baseline was asked
         return DASH
-    verdict = str(row["verdict"])
+    verdict = str(row.get("verdict"))
     if verdict in ("better", "worse") and row.get("within_margin") is True:
         return f"{verdict} (by less than ±{margin:.0%})"
     if verdict == "equivalent":

@@ -1,6 +1,7 @@
 """MLflow runs to DataFrames: how `bnplace compare` reads a sweep (`compare.record` writes back).
 
-In: an `MlflowClient` and which sweep (an experiment name or a sweep run id, or neither: the
+In: the store (`store.read.StoreClient`: no MLflow type here; runs come as plain
+`store.read.StoredRun`s) and which sweep (an experiment name or a sweep run id, or neither: the
 newest sweep in the store), found and searched through `bnplace.store.read`. Out: a
 `SweepData` with the sweep's metadata (`SweepInfo`, from the sweep run's tags), a variants table
 (one row per variant run of the sweep, in plan order, with its axis labels), a trials table (one
@@ -17,7 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
@@ -26,13 +27,20 @@ from bnplace.compare.stats import axis_column
 from bnplace.names import tags as names
 from bnplace.names.errors import TrackingError
 from bnplace.names.states import FINISHED, MISSING, TrialState
+from bnplace.stats.sequential import Decision
 from bnplace.stats.verdicts import Design
-from bnplace.store.client import search_all
-from bnplace.store.read import SweepInfo, find_sweep, mlflow_errors, read_plan, role_filter
-
-if TYPE_CHECKING:  # MLflow's types, as the store hands them out
-    from bnplace.store.read import MlflowClient, Run
-
+from bnplace.store.keys import key_runs, trial_key
+from bnplace.store.read import (
+    StoreClient,
+    StoredRun,
+    SweepInfo,
+    find_sweep,
+    metric_history,
+    mlflow_errors,
+    read_plan,
+    role_filter,
+    stored_runs,
+)
 
 FIXED_TRIAL_COLUMNS = (
     "variant",
@@ -61,13 +69,16 @@ class SweepData:
     metric_columns: tuple[str, ...]  # the metric columns of `trials`
     notes: tuple[str, ...]
     search: SearchView | None = None  # a search: what the race selected and eliminated
+    # seeds on demand: {dataset ("" for one): {comparison: decision}} at the newest look the
+    # sweep logged (`bnplace.store.looks`); None when compare must recompute them
+    decisions: Mapping[str, Mapping[str, Decision]] | None = None
 
 
-def _trial_status(run: Run) -> str:
-    tag = run.data.tags.get(names.STATUS, "")
+def _trial_status(run: StoredRun) -> str:
+    tag = run.tags.get(names.STATUS, "")
     if tag:
         return tag
-    return TrialState.of_run_status(run.info.status).value
+    return TrialState.of_run_status(run.status).value
 
 
 def _seed(value: str) -> int | float:
@@ -78,10 +89,10 @@ def _seed(value: str) -> int | float:
 
 
 def _plan_variants(
-    plan: dict[str, Any], own_runs: Sequence[Run], axes: Sequence[str]
+    plan: dict[str, Any], own_runs: Sequence[StoredRun], axes: Sequence[str]
 ) -> pd.DataFrame:
     """Variants in plan order, with the sweep's variant run where one exists."""
-    run_of = {r.data.tags.get(names.VARIANT_ID, ""): r.info.run_id for r in own_runs}
+    run_of = {r.tags.get(names.VARIANT_ID, ""): r.run_id for r in own_runs}
     rows = []
     for v in plan["variants"]:
         labels = v.get("labels") or {}
@@ -99,114 +110,139 @@ def _plan_variants(
     return pd.DataFrame(rows, columns=columns + [axis_column(a) for a in axes])
 
 
-def _trial_row(run: Run, variant: str, sweep_of_variant_run: Mapping[str, str]) -> dict[str, Any]:
-    tags = run.data.tags
+def _trial_row(
+    run: StoredRun, variant: str, sweep_of_variant_run: Mapping[str, str]
+) -> dict[str, Any]:
+    tags = run.tags
     parent = tags.get(names.PARENT, "")
     row: dict[str, Any] = {
         "variant": variant,
         "variant_id": tags.get(names.VARIANT_ID, ""),
         "seed": _seed(tags.get(names.SEED, "")),
-        "trial_key": tags.get(names.TRIAL_KEY, "") or run.info.run_id,
+        "trial_key": tags.get(names.TRIAL_KEY, "") or run.run_id,
         "status": _trial_status(run),
         "failure": tags.get(names.FAILURE, ""),
-        "run_id": run.info.run_id,
+        "run_id": run.run_id,
         "variant_run_id": parent,
         "sweep_run_id": tags.get(names.SWEEP_ID, "") or sweep_of_variant_run.get(parent, ""),
-        "start_time": int(run.info.start_time or 0),
-        "_finished_run": run.info.status == "FINISHED",
+        "start_time": run.start_time,
     }
-    for key, value in run.data.metrics.items():
+    for key, value in run.metrics.items():
         row[f"\0{key}"] = value
     return row
 
 
-def load_sweep(
-    client: MlflowClient,
-    *,
-    experiment: str | None = None,
-    sweep_run_id: str | None = None,
-    merge_sweeps: bool = True,
-    tracking_uri: str = "",
-) -> SweepData:
-    """Read one sweep (see `find_sweep`) into DataFrames.
+@dataclass(frozen=True)
+class _Stored:
+    """What `load_sweep` reads from the store before it shapes the tables."""
 
-    The sweep's plan.json (written by the runner) fixes the variants, their order and the
-    planned trials (trial keys). With `merge_sweeps` (the default) a planned trial counts from
-    any sweep of the experiment: per trial key the newest FINISHED run, else the newest run; a
-    planned trial without any run is listed with status "missing" (failure "not run"). Without
-    `merge_sweeps` only the runs of this sweep count. A sweep run without a plan.json is
-    refused: nothing else says which trials it consists of.
-    """
-    uri = tracking_uri or str(client.tracking_uri)
-    with mlflow_errors(uri):
-        sweep, notes_found = find_sweep(
-            client, experiment=experiment, sweep_run_id=sweep_run_id, tracking_uri=uri
+    sweep: SweepInfo
+    notes: tuple[str, ...]  # how the sweep was found
+    variant_runs: list[StoredRun]  # every variant run of the experiment
+    own_runs: list[StoredRun]  # this sweep's variant runs, oldest first
+    plan: dict[str, Any]
+    variants: pd.DataFrame  # `_plan_variants`
+    trial_runs: list[StoredRun]  # every trial run of the experiment
+
+    @property
+    def datasets(self) -> list[str]:
+        """Several datasets: their names in plan order (empty for one)."""
+        return [str(d) for d in self.plan.get("datasets", [])]
+
+    @property
+    def name_of(self) -> dict[str, str]:
+        return dict(zip(self.variants["variant_id"], self.variants["variant"], strict=True))
+
+    @property
+    def planned(self) -> dict[str, dict[str, Any]]:
+        """Trial key -> its entry in plan.json, for the planned variants."""
+        known = self.name_of
+        return {
+            str(t["key"]): t
+            for t in self.plan.get("trials", [])
+            if isinstance(t, dict) and "key" in t and str(t.get("variant_id")) in known
+        }
+
+
+def _read_store(
+    client: StoreClient, uri: str, experiment: str | None, sweep_run_id: str | None
+) -> _Stored:
+    """Find the sweep, read its plan and the experiment's variant and trial runs."""
+    sweep, notes = find_sweep(
+        client, experiment=experiment, sweep_run_id=sweep_run_id, tracking_uri=uri
+    )
+    exp = [sweep.experiment_id]
+    variant_runs = stored_runs(client, exp, role_filter("variant"))
+    own_runs = [r for r in variant_runs if r.tags.get(names.PARENT) == sweep.run_id]
+    own_runs.sort(key=lambda r: r.start_time)
+    plan = read_plan(client, sweep.run_id)
+    if plan is None:  # bnplace run writes it before the first trial
+        raise TrackingError(
+            f"MLflow store {uri}: sweep run {sweep.run_id} ({sweep.run_name}) has no "
+            "plan.json artifact, so its variants and trials are unknown; was it written "
+            "by `bnplace run`?"
         )
-        notes = list(notes_found)
-        exp = [sweep.experiment_id]
-        all_variant_runs = search_all(client, exp, role_filter("variant"))
-        own_runs = [r for r in all_variant_runs if r.data.tags.get(names.PARENT) == sweep.run_id]
-        own_runs.sort(key=lambda r: int(r.info.start_time or 0))
-        plan = read_plan(client, sweep.run_id)
-        if plan is None:  # bnplace run writes it before the first trial
-            raise TrackingError(
-                f"MLflow store {uri}: sweep run {sweep.run_id} ({sweep.run_name}) has no "
-                "plan.json artifact, so its variants and trials are unknown; was it written "
-                "by `bnplace run`?"
-            )
-        variants = _plan_variants(plan, own_runs, sweep.axes)
-        if variants.empty:
-            raise TrackingError(
-                f"MLflow store {uri}: sweep run {sweep.run_id} ({sweep.run_name}) plans no "
-                "variants; nothing to compare"
-            )
-        trial_runs = search_all(client, exp, role_filter("trial"))
+    variants = _plan_variants(plan, own_runs, sweep.axes)
+    if variants.empty:
+        raise TrackingError(
+            f"MLflow store {uri}: sweep run {sweep.run_id} ({sweep.run_name}) plans no "
+            "variants; nothing to compare"
+        )
+    trial_runs = stored_runs(client, exp, role_filter("trial"))
+    return _Stored(sweep, notes, variant_runs, own_runs, plan, variants, trial_runs)
 
-    sweep_of = {r.info.run_id: r.data.tags.get(names.PARENT, "") for r in all_variant_runs}
-    own_variant_runs = {r.info.run_id for r in own_runs}
 
-    def in_this_sweep(run: Run) -> bool:
-        tags = run.data.tags
+def _trial_rows(stored: _Stored, merge_sweeps: bool) -> tuple[list[dict[str, Any]], int]:
+    """One row per planned trial that has a run (the run that stands for its key; only this
+    sweep's runs without `merge_sweeps`), and how many runs were passed over."""
+    sweep_of = {r.run_id: r.tags.get(names.PARENT, "") for r in stored.variant_runs}
+    own_variant_runs = {r.run_id for r in stored.own_runs}
+    sweep_id = stored.sweep.run_id
+
+    def in_this_sweep(run: StoredRun) -> bool:
         return (
-            tags.get(names.SWEEP_ID) == sweep.run_id
-            or tags.get(names.PARENT, "") in own_variant_runs
+            run.tags.get(names.SWEEP_ID) == sweep_id
+            or run.tags.get(names.PARENT, "") in own_variant_runs
         )
 
+    planned, name_of, datasets = stored.planned, stored.name_of, stored.datasets
+    candidates = [
+        run
+        for run in stored.trial_runs
+        if trial_key(run) in planned and (merge_sweeps or in_this_sweep(run))
+    ]
+    chosen = key_runs(candidates)  # a trial counts once: the run that stands for its key
     rows: list[dict[str, Any]] = []
-    datasets = [str(d) for d in plan.get("datasets", [])]  # several datasets: their order
-    name_of = dict(zip(variants["variant_id"], variants["variant"], strict=True))
-    planned: dict[str, dict[str, Any]] = {
-        str(t["key"]): t
-        for t in plan.get("trials", [])
-        if isinstance(t, dict) and "key" in t and str(t.get("variant_id")) in name_of
-    }
-    for run in trial_runs:
-        key = run.data.tags.get(names.TRIAL_KEY, "")
-        if key in planned and (merge_sweeps or in_this_sweep(run)):
-            name = name_of[str(planned[key]["variant_id"])]
-            rows.append(_trial_row(run, name, sweep_of))
+    for run in candidates:
+        key = trial_key(run)
+        if chosen.get(key) is run:
+            rows.append(_trial_row(run, name_of[str(planned[key]["variant_id"])], sweep_of))
             if datasets:  # from the plan, not the run's tag: a renamed dataset keeps its runs
                 rows[-1]["dataset"] = str(planned[key].get("dataset", ""))
+    return rows, len(candidates) - len(rows)
 
+
+def _trials_frame(
+    rows: list[dict[str, Any]], axes: Sequence[str]
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The rows as a DataFrame, a column per metric (one named like a fixed column or an axis
+    gets the prefix "metric."); and {metric: its column}."""
     metric_names = dict.fromkeys(k[1:] for row in rows for k in row if k.startswith("\0"))
     metric_columns = {
-        key: (key if key not in FIXED_TRIAL_COLUMNS and key not in sweep.axes else f"metric.{key}")
+        key: (key if key not in FIXED_TRIAL_COLUMNS and key not in axes else f"metric.{key}")
         for key in metric_names
     }
-    if rows:
-        trials = pd.DataFrame(rows).rename(columns={f"\0{k}": v for k, v in metric_columns.items()})
-    else:
-        trials = pd.DataFrame({c: [] for c in (*FIXED_TRIAL_COLUMNS, "_finished_run")})
+    if not rows:
+        return pd.DataFrame({c: [] for c in FIXED_TRIAL_COLUMNS}), metric_columns
+    renamed = {f"\0{k}": v for k, v in metric_columns.items()}
+    return pd.DataFrame(rows).rename(columns=renamed), metric_columns
 
-    n_before = len(trials)
-    trials = _newest_per(trials, ["trial_key"])
-    if len(trials) < n_before:
-        notes.append(
-            f"{n_before - len(trials)} older run(s) of the same trial key were superseded "
-            "(resumed or repeated trials count once)"
-        )
-    seen = set(trials["trial_key"])
-    missing = [
+
+def _missing_rows(stored: _Stored, seen: set[str], search: SearchView) -> list[dict[str, Any]]:
+    """A "missing" row ("not run") per planned trial without a run, but not past the seeds a
+    search eliminated its placement at."""
+    name_of, several = stored.name_of, bool(stored.datasets)
+    missing: list[dict[str, Any]] = [
         {
             "variant": name_of[str(t["variant_id"])],
             "variant_id": str(t["variant_id"]),
@@ -218,25 +254,18 @@ def load_sweep(
             "variant_run_id": "",
             "sweep_run_id": "",
             "start_time": 0,
-            "_finished_run": False,
         }
-        | ({"dataset": str(t.get("dataset", ""))} if datasets else {})
-        for key, t in planned.items()
+        | ({"dataset": str(t.get("dataset", ""))} if several else {})
+        for key, t in stored.planned.items()
         if key not in seen
     ]
-    design = Design.from_dict(plan.get("design") if plan is not None else None)
-    search = search_view(own_runs, design, plan.get("search", {}).get("seeds", {}))
-    missing = [
-        m for m in missing if m["seed"] < search.eliminated_at.get(m["variant"], m["seed"] + 1)
-    ]
-    notes += search.notes
-    if missing:
-        trials = pd.concat([trials, pd.DataFrame(missing)], ignore_index=True)
-    missing_seed = int(trials["seed"].isna().sum())
-    if missing_seed:
-        notes.append(f"{missing_seed} trial(s) have no 'bnplace.seed' tag and cannot be paired")
+    return [m for m in missing if m["seed"] < search.eliminated_at.get(m["variant"], m["seed"] + 1)]
 
-    axis_cols = [c for c in map(axis_column, sweep.axes) if c in variants.columns]
+
+def _in_order(trials: pd.DataFrame, stored: _Stored) -> pd.DataFrame:
+    """The axis labels added; sorted by variant (plan order), dataset, seed and start time."""
+    variants, datasets = stored.variants, stored.datasets
+    axis_cols = [c for c in map(axis_column, stored.sweep.axes) if c in variants.columns]
     if axis_cols:
         labels = variants.set_index("variant")[axis_cols]
         for axis in axis_cols:
@@ -247,37 +276,91 @@ def load_sweep(
         trials["dataset"] = trials.get("dataset", pd.Series("", index=trials.index)).fillna("")
         trials = trials.assign(_data=trials["dataset"].map({d: i for i, d in enumerate(datasets)}))
         by = ["_order", "_data", "seed", "start_time"]
-    trials = (
+    return (
         trials.assign(_order=trials["variant"].map(order))
         .sort_values(by, kind="stable")
-        .drop(columns=["_order", "_finished_run", "_data"], errors="ignore")
+        .drop(columns=["_order", "_data"], errors="ignore")
         .reset_index(drop=True)
     )
+
+
+def load_sweep(
+    client: StoreClient,
+    *,
+    experiment: str | None = None,
+    sweep_run_id: str | None = None,
+    merge_sweeps: bool = True,
+    tracking_uri: str = "",
+) -> SweepData:
+    """Read one sweep (see `find_sweep`) into DataFrames.
+
+    The sweep's plan.json (written by the runner) fixes the variants, their order and the
+    planned trials (trial keys). With `merge_sweeps` (the default) a planned trial counts from
+    any sweep of the experiment: per trial key the newest FINISHED run, else the newest run
+    (`bnplace.store.keys`); a planned trial without any run is listed with status "missing"
+    (failure "not run"). Without `merge_sweeps` only the runs of this sweep count. A sweep run
+    without a plan.json is refused: nothing else says which trials it consists of.
+    """
+    uri = tracking_uri or str(client.tracking_uri)
+    with mlflow_errors(uri):
+        stored = _read_store(client, uri, experiment, sweep_run_id)
+    sweep, notes = stored.sweep, list(stored.notes)
+    rows, passed_over = _trial_rows(stored, merge_sweeps)
+    trials, metric_columns = _trials_frame(rows, sweep.axes)
+    if passed_over:
+        notes.append(
+            f"{passed_over} older run(s) of the same trial key were superseded "
+            "(resumed or repeated trials count once)"
+        )
+    design = Design.from_dict(stored.plan.get("design"))
+    search = search_view(stored.own_runs, design, stored.plan.get("search", {}).get("seeds", {}))
+    missing = _missing_rows(stored, set(trials["trial_key"]), search)
+    notes += search.notes
+    if missing:
+        trials = pd.concat([trials, pd.DataFrame(missing)], ignore_index=True)
+    missing_seed = int(trials["seed"].isna().sum())
+    if missing_seed:
+        notes.append(f"{missing_seed} trial(s) have no 'bnplace.seed' tag and cannot be paired")
+    trials = _in_order(trials, stored)
     contributed = tuple(dict.fromkeys(s for s in trials["sweep_run_id"] if s))
     if len(contributed) > 1:
         notes.append(f"trials merged from {len(contributed)} sweeps of the experiment")
+    decisions = None
+    if design.looks:
+        with mlflow_errors(uri):
+            decisions = _logged_decisions(client, sweep, stored.datasets, notes)
     return SweepData(
         sweep=sweep,
-        variants=variants,
+        variants=stored.variants,
         trials=trials,
         merged_sweeps=contributed or (sweep.run_id,),
         design=design,
         search=search if search.notes else None,
         metric_columns=tuple(metric_columns.values()),
         notes=tuple(notes),
+        decisions=decisions,
     )
 
 
-def _newest_per(trials: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Per group of `keys`: the newest run whose MLflow status is FINISHED, else the newest."""
-    if trials.empty:
-        return trials
-    ranked = trials.sort_values(["_finished_run", "start_time"], ascending=False, kind="stable")
-    return ranked.drop_duplicates(keys).sort_index()
+def _logged_decisions(
+    client: StoreClient, sweep: SweepInfo, datasets: Sequence[str], notes: list[str]
+) -> dict[str, dict[str, Decision]] | None:
+    """The decisions the sweep logged at its newest look of each dataset (None: none logged);
+    a note when looks were passed but no decisions logged (an older bnplace ran the sweep):
+    compare then recomputes them from the trials."""
+    from bnplace.store.looks import logged_decisions
+
+    logged = logged_decisions(client, sweep.run_id, datasets)
+    if logged is None:
+        notes.append(
+            "seeds on demand: this sweep logged no decisions per look (an older bnplace ran "
+            "it); they are recomputed from its trials"
+        )
+    return logged or None
 
 
 def load_history(
-    client: MlflowClient,
+    client: StoreClient,
     trials: pd.DataFrame,
     *,
     metrics: Sequence[str] = ("loss", "val_loss"),
@@ -297,7 +380,7 @@ def load_history(
             logged = finished[finished[key].notna()]
             ids = logged[["variant", "variant_id", "seed", "run_id"]].itertuples(index=False)
             for variant, variant_id, seed, run_id in ids:
-                for m in client.get_metric_history(run_id, key):
-                    records.append((variant, variant_id, seed, run_id, m.step, key, m.value))
+                for step, value in metric_history(client, run_id, key):
+                    records.append((variant, variant_id, seed, run_id, step, key, value))
     history = pd.DataFrame.from_records(records, columns=list(HISTORY_COLUMNS))
     return history.astype({"epoch": int, "value": float}) if len(history) else history

@@ -17,13 +17,15 @@ variant's mean. Pure: pandas, numpy and scipy.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats as st
 
+from bnplace.compare.rows import ComparisonRow, contrast_fields, judged_fields
 from bnplace.names.states import FINISHED
 from bnplace.stats.pairing import (
     LOG_RATIO,
@@ -31,8 +33,8 @@ from bnplace.stats.pairing import (
     column,
     comparison_bounds,
     differences,
+    family_decisions,
     flag,
-    judge_family,
     transformed,
     values_by_seed,
 )
@@ -41,20 +43,13 @@ from bnplace.stats.verdicts import (
     INCONCLUSIVE,
     Contrast,
     Design,
+    Intervals,
     decide,
-    excluded_text,
     level_for,
     paired_intervals,
     percent,
     signed_rank_intervals,
 )
-
-COMPARISON_COLUMNS = (
-    "comparison", "origin", "a", "b", "a2", "b2", "scale", "n_pairs", "n_failed_a",
-    "n_failed_b", "diff", "delta_pct", "delta_pct_low", "delta_pct_high", "p_value",
-    "p_adjusted", "level", "reachable", "verdict", "within_margin", "excluded", "seed_sd",
-    "p_failures", "look", "look_seeds", "decided",
-)  # fmt: skip
 
 
 def _mcnemar(failed: pd.DataFrame, x: pd.DataFrame, contrast: Contrast) -> float:
@@ -76,93 +71,113 @@ def _relative(x: np.ndarray, scale: str, reference: float) -> np.ndarray:
     return 100.0 * x / reference if reference else np.full_like(x, np.nan)
 
 
+@dataclass(frozen=True)
+class _Family:
+    """What every comparison of a family is judged from: the metric by seed (`values`), failed
+    seeds, the values on the comparison scale (`x`, oriented: lower is better), the scale and
+    the values that fixed it."""
+
+    values: pd.DataFrame
+    failed: pd.DataFrame
+    x: pd.DataFrame
+    scale: str
+    values_for_scale: pd.DataFrame
+    design: Design
+    m: int
+    lower_is_better: bool
+
+
 def compare_pairs(
     trials: pd.DataFrame,
     metric: str,
     direction: str,
     contrasts: Sequence[Contrast],
     design: Design,
-) -> pd.DataFrame:
-    """One row per comparison of `contrasts` (one family: m = len(contrasts)); columns
-    `COMPARISON_COLUMNS`. "better" means a is better than b (for an interaction: a's effect
-    over b is more favourable than a2's over b2). In a sequential design each row is the
-    comparison at the look that decided it (or the last look complete), at that look's level."""
+    logged: Mapping[str, Decision] | None = None,
+) -> list[ComparisonRow]:
+    """One row per comparison of `contrasts` (one family: m = len(contrasts)). "better" means a
+    is better than b (for an interaction: a's effect over b is more favourable than a2's over
+    b2). In a sequential design each row is the comparison at the look that decided it (or the
+    last look complete), at that look's level: as the sweep logged it (`logged`), else
+    recomputed (`stats.pairing.family_decisions`)."""
     values, failed = values_by_seed(trials, metric)
     lower_is_better = direction == "min"
-    decisions = judge_family(trials, metric, direction, contrasts, design) if design.looks else {}
+    decisions = (
+        family_decisions(trials, metric, direction, contrasts, design, logged)
+        if design.looks
+        else {}
+    )
     # a sequential design fixes its scale and margin reference at the first look (judge_family)
     values_for_scale = values[values.index < design.looks[0]] if design.looks else values
     scale = choose_scale(values_for_scale)
     x = transformed(values, failed, scale, lower_is_better)
-    m = len(contrasts)
-    rows = []
-    for c in contrasts:
-        by_seed, n_fail_a, n_fail_b = differences(c, x, failed, design.failures)
-        bounds, ref = comparison_bounds(design, scale, values_for_scale, c)
-        decision = decisions.get(c.name)
-        if decision is not None:
-            by_seed = by_seed[by_seed.index < decision.seeds]
-        d = by_seed.dropna().to_numpy(dtype=float)
-        if decision is not None:
-            iv, verdict = decision.intervals, decision.verdict
-        else:
-            iv = paired_intervals(d, level_for(design.alpha, m), design.interval)
-            verdict = str(
-                decide(
-                    iv.low,
-                    iv.high,
-                    bounds=bounds,
-                    reachable=iv.reachable,
-                    lower_is_better=lower_is_better,
-                )[0]
-            )
-        if iv is None or not d.size:
-            iv, verdict = None, INCONCLUSIVE
-        est, low, high = (
-            _relative(np.array([iv.estimate[0], iv.low[0], iv.high[0]]), scale, abs(ref))
-            if iv is not None
-            else (math.nan,) * 3
-        )
-        finite = d[np.isfinite(d)]
-        used = values[values.index < decision.seeds] if decision is not None else values
-        both = pd.concat([column(used, v).notna() for v in c.variants], axis=1).all(axis=1)
-        raw = column(used, c.a)[both] - column(used, c.b)[both]
-        reachable = bool(iv is not None and iv.reachable)
-        inside = bool(
-            iv is not None and reachable and bounds[0] < iv.low[0] and iv.high[0] < bounds[1]
-        )
-        p = float(iv.p_value[0]) if iv is not None else math.nan
-        rows.append(
-            {
-                "comparison": c.name,
-                "origin": c.origin,
-                "a": c.a,
-                "b": c.b,
-                "a2": c.a2,
-                "b2": c.b2,
-                "scale": scale,
-                "n_pairs": int(d.size),
-                "n_failed_a": n_fail_a,
-                "n_failed_b": n_fail_b,
-                "diff": float(raw.mean()) if len(raw) and not c.is_interaction else math.nan,
-                "delta_pct": est,
-                "delta_pct_low": low,
-                "delta_pct_high": high,
-                "p_value": p,
-                "p_adjusted": min(1.0, p * m) if math.isfinite(p) else math.nan,
-                "level": iv.level if iv is not None else math.nan,
-                "reachable": reachable,
-                "verdict": verdict,
-                "within_margin": inside,
-                "excluded": excluded_text(low, high) if verdict == INCONCLUSIVE else "",
-                "seed_sd": float(np.std(finite, ddof=1)) if finite.size >= 2 else math.nan,
-                "p_failures": _mcnemar(failed, x, c),
-                "look": _look_number(decision),
-                "look_seeds": decision.seeds if decision is not None else len(d),
-                "decided": bool(decision.decided) if decision is not None else None,
-            }
-        )
-    return pd.DataFrame(rows, columns=list(COMPARISON_COLUMNS))
+    family = _Family(
+        values, failed, x, scale, values_for_scale, design, len(contrasts), lower_is_better
+    )
+    return [_pair_row(c, family, decisions.get(c.name)) for c in contrasts]
+
+
+def _judged(
+    d: np.ndarray, f: _Family, bounds: tuple[float, float], decision: Decision | None
+) -> tuple[Intervals | None, str]:
+    """The interval and verdict of a comparison's paired differences `d`: the decision's in a
+    sequential design, else the design's interval (signed-rank or t) at the family's Bonferroni
+    level."""
+    if decision is not None:
+        iv, verdict = decision.intervals, decision.verdict
+    else:
+        iv = paired_intervals(d, level_for(f.design.alpha, f.m), f.design.interval)
+        verdict = str(
+            decide(
+                iv.low, iv.high, bounds=bounds, reachable=iv.reachable,
+                lower_is_better=f.lower_is_better,
+            )[0]
+        )  # fmt: skip
+    if iv is None or not d.size:
+        return None, INCONCLUSIVE
+    return iv, verdict
+
+
+def _pair_row(c: Contrast, f: _Family, decision: Decision | None) -> ComparisonRow:
+    """Comparison `c` of the family (at `decision`'s look in a sequential design)."""
+    by_seed, n_fail_a, n_fail_b = differences(c, f.x, f.failed, f.design.failures)
+    bounds, ref = comparison_bounds(f.design, f.scale, f.values_for_scale, c)
+    if decision is not None:
+        by_seed = by_seed[by_seed.index < decision.seeds]
+    d = by_seed.dropna().to_numpy(dtype=float)
+    iv, verdict = _judged(d, f, bounds, decision)
+    est, low, high = (
+        _relative(np.array([iv.estimate[0], iv.low[0], iv.high[0]]), f.scale, abs(ref))
+        if iv is not None
+        else (math.nan,) * 3
+    )
+    finite = d[np.isfinite(d)]
+    used = f.values[f.values.index < decision.seeds] if decision is not None else f.values
+    both = pd.concat([column(used, v).notna() for v in c.variants], axis=1).all(axis=1)
+    raw = column(used, c.a)[both] - column(used, c.b)[both]
+    reachable = bool(iv is not None and iv.reachable)
+    inside = bool(iv is not None and reachable and bounds[0] < iv.low[0] and iv.high[0] < bounds[1])
+    p = float(iv.p_value[0]) if iv is not None else math.nan
+    return ComparisonRow(
+        **contrast_fields(c),
+        scale=f.scale,
+        n_pairs=int(d.size),
+        n_failed_a=n_fail_a,
+        n_failed_b=n_fail_b,
+        diff=float(raw.mean()) if len(raw) and not c.is_interaction else math.nan,
+        delta_pct=est,
+        delta_pct_low=low,
+        delta_pct_high=high,
+        **judged_fields(p, f.m, verdict, low, high),
+        level=iv.level if iv is not None else math.nan,
+        reachable=reachable,
+        within_margin=inside,
+        seed_sd=float(np.std(finite, ddof=1)) if finite.size >= 2 else math.nan,
+        p_failures=_mcnemar(f.failed, f.x, c),
+        look=_look_number(decision),
+        look_seeds=decision.seeds if decision is not None else len(d),
+        decided=bool(decision.decided) if decision is not None else None,
+    )
 
 
 def _look_number(decision: Decision | None) -> float:

@@ -13,10 +13,10 @@ when first needed (none of pandas, scipy, mlflow or matplotlib is imported befor
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from bnplace.compare.comparison import Comparison
 from bnplace.names.errors import TrackingError, did_you_mean
@@ -25,10 +25,14 @@ from bnplace.names.states import FINISHED, MISSING
 if TYPE_CHECKING:
     import pandas as pd
 
+    from bnplace.compare.frame import SweepData
     from bnplace.compare.pooled import DatasetsView
+    from bnplace.compare.stats import Statistics
     from bnplace.compare.table import ComparisonTable
+    from bnplace.names.metrics import Direction
+    from bnplace.stats.sequential import Decision
     from bnplace.stats.verdicts import Design
-    from bnplace.store.read import SweepInfo
+    from bnplace.store.read import StoreClient, SweepInfo
 
 
 def compare_frames(
@@ -42,6 +46,7 @@ def compare_frames(
     design: Design | None = None,
     notes: Sequence[str] = (),
     merged_sweeps: Sequence[str] = (),
+    decisions: Mapping[str, Mapping[str, Decision]] | None = None,
 ) -> Comparison:
     """Statistics of already-read DataFrames: no MLflow, no files.
 
@@ -49,13 +54,16 @@ def compare_frames(
     the main metric) or to bnplace's naming rule; `baseline` to the sweep's baseline, else the
     first of `variants` (default: the variants in order of appearance in `trials`). Raises
     TrackingError for a metric no trial logged or a baseline that is not a variant.
+    `decisions`: seeds on demand, per dataset ("" for one) where each comparison stood at the
+    newest look the sweep logged; shown for the sweep's own metric and baseline (another
+    metric or baseline is another question: its decisions are recomputed). (Its length is its
+    keyword arguments and this docstring; the body is its named steps.)
     """
     import pandas as pd
 
     from bnplace.compare.budget import budget_notes
     from bnplace.compare.frame import HISTORY_COLUMNS
-    from bnplace.compare.stats import axis_column, compute_statistics
-    from bnplace.names.metrics import Direction, direction_for
+    from bnplace.compare.stats import axis_column
     from bnplace.stats.verdicts import Design
 
     design = design or Design()
@@ -66,46 +74,17 @@ def compare_frames(
         )
     names = list(variants) if variants is not None else list(dict.fromkeys(trials["variant"]))
     _check_metric(trials, metric, sweep)
-    direction: Direction
-    if metric == sweep.metric and sweep.direction in ("min", "max"):
-        direction = cast("Direction", sweep.direction)  # a free-form tag, checked just above
-    else:
-        direction = direction_for(metric)
-    baseline = baseline or sweep.baseline or (names[0] if names else "")
-    if baseline not in names:
-        hint = did_you_mean(baseline, names)
-        raise TrackingError(
-            f"sweep run {sweep.run_id}: no variant named {baseline!r} to use as the baseline"
-            + (f" (did you mean {hint!r}?)" if hint else "")
-            + f"; variants: {', '.join(names)}"
-        )
+    direction = _direction(metric, sweep)
+    baseline = _baseline(baseline, sweep, names)
     if metric not in trials.columns:
         trials = trials.assign(**{metric: float("nan")})
-    if design.sequential:  # before counting what is not run: some trials were never needed
-        trials, on_demand = _drop_seeds_not_needed(
-            trials, metric, direction, names, baseline, design
-        )
-        notes = (*notes, *on_demand)
-    if "status" in trials.columns and (missing := int((trials["status"] == MISSING.value).sum())):
-        notes = (*notes, f"{missing} planned trial(s) have no run yet (listed as 'not run')")
+    if metric != sweep.metric or baseline != (sweep.baseline or baseline):
+        decisions = None  # logged for the sweep's own question
+    on = {"metric": metric, "direction": direction, "variants": names, "baseline": baseline}
+    trials, said = _not_run(trials, on, design, decisions)
+    notes = (*notes, *said)
     axes = [a for a in sweep.axes if axis_column(a) in trials.columns]
-    view: DatasetsView | None = None
-    if "dataset" in trials.columns and trials["dataset"].nunique() > 1:  # several datasets
-        from bnplace.compare.pooled import compare_datasets, pooled_statistics
-
-        on = {"metric": metric, "direction": direction, "variants": names, "baseline": baseline}
-        view = compare_datasets(trials, **on, design=design, axes=axes)  # type: ignore[arg-type]
-        stats = pooled_statistics(trials, view, **on, design=design, axes=axes)  # type: ignore[arg-type]
-    else:
-        stats = compute_statistics(
-            trials,
-            metric=metric,
-            direction=direction,
-            baseline=baseline,
-            variants=names,
-            axes=axes,
-            design=design,
-        )
+    stats, view = _statistics(trials, on, design, axes, decisions)
     if history is None:
         history = pd.DataFrame(columns=list(HISTORY_COLUMNS))
     return Comparison(
@@ -114,7 +93,7 @@ def compare_frames(
         direction=direction,
         baseline=baseline,
         table=stats.table,
-        comparisons=stats.comparisons,
+        rows=stats.rows,
         failures=stats.failures,
         friedman=stats.friedman,
         trials=trials,
@@ -126,6 +105,68 @@ def compare_frames(
     )
 
 
+def _not_run(
+    trials: pd.DataFrame,
+    on: dict[str, Any],
+    design: Design,
+    decisions: Mapping[str, Mapping[str, Decision]] | None,
+) -> tuple[pd.DataFrame, list[str]]:
+    """Seeds on demand: the planned trials never needed dropped (`_drop_seeds_not_needed`,
+    before counting what is not run), and the planned trials still without a run counted."""
+    notes: list[str] = []
+    if design.sequential:
+        trials, notes = _drop_seeds_not_needed(
+            trials, on["metric"], on["direction"], on["variants"], on["baseline"], design,
+            decisions,
+        )  # fmt: skip
+    if "status" in trials.columns and (missing := int((trials["status"] == MISSING.value).sum())):
+        notes.append(f"{missing} planned trial(s) have no run yet (listed as 'not run')")
+    return trials, notes
+
+
+def _direction(metric: str, sweep: SweepInfo) -> Direction:
+    """The sweep's direction for its main metric, else bnplace's naming rule."""
+    from bnplace.names.metrics import direction_for
+
+    if metric == sweep.metric and sweep.direction in ("min", "max"):
+        return cast("Direction", sweep.direction)  # a free-form tag, checked just above
+    return direction_for(metric)
+
+
+def _baseline(baseline: str | None, sweep: SweepInfo, names: Sequence[str]) -> str:
+    """The baseline asked for, else the sweep's, else the first variant; TrackingError when it
+    is not a variant."""
+    baseline = baseline or sweep.baseline or (names[0] if names else "")
+    if baseline not in names:
+        hint = did_you_mean(baseline, names)
+        raise TrackingError(
+            f"sweep run {sweep.run_id}: no variant named {baseline!r} to use as the baseline"
+            + (f" (did you mean {hint!r}?)" if hint else "")
+            + f"; variants: {', '.join(names)}"
+        )
+    return baseline
+
+
+def _statistics(
+    trials: pd.DataFrame,
+    on: dict[str, Any],
+    design: Design,
+    axes: Sequence[str],
+    decisions: Mapping[str, Mapping[str, Decision]] | None,
+) -> tuple[Statistics, DatasetsView | None]:
+    """The sweep's statistics: of its one dataset, or pooled over several with their view."""
+    from bnplace.compare.stats import compute_statistics
+
+    if "dataset" in trials.columns and trials["dataset"].nunique() > 1:  # several datasets
+        from bnplace.compare.pooled import compare_datasets, pooled_statistics
+
+        view = compare_datasets(trials, **on, design=design, axes=axes, decisions=decisions)
+        return pooled_statistics(trials, view), view
+    return compute_statistics(
+        trials, **on, axes=axes, design=design, decisions=(decisions or {}).get("")
+    ), None
+
+
 def _drop_seeds_not_needed(
     trials: pd.DataFrame,
     metric: str,
@@ -133,62 +174,48 @@ def _drop_seeds_not_needed(
     names: Sequence[str],
     baseline: str,
     design: Design,
+    decisions: Mapping[str, Mapping[str, Decision]] | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Seeds on demand: planned trials past what their comparisons asked for were never meant
     to run (not "not run"); say where each comparison was decided and the seeds each used.
     With several datasets each dataset decided its own family (as the sweep dealt them), so
-    this is done per dataset, each line prefixed by the dataset's name."""
+    this is done per dataset, each line prefixed by the dataset's name. `decisions`: as the
+    sweep logged them, per dataset ("" for one); recomputed where none were logged."""
     import pandas as pd
 
     from bnplace.compare.pooled import per_dataset
-
-    if "dataset" not in trials.columns or trials["dataset"].nunique() < 2:
-        return _drop_on_one(trials, metric, direction, names, baseline, design, "")
-    parts, lines = [], []
-    for dataset, mine in per_dataset(trials):
-        kept, said = _drop_on_one(mine, metric, direction, names, baseline, design, dataset)
-        parts.append(kept)
-        lines.extend(said)
-    return pd.concat(parts, ignore_index=True), lines
-
-
-def _drop_on_one(
-    trials: pd.DataFrame,
-    metric: str,
-    direction: str,
-    names: Sequence[str],
-    baseline: str,
-    design: Design,
-    dataset: str,
-) -> tuple[pd.DataFrame, list[str]]:
-    """`_drop_seeds_not_needed` on one dataset's trials (`dataset`: its name, "" for one)."""
-    from bnplace.stats.pairing import judge_family, seeds_needed
+    from bnplace.stats.pairing import family_decisions, seeds_needed
     from bnplace.stats.verdicts import family
 
     contrasts = family(names, baseline, design)
-    decisions = judge_family(trials, metric, direction, contrasts, design)
-    needed = seeds_needed(decisions, contrasts, design)
-    limit = trials["variant"].map(needed).fillna(design.looks[-1])
-    unneeded = (trials["status"] == MISSING.value) & (trials["seed"] >= limit)
-    kept = trials[~unneeded]
-    looks = ", ".join(str(n) for n in design.looks)
-    on = f"{dataset}: " if dataset else ""
-    lines = [
-        f"{on}seeds on demand (looks at {looks} seeds): "
-        + "; ".join(f"{v} {needed.get(v, 0)}" for v in names)
-        + f" seeds used of up to {design.looks[-1]}"
-        + (f"; {int(unneeded.sum())} planned trial(s) not needed" if unneeded.any() else "")
-    ]
-    for c in contrasts:
-        d = decisions[c.name]
-        if d.look is None:
-            lines.append(f"{on}{c.name}: no look complete yet")
-        elif d.decided:
-            lines.append(f"{on}{c.name}: {d.verdict} at look {d.look + 1} ({d.seeds} seeds)")
-        else:
-            at = "the last look" if d.look + 1 == len(design.looks) else f"look {d.look + 1}"
-            lines.append(f"{on}{c.name}: undecided at {at} ({d.seeds} seeds)")
-    return kept.reset_index(drop=True), lines
+    several = "dataset" in trials.columns and trials["dataset"].nunique() >= 2
+    parts, lines = [], []
+    for dataset, mine in per_dataset(trials) if several else [("", trials)]:
+        logged = (decisions or {}).get(dataset)
+        found = family_decisions(mine, metric, direction, contrasts, design, logged)
+        needed = seeds_needed(found, contrasts, design)
+        limit = mine["variant"].map(needed).fillna(design.looks[-1])
+        unneeded = (mine["status"] == MISSING.value) & (mine["seed"] >= limit)
+        parts.append(mine[~unneeded].reset_index(drop=True))
+        on = f"{dataset}: " if dataset else ""
+        lines.append(
+            f"{on}seeds on demand (looks at {', '.join(str(n) for n in design.looks)} seeds): "
+            + "; ".join(f"{v} {needed.get(v, 0)}" for v in names)
+            + f" seeds used of up to {design.looks[-1]}"
+            + (f"; {int(unneeded.sum())} planned trial(s) not needed" if unneeded.any() else "")
+        )
+        lines += [on + _standing(c.name, found[c.name], design) for c in contrasts]
+    return (pd.concat(parts, ignore_index=True) if several else parts[0]), lines
+
+
+def _standing(name: str, d: Decision, design: Design) -> str:
+    """Where a comparison of seeds on demand stands, in words."""
+    if d.look is None:
+        return f"{name}: no look complete yet"
+    if d.decided:
+        return f"{name}: {d.verdict} at look {d.look + 1} ({d.seeds} seeds)"
+    at = "the last look" if d.look + 1 == len(design.looks) else f"look {d.look + 1}"
+    return f"{name}: undecided at {at} ({d.seeds} seeds)"
 
 
 def _check_metric(trials: pd.DataFrame, metric: str, sweep: SweepInfo) -> None:
@@ -233,11 +260,11 @@ def compare_runs(
     other than the sweep's main one, "compare/<metric>/") and each variant run of the sweep
     gets its numbers and verdicts (see `record.log_comparison`). The design (alpha, margin,
     failure rule, contrasts) is the one the sweep's plan recorded; `margin` overrides its margin.
+    (Its length is its keyword arguments and this docstring; the body is read, compare, write,
+    log.)
     """
 
     from bnplace.compare.frame import load_history, load_sweep
-    from bnplace.compare.record import log_comparison
-    from bnplace.compare.report import answer_markdown
     from bnplace.store.client import existing_client
 
     client = existing_client(tracking_uri)
@@ -257,6 +284,7 @@ def compare_runs(
         design=data.design if margin is None else replace(data.design, margin=margin),
         notes=data.notes,
         merged_sweeps=data.merged_sweeps,
+        decisions=data.decisions if margin is None else None,  # another margin: recomputed
     )
     if data.search is not None:  # a search: each placement against the best, race bounds
         from bnplace.compare.search import ranking
@@ -275,21 +303,37 @@ def compare_runs(
         files = _write_outputs(comparison, work)
         artifacts: tuple[str, ...] = ()
         if log_to_mlflow:
-            main = comparison.metric == data.sweep.metric
-            artifacts = log_comparison(
-                client,
-                data.sweep,
-                data.variants,
-                comparison.table,
-                comparison.comparisons,
-                metric=comparison.metric,
-                files=files,
-                artifact_dir="compare" if main else f"compare/{comparison.metric}",
-                tracking_uri=tracking_uri,
-                datasets=comparison.datasets,
-                note=answer_markdown(comparison) if main else "",
-            )
+            artifacts = _log(client, tracking_uri, data, comparison, files)
     return replace(comparison, files=files if out_dir is not None else {}, artifacts=artifacts)
+
+
+def _log(
+    client: StoreClient,
+    tracking_uri: str,
+    data: SweepData,
+    comparison: Comparison,
+    files: dict[str, Path],
+) -> tuple[str, ...]:
+    """Log the comparison to the sweep's runs (`record.log_comparison`): under "compare/" for
+    the sweep's main metric (with the answer as the sweep run's note), else
+    "compare/<metric>/"; returns the artifact paths written."""
+    from bnplace.compare.record import log_comparison
+    from bnplace.compare.report import answer_markdown
+
+    main = comparison.metric == data.sweep.metric
+    return log_comparison(
+        client,
+        data.sweep,
+        data.variants,
+        comparison.table,
+        comparison.rows,
+        metric=comparison.metric,
+        files=files,
+        artifact_dir="compare" if main else f"compare/{comparison.metric}",
+        tracking_uri=tracking_uri,
+        datasets=comparison.datasets,
+        note=answer_markdown(comparison) if main else "",
+    )
 
 
 def _write_outputs(comparison: Comparison, out_dir: Path) -> dict[str, Path]:

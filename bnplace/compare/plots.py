@@ -109,7 +109,7 @@ def plot_learning_curves(
     """Train and validation curves per variant: mean over seeds, band of +-1 sd (n >= 2) kept
     within the seeds' own range, so that a skewed spread never draws a band below zero (a log
     axis would send it off the plot)."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+    from matplotlib.ticker import MaxNLocator
 
     if history.empty or not history["metric"].isin([train_metric, val_metric]).any():
         return None
@@ -123,40 +123,15 @@ def plot_learning_curves(
     for ax, key, label in zip(
         axes, (train_metric, val_metric), ("training", "validation"), strict=True
     ):
-        part = history[history["metric"] == key]
-        for name in names:
-            curve = (
-                part[part["variant"] == name]
-                .groupby("epoch")["value"]
-                .agg(["mean", "std", "count", "min", "max"])
-            )
-            if curve.empty:
-                continue
-            x = curve.index.to_numpy() + 1  # epochs counted from 1 on the plot
-            (line,) = ax.plot(x, curve["mean"], color=colors[name], lw=1.8, label=name)
-            band = curve["count"] >= 2
-            if band.any():
-                low = (curve["mean"] - curve["std"]).clip(lower=curve["min"])
-                high = (curve["mean"] + curve["std"]).clip(upper=curve["max"])
-                ax.fill_between(
-                    x[band],
-                    low[band],
-                    high[band],
-                    color=colors[name],
-                    alpha=0.18,
-                    lw=0,
-                )
-            if ax is axes[0]:
-                handles.append(line)
+        lines = _curves(ax, history[history["metric"] == key], names, colors)
+        if ax is axes[0]:
+            handles += lines
         ax.set_title(f"{label}: {key}")
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         if positive and spread > 20:
-            ax.set_yscale("log")
-            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
-            ax.yaxis.set_minor_formatter(NullFormatter())
+            _log_axis(ax)
     axes[0].set_ylabel(f"{train_metric} (lower is better)")
     fig.suptitle(title or "Learning curves: mean over seeds, band = ±1 sd within the seeds' range")
     fig.legend(
@@ -168,6 +143,39 @@ def plot_learning_curves(
         frameon=False,
     )
     return _save(fig, path)
+
+
+def _curves(ax: Any, part: pd.DataFrame, names: Sequence[str], colors: Mapping[str, Any]) -> list:
+    """One metric's curve per variant on `ax`: the mean over seeds, with the ±1 sd band (where
+    2 or more seeds) kept within the seeds' range; returns the lines drawn."""
+    lines = []
+    for name in names:
+        curve = (
+            part[part["variant"] == name]
+            .groupby("epoch")["value"]
+            .agg(["mean", "std", "count", "min", "max"])
+        )
+        if curve.empty:
+            continue
+        x = curve.index.to_numpy() + 1  # epochs counted from 1 on the plot
+        (line,) = ax.plot(x, curve["mean"], color=colors[name], lw=1.8, label=name)
+        band = curve["count"] >= 2
+        if band.any():
+            low = (curve["mean"] - curve["std"]).clip(lower=curve["min"])
+            high = (curve["mean"] + curve["std"]).clip(upper=curve["max"])
+            ax.fill_between(x[band], low[band], high[band], color=colors[name], alpha=0.18, lw=0)
+        lines.append(line)
+    return lines
+
+
+def _log_axis(ax: Any) -> None:
+    """A log y axis labelled at 1, 2 and 5 of each decade, in plain numbers."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def plot_final_metric(
@@ -197,52 +205,14 @@ def plot_final_metric(
     fig = _new_figure(max(6.5, 1.6 * k + 1.5), 5.6)
     ax = fig.subplots()
     pos = {name: i for i, name in enumerate(names)}
-    wide = finished.pivot_table(index="seed", columns="variant", values=metric, aggfunc="first")
-    wide = wide.reindex(columns=[n for n in names if n in wide.columns])
-    for _seed, row in wide.iterrows():
-        xs = [pos[n] for n in row.index if pd.notna(row[n])]
-        ys = [row[n] for n in row.index if pd.notna(row[n])]
-        ax.plot(xs, ys, color="0.7", lw=0.7, zorder=1)
-    for name in names:
-        ys = finished.loc[finished["variant"] == name, metric].astype(float)
-        ax.scatter(
-            np.full(len(ys), pos[name]), ys, s=22, color=colors[name], zorder=3, edgecolor="none"
-        )
+    _seeds(ax, finished, metric, pos, colors)
     stats = table.set_index("variant")
-    for name in names:
-        mean = stats.loc[name, "mean"]
-        if not np.isfinite(mean):
-            continue
-        low, high = stats.loc[name, "ci_low"], stats.loc[name, "ci_high"]
-        yerr = None
-        if np.isfinite(low) and np.isfinite(high):
-            yerr = [[mean - low], [high - mean]]
-        ax.errorbar(
-            pos[name] + 0.22,
-            mean,
-            yerr=yerr,
-            fmt="D",
-            color="black",
-            ms=5,
-            capsize=4,
-            lw=1.4,
-            zorder=4,
-            label="mean, 95% bootstrap CI" if name == names[0] else None,
-        )
+    _means(ax, stats, pos)
     if "persistence" in stats.columns:
         pers = stats["persistence"].dropna()
         if len(pers):
             _persistence_line(ax, float(pers.mean()), finished[metric].astype(float), direction)
-    labels = []
-    for name in names:
-        row = stats.loc[name]
-        label = short_label(name, 24, 4)
-        if name == baseline:
-            label += "\n(baseline)"
-        counts = f"n={int(row['n_finished'])}"
-        if int(row["n_failed"]):
-            counts += f", {int(row['n_failed'])} failed"
-        labels.append(f"{label}\n{counts}")
+    labels = [_variant_label(stats.loc[name], name, baseline) for name in names]
     ax.set_xticks(range(k), labels, fontsize="small", rotation=30 if k > 6 else 0)
     ax.set_xlim(-0.5, k - 0.3)
     ax.set_ylabel(f"{metric} ({direction_words(direction)})")
@@ -254,6 +224,54 @@ def plot_final_metric(
     )
     ax.legend(loc="best", fontsize="small")
     return _save(fig, path)
+
+
+def _seeds(
+    ax: Any, finished: pd.DataFrame, metric: str, pos: Mapping[str, int], colors: Mapping[str, Any]
+) -> None:
+    """Each seed's value per variant, joined across variants by a grey line."""
+    names = list(pos)
+    wide = finished.pivot_table(index="seed", columns="variant", values=metric, aggfunc="first")
+    wide = wide.reindex(columns=[n for n in names if n in wide.columns])
+    for _seed, row in wide.iterrows():
+        xs = [pos[n] for n in row.index if pd.notna(row[n])]
+        ys = [row[n] for n in row.index if pd.notna(row[n])]
+        ax.plot(xs, ys, color="0.7", lw=0.7, zorder=1)
+    for name in names:
+        values = finished.loc[finished["variant"] == name, metric].astype(float)
+        ax.scatter(
+            np.full(len(values), pos[name]), values, s=22, color=colors[name], zorder=3,
+            edgecolor="none",
+        )  # fmt: skip
+
+
+def _means(ax: Any, stats: pd.DataFrame, pos: Mapping[str, int]) -> None:
+    """Each variant's mean with its interval, a black diamond beside its seeds."""
+    names: list[Any] = list(pos)  # labels of `stats` (pandas' stubs type a label as Hashable)
+    for name in names:
+        mean = stats.loc[name, "mean"]
+        if not np.isfinite(mean):
+            continue
+        low, high = stats.loc[name, "ci_low"], stats.loc[name, "ci_high"]
+        yerr = None
+        if np.isfinite(low) and np.isfinite(high):
+            yerr = [[mean - low], [high - mean]]
+        ax.errorbar(
+            pos[name] + 0.22, mean, yerr=yerr, fmt="D", color="black", ms=5, capsize=4, lw=1.4,
+            zorder=4, label="mean, 95% bootstrap CI" if name == names[0] else None,
+        )  # fmt: skip
+
+
+def _variant_label(row: pd.Series, name: str, baseline: str) -> str:
+    """A variant's tick label: its name (shortened), "(baseline)", its finished and failed
+    seeds."""
+    label = short_label(name, 24, 4)
+    if name == baseline:
+        label += "\n(baseline)"
+    counts = f"n={int(row['n_finished'])}"
+    if int(row["n_failed"]):
+        counts += f", {int(row['n_failed'])} failed"
+    return f"{label}\n{counts}"
 
 
 def _persistence_line(ax: Any, value: float, data: pd.Series, direction: str) -> None:

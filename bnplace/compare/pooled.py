@@ -4,11 +4,12 @@ In: a trials table with a `dataset` column (one row per variant x dataset x seed
 `compare.frame`), the metric and its direction, the variants, the baseline and the `Design`.
 Out: a frozen `DatasetsView`: each dataset's own `Statistics` (the usual comparison family,
 judged by `compare_pairs` on that dataset's trials alone); per comparison and dataset the
-effect that is pooled (`effects`); per comparison the pooled row (`pooled`: random-effects
-estimate with its interval, τ², I², the prediction interval at its level, the verdict, whether
-a new dataset is predicted on the same side, the per-dataset verdicts counted and a sign test
-of direction over the datasets; `bnplace.stats.pooling`); and, with 4 or more datasets, the rank
-view (Friedman over datasets, mean ranks, Nemenyi critical difference; Demšar 2006).
+effect that is pooled (`effects`); per comparison the pooled row (`pooled_rows`, a
+`compare.rows.PooledRow`: random-effects estimate with its interval, τ², I², the prediction
+interval at its level, the verdict, whether a new dataset is predicted on the same side, the
+per-dataset verdicts counted and a sign test of direction over the datasets;
+`bnplace.stats.pooling`); and, with 4 or more datasets, the rank view (Friedman over
+datasets, mean ranks, Nemenyi critical difference; Demšar 2006).
 
 The effect of a comparison on one dataset is the mean of its finite paired log ratios (a − b,
 per seed), one observation of the pooled t interval (the standard error of that mean is
@@ -25,13 +26,15 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats as st
 
+from bnplace.compare.rows import PooledRow, contrast_fields, frame_of, judged_fields
 from bnplace.compare.stats import Statistics, compute_statistics
 from bnplace.stats.pairing import (
     LOG_RATIO,
@@ -49,18 +52,11 @@ from bnplace.stats.pooling import (
     random_effects,
     reading,
 )
-from bnplace.stats.verdicts import Contrast, Design, excluded_text, family, level_for, margin_bounds
+from bnplace.stats.sequential import Decision
+from bnplace.stats.verdicts import Contrast, Design, family, level_for, margin_bounds
 
 MIN_RANK_DATASETS = 4  # the across-dataset rank view needs this many datasets
 EFFECT_CONFIDENCE = 0.95  # the per-dataset interval drawn in the forest plot (a description)
-POOLED_COLUMNS = (
-    "comparison", "origin", "a", "b", "a2", "b2", "scale", "k", "n_pairs", "n_failed_a",
-    "n_failed_b", "n_excluded", "diff", "delta_pct", "delta_pct_low", "delta_pct_high",
-    "pi_low", "pi_high", "pi_level", "tau2", "i2", "p_value", "p_adjusted", "level", "reachable",
-    "verdict", "new_dataset", "reading", "n_better", "n_worse", "n_equivalent", "n_undecided",
-    "sign_p", "direction", "within_margin", "excluded", "seed_sd", "p_failures", "look",
-    "look_seeds", "decided",
-)  # fmt: skip
 EFFECT_COLUMNS = (
     "comparison", "dataset", "effect", "se", "low", "high", "n", "n_failed", "delta_pct",
     "delta_pct_low", "delta_pct_high", "verdict",
@@ -84,9 +80,16 @@ class DatasetsView:
     datasets: tuple[str, ...]
     per: dict[str, Statistics]  # each dataset's own statistics and comparison family
     effects: pd.DataFrame  # EFFECT_COLUMNS: one row per comparison x dataset
-    pooled: pd.DataFrame  # POOLED_COLUMNS: one row per comparison
+    pooled_rows: tuple[PooledRow, ...]  # one per comparison
     ranks: RankView | None
     notes: tuple[str, ...]
+    # the question asked of every dataset: `compute_statistics`'s keywords (`_question`)
+    question: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pooled(self) -> pd.DataFrame:
+        """The pooled comparisons as a DataFrame (`compare.rows.frame_of`)."""
+        return frame_of(self.pooled_rows)
 
 
 def _relative_effects(
@@ -135,7 +138,7 @@ def _pct(x: float) -> float:
 
 def _pooled_row(
     c: Contrast, effects: pd.DataFrame, scale: str, design: Design, m: int, lower_is_better: bool
-) -> dict[str, object]:
+) -> PooledRow:
     level = level_for(design.alpha, m)
     mine = effects[effects["comparison"] == c.name]
     enough = (mine["n"] >= MIN_PAIRS_TO_POOL).to_numpy()
@@ -151,49 +154,57 @@ def _pooled_row(
     p = float(pooled.p_value)
     counts = {v: int((mine["verdict"] == v).sum()) for v in ("better", "worse", "equivalent")}
     direction = direction_across(y, level, lower_is_better=lower_is_better)
+    return PooledRow(
+        **contrast_fields(c),
+        scale=scale,
+        k=int(pooled.k),
+        n_pairs=int(mine["n"].sum()),
+        n_failed_a=math.nan,
+        n_failed_b=math.nan,
+        n_excluded=int(mine["n_failed"].sum()),
+        diff=math.nan,
+        delta_pct=_pct(est),
+        delta_pct_low=_pct(low),
+        delta_pct_high=_pct(high),
+        pi_low=_pct(pi_low),
+        pi_high=_pct(pi_high),
+        pi_level=level,
+        tau2=float(pooled.tau2),
+        i2=float(pooled.i2),
+        **judged_fields(p, m, verdict, _pct(low), _pct(high)),
+        level=level,
+        reachable=bool(math.isfinite(low)),
+        new_dataset=new,
+        reading=reading(verdict, new),
+        n_better=counts["better"],
+        n_worse=counts["worse"],
+        n_equivalent=counts["equivalent"],
+        n_undecided=len(mine) - sum(counts.values()),  # per-dataset verdicts inconclusive
+        sign_p=direction.p_value,
+        direction=direction.text,
+        within_margin=bool(math.isfinite(low) and bounds[0] < low and high < bounds[1]),
+        seed_sd=math.nan,
+        p_failures=math.nan,
+        look=math.nan,
+        look_seeds=int(mine["n"].sum()),
+        decided=None,
+    )
+
+
+def _question(
+    metric: str,
+    direction: str,
+    variants: Sequence[str],
+    baseline: str,
+    design: Design,
+    axes: Sequence[str],
+) -> dict[str, Any]:
+    """`compute_statistics`'s keywords for the sweep's question (direction checked by the
+    caller)."""
     return {
-        "comparison": c.name,
-        "origin": c.origin,
-        "a": c.a,
-        "b": c.b,
-        "a2": c.a2,
-        "b2": c.b2,
-        "scale": scale,
-        "k": int(pooled.k),
-        "n_pairs": int(mine["n"].sum()),
-        "n_failed_a": math.nan,
-        "n_failed_b": math.nan,
-        "n_excluded": int(mine["n_failed"].sum()),
-        "diff": math.nan,
-        "delta_pct": _pct(est),
-        "delta_pct_low": _pct(low),
-        "delta_pct_high": _pct(high),
-        "pi_low": _pct(pi_low),
-        "pi_high": _pct(pi_high),
-        "pi_level": level,
-        "tau2": float(pooled.tau2),
-        "i2": float(pooled.i2),
-        "p_value": p,
-        "p_adjusted": min(1.0, p * m) if math.isfinite(p) else math.nan,
-        "level": level,
-        "reachable": bool(math.isfinite(low)),
-        "verdict": verdict,
-        "new_dataset": new,
-        "reading": reading(verdict, new),
-        "n_better": counts["better"],
-        "n_worse": counts["worse"],
-        "n_equivalent": counts["equivalent"],
-        "n_undecided": len(mine) - sum(counts.values()),  # per-dataset verdicts inconclusive
-        "sign_p": direction.p_value,
-        "direction": direction.text,
-        "within_margin": bool(math.isfinite(low) and bounds[0] < low and high < bounds[1]),
-        "excluded": excluded_text(_pct(low), _pct(high)) if verdict == "inconclusive" else "",
-        "seed_sd": math.nan,
-        "p_failures": math.nan,
-        "look": math.nan,
-        "look_seeds": int(mine["n"].sum()),
-        "decided": None,
-    }
+        "metric": metric, "direction": direction, "baseline": baseline,
+        "variants": list(variants), "axes": axes, "design": design,
+    }  # fmt: skip
 
 
 def rank_view(
@@ -247,8 +258,10 @@ def compare_datasets(
     baseline: str,
     design: Design,
     axes: Sequence[str] = (),
+    decisions: Mapping[str, Mapping[str, Decision]] | None = None,
 ) -> DatasetsView:
-    """Per-dataset statistics, pooled comparisons and ranks (see the module docstring)."""
+    """Per-dataset statistics, pooled comparisons and ranks (see the module docstring);
+    `decisions`: per dataset, a sequential design's decisions as the sweep logged them."""
     names = list(variants)
     parts = per_dataset(trials)
     datasets = tuple(dataset for dataset, _ in parts)
@@ -258,20 +271,12 @@ def compare_datasets(
     rows: list[dict[str, object]] = []
     scales: dict[str, str] = {}
     means: dict[str, pd.Series] = {}
+    on = _question(metric, direction, names, baseline, design, axes)
     for dataset, mine in parts:
-        stats = compute_statistics(
-            mine,
-            metric=metric,
-            direction=direction,  # type: ignore[arg-type]  # checked by the caller
-            baseline=baseline,
-            variants=names,
-            axes=axes,
-            design=design,
-        )
+        stats = compute_statistics(mine, **on, decisions=(decisions or {}).get(dataset))
         per[dataset] = stats
         means[dataset] = stats.table.set_index("variant")["mean"].reindex(names)
-        family_rows = stats.comparisons
-        verdicts = dict(zip(family_rows["comparison"], family_rows["verdict"], strict=True))
+        verdicts = {r.comparison: r.verdict for r in stats.rows}
         for name, (by_seed, scale) in _relative_effects(
             mine, metric, direction, contrasts, design
         ).items():
@@ -280,18 +285,15 @@ def compare_datasets(
             rows.append(_effect_row(c, dataset, by_seed, str(verdicts.get(name, ""))))
     effects = pd.DataFrame(rows, columns=list(EFFECT_COLUMNS))
     scale = LOG_RATIO if all(s == LOG_RATIO for s in scales.values()) else "relative_difference"
-    pooled = pd.DataFrame(
-        [_pooled_row(c, effects, scale, design, m, direction == "min") for c in contrasts],
-        columns=list(POOLED_COLUMNS),
-    )
+    lower_is_better = direction == "min"
+    pooled = tuple(_pooled_row(c, effects, scale, design, m, lower_is_better) for c in contrasts)
     ranks = rank_view(pd.DataFrame(means).T, direction, design.alpha)
-    notes = _notes(datasets, pooled, effects, ranks, scales, m)
-    return DatasetsView(datasets, per, effects, pooled, ranks, tuple(notes))
+    notes = _notes(datasets, effects, ranks, scales, m)
+    return DatasetsView(datasets, per, effects, pooled, ranks, tuple(notes), on)
 
 
 def _notes(
     datasets: Sequence[str],
-    pooled: pd.DataFrame,
     effects: pd.DataFrame,
     ranks: RankView | None,
     scales: dict[str, str],
@@ -336,36 +338,21 @@ POOLED_VERSUS = (
 )  # fmt: skip
 
 
-def pooled_statistics(
-    trials: pd.DataFrame,
-    view: DatasetsView,
-    *,
-    metric: str,
-    direction: str,
-    variants: Sequence[str],
-    baseline: str,
-    design: Design,
-    axes: Sequence[str] = (),
-) -> Statistics:
+def pooled_statistics(trials: pd.DataFrame, view: DatasetsView) -> Statistics:
     """The sweep's `Statistics` over all datasets: the per-variant table (counts, failures,
     side metrics over every trial; the pooled comparison with the baseline; mean rank over
     datasets, best first) and the pooled comparisons as the family. Seeds are paired within a
     dataset only: a (dataset, seed) pair is one block of the description, never a pair across
-    datasets."""
+    datasets. The question (metric, baseline, design...) is the view's."""
+    on = view.question
+    variants, baseline, direction = on["variants"], on["baseline"], on["direction"]
     codes = {d: i for i, d in enumerate(view.datasets)}
     seeds = pd.to_numeric(trials["seed"], errors="coerce")
     stride = int(seeds.max()) + 1 if seeds.notna().any() else 1
     stacked = trials.assign(seed=trials["dataset"].astype(str).map(codes) * stride + seeds)
-    base = compute_statistics(
-        stacked,
-        metric=metric,
-        direction=direction,  # type: ignore[arg-type]  # checked by the caller
-        baseline=baseline,
-        variants=variants,
-        axes=axes,
-        design=design,
-    )
-    versus = view.pooled[view.pooled["origin"] == "baseline"].set_index("a")
+    base = compute_statistics(stacked, **on)
+    pooled = view.pooled
+    versus = pooled[pooled["origin"] == "baseline"].set_index("a")
     table = base.table.drop(columns=["rank", "mean_rank"], errors="ignore")
     for column in POOLED_VERSUS:
         table[column] = table["variant"].map(versus[column]) if len(versus) else math.nan
@@ -377,7 +364,7 @@ def pooled_statistics(
             for d, s in view.per.items()
         }
     ).T
-    ranks = rank_view(means, direction, design.alpha, minimum=2)
+    ranks = rank_view(means, direction, on["design"].alpha, minimum=2)
     if ranks is not None:
         table["mean_rank"] = table["variant"].map(ranks.ranks.set_index("variant")["mean_rank"])
         table = table.sort_values(["mean_rank", "order"], kind="stable", na_position="last")
@@ -388,7 +375,7 @@ def pooled_statistics(
         direction=base.direction,
         baseline=baseline,
         table=table,
-        comparisons=view.pooled,
+        rows=view.pooled_rows,
         failures=base.failures,
         friedman=None,
         notes=view.notes,

@@ -1,39 +1,40 @@
 """The comparison written back to MLflow: files, tables, per-variant numbers and verdicts.
 
-In: an `MlflowClient`, the compared sweep (`store.SweepInfo`), its variants table, the
-statistics and comparisons tables, and the report files. Out: artifacts on the sweep run
-(report files, plots, `statistics.json` and `comparisons.json` via `log_table`), and metrics and
-tags on each variant run (`VARIANT_METRICS`, the verdict, the declared contrasts; with several
-datasets also each dataset's verdict and the pooled comparison's numbers). Reading the
-sweep is `compare.frame`; the MLflow calls are `bnplace.store.read.write_comparison`'s (this
+In: the store (`store.read.StoreClient`), the compared sweep (`store.SweepInfo`), its variants
+table, the statistics table, the comparison rows, and the report files. Out: artifacts on the
+sweep run (report files, plots, `statistics.json` and `comparisons.json` via `log_table`), and
+metrics and tags on each variant run (`VARIANT_METRICS`, the verdict, the declared contrasts;
+with several datasets also each dataset's verdict and the pooled comparison's numbers). Reading
+the sweep is `compare.frame`; the MLflow calls are `bnplace.store.read.write_comparison`'s (this
 module only decides what is written where).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from bnplace.compare.format import rows_of
+from bnplace.compare.rows import ComparisonRow, frame_of, of_origin
 from bnplace.names import tags as names
 from bnplace.names.metrics import POOLED_METRICS, on_dataset, pooled
 from bnplace.store.read import SweepInfo, VariantNumbers, write_comparison
 
 if TYPE_CHECKING:
     from bnplace.compare.pooled import DatasetsView
-    from bnplace.store.read import MlflowClient
+    from bnplace.store.read import StoreClient
 
 
 def log_comparison(
-    client: MlflowClient,
+    client: StoreClient,
     sweep: SweepInfo,
     variants: pd.DataFrame,
     table: pd.DataFrame,
-    comparisons: pd.DataFrame,
+    comparisons: Sequence[ComparisonRow],
     *,
     metric: str,
     files: Mapping[str, Path],
@@ -57,23 +58,7 @@ def log_comparison(
     """
     prefix = "" if metric == sweep.metric else f"{metric}."
     suffix = "" if not prefix else f".{metric}"
-    numbers: dict[str, VariantNumbers] = {}
-    for row in rows_of(table):
-        name = str(row["variant"])
-        mine = numbers.setdefault(name, VariantNumbers())
-        for col, logged_name in VARIANT_METRICS.items():
-            if col in row and _finite(row[col]):
-                mine.metrics[prefix + logged_name] = float(row[col])
-        verdict = row.get("verdict")  # none when only the declared contrasts are judged
-        if isinstance(verdict, str):
-            mine.tags[names.VERDICT + suffix] = verdict
-    declared = comparisons[comparisons["origin"] != "baseline"]
-    for i, row in enumerate(rows_of(declared), start=1):
-        mine = numbers.setdefault(str(row["a"]), VariantNumbers())
-        for col in ("delta_pct", "delta_pct_low", "delta_pct_high", "p_adjusted"):
-            if _finite(row[col]):
-                mine.metrics[f"{prefix}contrast{i}.{col}"] = float(row[col])
-        mine.tags[f"{names.CONTRAST_PREFIX}{i}{suffix}"] = contrast_tag(row)
+    numbers = _variant_numbers(table, comparisons, prefix, suffix)
     if datasets is not None:
         _dataset_numbers(datasets, prefix, suffix, numbers)
     run_of = dict(zip(variants["variant"], variants["run_id"], strict=True))
@@ -89,11 +74,34 @@ def log_comparison(
         ],
         tables=[
             (f"{artifact_dir}/{name}.json", _jsonable(frame))
-            for name, frame in (("statistics", table), ("comparisons", comparisons))
+            for name, frame in (("statistics", table), ("comparisons", frame_of(comparisons)))
         ],
         numbers=by_run,
         note=note,
     )
+
+
+def _variant_numbers(
+    table: pd.DataFrame, comparisons: Sequence[ComparisonRow], prefix: str, suffix: str
+) -> dict[str, VariantNumbers]:
+    """Each variant's numbers and verdict from the table, and the declared contrasts' on their
+    first variant (see `log_comparison`)."""
+    numbers: dict[str, VariantNumbers] = {}
+    for row in rows_of(table):
+        name = str(row["variant"])
+        mine = numbers.setdefault(name, VariantNumbers())
+        for col, logged_name in VARIANT_METRICS.items():
+            if col in row and _finite(row[col]):
+                mine.metrics[prefix + logged_name] = float(row[col])
+        verdict = row.get("verdict")  # none when only the declared contrasts are judged
+        if isinstance(verdict, str):
+            mine.tags[names.VERDICT + suffix] = verdict
+    for i, declared in enumerate(of_origin(comparisons, baseline=False), start=1):
+        mine = numbers.setdefault(declared.a, VariantNumbers())
+        for col, value in _effect_numbers(declared):
+            mine.metrics[f"{prefix}contrast{i}.{col}"] = value
+        mine.tags[f"{names.CONTRAST_PREFIX}{i}{suffix}"] = contrast_tag(declared)
+    return numbers
 
 
 def _dataset_numbers(
@@ -106,18 +114,22 @@ def _dataset_numbers(
     `<dataset>/delta_pct`..., tag bnplace.verdict_on.<dataset>) and the pooled one's numbers
     (`pooled/tau2`...; its verdict is the table's, in bnplace.verdict)."""
     for dataset, stats in view.per.items():
-        versus = stats.comparisons[stats.comparisons["origin"] == "baseline"]
-        for row in rows_of(versus):
-            mine = numbers.setdefault(str(row["a"]), VariantNumbers())
-            for col in ("delta_pct", "delta_pct_low", "delta_pct_high", "p_adjusted"):
-                if _finite(row[col]):
-                    mine.metrics[prefix + on_dataset(col, dataset)] = float(row[col])
-            mine.tags[f"{names.DATASET_VERDICT_PREFIX}{dataset}{suffix}"] = str(row["verdict"])
-    for row in rows_of(view.pooled[view.pooled["origin"] == "baseline"]):
-        mine = numbers.setdefault(str(row["a"]), VariantNumbers())
+        for row in of_origin(stats.rows, baseline=True):
+            mine = numbers.setdefault(row.a, VariantNumbers())
+            for col, value in _effect_numbers(row):
+                mine.metrics[prefix + on_dataset(col, dataset)] = value
+            mine.tags[f"{names.DATASET_VERDICT_PREFIX}{dataset}{suffix}"] = row.verdict
+    for row in of_origin(view.pooled_rows, baseline=True):
+        mine = numbers.setdefault(row.a, VariantNumbers())
         for col in POOLED_METRICS:
-            if _finite(row[col]):
-                mine.metrics[prefix + pooled(col)] = float(row[col])
+            if _finite(getattr(row, col)):
+                mine.metrics[prefix + pooled(col)] = float(getattr(row, col))
+
+
+def _effect_numbers(row: ComparisonRow) -> list[tuple[str, float]]:
+    """A comparison's effect, interval and adjusted p as metrics (the finite ones)."""
+    columns = ("delta_pct", "delta_pct_low", "delta_pct_high", "p_adjusted")
+    return [(col, float(getattr(row, col))) for col in columns if _finite(getattr(row, col))]
 
 
 # Per-variant numbers logged to the variant runs: table column -> MLflow metric name.
@@ -138,11 +150,11 @@ VARIANT_METRICS = {
 }
 
 
-def contrast_tag(row: Mapping[str, Any]) -> str:
+def contrast_tag(row: ComparisonRow) -> str:
     """A declared comparison as one readable tag value: name, verdict, effect and interval."""
     return (
-        f"{row['comparison']}: {row['verdict']} ({float(row['delta_pct']):+.2f}% "
-        f"[{float(row['delta_pct_low']):+.2f}, {float(row['delta_pct_high']):+.2f}])"
+        f"{row.comparison}: {row.verdict} ({float(row.delta_pct):+.2f}% "
+        f"[{float(row.delta_pct_low):+.2f}, {float(row.delta_pct_high):+.2f}])"
     )
 
 

@@ -5,6 +5,11 @@ metadata, plot paths). Out: text in markdown, csv or json, and the report files:
 (plots referenced by relative path) and a self-contained `report.html` (plots embedded as base64
 PNG). Pure apart from `write_reports`, which writes the files it is given a folder for. The
 terminal table is `bnplace.compare.table`; number formats are `bnplace.compare.format`.
+
+Why one module past ~450 lines: the report is described once, as sections of blocks
+(`sections`), and its two renderings (Markdown and HTML) and the JSON/CSV text sit beside that
+description so that a section and its rendering read together; the several-datasets sections
+already live apart (`compare.datasets_report`).
 """
 
 from __future__ import annotations
@@ -27,14 +32,16 @@ from bnplace.compare.datasets_report import to_dict as datasets_dict
 from bnplace.compare.format import (
     DASH,
     effect_text,
+    failed_text,
     fmt_num,
     fmt_p,
     fmt_pct,
+    level_text,
     missing,
     rows_of,
     verdict_text,
 )
-from bnplace.compare.stats import CHOSEN, DIAGNOSTICS, range_labels
+from bnplace.compare.side import CHOSEN, DIAGNOSTICS, range_labels
 from bnplace.compare.table import display_columns
 from bnplace.names.errors import BnplaceError
 from bnplace.stats.verdicts import T
@@ -144,7 +151,7 @@ def to_dict(comparison: Comparison) -> dict[str, Any]:
             {k: _jsonable(v) for k, v in row.items()} for row in rows_of(comparison.table)
         ],
         "comparisons": [
-            {k: _jsonable(v) for k, v in row.items()} for row in rows_of(comparison.comparisons)
+            {k: _jsonable(v) for k, v in row.record().items()} for row in comparison.rows
         ],
         "failures": [
             {k: _jsonable(v) for k, v in row.items()} for row in rows_of(comparison.failures)
@@ -207,7 +214,7 @@ def _meta_lines(comparison: Comparison) -> list[tuple[str, str]]:
         (
             "design",
             f"alpha {design.alpha:g} for the whole table, margin ±{design.margin:.0%}, "
-            f"failures {design.failures}, {len(comparison.comparisons)} comparisons",
+            f"failures {design.failures}, {len(comparison.rows)} comparisons",
         ),
     ]
     if len(comparison.merged_sweeps) > 1:
@@ -234,23 +241,23 @@ def _comparison_grid(comparison: Comparison) -> Grid:
         "seed sd", "p failures", "verdict",
     ]  # fmt: skip
     rows, verdicts = [], []
-    for r in rows_of(comparison.comparisons):
+    for r in comparison.rows:
         rows.append(
             [
-                str(r["comparison"]),
-                str(r["origin"]),
-                str(int(r["n_pairs"])),
-                f"{int(r['n_failed_a'])} / {int(r['n_failed_b'])}",
+                r.comparison,
+                r.origin,
+                str(r.n_pairs),
+                failed_text(r),
                 effect_text(r),
-                DASH if missing(r["level"]) else f"{float(r['level']):.2%}",
-                fmt_p(r["p_value"]),
-                fmt_p(r["p_adjusted"]),
-                fmt_pct(100 * float(r["seed_sd"])) if not missing(r["seed_sd"]) else DASH,
-                fmt_p(r["p_failures"]),
+                level_text(r),
+                fmt_p(r.p_value),
+                fmt_p(r.p_adjusted),
+                fmt_pct(100 * float(r.seed_sd)) if not missing(r.seed_sd) else DASH,
+                fmt_p(r.p_failures),
                 verdict_text(r, comparison.design.margin),
             ]
         )
-        verdicts.append(str(r["verdict"]))
+        verdicts.append(r.verdict)
     return Grid(headers, rows, ["left", "left"] + ["right"] * 8 + ["left"], verdicts)
 
 
@@ -329,7 +336,7 @@ def sections(comparison: Comparison) -> list[Section]:
     ]
     if comparison.datasets is not None:  # the pooled family replaces the one-dataset table
         out += dataset_sections(comparison)
-    elif len(comparison.comparisons):
+    elif len(comparison.rows):
         out.append(
             Section(
                 "Comparisons (one family: every variant against the baseline, then the declared "

@@ -14,7 +14,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bnplace.execute.schedule_search import Standing
 from bnplace.names import tags as names
@@ -24,6 +24,8 @@ from bnplace.stats.verdicts import Design
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from bnplace.store.read import StoredRun
 
 MAX_LISTED = 20  # placements named per note list; the rest are counted
 
@@ -45,12 +47,12 @@ class SearchView:
 
 
 def search_view(
-    own_runs: Sequence[Any], design: Design, seeds: Mapping[str, int] | None = None
+    own_runs: Sequence[StoredRun], design: Design, seeds: Mapping[str, int] | None = None
 ) -> SearchView:
     states = {
-        r.data.tags.get(names.VARIANT_NAME, ""): r.data.tags
+        r.tags.get(names.VARIANT_NAME, ""): r.tags
         for r in own_runs
-        if r.data.tags.get(names.SEARCH_STATE)
+        if r.tags.get(names.SEARCH_STATE)
     }
     if not states:
         return SearchView({}, ())

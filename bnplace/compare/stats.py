@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -25,11 +25,13 @@ import pandas as pd
 from scipy import stats as st
 
 from bnplace.compare.paired import compare_pairs, persistence_skill
-from bnplace.names import metrics
+from bnplace.compare.rows import ComparisonRow, Verdicts, frame_of
+from bnplace.compare.side import side_metrics
 from bnplace.names.errors import DataError
 from bnplace.names.metrics import direction_for, persistence_metric_for
 from bnplace.names.states import FINISHED, KILLED, RUNNING
 from bnplace.stats.pairing import values_by_seed
+from bnplace.stats.sequential import Decision
 from bnplace.stats.verdicts import BASELINE, DROP, Design, T, family, min_seeds
 
 Direction = Literal["min", "max"]
@@ -37,32 +39,11 @@ Direction = Literal["min", "max"]
 REQUIRED_COLUMNS = ("variant", "seed", "status")
 MEAN_CONFIDENCE = 0.95  # the per-variant t-interval of the mean (a description, not a verdict)
 
-# Metrics shown beside the main metric when the trials carry them: (column, summary, label).
-SIDE_METRICS: tuple[tuple[str, str, str], ...] = (
-    (metrics.TIME_PER_EPOCH_S, "mean", metrics.TIME_PER_EPOCH_S),
-    (metrics.TRAIN_TIME_S, "mean", metrics.TRAIN_TIME_S),
-    (metrics.EPOCHS_RUN, "mean", metrics.EPOCHS_RUN),
-    (metrics.STEPS_RUN, "mean", metrics.STEPS_RUN),
-    (metrics.HIT_CAP, "mean", metrics.HIT_CAP),  # the share of runs early stopping did not stop
-    (metrics.PARAMS, "median", metrics.PARAMS),
-    (metrics.SELECT_EPOCHS, "mean", metrics.SELECT_EPOCHS),  # the cost of a `choose:`
-)
-# Settings chosen per trial (`{choose: [...]}`): the median and the range over seeds.
-CHOSEN = tuple(metrics.CHOSEN_PREFIX + key for key in ("learning_rate", "weight_decay"))
-# Diagnostics shown with their mean and their range over seeds ("above 1 on every seed" is a
-# claim about the minimum): labels <name>, <name>_lo, <name>_hi (a "_max" suffix dropped).
-DIAGNOSTICS = metrics.DIAGNOSTICS
 # The baseline comparison's columns copied into the per-variant table.
 VERSUS_BASELINE = (
     "n_pairs", "diff", "delta_pct", "delta_pct_low", "delta_pct_high", "p_value", "p_adjusted",
     "level", "reachable", "verdict", "within_margin", "excluded", "seed_sd", "p_failures",
 )  # fmt: skip
-
-
-def range_labels(column: str) -> tuple[str, str]:
-    """The labels of a diagnostic's smallest and largest value over seeds."""
-    stem = column.removesuffix("_max")
-    return f"{stem}_lo", f"{stem}_hi"
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,22 +59,18 @@ class FriedmanResult:
 
 
 @dataclass(frozen=True, eq=False)
-class Statistics:
+class Statistics(Verdicts):
     """Everything `compute_statistics` derives from one trials table."""
 
     metric: str
     direction: Direction
     baseline: str
     table: pd.DataFrame  # one row per variant, best first (see `compute_statistics`)
-    comparisons: pd.DataFrame  # one row per comparison of the family (`paired.compare_pairs`)
+    rows: tuple[ComparisonRow, ...]  # one per comparison of the family (`paired.compare_pairs`)
     failures: pd.DataFrame  # columns: variant, reason, n
     friedman: FriedmanResult | None
     notes: tuple[str, ...]
     design: Design
-
-    @property
-    def verdicts(self) -> dict[str, str]:
-        return dict(zip(self.table["variant"], self.table["verdict"], strict=True))
 
 
 def axis_column(axis: str) -> str:
@@ -258,37 +235,6 @@ def friedman(
     )
 
 
-def side_metrics(
-    trials: pd.DataFrame, metric: str, *, variants: Sequence[str] | None = None
-) -> pd.DataFrame:
-    """Cost, persistence and BN-diagnostic columns per variant, over finished trials.
-
-    Columns (each only when the trials carry it): persistence (mean of the persistence twin of
-    `metric`, e.g. persistence_rmse for test_rmse), time_per_epoch_s, train_time_s, epochs_run
-    (means), params (median), and the `DIAGNOSTICS` (means, and their range over seeds as
-    `range_labels`).
-    """
-    _check_columns(trials, metric)
-    names = list(variants) if variants is not None else _variant_order(trials)
-    finished = trials[trials["status"].astype(str) == FINISHED]
-    out = pd.DataFrame({"variant": names})
-    specs = [(persistence_metric_for(metric), "mean", "persistence"), *SIDE_METRICS]
-    for column in (*DIAGNOSTICS, *CHOSEN):
-        lo, hi = range_labels(column)
-        centre = "median" if column in CHOSEN else "mean"
-        specs += [(column, centre, column), (column, "min", lo), (column, "max", hi)]
-    for column, how, label in specs:
-        if column not in trials.columns or column == metric:
-            continue
-        values = pd.to_numeric(finished[column], errors="coerce").astype(float)
-        grouped = values.groupby(finished["variant"].astype(str))
-        agg = grouped.agg(how)
-        out[label] = out["variant"].map(agg).astype(float)
-        if out[label].isna().all():
-            out = out.drop(columns=label)
-    return out
-
-
 def _variant_order(trials: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(trials["variant"].astype(str)))
 
@@ -302,6 +248,7 @@ def compute_statistics(
     variants: Sequence[str] | None = None,
     axes: Sequence[str] = (),
     design: Design | None = None,
+    decisions: Mapping[str, Decision] | None = None,
 ) -> Statistics:
     """All statistics of one metric: the per-variant table, the comparison family, failures,
     Friedman, notes.
@@ -313,24 +260,14 @@ def compute_statistics(
     order (position in `variants`), is_baseline, the axes, the `summarize_variants` columns, the
     baseline comparison's `VERSUS_BASELINE` columns, skill / skill_low / skill_high /
     beats_persistence (forecasts), mean_rank (Friedman, when computed) and the `side_metrics`
-    columns.
+    columns. `decisions`: a sequential design's decisions as the sweep logged them
+    (`paired.compare_pairs`).
     """
     _check_columns(trials, metric)
     direction = direction or direction_for(metric)
     if direction not in ("min", "max"):
         raise DataError(f"direction must be 'min' or 'max', got {direction!r}", column=metric)
-    names = list(variants) if variants is not None else _variant_order(trials)
-    unknown = sorted(set(trials["variant"].astype(str)) - set(names))
-    names += unknown
-    if not names:
-        raise DataError("the trials table is empty: no variant to compare", file="trials table")
-    baseline = baseline or names[0]
-    if baseline not in names:
-        raise DataError(
-            f"baseline variant {baseline!r} is not among the variants ({', '.join(names)})",
-            file="trials table",
-            column="variant",
-        )
+    names, baseline = _names_and_baseline(trials, variants, baseline)
     if metric not in trials.columns:
         trials = trials.assign(**{metric: math.nan})
     known = set(names)  # a contrast naming a variant this table lacks (--filter) is left out
@@ -338,11 +275,47 @@ def compute_statistics(
     design = replace(
         design, contrasts=tuple(c for c in design.contrasts if set(c.variants) <= known)
     )
-    comparisons = compare_pairs(trials, metric, direction, family(names, baseline, design), design)
+    contrasts = family(names, baseline, design)
+    rows = compare_pairs(trials, metric, direction, contrasts, design, decisions)
+    comparisons = frame_of(rows)
+    fried = friedman(trials, metric, direction, variants=names, alpha=design.alpha)
+    on = _Variants(trials, metric, direction, names, baseline, axes)
+    table = _variant_table(on, comparisons, design, fried)
+    notes = _notes(table, comparisons, metric, baseline, fried, design)
+    return Statistics(
+        metric=metric,
+        direction=direction,
+        baseline=baseline,
+        table=table,
+        rows=tuple(rows),
+        failures=failure_table(trials, metric),
+        friedman=fried,
+        notes=tuple(notes),
+        design=design,
+    )
+
+
+@dataclass(frozen=True)
+class _Variants:
+    """The per-variant table's inputs: the trials, the metric, its direction, the variants in
+    order, the baseline and the axis columns."""
+
+    trials: pd.DataFrame
+    metric: str
+    direction: str
+    names: list[str]
+    baseline: str
+    axes: Sequence[str]
+
+
+def _variant_table(
+    on: _Variants, comparisons: pd.DataFrame, design: Design, fried: FriedmanResult | None
+) -> pd.DataFrame:
+    """One row per variant, best first (the columns `compute_statistics` lists)."""
+    trials, metric, names, baseline = on.trials, on.metric, on.names, on.baseline
     summary = summarize_variants(trials, metric, variants=names)
     versus = comparisons[comparisons["origin"] == "baseline"]
     versus = versus.assign(variant=versus["a"])[["variant", *VERSUS_BASELINE]]
-    fried = friedman(trials, metric, direction, variants=names, alpha=design.alpha)
     side = side_metrics(trials, metric, variants=names)
     skill = persistence_skill(trials, metric, persistence_metric_for(metric), names, design.alpha)
 
@@ -360,14 +333,14 @@ def compute_statistics(
     table.loc[table["variant"] == baseline, "verdict"] = BASELINE
     table.insert(1, "order", range(len(names)))
     table.insert(2, "is_baseline", table["variant"] == baseline)
-    for pos, column in enumerate(c for c in map(axis_column, axes) if c in trials.columns):
+    for pos, column in enumerate(c for c in map(axis_column, on.axes) if c in trials.columns):
         labels = trials.groupby(trials["variant"].astype(str))[column].first()
         table.insert(3 + pos, column, table["variant"].map(labels))
     if fried is not None:
         table["mean_rank"] = table["variant"].map(
             dict(zip(fried.ranks["variant"], fried.ranks["mean_rank"], strict=True))
         )
-    key = table["mean"] if direction == "min" else -table["mean"]
+    key = table["mean"] if on.direction == "min" else -table["mean"]
     table = (
         table.assign(_key=key)
         .sort_values(["_key", "order"], na_position="last", kind="stable")
@@ -375,19 +348,26 @@ def compute_statistics(
         .reset_index(drop=True)
     )
     table.insert(0, "rank", range(1, len(table) + 1))
+    return table
 
-    notes = _notes(table, comparisons, metric, baseline, fried, design)
-    return Statistics(
-        metric=metric,
-        direction=direction,
-        baseline=baseline,
-        table=table,
-        comparisons=comparisons,
-        failures=failure_table(trials, metric),
-        friedman=fried,
-        notes=tuple(notes),
-        design=design,
-    )
+
+def _names_and_baseline(
+    trials: pd.DataFrame, variants: Sequence[str] | None, baseline: str | None
+) -> tuple[list[str], str]:
+    """The variants in order (`variants`, then any other the trials name) and the baseline
+    (default: the first); DataError for an empty table or an unknown baseline."""
+    names = list(variants) if variants is not None else _variant_order(trials)
+    names += sorted(set(trials["variant"].astype(str)) - set(names))
+    if not names:
+        raise DataError("the trials table is empty: no variant to compare", file="trials table")
+    baseline = baseline or names[0]
+    if baseline not in names:
+        raise DataError(
+            f"baseline variant {baseline!r} is not among the variants ({', '.join(names)})",
+            file="trials table",
+            column="variant",
+        )
+    return names, baseline
 
 
 def _is_true(value: object) -> bool:

@@ -26,6 +26,7 @@ from bnplace.compare.format import (
     rows_of,
     verdict_text,
 )
+from bnplace.compare.rows import ComparisonRow, of_origin
 
 if TYPE_CHECKING:
     from rich.console import JustifyMethod
@@ -197,10 +198,9 @@ def skill_text(row: Mapping[str, Any]) -> str:
     return shown + (" beats" if beats else " loses")
 
 
-def contrast_rows(comparison: Comparison) -> list[dict[str, Any]]:
+def contrast_rows(comparison: Comparison) -> list[ComparisonRow]:
     """The declared contrasts and interactions (the family beyond the baseline comparisons)."""
-    c = comparison.comparisons
-    return rows_of(c[c["origin"] != "baseline"])
+    return of_origin(comparison.rows, baseline=False)
 
 
 def build_contrast_table(comparison: Comparison) -> Table | None:
@@ -216,13 +216,9 @@ def build_contrast_table(comparison: Comparison) -> Table | None:
         table.add_column(header, overflow="fold")
     for r in rows:
         verdict = Text(verdict_text(r, comparison.design.margin))
-        verdict.stylize(VERDICT_STYLES.get(str(r["verdict"]), ""))
+        verdict.stylize(VERDICT_STYLES.get(r.verdict, ""))
         table.add_row(
-            Text(str(r["comparison"])),
-            str(int(r["n_pairs"])),
-            effect_text(r),
-            fmt_p(r["p_adjusted"]),
-            verdict,
+            Text(r.comparison), str(r.n_pairs), effect_text(r), fmt_p(r.p_adjusted), verdict
         )
     return table
 

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bnplace.config.overrides import UnknownKey, block_refs, site_names, target_paths
-from bnplace.config.schema import MAX_CANDIDATES, SECTIONS, Choose, Config, SeedSchedule
+from bnplace.config.schema import MAX_CANDIDATES, SECTIONS, Choose, Config
+from bnplace.config.sweep import SeedSchedule
 from bnplace.config.yamlpos import KeyPath
 from bnplace.names.errors import did_you_mean
 from bnplace.names.kinds import BLOCK_SITES, MODEL_SITES

@@ -28,6 +28,7 @@ MAX_HORIZON = 10_000  # steps ahead predicted
 # Packaged datasets: canonical name -> (task, pip package that ships it, description).
 # The loaders live in bnplace/data/packaged.py; this table only names them, so the schema can
 # check a name without importing anything.
+# A table: its rows share their shape by design (one row per packaged dataset).
 PACKAGED_DATASETS: dict[str, tuple[str, str, str]] = {
     "taylor": ("forecast", "pmdarima", "half-hourly electricity demand, 4,032 points"),
     "sunspots": ("forecast", "pmdarima", "monthly mean sunspot numbers 1749-1983, 2,820 points"),

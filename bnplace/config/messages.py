@@ -22,7 +22,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from bnplace.config.checks import Issue
-from bnplace.config.schema import LAYER_TYPES, Config
+from bnplace.config.layers import LAYER_TYPES
+from bnplace.config.schema import Config
 from bnplace.config.yamlpos import KeyPath, Parsed, dotted
 from bnplace.names.errors import Problem, did_you_mean
 

@@ -14,7 +14,8 @@ import copy
 from dataclasses import dataclass
 from typing import Any, cast
 
-from bnplace.config.schema import BLOCK_TYPES, SECTIONS, Block, Config
+from bnplace.config.layers import BLOCK_TYPES, Block
+from bnplace.config.schema import SECTIONS, Config
 from bnplace.config.yamlpos import KeyPath
 from bnplace.names.errors import did_you_mean
 from bnplace.names.kinds import BLOCK_SITES, MODEL_SITES

@@ -113,6 +113,9 @@ class LookRecord:
     open_comparisons: int
     seeds: dict[str, int]
     dataset: str = ""
+    # where every comparison of the family stood when the sweep passed this look (a comparison
+    # already judged at a later look shows that look)
+    decisions: Mapping[str, Decision] = field(default_factory=dict)
 
 
 @dataclass
@@ -229,7 +232,10 @@ class SeedsOnDemand:
                 if not d.decided or judged[name] > self._passed
             )
             seeds = {self._ids[name]: given for name, given in self._given.items()}
-            self.looks.append(LookRecord(self._passed, open_now, seeds, self.dataset or ""))
+            record = LookRecord(
+                self._passed, open_now, seeds, self.dataset or "", dict(self.decisions)
+            )
+            self.looks.append(record)
 
     def _table(self) -> pd.DataFrame:
         import pandas as pd

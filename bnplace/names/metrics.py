@@ -48,6 +48,7 @@ class Metric:
 
 
 _M = Metric
+# A table: its rows share their shape by design (one row per metric name).
 _CATALOGUE = (
     _M("test_rmse", "min", "forecast", "std", "eval", "root mean squared error", True),
     _M("test_mse", "min", "forecast", "std^2", "eval", "mean squared error", True),

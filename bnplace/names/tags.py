@@ -78,6 +78,7 @@ class Tag:
     writer: str = "track"
 
 
+# A table: its rows share their shape by design (one row per tag).
 TAGS: dict[str, Tag] = {
     tag.name: tag
     for tag in (
@@ -143,6 +144,9 @@ PARAM_DATASET = "dataset"  # trial run of a config with several `datasets:`
 # --- artifacts --------------------------------------------------------------------------------
 CONFIG_ARTIFACT = "config/config.yaml"  # sweep run
 PLAN_ARTIFACT = "plan.json"  # sweep run
+# sweep run, seeds on demand: each look's decisions, looks/look_<k>.json (several datasets:
+# looks/<dataset>/look_<k>.json; bnplace.store.looks)
+LOOKS_ARTIFACTS = "looks"
 FOREST_ARTIFACT_PREFIX = "forest_"  # sweep run, compare/plots/forest_<i>.png (several datasets)
 SUMMARY_ARTIFACT = "model_summary.txt"  # trial run
 HISTORY_ARTIFACT = "history.csv"  # trial run

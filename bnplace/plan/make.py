@@ -21,7 +21,8 @@ from bnplace.config.checks import Issue
 from bnplace.config.data import CsvData, SyntheticData
 from bnplace.config.load import LoadedConfig, validate_raw
 from bnplace.config.overrides import set_values, target_paths
-from bnplace.config.schema import Config, SeedSchedule
+from bnplace.config.schema import Config
+from bnplace.config.sweep import SeedSchedule
 from bnplace.names.errors import ConfigError, PlanError, PlanTooLarge, UnknownVariant
 from bnplace.names.metrics import default_metric, direction_for
 from bnplace.plan.design import (
@@ -36,7 +37,7 @@ from bnplace.plan.grid import Cell, expand
 from bnplace.plan.lint import Finding, Level, Subject, lint
 from bnplace.plan.memory import data_bytes, machine_memory, show_bytes
 from bnplace.plan.resolve import DataShape, resolve_model
-from bnplace.plan.search_space import Pruned, prune_reason, search_space, variant_config
+from bnplace.plan.search_space import Pruned, Space, prune_reason, search_space, variant_config
 from bnplace.plan.shapes import analyse
 from bnplace.plan.spec import ModelSpec
 from bnplace.plan.trials import Merge, OnDataset, Plan, Trial, Variant
@@ -91,7 +92,8 @@ def make_plan(
     *,
     seeds: Sequence[int] | None = None,
 ) -> Plan:
-    """Expand the grid, resolve and lint every variant, merge equivalents, list the trials."""
+    """Expand the grid, resolve and lint every variant, merge equivalents, list the trials.
+    (Most of its length is the `Plan`'s fields, set in this one place.)"""
     config = loaded.config
     space = search_space(loaded) if config.search is not None else None
     default_seeds = config.sweep.seed_list
@@ -100,56 +102,7 @@ def make_plan(
     seed_list = tuple(seeds) if seeds is not None else default_seeds
     if space is None:
         _check_size(loaded, len(seed_list))
-    variants: list[Variant] = []
-    merges: list[Merge] = []
-    pruned: dict[str, list[Any]] = {}
-    by_key: dict[str, Variant] = {}
-    for cell in space.cells if space is not None else expand(config):
-        if space is not None:
-            vconfig = variant_config(config, cell)
-        else:
-            vconfig = _variant_config(loaded, cell)
-        _check_data_size(loaded, vconfig, cell.name)  # before a series is generated
-        on, findings = _on_datasets(vconfig, shape_of, cell.name)
-        reason = prune_reason(loaded, findings) if space is not None else ""
-        if reason:  # a search leaves out what lint rejects; a grid reports it as an error
-            pruned.setdefault(reason, [0, cell.name])[0] += 1
-            continue
-        # one dataset: its key, as before datasets existed; several: a hash of each one's
-        key = on[0].key if not config.datasets else _digest({o.dataset: o.key for o in on})
-        if key in by_key:
-            merges.append(Merge(by_key[key].name, cell.name, "builds the same function"))
-            continue
-        first = on[0]
-        variant = Variant(
-            key[:8],
-            key,
-            cell.name,
-            cell.labels,
-            first.config,
-            first.model,
-            first.params,
-            first.cudnn,
-            findings,
-            on,
-        )
-        by_key[key] = variant
-        variants.append(variant)
-    trials = tuple(
-        Trial(
-            _digest([TRIAL_FORMAT, o.key, seed], 16),
-            seed,
-            v.id,
-            v.name,
-            o.model,
-            o.config,
-            o.fingerprint,
-            o.dataset,
-        )
-        for v in variants
-        for o in v.on
-        for seed in seed_list
-    )
+    variants, merges, pruned = _variants(loaded, shape_of, space)
     if not variants:
         reasons = "; ".join(f"{count} {reason}" for reason, (count, _) in pruned.items())
         raise PlanError(f"{loaded.file}: every placement of the search was pruned ({reasons})")
@@ -174,7 +127,7 @@ def make_plan(
         axes=tuple(config.search.sites if config.search else config.sweep.axes | config.sweep.arms),
         seeds=seed_list,
         variants=tuple(variants),
-        trials=trials,
+        trials=_trials(variants, seed_list),
         merges=tuple(merges),
         design=design,
         design_findings=()  # a search's seeds come from its race, not from verdict power
@@ -198,6 +151,62 @@ def make_plan(
         said = auto_finding(design, m, auto_max, pool)
         plan = replace(plan, design_findings=(said, *plan.design_findings))
     return plan
+
+
+def _variants(
+    loaded: LoadedConfig, shape_of: Callable[[Config], DataShape], space: Space | None
+) -> tuple[list[Variant], list[Merge], dict[str, list[Any]]]:
+    """Every cell of the grid (or the search space) resolved and linted on each dataset: the
+    variants, the cells merged into an earlier one that builds the same function, and the
+    cells a search pruned ({reason: [count, an example]})."""
+    config = loaded.config
+    variants: list[Variant] = []
+    merges: list[Merge] = []
+    pruned: dict[str, list[Any]] = {}
+    by_key: dict[str, Variant] = {}
+    for cell in space.cells if space is not None else expand(config):
+        if space is not None:
+            vconfig = variant_config(config, cell)
+        else:
+            vconfig = _variant_config(loaded, cell)
+        _check_data_size(loaded, vconfig, cell.name)  # before a series is generated
+        on, findings = _on_datasets(vconfig, shape_of, cell.name)
+        reason = prune_reason(loaded, findings) if space is not None else ""
+        if reason:  # a search leaves out what lint rejects; a grid reports it as an error
+            pruned.setdefault(reason, [0, cell.name])[0] += 1
+            continue
+        # one dataset: its key, as before datasets existed; several: a hash of each one's
+        key = on[0].key if not config.datasets else _digest({o.dataset: o.key for o in on})
+        if key in by_key:
+            merges.append(Merge(by_key[key].name, cell.name, "builds the same function"))
+            continue
+        first = on[0]
+        variant = Variant(
+            key[:8], key, cell.name, cell.labels, first.config, first.model, first.params,
+            first.cudnn, findings, on,
+        )  # fmt: skip
+        by_key[key] = variant
+        variants.append(variant)
+    return variants, merges, pruned
+
+
+def _trials(variants: Sequence[Variant], seed_list: Sequence[int]) -> tuple[Trial, ...]:
+    """Every variant x dataset x seed, each keyed by its model, settings, data and seed."""
+    return tuple(
+        Trial(
+            _digest([TRIAL_FORMAT, o.key, seed], 16),
+            seed,
+            v.id,
+            v.name,
+            o.model,
+            o.config,
+            o.fingerprint,
+            o.dataset,
+        )
+        for v in variants
+        for o in v.on
+        for seed in seed_list
+    )
 
 
 def _baseline(loaded: LoadedConfig, variants: Sequence[Variant], merges: Sequence[Merge]) -> str:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bnplace.config.layers import PlacedLayer
 from bnplace.config.overrides import block_refs
-from bnplace.config.schema import Config, PlacedLayer
+from bnplace.config.schema import Config
 from bnplace.names.kinds import NOISE_KINDS, POOL_LAYER, REDUCE_DEFAULT, REDUCE_KINDS, REDUCE_LAYER
 from bnplace.plan.spec import LayerSpec, ModelSpec, Task
 

@@ -18,14 +18,15 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from bnplace.config.checks import Issue
+from bnplace.config.layers import PlacedLayer
 from bnplace.config.load import LoadedConfig
-from bnplace.config.schema import (
+from bnplace.config.schema import Config
+from bnplace.config.sweep import (
     MAX_PLACEMENTS,
     MAX_SEARCH_COMBINATIONS,
     MAX_SEARCH_TRIALS,
     NOTHING,
-    Config,
-    PlacedLayer,
+    Search,
     menu_entry,
 )
 from bnplace.names.errors import ConfigError, did_you_mean
@@ -123,22 +124,10 @@ def search_space(loaded: LoadedConfig) -> Space:
     base = _option(
         [layer for site, stack in config.placements.items() if site not in sites for layer in stack]
     )
-    apart = [(a, b, _BIT[a] | _BIT[b]) for a, b in search.apart]
-    limit = search.max_norm
     cells: list[Cell] = []
     pruned: dict[str, list[Any]] = {}
     for combo in itertools.product(*menus):
-        kinds, norms = base.kinds, base.norms
-        for option in combo:
-            kinds |= option.kinds
-            norms += option.norms
-        reason = ""
-        if limit is not None and norms > limit:
-            reason = f"more than {limit} normalization layers in the model (search.max_norm)"
-        else:
-            clash = next(((a, b) for a, b, mask in apart if kinds & mask == mask), None)
-            if clash is not None:
-                reason = f"{clash[0]} and {clash[1]} in one model (search.apart)"
+        reason = _bounds_broken(search, base, combo)
         cell = Cell(
             tuple((site, option.label) for site, option in zip(sites, combo, strict=True)),
             tuple((site, option.layers) for site, option in zip(sites, combo, strict=True)),
@@ -166,6 +155,23 @@ def search_space(loaded: LoadedConfig) -> Space:
         )
     groups = tuple(Pruned(reason, count, example) for reason, (count, example) in pruned.items())
     return Space(tuple(cells), combinations, groups)
+
+
+def _bounds_broken(search: Search, base: Option, combo: Sequence[Option]) -> str:
+    """Why a combination of placements breaks the search's bounds ("" when it does not): more
+    normalization layers than search.max_norm, or two kinds search.apart keeps apart."""
+    kinds, norms = base.kinds, base.norms
+    for option in combo:
+        kinds |= option.kinds
+        norms += option.norms
+    limit = search.max_norm
+    if limit is not None and norms > limit:
+        return f"more than {limit} normalization layers in the model (search.max_norm)"
+    apart = [(a, b, _BIT[a] | _BIT[b]) for a, b in search.apart]
+    clash = next(((a, b) for a, b, mask in apart if kinds & mask == mask), None)
+    if clash is not None:
+        return f"{clash[0]} and {clash[1]} in one model (search.apart)"
+    return ""
 
 
 def variant_config(config: Config, cell: Cell) -> Config:

@@ -175,6 +175,22 @@ def judge_family(
     return out
 
 
+def family_decisions(
+    trials: pd.DataFrame,
+    metric: str,
+    direction: str,
+    contrasts: Sequence[Contrast],
+    design: Design,
+    logged: Mapping[str, Decision] | None = None,
+) -> dict[str, Decision]:
+    """Where each comparison of a sequential design stands: as the sweep logged it (`logged`,
+    {comparison: decision} at its newest look) when that covers the family, else recomputed
+    from the trials (`judge_family`; a sweep an older bnplace ran logged none)."""
+    if logged is not None and all(c.name in logged for c in contrasts):
+        return {c.name: logged[c.name] for c in contrasts}
+    return judge_family(trials, metric, direction, contrasts, design)
+
+
 def seeds_needed(
     decisions: dict[str, Decision], contrasts: Sequence[Contrast], design: Design
 ) -> dict[str, int]:

@@ -54,9 +54,10 @@ Pure: NumPy (and SciPy's normal cdf), no files; simulations take a seed.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -237,6 +238,53 @@ class Decision:
     verdict: str
     intervals: Intervals | None
     decided: bool
+
+
+def decision_record(d: Decision) -> dict[str, Any]:
+    """A decision as plain JSON-able data; `decision_from` reads it back exactly (floats keep
+    every bit through JSON)."""
+    iv = d.intervals
+    return {
+        "look": d.look,
+        "seeds": int(d.seeds),
+        "verdict": str(d.verdict),
+        "decided": bool(d.decided),
+        "intervals": None
+        if iv is None
+        else {
+            "estimate": [float(x) for x in iv.estimate],
+            "low": [float(x) for x in iv.low],
+            "high": [float(x) for x in iv.high],
+            "p_value": [float(x) for x in iv.p_value],
+            "level": float(iv.level),
+            "reachable": bool(iv.reachable),
+        },
+    }
+
+
+def decision_from(record: Mapping[str, Any]) -> Decision:
+    """The `Decision` a `decision_record` wrote."""
+    iv = record.get("intervals")
+    intervals = (
+        None
+        if iv is None
+        else Intervals(
+            estimate=np.asarray(iv["estimate"], dtype=float),
+            low=np.asarray(iv["low"], dtype=float),
+            high=np.asarray(iv["high"], dtype=float),
+            p_value=np.asarray(iv["p_value"], dtype=float),
+            level=float(iv["level"]),
+            reachable=bool(iv["reachable"]),
+        )
+    )
+    look = record.get("look")
+    return Decision(
+        None if look is None else int(look),
+        int(record["seeds"]),
+        str(record["verdict"]),
+        intervals,
+        bool(record["decided"]),
+    )
 
 
 def _look_verdicts(

@@ -23,7 +23,6 @@ from bnplace.names.states import FAILED, FINISHED, TrialState
 
 if TYPE_CHECKING:
     import pandas as pd
-    from mlflow.entities import Run
 
     from bnplace.plan import Plan, Trial
 
@@ -51,6 +50,7 @@ class TrialRecord:
 def trial_records(plan: Plan, uri: str) -> tuple[list[TrialRecord], str]:
     """The plan's trials as the store holds them, and a note ("" or why all are pending)."""
     from bnplace.store.client import existing_client, search_all
+    from bnplace.store.keys import key_runs
     from bnplace.store.read import mlflow_errors, role_filter
 
     try:
@@ -63,14 +63,10 @@ def trial_records(plan: Plan, uri: str) -> tuple[list[TrialRecord], str]:
             note = f"no experiment '{plan.experiment}' in {uri} yet: nothing has run"
             return [_pending(t) for t in plan.trials], note
         runs = search_all(client, [experiment.experiment_id], role_filter(names.TRIAL))
-    by_key: dict[str, list[Run]] = {}
-    for run in runs:
-        by_key.setdefault(run.data.tags.get(names.TRIAL_KEY, ""), []).append(run)
+    chosen_of = key_runs(runs)
     records = []
     for trial in plan.trials:
-        found = sorted(by_key.get(trial.key, []), key=lambda r: r.info.start_time, reverse=True)
-        finished = [r for r in found if r.info.status == FINISHED.run_status]
-        chosen = finished[0] if finished else (found[0] if found else None)
+        chosen = chosen_of.get(trial.key)
         if chosen is None:
             records.append(_pending(trial))
             continue

@@ -18,15 +18,61 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from bnplace.names import tags as names
 from bnplace.names.errors import TrackingError, did_you_mean
 from bnplace.store.client import all_experiments, make_client, search_all
 
-if TYPE_CHECKING:  # also the types compare names the store's objects by
-    from mlflow import MlflowClient as MlflowClient
-    from mlflow.entities import Run as Run
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+
+
+class StoreClient(Protocol):
+    """The store as compare holds it: the client `bnplace.store.client.existing_client` made,
+    which compare hands back to the store's functions and never calls (compare names no MLflow
+    type)."""
+
+    @property
+    def tracking_uri(self) -> str: ...
+
+
+def _mlflow(client: StoreClient) -> MlflowClient:
+    """The MLflow client behind a `StoreClient` (the store made it)."""
+    return cast("MlflowClient", client)
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A run as compare reads it: plain values."""
+
+    run_id: str
+    status: str  # MLflow's run status: FINISHED, FAILED, KILLED, RUNNING, SCHEDULED
+    start_time: int  # ms since the epoch
+    tags: Mapping[str, str]
+    metrics: Mapping[str, float]
+
+
+def stored_runs(
+    client: StoreClient, experiment_ids: Sequence[str], filter_string: str
+) -> list[StoredRun]:
+    """Every run matching `filter_string` (every page read), as plain values."""
+    return [
+        StoredRun(
+            r.info.run_id,
+            str(r.info.status),
+            int(r.info.start_time or 0),
+            dict(r.data.tags),
+            dict(r.data.metrics),
+        )
+        for r in search_all(_mlflow(client), experiment_ids, filter_string)
+    ]
+
+
+def metric_history(client: StoreClient, run_id: str, key: str) -> list[tuple[int, float]]:
+    """(step, value) of every logged value of metric `key` on run `run_id`."""
+    return [(m.step, m.value) for m in _mlflow(client).get_metric_history(run_id, key)]
 
 
 @dataclass(frozen=True)
@@ -98,7 +144,7 @@ def _sweep_info(client: MlflowClient, run: Run, tracking_uri: str) -> SweepInfo:
 
 
 def find_sweep(
-    client: MlflowClient,
+    store: StoreClient,
     *,
     experiment: str | None = None,
     sweep_run_id: str | None = None,
@@ -109,6 +155,7 @@ def find_sweep(
     `sweep_run_id` wins (a variant or trial run id is followed up to its sweep); else the newest
     sweep of `experiment`; else the newest sweep in the store. Raises TrackingError when none.
     """
+    client = _mlflow(store)
     uri = tracking_uri or str(client.tracking_uri)
     notes: list[str] = []
     exp_id = _experiment_id(client, experiment, uri) if experiment is not None else None
@@ -182,12 +229,13 @@ def _opened(run: Run) -> tuple[int, int]:
     return (int(opened) if opened.isdigit() else start, start)
 
 
-def read_plan(client: MlflowClient, sweep_run_id: str) -> dict[str, Any] | None:
+def read_plan(store: StoreClient, sweep_run_id: str) -> dict[str, Any] | None:
     """The sweep run's plan.json (variants in plan order, planned trial keys), or None."""
     import tempfile
 
     from mlflow.exceptions import MlflowException
 
+    client = _mlflow(store)
     paths = {f.path for f in client.list_artifacts(sweep_run_id)}
     if "plan.json" not in paths:
         return None
@@ -237,7 +285,7 @@ class VariantNumbers:
 
 
 def write_comparison(
-    client: MlflowClient,
+    store: StoreClient,
     tracking_uri: str,
     sweep_run_id: str,
     *,
@@ -252,6 +300,7 @@ def write_comparison(
     (MLflow's `mlflow.note.content` tag). Returns the artifact paths written."""
     from mlflow.entities import Metric, RunTag
 
+    client = _mlflow(store)
     logged: list[str] = []
     now = int(time.time() * 1000)
     with mlflow_errors(tracking_uri):

@@ -433,39 +433,24 @@ class Tracker:
         return out
 
     def log_look(self, record: LookRecord) -> None:
-        """Seeds on demand: the sweep run's state after a look, with the look as step (per
-        dataset with several: each dataset's looks are its own)."""
-        from mlflow.entities import Metric
+        """Seeds on demand: the sweep run's state after a look, with the look as step, and the
+        look's decisions (per dataset with several: each dataset's looks are its own; see
+        `bnplace.store.looks`)."""
+        from bnplace.store.looks import log_look
 
-        opened = metrics.open_comparisons_on(record.dataset)
-        logged = self.client.get_metric_history(self.sweep_run_id, opened)
-        if any(m.step == record.look for m in logged):
-            return  # another driver of the plan recorded this look (decisions are the same)
-        now = _now_ms()
-        values = {opened: record.open_comparisons} | {
-            metrics.seeds_given(variant_id, record.dataset): seeds
-            for variant_id, seeds in record.seeds.items()
-        }
-        self.client.log_batch(
-            self.sweep_run_id,
-            metrics=[Metric(k, float(v), now, record.look) for k, v in values.items()],
-        )
+        log_look(self.client, self.sweep_run_id, record)
 
     def latest_finished(self, keys: Iterable[str] | None = None) -> dict[str, Run]:
         """The newest FINISHED run of each trial key in `keys` (None: every key); it may have
-        finished in an earlier sweep."""
+        finished in an earlier sweep (`bnplace.store.keys`: the one rule for a key's run)."""
+        from bnplace.store.keys import key_runs
+
         wanted = None if keys is None else set(keys)
         runs = self._runs(
             f"tags.`{KIND}` = '{TRIAL}' and attributes.status = '{FINISHED.run_status}'"
         )
-        latest: dict[str, Run] = {}
-        for run in runs:
-            key = run.data.tags.get(TRIAL_KEY, "")
-            if (wanted is None or key in wanted) and (
-                key not in latest or run.info.start_time > latest[key].info.start_time
-            ):
-                latest[key] = run
-        return latest
+        latest = key_runs(runs, finished_only=True)
+        return {k: run for k, run in latest.items() if wanted is None or k in wanted}
 
     def open_trials(self) -> list[str]:
         """The run ids of the trials this driver holds and has not ended."""
