@@ -290,13 +290,12 @@ def test_compare_reads_the_t_interval_and_says_so() -> None:
     ]
     trials = pd.DataFrame(rows)
     design = Design(interval=T, failures=DROP)
-    row = compare_pairs(trials, "test_rmse", "min", [Contrast("w", "worse", "base")], design)
-    row = row.iloc[0]
+    (row,) = compare_pairs(trials, "test_rmse", "min", [Contrast("w", "worse", "base")], design)
     d = np.log(worse / base)
     low, high = st.t.interval(0.95, 7, loc=d.mean(), scale=st.sem(d))
-    assert row["delta_pct_low"] == pytest.approx(100 * math.expm1(low))
-    assert row["delta_pct_high"] == pytest.approx(100 * math.expm1(high))
-    assert row["verdict"] == WORSE
+    assert row.delta_pct_low == pytest.approx(100 * math.expm1(low))
+    assert row.delta_pct_high == pytest.approx(100 * math.expm1(high))
+    assert row.verdict == WORSE
     stats = compute_statistics(
         trials, metric="test_rmse", direction="min", baseline="base", design=design
     )
