@@ -29,3 +29,11 @@ def prepared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     path = folder / "c.yaml"
     path.write_text(request.module.CONFIG)
     return plan_sweep(path)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules with a `slow` test first (in collection order), each module's tests in their
+    own order: pytest-xdist (`--dist loadfile`) hands whole modules out in this order, so the
+    quick modules come last and even out the workers' ends."""
+    slow = {item.nodeid.split("::", 1)[0] for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in slow)  # a stable sort

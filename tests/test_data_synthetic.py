@@ -84,7 +84,10 @@ def test_lorenz_statistics():
     values = generate(spec(generator="lorenz", length=3000, features=3, noise=0.0)).values
     assert abs(values[:, 0].mean()) < 3 and 18 < values[:, 2].mean() < 28
     assert values[:, 0].min() < -10 < 10 < values[:, 0].max()  # visits both wings
-    assert generate(spec(generator="lorenz", length=100, features=2, window=8)).columns == ("x", "y")
+    assert generate(spec(generator="lorenz", length=100, features=2, window=8)).columns == (
+        "x",
+        "y",
+    )
 
 
 def test_distractors_target_depends_on_the_drivers_only():

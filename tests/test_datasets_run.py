@@ -55,7 +55,7 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]:
     folder = tmp_path_factory.mktemp("multi")
     shutil.copy(ROOT / "configs" / "data" / "energy.csv", folder / "energy.csv")
     (folder / "m.yaml").write_text(CONFIG % "")
-    done = bnplace(folder, "run", "m.yaml", "--no-compare")
+    done = bnplace(folder, "run", "m.yaml", "-j", "1", "--no-compare")
     assert done.returncode == 0, done.stdout + done.stderr
     shown = bnplace(folder, "compare", "m.yaml", "--out", "report")
     assert shown.returncode == 0, shown.stdout + shown.stderr
@@ -118,7 +118,7 @@ def test_adding_a_dataset_trains_only_its_trials(sweep) -> None:
     folder, found, _shown = sweep
     before = {t.data.tags["bnplace.trial_key"] for t in found["trial"]}
     (folder / "m.yaml").write_text(CONFIG % FOURTH)
-    again = bnplace(folder, "run", "m.yaml", "--no-compare")
+    again = bnplace(folder, "run", "m.yaml", "-j", "1", "--no-compare")
     assert again.returncode == 0, again.stdout + again.stderr
     trials = runs(folder, "multi")["trial"]
     new = [t for t in trials if t.data.tags["bnplace.trial_key"] not in before]

@@ -46,7 +46,7 @@ def test_sweep_logs_through_http_and_compare_reads_it_back(
     url, artifacts = server
     config = tmp_path / "c.yaml"
     config.write_text(CONFIG)
-    done = bnplace(tmp_path, "run", str(config), "--tracking-uri", url)
+    done = bnplace(tmp_path, "run", str(config), "--tracking-uri", url, "-j", "1")
     assert done.returncode == 0, done.stdout + done.stderr
     assert url in done.stdout  # the outcome names the store it wrote to
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()

@@ -58,7 +58,7 @@ def test_a_search_killed_mid_race_resumes_eliminates_the_planted_worse_early(
     process.wait(timeout=60)
     assert ended >= 9
 
-    done = bnplace(tmp_path, "run", str(config), "--no-compare")
+    done = bnplace(tmp_path, "run", str(config), "-j", "1", "--no-compare")
     assert done.returncode == 0, done.stderr + done.stdout
     text = " ".join(done.stdout.split())  # rich wraps lines
     assert "search: 2 placements selected:" in text

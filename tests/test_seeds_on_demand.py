@@ -39,7 +39,8 @@ sweep:
       far: {train.time_limit: 9999}
   seeds: {min: 8, max: 24, step: 4}
 """
-FAST = ("--epochs", "1")  # in this process, --jobs 1 (tests/sweeps.bnplace)
+FAST = ("--epochs", "1", "-j", "1")  # in this process (tests/sweeps.bnplace)
+POOL = ("--epochs", "1", "-j", "2")  # worker processes
 
 
 def _decisions(folder: Path, config: Path) -> dict[str, tuple[str, float, int]]:
@@ -166,7 +167,7 @@ def test_a_sweep_killed_mid_design_resumes_to_the_same_decisions(
     expected = _decisions(folder, config)
     killed = write_config(tmp_path, WORSE)
     process = subprocess.Popen(
-        [sys.executable, "-m", "bnplace", "run", str(killed), *FAST, "-j", "2", "--no-compare"],
+        [sys.executable, "-m", "bnplace", "run", str(killed), *POOL, "--no-compare"],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -218,7 +219,7 @@ sweep:
 @pytest.mark.slow
 def test_several_datasets_each_get_the_seeds_their_own_decisions_ask_for(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text(ON_TWO)
-    done = bnplace(tmp_path, "run", "c.yaml", *FAST, "-j", "2", "--no-compare")
+    done = bnplace(tmp_path, "run", "c.yaml", *POOL, "--no-compare")
     assert done.returncode == 0, done.stdout + done.stderr
     shown = bnplace(tmp_path, "compare", "c.yaml", "--out", "report", "--no-log")
     assert shown.returncode == 0, shown.stdout + shown.stderr

@@ -54,7 +54,7 @@ DESCRIPTION = "A tiny sweep that the status, export and UI tests read back."
 def swept(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
     folder = tmp_path_factory.mktemp("views")
     (folder / "c.yaml").write_text(CONFIG)
-    done = bnplace(folder, "run", "c.yaml", "--seeds", "2")
+    done = bnplace(folder, "run", "c.yaml", "--seeds", "2", "--jobs", "1")
     assert done.returncode == 1, done.stdout + done.stderr  # the huge_lr trials diverge
     return folder, done
 

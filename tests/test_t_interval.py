@@ -401,7 +401,7 @@ def test_a_sweep_with_t_intervals_decides_a_clearly_worse_variant_at_its_first_l
         compare: {interval: t, failures: drop}
         """,
     )
-    done = bnplace(tmp_path, "run", str(config), "--epochs", "1", "--no-compare")
+    done = bnplace(tmp_path, "run", str(config), "--epochs", "1", "-j", "1", "--no-compare")
     assert done.returncode == 0, done.stdout + done.stderr
     shown = bnplace(tmp_path, "compare", str(config), "--format", "json", "--no-log")
     assert shown.returncode == 0, shown.stderr
