@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -109,18 +109,11 @@ class Design:
         return bool(self.looks)
 
     def to_dict(self) -> dict[str, object]:
+        """Plain data, a key per field in field order (contrasts and looks as lists)."""
         return {
-            "alpha": self.alpha,
-            "margin": self.margin,
-            "seed_sd": self.seed_sd,
-            "failures": self.failures,
-            "contrasts": [
-                {"name": c.name, "a": c.a, "b": c.b, "origin": c.origin, "a2": c.a2, "b2": c.b2}
-                for c in self.contrasts
-            ],
+            **asdict(self),
+            "contrasts": [asdict(c) for c in self.contrasts],
             "looks": list(self.looks),
-            "versus_baseline": self.versus_baseline,
-            "interval": self.interval,
         }
 
     @classmethod
