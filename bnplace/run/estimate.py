@@ -36,6 +36,7 @@ class TimeEstimate:
     measured: int = 0  # finished trials the costs come from
 
     def to_dict(self) -> dict[str, Any]:
+        # a key per field, written out like Plan.to_dict's: the keys are `plan --json` output
         return {
             "trials": self.trials,
             "steps": self.steps,

@@ -88,6 +88,8 @@ def detection_power(
     return float(np.mean(at_or_below_0 <= k - 1))  # W_(k) > 0
 
 
+# detection_power and equivalence_power share their parameters by design: the same simulation
+# (n normal differences, seeded per n) asked two questions; tests call each on its own.
 def equivalence_power(
     n: int,
     effect: float,
