@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from bnplace.config.schema import AxisContrast, Compare
 from bnplace.names.errors import PlanError, UnknownVariant, did_you_mean
 from bnplace.plan.lint import Finding
-from bnplace.stats.seed_figures import DETECT, EQUIVALENCE, seeds_needed
+from bnplace.stats.seed_figures import DETECT, EQUIVALENCE, seeds_for
 from bnplace.stats.sequential import SequentialRule, expected_seeds, live_looks
 from bnplace.stats.verdicts import (
     POWER,
@@ -217,7 +217,7 @@ def design_findings(
             )
         )
     detect, equal = (
-        seeds_needed(
+        seeds_for(
             goal, design.margin, design.seed_sd, m, alpha=design.alpha, interval=design.interval
         )
         for goal in (DETECT, EQUIVALENCE)

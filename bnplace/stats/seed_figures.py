@@ -145,12 +145,12 @@ def _smallest_n(power_at: Callable[[int], float], start: int, target: float) -> 
     return hi
 
 
-DETECT = "detect"  # seeds_needed's goals: call an effect of the margin's size better/worse,
+DETECT = "detect"  # seeds_for's goals: call an effect of the margin's size better/worse,
 EQUIVALENCE = "equivalence"  # or say "equivalent within ±margin" when there is no effect
 
 
 @lru_cache(maxsize=128)  # plan asks again for every plan of the same design
-def seeds_needed(
+def seeds_for(
     goal: str,
     margin: float,
     sd: float,

@@ -58,7 +58,7 @@ DEFAULT_ALPHA = 0.05
 # The smallest relative effect worth acting on. 5%: placement changes smaller than that are
 # usually below what another learning rate or a few more epochs change, and at the seed counts
 # people run (10-30) the seed-to-seed spread of a paired ratio is typically 2-8%, so ±5% is a
-# margin an equivalence verdict can reach (see `seed_figures.seeds_needed`).
+# margin an equivalence verdict can reach (see `seed_figures.seeds_for`).
 DEFAULT_MARGIN = 0.05
 # Assumed seed-to-seed sd of a paired log ratio, for the prospective seed figures at plan time
 # (the report prints the measured one, to put in `compare.seed_sd` for the next sweep).
