@@ -117,8 +117,8 @@ def make_design(
             raise PlanError(f"{key}: '{spec[0]}' and '{spec[1]}' are the same variant ('{a}')")
         contrasts.append(Contrast(f"{a} vs {b}", a, b, "contrast"))
     unique = tuple(dict.fromkeys(contrasts))
-    # a keyword per field, as every constructor call of a record here (compare's Comparison,
-    # Statistics): alike in shape only
+    # a keyword per field, like the calls that build compare's Comparison and Statistics:
+    # alike in shape only, no logic shared
     design = Design(
         alpha=compare.alpha,
         margin=compare.margin,
