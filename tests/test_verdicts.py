@@ -18,7 +18,7 @@ from scipy import stats as st
 
 from bnplace.compare.paired import compare_pairs
 from bnplace.compare.stats import compute_statistics, mean_interval
-from bnplace.stats.seed_figures import seeds_for_equivalence, seeds_for_power
+from bnplace.stats.seed_figures import DETECT, EQUIVALENCE, seeds_for
 from bnplace.stats.verdicts import (
     BETTER,
     EQUIVALENT,
@@ -84,7 +84,7 @@ def test_aa_familywise_false_verdicts(k: int) -> None:
 
 @pytest.mark.parametrize(("margin", "sd", "m"), [(0.05, 0.05, 1), (0.05, 0.05, 8), (0.02, 0.03, 3)])
 def test_power_at_the_prospective_seed_figure(margin: float, sd: float, m: int) -> None:
-    n = seeds_for_power(margin, sd, m)
+    n = seeds_for(DETECT, margin, sd, m)
     assert n is not None
     rng = np.random.default_rng([99, n])  # other random numbers than the search used
     d = rng.normal(math.log1p(margin), sd, size=(REPS, n))
@@ -96,7 +96,7 @@ def test_power_at_the_prospective_seed_figure(margin: float, sd: float, m: int) 
 
 @pytest.mark.parametrize(("margin", "sd", "m"), [(0.05, 0.05, 1), (0.05, 0.04, 4)])
 def test_equivalence_at_no_effect_and_at_the_margin(margin: float, sd: float, m: int) -> None:
-    n = seeds_for_equivalence(margin, sd, m)
+    n = seeds_for(EQUIVALENCE, margin, sd, m)
     assert n is not None
     level, bounds = level_for(0.05, m), margin_bounds(margin)
     rng = np.random.default_rng([7, n])

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bnplace.compare.blocks import Grid, Section
+
+# the cell formatters every report page uses: compare/report.py imports much the same list
 from bnplace.compare.format import (
     DASH,
     effect_text,

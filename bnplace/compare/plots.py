@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -178,19 +179,24 @@ def _log_axis(ax: Any) -> None:
     ax.yaxis.set_minor_formatter(NullFormatter())
 
 
+@dataclass(frozen=True)
+class Scored:
+    """What the plots of the per-variant table read: the table (best first), its metric, which
+    way is better, the baseline and a colour per variant (`color_map`)."""
+
+    table: pd.DataFrame
+    metric: str
+    direction: str
+    baseline: str
+    colors: Mapping[str, Any]
+
+
 def plot_final_metric(
-    trials: pd.DataFrame,
-    table: pd.DataFrame,
-    metric: str,
-    direction: str,
-    baseline: str,
-    path: Path,
-    *,
-    title: str = "",
-    colors: Mapping[str, Any] | None = None,
+    trials: pd.DataFrame, on: Scored, path: Path, *, title: str = ""
 ) -> Path | None:
     """Final `metric` per variant (table order, best first): seeds as points joined across
     variants (paired design), the mean with its bootstrap CI beside them, persistence dashed."""
+    table, metric, direction, colors = on.table, on.metric, on.direction, on.colors
     if metric not in trials.columns:
         return None
     names = list(table["variant"])
@@ -201,7 +207,6 @@ def plot_final_metric(
     if finished.empty:
         return None
     k = len(names)
-    colors = colors or color_map(names)
     fig = _new_figure(max(6.5, 1.6 * k + 1.5), 5.6)
     ax = fig.subplots()
     pos = {name: i for i, name in enumerate(names)}
@@ -212,7 +217,7 @@ def plot_final_metric(
         pers = stats["persistence"].dropna()
         if len(pers):
             _persistence_line(ax, float(pers.mean()), finished[metric].astype(float), direction)
-    labels = [_variant_label(stats.loc[name], name, baseline) for name in names]
+    labels = [_variant_label(stats.loc[name], name, on.baseline) for name in names]
     ax.set_xticks(range(k), labels, fontsize="small", rotation=30 if k > 6 else 0)
     ax.set_xlim(-0.5, k - 0.3)
     ax.set_ylabel(f"{metric} ({direction_words(direction)})")
@@ -356,24 +361,15 @@ def plot_heatmap(
     return _save(fig, path)
 
 
-def plot_cost_quality(
-    table: pd.DataFrame,
-    metric: str,
-    direction: str,
-    baseline: str,
-    path: Path,
-    *,
-    title: str = "",
-    colors: Mapping[str, Any] | None = None,
-) -> Path | None:
+def plot_cost_quality(on: Scored, path: Path, *, title: str = "") -> Path | None:
     """Mean time per epoch (x) against mean `metric` with its CI (y), one point per variant;
     points carry the variant's rank, the legend below names them."""
+    table, metric, direction, baseline = on.table, on.metric, on.direction, on.baseline
     if "time_per_epoch_s" not in table.columns:
         return None
     data = table.dropna(subset=["mean", "time_per_epoch_s"])
     if data.empty:
         return None
-    colors = colors or color_map(list(table["variant"]))
     fig = _new_figure(8, 5.2 + 0.3 * math.ceil(len(data) / 2))
     ax = fig.subplots()
     handles: list[ErrorbarContainer] = []
@@ -385,7 +381,7 @@ def plot_cost_quality(
         is_base = row["variant"] == baseline
         handle = ax.errorbar(
             row["time_per_epoch_s"], mean, yerr=yerr, fmt="*" if is_base else "o",
-            ms=13 if is_base else 7, color=colors[row["variant"]], capsize=3, lw=1.2,
+            ms=13 if is_base else 7, color=on.colors[row["variant"]], capsize=3, lw=1.2,
         )  # fmt: skip
         ax.annotate(
             f"#{int(row['rank'])}", (row["time_per_epoch_s"], mean), xytext=(7, 5),
@@ -426,6 +422,7 @@ def make_plots(
     final_metric, heatmap, cost_quality)."""
     where = f" — {experiment}" if experiment else ""
     colors = color_map(variants)
+    on = Scored(table, metric, direction, baseline, colors)
     made = {
         "learning_curves": plot_learning_curves(
             history,
@@ -434,23 +431,8 @@ def make_plots(
             title=f"Learning curves{where}: mean over seeds, band = ±1 sd within the seeds' range",
             colors=colors,
         ),
-        "final_metric": plot_final_metric(
-            trials,
-            table,
-            metric,
-            direction,
-            baseline,
-            out_dir / f"final_{metric}.png",
-            colors=colors,
-        ),
+        "final_metric": plot_final_metric(trials, on, out_dir / f"final_{metric}.png"),
         "heatmap": plot_heatmap(table, axes, metric, direction, out_dir / f"heatmap_{metric}.png"),
-        "cost_quality": plot_cost_quality(
-            table,
-            metric,
-            direction,
-            baseline,
-            out_dir / f"cost_vs_{metric}.png",
-            colors=colors,
-        ),
+        "cost_quality": plot_cost_quality(on, out_dir / f"cost_vs_{metric}.png"),
     }
     return {name: path for name, path in made.items() if path is not None}

@@ -239,6 +239,7 @@ def _variant_order(trials: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(trials["variant"].astype(str)))
 
 
+# compare.pipeline.compare_frames takes these keyword arguments too, to hand them on here
 def compute_statistics(
     trials: pd.DataFrame,
     *,

@@ -17,16 +17,6 @@ from pydantic import Field, model_validator
 from bnplace.config.base import Strict
 from bnplace.names.kinds import BLOCKS, PLACEABLE, check_covers
 
-ACTIVATIONS = ("linear", "relu", "selu", "elu", "gelu", "tanh", "sigmoid", "swish", "softmax")
-INITIALIZERS = (
-    "glorot_uniform",
-    "glorot_normal",
-    "he_normal",
-    "he_uniform",
-    "lecun_normal",
-    "lecun_uniform",
-    "orthogonal",
-)
 Activation = Literal["linear", "relu", "selu", "elu", "gelu", "tanh", "sigmoid", "swish", "softmax"]
 Initializer = Literal[
     "glorot_uniform",

@@ -352,6 +352,8 @@ def _compare_target(
     return experiment, None, None
 
 
+# Typer reads each command's options from its signature, so commands that take the same
+# options list them again (their types and help are shared: ConfigArg, SetOpt, ...).
 @app.command()
 @_reports_errors
 def status(

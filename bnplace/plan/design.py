@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from bnplace.config.schema import AxisContrast, Compare
 from bnplace.names.errors import PlanError, UnknownVariant, did_you_mean
 from bnplace.plan.lint import Finding
-from bnplace.stats.seed_figures import seeds_for_equivalence, seeds_for_power
+from bnplace.stats.seed_figures import DETECT, EQUIVALENCE, seeds_for
 from bnplace.stats.sequential import SequentialRule, expected_seeds, live_looks
 from bnplace.stats.verdicts import (
     POWER,
@@ -117,6 +117,8 @@ def make_design(
             raise PlanError(f"{key}: '{spec[0]}' and '{spec[1]}' are the same variant ('{a}')")
         contrasts.append(Contrast(f"{a} vs {b}", a, b, "contrast"))
     unique = tuple(dict.fromkeys(contrasts))
+    # a keyword per field, like the calls that build compare's Comparison and Statistics:
+    # alike in shape only, no logic shared
     design = Design(
         alpha=compare.alpha,
         margin=compare.margin,
@@ -214,11 +216,11 @@ def design_findings(
                 f"{design.alpha:g}/{m}) the {_TEST[design.interval]} needs at least {need} seeds",
             )
         )
-    detect = seeds_for_power(
-        design.margin, design.seed_sd, m, alpha=design.alpha, interval=design.interval
-    )
-    equal = seeds_for_equivalence(
-        design.margin, design.seed_sd, m, alpha=design.alpha, interval=design.interval
+    detect, equal = (
+        seeds_for(
+            goal, design.margin, design.seed_sd, m, alpha=design.alpha, interval=design.interval
+        )
+        for goal in (DETECT, EQUIVALENCE)
     )
 
     def shown(n: int | None) -> str:

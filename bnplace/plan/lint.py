@@ -254,6 +254,8 @@ def relu_in_lstm(s: Subject) -> list[tuple[Level, str]]:
     ]
 
 
+# The rules over adjacent layers share one shape by design (a finding per pair that matches):
+# one small function per rule, listed in RULES.
 def dropout_after_selu(s: Subject) -> list[tuple[Level, str]]:
     return [
         (

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bnplace.names import metrics as metric_names
@@ -32,17 +32,12 @@ class TimeEstimate:
     trials: int
     steps: int  # training steps over all planned trials
     seconds: float | None  # None: no per-step cost measured in the store
-    step_cost: dict[str, float] = field(default_factory=dict)  # variant id -> s per step
-    measured: int = 0  # finished trials the costs come from
+    step_cost_s: dict[str, float] = field(default_factory=dict)  # variant id -> s per step
+    measured_trials: int = 0  # finished trials the costs come from
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "trials": self.trials,
-            "steps": self.steps,
-            "seconds": self.seconds,
-            "step_cost_s": self.step_cost,
-            "measured_trials": self.measured,
-        }
+        """Plain data for `bnplace plan --json`: a key per field."""
+        return asdict(self)
 
     def describe(self) -> str:
         steps = f"{self.trials:,} trials, {self.steps:,} training steps in all"
@@ -53,8 +48,8 @@ class TimeEstimate:
             )
         return (
             f"training time, estimated: ~{_duration(self.seconds)} of trial time ({steps}, at "
-            f"the per-step cost measured on {self.measured:,} finished trial(s) in the store), "
-            "shared among the --jobs workers; early stopping shortens it"
+            f"the per-step cost measured on {self.measured_trials:,} finished trial(s) in the "
+            "store), shared among the --jobs workers; early stopping shortens it"
         )
 
 

@@ -175,6 +175,8 @@ def judge_family(
     return out
 
 
+# The family's question (trials, metric, direction, contrasts, design, logged) is also the
+# signature of compare.paired.compare_pairs, which hands it on here whole.
 def family_decisions(
     trials: pd.DataFrame,
     metric: str,

@@ -88,6 +88,8 @@ def detection_power(
     return float(np.mean(at_or_below_0 <= k - 1))  # W_(k) > 0
 
 
+# detection_power and equivalence_power share their parameters by design: the same simulation
+# (n normal differences, seeded per n) asked two questions; tests call each on its own.
 def equivalence_power(
     n: int,
     effect: float,
@@ -143,8 +145,13 @@ def _smallest_n(power_at: Callable[[int], float], start: int, target: float) -> 
     return hi
 
 
-@lru_cache(maxsize=64)  # plan asks again for every plan of the same design
-def seeds_for_power(
+DETECT = "detect"  # seeds_for's goals: call an effect of the margin's size better/worse,
+EQUIVALENCE = "equivalence"  # or say "equivalent within ±margin" when there is no effect
+
+
+@lru_cache(maxsize=128)  # plan asks again for every plan of the same design
+def seeds_for(
+    goal: str,
     margin: float,
     sd: float,
     m: int,
@@ -154,34 +161,15 @@ def seeds_for_power(
     seed: int = 0,
     interval: str = SIGNED_RANK,
 ) -> int | None:
-    """Seeds per variant that give `power` to call an effect of the margin's size (log(1 +
-    margin), the smaller side) better or worse in a family of `m`, by simulating this rule with
-    normal log ratios of sd `sd`. None past MAX_SEEDS_SEARCHED."""
+    """Seeds per variant that give `power` in a family of `m`, by simulating this rule with
+    normal log ratios of sd `sd`: for DETECT, to call an effect of the margin's size (log(1 +
+    margin), the smaller side) better or worse; for EQUIVALENCE, to say "equivalent within
+    ±margin" when there is no effect. None past MAX_SEEDS_SEARCHED."""
     level = level_for(alpha, m)
-    effect = math.log1p(margin)
-    return _smallest_n(
-        lambda n: detection_power(n, effect, sd, level, seed=seed, interval=interval),
-        min_seeds(m, alpha, interval),
-        power,
-    )
 
+    def power_at(n: int) -> float:
+        if goal == DETECT:
+            return detection_power(n, math.log1p(margin), sd, level, seed=seed, interval=interval)
+        return equivalence_power(n, 0.0, sd, level, margin, seed=seed, interval=interval)
 
-@lru_cache(maxsize=64)
-def seeds_for_equivalence(
-    margin: float,
-    sd: float,
-    m: int,
-    *,
-    alpha: float = DEFAULT_ALPHA,
-    power: float = POWER,
-    seed: int = 0,
-    interval: str = SIGNED_RANK,
-) -> int | None:
-    """Seeds per variant at which the rule says "equivalent within ±margin" with probability
-    `power` when there is no effect (log ratios normal with sd `sd`)."""
-    level = level_for(alpha, m)
-    return _smallest_n(
-        lambda n: equivalence_power(n, 0.0, sd, level, margin, seed=seed, interval=interval),
-        min_seeds(m, alpha, interval),
-        power,
-    )
+    return _smallest_n(power_at, min_seeds(m, alpha, interval), power)

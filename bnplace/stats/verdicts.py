@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -58,7 +58,7 @@ DEFAULT_ALPHA = 0.05
 # The smallest relative effect worth acting on. 5%: placement changes smaller than that are
 # usually below what another learning rate or a few more epochs change, and at the seed counts
 # people run (10-30) the seed-to-seed spread of a paired ratio is typically 2-8%, so ±5% is a
-# margin an equivalence verdict can reach (see `seeds_for_equivalence`).
+# margin an equivalence verdict can reach (see `seed_figures.seeds_for`).
 DEFAULT_MARGIN = 0.05
 # Assumed seed-to-seed sd of a paired log ratio, for the prospective seed figures at plan time
 # (the report prints the measured one, to put in `compare.seed_sd` for the next sweep).
@@ -109,18 +109,11 @@ class Design:
         return bool(self.looks)
 
     def to_dict(self) -> dict[str, object]:
+        """Plain data, a key per field in field order (contrasts and looks as lists)."""
         return {
-            "alpha": self.alpha,
-            "margin": self.margin,
-            "seed_sd": self.seed_sd,
-            "failures": self.failures,
-            "contrasts": [
-                {"name": c.name, "a": c.a, "b": c.b, "origin": c.origin, "a2": c.a2, "b2": c.b2}
-                for c in self.contrasts
-            ],
+            **asdict(self),
+            "contrasts": [asdict(c) for c in self.contrasts],
             "looks": list(self.looks),
-            "versus_baseline": self.versus_baseline,
-            "interval": self.interval,
         }
 
     @classmethod

@@ -249,7 +249,7 @@ class Claims:
             runs = self.sweep_runs(digest)
             ready = sorted((r for r in runs if r.data.tags.get(CLAIM) == READY), key=_order)
             if ready:
-                self.heartbeat.hold_sweep(ready[0].info.run_id)
+                self.heartbeat.hold(ready[0].info.run_id, sweep=True)
                 return ready[0].info.run_id, False
             if any(is_live(r, self.stale_s) for r in runs):
                 time.sleep(poll_s)  # another driver is setting it up
@@ -260,12 +260,12 @@ class Claims:
             mine = create(
                 {DRIVER: self.driver, CLAIM: INTENT, driver_tag(self.driver): str(now_ms())}
             )
-            self.heartbeat.hold_sweep(mine.info.run_id)
+            self.heartbeat.hold(mine.info.run_id, sweep=True)
             if self.contend(mine, lambda: self.sweep_runs(digest)) is None:
                 set_up(mine.info.run_id)
                 self.client.set_tag(mine.info.run_id, CLAIM, READY)
                 return mine.info.run_id, True
-            self.heartbeat.release_sweep(mine.info.run_id)
+            self.heartbeat.release(mine.info.run_id, sweep=True)
             time.sleep(poll_s * random.uniform(0.5, 1.5))
 
     def open_plan_sweep(self, plan: Plan, config_text: str) -> bool:
@@ -283,7 +283,7 @@ class Claims:
 
     def leave_sweep(self, sweep_run_id: str) -> None:
         """Stop beating the sweep run and take this driver's heartbeat tag off it."""
-        self.heartbeat.release_sweep(sweep_run_id)
+        self.heartbeat.release(sweep_run_id, sweep=True)
         with contextlib.suppress(Exception):
             self.client.delete_tag(sweep_run_id, driver_tag(self.driver))
 
@@ -356,21 +356,15 @@ class Heartbeat:
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
-    def hold(self, run_id: str) -> None:
+    def hold(self, run_id: str, *, sweep: bool = False) -> None:
+        """Refresh `run_id` from now on: a trial run, or (`sweep`) a sweep run."""
         with self._lock:
-            self._runs.add(run_id)
+            (self._sweeps if sweep else self._runs).add(run_id)
 
-    def release(self, run_id: str) -> None:
+    def release(self, run_id: str, *, sweep: bool = False) -> None:
+        """Stop refreshing `run_id` (a trial run, or with `sweep` a sweep run)."""
         with self._lock:
-            self._runs.discard(run_id)
-
-    def hold_sweep(self, run_id: str) -> None:
-        with self._lock:
-            self._sweeps.add(run_id)
-
-    def release_sweep(self, run_id: str) -> None:
-        with self._lock:
-            self._sweeps.discard(run_id)
+            (self._sweeps if sweep else self._runs).discard(run_id)
 
     def start(self) -> None:
         if self._thread is None:

@@ -324,15 +324,8 @@ def _loss(train: Train, task: str) -> Any:
 def _callbacks(train: Train) -> list[keras.callbacks.Callback]:
     callbacks: list[keras.callbacks.Callback] = []
     if train.early_stopping:
-        stop = train.early_stopping
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor=stop.monitor,
-                patience=stop.patience,
-                min_delta=stop.min_delta,
-                restore_best_weights=stop.restore_best_weights,
-            )
-        )
+        # the schema's fields are EarlyStopping's own arguments (bnplace.config.schema)
+        callbacks.append(keras.callbacks.EarlyStopping(**train.early_stopping.model_dump()))
     if train.lr_schedule and train.lr_schedule.kind == "reduce_on_plateau":
         schedule = train.lr_schedule
         callbacks.append(
