@@ -22,10 +22,10 @@ run: install
 	$(VENV)/bin/bnplace run configs/quickstart.yaml
 
 # Tests run in worker processes (pytest-xdist), a test file per worker: the end-to-end files
-# dominate, and their sweeps wait on subprocesses part of the time. The 25 slowest tests and
-# the reason of every skip are printed (CI's log shows both).
+# dominate, and their sweeps wait on subprocesses part of the time. The 25 slowest tests, every
+# failure and error by name, and the reason of every skip are printed (CI's log shows them).
 test: install
-	$(VENV)/bin/python -m pytest -n auto --maxprocesses 4 --dist loadfile -rs --durations=25 $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n auto --maxprocesses 4 --dist loadfile -rfEs --durations=25 $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check bnplace tests benchmarks

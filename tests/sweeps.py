@@ -69,6 +69,10 @@ def sqlite_store(folder: Path, name: str = "mlflow.db") -> str:
 # Claims of a killed driver go stale after this many seconds (30 by default): short in tests,
 # which kill drivers and resume at once.
 STALE_S = "4"
+# Drivers that all stay alive keep the default: on a busy machine a heartbeat can be seconds
+# late, and a claim taken for a dead driver's would be taken over (correctly fenced, but not
+# what a test of healthy drivers sharing a plan means to see).
+LIVE_STALE_S = "30"
 
 
 def environment() -> dict[str, str]:
@@ -86,7 +90,9 @@ def ctrl_c_as_in_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def bnplace(folder: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def bnplace(
+    folder: Path, *args: str, timeout: float = 300, stale_s: str = STALE_S
+) -> subprocess.CompletedProcess:
     """`bnplace ARGS` run in `folder` in this test process: the CLI from its entry point
     (typer's CliRunner), in `folder`, with the environment a subprocess gets (`environment`).
     TensorFlow, MLflow and bnplace are then imported once per test process rather than once
@@ -101,7 +107,7 @@ def bnplace(folder: Path, *args: str, timeout: float = 300) -> subprocess.Comple
 
     from bnplace.console.cli import app
 
-    env: dict[str, str | None] = {"BNPLACE_CLAIM_STALE_S": STALE_S, "MLFLOW_TRACKING_URI": None}
+    env: dict[str, str | None] = {"BNPLACE_CLAIM_STALE_S": stale_s, "MLFLOW_TRACKING_URI": None}
     with contextlib.chdir(folder):
         result = CliRunner().invoke(app, list(args), env=env)
     stderr = result.stderr
@@ -201,9 +207,9 @@ def two_drivers(
     folder: Path, *args: str, store: MlflowClient, experiment: str, timeout: float = 300
 ) -> list[tuple[int, str]]:
     """`bnplace ARGS` twice on one plan: the second started once the first holds a trial,
-    the first a process of its own and the second in this process (`bnplace`). Returns each
-    one's exit code and output."""
-    first = Driver(folder, *args)
+    the first a process of its own and the second in this process (`bnplace`), both with the
+    default stale period (LIVE_STALE_S). Returns each one's exit code and output."""
+    first = Driver(folder, *args, env={"BNPLACE_CLAIM_STALE_S": LIVE_STALE_S})
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and first.process.poll() is None:
         exp = store.get_experiment_by_name(experiment)
@@ -212,7 +218,7 @@ def two_drivers(
         ):
             break
         time.sleep(0.3)
-    second = bnplace(folder, *args)
+    second = bnplace(folder, *args, stale_s=LIVE_STALE_S)
     return [first.finish(timeout), (second.returncode, second.stdout + second.stderr)]
 
 
