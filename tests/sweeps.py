@@ -157,7 +157,7 @@ class Driver:
                 start_new_session=True,
             )
 
-    def wait_for(self, prefix: str, count: int = 1, timeout: float = 240) -> str:
+    def wait_for(self, prefix: str, count: int = 1, timeout: float = 600) -> str:
         """Its output once `count` lines start with `prefix`: the driver's own events (plain
         progress lines, written unbuffered), not a timing window."""
         while True:
@@ -170,7 +170,7 @@ class Driver:
             time.sleep(0.1)  # the log file has no event to wait on; the count is the event
             timeout -= 0.1
 
-    def finish(self, timeout: float = 300) -> tuple[int, str]:
+    def finish(self, timeout: float = 600) -> tuple[int, str]:
         """Its exit code and output, once it ended (killed with its group past `timeout`)."""
         try:
             code = self.process.wait(timeout)

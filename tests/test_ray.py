@@ -162,7 +162,9 @@ class Sweep:
         for line in self.process.stdout:
             self.lines.put(line)
 
-    def wait_for(self, prefix: str, timeout: float = 120) -> str:
+    # bounds against a hang, not timing windows: under busy cores a Ray actor's start (its
+    # TensorFlow import) took over 120 s
+    def wait_for(self, prefix: str, timeout: float = 600) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -177,7 +179,7 @@ class Sweep:
         self.stop()
         raise AssertionError(f"no line starting {prefix!r}:\n" + "".join(self.output))
 
-    def finish(self, timeout: float = 180) -> int:
+    def finish(self, timeout: float = 600) -> int:
         try:
             code = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
