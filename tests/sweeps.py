@@ -98,9 +98,9 @@ def bnplace(
     TensorFlow, MLflow and bnplace are then imported once per test process rather than once
     per call (~7 s of CPU each, most of the suite's time); TensorFlow runs one thread per
     trial, as a subprocess's would (conftest.py). An exception that escapes the CLI comes back
-    as a subprocess's would: exit 1 and its traceback in stderr. `timeout` is for
-    `bnplace_process`; a call here runs to its end. Tests whose point is the process itself
-    (what it imports, signals, kills, several drivers) use `bnplace_process` or `Driver`."""
+    as a subprocess's would: exit 1 and its traceback in stderr. `timeout` is kept for the
+    callers' sake; a call here runs to its end. Tests whose point is the process itself (what
+    it imports, signals, kills, several drivers) start one: `Driver`, or `subprocess`."""
     import traceback
 
     from typer.testing import CliRunner
@@ -114,18 +114,6 @@ def bnplace(
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         stderr += "".join(traceback.format_exception(result.exception))
     return subprocess.CompletedProcess(["bnplace", *args], result.exit_code, result.stdout, stderr)
-
-
-def bnplace_process(folder: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """`bnplace ARGS` run in `folder` as a process of its own, exactly as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "bnplace", *args],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=environment(),
-    )
 
 
 def client(folder: Path) -> MlflowClient:
