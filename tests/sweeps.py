@@ -90,17 +90,15 @@ def ctrl_c_as_in_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def bnplace(
-    folder: Path, *args: str, timeout: float = 300, stale_s: str = STALE_S
-) -> subprocess.CompletedProcess:
+def bnplace(folder: Path, *args: str, stale_s: str = STALE_S) -> subprocess.CompletedProcess:
     """`bnplace ARGS` run in `folder` in this test process: the CLI from its entry point
     (typer's CliRunner), in `folder`, with the environment a subprocess gets (`environment`).
     TensorFlow, MLflow and bnplace are then imported once per test process rather than once
     per call (~7 s of CPU each, most of the suite's time); TensorFlow runs one thread per
     trial, as a subprocess's would (conftest.py). An exception that escapes the CLI comes back
-    as a subprocess's would: exit 1 and its traceback in stderr. `timeout` is kept for the
-    callers' sake; a call here runs to its end. Tests whose point is the process itself (what
-    it imports, signals, kills, several drivers) start one: `Driver`, or `subprocess`."""
+    as a subprocess's would: exit 1 and its traceback in stderr; a call runs to its end. Tests
+    whose point is the process itself (what it imports, signals, kills, several drivers) start
+    one: `Driver`, or `subprocess`."""
     import traceback
 
     from typer.testing import CliRunner
