@@ -21,11 +21,13 @@ install: $(STAMP)
 run: install
 	$(VENV)/bin/bnplace run configs/quickstart.yaml
 
-# Tests run in worker processes (pytest-xdist), a test file per worker: the end-to-end files
-# dominate, and their sweeps wait on subprocesses part of the time. The 25 slowest tests, every
-# failure and error by name, and the reason of every skip are printed (CI's log shows them).
+# Tests run in worker processes (pytest-xdist), one more than the cores (tests/conftest.py), a
+# test file per worker, the slow files first (tests/conftest.py orders them; xdist would reorder
+# them by test count): the end-to-end files dominate, and wait on subprocesses part of the time.
+# The 25 slowest tests, every failure and error by name, and the reason of every skip are
+# printed (CI's log shows them).
 test: install
-	$(VENV)/bin/python -m pytest -n auto --maxprocesses 4 --dist loadfile -rfEs --durations=25 $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -n auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder -rfEs --durations=25 $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check bnplace tests benchmarks

@@ -31,9 +31,18 @@ def prepared(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     return plan_sweep(path)
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker more than the cores. The end-to-end tests spend part of their time
+    waiting on the processes they start (drivers, servers, Ray), and a third worker on two cores
+    fills that time: 554 s against 662 s for the suite with two on this project's 2-core
+    machine (`make test` caps the count with --maxprocesses)."""
+    return (os.cpu_count() or 1) + 1
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Modules with a `slow` test first (in collection order), each module's tests in their
-    own order: pytest-xdist (`--dist loadfile`) hands whole modules out in this order, so the
-    quick modules come last and even out the workers' ends."""
+    own order: pytest-xdist (`--dist loadfile --no-loadscope-reorder`; by default it sorts
+    modules by their count of tests) hands whole modules out in this order, so the quick
+    modules come last and even out the workers' ends."""
     slow = {item.nodeid.split("::", 1)[0] for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in slow)  # a stable sort

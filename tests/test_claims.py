@@ -28,7 +28,14 @@ from tests.sweeps import TINY, sqlite_store
 CONFIG = TINY + "sweep: {axes: {lstm.units: [2, 3]}, seeds: 3}\n"  # `prepared` (conftest.py)
 
 
-def driver(uri: str, prepared: Prepared, stale_s: float = 30.0) -> Claims:
+# Claims here go stale after an hour: no heartbeat is started, and a test that means a claim to
+# be live must not see it go stale because a busy machine ran the test slowly (a stale claim is
+# made by back-dating its heartbeat instead; no clock is waited on).
+STALE_S = 3600.0
+BACKDATED_MS = int(STALE_S * 1000) + 1000  # a heartbeat this old is past the stale period
+
+
+def driver(uri: str, prepared: Prepared, stale_s: float = STALE_S) -> Claims:
     """A driver on the plan's sweep run (created or continued), its heartbeat not started."""
     tracker = Tracker(uri, prepared.plan.experiment)
     claims = Claims(tracker, stale_s=stale_s)
@@ -98,12 +105,12 @@ def test_drivers_racing_for_a_new_plan_share_one_sweep_run(tmp_path: Path, prepa
 
 def test_a_stale_claim_is_taken_over_and_marked_killed(tmp_path: Path, prepared) -> None:
     uri = sqlite_store(tmp_path)
-    dead, alive = driver(uri, prepared), driver(uri, prepared)  # stale after 30 s
+    dead, alive = driver(uri, prepared), driver(uri, prepared)
     trial = prepared.plan.trials[0]
     assert dead.claim(trial).won
-    # its driver died a stale period ago: its last heartbeat is 31 s old (no clock is waited on)
+    # its driver died a stale period ago: its last heartbeat is back-dated past the period
     (claim,) = active_trial_runs(dead, trial.key)
-    dead.client.set_tag(claim.info.run_id, HEARTBEAT, str(now_ms() - 31_000))
+    dead.client.set_tag(claim.info.run_id, HEARTBEAT, str(now_ms() - BACKDATED_MS))
     assert alive.claim(prepared.plan.trials[1]).won
     assert alive.claim(trial).won
     runs = {r.data.tags["bnplace.driver"]: r for r in active_trial_runs(alive, trial.key)}
@@ -127,7 +134,7 @@ def test_a_taken_over_claim_is_fenced_before_and_after_its_result_is_written(
     (claim,) = active_trial_runs(frozen, trial.key)
     mine = claim.info.run_id
     assert frozen.taken_over(trial.key, mine) is None  # held
-    frozen.client.set_tag(mine, HEARTBEAT, str(now_ms() - 31_000))  # frozen past the period
+    frozen.client.set_tag(mine, HEARTBEAT, str(now_ms() - BACKDATED_MS))  # frozen past the period
     assert taker.claim(trial).won
     (theirs,) = [r for r in active_trial_runs(taker, trial.key) if r.info.run_id != mine]
     assert frozen.taken_over(trial.key, mine) == theirs.info.run_id

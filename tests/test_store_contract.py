@@ -58,7 +58,9 @@ def store(
             yield url
 
 
-def _driver(uri: str, prepared: Prepared, experiment: str, stale_s: float = 30.0) -> Claims:
+def _driver(uri: str, prepared: Prepared, experiment: str, stale_s: float = 3600.0) -> Claims:
+    """A driver whose claims stay live for an hour (no heartbeat is started: a busy machine
+    must not turn a slow test's live claims stale)."""
     tracker = Tracker(uri, experiment)
     claims = Claims(tracker, stale_s=stale_s)
     claims.open_plan_sweep(prepared.plan, "# contract\n")
