@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from bnplace.execute.schedule_search import Racing
+from bnplace.execute.schedule_search import Racing, standing
 from bnplace.names.states import FAILED, FINISHED
 from bnplace.plan import Plan
 from bnplace.trial.result import TrialResult
@@ -154,3 +154,124 @@ def test_compare_ranks_each_placement_against_the_best_with_the_race_bounds() ->
     assert worst.startswith("  3. c: +") and "on 5 seeds" in worst
     low = float(worst.split("[")[1].split("%")[0])
     assert low > 5  # shown worse than the best by more than the margin: why it went
+
+
+TWO_DATASETS = """
+experiment: s
+datasets:
+  sine: {source: synthetic, generator: sine_mix, length: 400, features: 3, window: 16}
+  ar: {source: synthetic, generator: ar, length: 400, features: 1, window: 16}
+model:
+  - conv1d: {id: conv, filters: 8, kernel_size: 3, padding: causal, activation: relu}
+  - lstm: {id: lstm, units: 8}
+search:
+  sites:
+    conv.pre_act: [none, batch_norm, layer_norm]
+  seeds: {min: 4, max: 12, step: 2}
+"""
+
+
+def _two_dataset_plan() -> Plan:
+    from bnplace.config import parse_config
+    from bnplace.plan import DataShape, make_plan
+
+    def describe(config):  # type: ignore[no-untyped-def]
+        return DataShape("forecast", config.data.window, config.data.features, 1, "fp", 0)
+
+    return make_plan(parse_config(TWO_DATASETS, "s.yaml"), describe)
+
+
+def test_on_two_datasets_a_seed_is_read_once_both_ended_it_and_its_mean_races() -> None:
+    from bnplace.stats.selection import race
+
+    plan = _two_dataset_plan()
+    assert plan.datasets == ("sine", "ar") and len(plan.variants) == 3
+    # batch_norm best on the mean: 10% better on 'sine', 2% worse on 'ar'; layer_norm 3% worse
+    # on both (within noise of none on each dataset alone); a shared seed effect per dataset
+    rng = np.random.default_rng(8)
+    level = {"none": (1.0, 1.0), "batch_norm": (0.9, 1.02), "layer_norm": (1.03, 1.03)}
+    seed_effect = rng.normal(0, 0.05, (12, 2))
+    values = {}
+    for t in plan.trials:
+        d = plan.datasets.index(t.dataset)
+        base = level[t.variant.split("=", 1)[1]][d]
+        values[t.key] = base * math.exp(seed_effect[t.seed, d] + rng.normal(0, 0.01))
+    racing = Racing(plan, plan.trials)
+    first = [racing.take() for _ in range(racing.ready())]
+    assert len(first) == 3 * 4 * 2  # the first stage: 4 seeds of every placement on each dataset
+    for trial in first:
+        if trial.dataset == "sine" or trial.seed < 3:  # seed 3 on 'ar' still out
+            racing.ended(result_of(trial, values))
+    assert racing.read == 0  # seed 3 has not ended on every dataset: nothing is read
+    for trial in first:
+        if trial.dataset == "ar" and trial.seed == 3:
+            racing.ended(result_of(trial, values))
+    assert racing.read == 4
+    drive(racing, values, 3, np.random.default_rng(0))
+    names = {v.id: v.name for v in plan.variants}
+    alive = {names[vid] for vid in names if vid not in racing.eliminations}
+    assert "conv.pre_act=batch_norm" in alive and len(alive) < 3
+    # the same eliminations as the rule run by hand on each seed's mean loss over the datasets
+    ids = [v.id for v in plan.variants]
+    losses = np.full((3, racing.read, 2), np.nan)
+    for t in plan.trials:
+        if t.seed < racing.read:
+            losses[ids.index(t.variant_id), t.seed, plan.datasets.index(t.dataset)] = math.log(
+                values[t.key]
+            )
+    by_hand = race(losses.mean(axis=2), racing.rule)
+    assert {ids[i] for i in np.flatnonzero(by_hand.eliminated_at)} == set(racing.eliminations)
+    for vid, out in racing.eliminations.items():
+        assert out.seeds == by_hand.eliminated_at[ids.index(vid)]
+    standing_now = standing(racing)
+    assert "over the 2 datasets, each weighing the same" in standing_now.guarantee()
+
+
+@pytest.mark.parametrize("kill_at", [7, 40])
+def test_a_killed_race_on_two_datasets_resumes_to_the_same_eliminations(kill_at: int) -> None:
+    plan = _two_dataset_plan()
+    rng = np.random.default_rng(9)
+    values = {
+        t.key: (1.5 if "layer_norm" in t.variant else 1.0) * math.exp(rng.normal(0, 0.02))
+        for t in plan.trials
+    }
+    whole = Racing(plan, plan.trials)
+    drive(whole, values, 2, np.random.default_rng(1))
+    assert {v.name for v in plan.variants if v.id in whole.eliminations} == {
+        "conv.pre_act=layer_norm"
+    }
+    first = Racing(plan, plan.trials)
+    before = drive(first, values, 2, np.random.default_rng(2), stop_after=kill_at)
+    second = Racing(plan, [t for t in plan.trials if t.key not in before], finished=before)
+    after = drive(second, values, 2, np.random.default_rng(3))
+    assert not set(before) & set(after)
+    assert second.eliminations == whole.eliminations
+
+
+def test_compare_ranks_each_seed_by_its_mean_over_the_datasets_where_all_finished() -> None:
+    import pandas as pd
+
+    from bnplace.compare.search import SearchView, ranking
+    from bnplace.stats.selection import SelectionRule
+
+    rng = np.random.default_rng(6)
+    rows = [
+        {
+            "variant": name,
+            "seed": seed,
+            "dataset": dataset,
+            "status": "finished",
+            "test_rmse": level[d] * math.exp(rng.normal(0, 0.02)),
+        }
+        for name, level in (("a", (1.0, 1.0)), ("b", (0.8, 1.3)))  # b: better on x, worse on mean
+        for seed in range(6)
+        for d, dataset in enumerate(("x", "y"))
+    ]
+    rows = [r for r in rows if not (r["variant"] == "b" and r["seed"] == 5 and r["dataset"] == "y")]
+    view = SearchView({}, (), 2, SelectionRule(0.05, math.log(1.05), 5, 7))
+    lines = ranking(view, pd.DataFrame(rows), "test_rmse", "min")
+    assert lines[0].endswith("a: the best")
+    # b's seed 5 lacks dataset y: 5 seeds, and a gap near the mean log ratio (log 0.8 + log 1.3)/2
+    assert "on 5 seeds" in lines[1]
+    gap = float(lines[1].split("b: ")[1].split("%")[0])
+    assert abs(gap - 100 * math.expm1((math.log(0.8) + math.log(1.3)) / 2)) < 2

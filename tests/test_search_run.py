@@ -90,3 +90,41 @@ def test_a_search_killed_mid_race_resumes_eliminates_the_planted_worse_early(
     assert f"search: eliminated {WORSE}: after 5 seeds" in text
     assert "not run" not in text  # seeds past an elimination were never meant to run
     assert (tmp_path / "report" / "plots" / "search_survivors.png").stat().st_size > 0
+
+
+TWO_DATASETS = """
+experiment: tiny
+datasets:
+  sine: {source: synthetic, generator: sine_mix, length: 400, features: 2, window: 12}
+  ar: {source: synthetic, generator: ar, length: 400, features: 1, window: 12}
+model:
+  - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
+  - lstm: {id: lstm, units: 4}
+train: {epochs: 2, batch_size: 32, learning_rate: 0.01}
+search:
+  sites:
+    pre_output: [none, {dropout: 0.99}]
+  seeds: {min: 5, max: 5}
+"""
+
+
+@pytest.mark.slow
+def test_a_search_on_two_datasets_races_on_the_mean_and_says_so(tmp_path: Path) -> None:
+    config = tmp_path / "search.yaml"
+    config.write_text(TWO_DATASETS)
+    done = bnplace(tmp_path, "run", str(config), "-j", "1")
+    assert done.returncode == 0, done.stderr + done.stdout
+    text = " ".join(done.stdout.split())
+    assert "(by mean log metric over the 2 datasets, each weighing the same)" in text
+    assert f"eliminated: {WORSE}: after 5 seeds, worse than 'pre_output=none'" in text
+    assert "search ranking vs the best (test_rmse, race bounds): pre_output=none: the best" in text
+
+    found = runs(tmp_path)
+    variants = {r.data.tags["bnplace.variant"]: r.data.tags for r in found["variant"]}
+    assert variants[WORSE]["bnplace.search"] == "eliminated"
+    assert variants["pre_output=none"]["bnplace.search"] == "selected"
+    trials = trained_once(client(tmp_path), "tiny")
+    per_dataset = Counter(
+        (t.data.tags["bnplace.variant"], t.data.tags["bnplace.dataset"]) for t in trials
+    )
+    assert per_dataset == {(v, d): 5 for v in ("pre_output=none", WORSE) for d in ("sine", "ar")}

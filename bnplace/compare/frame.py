@@ -313,7 +313,8 @@ def load_sweep(
             "(resumed or repeated trials count once)"
         )
     design = Design.from_dict(stored.plan.get("design"))
-    search = search_view(stored.own_runs, design, stored.plan.get("search", {}).get("seeds", {}))
+    seeds = stored.plan.get("search", {}).get("seeds", {})
+    search = search_view(stored.own_runs, design, seeds, stored.datasets)
     missing = _missing_rows(stored, set(trials["trial_key"]), search)
     notes += search.notes
     if missing:

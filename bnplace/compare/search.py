@@ -47,7 +47,10 @@ class SearchView:
 
 
 def search_view(
-    own_runs: Sequence[StoredRun], design: Design, seeds: Mapping[str, int] | None = None
+    own_runs: Sequence[StoredRun],
+    design: Design,
+    seeds: Mapping[str, int] | None = None,
+    datasets: Sequence[str] = (),
 ) -> SearchView:
     states = {
         r.tags.get(names.VARIANT_NAME, ""): r.tags
@@ -65,7 +68,9 @@ def search_view(
         ),
         key=lambda item: (item[1], item[0]),
     )
-    standing = Standing(selected, tuple(gone), 0, bool(selected), design.alpha, design.margin)
+    standing = Standing(
+        selected, tuple(gone), 0, bool(selected), design.alpha, design.margin, tuple(datasets)
+    )
     shown = "; ".join(selected[:MAX_LISTED]) + _more(len(selected))
     notes = [
         f"search: {len(selected)} placements selected: {shown}"
@@ -85,17 +90,25 @@ def search_view(
 
 def ranking(view: SearchView, trials: pd.DataFrame, metric: str, direction: str) -> list[str]:
     """Each placement against the best (the lowest mean log loss among the selected, else among
-    all): its gap in percent on the seeds both finished, with the race's bound on each side at
-    that many seeds (w_il(r) of `bnplace.stats.selection`); best first, at most MAX_LISTED."""
+    all; several datasets: a seed's loss is its mean over them): its gap in percent on the
+    seeds both finished, with the race's bound on each side at that many seeds (w_il(r) of
+    `bnplace.stats.selection`); best first, at most MAX_LISTED."""
     import numpy as np
+    import pandas as pd
 
     if view.rule is None or metric not in trials.columns:
         return []
     done = trials[(trials["status"] == FINISHED) & (trials[metric] > 0)]
-    table = done.pivot_table(index="variant", columns="seed", values=metric, aggfunc="first")
+    sign = 1 if direction == "min" else -1
+    loss = pd.Series(np.log(done[metric].to_numpy(dtype=float)) * sign, index=done.index)
+    # several datasets: a seed's loss is the mean over the datasets, as the race reads it, and
+    # only where every dataset finished that seed
+    datasets = trials["dataset"].nunique() if "dataset" in trials.columns else 1
+    by_seed = loss.groupby([done["variant"], done["seed"]])
+    table = by_seed.mean().where(by_seed.count() == datasets).unstack("seed").dropna(how="all")
     if table.empty:
         return []
-    losses = np.log(table.to_numpy(dtype=float)) * (1 if direction == "min" else -1)
+    losses = table.to_numpy(dtype=float)
     names = [str(n) for n in table.index]
     means = np.nanmean(losses, axis=1)
     eligible = [i for i, n in enumerate(names) if n not in view.eliminated_at] or range(len(names))

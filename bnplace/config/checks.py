@@ -331,7 +331,7 @@ def check_search_sites(config: Config) -> list[Issue]:
 
 
 def check_search_alone(config: Config) -> list[Issue]:
-    """A search is its own grid: no sweep axes or arms beside it, one dataset (for now)."""
+    """A search is its own grid: no sweep axes or arms beside it."""
     if config.search is None:
         return []
     issues = [
@@ -345,16 +345,6 @@ def check_search_alone(config: Config) -> list[Issue]:
         for part in ("axes", "arms")
         if getattr(config.sweep, part)
     ]
-    if config.datasets is not None:
-        issues.append(
-            Issue(
-                ("datasets",),
-                "search: races on one dataset; several datasets are not supported yet",
-                expected="data: (one dataset)",
-                got=f"{len(config.datasets)} datasets",
-                on_key=True,
-            )
-        )
     return issues
 
 

@@ -9,13 +9,21 @@ driver) and the survivors.
 
 Rounds: every placement gets seeds 0 .. n0 − 1 (`search.seeds.min`); once the survivors have all
 ended the seeds dealt so far, they get `step` more, up to `max`, while more than one survives.
-The race is read seed by seed: seed r is read once every placement still in has ended it, and
-the rule runs on the losses of seeds 0 .. r − 1 alone (`selection.race`, which never reads a
-placement's seeds past its elimination). So eliminations are a function of the ended trials
-only: a search killed at any point and rerun reaches the same eliminations and trains nothing
-twice (finished trials come from the store). Losses are log(metric) (−log for a metric to
-maximise), so the margin reads as a ratio; a failed trial counts as the worst loss any placement
-reached in the first stage. Pure: no TensorFlow, no MLflow, no files.
+The race is read seed by seed: seed r is read once every placement still in has ended it (on
+every dataset), and the rule runs on the losses of seeds 0 .. r − 1 alone (`selection.race`,
+which never reads a placement's seeds past its elimination). So eliminations are a function of
+the ended trials only: a search killed at any point and rerun reaches the same eliminations and
+trains nothing twice (finished trials come from the store). Losses are log(metric) (−log for a
+metric to maximise), so the margin reads as a ratio; a failed trial counts as the worst loss any
+placement reached in the first stage (on its dataset).
+
+Several datasets (`datasets:`): a seed is one trial per dataset, and its loss is the mean over the
+datasets of their losses, so the race, and its guarantee, are about the mean log metric over the
+datasets (each dataset weighs the same: the pooled effect of a fixed set of series, not a
+prediction for a new one). The seeds stay the unit the rule's bound is built on: seed r's
+datasets' trials are one observation per placement, independent of seed r' and paired across
+placements. One dataset is the same race on that dataset's losses. Pure: no TensorFlow, no
+MLflow, no files.
 """
 
 from __future__ import annotations
@@ -77,7 +85,7 @@ def to_loss(value: float, direction: str) -> float:
 
 @dataclass
 class Racing:
-    """The racing schedule of one search plan (one dataset)."""
+    """The racing schedule of one search plan (on one dataset or several)."""
 
     plan: Plan
     todo: Sequence[Trial]
@@ -94,16 +102,23 @@ class Racing:
         self.step = config.search.seeds.step_or_default
         self._ids = [v.id for v in self.plan.variants]
         self._index = {vid: i for i, vid in enumerate(self._ids)}
-        k = len(self._ids)
-        self._losses = np.full((k, self.rule.last), np.nan)
-        self._ended = np.zeros((k, self.rule.last), dtype=bool)
-        self._failed = np.zeros((k, self.rule.last), dtype=bool)
-        self._pending: dict[int, dict[int, Trial]] = {}
+        datasets = {name: d for d, name in enumerate(self.plan.datasets or ("",))}
+        # each trial's cell: (placement, seed, dataset)
+        self._cell = {
+            t.key: (self._index[t.variant_id], t.seed, datasets[t.dataset])
+            for t in self.plan.trials
+        }
+        shape = (len(self._ids), self.rule.last, len(datasets))
+        self._losses = np.full(shape, np.nan)
+        self._ended = np.zeros(shape, dtype=bool)
+        self._failed = np.zeros(shape, dtype=bool)
+        self._pending: dict[int, dict[int, list[Trial]]] = {}  # placement -> seed -> trials
         for trial in self.todo:
-            self._pending.setdefault(self._index[trial.variant_id], {})[trial.seed] = trial
+            i, seed, _ = self._cell[trial.key]
+            self._pending.setdefault(i, {}).setdefault(seed, []).append(trial)
         for trial in self.plan.trials:
             if trial.key in self.finished:
-                self._note(trial.variant_id, trial.seed, self.finished[trial.key], True)
+                self._note(trial.key, self.finished[trial.key], True)
         self.dealt = 0
         self._deal(self.rule.first)
         self._advance()
@@ -123,7 +138,7 @@ class Racing:
 
     def ended(self, result: TrialResult) -> None:
         value = result.metrics.get(self.plan.metric, math.nan)
-        self._note(result.variant_id, result.seed, value, result.finished)
+        self._note(result.trial_key, value, result.finished)
         self._advance()
 
     # --- the race --------------------------------------------------------------------------
@@ -135,12 +150,12 @@ class Racing:
             alive[self._index[vid]] = False
         return alive
 
-    def _note(self, variant_id: str, seed: int, value: float, finished: bool) -> None:
-        i = self._index[variant_id]
+    def _note(self, trial_key: str, value: float, finished: bool) -> None:
+        cell = self._cell[trial_key]
         loss = to_loss(value, self.plan.direction) if finished else math.nan
-        self._failed[i, seed] = not math.isfinite(loss)
-        self._losses[i, seed] = loss
-        self._ended[i, seed] = True
+        self._failed[cell] = not math.isfinite(loss)
+        self._losses[cell] = loss
+        self._ended[cell] = True
 
     def _deal(self, seeds: int) -> None:
         """Give every survivor seeds up to `seeds` (queued unless finished already)."""
@@ -149,7 +164,8 @@ class Racing:
         for i in range(len(self._ids)):
             pending = self._pending.get(i, {})
             if alive[i]:
-                self._queue.extend(pending.pop(s) for s in sorted(pending) if s < seeds)
+                for seed in [s for s in sorted(pending) if s < seeds]:
+                    self._queue.extend(pending.pop(seed))
 
     def _advance(self) -> None:
         """Read every seed the survivors have all ended; deal the next round when due."""
@@ -168,8 +184,10 @@ class Racing:
     def _judge(self) -> None:
         losses = self._losses[:, : self.read].copy()
         first = self._losses[:, : self.rule.first]  # complete: every placement ended it
-        worst = float(first[np.isfinite(first)].max()) if np.isfinite(first).any() else 0.0
-        losses[self._failed[:, : self.read]] = worst
+        for d in range(losses.shape[2]):  # a failure: its dataset's worst first-stage loss
+            seen = first[..., d][np.isfinite(first[..., d])]
+            losses[..., d][self._failed[:, : self.read, d]] = float(seen.max()) if seen.size else 0
+        losses = losses.mean(axis=2)  # one dataset: its own losses, unchanged
         result = race(losses, self.rule)
         for i in np.flatnonzero(result.eliminated_at):
             vid = self._ids[i]
@@ -187,7 +205,8 @@ class Racing:
 @dataclass(frozen=True)
 class Standing:
     """Where a search stands: the selected placements (names), the eliminated ones (name,
-    seeds, why), the seeds read, whether the race is over, and its alpha and margin."""
+    seeds, why), the seeds read, whether the race is over, its alpha and margin, and the
+    datasets it raced on (several: the race is on the mean over them)."""
 
     selected: tuple[str, ...]
     eliminated: tuple[tuple[str, int, str], ...]
@@ -195,12 +214,16 @@ class Standing:
     over: bool
     alpha: float
     margin: float  # compare.margin: a ratio, 0.05 = 5%
+    datasets: tuple[str, ...] = ()  # the names under `datasets:`; () for a `data:` config
 
     def guarantee(self) -> str:
         level, margin = f"{100 * (1 - self.alpha):g}%", f"{100 * self.margin:g}%"
+        scale = "mean log metric"
+        if len(self.datasets) > 1:
+            scale += f" over the {len(self.datasets)} datasets, each weighing the same"
         return (
-            f"with probability >= {level} the selected set holds the best placement (by mean "
-            f"log metric) when it leads the others by >= {margin}, and each placement within "
+            f"with probability >= {level} the selected set holds the best placement (by "
+            f"{scale}) when it leads the others by >= {margin}, and each placement within "
             f"{margin} of the best is kept with probability >= {level}"
         )
 
@@ -217,4 +240,5 @@ def standing(racing: Racing) -> Standing:
         over=racing.read >= racing.rule.last or int(alive.sum()) == 1,
         alpha=racing.rule.alpha,
         margin=config.compare.margin,
+        datasets=racing.plan.datasets,
     )
