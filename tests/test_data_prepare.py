@@ -170,6 +170,76 @@ def test_persistence_repeats_the_last_observed_target(indexed_csv):
     np.testing.assert_allclose(last[:, 0], x_pos + 0.5, atol=1e-3)
 
 
+def _csv(folder: Path, values: dict[str, np.ndarray]) -> Path:
+    pd.DataFrame(values).to_csv(folder / "s.csv", index=False)
+    return folder
+
+
+@pytest.mark.parametrize(("horizon", "stride"), [(1, 1), (5, 2), (14, 3)])
+def test_seasonal_naive_is_exact_on_a_periodic_series_and_reads_only_the_window(
+    tmp_path: Path, horizon: int, stride: int
+) -> None:
+    rows = np.arange(400)
+    periodic = np.sin(2 * np.pi * rows / 12) + 0.3 * np.cos(2 * np.pi * rows / 4)
+    folder = _csv(tmp_path, {"y": periodic.round(6), "pos": rows.astype(float)})
+    ds = prepare(spec(window=12, horizon=horizon, stride=stride, targets=["y"]), folder)
+    for name in ("train", "test"):
+        split = ds.split(name)
+        naive = ds.seasonal_naive(name, 12)
+        assert naive.shape == split.y.shape
+        np.testing.assert_allclose(naive, split.y, atol=1e-5)  # a season back is the same value
+    # on the row index the forecast of step j is the row j - 12·ceil(j/12) before the next one:
+    # never past the window's last row, never before its first
+    index = prepare(spec(window=12, horizon=horizon, stride=stride, targets=["pos"]), folder)
+    split = index.split("val")
+    read = np.round(index.to_original(index.seasonal_naive("val", 12)))
+    first = positions(index, split.x[:, 0, 1], 1)[:, None]
+    last = positions(index, split.x[:, -1, 1], 1)[:, None]
+    assert (read >= first).all() and (read <= last).all()
+    steps = np.arange(1, horizon + 1)
+    np.testing.assert_allclose(read, last + steps - 12 * np.ceil(steps / 12))
+
+
+def test_the_linear_baseline_recovers_a_linear_recursion_and_goes_where_it_cannot_fit(
+    tmp_path: Path,
+) -> None:
+    rows = np.arange(600)
+    # two sinusoids follow a linear recursion of order 4 exactly: a linear forecast from a
+    # window of 6 nails them (up to the noise); the last value does not
+    series = np.sin(rows / 5) + 0.5 * np.sin(rows / 2.3)
+    series += np.random.default_rng(0).normal(0, 1e-3, rows.size)
+    folder = _csv(tmp_path, {"y": series.round(8)})
+    ds = prepare(spec(window=6, targets=["y"]), folder)
+    test = ds.split("test")
+    fitted = ds.linear_forecast("test")
+    assert fitted is not None and fitted.shape == test.y.shape
+    linear_rmse = float(np.sqrt(np.mean((fitted - test.y) ** 2)))
+    persistence_rmse = float(np.sqrt(np.mean((ds.persistence("test") - test.y) ** 2)))
+    assert linear_rmse < 0.1 * persistence_rmse
+    # more coefficients (window x features + 1 = 361) than train windows (420 - 60): none
+    extra = {f"x{i}": np.random.default_rng(i).normal(size=rows.size) for i in range(5)}
+    wide = prepare(spec(window=60, targets=["y"]), _csv(tmp_path, {"y": series, **extra}))
+    assert wide.features == 6 and wide.split("train").n == 360
+    assert wide.linear_forecast("test") is None
+
+
+def test_season_is_checked_against_the_window_and_kept_out_of_the_fingerprint(
+    tmp_path: Path,
+) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="season 24 is longer than the window 12"):
+        spec(window=12, season=24)
+    with pytest.raises(ValidationError, match="season applies to forecasting only"):
+        ADAPTER.validate_python(
+            {"source": "synthetic", "generator": "shapes", "length": 40, "season": 4}
+        )
+    folder = _csv(tmp_path, {"y": np.arange(100.0)})
+    plain = prepare(spec(window=12, targets=["y"]), folder)
+    seasonal = prepare(spec(window=12, season=12, targets=["y"]), folder)
+    assert plain.fingerprint == seasonal.fingerprint  # a season set later retrains nothing
+
+
 def test_to_original_inverts_the_target_scaling(indexed_csv):
     ds = prepare(spec(targets=["next"], horizon=2), indexed_csv)
     y = ds.to_original(ds.split("train").y)

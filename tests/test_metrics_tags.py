@@ -44,7 +44,11 @@ def test_selectable_metrics_per_task() -> None:
     assert CLASSIFY_METRICS == ("test_accuracy", "test_macro_f1", "test_log_loss", "val_loss")
     assert default_metric("forecast") == "test_rmse"
     assert default_metric("classify") == "test_accuracy"
-    assert metrics.persistence_metric_for("test_rmse") == "persistence_rmse"
+    assert metrics.baseline_metric_for("test_rmse") == "persistence_rmse"
+    assert metrics.baseline_metric_for("test_mae_orig", metrics.LINEAR) == "linear_mae_orig"
+    for baseline in metrics.BASELINES:  # every baseline's twin of every forecast metric exists
+        for metric in ("test_rmse", "test_mse", "test_mae", "test_rmse_orig"):
+            assert metrics.baseline_metric_for(metric, baseline) in metrics.METRICS
 
 
 def test_every_catalogue_entry_is_complete() -> None:
@@ -73,7 +77,10 @@ def test_constants_name_catalogue_entries() -> None:
         if attr.isupper() and isinstance(value, str) and attr not in ("LR",):
             families = (f"{value}.<layer>", f"{value}.<variant>", f"{value}.<i>")
             prefix = value.endswith("_") and any(name.startswith(value) for name in METRICS)
-            assert value in METRICS or prefix or any(f in METRICS for f in families), attr
+            baseline = f"{value}_rmse" in METRICS  # a forecasting baseline's metric prefix
+            assert value in METRICS or prefix or baseline or any(f in METRICS for f in families), (
+                attr
+            )
 
 
 def test_every_tag_constant_is_in_the_table() -> None:

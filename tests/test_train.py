@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bnplace.run.sweep import plan_sweep
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 CONFIG = """
 experiment: one-trial
-data: {source: synthetic, generator: sine_mix, length: 300, features: 2, window: 12}
+data: {source: synthetic, generator: sine_mix, length: 300, features: 2, window: 12, season: 12}
 model:
   - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
   - lstm: {id: lstm, units: 4}
@@ -44,6 +45,21 @@ def test_every_trial_records_the_variance_through_depth_after_training(results) 
         trained = [k for k in result.metrics if k.startswith("trained_var.")]
         assert {"trained_var.conv__conv1d", "trained_var.lstm__lstm"} <= set(trained)
         assert all(result.metrics[k] >= 0 for k in trained)
+
+
+def test_every_trial_scores_the_baselines_on_its_test_windows(results) -> None:
+    """Persistence, the linear forecast and (data.season: 12) the seasonal naive one: the same
+    figures for every variant (they do not depend on the model), in both units."""
+    names = [
+        f"{baseline}_{figure}{units}"
+        for baseline in ("persistence", "linear", "seasonal_naive")
+        for figure in ("rmse", "mse", "mae")
+        for units in ("", "_orig")
+    ]
+    seen = [{n: result.metrics[n] for n in names} for result in results.values()]
+    assert all(np.isfinite(list(s.values())).all() for s in seen)
+    assert all(s == seen[0] for s in seen)
+    assert seen[0]["linear_rmse"] == pytest.approx(seen[0]["linear_mse"] ** 0.5)
 
 
 def test_training_mode_diagnostics_only_where_training_mode_differs(results) -> None:

@@ -25,6 +25,18 @@ if TYPE_CHECKING:
 Row: TypeAlias = "Mapping[str, Any] | ComparisonRow"
 
 DASH = "—"
+# The forecasting baselines' columns (`bnplace.names.metrics.BASELINES`): table headers, and
+# the caption's and report's longer names.
+BASELINE_LABELS = {
+    "persistence": "persistence",
+    "linear": "linear",
+    "seasonal_naive": "seas. naive",
+}
+BASELINE_NOTES = {
+    "persistence": "persistence baseline (last value)",
+    "linear": "linear baseline (least squares on the window)",
+    "seasonal_naive": "seasonal naive baseline (one season back)",
+}
 
 
 # The terminal style of each verdict (rich markup), shared by every rich table.

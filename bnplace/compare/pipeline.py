@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from bnplace.compare.comparison import Comparison
 from bnplace.names.errors import TrackingError, did_you_mean
+from bnplace.names.metrics import BASELINES
 from bnplace.names.states import FINISHED, MISSING
 
 if TYPE_CHECKING:
@@ -379,7 +380,7 @@ def _write_outputs(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
 def _relative_to_baseline(comparison: Comparison) -> tuple[pd.DataFrame, pd.DataFrame, str]:
     """Several datasets: each trial's metric in % of the baseline's mean on its own dataset (a
     dataset's seeds numbered apart from another's, so seeds pair within a dataset only), the
-    table with that metric's per-variant mean and no raw persistence, and the metric's name."""
+    table with that metric's per-variant mean and no raw baselines, and the metric's name."""
     import numpy as np
     import pandas as pd
     from scipy import stats as st
@@ -398,7 +399,7 @@ def _relative_to_baseline(comparison: Comparison) -> tuple[pd.DataFrame, pd.Data
     grouped = trials[ok].groupby("variant")[name]
     mean, sem, n = grouped.mean(), grouped.sem(), grouped.count()
     half = sem * st.t.ppf(0.975, (n - 1).clip(lower=1))  # the mean's 95% t-interval
-    table = comparison.table.drop(columns=["persistence"], errors="ignore")
+    table = comparison.table.drop(columns=list(BASELINES), errors="ignore")
     of = table["variant"]
     table = table.assign(
         mean=of.map(mean).astype(float),

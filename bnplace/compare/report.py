@@ -30,6 +30,7 @@ from bnplace.compare.datasets_report import rule_for
 from bnplace.compare.datasets_report import sections as dataset_sections
 from bnplace.compare.datasets_report import to_dict as datasets_dict
 from bnplace.compare.format import (
+    BASELINE_NOTES,
     DASH,
     effect_text,
     failed_text,
@@ -44,6 +45,7 @@ from bnplace.compare.format import (
 from bnplace.compare.side import CHOSEN, DIAGNOSTICS, range_labels
 from bnplace.compare.table import display_columns
 from bnplace.names.errors import BnplaceError
+from bnplace.names.metrics import BASELINES
 from bnplace.stats.verdicts import T
 
 if TYPE_CHECKING:
@@ -263,7 +265,7 @@ def _comparison_grid(comparison: Comparison) -> Grid:
 
 def _side_grid(comparison: Comparison) -> Grid | None:
     wanted = [
-        ("persistence", "persistence (last value)"),
+        *((b, BASELINE_NOTES[b].replace(" baseline", "")) for b in BASELINES),
         ("time_per_epoch_s", "s/epoch"),
         ("train_time_s", "train s"),
         ("chosen_learning_rate", "chosen learning rate: median [seed range]"),
@@ -281,7 +283,7 @@ def _side_grid(comparison: Comparison) -> Grid | None:
     present = [
         (c, h)
         for c, h in wanted
-        if c in comparison.table.columns and not (several and c == "persistence")
+        if c in comparison.table.columns and not (several and c in BASELINES)
     ]
     if not present:
         return None
@@ -366,7 +368,7 @@ def sections(comparison: Comparison) -> list[Section]:
         )
     side = _side_grid(comparison)
     if side is not None:
-        out.append(Section("Cost, persistence and diagnostics (means over finished seeds)", [side]))
+        out.append(Section("Cost, baselines and diagnostics (means over finished seeds)", [side]))
     fails = [
         [str(r["variant"]), str(r["reason"]), str(int(r["n"]))]
         for r in rows_of(comparison.failures)

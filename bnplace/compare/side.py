@@ -1,4 +1,4 @@
-"""The columns beside the main metric in the per-variant table: cost, persistence, diagnostics.
+"""The columns beside the main metric in the per-variant table: cost, baselines, diagnostics.
 
 In: a trials table (checked by `compare.stats`: variant, seed, status, one column per metric),
 the main metric and the variants in order. Out: one row per variant with the means (medians
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import pandas as pd
 
 from bnplace.names import metrics
-from bnplace.names.metrics import persistence_metric_for
+from bnplace.names.metrics import BASELINES, baseline_metric_for
 from bnplace.names.states import FINISHED
 
 # Metrics shown beside the main metric when the trials carry them: (column, summary, label).
@@ -42,15 +42,17 @@ def range_labels(column: str) -> tuple[str, str]:
 def side_metrics(trials: pd.DataFrame, metric: str, *, variants: Sequence[str]) -> pd.DataFrame:
     """Cost, persistence and BN-diagnostic columns per variant, over finished trials.
 
-    Columns (each only when the trials carry it): persistence (mean of the persistence twin of
-    `metric`, e.g. persistence_rmse for test_rmse), time_per_epoch_s, train_time_s, epochs_run
+    Columns (each only when the trials carry it): the forecasting baselines persistence, linear
+    and seasonal_naive (means of the baseline's twin of `metric`, e.g. persistence_rmse for
+    test_rmse), time_per_epoch_s, train_time_s, epochs_run
     (means), params (median), and the `DIAGNOSTICS` (means, and their range over seeds as
     `range_labels`). The trials table is the one `compare.stats` checked.
     """
     names = list(variants)
     finished = trials[trials["status"].astype(str) == FINISHED]
     out = pd.DataFrame({"variant": names})
-    specs = [(persistence_metric_for(metric), "mean", "persistence"), *SIDE_METRICS]
+    baselines = [(baseline_metric_for(metric, b), "mean", b) for b in BASELINES]
+    specs = [*baselines, *SIDE_METRICS]
     for column in (*DIAGNOSTICS, *CHOSEN):
         lo, hi = range_labels(column)
         centre = "median" if column in CHOSEN else "mean"

@@ -28,7 +28,7 @@ from bnplace.compare.paired import compare_pairs, persistence_skill
 from bnplace.compare.rows import ComparisonRow, Verdicts, frame_of
 from bnplace.compare.side import side_metrics
 from bnplace.names.errors import DataError
-from bnplace.names.metrics import direction_for, persistence_metric_for
+from bnplace.names.metrics import baseline_metric_for, direction_for
 from bnplace.names.states import FINISHED, KILLED, RUNNING
 from bnplace.stats.pairing import values_by_seed
 from bnplace.stats.sequential import Decision
@@ -318,7 +318,7 @@ def _variant_table(
     versus = comparisons[comparisons["origin"] == "baseline"]
     versus = versus.assign(variant=versus["a"])[["variant", *VERSUS_BASELINE]]
     side = side_metrics(trials, metric, variants=names)
-    skill = persistence_skill(trials, metric, persistence_metric_for(metric), names, design.alpha)
+    skill = persistence_skill(trials, metric, baseline_metric_for(metric), names, design.alpha)
 
     table = summary.merge(versus, on="variant", how="left").merge(side, on="variant", how="left")
     if skill["skill"].notna().any():

@@ -15,6 +15,8 @@ import numpy as np
 
 from bnplace.compare.datasets_report import rule_for
 from bnplace.compare.format import (
+    BASELINE_LABELS,
+    BASELINE_NOTES,
     DASH,
     VERDICT_STYLES,
     effect_text,
@@ -27,6 +29,7 @@ from bnplace.compare.format import (
     verdict_text,
 )
 from bnplace.compare.rows import ComparisonRow, of_origin
+from bnplace.names.metrics import BASELINES
 
 if TYPE_CHECKING:
     from rich.console import JustifyMethod
@@ -77,8 +80,9 @@ def display_columns(comparison: Comparison, *, compact: bool = False) -> list[Co
         ]
         if "mean_rank" in table.columns:
             cols.append(_col("mean rank", lambda r: fmt_num(r["mean_rank"], 3)))
-        if "persistence" in table.columns:
-            cols.append(_col("persistence", lambda r: fmt_num(r["persistence"])))
+        for baseline in BASELINES:  # forecasting baselines on the same test windows
+            if baseline in table.columns:
+                cols.append(_col(BASELINE_LABELS[baseline], _baseline_text(baseline)))
         if "skill" in table.columns:
             cols.append(_col("skill vs persistence", skill_text))
     if "chosen_learning_rate" in table.columns:  # `learning_rate: {choose: [...]}`
@@ -247,14 +251,19 @@ def render_table(comparison: Comparison) -> ComparisonTable:
     return ComparisonTable(comparison)
 
 
+def _baseline_text(column: str) -> Callable[[Mapping[str, Any]], str]:
+    return lambda r: fmt_num(r[column])
+
+
 def _caption(comparison: Comparison) -> str:
     lines = [rule_for(comparison) + " Δ% = variant relative to baseline, paired by seed."]
-    if "persistence" in comparison.table.columns:
-        pers = comparison.table["persistence"].dropna()
-        if len(pers):
-            lines.append(
-                f"persistence baseline (last value): {comparison.metric} {fmt_num(pers.mean())}"
-            )
+    for baseline in BASELINES:
+        if baseline in comparison.table.columns:
+            values = comparison.table[baseline].dropna()
+            if len(values):
+                lines.append(
+                    f"{BASELINE_NOTES[baseline]}: {comparison.metric} {fmt_num(values.mean())}"
+                )
     fr = comparison.friedman
     if fr is not None:
         lines.append(

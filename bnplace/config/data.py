@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -112,6 +112,13 @@ class _Windowing(Strict):
     stride: int = Field(
         1, ge=1, le=MAX_WINDOW, description="step between consecutive windows (forecasting)"
     )
+    season: int | None = Field(
+        None,
+        ge=2,
+        le=MAX_WINDOW,
+        description="steps per seasonal cycle (forecasting; at most the window): trials also "
+        "log the seasonal-naive baseline (each step's value one season before)",
+    )
     split: Split = Split()
     standardize: bool = Field(
         True,
@@ -122,6 +129,19 @@ class _Windowing(Strict):
     scale_targets: bool = Field(
         True, description="z-score forecasting targets with train-split statistics"
     )
+
+    @model_validator(mode="after")
+    def _season_fits_the_window(self) -> Self:
+        """The seasonal-naive baseline reads the last season from the input window."""
+        if self.season is not None and self.task != "forecast":
+            raise ValueError("season applies to forecasting only (the seasonal-naive baseline)")
+        if self.season is not None and self.season > self.window:
+            raise ValueError(
+                f"season {self.season} is longer than the window {self.window}: the "
+                "seasonal-naive baseline reads the last season from the input window; "
+                "widen the window or drop season"
+            )
+        return self
 
 
 class SyntheticData(_Windowing):

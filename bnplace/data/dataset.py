@@ -2,9 +2,10 @@
 
 In: arrays made by `bnplace.data.prepare` (already split and scaled). Out: `Dataset`, a frozen,
 picklable value that holds the split SERIES for forecasting (not materialised windows) and
-hands out windows lazily as zero-copy views (`SplitData`), the persistence baseline, the inverse
-target scaling, and a JSON-ready `summary()`. Also `format_summary`, the text `bnplace data`
-shows. Nothing here reads files or imports TensorFlow.
+hands out windows lazily as zero-copy views (`SplitData`), the baselines (persistence, seasonal
+naive, a least-squares linear forecast from the window), the inverse target scaling, and a
+JSON-ready `summary()`. Also `format_summary`, the text `bnplace data` shows. Nothing here reads
+files or imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from bnplace.config.data import Task
 from bnplace.names.errors import DataError
 
 SPLITS = ("train", "val", "test")
+# The linear baseline's train design matrix is built in memory: at most this many values
+# (160 MB of float64); a bigger window x features x windows goes without it.
+LINEAR_MAX_VALUES = 20_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,6 +138,40 @@ class Dataset:
         n, w, s = self.n_windows(name), self.window, self.stride
         last = part.targets[w - 1 : w - 1 + (n - 1) * s + 1 : s]  # (n, targets)
         return np.tile(last, (1, self.horizon)).astype(np.float32)
+
+    def seasonal_naive(self, name: str, season: int) -> np.ndarray:
+        """Each target's value one season before each forecast step (scaled, y's shape): step j
+        (1-based) of window i reads row i·stride + window − 1 + j − season·⌈j/season⌉, the
+        latest row of the same phase inside the window (`season` ≤ window, a config check)."""
+        self._forecast_only("seasonal_naive")
+        part = self.part(name)
+        assert part.targets is not None
+        n, w, s = self.n_windows(name), self.window, self.stride
+        steps = np.arange(1, self.horizon + 1)
+        back = season * -(-steps // season)  # season · ceil(j / season)
+        rows = np.arange(n)[:, None] * s + (w - 1) + (steps - back)[None, :]  # (n, horizon)
+        return part.targets[rows].reshape(n, self.outputs).astype(np.float32)
+
+    def linear_forecast(self, name: str) -> np.ndarray | None:
+        """A least-squares linear forecast from the whole input window (every step of every
+        feature, and an intercept), fitted on the train split's windows (scaled, y's shape).
+        None where it is no baseline or too big to fit here: fewer train windows than
+        coefficients, or more than LINEAR_MAX_VALUES values in the train design matrix."""
+        self._forecast_only("linear_forecast")
+        train = self.split("train")
+        coefficients = self.window * self.features + 1
+        if train.n < coefficients or train.n * coefficients > LINEAR_MAX_VALUES:
+            return None
+
+        def design(x: np.ndarray) -> np.ndarray:
+            flat = x.reshape(len(x), -1).astype(np.float64)
+            return np.hstack([flat, np.ones((len(x), 1))])
+
+        try:
+            fitted, *_ = np.linalg.lstsq(design(train.x), train.y.astype(np.float64), rcond=None)
+        except np.linalg.LinAlgError:
+            return None
+        return (design(self.split(name).x) @ fitted).astype(np.float32)
 
     def to_original(self, y: np.ndarray) -> np.ndarray:
         """Undo the target scaling of forecasts shaped (..., outputs) or (..., targets)."""

@@ -352,9 +352,10 @@ def fingerprint(section: DataConfig, names: object, arrays: list[np.ndarray]) ->
     """Hex digest of the data section (without its file location), names and the loaded values."""
     digest = hashlib.sha256(FORMAT_VERSION.encode())
     # how the file is read (not what it holds) stays out: the loaded values are hashed below,
-    # and existing stores keep their fingerprints
+    # and existing stores keep their fingerprints; so does `season`, which only adds a baseline
+    # metric (a season set later does not retrain finished trials)
     described = section.model_dump(
-        mode="json", exclude={"path", "encoding", "decimal", "thousands"}
+        mode="json", exclude={"path", "encoding", "decimal", "thousands", "season"}
     )
     digest.update(json.dumps(described, sort_keys=True).encode())
     digest.update(json.dumps(names).encode())

@@ -8,7 +8,8 @@ name, also a Keras history name such as `val_accuracy`), `default_metric`, `sele
 names `compare.metric` accepts for a task), `aggregate_name` (a variant's `<metric>_mean`,
 `_sd`, `_min`, `_max`), `on_dataset` (its twin on one of several datasets),
 `POOLED_METRICS` (the pooled comparison's), `open_comparisons_on` and `seeds_given` (the
-per-look metrics of seeds on demand, per dataset with several) and `persistence_metric_for`.
+per-look metrics of seeds on demand, per dataset with several), the forecasting `BASELINES` and
+`baseline_metric_for`.
 A name with `<layer>` stands for a family, one metric per layer (`bn_shift.<layer>` is
 `bn_shift.conv__batch_norm`).
 """
@@ -62,6 +63,18 @@ _CATALOGUE = (
     _M("persistence_rmse_orig", "min", "forecast", "orig", "eval", "persistence RMSE, own units"),
     _M("persistence_mse_orig", "min", "forecast", "orig^2", "eval", "persistence MSE, own units"),
     _M("persistence_mae_orig", "min", "forecast", "orig", "eval", "persistence MAE, own units"),
+    _M("linear_rmse", "min", "forecast", "std", "eval", "RMSE of a least-squares linear forecast"),
+    _M("linear_mse", "min", "forecast", "std^2", "eval", "linear baseline MSE"),
+    _M("linear_mae", "min", "forecast", "std", "eval", "linear baseline MAE"),
+    _M("linear_rmse_orig", "min", "forecast", "orig", "eval", "linear baseline RMSE, own units"),
+    _M("linear_mse_orig", "min", "forecast", "orig^2", "eval", "linear baseline MSE, own units"),
+    _M("linear_mae_orig", "min", "forecast", "orig", "eval", "linear baseline MAE, own units"),
+    _M("seasonal_naive_rmse", "min", "forecast", "std", "eval", "RMSE of last season's value"),
+    _M("seasonal_naive_mse", "min", "forecast", "std^2", "eval", "seasonal naive MSE"),
+    _M("seasonal_naive_mae", "min", "forecast", "std", "eval", "seasonal naive MAE"),
+    _M("seasonal_naive_rmse_orig", "min", "forecast", "orig", "eval", "seasonal naive RMSE, own"),
+    _M("seasonal_naive_mse_orig", "min", "forecast", "orig^2", "eval", "seasonal naive MSE, own"),
+    _M("seasonal_naive_mae_orig", "min", "forecast", "orig", "eval", "seasonal naive MAE, own"),
     _M("test_accuracy", "max", "classify", "fraction", "eval", "windows classified right", True),
     _M("test_macro_f1", "max", "classify", "fraction", "eval", "F1 averaged over classes", True),
     _M("test_log_loss", "min", "classify", "nats", "eval", "mean negative log-likelihood", True),
@@ -124,6 +137,11 @@ BN_SHIFT, BN_TRAIN_VS_INFER = "bn_shift", "bn_train_vs_infer"
 N_FINISHED, N_FAILED = "n_finished", "n_failed"
 OPEN_COMPARISONS, SEEDS = "open_comparisons", "seeds"  # the sweep run's per-look metrics
 SURVIVORS = "search.survivors"  # a search's sweep run: placements still in, step = seeds read
+# The forecasting baselines each trial also scores on its test windows (prefixes of their
+# metrics: persistence_rmse, ...): the last value, a least-squares linear forecast from the
+# window, and (with `data.season`) the value one season before.
+PERSISTENCE, LINEAR, SEASONAL_NAIVE = "persistence", "linear", "seasonal_naive"
+BASELINES = (PERSISTENCE, LINEAR, SEASONAL_NAIVE)
 # A variant's aggregates of the main metric over its finished trials, besides N_FINISHED and
 # N_FAILED: f"{metric}_{stat}" (`aggregate_name`), e.g. test_rmse_mean. Not in METRICS: their
 # direction is the metric's own (sd aside).
@@ -194,6 +212,7 @@ def seeds_given(variant_id: str, dataset: str = "") -> str:
     return f"{SEEDS}.{dataset}.{variant_id}" if dataset else f"{SEEDS}.{variant_id}"
 
 
-def persistence_metric_for(metric: str) -> str:
-    """The persistence-baseline column matching a forecast metric: test_rmse -> persistence_rmse."""
-    return "persistence_" + metric.removeprefix("test_")
+def baseline_metric_for(metric: str, baseline: str = "persistence") -> str:
+    """A baseline's column matching a forecast metric (`BASELINES`): test_rmse ->
+    persistence_rmse, linear_rmse or seasonal_naive_rmse."""
+    return f"{baseline}_" + metric.removeprefix("test_")

@@ -209,7 +209,8 @@ class TrialRunner:
             return failed_result(
                 trial, watch.stop_reason, metrics=fitted.timing, history=history, tags=trial_tags
             )
-        metrics = {**fitted.timing, **_evaluate(model, dataset, train.batch_size)}
+        season = getattr(trial.config.section, "season", None)
+        metrics = {**fitted.timing, **_evaluate(model, dataset, train.batch_size, season)}
         if not all(math.isfinite(v) for v in metrics.values()):
             trial_tags[tags.TRACES] = str(traces(model) - fitted.traced_before)
             return failed_result(trial, DIVERGED, metrics=metrics, history=history, tags=trial_tags)
@@ -338,7 +339,12 @@ def _callbacks(train: Train) -> list[keras.callbacks.Callback]:
     return callbacks
 
 
-def _evaluate(model: keras.Model, dataset: Dataset, batch_size: int) -> dict[str, float]:
+def _evaluate(
+    model: keras.Model, dataset: Dataset, batch_size: int, season: int | None = None
+) -> dict[str, float]:
+    """Test metrics of the model, and (forecasting) of the baselines on the same windows:
+    persistence, a least-squares linear forecast from the window and, with a season, the
+    seasonal naive forecast; a baseline's non-finite figure is left out (never a failed trial)."""
     test = dataset.split("test")
     feed = tf_dataset(dataset, "test", max(batch_size, 256), targets=False)
     predicted = np.asarray(model.predict(feed, verbose=0))
@@ -348,12 +354,20 @@ def _evaluate(model: keras.Model, dataset: Dataset, batch_size: int) -> dict[str
     metrics |= regression_metrics(
         dataset.to_original(test.y), dataset.to_original(predicted), "test", "_orig"
     )
-    persistence = dataset.persistence("test")
-    baseline = regression_metrics(test.y, persistence, "persistence")
-    baseline |= regression_metrics(
-        dataset.to_original(test.y), dataset.to_original(persistence), "persistence", "_orig"
-    )
-    return metrics | baseline
+    baselines = {
+        m.PERSISTENCE: dataset.persistence("test"),
+        m.LINEAR: dataset.linear_forecast("test"),
+        m.SEASONAL_NAIVE: dataset.seasonal_naive("test", season) if season else None,
+    }
+    for name, forecast in baselines.items():
+        if forecast is None:
+            continue
+        figures = regression_metrics(test.y, forecast, name)
+        figures |= regression_metrics(
+            dataset.to_original(test.y), dataset.to_original(forecast), name, "_orig"
+        )
+        metrics |= {k: v for k, v in figures.items() if math.isfinite(v)}
+    return metrics
 
 
 def regression_metrics(
