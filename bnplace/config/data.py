@@ -45,6 +45,15 @@ PACKAGED_DATASETS: dict[str, tuple[str, str, str]] = {
     ),
     "austres": ("forecast", "pmdarima", "Australian residents, quarterly 1971-1993, 89 points"),
     "msft": ("forecast", "pmdarima", "Microsoft daily close 1986-2017, 7,983 points"),
+    "ausbeer": ("forecast", "pmdarima", "Australian beer production, quarterly, 212 points"),
+    "co2": ("forecast", "statsmodels", "Mauna Loa CO2, weekly 1958-2001, 2,284 points"),
+    "elnino": ("forecast", "statsmodels", "El Nino sea surface temperature, monthly 1950-2010"),
+    "us_unemployment": ("forecast", "statsmodels", "US unemployment rate, quarterly 1959-2009"),
+    "us_inflation": ("forecast", "statsmodels", "US inflation rate, quarterly 1959-2009"),
+    "us_tbill": ("forecast", "statsmodels", "US 3-month T-bill rate, quarterly 1959-2009"),
+    "us_consumption": ("forecast", "aeon", "US consumption, % change, quarterly 1970-2016"),
+    "us_production": ("forecast", "aeon", "US industrial production, % change, quarterly"),
+    "us_savings": ("forecast", "aeon", "US personal savings, % change, quarterly 1970-2016"),
     "italy_power_demand": ("classify", "aeon", "UCR ItalyPowerDemand: 1,096 x 24 steps, 2 classes"),
     "gunpoint": ("classify", "aeon", "UCR GunPoint: 200 x 150 steps, 2 classes"),
     "arrow_head": ("classify", "aeon", "UCR ArrowHead: 211 x 251 steps, 3 classes"),
@@ -57,6 +66,11 @@ PACKAGED_DATASETS: dict[str, tuple[str, str, str]] = {
         "classify",
         "aeon",
         "UEA JapaneseVowels: 640 x 7-29 steps x 12 channels, 9 classes (left-padded to 29)",
+    ),
+    "pickup_gesture": (
+        "classify",
+        "aeon",
+        "UCR PickupGestureWiimoteZ: 100 x 29-361 steps, 10 classes (left-padded to 361)",
     ),
 }
 

@@ -1,9 +1,10 @@
 """Real series that ship inside PyPI packages (the optional extra `packaged`); no network.
 
 In: a `PackagedData` data section (its name already checked against `PACKAGED_DATASETS`). Out: a
-`RawSeries` (pmdarima's taylor, sunspots, wineind, lynx, airpassengers, heartrate,
-woolyrnq, austres, msft: all bundled with the package) or `RawSequences` (UCR/UEA datasets
-bundled with aeon; the official train and test parts are joined, and `prepare` splits them with the
+`RawSeries` (pmdarima's taylor, sunspots, wineind, lynx, airpassengers, heartrate, woolyrnq,
+austres, msft, ausbeer; statsmodels' co2, elnino and three US macrodata columns; three channels
+of aeon's uschange: all bundled with the packages) or `RawSequences` (UCR/UEA datasets bundled
+with aeon; the official train and test parts are joined, and `prepare` splits them with the
 config's fractions). A missing package raises `MissingExtraError` naming the extra.
 Variable-length sequences (JapaneseVowels) are left-padded with their first value, so the
 last step of every sequence is real data.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -68,6 +70,7 @@ def _pmdarima(column: str, origin: str, time_format: str = "") -> Callable[[str]
     def load_pmdarima(name: str) -> RawSeries:
         import pandas as pd
 
+        warnings: tuple[str, ...] = ()
         datasets = _module("pmdarima.datasets", "pmdarima", name)
         if name == "msft":  # a frame of daily prices: the close, dated
             frame = datasets.load_msft()
@@ -76,6 +79,10 @@ def _pmdarima(column: str, origin: str, time_format: str = "") -> Callable[[str]
         else:
             series = getattr(datasets, f"load_{name}")(as_series=True)
             values = series.to_numpy(dtype=np.float64)
+            ended = int(np.flatnonzero(np.isfinite(values))[-1]) + 1  # ausbeer ends in a NaN
+            if ended < values.size:
+                warnings = (f"the last {values.size - ended} value(s), missing, left out",)
+                series, values = series.iloc[:ended], values[:ended]
             time = None
             if time_format:
                 stamps = pd.Series(series.index).astype(str)
@@ -92,9 +99,83 @@ def _pmdarima(column: str, origin: str, time_format: str = "") -> Callable[[str]
             target_names=(column,),
             origin=f"pmdarima {name} ({origin})",
             time=time,
+            warnings=warnings,
         )
 
     return load_pmdarima
+
+
+def _quarters(first_year: int, count: int) -> np.ndarray:
+    """Quarter starts from Q1 of `first_year`, as datetime64[ns]."""
+    import pandas as pd
+
+    periods = pd.period_range(f"{first_year}Q1", periods=count, freq="Q")
+    return periods.to_timestamp().to_numpy().astype("datetime64[ns]")
+
+
+def _one_column(name: str, column: str, values: np.ndarray, origin: str, **more: Any) -> RawSeries:
+    return RawSeries(
+        values=np.asarray(values, dtype=np.float64)[:, None],
+        columns=(column,),
+        feature_names=(column,),
+        target_names=(column,),
+        origin=f"{origin} ({PACKAGED_DATASETS[name][2]})",
+        **more,
+    )
+
+
+def _co2(name: str) -> RawSeries:
+    """Weekly Mauna Loa CO2; its 59 missing weeks are filled by linear interpolation (said)."""
+    datasets = _module("statsmodels.datasets", "statsmodels", name)
+    series = datasets.co2.load_pandas().data["co2"]
+    gaps = int(series.isna().sum())
+    filled = series.interpolate(method="linear", limit_direction="both")
+    time = series.index.to_numpy().astype("datetime64[ns]")
+    warnings = (f"{gaps} missing weekly values filled by linear interpolation",) if gaps else ()
+    return _one_column(
+        name, "co2_ppm", filled.to_numpy(), "statsmodels co2", time=time, warnings=warnings
+    )
+
+
+def _elnino(name: str) -> RawSeries:
+    """Monthly sea surface temperatures, a row per year in the package: read month by month."""
+    import pandas as pd
+
+    datasets = _module("statsmodels.datasets", "statsmodels", name)
+    frame = datasets.elnino.load_pandas().data
+    values = frame.drop(columns="YEAR").to_numpy(dtype=np.float64).reshape(-1)
+    first = int(frame["YEAR"].iloc[0])
+    time = pd.date_range(f"{first}-01-01", periods=values.size, freq="MS").to_numpy()
+    return _one_column(
+        name, "sst_c", values, "statsmodels elnino", time=time.astype("datetime64[ns]")
+    )
+
+
+def _us_macro(column: str) -> Callable[[str], RawSeries]:
+    """One quarterly column of statsmodels' US macrodata (1959Q1-2009Q3)."""
+
+    def load_us_macro(name: str) -> RawSeries:
+        datasets = _module("statsmodels.datasets", "statsmodels", name)
+        frame = datasets.macrodata.load_pandas().data
+        time = _quarters(int(frame["year"].iloc[0]), len(frame))
+        return _one_column(
+            name, column, frame[column].to_numpy(), "statsmodels macrodata", time=time
+        )
+
+    return load_us_macro
+
+
+def _us_change(channel: str) -> Callable[[str], RawSeries]:
+    """One channel of aeon's uschange (quarterly % changes, 1970Q1-2016Q3, from fpp2)."""
+
+    def load_us_change(name: str) -> RawSeries:
+        datasets = _module("aeon.datasets", "aeon", name)
+        frame = datasets.load_uschange(return_array=False)
+        values = frame.loc[channel].to_numpy(dtype=np.float64)
+        column = f"{channel.lower()}_change_pct"
+        return _one_column(name, column, values, "aeon uschange", time=_quarters(1970, values.size))
+
+    return load_us_change
 
 
 def _aeon(loader_name: str) -> Callable[[str], RawSequences]:
@@ -137,9 +218,19 @@ _LOADERS: dict[str, Callable[[str], RawSeries | RawSequences]] = {
     "woolyrnq": _pmdarima("tonnes", "quarterly woollen yarn production, tonnes", "quarter"),
     "austres": _pmdarima("residents", "quarterly Australian residents, thousands"),
     "msft": _pmdarima("close", "Microsoft daily closing price, USD"),
+    "ausbeer": _pmdarima("megalitres", "quarterly Australian beer production, megalitres"),
+    "co2": _co2,
+    "elnino": _elnino,
+    "us_unemployment": _us_macro("unemp"),
+    "us_inflation": _us_macro("infl"),
+    "us_tbill": _us_macro("tbilrate"),
+    "us_consumption": _us_change("Consumption"),
+    "us_production": _us_change("Production"),
+    "us_savings": _us_change("Savings"),
     "italy_power_demand": _aeon("load_italy_power_demand"),
     "gunpoint": _aeon("load_gunpoint"),
     "arrow_head": _aeon("load_arrow_head"),
     "basic_motions": _aeon("load_basic_motions"),
     "japanese_vowels": _aeon("load_japanese_vowels"),
+    "pickup_gesture": _aeon("load_pickup_gesture_wiimoteZ"),
 }
