@@ -209,7 +209,7 @@ class TrialRunner:
             return failed_result(
                 trial, watch.stop_reason, metrics=fitted.timing, history=history, tags=trial_tags
             )
-        season = getattr(trial.config.section, "season", None)
+        season = trial.config.section.season
         metrics = {**fitted.timing, **_evaluate(model, dataset, train.batch_size, season)}
         if not all(math.isfinite(v) for v in metrics.values()):
             trial_tags[tags.TRACES] = str(traces(model) - fitted.traced_before)
