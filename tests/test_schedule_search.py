@@ -275,3 +275,60 @@ def test_compare_ranks_each_seed_by_its_mean_over_the_datasets_where_all_finishe
     assert "on 5 seeds" in lines[1]
     gap = float(lines[1].split("b: ")[1].split("%")[0])
     assert abs(gap - 100 * math.expm1((math.log(0.8) + math.log(1.3)) / 2)) < 2
+
+
+class _Board:
+    """The store's claims, in memory: a trial goes to the first driver to claim it; a driver
+    that claims one another holds hears its result once it ended (as `Claims.claim` says)."""
+
+    def __init__(self) -> None:
+        self.owner: dict[str, str] = {}
+        self.results: dict[str, TrialResult] = {}
+
+    def claimer(self, driver: str):  # type: ignore[no-untyped-def]
+        from bnplace.execute.schedule import Claim
+
+        board = self
+
+        class _Claimer:
+            def claim(self, trial) -> Claim:  # type: ignore[no-untyped-def]
+                holder = board.owner.setdefault(trial.key, driver)
+                if holder == driver:
+                    return Claim(won=True)
+                return Claim(result=board.results.get(trial.key), holder=holder)
+
+        return _Claimer()
+
+
+def test_two_drivers_racing_one_search_train_each_trial_once_and_agree() -> None:
+    """Two drivers, each with its own race behind claims, take turns: every trial is trained
+    by one of them, and both reach the eliminations one driver alone reaches."""
+    from bnplace.execute.schedule import ClaimedSchedule
+
+    plan = plan_of(SEARCH)
+    values = planted(plan)
+    alone = Racing(plan, plan.trials)
+    trained_alone = drive(alone, values, 1, np.random.default_rng(0))
+    board = _Board()
+    races = {d: Racing(plan, plan.trials) for d in ("a", "b")}
+    schedules = {
+        d: ClaimedSchedule(races[d], board.claimer(d), poll_s=0.0, sleep=lambda s: None)
+        for d in races
+    }
+    trained: list[str] = []
+    order = np.random.default_rng(1)
+    open_drivers = ["a", "b"]
+    while open_drivers:
+        d = open_drivers[int(order.integers(len(open_drivers)))]
+        trial = schedules[d].take()
+        if trial is None:
+            open_drivers.remove(d)
+            continue
+        trained.append(trial.key)
+        result = result_of(trial, values)
+        board.results[trial.key] = result
+        schedules[d].ended(result)
+    assert len(trained) == len(set(trained))  # none twice
+    assert set(trained) == set(trained_alone)  # the very trials one driver alone trains
+    assert {board.owner[k] for k in trained} == {"a", "b"}  # both drivers took part
+    assert races["a"].eliminations == races["b"].eliminations == alone.eliminations
