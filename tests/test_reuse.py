@@ -2,17 +2,21 @@
 
 Tiny real models (every stochastic layer kind bnplace builds, BN, the LN-LSTM cell, SE), two
 epochs: every logged epoch metric and every final metric of a reused trial is `==` to the
-fresh trial's; later seeds retrace nothing; a model that may not be reset falls back to a fresh
-build and says so; a `bnplace run --jobs 1` sweep records reuse on its trial runs.
+fresh trial's (seeded and cleared by Keras' own calls, which also empty TensorFlow's kernel
+cache; bnplace keeps it); later seeds retrace nothing; a model that may not be reset falls
+back to a fresh build and says so; a `bnplace run --jobs 1` sweep records reuse on its trial
+runs.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import pytest
 
 import bnplace.trial.reuse
+import bnplace.trial.train
 from bnplace.names import metrics as m
 from bnplace.names import tags
 from bnplace.run.sweep import Prepared
@@ -61,11 +65,20 @@ def _outcome(result: TrialResult) -> tuple:
     return result.status, result.reason, final, result.history, result.summary
 
 
-def test_reused_trials_equal_fresh_ones_bit_for_bit(prepared: Prepared) -> None:
+def test_reused_trials_equal_fresh_ones_bit_for_bit(
+    prepared: Prepared, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reference trials are fresh and seeded and cleared by Keras' documented calls
+    (`keras.utils.set_random_seed`, `keras.backend.clear_session`), which also clear
+    TensorFlow's kernel cache: keeping it (`bnplace.trial.seeding`) changes no number."""
     trials = prepared.plan.trials
     first, later = trials[0::2], trials[1::2]  # seeds 0 of every variant, then seeds 1
     runner = TrialRunner()
     reused = {t.key: runner.run(t, prepared.datasets[t.data_fingerprint]) for t in first + later}
+    monkeypatch.setattr(bnplace.trial.train, "seed_trial", keras.utils.set_random_seed)
+    monkeypatch.setattr(
+        bnplace.trial.train, "clear_keras_state", lambda **_: keras.backend.clear_session()
+    )
     for trial in later:
         fresh = run_trial(trial, prepared.datasets[trial.data_fingerprint])
         again = reused[trial.key]

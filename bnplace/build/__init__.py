@@ -3,7 +3,7 @@
 In: a `ModelSpec` (input window and features, the layers in order). Out: a `keras.Model` named
 "bnplace" whose layers are named after their origin and kind ("conv__batch_norm"), unique and
 readable in summaries and logs. Building is pure: no compiling, no seeding, no
-`clear_session` (callers seed with `keras.utils.set_random_seed` and clear between trials).
+`clear_session` (callers seed and clear between trials: `bnplace.trial.seeding`).
 """
 
 from __future__ import annotations

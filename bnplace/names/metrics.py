@@ -49,32 +49,34 @@ class Metric:
 
 
 _M = Metric
-# A table: its rows share their shape by design (one row per metric name).
+
+
+def _errors(prefix: str, of: str, selectable: tuple[str, ...]) -> tuple[Metric, ...]:
+    """RMSE, MSE and MAE of `of` on the test windows (`<prefix>_rmse`, ...), in the
+    standardized target and with `_orig` in the data's own units."""
+    kinds = (("rmse", "std", "RMSE"), ("mse", "std^2", "MSE"), ("mae", "std", "MAE"))
+    return tuple(
+        _M(
+            f"{prefix}_{kind}{suffix}",
+            "min",
+            "forecast",
+            units.replace("std", "orig") if suffix else units,
+            "eval",
+            f"{label} of {of}" + (", in the data's units" if suffix else ""),
+            f"{kind}{suffix}" in selectable,
+        )
+        for suffix in ("", "_orig")
+        for kind, units, label in kinds
+    )
+
+
+# A table: its rows share their shape by design (one row per metric name). The test errors
+# and the forecasting baselines' (`BASELINES`) come first, made by `_errors`.
 _CATALOGUE = (
-    _M("test_rmse", "min", "forecast", "std", "eval", "root mean squared error", True),
-    _M("test_mse", "min", "forecast", "std^2", "eval", "mean squared error", True),
-    _M("test_mae", "min", "forecast", "std", "eval", "mean absolute error", True),
-    _M("test_rmse_orig", "min", "forecast", "orig", "eval", "RMSE in the data's units", True),
-    _M("test_mae_orig", "min", "forecast", "orig", "eval", "MAE in the data's units", True),
-    _M("test_mse_orig", "min", "forecast", "orig^2", "eval", "MSE in the data's units"),
-    _M("persistence_rmse", "min", "forecast", "std", "eval", "RMSE of the last value as forecast"),
-    _M("persistence_mse", "min", "forecast", "std^2", "eval", "persistence MSE"),
-    _M("persistence_mae", "min", "forecast", "std", "eval", "persistence MAE"),
-    _M("persistence_rmse_orig", "min", "forecast", "orig", "eval", "persistence RMSE, own units"),
-    _M("persistence_mse_orig", "min", "forecast", "orig^2", "eval", "persistence MSE, own units"),
-    _M("persistence_mae_orig", "min", "forecast", "orig", "eval", "persistence MAE, own units"),
-    _M("linear_rmse", "min", "forecast", "std", "eval", "RMSE of a least-squares linear forecast"),
-    _M("linear_mse", "min", "forecast", "std^2", "eval", "linear baseline MSE"),
-    _M("linear_mae", "min", "forecast", "std", "eval", "linear baseline MAE"),
-    _M("linear_rmse_orig", "min", "forecast", "orig", "eval", "linear baseline RMSE, own units"),
-    _M("linear_mse_orig", "min", "forecast", "orig^2", "eval", "linear baseline MSE, own units"),
-    _M("linear_mae_orig", "min", "forecast", "orig", "eval", "linear baseline MAE, own units"),
-    _M("seasonal_naive_rmse", "min", "forecast", "std", "eval", "RMSE of last season's value"),
-    _M("seasonal_naive_mse", "min", "forecast", "std^2", "eval", "seasonal naive MSE"),
-    _M("seasonal_naive_mae", "min", "forecast", "std", "eval", "seasonal naive MAE"),
-    _M("seasonal_naive_rmse_orig", "min", "forecast", "orig", "eval", "seasonal naive RMSE, own"),
-    _M("seasonal_naive_mse_orig", "min", "forecast", "orig^2", "eval", "seasonal naive MSE, own"),
-    _M("seasonal_naive_mae_orig", "min", "forecast", "orig", "eval", "seasonal naive MAE, own"),
+    *_errors("test", "the model", ("rmse", "mse", "mae", "rmse_orig", "mae_orig")),
+    *_errors("persistence", "the last value as forecast", ()),
+    *_errors("linear", "a least-squares linear forecast from the window", ()),
+    *_errors("seasonal_naive", "the value one season before", ()),
     _M("test_accuracy", "max", "classify", "fraction", "eval", "windows classified right", True),
     _M("test_macro_f1", "max", "classify", "fraction", "eval", "F1 averaged over classes", True),
     _M("test_log_loss", "min", "classify", "nats", "eval", "mean negative log-likelihood", True),

@@ -39,6 +39,7 @@ from bnplace.trial import choose
 from bnplace.trial.diagnose import activation_variance, layer_outputs, loss_by_mode, variance_shift
 from bnplace.trial.result import DIVERGED, TIMEOUT, Stopped, TrialResult, failed_result
 from bnplace.trial.reuse import CAPACITY, Kept, ModelCache, blocker, kept, load, traces, variant_key
+from bnplace.trial.seeding import clear_keras_state, seed_trial
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 _DIAGNOSE_SAMPLES = 512
@@ -91,8 +92,9 @@ class TrialRunner:
     ) -> TrialResult:
         """Train and evaluate one trial; every failure of the trial becomes a FAILED result."""
         _freeze_long_lived()
-        keras.backend.clear_session()  # ends in gc.collect(): frees models no longer kept
         key = variant_key(trial)
+        # ends in gc.collect(), which frees models no longer kept; a kept model's kernels stay
+        clear_keras_state(keep_kernels=key in self.cache)
         try:
             return self._train(trial, dataset, on_epoch, key)
         except Exception as exc:  # a trial's crash must not stop the sweep
@@ -134,7 +136,7 @@ class TrialRunner:
     ) -> _Fitted:
         """Seed, build (or reset a kept model) and fit: the trial up to its evaluation."""
         train = trial.config.train
-        keras.utils.set_random_seed(trial.seed)  # weight init, data order and dropout masks
+        seed_trial(trial.seed)  # weight init, data order and dropout masks
         held, trial_tags = self._model(trial, dataset, key)
         model = held.model
         traced_before = traces(model)
@@ -272,6 +274,9 @@ def run_trial(trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None = N
     return TrialRunner(capacity=0).run(trial, dataset, on_epoch)
 
 
+_frozen = False  # set once this process has frozen its long-lived objects
+
+
 def _freeze_long_lived() -> None:
     """Once per process, before its first trial: exempt what already lives from collection.
 
@@ -281,9 +286,11 @@ def _freeze_long_lived() -> None:
     permanent generation, so each collection walks only what trials created
     (benchmarks/trial_overhead.py). Collection of the trials' own objects is unchanged.
     """
-    if gc.get_freeze_count() == 0:
+    global _frozen
+    if not _frozen:  # a flag: gc.get_freeze_count() walks the frozen objects (~45 ms a call)
         gc.collect(1)  # young garbage is not frozen with the rest (cheap: gen 0 and 1 only)
         gc.freeze()
+        _frozen = True
 
 
 def _steps(dataset: Dataset, train: Train) -> int:
