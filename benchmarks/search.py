@@ -13,8 +13,12 @@ is a function of finished trials alone, so replaying it on the grid's trials is 
                      <= 0.4) and to the full grid at N;
     halving          plain successive halving (keep the better half by mean, double the seeds)
                      at the race's budget: how often it dropped the grid's best.
-Run: python benchmarks/search.py [--seeds 20] [--epochs 4] [--jobs 2] [--orders 200]
-(one full grid: 54 x N trials; ~1,100 tiny trials at N = 20, an hour or more on 2 cores).
+`--save CSV` writes the grid's test RMSE (placement, seed, test_rmse) and `--grid CSV` replays
+a saved grid without training, so the race can be replayed with another `--first` in seconds;
+benchmarks/results/search_sunspots.csv is the grid of the run quoted in benchmarks/README.md.
+Run: python benchmarks/search.py [--seeds 20] [--epochs 4] [--jobs 2] [--orders 200] [--first 5]
+     [--save CSV | --grid CSV]
+(one full grid: 54 x N trials; 1,080 trials at N = 20 took 18 min on 2 cores with --jobs 2).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -55,11 +60,9 @@ compare: {alpha: 0.05, margin: 0.05}
 """
 
 
-def grid_losses(folder: Path, seeds: int, epochs: int, jobs: int) -> tuple[np.ndarray, list[str]]:
-    """Run the space as a full grid (search seeds min = max = N: every placement every seed)
-    and return log test RMSE, placements x seeds, with the placement names."""
-    import pandas as pd
-
+def grid_losses(folder: Path, seeds: int, epochs: int, jobs: int) -> pd.DataFrame:
+    """Run the space as a full grid (search seeds min = max = N: every placement every seed):
+    its trials' placement, seed and test RMSE."""
     packaged = importlib.util.find_spec("pmdarima") is not None
     print(f"data: {'sunspots (pmdarima)' if packaged else 'synthetic mackey_glass'}")
     text = CONFIG.replace("DATA", DATA_PACKAGED if packaged else DATA_SYNTHETIC)
@@ -70,10 +73,18 @@ def grid_losses(folder: Path, seeds: int, epochs: int, jobs: int) -> tuple[np.nd
                    cwd=folder, check=False)  # fmt: skip
     out = folder / "trials.csv"
     subprocess.run([*command, "export", str(config), "--out", str(out)], cwd=folder, check=True)
-    frame = pd.read_csv(out)
-    table = frame.pivot(index="variant", columns="seed", values="metric.test_rmse")
+    frame = pd.read_csv(out).rename(
+        columns={"variant": "placement", "metric.test_rmse": "test_rmse"}
+    )
+    return frame[["placement", "seed", "test_rmse"]]
+
+
+def log_losses(grid: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    """Log test RMSE, placements x seeds, with the placement names; a failed trial counts as
+    the worst loss seen."""
+    table = grid.pivot(index="placement", columns="seed", values="test_rmse")
     losses = np.log(table.to_numpy(dtype=float))
-    losses[~np.isfinite(losses)] = np.nanmax(losses)  # a failed trial: the worst loss seen
+    losses[~np.isfinite(losses)] = np.nanmax(losses)
     return losses, [str(v) for v in table.index]
 
 
@@ -100,9 +111,18 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--orders", type=int, default=200)
+    parser.add_argument("--save", type=Path, help="write the grid's test RMSE to this CSV")
+    parser.add_argument("--grid", type=Path, help="replay a saved grid instead of training")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bnplace-search-bench-") as tmp:
-        losses, names = grid_losses(Path(tmp), args.seeds, args.epochs, args.jobs)
+    if args.grid:
+        grid = pd.read_csv(args.grid)
+    else:
+        with tempfile.TemporaryDirectory(prefix="bnplace-search-bench-") as tmp:
+            grid = grid_losses(Path(tmp), args.seeds, args.epochs, args.jobs)
+    if args.save:
+        args.save.parent.mkdir(parents=True, exist_ok=True)
+        grid.to_csv(args.save, index=False)
+    losses, names = log_losses(grid)
     k, n = losses.shape
     best = int(np.nanargmin(losses.mean(1)))
     print(f"full grid: {k} placements x {n} seeds = {k * n} trials; best: {names[best]}")

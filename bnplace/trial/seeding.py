@@ -7,8 +7,8 @@ sets them, and Keras' global state reset as `keras.backend.clear_session` resets
 Why not those two calls as they are: each ends by clearing TensorFlow's eager kernel cache
 (`Context._set_global_seed`, `clear_session`), so every traced function of a kept model
 instantiates all its kernels again at its first call of the next trial. On the tests' tiny
-models that was 0.35-0.7 s of a ~1 s trial: a `fit` of two epochs costs 0.16 s with the cache
-kept and 0.50 s after `tf.random.set_seed` (benchmarks/trial_overhead.py times the phases).
+models a `fit` of two epochs cost 0.16 s with the cache kept and 0.50 s after
+`tf.random.set_seed`; benchmarks/kernel_cache.py times whole reused trials both ways.
 The cache holds no state a trial's numbers depend on here: Keras 3 draws weights, dropout and
 noise from stateless ops seeded by its `SeedGenerator` variables (which `bnplace.trial.reuse`
 resets), and the feed's shuffle is a fresh dataset every trial, seeded from the global seed and
