@@ -118,10 +118,17 @@ def test_the_choice_never_reads_the_test_split(tmp_path: Path, monkeypatch) -> N
     monkeypatch.setattr(Dataset, "part", spy)
     monkeypatch.setattr(TrialRunner, "_finish", finishing)
     trial = prepared.plan.trials[0]
-    result = run_trial(trial, prepared.datasets[trial.data_fingerprint])
+    fit_began = lambda: reads.append(("<fit>", False))  # noqa: E731
+    result = TrialRunner(capacity=0).run(
+        trial, prepared.datasets[trial.data_fingerprint], on_fit=fit_began
+    )
     assert result.status == "finished", result.reason
     chosen_at = reads.index(("<chosen>", True))
     before = reads[:chosen_at]
+    # each candidate's fit says it began, after its build (the executor's time limit counts
+    # from there), and none after the choice
+    assert [name for name, _ in reads].count("<fit>") == 2 and ("<fit>", False) in before
+    assert reads[0] != ("<fit>", False)
     assert {"train", "val"} <= {name for name, _ in before}
     assert not any(has_test for _name, has_test in before)  # the fits saw no test split at all
     assert ("test", True) in reads[chosen_at:]

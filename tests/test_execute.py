@@ -16,7 +16,7 @@ import pytest
 
 from bnplace.execute import Event, TrialEnded, TrialStarted
 from bnplace.execute.local import ProcessPool
-from bnplace.execute.slots import HARD_LIMIT_GRACE_S, Slot, stop_unneeded
+from bnplace.execute.slots import HARD_LIMIT_GRACE_S, SETUP_GRACE_S, Slot, stop_unneeded
 from bnplace.names.errors import BnplaceError
 from bnplace.names.states import FAILED, FINISHED, KILLED, MISSING, RUNNING, TrialState
 from bnplace.plan import Trial
@@ -53,6 +53,15 @@ def test_a_slot_is_overdue_only_past_its_time_limit_and_the_grace(prepared: Prep
     slot = Slot("worker-1")
     assert not slot.overdue()  # idle
     slot.assign(limited(prepared.plan.trials[0], 10.0))
+    # before its fit begins (build, a worker's TensorFlow import): the longer setup grace
+    assert not slot.overdue(now=slot.started + 10.0 + HARD_LIMIT_GRACE_S + 0.1)
+    assert not slot.overdue(now=slot.started + 10.0 + SETUP_GRACE_S - 0.1)
+    assert slot.overdue(now=slot.started + 10.0 + SETUP_GRACE_S + 0.1)
+    handed_over = slot.started
+    slot.fit_began("another trial's key")  # a late word from a trial the slot no longer runs
+    assert (slot.started, slot.fitting) == (handed_over, False)
+    slot.fit_began(prepared.plan.trials[0].key)  # the clock restarts when the fit begins
+    assert slot.fitting and slot.started >= handed_over
     assert not slot.overdue(now=slot.started + 10.0 + HARD_LIMIT_GRACE_S - 0.1)
     assert slot.overdue(now=slot.started + 10.0 + HARD_LIMIT_GRACE_S + 0.1)
     slot.assign(limited(prepared.plan.trials[0], None))

@@ -32,6 +32,7 @@ import pytest
 from bnplace.execute import EpochEnded, Event, Executor, TrialEnded, TrialStarted
 from bnplace.execute.local import InProcess, ProcessPool
 from bnplace.execute.ray import RayExecutor
+from bnplace.execute.slots import Slot
 from bnplace.names.states import FAILED, FINISHED
 from bnplace.plan import Trial
 from bnplace.run.sweep import Prepared, plan_sweep
@@ -120,6 +121,7 @@ class Sweep:
     trials: dict[str, Trial]  # by role: finishes, raises, times_out, loses_worker
     events: list[Event]
     killed_pid: int | None
+    fits_began: list[str]  # trial keys whose fit the worker said began (`Slot.fit_began`)
 
     def result(self, role: str) -> TrialResult:
         key = self.trials[role].key
@@ -155,9 +157,18 @@ def sweep(executor: Executor, prepared: Prepared) -> Sweep:
             killed.append(worker_pid(workers[victim.key]))
             os.kill(killed[0], signal.SIGKILL)
 
-    executor.start(prepared.datasets, len(trials))
-    executor.run(list(trials.values()), prepared.datasets, emit)
-    return Sweep(trials, events, killed[0] if killed else None)
+    fits_began: list[str] = []
+    fit_began = Slot.fit_began
+
+    def recording(slot: Slot, key: str) -> None:  # the driver's side: where the word arrives
+        fits_began.append(key)
+        fit_began(slot, key)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Slot, "fit_began", recording)
+        executor.start(prepared.datasets, len(trials))
+        executor.run(list(trials.values()), prepared.datasets, emit)
+    return Sweep(trials, events, killed[0] if killed else None, fits_began)
 
 
 def test_every_trial_starts_reports_its_epochs_in_order_and_ends_once(sweep: Sweep) -> None:
@@ -186,6 +197,18 @@ def test_a_trial_past_its_time_limit_fails_with_timeout(sweep: Sweep) -> None:
     result = sweep.result("times_out")
     assert (result.status, result.reason) == (FAILED, TIMEOUT)
     assert result.metrics["epochs_run"] == 1  # what it reached is kept
+
+
+def test_workers_say_when_a_fit_begins_so_the_hard_limit_counts_the_fit(
+    executor: Executor, sweep: Sweep
+) -> None:
+    """The executor's hard limit restarts when the worker's fit begins: the build (and, on a
+    loaded machine, a worker's TensorFlow import) is not charged to a trial's time limit."""
+    if isinstance(executor, InProcess):
+        pytest.skip("trials run in the driver's own process: there is no hard limit to restart")
+    for role in ("finishes", "times_out"):
+        assert sweep.fits_began.count(sweep.trials[role].key) >= 1, role
+    assert sweep.trials["raises"].key not in sweep.fits_began  # it fails at compile, before
 
 
 def test_a_worker_lost_mid_trial_fails_that_trial_only(sweep: Sweep) -> None:

@@ -85,7 +85,10 @@ class Train(Strict):
     loss: Literal["mse", "mae", "huber", "sparse_categorical_crossentropy"] | None = None
     early_stopping: EarlyStopping | None = None
     lr_schedule: LrSchedule | None = None
-    time_limit: float | None = Field(None, gt=0, description="seconds per trial")
+    # the trial stops at the first batch past it; a worker stuck 60 s longer is killed
+    time_limit: float | None = Field(
+        None, gt=0, description="seconds of training per fit (each {choose:} candidate its own)"
+    )
     shuffle: bool = True
     jit_compile: bool = False
     steps_per_execution: int = Field(1, ge=1)

@@ -41,6 +41,16 @@ class TrialEnded:
 
 
 Event = TrialStarted | EpochEnded | TrialEnded
+
+
+@dataclass(frozen=True)
+class FitBegan:
+    """A worker's word to its executor that a trial's fit began (`Slot.fit_began`); kept within
+    the executor, never emitted."""
+
+    trial_key: str
+
+
 Emit = Callable[[Event], None]
 
 

@@ -23,6 +23,7 @@ from bnplace.execute import interrupt
 from bnplace.execute.contract import (
     Emit,
     EpochEnded,
+    FitBegan,
     TrialEnded,
     TrialStarted,
     set_tf_threads,
@@ -92,7 +93,11 @@ def _worker(conn: Connection, datasets: Mapping[str, Any], threads: int) -> None
         def on_epoch(epoch: int, metrics: dict[str, float], key: str = trial.key) -> None:
             conn.send(EpochEnded(key, epoch, metrics))
 
-        conn.send(TrialEnded(runner.run(trial, datasets[trial.data_fingerprint], on_epoch)))
+        def on_fit(key: str = trial.key) -> None:
+            conn.send(FitBegan(key))
+
+        result = runner.run(trial, datasets[trial.data_fingerprint], on_epoch, on_fit)
+        conn.send(TrialEnded(result))
 
 
 @dataclass(kw_only=True)
@@ -162,6 +167,9 @@ class ProcessPool:
                 try:
                     while slot.conn.poll():
                         event = slot.conn.recv()
+                        if isinstance(event, FitBegan):
+                            slot.fit_began(event.trial_key)
+                            continue
                         emit(event)
                         if isinstance(event, TrialEnded):
                             slot.release()

@@ -64,16 +64,20 @@ def import_ray() -> Any:
     return ray
 
 
+_BoxItem = tuple[str, int, int | None, dict[str, float]]
+
+
 class _EventBox:
-    """Ray actor (no CPU): holds per-epoch events from the trial actors until the driver drains."""
+    """Ray actor (no CPU): holds per-epoch events from the trial actors until the driver drains.
+    An item is (trial key, attempt, epoch, metrics); an epoch of None says a fit began."""
 
     def __init__(self) -> None:
-        self.items: list[tuple[str, int, int, dict[str, float]]] = []
+        self.items: list[_BoxItem] = []
 
-    def put(self, item: tuple[str, int, int, dict[str, float]]) -> None:
+    def put(self, item: _BoxItem) -> None:
         self.items.append(item)
 
-    def drain(self) -> list[tuple[str, int, int, dict[str, float]]]:
+    def drain(self) -> list[_BoxItem]:
         items, self.items = self.items, []
         return items
 
@@ -112,7 +116,10 @@ class _TrialWorker:
         def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
             sent.append(events.put.remote((trial.key, attempt, epoch, metrics)))
 
-        result = self.runner.run(trial, self.cache[fingerprint], on_epoch)
+        def on_fit() -> None:  # an epoch of None: the fit began (`Slot.fit_began`)
+            sent.append(events.put.remote((trial.key, attempt, None, {})))
+
+        result = self.runner.run(trial, self.cache[fingerprint], on_epoch, on_fit)
         with contextlib.suppress(ray.exceptions.RayError):  # the box was lost: epochs dropped
             ray.get(sent)  # calls run in order: every epoch is in the box before the result
         node = ray.get_runtime_context().get_node_id()
@@ -398,6 +405,10 @@ class _Session:
             self.events, drained = self._event_box(), []
         for key, attempt, epoch, metrics in drained:
             if key not in self.open or attempt != self.attempts.get(key):
+                continue
+            if epoch is None:
+                for slot in self.slots:
+                    slot.fit_began(key)
                 continue
             if epoch <= self.last_epoch.get(key, -1):
                 continue  # a retry re-trains epochs the driver has already logged

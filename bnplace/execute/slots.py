@@ -2,8 +2,8 @@
 
 In: the executors' slots (a worker each, subclassed with what the executor holds: a process and
 its pipe, a Ray actor and its call) and the trials they run. Out: which trial a slot runs since
-when (`Slot.assign`, `Slot.release`), whether it is overdue (past its time limit by more than
-`HARD_LIMIT_GRACE_S`: its worker is killed and the trial fails "timeout"), and the stopping of
+when (`Slot.assign`, `Slot.release`, `Slot.fit_began`), whether it is overdue (its worker is
+killed and the trial fails "timeout"), and the stopping of
 workers started ahead for trials that turned out to have nothing to run (`stop_unneeded`).
 """
 
@@ -18,8 +18,12 @@ if TYPE_CHECKING:
     from bnplace.plan import Trial
 
 # A trial past its time limit stops itself at the next batch; the executor kills its worker only
-# when it has not stopped this long after the limit (a single batch that never ends).
+# when it has not stopped this long after the limit (a single batch that never ends). Both clocks
+# start when the fit begins (the worker says so): the build, and on a loaded machine a worker's
+# TensorFlow import, come before it. Until then the slot's clock runs from the hand-over with
+# the longer SETUP_GRACE_S, so a trial stuck before its fit is still ended.
 HARD_LIMIT_GRACE_S = 60.0
+SETUP_GRACE_S = 600.0
 
 
 @dataclass
@@ -28,12 +32,20 @@ class Slot:
 
     name: str
     trial: Trial | None = None
-    started: float = 0.0  # time.monotonic() when the trial was handed over
+    started: float = 0.0  # time.monotonic() when the trial was handed over, or its fit began
+    fitting: bool = False  # its worker has said a fit began
     last_variant: str | None = None  # the variant id it ran last: its model is warm there
 
     def assign(self, trial: Trial) -> None:
-        self.trial, self.started = trial, time.monotonic()
+        self.trial, self.started, self.fitting = trial, time.monotonic(), False
         self.last_variant = trial.variant_id
+
+    def fit_began(self, trial_key: str) -> None:
+        """The worker began a fit of `trial_key` (one per candidate of a `{choose:}` trial): its
+        time limit counts from now. A late word about a trial this slot no longer runs is
+        ignored."""
+        if self.trial is not None and self.trial.key == trial_key:
+            self.started, self.fitting = time.monotonic(), True
 
     def release(self) -> Trial:
         """The trial this slot ran, which has ended (or is given up); the slot is idle again."""
@@ -47,7 +59,8 @@ class Slot:
         if self.trial is None or not self.trial.config.train.time_limit:
             return False
         elapsed = (time.monotonic() if now is None else now) - self.started
-        return elapsed > self.trial.config.train.time_limit + HARD_LIMIT_GRACE_S
+        grace = HARD_LIMIT_GRACE_S if self.fitting else SETUP_GRACE_S
+        return elapsed > self.trial.config.train.time_limit + grace
 
 
 S = TypeVar("S", bound=Slot)

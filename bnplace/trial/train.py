@@ -1,7 +1,8 @@
 """Execute one trial: seed, build, compile, fit, evaluate, diagnose -> a `TrialResult`.
 
 In: a `Trial` (canonical model spec, the variant's config, the seed), the prepared `Dataset`, and
-an `on_epoch` callback that carries per-epoch metrics to the driver while the trial trains. Out:
+an `on_epoch` callback that carries per-epoch metrics to the driver while the trial trains (and
+an `on_fit` one told as each fit begins: the executor's hard limit counts from there). Out:
 a frozen `TrialResult` with per-epoch history, final test metrics (and the persistence
 baseline's, for forecasting), timings, the BN variance-shift diagnostics and a status.
 `TrialRunner.run` (what a worker calls) keeps each variant's compiled and traced model for the
@@ -42,20 +43,28 @@ from bnplace.trial.reuse import CAPACITY, Kept, ModelCache, blocker, kept, load,
 from bnplace.trial.seeding import clear_keras_state, seed_trial
 
 EpochCallback = Callable[[int, dict[str, float]], None]
+FitCallback = Callable[[], None]  # told when a fit begins: the executor's hard-limit clock restarts
 _DIAGNOSE_SAMPLES = 512
 
 
 class _Watch(keras.callbacks.Callback):
     """Stops on a non-finite loss or past the time limit; reports each epoch; times epochs."""
 
-    def __init__(self, on_epoch: EpochCallback | None, time_limit: float | None) -> None:
+    def __init__(
+        self, on_epoch: EpochCallback | None, on_fit: FitCallback | None, time_limit: float | None
+    ) -> None:
         super().__init__()
-        self.on_epoch, self.time_limit = on_epoch, time_limit
+        self.on_epoch, self.on_fit, self.time_limit = on_epoch, on_fit, time_limit
         self.started = time.perf_counter()
         self.epoch_started = self.started
         self.epoch_times: list[float] = []
         self.history: list[dict[str, float]] = []
         self.stop_reason: Stopped | None = None
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.started = time.perf_counter()  # the time limit counts the fit, as the executor's
+        if self.on_fit is not None:
+            self.on_fit()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         self.epoch_started = time.perf_counter()
@@ -88,15 +97,21 @@ class TrialRunner:
         self.cache = ModelCache(capacity)
 
     def run(
-        self, trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None = None
+        self,
+        trial: Trial,
+        dataset: Dataset,
+        on_epoch: EpochCallback | None = None,
+        on_fit: FitCallback | None = None,
     ) -> TrialResult:
-        """Train and evaluate one trial; every failure of the trial becomes a FAILED result."""
+        """Train and evaluate one trial; every failure of the trial becomes a FAILED result.
+        `on_epoch` gets each epoch's metrics; `on_fit` is called as each fit begins (one per
+        candidate of a `{choose:}` trial), after the build and before the first batch."""
         _freeze_long_lived()
         key = variant_key(trial)
         # ends in gc.collect(), which frees models no longer kept; a kept model's kernels stay
         clear_keras_state(keep_kernels=key in self.cache)
         try:
-            return self._train(trial, dataset, on_epoch, key)
+            return self._train(trial, dataset, _Reports(on_epoch, on_fit), key)
         except Exception as exc:  # a trial's crash must not stop the sweep
             self.cache.drop(key)  # its model may be half-trained or half-built
             return failed_result(trial, exc)
@@ -124,16 +139,12 @@ class TrialRunner:
         self.cache.put(key, made)
         return made, {tags.REUSE: "fresh"}
 
-    def _train(
-        self, trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None, key: str
-    ) -> TrialResult:
+    def _train(self, trial: Trial, dataset: Dataset, reports: _Reports, key: str) -> TrialResult:
         if trial.config.train.chosen_keys:
-            return self._finish(trial, dataset, self._choose(trial, dataset, on_epoch))
-        return self._finish(trial, dataset, self._fit(trial, dataset, on_epoch, key))
+            return self._finish(trial, dataset, self._choose(trial, dataset, reports))
+        return self._finish(trial, dataset, self._fit(trial, dataset, reports, key))
 
-    def _fit(
-        self, trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None, key: str
-    ) -> _Fitted:
+    def _fit(self, trial: Trial, dataset: Dataset, reports: _Reports, key: str) -> _Fitted:
         """Seed, build (or reset a kept model) and fit: the trial up to its evaluation."""
         train = trial.config.train
         seed_trial(trial.seed)  # weight init, data order and dropout masks
@@ -141,7 +152,7 @@ class TrialRunner:
         model = held.model
         traced_before = traces(model)
         at_init = _init_variance(model, dataset, trial.model.noisy_in_training)
-        watch = _Watch(on_epoch, train.time_limit)
+        watch = _Watch(reports.on_epoch, reports.on_fit, train.time_limit)
         epochs = train.epochs_for(_steps(dataset, train))
         started = time.perf_counter()
         model.fit(
@@ -168,7 +179,7 @@ class TrialRunner:
             timing[m.HIT_CAP] = float(epochs_run >= epochs)
         return _Fitted(held, watch, timing, trial_tags, traced_before, at_init)
 
-    def _choose(self, trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None) -> _Fitted:
+    def _choose(self, trial: Trial, dataset: Dataset, reports: _Reports) -> _Fitted:
         """Fit every candidate of the trial's `{choose: [...]}` settings from the seed's build,
         on the data without its test split, and keep the one with the lowest best validation
         loss (`bnplace.trial.choose`). Its epochs are then reported as the trial's."""
@@ -180,13 +191,13 @@ class TrialRunner:
         for index, option in enumerate(options):
             candidate = replace(trial, config=trial.config.model_copy(update={"train": option}))
             key = variant_key(candidate)
-            fits.append(self._fit(candidate, held_out, _prefixed(on_epoch, index), key))
+            fits.append(self._fit(candidate, held_out, reports.prefixed(index), key))
         bests = [_best_val_loss(fitted) for fitted in fits]
         chosen = choose.pick(bests)
         winner, option = fits[chosen], options[chosen]
-        if on_epoch is not None:  # the kept candidate's curves are the trial's curves
+        if reports.on_epoch is not None:  # the kept candidate's curves are the trial's curves
             for epoch, row in enumerate(winner.watch.history):
-                on_epoch(epoch, row)
+                reports.on_epoch(epoch, row)
         values = choose.chosen_values(trial.config.train, option)
         winner.timing |= values | {
             m.SELECT_EPOCHS: float(sum(len(f.watch.history) for f in fits)),
@@ -257,16 +268,23 @@ def _best_val_loss(fitted: _Fitted) -> float:
     return min(finite) if finite else math.inf
 
 
-def _prefixed(on_epoch: EpochCallback | None, index: int) -> EpochCallback | None:
-    """Candidate `index`'s per-epoch metrics, named select.<index>.<name> (loss, val_loss...)."""
-    if on_epoch is None:
-        return None
-    report = on_epoch
+@dataclass(frozen=True)
+class _Reports:
+    """Where a trial reports while it trains: each epoch's metrics, and each fit's start."""
 
-    def renamed(epoch: int, row: dict[str, float]) -> None:
-        report(epoch, {f"select.{index}.{name}": value for name, value in row.items()})
+    on_epoch: EpochCallback | None
+    on_fit: FitCallback | None
 
-    return renamed
+    def prefixed(self, index: int) -> _Reports:
+        """Candidate `index`'s reports: its epoch metrics named select.<index>.<name>."""
+        report = self.on_epoch
+        if report is None:
+            return self
+
+        def renamed(epoch: int, row: dict[str, float]) -> None:
+            report(epoch, {f"select.{index}.{name}": value for name, value in row.items()})
+
+        return _Reports(renamed, self.on_fit)
 
 
 def run_trial(trial: Trial, dataset: Dataset, on_epoch: EpochCallback | None = None) -> TrialResult:
