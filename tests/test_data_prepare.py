@@ -240,6 +240,49 @@ def test_season_is_checked_against_the_window_and_kept_out_of_the_fingerprint(
     assert plain.fingerprint == seasonal.fingerprint  # a season set later retrains nothing
 
 
+def test_differenced_data_forecasts_changes_and_scores_the_level_baselines(tmp_path: Path) -> None:
+    """`difference: true`: windows and targets are one-step changes; one step ahead a change's
+    error is the level forecast's, so the baselines' errors (in original units) are the level
+    baselines' own: persistence (no change) and seasonal naive (the value a season back)."""
+    rows = np.arange(300)
+    rng = np.random.default_rng(5)
+    # a trend with a season of 12 and noise: the level leaves the train split's range
+    level = 0.5 * rows + 3 * np.sin(2 * np.pi * rows / 12) + rng.normal(0, 0.5, rows.size)
+    folder = _csv(tmp_path, {"y": level.round(6), "x": rng.normal(size=rows.size).round(6)})
+    ds = prepare(spec(window=12, season=12, targets=["y"], difference=True), folder)
+    level_ds = prepare(spec(window=12, season=12, targets=["y"]), folder)
+    assert ds.differenced and ds.fingerprint != level_ds.fingerprint
+    # the level's test split lies above the train split's range, and `bnplace data` says so;
+    # its changes do not
+    (trending,) = level_ds.warnings
+    assert trending.startswith("target 'y': 100% of the test split lies outside") and (
+        "difference: true" in trending
+    )
+    assert ds.warnings == ()
+    assert ds.part("train").start == "row 2"  # the first row has no change
+    for name in ("train", "test"):
+        split, start = ds.split(name), ds.part(name).rows[0]
+        t = start + 1 + np.arange(split.n) + 12 - 1  # each window's last row, in `level`
+        changes = ds.to_original(split.y)[:, 0]
+        np.testing.assert_allclose(changes, level[t + 1] - level[t], atol=1e-4)
+        persistence = ds.to_original(ds.persistence(name))[:, 0]
+        np.testing.assert_allclose(persistence, 0.0, atol=1e-5)  # the last value again
+        seasonal = ds.to_original(ds.seasonal_naive(name, 12))[:, 0]
+        np.testing.assert_allclose(seasonal, level[t + 1 - 12] - level[t], atol=1e-4)
+        # the change forecast's error is the level forecast's: level(t) + change − level(t + 1)
+        np.testing.assert_allclose(seasonal - changes, level[t + 1 - 12] - level[t + 1], atol=1e-4)
+    assert "difference: on" in format_summary(ds.summary())
+    # a section that leaves `difference` out keeps the fingerprint it had before the key existed
+    assert (
+        level_ds.fingerprint
+        == prepare(spec(window=12, season=12, targets=["y"], difference=False), folder).fingerprint
+    )
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="difference applies to one-step forecasting"):
+        spec(horizon=2, difference=True)
+
+
 def test_to_original_inverts_the_target_scaling(indexed_csv):
     ds = prepare(spec(targets=["next"], horizon=2), indexed_csv)
     y = ds.to_original(ds.split("train").y)

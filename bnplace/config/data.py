@@ -144,6 +144,25 @@ class _Windowing(Strict):
         True, description="z-score forecasting targets with train-split statistics"
     )
 
+    # A trending series (prices, passengers, CO2) leaves the train split's range in val and test,
+    # where a standardised LSTM saturates and loses to persistence; its changes stay in range.
+    difference: bool = Field(
+        False,
+        description="forecast each series' next change: every column is differenced once "
+        "before splitting and scaling (one step ahead; errors are then the level forecast's, "
+        "last value + change, and the baselines are the level ones)",
+    )
+
+    @model_validator(mode="after")
+    def _difference_is_one_step_forecasting(self) -> Self:
+        """One step ahead, the error of a forecast change is the level forecast's error; more
+        steps ahead it is not (the level's error sums the changes'), so it is not offered."""
+        if self.difference and (self.task != "forecast" or self.horizon != 1):
+            raise ValueError(
+                "difference applies to one-step forecasting only (task: forecast, horizon: 1)"
+            )
+        return self
+
     @model_validator(mode="after")
     def _season_fits_the_window(self) -> Self:
         """The seasonal-naive baseline reads the last season from the input window."""
@@ -186,7 +205,7 @@ class SyntheticData(_Windowing):
         """A forecasting series of `length` steps must hold one window (window + horizon
         rows) in each split; said here, at `validate`, rather than when the data is made."""
         need = self.window + self.horizon
-        sizes = split_sizes(self.length, self.split.train, self.split.val)
+        sizes = split_sizes(self.length - self.difference, self.split.train, self.split.val)
         if self.task == "forecast" and min(sizes) < need:
             raise ValueError(
                 f"length {self.length} split {self.split.train:g}/{self.split.val:g}/"

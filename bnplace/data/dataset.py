@@ -76,6 +76,8 @@ class Dataset:
     # mean, std, min, max of each feature over the train split (what the scaler is fitted on)
     feature_stats: tuple[tuple[float, float, float, float], ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)  # source details for the summary
+    # the series are one-step changes (`difference: true`): the baselines forecast the level
+    differenced: bool = False
 
     # --- shape -----------------------------------------------------------------------------
     @property
@@ -131,11 +133,14 @@ class Dataset:
         return SplitData(name, x, np.ascontiguousarray(y, dtype=np.float32))
 
     def persistence(self, name: str) -> np.ndarray:
-        """Last observed value of each target, repeated over the horizon (scaled, y's shape)."""
+        """Last observed value of each target, repeated over the horizon (scaled, y's shape).
+        Differenced: the level's last value, that is no change."""
         self._forecast_only("persistence")
         part = self.part(name)
         assert part.targets is not None
         n, w, s = self.n_windows(name), self.window, self.stride
+        if self.differenced:
+            return np.tile(self._scaled_change(np.zeros(self.n_targets)), (n, 1))
         last = part.targets[w - 1 : w - 1 + (n - 1) * s + 1 : s]  # (n, targets)
         return np.tile(last, (1, self.horizon)).astype(np.float32)
 
@@ -147,6 +152,11 @@ class Dataset:
         part = self.part(name)
         assert part.targets is not None
         n, w, s = self.n_windows(name), self.window, self.stride
+        if self.differenced:  # level(t + 1 − season) − level(t): minus the last season − 1 changes
+            changes = part.targets * self.target_std + self.target_mean
+            ends = np.arange(n) * s + w  # one past each window's last row
+            summed = np.cumsum(np.vstack([np.zeros((1, self.n_targets)), changes]), axis=0)
+            return self._scaled_change(-(summed[ends] - summed[ends - (season - 1)]))
         steps = np.arange(1, self.horizon + 1)
         back = season * -(-steps // season)  # season · ceil(j / season)
         rows = np.arange(n)[:, None] * s + (w - 1) + (steps - back)[None, :]  # (n, horizon)
@@ -172,6 +182,10 @@ class Dataset:
         except np.linalg.LinAlgError:
             return None
         return (design(self.split(name).x) @ fitted).astype(np.float32)
+
+    def _scaled_change(self, change: np.ndarray) -> np.ndarray:
+        """A change in original units, scaled as the differenced targets are (float32)."""
+        return ((change - self.target_mean) / self.target_std).astype(np.float32)
 
     def to_original(self, y: np.ndarray) -> np.ndarray:
         """Undo the target scaling of forecasts shaped (..., outputs) or (..., targets)."""
@@ -218,6 +232,8 @@ class Dataset:
             for name, row in zip(self.feature_names, self.feature_stats, strict=False)
         }
         scaling: dict[str, Any] = {"standardize": self.standardized}
+        if self.differenced:
+            scaling["difference"] = True
         if self.task == "forecast":
             scaling["targets"] = {
                 n: {"mean": float(m), "std": float(s)}
@@ -300,6 +316,9 @@ def format_summary(summary: dict[str, Any]) -> str:
         )
     scaling = summary["scaling"]
     lines.append("")
+    if scaling.get("difference"):
+        lines.append("difference: on (every column is its one-step change; the statistics above")
+        lines.append("and the forecasts are of the changes, the baselines forecast the level)")
     inputs = "on, fitted on the " + train if scaling["standardize"] else "off (raw values)"
     lines.append(f"standardize inputs: {inputs}")
     lines += _scaler_lines(scaling.get("features", {}) if scaling["standardize"] else {})

@@ -8,10 +8,12 @@ Forecasting: the series is cut chronologically into train | val | test (test is 
 each part is windowed on its own, so no window holds a time step of another split. Features and
 targets are standardised per column with the mean and population std (ddof 0) of the train
 part only, and these statistics are kept so forecasts can be reported in original units.
-Classification: a stratified random split with a fixed seed (0); channels are standardised
-with the train sequences' statistics. `standardize: false` keeps raw values (identity scaling).
-The statistics `bnplace data` shows per feature (mean, std, min, max) are the train split's, the
-ones the scaler is fitted on.
+With `difference: true` every column is first replaced by its one-step change (row t holds
+value(t) − value(t − 1), labelled with time t; the first row is dropped), and all of the above
+applies to the changes. Classification: a stratified random split with a fixed seed (0);
+channels are standardised with the train sequences' statistics. `standardize: false` keeps raw
+values (identity scaling). The statistics `bnplace data` shows per feature (mean, std, min, max)
+are the train split's, the ones the scaler is fitted on.
 
 Fingerprint: sha256 over a format version, the data section without its file location and
 reading options (encoding, decimal, thousands), the column and class names and the loaded values
@@ -148,11 +150,14 @@ def _prepare_series(section: DataConfig, raw: RawSeries) -> Dataset:
     _check_finite(raw.values, raw.columns, file, raw.origin)
     _check_not_constant(raw.values, raw.columns, file, "column", raw.target_names)
     w, h = section.window, section.horizon
-    sizes = _series_sizes(section, raw.values.shape[0], file)
+    skip = int(section.difference)  # rows before the first one kept: a change needs its past
+    sizes = _series_sizes(section, raw.values.shape[0] - skip, file)
     inputs = raw.select(raw.feature_names)
     targets = raw.select(raw.target_names)
+    if section.difference:
+        inputs, targets = np.diff(inputs, axis=0), np.diff(targets, axis=0)
     n_train = sizes[0]
-    where = f"rows {raw.time_label(0)} .. {raw.time_label(n_train - 1)}"
+    where = f"rows {raw.time_label(skip)} .. {raw.time_label(skip + n_train - 1)}"
     f_mean, f_std = _train_stats(
         inputs[:n_train], raw.feature_names, section.standardize, file, where
     )
@@ -165,8 +170,8 @@ def _prepare_series(section: DataConfig, raw: RawSeries) -> Dataset:
             inputs=_scale(inputs[start:stop], f_mean, f_std),
             targets=_scale(targets[start:stop], t_mean, t_std),
             rows=(start, stop),
-            start=raw.time_label(start),
-            end=raw.time_label(stop - 1),
+            start=raw.time_label(skip + start),
+            end=raw.time_label(skip + stop - 1),
         )
         for name, (start, stop) in zip(("train", "val", "test"), _bounds(sizes), strict=True)
     ]
@@ -183,16 +188,37 @@ def _prepare_series(section: DataConfig, raw: RawSeries) -> Dataset:
         class_names=(),
         fingerprint=fingerprint(section, (raw.feature_names, raw.target_names), content),
         standardized=section.standardize,
+        differenced=section.difference,
         feature_mean=f_mean,
         feature_std=f_std,
         target_mean=t_mean,
         target_std=t_std,
         parts=(parts[0], parts[1], parts[2]),
         origin=raw.origin,
-        warnings=raw.warnings,
+        warnings=(*raw.warnings, *_out_of_range(parts[0], parts[2], raw.target_names)),
         feature_stats=_stats(inputs[:n_train]),
         extra={"source": section.source},
     )
+
+
+# Past this share of test rows outside the train split's range, a target is called trending.
+OUT_OF_RANGE_SHARE = 0.25
+
+
+def _out_of_range(train: Part, test: Part, names: tuple[str, ...]) -> list[str]:
+    """A warning per target whose test rows mostly lie outside the train split's range: a
+    standardised network saturates there (measured on msft, airpassengers: 5-13x the error of
+    persistence or a linear forecast), while its one-step changes stay in range."""
+    assert train.targets is not None and test.targets is not None
+    low, high = train.targets.min(0), train.targets.max(0)
+    share = ((test.targets < low) | (test.targets > high)).mean(0)
+    return [
+        f"target {name!r}: {s:.0%} of the test split lies outside the train split's range "
+        "(a trend?): a network forecasting the level extrapolates there; `difference: true` "
+        "forecasts the one-step change instead"
+        for name, s in zip(names, share, strict=True)
+        if s > OUT_OF_RANGE_SHARE
+    ]
 
 
 def _series_sizes(section: DataConfig, n: int, file: str) -> tuple[int, int, int]:
@@ -357,6 +383,8 @@ def fingerprint(section: DataConfig, names: object, arrays: list[np.ndarray]) ->
     described = section.model_dump(
         mode="json", exclude={"path", "encoding", "decimal", "thousands", "season"}
     )
+    if not described.get("difference"):  # added later: data without it keeps its fingerprint
+        described.pop("difference", None)
     digest.update(json.dumps(described, sort_keys=True).encode())
     digest.update(json.dumps(names).encode())
     for array in arrays:
