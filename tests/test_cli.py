@@ -109,6 +109,28 @@ def test_plan_exits_2_when_a_variant_has_a_lint_error(tmp_path: Path) -> None:
     assert "layer_norm_single_channel" in result.output
 
 
+def test_plan_warns_of_a_trending_target_and_difference_clears_it(tmp_path: Path) -> None:
+    """A target whose test split leaves the train split's range is named by `plan` (and
+    `bnplace data`), with the switch that forecasts its changes instead."""
+    (tmp_path / "s.csv").write_text("y\n" + "\n".join(f"{0.5 * i + i % 3}" for i in range(300)))
+    config = (
+        "experiment: e\n"
+        "data: {source: csv, path: s.csv, window: 8%s}\n"
+        "model: [{lstm: {units: 4}}]\n"
+    )
+    (tmp_path / "c.yaml").write_text(config % "")
+    result = runner.invoke(app, ["plan", str(tmp_path / "c.yaml")], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "target 'y': 100% of the test split lies outside the train split's range" in (
+        result.output
+    )
+    assert "`difference: true`" in result.output
+    (tmp_path / "c.yaml").write_text(config % ", difference: true")
+    result = runner.invoke(app, ["plan", str(tmp_path / "c.yaml")], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert "outside the train split's range" not in result.output
+
+
 def test_plan_shows_a_variant_layer_by_layer() -> None:
     config = str(ROOT / "configs" / "seed_question.yaml")
     result = runner.invoke(app, ["plan", config, "--variant", "model=answer", "--json"])

@@ -181,10 +181,12 @@ def plan(
             json.dumps({**selected.to_dict(), "time_estimate": estimate.to_dict()}, indent=2)
         )
         return
-    from bnplace.console.render import plan_view
+    from bnplace.console.render import data_warnings, plan_view
 
     console = _console()
     console.print(plan_view(selected))
+    for line in data_warnings(prepared.datasets.values()):
+        console.print(line)
     console.print(estimate.describe(), style="dim")
     if selected.errors:
         raise typer.Exit(2)

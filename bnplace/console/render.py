@@ -16,6 +16,9 @@ from rich.text import Text
 from bnplace.names.metrics import N_FAILED, N_FINISHED, aggregate_name
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from bnplace.data import Dataset
     from bnplace.execute.schedule_search import Standing
     from bnplace.plan import Plan
     from bnplace.run.sweep import SweepOutcome
@@ -27,6 +30,16 @@ _LEVEL_STYLE = {"error": "bold red", "warning": "yellow", "info": "cyan"}
 # Variants shown in the plan's table: rich lays out 1,024 rows in ~1 s, the rest of planning
 # such a grid takes less; the rest are in `bnplace plan --json` (findings are listed below).
 MAX_ROWS = 100
+
+
+def data_warnings(datasets: Iterable[Dataset]) -> list[Text]:
+    """The prepared data's warnings (filled values, a trending target ...) as `plan` shows
+    them, one line each, named by the data's origin: `bnplace data` gives the whole summary."""
+    return [
+        Text.assemble(("warning: ", _LEVEL_STYLE["warning"]), f"data {dataset.origin}: {warning}")
+        for dataset in datasets
+        for warning in dataset.warnings
+    ]
 
 
 def plan_view(plan: Plan) -> Group:
