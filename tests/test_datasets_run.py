@@ -104,6 +104,22 @@ def test_compare_prints_per_dataset_verdicts_and_the_pooled_row(sweep) -> None:
     assert "Pooled over 3 datasets" in html and "alt='forest_1'" in html
 
 
+def test_the_report_sets_each_dataset_against_its_baselines(sweep) -> None:
+    """Per dataset, every variant's mean error over persistence's beside the linear
+    forecast's: whether the networks learnt more than the baselines at all."""
+    folder, _found, _shown = sweep
+    result = json.loads((folder / "report" / "comparison.json").read_text())
+    ratios = result["baseline_ratios"]
+    assert set(ratios) == {"sine", "ar", "energy"}
+    for dataset, row in ratios.items():
+        assert row["persistence"] == 1.0 and "linear" in row, dataset
+        # a learning rate of 1e-7 leaves the network untrained: no better than the trained one
+        assert row["kind=tiny_lr"] > row["kind=plain"] > 0, dataset
+    report = (folder / "report" / "report.md").read_text()
+    assert "## Against the baselines, per dataset" in report
+    assert "The best variant beats persistence on " in report
+
+
 def test_the_forest_plot_is_logged_to_the_sweep_run(sweep) -> None:
     folder, found, _shown = sweep
     (sweep_run,) = found["sweep"]

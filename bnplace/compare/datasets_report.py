@@ -17,6 +17,7 @@ from bnplace.compare.blocks import Grid, Section
 
 # the cell formatters every report page uses: compare/report.py imports much the same list
 from bnplace.compare.format import (
+    BASELINE_LABELS,
     DASH,
     effect_text,
     failed_text,
@@ -31,6 +32,7 @@ from bnplace.compare.format import (
     rule_sentence,
     verdict_text,
 )
+from bnplace.names.metrics import BASELINES, PERSISTENCE
 from bnplace.stats.pooling import NEW_DATASET_MAY_DIFFER
 
 if TYPE_CHECKING:
@@ -148,6 +150,66 @@ def per_dataset_grid(comparison: Comparison) -> Grid:
     return Grid(headers, rows, aligns, verdicts)
 
 
+def baseline_ratios(comparison: Comparison) -> dict[str, dict[str, float]]:
+    """Per dataset, each variant's and each forecasting baseline's mean metric over the
+    persistence forecast's (persistence = 1; below 1 beats it), where the trials carry the
+    baselines' twins of an error metric (`names.metrics.BASELINES`); means, not tests."""
+    out: dict[str, dict[str, float]] = {}
+    if comparison.direction != "min":
+        return out
+    for dataset, stats in _view(comparison).per.items():
+        table = stats.table
+        if PERSISTENCE not in table.columns:
+            continue
+        known = table[PERSISTENCE].dropna()  # the same test windows for every variant
+        scale = float(known.iloc[0]) if len(known) else 0.0
+        if not scale > 0:
+            continue
+        ratios = {
+            name: float(table[name].dropna().iloc[0]) / scale
+            for name in BASELINES
+            if name in table.columns and table[name].notna().any()
+        }
+        ratios |= {
+            str(v): float(mean) / scale
+            for v, mean in zip(table["variant"], table["mean"], strict=True)
+            if not missing(mean)
+        }
+        out[dataset] = ratios
+    return out
+
+
+def _baselines_section(comparison: Comparison) -> Section | None:
+    ratios = baseline_ratios(comparison)
+    if not ratios:
+        return None
+    variants = [str(v) for v in comparison.table["variant"]]
+    baselines = [b for b in BASELINES if any(b in r for r in ratios.values())]
+    rows = [
+        [dataset, *(fmt_num(r[n], 3) if n in r else DASH for n in (*baselines, *variants))]
+        for dataset, r in ratios.items()
+    ]
+    counts = []
+    for name in baselines:
+        held = [r for r in ratios.values() if name in r and any(v in r for v in variants)]
+        beaten = sum(min(r[v] for v in variants if v in r) < r[name] for r in held)
+        counts.append(f"{name.replace('_', ' ')} on {beaten} of {len(held)}")
+    return Section(
+        "Against the baselines, per dataset",
+        [
+            f"Mean {comparison.metric} over the persistence forecast's on the same test windows "
+            "(persistence = 1; below 1 is better). Means, not tests: they say whether the "
+            "networks learnt more than a naive or linear forecast, not which variant is "
+            f"better. The best variant beats {', '.join(counts)} datasets.",
+            Grid(
+                ["dataset", *(BASELINE_LABELS.get(b, b) for b in baselines), *variants],
+                rows,
+                ["left"] + ["right"] * (len(baselines) + len(variants)),
+            ),
+        ],
+    )
+
+
 def _how_to_read(comparison: Comparison) -> list[str]:
     m = len(comparison.rows)
     return [
@@ -185,6 +247,9 @@ def sections(comparison: Comparison) -> list[Section]:
             [per_dataset_grid(comparison)],
         ),
     ]
+    against = _baselines_section(comparison)
+    if against is not None:
+        out.append(against)
     ranks = view.ranks
     if ranks is not None:
         friedman = (
@@ -259,6 +324,7 @@ def to_dict(comparison: Comparison, scalar: Callable[[Any], Any]) -> dict[str, A
             "pooled": [r.record() for r in view.pooled_rows],
             "dataset_effects": rows_of(view.effects),
             "per_dataset": {d: [r.record() for r in s.rows] for d, s in view.per.items()},
+            "baseline_ratios": baseline_ratios(comparison),
             "dataset_ranks": None
             if view.ranks is None
             else {
