@@ -237,10 +237,13 @@ sweep:
 CTRL_C_MOMENTS = ("tiny: ", "start ", "done ")
 
 
-def press_ctrl_c_once(folder: Path, args: tuple[str, ...], after: str) -> tuple[int, str]:
+def press_ctrl_c_once(
+    folder: Path, args: tuple[str, ...], after: str, terminate: bool = False
+) -> tuple[int, str]:
     """`bnplace ARGS` with one Ctrl-C (SIGINT to its process group, as a terminal sends it)
     right after it prints a line starting with `after`; its exit code and output. A press that
-    is not acted on fails here: there is no second press."""
+    is not acted on fails here: there is no second press. `terminate`: SIGTERM to the driver
+    alone instead, as `kill PID` sends it."""
     process = subprocess.Popen(
         [sys.executable, "-m", "bnplace", *args],
         cwd=folder,
@@ -257,7 +260,10 @@ def press_ctrl_c_once(folder: Path, args: tuple[str, ...], after: str) -> tuple[
         seen.append(line)
         if line.startswith(after):
             break
-    os.killpg(process.pid, signal.SIGINT)
+    if terminate:
+        os.kill(process.pid, signal.SIGTERM)
+    else:
+        os.killpg(process.pid, signal.SIGINT)
     try:
         rest, _ = process.communicate(timeout=120)
     except subprocess.TimeoutExpired:

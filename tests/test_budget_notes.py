@@ -43,3 +43,24 @@ def test_fixed_epochs_say_nothing_and_chosen_rates_are_counted() -> None:
         in notes
     )
     assert any("3 candidates" in n for n in notes)
+
+
+def test_a_variant_that_mostly_chose_an_end_of_its_list_is_flagged() -> None:
+    """More than half of a variant's seeds chose the smallest or largest of 3+ candidates
+    (`chosen_at_edge`, logged per trial): its best setting may lie beyond the list."""
+    trials = pd.DataFrame(
+        {
+            "variant": ["bn"] * 4 + ["none"] * 4,
+            "status": "finished",
+            "chosen_learning_rate": [0.01, 0.01, 0.01, 0.003, 0.003, 0.01, 0.003, 0.001],
+            "chosen_at_edge": [1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0],  # none: 2 of 4, not more
+        }
+    )
+    (warning,) = [n for n in budget_notes(trials) if "list" in n]
+    assert warning.startswith("warning: the smallest or largest candidate") and "bn (3 of 4)" in (
+        warning
+    )
+    assert "none (" not in warning
+    several = trials.assign(dataset=["x", "x", "y", "y"] * 2)  # per dataset: 2 of 2 on x
+    (warning,) = [n for n in budget_notes(several) if "list" in n]
+    assert "bn on x (2 of 2)" in warning and "bn on y" not in warning

@@ -156,6 +156,14 @@ def test_candidates_are_every_combination_in_the_listed_order() -> None:
     assert choose.candidates(Train()) == [Train()]  # a fixed rate trains as before
 
 
+def test_a_choice_at_an_end_of_three_or_more_candidates_is_marked() -> None:
+    three = Train(learning_rate=Choose(choose=[0.003, 0.001, 0.01]))  # ends by value, not place
+    marks = [choose.at_edge(three, option) for option in choose.candidates(three)]
+    assert marks == [0.0, 1.0, 1.0]
+    two = Train(learning_rate=Choose(choose=[0.001, 0.01]))  # every choice is an end of two
+    assert [choose.at_edge(two, option) for option in choose.candidates(two)] == [0.0, 0.0]
+
+
 def test_pick_takes_the_lowest_finite_loss_and_the_first_on_ties() -> None:
     assert choose.pick([0.3, 0.1, 0.2]) == 1
     assert choose.pick([0.1, 0.1]) == 0

@@ -33,8 +33,25 @@ def dropped(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
 @pytest.fixture(autouse=True)
 def default_sigint() -> Iterator[None]:
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_term = signal.signal(signal.SIGTERM, signal.SIG_DFL)
     yield
     signal.signal(signal.SIGINT, previous)
+    signal.signal(signal.SIGTERM, previous_term)
+
+
+def test_sigterm_ends_a_sweep_as_ctrl_c_does_even_where_sigint_is_ignored() -> None:
+    """`kill` or a job scheduler's SIGTERM is acted on like a press (the sweep ends its runs
+    KILLED and stops its workers); a SIGINT the process was started ignoring stays ignored."""
+    with interrupt.catching(), pytest.raises(KeyboardInterrupt):
+        signal.raise_signal(signal.SIGTERM)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a process started with `cmd &`
+    with interrupt.catching():
+        signal.raise_signal(signal.SIGINT)  # ignored: nothing happens
+        assert not interrupt.pressed()
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGTERM)
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
 
 
 def test_python_drops_a_keyboard_interrupt_raised_in_a_finaliser(dropped: list[Any]) -> None:

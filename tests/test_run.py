@@ -18,7 +18,15 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from tests.sweeps import bnplace, ctrl_c_at_every_moment, environment, runs, write_config
+from tests.sweeps import (
+    CTRL_C_CONFIG,
+    bnplace,
+    ctrl_c_at_every_moment,
+    environment,
+    press_ctrl_c_once,
+    runs,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -227,6 +235,21 @@ def test_bad_config_exits_2_and_writes_nothing(tmp_path: Path) -> None:
 def test_ctrl_c_is_acted_on_at_the_first_press_and_a_rerun_resumes(tmp_path: Path) -> None:
     """Process pool: one Ctrl-C at each moment of CTRL_C_MOMENTS (tests/sweeps.py)."""
     ctrl_c_at_every_moment(tmp_path, "-j", "2")
+
+
+def test_sigterm_ends_the_sweep_as_ctrl_c_does(tmp_path: Path) -> None:
+    """`kill PID` (SIGTERM to the driver alone, as a job scheduler ends a job) mid-trial: the
+    sweep ends as on Ctrl-C (exit 130, its open runs KILLED, its workers stopped) rather than
+    dying mid-write with its workers' broken-pipe tracebacks and its runs left RUNNING."""
+    config = write_config(tmp_path, CTRL_C_CONFIG)
+    args = ("run", str(config), "-j", "2", "--no-compare")
+    code, output = press_ctrl_c_once(tmp_path, args, "start ", terminate=True)
+    assert code == 130 and "interrupted" in output, output
+    assert "Traceback" not in output, output
+    found = runs(tmp_path)
+    assert {r.info.status for r in found["sweep"]} == {"KILLED"}
+    statuses = {r.info.status for r in found["variant"] + found["trial"]}
+    assert "RUNNING" not in statuses and "KILLED" in statuses, statuses
 
 
 def test_csv_config_trains_end_to_end(tmp_path: Path) -> None:

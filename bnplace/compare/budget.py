@@ -6,6 +6,9 @@ logged them, `chosen_learning_rate`, `chosen_weight_decay`, `select_candidates`,
 
 - the values a `{choose: [...]}` setting took per variant, with how many seeds chose each, and
   the choice's cost (candidates trained per trial);
+- a warning when more than `EDGE_SHARE` of a variant's finished runs (on a dataset) chose the
+  smallest or largest of 3 or more candidates (`chosen_at_edge`): the best value may lie
+  outside the list, so the variant may be compared at a setting worse than its best;
 - a warning when more than `CAP_SHARE` of a variant's finished runs ran to the epoch cap with
   early stopping on (the budget, not the placement, may decide: raise `train.epochs`);
 - a warning when the variants' mean stopping epochs differ by more than `EPOCH_RATIO` (a
@@ -22,6 +25,7 @@ from bnplace.names import metrics as m
 from bnplace.names.states import FINISHED
 
 CAP_SHARE = 0.10  # more than this share of a variant's runs at the epoch cap: warn
+EDGE_SHARE = 0.5  # more than this share of a variant's runs chose an end of the list: warn
 EPOCH_RATIO = 1.2  # the longest mean stopping epoch over the shortest: warn above this
 _CHOSEN = {"learning_rate": "learning rate", "weight_decay": "weight decay"}
 
@@ -50,6 +54,7 @@ def _chosen(done: pd.DataFrame) -> list[str]:
             said = ", ".join(f"{v:g} ({n} of {len(values)})" for v, n in counts.items())
             parts.append(f"{' on '.join(reversed([str(g) for g in group]))}: {said}")
         notes.append(f"{words} chosen per seed on the validation split: " + "; ".join(parts))
+    notes += _at_edge(done)
     if m.SELECT_CANDIDATES in done.columns and done[m.SELECT_CANDIDATES].notna().any():
         candidates = int(done[m.SELECT_CANDIDATES].max())
         notes.append(
@@ -57,6 +62,26 @@ def _chosen(done: pd.DataFrame) -> list[str]:
             f"{m.SELECT_EPOCHS} per variant in the report); the test split was not read to choose"
         )
     return notes
+
+
+def _at_edge(done: pd.DataFrame) -> list[str]:
+    if m.CHOSEN_AT_EDGE not in done.columns:
+        return []
+    several = "dataset" in done.columns and done["dataset"].nunique() > 1
+    by = ["dataset", "variant"] if several else ["variant"]
+    flagged = []
+    for group, edges in done.groupby(by, sort=False)[m.CHOSEN_AT_EDGE]:
+        edges = edges.dropna()
+        if len(edges) and edges.mean() > EDGE_SHARE:
+            name = " on ".join(reversed([str(g) for g in group]))
+            flagged.append(f"{name} ({int(edges.sum())} of {len(edges)})")
+    if not flagged:
+        return []
+    return [
+        "warning: the smallest or largest candidate of a {choose: [...]} list was chosen on "
+        f"most seeds of {', '.join(flagged)}: the best value may lie beyond the list, so "
+        "widen it past that end"
+    ]
 
 
 def _at_cap(done: pd.DataFrame) -> list[str]:

@@ -1,9 +1,10 @@
 """The `bnplace` command line: thin commands that parse, call the steps, and render.
 
 In: argv. Out: text on the console and an exit code: 0 all finished, 1 some trials failed,
-2 a config or data error, 130 interrupted. Library code raises `BnplaceError`; only this module
-renders it. Nothing heavy is imported at start-up (TensorFlow, MLflow and Ray load inside the
-commands that need them), so `bnplace --help`, `validate` and `plan` answer quickly.
+2 a config or data error, 130 interrupted (Ctrl-C or SIGTERM). Library code raises
+`BnplaceError`; only this module renders it. Nothing heavy is imported at start-up (TensorFlow,
+MLflow and Ray load inside the commands that need them), so `bnplace --help`, `validate` and
+`plan` answer quickly.
 """
 
 from __future__ import annotations

@@ -1,6 +1,8 @@
 """Ctrl-C for a sweep: every press is acted on, none is lost, and none cuts a record in half.
 
-In: SIGINT while `catching()` is active (the `run` use case holds it for the whole sweep). Out:
+In: SIGINT, or SIGTERM (`kill`, a job scheduler ending the job), while `catching()` is active
+(the `run` use case holds it for the whole sweep); both are handled alike, so a terminated sweep
+ends its runs KILLED and stops its workers as Ctrl-C does, instead of dying mid-write. Out:
 KeyboardInterrupt in the driver's main thread, raised at once, raised again at the next
 `check()` should the first raise have been swallowed, and held back inside `deferred()` blocks
 (a claim or an event being written) until the block ends.
@@ -36,7 +38,12 @@ class _State:
 _STATE = _State()
 
 
-def _on_sigint(signum: int, frame: FrameType | None) -> None:
+# SIGTERM's default action kills the driver at once: its workers then die on a broken pipe and
+# its open runs stay RUNNING until the next driver marks them KILLED.
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
     _STATE.pressed = True
     if _STATE.depth == 0:
         raise KeyboardInterrupt
@@ -48,16 +55,20 @@ def _main_thread() -> bool:
 
 @contextlib.contextmanager
 def catching() -> Iterator[None]:
-    """Handle SIGINT as above until the block ends (in the main thread; elsewhere a no-op)."""
-    if not _main_thread() or _STATE.active or signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
-        yield  # a process started with SIGINT ignored (`cmd &`, nohup) keeps ignoring it
+    """Handle SIGINT and SIGTERM as above until the block ends (in the main thread; elsewhere
+    a no-op). A signal the process was started ignoring stays ignored: SIGINT in a process
+    started with `cmd &` or nohup, which SIGTERM still ends."""
+    if not _main_thread() or _STATE.active:
+        yield
         return
+    handled = [s for s in _SIGNALS if signal.getsignal(s) != signal.SIG_IGN]
     _STATE.pressed, _STATE.depth, _STATE.active = False, 0, True
-    previous: Any = signal.signal(signal.SIGINT, _on_sigint)
+    previous: dict[int, Any] = {s: signal.signal(s, _on_signal) for s in handled}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         _STATE.active = False
 
 

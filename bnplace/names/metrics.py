@@ -99,6 +99,7 @@ _CATALOGUE = (
     _M("select_epochs", "min", "both", "epochs", "choose", "epochs of all candidates"),
     _M("select_time_s", "min", "both", "s", "choose", "wall time of all candidates' fits"),
     _M("select_candidates", "min", "both", "count", "choose", "candidates trained"),
+    _M("chosen_at_edge", "min", "both", "0/1", "choose", "1 when a choice is a list's end"),
     _M("select_val_loss.<i>", "min", "both", "loss", "choose", "candidate i's best val_loss"),
     _M("init_var.<layer>", "min", "both", "variance", "init", "activation variance, inference"),
     _M("init_var_train.<layer>", "min", "both", "variance", "init", "same, training mode"),
@@ -131,6 +132,7 @@ STEPS_RUN, HIT_CAP = "steps_run", "hit_cap"
 SELECT_EPOCHS, SELECT_TIME_S = "select_epochs", "select_time_s"
 SELECT_CANDIDATES, SELECT_VAL_LOSS = "select_candidates", "select_val_loss"  # .<i>
 CHOSEN_PREFIX = "chosen_"  # + a `{choose: [...]}` train key: chosen_learning_rate
+CHOSEN_AT_EDGE = "chosen_at_edge"  # a chosen value is the smallest or largest of 3+ candidates
 TRAIN_LOSS_INFER, INFER_VS_TRAIN_LOSS = "train_loss_infer", "infer_vs_train_loss"
 BN_SHIFT_MAX, BN_TRAIN_VS_INFER_MAX = "bn_shift_max", "bn_train_vs_infer_max"
 # Prefixes of the per-layer families: f"{BN_SHIFT}.{layer}"

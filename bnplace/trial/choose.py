@@ -62,6 +62,17 @@ def chosen_values(train: Train, candidate: Train) -> dict[str, float]:
     return {chosen_metric(key): float(getattr(candidate, key)) for key in train.chosen_keys}
 
 
+def at_edge(train: Train, candidate: Train) -> float:
+    """1.0 when a chosen setting of `candidate` is the smallest or largest of its 3 or more
+    candidates (the best value may lie beyond the list), else 0.0. With 2 candidates every
+    choice is an end, which says nothing."""
+    for key in train.chosen_keys:
+        choices = _choices(train, key)
+        if len(choices) >= 3 and getattr(candidate, key) in (min(choices), max(choices)):
+            return 1.0
+    return 0.0
+
+
 def count(train: Train) -> int:
     """How many candidates `train` gives (1 when nothing is chosen)."""
     return math.prod(len(_choices(train, key)) for key in train.chosen_keys)
