@@ -238,12 +238,12 @@ CTRL_C_MOMENTS = ("tiny: ", "start ", "done ")
 
 
 def press_ctrl_c_once(
-    folder: Path, args: tuple[str, ...], after: str, terminate: bool = False
+    folder: Path, args: tuple[str, ...], after: str, signum: int | None = None
 ) -> tuple[int, str]:
     """`bnplace ARGS` with one Ctrl-C (SIGINT to its process group, as a terminal sends it)
-    right after it prints a line starting with `after`; its exit code and output. A press that
-    is not acted on fails here: there is no second press. `terminate`: SIGTERM to the driver
-    alone instead, as `kill PID` sends it."""
+    right after it prints a line starting with `after`; its exit code and output (its workers'
+    included). A press that is not acted on fails here: there is no second press. `signum`:
+    that signal to the driver alone instead, as `kill -s SIGNAL PID` sends it."""
     process = subprocess.Popen(
         [sys.executable, "-m", "bnplace", *args],
         cwd=folder,
@@ -260,8 +260,8 @@ def press_ctrl_c_once(
         seen.append(line)
         if line.startswith(after):
             break
-    if terminate:
-        os.kill(process.pid, signal.SIGTERM)
+    if signum is not None:
+        os.kill(process.pid, signum)
     else:
         os.killpg(process.pid, signal.SIGINT)
     try:

@@ -237,19 +237,25 @@ def test_ctrl_c_is_acted_on_at_the_first_press_and_a_rerun_resumes(tmp_path: Pat
     ctrl_c_at_every_moment(tmp_path, "-j", "2")
 
 
-def test_sigterm_ends_the_sweep_as_ctrl_c_does(tmp_path: Path) -> None:
+def test_sigterm_ends_the_sweep_as_ctrl_c_does_and_kill_9_leaves_no_worker_traceback(
+    tmp_path: Path,
+) -> None:
     """`kill PID` (SIGTERM to the driver alone, as a job scheduler ends a job) mid-trial: the
     sweep ends as on Ctrl-C (exit 130, its open runs KILLED, its workers stopped) rather than
-    dying mid-write with its workers' broken-pipe tracebacks and its runs left RUNNING."""
+    dying mid-write with its runs left RUNNING. Then `kill -9` of the resumed driver: its
+    workers find its pipe closed and exit quietly, with no broken-pipe traceback."""
     config = write_config(tmp_path, CTRL_C_CONFIG)
     args = ("run", str(config), "-j", "2", "--no-compare")
-    code, output = press_ctrl_c_once(tmp_path, args, "start ", terminate=True)
+    code, output = press_ctrl_c_once(tmp_path, args, "start ", signal.SIGTERM)
     assert code == 130 and "interrupted" in output, output
     assert "Traceback" not in output, output
     found = runs(tmp_path)
     assert {r.info.status for r in found["sweep"]} == {"KILLED"}
     statuses = {r.info.status for r in found["variant"] + found["trial"]}
     assert "RUNNING" not in statuses and "KILLED" in statuses, statuses
+    code, output = press_ctrl_c_once(tmp_path, args, "epoch ", signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    assert "Traceback" not in output and "BrokenPipeError" not in output, output
 
 
 def test_csv_config_trains_end_to_end(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ Each worker process is named after its slot ("worker-1"), the name progress show
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import signal
 import time
@@ -79,9 +80,15 @@ class InProcess:
 
 
 def _worker(conn: Connection, datasets: Mapping[str, Any], threads: int) -> None:
-    """Worker process: receive trials, send events, until told to stop (None)."""
+    """Worker process: receive trials, send events, until told to stop (None), or until the
+    driver is gone (killed: its pipe is closed), quietly: the driver's next run resumes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
     start_worker(threads)
+    with contextlib.suppress(EOFError, BrokenPipeError, ConnectionResetError):
+        _serve(conn, datasets)
+
+
+def _serve(conn: Connection, datasets: Mapping[str, Any]) -> None:
     from bnplace.trial.train import TrialRunner
 
     runner = TrialRunner()  # keeps each variant's traced model for its next seed
