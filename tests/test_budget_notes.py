@@ -64,3 +64,6 @@ def test_a_variant_that_mostly_chose_an_end_of_its_list_is_flagged() -> None:
     several = trials.assign(dataset=["x", "x", "y", "y"] * 2)  # per dataset: 2 of 2 on x
     (warning,) = [n for n in budget_notes(several) if "list" in n]
     assert "bn on x (2 of 2)" in warning and "bn on y" not in warning
+    # seeds run before trials logged it: their choice is unknown, so the variant is not judged
+    older = trials.assign(chosen_at_edge=[1.0, 1.0, 1.0, None] + [0.0] * 4)
+    assert not [n for n in budget_notes(older) if "list" in n]

@@ -88,6 +88,7 @@ def test_each_variant_gets_its_own_rate_and_is_compared_at_it(planted) -> None:
     for result in chosen.values():
         assert result["status"] == "finished"
         assert result["select_candidates"] == 2
+        assert result["chosen_at_edge"] == 0.0  # an end of two candidates says nothing
         assert result["select_epochs"] >= result["epochs_run"]  # the choice's cost is logged
     # standardized diverged at 3.0 (no finite best loss to log), raw's loss fell with the rate
     assert "select_val_loss.1" not in chosen["std"]

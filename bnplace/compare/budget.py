@@ -71,8 +71,9 @@ def _at_edge(done: pd.DataFrame) -> list[str]:
     by = ["dataset", "variant"] if several else ["variant"]
     flagged = []
     for group, edges in done.groupby(by, sort=False)[m.CHOSEN_AT_EDGE]:
-        edges = edges.dropna()
-        if len(edges) and edges.mean() > EDGE_SHARE:
+        if edges.isna().any():  # some seeds ran before trials logged it: their choice is unknown
+            continue
+        if edges.mean() > EDGE_SHARE:
             name = " on ".join(reversed([str(g) for g in group]))
             flagged.append(f"{name} ({int(edges.sum())} of {len(edges)})")
     if not flagged:

@@ -199,6 +199,7 @@ class TrialRunner:
             for epoch, row in enumerate(winner.watch.history):
                 reports.on_epoch(epoch, row)
         values = choose.chosen_values(trial.config.train, option)
+        values[m.CHOSEN_AT_EDGE] = choose.at_edge(trial.config.train, option)
         winner.timing |= values | {
             m.SELECT_EPOCHS: float(sum(len(f.watch.history) for f in fits)),
             m.SELECT_TIME_S: float(sum(f.timing[m.TRAIN_TIME_S] for f in fits)),
