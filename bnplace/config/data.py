@@ -205,7 +205,7 @@ class SyntheticData(_Windowing):
         """A forecasting series of `length` steps must hold one window (window + horizon
         rows) in each split; said here, at `validate`, rather than when the data is made."""
         need = self.window + self.horizon
-        sizes = split_sizes(self.length - self.difference, self.split.train, self.split.val)
+        sizes = split_sizes(self.length - int(self.difference), self.split.train, self.split.val)
         if self.task == "forecast" and min(sizes) < need:
             raise ValueError(
                 f"length {self.length} split {self.split.train:g}/{self.split.val:g}/"
