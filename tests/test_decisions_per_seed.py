@@ -149,14 +149,14 @@ def test_auto_design_meets_its_power_and_costs_no_more_than_the_fixed_one(
     and 2x the margin. Measured: m = 6, sd 4.5%: the fixed 10 seeds itself (sequential looks
     cannot beat it there: any verdict needs 8 seeds at alpha/6, a fixed design of power 0.8
     needs 9-10); m = 3, sd 10%: looks 13, 15, ..., 27, 16.7 seeds at 2x the margin. With t
-    intervals (`compare.interval: t`), m = 6, sd 4.5%: looks 7, 10, 7.5 seeds at 2x against the
-    fixed t design of the same power."""
+    intervals (`compare.interval: t`), m = 6, sd 4.5%: looks 7, 10 at alpha·t^0.75, 7.4 seeds
+    at 2x against the fixed t design of the same power."""
     from bnplace.stats.seed_figures import detection_power
     from bnplace.stats.sequential_design import choose_design
     from bnplace.stats.verdicts import level_for
 
     chosen = choose_design(m, 0.05, 0.05, sd, interval=interval)
-    rule = SequentialRule(chosen.looks, 0.05, m, interval)
+    rule = SequentialRule(chosen.looks, 0.05, m, interval, chosen.spending)
     assert rule.first_reachable_look() == 0 and chosen.looks[-1] <= 40
     pairs = [(v, 0) for v in range(1, m + 1)]
     kw = {"sd": sd, "margin": 0.05, "reps": 1000}
@@ -174,7 +174,8 @@ def test_auto_design_meets_its_power_and_costs_no_more_than_the_fixed_one(
         effects = [0.0] + [math.log1p(times * 0.05)] * m
         cost.append(simulate(rule, effects, pairs, **kw, seed=42).seeds[:, 1:].mean())
     print(
-        f"\nauto m={m} sd={sd} {interval}: looks {chosen.looks}, power at 1.5x {got:.3f}, "
+        f"\nauto m={m} sd={sd} {interval}: looks {chosen.looks} (spending "
+        f"{chosen.spending}), power at 1.5x {got:.3f}, "
         f"seeds per variant at 0/1x/2x {np.round(cost, 1)}; fixed design of that power "
         f"{fixed} seeds; at 2x {cost[2] / fixed:.2f}x"
     )

@@ -145,6 +145,12 @@ def test_a_ten_thousand_placement_space_enumerates_in_full() -> None:
             "s.yaml:10",
             "11,881,376 combinations",
         ),
+        (
+            "search:\n  sites: {conv.pre_act: [none, batch_norm]}\n"
+            "  seeds: {min: 4, max: 8, step: 1, spending: 1}",
+            "s.yaml:9",
+            "take no spending",
+        ),
     ],
 )
 def test_bad_search_sections_are_located(search: str, where: str, words: str) -> None:

@@ -24,6 +24,7 @@ from bnplace.stats.sequential import (
 from bnplace.stats.verdicts import (
     BETTER,
     EQUIVALENT,
+    SIGNED_RANK,
     WORSE,
     Contrast,
     Design,
@@ -48,13 +49,15 @@ def test_looks_run_from_min_by_step_and_end_at_max() -> None:
     assert look_sizes(5, 5, 4) == (5,)
 
 
-def test_boundaries_spend_alpha_as_planned() -> None:
+@pytest.mark.parametrize("spending", [None, 1.0])
+def test_boundaries_spend_alpha_as_planned(spending: float | None) -> None:
     """The recursive integration's boundaries, checked by brute force: Brownian paths first
-    cross ±c_k at look k with probability alpha·(t_k² − t_{k−1}²)."""
+    cross ±c_k at look k with probability alpha·(t_k^rho − t_{k−1}^rho), for the default rho = 2
+    and a design's own (`sweep.seeds.spending`)."""
     from scipy.special import ndtri
 
     alpha = 0.05 / 3
-    c = np.array([ndtri(1 - p / 2) for p in nominal_levels(LOOKS, alpha)])
+    c = np.array([ndtri(1 - p / 2) for p in nominal_levels(LOOKS, alpha, spending)])
     rng = np.random.default_rng(11)
     ns = np.array(LOOKS, dtype=float)
     steps = np.diff(np.concatenate([[0.0], ns]))
@@ -65,7 +68,7 @@ def test_boundaries_spend_alpha_as_planned() -> None:
         first = np.where(over.any(axis=1), over.argmax(axis=1), -1)
         crossed += np.bincount(first[first >= 0], minlength=len(ns))
     crossed /= 1_000_000
-    planned = np.diff([0.0] + [spent(n / ns[-1], alpha) for n in ns])
+    planned = np.diff([0.0] + [spent(n / ns[-1], alpha, SIGNED_RANK, spending) for n in ns])
     assert crossed.sum() == pytest.approx(alpha, abs=5e-4)
     assert np.allclose(crossed, planned, atol=4e-4)
 

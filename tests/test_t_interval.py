@@ -20,6 +20,7 @@ from bnplace.stats.sequential import (
     live_looks,
     look_sizes,
     simulate,
+    spending_words,
     spent,
 )
 from bnplace.stats.t_sequential import null_abs_t, t_boundaries
@@ -89,11 +90,13 @@ def test_familywise_coverage_of_fixed_t_intervals(shape: str) -> None:
         assert min(figures.values()) < 0.93  # the limit is real: plan and README say so
 
 
-def test_t_boundaries_spend_alpha_as_planned() -> None:
+@pytest.mark.parametrize("spending", [None, 0.75])
+def test_t_boundaries_spend_alpha_as_planned(spending: float | None) -> None:
     """The computed boundaries, checked on fresh null paths (another seed): t statistics first
-    cross ±c_k at look k with probability close to alpha·(t_k − t_{k−1})."""
+    cross ±c_k at look k with probability close to alpha·(t_k^rho − t_{k−1}^rho), for the
+    default rho = 1 and a design's own (`sweep.seeds.spending: 0.75`)."""
     alpha = 0.05 / M
-    rule = SequentialRule(LOOKS, 0.05, M, T)
+    rule = SequentialRule(LOOKS, 0.05, M, T, spending)
     c = np.array(
         [st.t.isf((1 - level) / 2, n - 1) for n, level in zip(LOOKS, rule.levels, strict=True)]
     )
@@ -101,7 +104,7 @@ def test_t_boundaries_spend_alpha_as_planned() -> None:
     over = fresh > c[:, None]
     first = np.where(over.any(axis=0), over.argmax(axis=0), -1)
     crossed = np.bincount(first[first >= 0], minlength=len(LOOKS)) / fresh.shape[1]
-    planned = np.diff([0.0] + [spent(n / LOOKS[-1], alpha, T) for n in LOOKS])
+    planned = np.diff([0.0] + [spent(n / LOOKS[-1], alpha, T, spending) for n in LOOKS])
     print(f"\nspent {crossed.sum():.5f} of {alpha:.5f}")
     assert crossed.sum() <= alpha * 1.03
     assert np.allclose(crossed, planned, atol=2.5e-4)
@@ -155,12 +158,18 @@ def _fixed_t_power(n: int, effect: float, sd: float, m: int) -> float:
     return float(st.nct.sf(q, n - 1, effect / sd * math.sqrt(n)))
 
 
-def test_seeds_on_demand_at_2x_the_margin_against_the_fixed_design_of_the_same_power() -> None:
+@pytest.mark.parametrize("spending", [None, 0.75])
+def test_seeds_on_demand_at_2x_the_margin_against_the_fixed_design_of_the_same_power(
+    spending: float | None,
+) -> None:
     """Issue 25's figure: m = 6, seed sd 4.5%, margin ±5%, true effect 2x the margin (10%):
     the mean seeds per compared variant of looks 5..14 (t intervals) against the fixed t design
     whose power at 2x equals this design's (capped at 0.999, as test_sequential does).
-    Measured: 7.2 seeds against 12: 0.60x; power at 1.5x 0.97, A/A (other test) 0.042."""
-    rule = SequentialRule(live_looks(LOOKS, 0.05, M, T), 0.05, M, T)
+    Measured, alpha·t (the default): 7.22 seeds against 12, 0.60x (0.599 on 40,000 sweeps);
+    alpha·t^0.75 (`spending: 0.75`): 7.13 against 12, 0.59x, with its own A/A rate and
+    coverage over all looks checked here. Power at 2x stays >= 0.999 (0.9992 on 40,000 sweeps:
+    11 fixed seeds give 0.9988), so the fixed design it is held against is 12 seeds either way."""
+    rule = SequentialRule(live_looks(LOOKS, 0.05, M, T, spending), 0.05, M, T, spending)
     assert rule.looks == LOOKS
     figures, baseline = {}, {}
     for times, seed in ((0.0, 50), (1.0, 53), (1.5, 51), (2.0, 52)):
@@ -184,8 +193,21 @@ def test_seeds_on_demand_at_2x_the_margin_against_the_fixed_design_of_the_same_p
         "counting the baseline)"
     )
     assert figures[0.0][0] > figures[1.0][0] > figures[1.5][0] > seeds
-    assert figures[1.5][1] >= 0.8
-    assert round(ratio, 2) <= 0.60
+    assert figures[1.5][1] >= 0.8 and power >= 0.999 and fixed == 12
+    if spending is None:
+        assert round(ratio, 2) <= 0.60
+        return
+    assert ratio <= 0.595  # issue 25: <= 0.6x, with room for another simulation's noise
+    null = simulate(rule, [0.0] * (M + 1), PAIRS, sd=SD, margin=0.05, reps=4000, seed=31)
+    d = np.random.default_rng(77).normal(0.0, SD, size=(2000 * M, LOOKS[-1]))
+    covered = np.ones(2000 * M, dtype=bool)
+    for n, level in zip(rule.looks, rule.levels, strict=True):
+        iv = t_intervals(d[:, :n], level)
+        covered &= (iv.low <= 0.0) & (iv.high >= 0.0)
+    together = float(covered.reshape(2000, M).all(axis=1).mean())
+    print(f"alpha·t^0.75: A/A familywise {null.rate(BETTER, WORSE):.3f}, all 6 intervals at all "
+          f"looks cover together {together:.3f}")  # fmt: skip
+    assert null.rate(BETTER, WORSE) <= 0.05 and together >= 0.93
 
 
 def test_judge_is_the_simulated_rule_with_t_intervals() -> None:
@@ -265,12 +287,50 @@ def test_seeds_auto_searches_t_designs() -> None:
     assert "t intervals" in messages["seeds_auto"]
     looks = plan.design.looks
     assert looks[0] < 8 and SequentialRule.of(plan.design, M).first_reachable_look() == 0
+    # the spending exponent is searched too, and the plan keeps the one chosen
+    assert plan.design.spending in (0.75, 1.0)
+    assert spending_words(T, plan.design.spending) in messages["seeds_auto"]
+    given = "seeds: {auto: true, spending: 2}"
+    kept = _plan(SIX.replace("seeds: {min: 5, max: 14, step: 1}", given))
+    said = kept.design_findings[0].message
+    assert kept.design.spending == 2.0 and "min and step searched" in said
     effects = [0.0] + [math.log1p(0.075)] * M
     rule = SequentialRule.of(plan.design, M)
     sim = simulate(rule, effects, PAIRS, sd=SD, margin=0.05, reps=2000, seed=61)
     print(f"\nauto, t intervals, m = 6, sd 4.5%: looks {looks}, power at 1.5x "
           f"{np.mean(sim.share(WORSE)):.3f}")  # fmt: skip
     assert float(np.mean(sim.share(WORSE))) >= 0.8
+
+
+def test_spending_is_a_bounded_located_key_and_travels_with_the_design() -> None:
+    """`sweep.seeds.spending`: the plan, its stored design, `plan`'s words and compare's rule
+    sentence all carry the configured rho; out of range is a located error; `--seeds N` (a
+    fixed design) drops it."""
+    from bnplace.compare.format import rule_sentence
+    from bnplace.config import parse_config
+    from bnplace.names.errors import ConfigError
+    from bnplace.plan import DataShape, make_plan
+    from bnplace.stats.verdicts import Design
+
+    plan = _plan(SIX.replace("step: 1}", "step: 1, spending: 0.75}"))
+    assert plan.design.spending == 0.75 and plan.design.looks == LOOKS
+    assert Design.from_dict(plan.design.to_dict()) == plan.design
+    messages = {f.rule: f.message for f in plan.design_findings}
+    assert "alpha·t^0.75" in messages["seeds_on_demand"]
+    assert "alpha·t^0.75" in rule_sentence(plan.design, M)
+    assert "as alpha·t (" in rule_sentence(_plan(SIX).design, M)  # the default, unchanged
+    default = SequentialRule.of(_plan(SIX).design, M)
+    assert SequentialRule.of(plan.design, M).levels != default.levels
+    with pytest.raises(ConfigError) as info:
+        _plan(SIX.replace("step: 1}", "step: 1, spending: 9}"))
+    (problem,) = [p for p in info.value.problems if p.key == "sweep.seeds.spending"]
+    assert problem.line == 10 and problem.got == "9" and "4" in problem.expected
+    fixed = make_plan(
+        parse_config(SIX.replace("step: 1}", "step: 1, spending: 0.75}"), "six.yaml"),
+        lambda config: DataShape("forecast", 8, 1, 1, "fp", 0),
+        seeds=range(8),
+    )
+    assert fixed.design.looks == () and fixed.design.spending is None
 
 
 def test_compare_reads_the_t_interval_and_says_so() -> None:

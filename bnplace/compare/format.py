@@ -12,6 +12,7 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
+from bnplace.stats.sequential import spending_words
 from bnplace.stats.verdicts import T, level_for
 
 if TYPE_CHECKING:
@@ -157,10 +158,8 @@ def rule_sentence(design: Design, m: int) -> str:
     level = level_for(design.alpha, m)
     if design.sequential:
         looks = ", ".join(str(n) for n in design.looks)
-        spending = (
-            "alpha·t (boundaries computed for t statistics)"
-            if design.interval == T
-            else ("alpha·t²")
+        spending = spending_words(design.interval, design.spending) + (
+            " (boundaries computed for t statistics)" if design.interval == T else ""
         )
         return (
             f"Seeds on demand (looks at {looks} seeds): at each look every open comparison "

@@ -24,18 +24,24 @@ MAX_SEEDS = 1000  # per variant; far past what any verdict needs (see `bnplace p
 
 AUTO_MAX = 40  # `seeds: auto`: the most seeds per variant unless `max` says otherwise
 AUTO_MAX_LIMIT = 60  # the design search's bound (bnplace.stats.sequential_design)
+# rho of alpha·t^rho a config may ask for: past these the first looks get (nearly) all or none
+# of alpha (rho = 3 is close to O'Brien–Fleming, 1 to Pocock)
+SPENDING_LIMITS = (0.5, 4.0)
 
 
 class SeedSchedule(Strict):
     """`seeds: {min: 6, max: 40, step: 4}`: seeds on demand (see `bnplace.stats.sequential`): `min`
     seeds of every variant, then `step` more for variants with an undecided comparison, up to
     `max`. `seeds: auto` or `seeds: {auto: true, max: 30}`: min and step are chosen at plan time
-    for the comparison family (`bnplace.stats.sequential_design.choose_design`)."""
+    for the comparison family (`bnplace.stats.sequential_design.choose_design`). `spending`: the
+    exponent rho of the looks' alpha spending alpha·t^rho (default: 2 for signed-rank intervals,
+    1 for t; with auto and t intervals, searched unless given)."""
 
     min: int | None = Field(None, ge=2, le=MAX_SEEDS)
     max: int = Field(AUTO_MAX, ge=2, le=MAX_SEEDS)
     step: int | None = Field(None, ge=1, le=MAX_SEEDS)
     auto: bool = False
+    spending: float | None = Field(None, ge=SPENDING_LIMITS[0], le=SPENDING_LIMITS[1])
 
     @model_validator(mode="after")
     def _max_not_below_min(self) -> SeedSchedule:
@@ -104,6 +110,11 @@ class Sweep(Strict):
     def looks(self) -> tuple[int, ...]:
         """Seeds per variant at each look of seeds on demand; () for a fixed number."""
         return self.seeds.looks if isinstance(self.seeds, SeedSchedule) else ()
+
+    @property
+    def spending(self) -> float | None:
+        """The exponent of the looks' alpha spending the config gives (None: the default)."""
+        return self.seeds.spending if isinstance(self.seeds, SeedSchedule) else None
 
 
 # --- Search over placements ----------------------------------------------------------------
@@ -178,6 +189,8 @@ class Search(Strict):
     def _first_stage(cls, seeds: SeedSchedule) -> SeedSchedule:
         if seeds.auto or seeds.min is None:
             raise ValueError("a search's seeds are {min, max, step} (the race's rounds), not auto")
+        if seeds.spending is not None:  # the race's intervals do not spend alpha over looks
+            raise ValueError("a search's seeds take no spending (the race has its own rule)")
         if seeds.min < 3:  # the first stage estimates variances of differences (n0 - 1 df)
             raise ValueError(
                 f"min must be at least 3 (the first stage estimates variances), got {seeds.min}"

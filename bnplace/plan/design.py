@@ -19,7 +19,7 @@ from bnplace.config.schema import AxisContrast, Compare
 from bnplace.names.errors import PlanError, UnknownVariant, did_you_mean
 from bnplace.plan.lint import Finding
 from bnplace.stats.seed_figures import DETECT, EQUIVALENCE, seeds_for
-from bnplace.stats.sequential import SequentialRule, expected_seeds, live_looks
+from bnplace.stats.sequential import SequentialRule, expected_seeds, live_looks, spending_words
 from bnplace.stats.verdicts import (
     POWER,
     SIGNED_RANK,
@@ -102,9 +102,11 @@ def make_design(
     variants: Sequence[Variant],
     merges: Sequence[Merge],
     looks: tuple[int, ...] = (),
+    spending: float | None = None,
 ) -> Design:
     """The config's compare section with every declared contrast resolved to variant names,
-    and the looks of seeds on demand (() for a fixed number of seeds)."""
+    and the looks of seeds on demand (() for a fixed number of seeds) with the exponent of their
+    alpha spending (None: the interval family's default)."""
     contrasts: list[Contrast] = []
     for i, spec in enumerate(compare.contrasts):
         key = f"compare.contrasts[{i}]"
@@ -128,10 +130,12 @@ def make_design(
         looks=looks,
         versus_baseline=compare.versus_baseline,
         interval=compare.interval_family,
+        spending=spending if looks else None,
     )
     m = family_size(design, len(variants))
     if looks and m:  # dead looks get no alpha: the design starts at the first live look
-        design = replace(design, looks=live_looks(looks, design.alpha, m, design.interval))
+        live = live_looks(looks, design.alpha, m, design.interval, design.spending)
+        design = replace(design, looks=live)
     return design
 
 
@@ -141,39 +145,46 @@ def auto_looks(
     merges: Sequence[Merge],
     maximum: int,
     pool: bool,
-) -> tuple[int, ...]:
+    spending: float | None = None,
+) -> tuple[tuple[int, ...], float | None]:
     """`sweep.seeds: auto`: the looks min, min + step, ..., max of the design chosen for this
-    family, margin and seed sd (`bnplace.stats.sequential_design.choose_design`; with several
-    datasets the first look has at least `MIN_PAIRS_TO_POOL` seeds)."""
+    family, margin and seed sd, and its spending exponent (`spending` when the config gives one;
+    `bnplace.stats.sequential_design.choose_design`; with several datasets the first look has
+    at least `MIN_PAIRS_TO_POOL` seeds)."""
     from bnplace.stats.pooling import MIN_PAIRS_TO_POOL
     from bnplace.stats.sequential import look_sizes
     from bnplace.stats.sequential_design import choose_design
 
     m = family_size(make_design(compare, variants, merges), len(variants))
     if m == 0:
-        return look_sizes(maximum, maximum, 1)
+        return look_sizes(maximum, maximum, 1), spending
     chosen = choose_design(
         m, compare.alpha, compare.margin, compare.seed_sd, maximum,
-        MIN_PAIRS_TO_POOL if pool else 2, interval=compare.interval_family,
+        MIN_PAIRS_TO_POOL if pool else 2, interval=compare.interval_family, spending=spending,
     )  # fmt: skip
-    return look_sizes(chosen.min, chosen.max, chosen.step)
+    return look_sizes(chosen.min, chosen.max, chosen.step), chosen.spending
 
 
-def auto_finding(design: Design, m: int, maximum: int, pool: bool) -> Finding:
-    """What `seeds: auto` chose and why, in words."""
+def auto_finding(
+    design: Design, m: int, maximum: int, pool: bool, spending: float | None = None
+) -> Finding:
+    """What `seeds: auto` chose and why, in words (`spending`: the config's, if it gave one)."""
     from bnplace.stats.pooling import MIN_PAIRS_TO_POOL
     from bnplace.stats.sequential_design import AUTO_POWER, choose_design
 
     c = choose_design(
         m, design.alpha, design.margin, design.seed_sd, maximum,
-        MIN_PAIRS_TO_POOL if pool else 2, interval=design.interval,
+        MIN_PAIRS_TO_POOL if pool else 2, interval=design.interval, spending=spending,
     )  # fmt: skip
     met = "meets" if c.meets_power else "is the most powerful; none reaches"
+    searching_rho = design.interval == T and spending is None
+    searched = "min, step and spending" if searching_rho else "min and step"
     return Finding(
         "seeds_auto",
         "info" if c.meets_power else "warning",
         f"seeds: auto chose min {c.min}, step {c.step}, max {c.max} (looks from "
-        f"{c.looks[0]}; {design.interval} intervals): of every min and step searched, "
+        f"{c.looks[0]}; {design.interval} intervals; alpha spent as "
+        f"{spending_words(design.interval, c.spending)}): of every {searched} searched, "
         f"the fewest expected seeds per compared variant (~{c.seeds_null:.1f} at no effect, "
         f"~{c.seeds_margin:.1f} at the margin, ~{c.seeds_2x:.1f} at 2x) with power "
         f"{c.power_1_5:.0%} at 1.5x the margin by the last look ({met} {AUTO_POWER:.0%}), "
@@ -334,7 +345,8 @@ def sequential_findings(figures: dict[str, Any], design: Design, datasets: int) 
             "info",
             f"seeds on demand: looks at {shown} seeds per variant ({comparisons}, "
             f"{design.interval} intervals, alpha "
-            f"{design.alpha:g} spent over the looks; first look that can decide: "
+            f"{design.alpha:g} spent over the looks as "
+            f"{spending_words(design.interval, design.spending)}; first look that can decide: "
             f"{figures['first_deciding_look'] or 'none'}); trials {where}: "
             f"{e['fewest']:.0f} fewest, expected ~{e['trials_null']:.0f} when nothing differs, "
             f"~{e['trials_margin']:.0f} when every variant differs from the baseline by the "

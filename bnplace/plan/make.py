@@ -112,10 +112,11 @@ def make_plan(
     schedule = config.sweep.seeds
     auto_max = schedule.max if isinstance(schedule, SeedSchedule) and schedule.auto else 0
     auto = seeds is None and auto_max > 0
+    spending = config.sweep.spending if seeds is None else None
     if auto:  # `seeds: auto`: min and step chosen for this family (stats.sequential_design)
         pool = len(config.datasets or ()) >= 2
-        looks = auto_looks(config.compare, variants, merges, auto_max, pool)
-    design = make_design(config.compare, variants, merges, looks)
+        looks, spending = auto_looks(config.compare, variants, merges, auto_max, pool, spending)
+    design = make_design(config.compare, variants, merges, looks, spending)
     baseline = _baseline(loaded, variants, merges)
     names = [v.name for v in variants]
     plan = Plan(
@@ -148,7 +149,7 @@ def make_plan(
     if auto and plan.seeds_on_demand:
         m = plan.seeds_on_demand["comparisons"]
         pool = len(config.datasets or ()) >= 2
-        said = auto_finding(design, m, auto_max, pool)
+        said = auto_finding(design, m, auto_max, pool, config.sweep.spending)
         plan = replace(plan, design_findings=(said, *plan.design_findings))
     return plan
 

@@ -39,6 +39,12 @@ tests, Jennison & Turnbull 1991) with the spending function α·t (rho = 1, `SPE
 look can then decide from 2 seeds, none is dead, and the same repeated-CI guarantee holds for
 normal differences (tests/test_t_interval.py).
 
+The exponent rho is the design's (`sweep.seeds.spending`, `Design.spending`; None: the interval
+family's default above): any rho > 0 keeps the guarantee, since every look's level comes from
+the same spending identity. A smaller rho spends more at the first looks (more early verdicts
+at large effects, less power at `max`); `seeds: auto` searches it for t intervals
+(`bnplace.stats.sequential_design`).
+
 Dead looks: a look at which no comparison of the family can reach a verdict (2^(1−n) above its
 nominal alpha) would only take alpha from the later looks; `live_looks` drops them, and the
 plan runs the design from its first live look (bnplace.plan.design.make_design), so every
@@ -55,7 +61,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -98,11 +104,24 @@ def _norm_cdf(x: np.ndarray | float) -> np.ndarray:
 SPENDING_POWER = {SIGNED_RANK: 2.0, T: 1.0}
 
 
-def spent(t: float, alpha: float, interval: str = SIGNED_RANK) -> float:
+def spending_power(interval: str = SIGNED_RANK, spending: float | None = None) -> float:
+    """The rho a design spends alpha with: its own, else its interval family's default."""
+    return SPENDING_POWER[interval] if spending is None else float(spending)
+
+
+def spent(
+    t: float, alpha: float, interval: str = SIGNED_RANK, spending: float | None = None
+) -> float:
     """Alpha used by information fraction t: the power family alpha * t^rho, rho = 2 for
-    signed-rank intervals, 1 for t (Kim & DeMets 1987; rho = 3 is close to O'Brien–Fleming,
-    rho = 1 to Pocock)."""
-    return alpha * min(max(t, 0.0), 1.0) ** SPENDING_POWER[interval]
+    signed-rank intervals, 1 for t unless the design gives its own (Kim & DeMets 1987; rho = 3
+    is close to O'Brien–Fleming, rho = 1 to Pocock)."""
+    return alpha * min(max(t, 0.0), 1.0) ** spending_power(interval, spending)
+
+
+def spending_words(interval: str = SIGNED_RANK, spending: float | None = None) -> str:
+    """The spending function in words: 'alpha·t', 'alpha·t²' or 'alpha·t^0.75'."""
+    rho = spending_power(interval, spending)
+    return {1.0: "alpha·t", 2.0: "alpha·t²", 3.0: "alpha·t³"}.get(rho, f"alpha·t^{rho:g}")
 
 
 def _boundary(moved: np.ndarray, s: np.ndarray, n: float, target: float) -> float:
@@ -125,9 +144,12 @@ def _boundary(moved: np.ndarray, s: np.ndarray, n: float, target: float) -> floa
 
 
 @lru_cache(maxsize=128)
-def nominal_levels(looks: tuple[int, ...], alpha: float) -> tuple[float, ...]:
+def nominal_levels(
+    looks: tuple[int, ...], alpha: float, spending: float | None = None
+) -> tuple[float, ...]:
     """Two-sided nominal alpha p_k of each look's interval for one comparison that may spend
-    `alpha` in all; the interval at look k is taken at level 1 − p_k.
+    `alpha` in all (alpha·t^rho, rho = `spending` or the signed-rank default); the interval at
+    look k is taken at level 1 − p_k.
 
     Recursive integration of the sub-density of the score S_k (variance n_k) on a grid, over
     the paths that have not crossed yet; each boundary by bisection on the crossing probability.
@@ -142,7 +164,7 @@ def nominal_levels(looks: tuple[int, ...], alpha: float) -> tuple[float, ...]:
     previous_n, used = 0.0, 0.0
     levels = []
     for n in ns:
-        target = spent(n / ns[-1], alpha) - used
+        target = spent(n / ns[-1], alpha, SIGNED_RANK, spending) - used
         if previous_n == 0:
             moved = np.exp(-(s**2) / (2 * n)) / math.sqrt(2 * math.pi * n)
         else:
@@ -168,11 +190,12 @@ class SequentialRule:
     alpha: float
     m: int
     interval: str = SIGNED_RANK  # the interval family (`compare.interval`)
+    spending: float | None = None  # rho of alpha·t^rho; None: the interval family's default
 
     @classmethod
     def of(cls, design: Design, m: int) -> SequentialRule:
         """The rule of a sequential design for a family of `m` comparisons."""
-        return cls(design.looks, design.alpha, m, design.interval)
+        return cls(design.looks, design.alpha, m, design.interval, design.spending)
 
     @property
     def levels(self) -> tuple[float, ...]:
@@ -181,9 +204,9 @@ class SequentialRule:
         a = self.alpha / max(self.m, 1)
         if self.interval == T:
             ns = self.looks
-            cumulative = tuple(spent(n / ns[-1], a, T) for n in ns)
+            cumulative = tuple(spent(n / ns[-1], a, T, self.spending) for n in ns)
             return tuple(1.0 - p for p in t_nominal_levels(ns, cumulative))
-        return tuple(1.0 - p for p in nominal_levels(self.looks, a))
+        return tuple(1.0 - p for p in nominal_levels(self.looks, a, self.spending))
 
     def first_reachable_look(self) -> int | None:
         """Index of the first look at which any verdict is reachable (signed rank: 2^(1−n) ≤
@@ -198,7 +221,11 @@ class SequentialRule:
 
 
 def live_looks(
-    looks: tuple[int, ...], alpha: float, m: int, interval: str = SIGNED_RANK
+    looks: tuple[int, ...],
+    alpha: float,
+    m: int,
+    interval: str = SIGNED_RANK,
+    spending: float | None = None,
 ) -> tuple[int, ...]:
     """The looks from the first at which a comparison of a family of `m` can reach a verdict.
 
@@ -214,15 +241,18 @@ def live_looks(
     computed level can decide (2 or more seeds)."""
     if interval == T:
         for first in range(len(looks)):
-            if SequentialRule(looks[first:], alpha, m, T).first_reachable_look() == 0:
+            if SequentialRule(looks[first:], alpha, m, T, spending).first_reachable_look() == 0:
                 return looks[first:]
         return looks
+    rule = SequentialRule(looks, alpha, m, SIGNED_RANK, spending)
     for start in range(len(looks)):
         n = looks[start]
-        if 2.0 ** (1 - n) > spent(n / looks[-1], alpha / max(m, 1)) * (1 + 1e-9):
+        if 2.0 ** (1 - n) > spent(n / looks[-1], alpha / max(m, 1), SIGNED_RANK, spending) * (
+            1 + 1e-9
+        ):
             continue
         for first in range(start, len(looks)):  # the closed form, confirmed on the levels
-            if SequentialRule(looks[first:], alpha, m).first_reachable_look() == 0:
+            if replace(rule, looks=looks[first:]).first_reachable_look() == 0:
                 return looks[first:]
         break
     return looks

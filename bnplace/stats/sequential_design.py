@@ -10,7 +10,8 @@ was made on (expected seeds per compared variant at no effect, 1x and 2x the mar
 
 The search: designs with looks min, min + step, ..., max' (dead looks dropped; `_candidates`:
 max' up to the configured max, min within 8 seeds of the fewest that can decide, step 1, 2 or
-4; a single look, the fixed design, is one of them), judged by simulating the shipped rule on
+4; a single look, the fixed design, is one of them; for t intervals each with the spending
+exponents `T_SPENDING` unless the config gives one), judged by simulating the shipped rule on
 one comparison (a variant against the baseline at its share alpha/m, repeated confidence
 intervals of the family, `bnplace.stats.sequential`) with normal seed noise of sd `seed_sd`,
 `reps` sweeps with common random numbers for every design: the sorted Walsh averages (t: the
@@ -49,6 +50,11 @@ AUTO_MAX = 40  # default most seeds per variant for `seeds: auto`
 AUTO_MAX_LIMIT = 60  # the search's bound (its memory and time grow with max³)
 AUTO_POWER = 0.8  # at 1.5x the margin, by the last look
 STEPS = (1, 2, 4)
+# rho of alpha·t^rho searched for t intervals: faster than linear spending decides large
+# effects sooner and loses little at `max`, since the t quantile already guards the first looks
+# (benchmarks/t_spending.py); signed-rank designs keep their t² (their first looks are often
+# dead, and each candidate's levels cost a grid integration)
+T_SPENDING = (0.75, 1.0)
 _TIMES = (0.0, 1.0, 1.5, 2.0)  # effects simulated, in margins
 
 
@@ -63,34 +69,50 @@ class AutoDesign:
     seeds_2x: float  # ... at 2x the margin
     power_1_5: float  # P(better/worse by the last look) at 1.5x the margin
     meets_power: bool
+    spending: float | None = None  # its rho of alpha·t^rho; None: the interval family's default
 
 
 _SEARCH_PATHS = 1 << 15  # null paths behind the t boundaries of the designs searched
 
 
+Candidate = tuple[tuple[int, ...], float | None]  # a design's live looks and its rho
+
+
 def _candidates(
-    m: int, alpha: float, maximum: int, floor: int, interval: str = SIGNED_RANK
-) -> list[tuple[int, ...]]:
-    """The live looks of every design searched, each distinct set once: the last look (the
-    design's own max, up to `maximum`) every seed for the first 8 past the fewest seeds that
-    can decide (`first`; 3 with t intervals) and every 4 after that; the first look from
-    `first` to `first` + 8 (every seed with step 1, every other seed with larger steps); steps
-    `STEPS`."""
+    m: int,
+    alpha: float,
+    maximum: int,
+    floor: int,
+    interval: str = SIGNED_RANK,
+    spending: float | None = None,
+) -> list[Candidate]:
+    """The live looks of every design searched, each distinct set once, with the spending
+    exponents searched (`spending` alone when given; t intervals: `T_SPENDING`; one look spends
+    all of alpha whatever rho): the last look (the design's own max, up to `maximum`) every seed
+    for the first 8 past the fewest seeds that can decide (`first`; 3 with t intervals) and
+    every 4 after that; the first look from `first` to `first` + 8 (every seed with step 1,
+    every other seed with larger steps); steps `STEPS`."""
     first = max(floor, min_seeds(m, alpha, interval), 2 if interval == SIGNED_RANK else 3)
     if first >= maximum:
-        return [(maximum,)]
+        return [((maximum,), spending)]
+    rhos: tuple[float | None, ...] = (
+        (spending,) if spending is not None or interval != T else T_SPENDING
+    )
     lasts = set(range(first, min(first + 8, maximum) + 1)) | set(range(first, maximum, 4))
-    seen: dict[tuple[int, ...], None] = {}
+    seen: dict[Candidate, None] = {}
     for last in sorted(lasts | {maximum}):
         for step in STEPS:
             for low in range(first, min(last, first + 8) + 1, 2 if step > 1 else 1):
-                if interval == T:  # every look of 3 or more seeds can decide
-                    seen.setdefault(look_sizes(low, last, step), None)
-                    continue
-                looks = live_looks(look_sizes(low, last, step), alpha, m)
-                if SequentialRule(looks, alpha, m).first_reachable_look() == 0:
-                    seen.setdefault(looks, None)
-    return list(seen) or [(maximum,)]
+                for rho in rhos:
+                    if interval == T:  # every look of 3 or more seeds can decide
+                        looks = look_sizes(low, last, step)
+                    else:
+                        looks = live_looks(look_sizes(low, last, step), alpha, m, interval, rho)
+                        rule = SequentialRule(looks, alpha, m, interval, rho)
+                        if rule.first_reachable_look() != 0:
+                            continue
+                    seen.setdefault((looks, spending if len(looks) == 1 else rho), None)
+    return list(seen) or [((maximum,), spending)]
 
 
 @lru_cache(maxsize=32)
@@ -104,10 +126,13 @@ def choose_design(
     reps: int = 600,
     seed: int = 0,
     interval: str = SIGNED_RANK,
+    spending: float | None = None,
 ) -> AutoDesign:
-    """The design of `sweep.seeds: auto` (see the module docstring)."""
-    candidates = _candidates(m, alpha, maximum, floor, interval)
-    halves = _half_widths(candidates, alpha / max(m, 1), maximum, interval, m)
+    """The design of `sweep.seeds: auto` (see the module docstring); `spending`: the rho to
+    keep, else the ones searched."""
+    designs = _candidates(m, alpha, maximum, floor, interval, spending)
+    halves = _half_widths(designs, alpha / max(m, 1), maximum, interval, m)
+    candidates = [looks for looks, _rho in designs]
     deltas = np.array([math.log1p(t * margin) for t in _TIMES])
     lo_b, hi_b = margin_bounds(margin)
     rng = np.random.default_rng([seed, maximum])
@@ -160,11 +185,12 @@ def choose_design(
         seeds_2x=float(mean[3]),
         power_1_5=float(power[best]),
         meets_power=bool(meets[best]),
+        spending=designs[best][1],
     )
 
 
 def _half_widths(
-    candidates: list[tuple[int, ...]], per_comparison: float, maximum: int, interval: str, m: int
+    candidates: list[Candidate], per_comparison: float, maximum: int, interval: str, m: int
 ) -> list[list[float]]:
     """Per candidate and look, what sets the interval's width there: for signed-rank intervals
     the rank k of its ends (`interval_rank` at the look's level; 0: cannot decide), for t
@@ -174,14 +200,14 @@ def _half_widths(
     if interval != T:
         return [
             [float(interval_rank(n, level)) for n, level in zip(looks, rule.levels, strict=True)]
-            for looks in candidates
-            for rule in [SequentialRule(looks, per_comparison * m, m)]
+            for looks, rho in candidates
+            for rule in [SequentialRule(looks, per_comparison * m, m, interval, rho)]
         ]
     sizes = tuple(range(2, maximum + 1))
     abs_t = null_abs_t(sizes, maximum, _SEARCH_PATHS, seed=1991)
     out = []
-    for looks in candidates:
-        cumulative = tuple(spent(n / looks[-1], per_comparison, T) for n in looks)
+    for looks, rho in candidates:
+        cumulative = tuple(spent(n / looks[-1], per_comparison, T, rho) for n in looks)
         rows = abs_t[[n - 2 for n in looks]]
         out.append([float(c) for c in t_boundaries(rows, cumulative)])
     return out

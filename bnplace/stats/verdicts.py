@@ -103,6 +103,9 @@ class Design:
     looks: tuple[int, ...] = ()  # seeds per variant at each look of a sequential design
     versus_baseline: bool = True  # False: the family is the declared contrasts alone
     interval: str = SIGNED_RANK  # the interval family verdicts are read from (INTERVALS)
+    # rho of the looks' alpha spending alpha·t^rho; None: the interval family's default
+    # (bnplace.stats.sequential.SPENDING_POWER)
+    spending: float | None = None
 
     @property
     def sequential(self) -> bool:
@@ -135,6 +138,7 @@ class Design:
             if isinstance(c, dict)
         )
         looks = data.get("looks")
+        spending = data.get("spending")
         return cls(
             alpha=float(data.get("alpha", DEFAULT_ALPHA)),  # type: ignore[arg-type]
             margin=float(data.get("margin", DEFAULT_MARGIN)),  # type: ignore[arg-type]
@@ -144,6 +148,7 @@ class Design:
             contrasts=contrasts,
             looks=tuple(int(n) for n in looks) if isinstance(looks, list) else (),
             interval=str(data.get("interval", SIGNED_RANK)),
+            spending=None if spending is None else float(spending),  # type: ignore[arg-type]
         )
 
 
