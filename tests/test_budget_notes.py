@@ -1,5 +1,5 @@
 """Compare's notes on the training regime (bnplace.compare.budget): chosen settings, runs that
-ran to the epoch cap, variants that stop at different epochs."""
+ran to the epoch cap, variants that stop at different epochs, a metric that varies tenfold."""
 
 from __future__ import annotations
 
@@ -67,3 +67,26 @@ def test_a_variant_that_mostly_chose_an_end_of_its_list_is_flagged() -> None:
     # seeds run before trials logged it: their choice is unknown, so the variant is not judged
     older = trials.assign(chosen_at_edge=[1.0, 1.0, 1.0, None] + [0.0] * 4)
     assert not [n for n in budget_notes(older) if "list" in n]
+
+
+def test_a_metric_that_varies_tenfold_over_seeds_is_flagged() -> None:
+    """Near-perfect classifiers: test log loss from 0.002 to 0.3 over one variant's seeds on a
+    dataset rules the paired log ratio; the note names where, and points to accuracy/F1. A
+    metric within 10-fold, a non-positive one and another metric say nothing."""
+    trials = pd.DataFrame(
+        {
+            "variant": ["bn"] * 4 + ["ln"] * 4 + ["bn"] * 4,
+            "dataset": ["motions"] * 8 + ["italy"] * 4,
+            "status": "finished",
+            # bn on motions spans 150-fold; ln there and bn on italy stay within 10-fold
+            "test_log_loss": [0.002, 0.01, 0.05, 0.3, 0.2, 0.25, 0.3, 0.35, 0.1, 0.2, 0.3, 0.5],
+            "test_rmse": [1.0] * 12,
+        }
+    )
+    (warning,) = [n for n in budget_notes(trials, "test_log_loss") if "fold" in n]
+    assert "bn on motions (0.002 to 0.3)" in warning and "test_accuracy" in warning
+    assert "ln on motions" not in warning and "italy" not in warning
+    assert not [n for n in budget_notes(trials, "test_rmse") if "fold" in n]
+    assert not [n for n in budget_notes(trials) if "fold" in n]  # no metric named
+    signed = trials.assign(test_log_loss=[-1.0, 0.01, 0.05, 0.3] + [0.2] * 8)
+    assert not [n for n in budget_notes(signed, "test_log_loss") if "fold" in n]

@@ -1,4 +1,5 @@
-"""Was the comparison fair in its training regime? Notes on chosen settings and budgets.
+"""Was the comparison fair in its training regime, and is its metric fit for ratios? Notes on
+chosen settings, budgets and the metric's spread.
 
 In: the trials DataFrame (one row per trial; columns `variant`, `status` and, where the trials
 logged them, `chosen_learning_rate`, `chosen_weight_decay`, `select_candidates`, `epochs_run`,
@@ -13,7 +14,11 @@ logged them, `chosen_learning_rate`, `chosen_weight_decay`, `select_candidates`,
   early stopping on (the budget, not the placement, may decide: raise `train.epochs`);
 - a warning when the variants' mean stopping epochs differ by more than `EPOCH_RATIO` (a
   variant that makes the validation loss noisier stops earlier: it is compared on a shorter
-  training, issue 26 saw 12.6 against 15.5 epochs).
+  training, issue 26 saw 12.6 against 15.5 epochs);
+- a warning when the compared metric varies more than `SPREAD_RATIO`-fold over one variant's
+  seeds (on a dataset): the paired log ratio is then ruled by the seeds with the smallest
+  values. Study bn_ln_classify met it: near-perfect classifiers' test log loss gave per-dataset
+  effects of -65% and +597%, where test accuracy gave -0.3% to +11%.
 Pure: pandas only.
 """
 
@@ -27,17 +32,19 @@ from bnplace.names.states import FINISHED
 CAP_SHARE = 0.10  # more than this share of a variant's runs at the epoch cap: warn
 EDGE_SHARE = 0.5  # more than this share of a variant's runs chose an end of the list: warn
 EPOCH_RATIO = 1.2  # the longest mean stopping epoch over the shortest: warn above this
+SPREAD_RATIO = 10.0  # a variant's largest metric value over its smallest (on a dataset): warn above
 _CHOSEN = {"learning_rate": "learning rate", "weight_decay": "weight decay"}
 
 
-def budget_notes(trials: pd.DataFrame) -> list[str]:
-    """The notes on chosen settings and budgets (empty when the trials log none of it)."""
+def budget_notes(trials: pd.DataFrame, metric: str | None = None) -> list[str]:
+    """The notes on chosen settings and budgets (empty when the trials log none of it), and on
+    the spread of the compared `metric`."""
     if "status" not in trials.columns or "variant" not in trials.columns:
         return []
     done = trials[trials["status"].astype(str) == FINISHED]
     if done.empty:
         return []
-    return [*_chosen(done), *_at_cap(done), *_stopping(done)]
+    return [*_chosen(done), *_at_cap(done), *_stopping(done), *_spread(done, metric)]
 
 
 def _chosen(done: pd.DataFrame) -> list[str]:
@@ -110,4 +117,32 @@ def _stopping(done: pd.DataFrame) -> list[str]:
         f"warning: the variants stop at different epochs (mean {means.min():.1f} for "
         f"{means.idxmin()} against {means.max():.1f} for {means.idxmax()}): the earlier one "
         "is compared on a shorter training; see epochs per variant in the report"
+    ]
+
+
+def _spread(done: pd.DataFrame, metric: str | None) -> list[str]:
+    if metric is None or metric not in done.columns:
+        return []
+    several = "dataset" in done.columns and done["dataset"].nunique() > 1
+    by = ["dataset", "variant"] if several else ["variant"]
+    flagged = []
+    for group, values in done.groupby(by, sort=False)[metric]:
+        finite = pd.to_numeric(values, errors="coerce").dropna()
+        if len(finite) < 2 or (finite <= 0).any():  # a ratio needs positive values
+            continue
+        if finite.max() > SPREAD_RATIO * finite.min():
+            name = " on ".join(reversed([str(g) for g in group]))
+            flagged.append(f"{name} ({finite.min():.3g} to {finite.max():.3g})")
+    if not flagged:
+        return []
+    hint = (
+        ": near-perfect classifiers make tiny losses, so compare them with --metric "
+        f"{m.TEST_ACCURACY} or {m.TEST_MACRO_F1}"
+        if metric == m.TEST_LOG_LOSS
+        else ""
+    )
+    return [
+        f"warning: {metric} varies more than {SPREAD_RATIO:g}-fold over the seeds of "
+        f"{', '.join(flagged)}: a relative effect (the paired log ratio) is then ruled by the "
+        f"seeds with the smallest values{hint}"
     ]

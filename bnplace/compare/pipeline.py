@@ -99,7 +99,7 @@ def compare_frames(
         friedman=stats.friedman,
         trials=trials,
         history=history,
-        notes=(*notes, *stats.notes, *budget_notes(trials)),
+        notes=(*notes, *stats.notes, *budget_notes(trials, metric)),
         design=stats.design,
         merged_sweeps=tuple(merged_sweeps) or (sweep.run_id,),
         datasets=view,
