@@ -102,7 +102,7 @@ def _at_cap(done: pd.DataFrame) -> list[str]:
             notes.append(
                 f"warning: {int(hits.sum())} of {len(hits)} runs of {variant} ran to the epoch "
                 "cap (early stopping did not stop them): the budget may decide this comparison; "
-                "raise train.epochs"
+                "raise train.epochs or train.steps"
             )
     return notes
 
