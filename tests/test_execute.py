@@ -2,8 +2,9 @@
 
 The behaviour every executor shares (results, failure isolation, time limits, a lost worker,
 Ctrl-C, workers started ahead) is checked on all of them in tests/test_executor_contract.py.
-Here: a pool worker is replaced after its quota of trials; the overdue rule and the stopping of
-workers started ahead (`bnplace.execute.slots`); the trial states and the wording of failures
+Here: a pool worker is replaced after its quota of trials, and starts with TensorFlow imported
+(forked from a forkserver); the overdue rule and the stopping of workers started ahead
+(`bnplace.execute.slots`); the trial states and the wording of failures
 (`bnplace.trial.result`).
 """
 
@@ -11,11 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
+from multiprocessing.connection import Connection
 
 import pytest
 
 from bnplace.execute import Event, TrialEnded, TrialStarted
-from bnplace.execute.local import ProcessPool
+from bnplace.execute.local import ProcessPool, _worker_context
 from bnplace.execute.slots import HARD_LIMIT_GRACE_S, SETUP_GRACE_S, Slot, stop_unneeded
 from bnplace.names.errors import BnplaceError
 from bnplace.names.states import FAILED, FINISHED, KILLED, MISSING, RUNNING, TrialState
@@ -42,6 +45,25 @@ def test_workers_are_replaced_after_their_quota_of_trials(prepared: Prepared) ->
     workers = [e.worker for e in events if isinstance(e, TrialStarted)]
     assert workers == ["worker-1", "worker-2"]
     assert all(e.result.status == "finished" for e in events if isinstance(e, TrialEnded))
+
+
+def _send_what_is_imported(conn: Connection) -> None:
+    conn.send({name: name in sys.modules for name in ("tensorflow", "bnplace.trial.train")})
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a forkserver on Linux only")
+def test_pool_workers_start_with_tensorflow_imported_on_linux() -> None:
+    """The pool's workers fork from a forkserver that imported TensorFlow and the trial runner
+    (`bnplace.execute.preload`), so none of them imports it again; that they train to the same
+    numbers as the driver's own process is tests/test_run.py's."""
+    context = _worker_context()
+    assert context.get_start_method() == "forkserver"
+    ours, theirs = context.Pipe()
+    process = context.Process(target=_send_what_is_imported, args=(theirs,))
+    process.start()
+    assert ours.recv() == {"tensorflow": True, "bnplace.trial.train": True}
+    process.join(30)
+    assert process.exitcode == 0
 
 
 def limited(trial: Trial, seconds: float | None) -> Trial:

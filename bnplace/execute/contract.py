@@ -89,11 +89,22 @@ def telling(schedule: Schedule, emit: Emit) -> Emit:
 _UNUSED_IN_WORKERS = ("sklearn", "matplotlib.pyplot")
 
 
-def start_worker(threads: int) -> None:
-    """What a worker process does first: hide what it never uses, then start TensorFlow."""
+def import_worker_modules() -> None:
+    """What a worker imports before its first trial: TensorFlow, Keras and the trial runner,
+    quietly, with what it never uses hidden. Starts no TensorFlow runtime (no op runs), so a
+    process that ran only this may fork workers (`bnplace.execute.preload`)."""
     for name in _UNUSED_IN_WORKERS:
         # `import` raises ImportError for a None entry, which Keras handles
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _quiet_stderr():
+        import bnplace.trial.train  # noqa: F401  (TensorFlow and Keras with it)
+
+
+def start_worker(threads: int) -> None:
+    """What a worker process does first: its imports (done already in a forked worker), then
+    TensorFlow's runtime with `threads` threads."""
+    import_worker_modules()
     set_tf_threads(threads)
 
 

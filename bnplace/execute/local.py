@@ -1,9 +1,10 @@
 """Local executors: in the driver's process, or in a pool of long-lived worker processes.
 
 In: trials, datasets, `emit`. Out: events (see `bnplace.execute`). `ProcessPool` starts `jobs`
-spawned workers, each importing TensorFlow once, limited to `threads` TensorFlow threads, and
-holding the datasets it was given at start. `start` spawns them ahead of `run`, so their ~2 s
-of TensorFlow import overlaps the driver's opening of the MLflow store. The driver hands each
+worker processes (forked from a forkserver that imported TensorFlow once, or spawned), each
+limited to `threads` TensorFlow threads and holding the datasets it was given at start.
+`start` starts them ahead of `run`, so their TensorFlow start overlaps the driver's opening of
+the MLflow store. The driver hands each
 free worker one trial at a time over its own pipe, so a worker that dies takes only its own
 trial with it: that trial ends FAILED ("worker died") and a fresh worker takes its place.
 Each worker process is named after its slot ("worker-1"), the name progress shows.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import signal
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ from bnplace.execute.slots import Slot, stop_unneeded
 from bnplace.trial.result import TIMEOUT, WorkerLost, failed_result
 
 if TYPE_CHECKING:
+    from multiprocessing.context import ForkServerContext, SpawnContext
     from multiprocessing.process import BaseProcess
 
     from bnplace.data import Dataset
@@ -107,6 +110,23 @@ def _serve(conn: Connection, datasets: Mapping[str, Any]) -> None:
         conn.send(TrialEnded(result))
 
 
+def _worker_context() -> ForkServerContext | SpawnContext:
+    """Where the platform has one, a forkserver that imported what workers need
+    (`bnplace.execute.preload`): each worker forks from it already importing nothing, where a
+    spawned one spends ~5 s of CPU importing TensorFlow. The forkserver is one per process and
+    starts with the first worker, so a driver's later sweeps (and a test process's sweeps)
+    reuse it. Linux only (the default start method there from Python 3.14); spawn elsewhere
+    (macOS frameworks do not survive a fork without exec; Windows has no fork). Never a plain
+    fork of the driver: its threads (the store's heartbeat, TensorFlow's where it trained) do
+    not survive one. tests/test_run.py checks that forked workers train to the same numbers
+    as the driver's own process, bit for bit."""
+    if not sys.platform.startswith("linux"):
+        return mp.get_context("spawn")
+    context = mp.get_context("forkserver")
+    context.set_forkserver_preload(["bnplace.execute.preload"])
+    return context
+
+
 @dataclass(kw_only=True)
 class _WorkerSlot(Slot):
     process: BaseProcess  # named after the slot ("worker-1"), as multiprocessing lists it
@@ -123,7 +143,7 @@ class ProcessPool:
     _spawned: int = 0
 
     def _spawn(self, datasets: Mapping[str, Dataset]) -> _WorkerSlot:
-        context = mp.get_context("spawn")  # TensorFlow does not survive fork
+        context = _worker_context()
         ours, theirs = context.Pipe()
         self._spawned += 1
         name = f"worker-{self._spawned}"
