@@ -29,15 +29,12 @@ import tempfile
 import time
 from pathlib import Path
 
-CONFIG = """
-experiment: tiny
-data: {source: synthetic, generator: sine_mix, length: 360, features: 2, window: 12}
-model:
-  - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
-  - lstm: {id: lstm, units: 4}
-train: {epochs: 2, batch_size: 32, learning_rate: 0.01}
-sweep: {seeds: 2}
-"""
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run from a checkout: the tests' tiny config
+
+from tests.sweeps import TINY  # noqa: E402
+
+CONFIG = TINY + "sweep: {seeds: 2}\n"
 
 
 def _process_cpu(pid: int) -> float:
