@@ -4,9 +4,9 @@ In: trials, datasets, `emit`. Out: events (see `bnplace.execute`). `ProcessPool`
 worker processes (forked from a forkserver that imported TensorFlow once, or spawned), each
 limited to `threads` TensorFlow threads and holding the datasets it was given at start.
 `start` starts them ahead of `run`, so their TensorFlow start overlaps the driver's opening of
-the MLflow store. The driver hands each
-free worker one trial at a time over its own pipe, so a worker that dies takes only its own
-trial with it: that trial ends FAILED ("worker died") and a fresh worker takes its place.
+the MLflow store. The driver hands each free worker one trial at a time over its own pipe, so a
+worker that dies takes only its own trial with it: that trial ends FAILED ("worker died") and a
+fresh worker takes its place.
 Each worker process is named after its slot ("worker-1"), the name progress shows.
 """
 
@@ -111,15 +111,15 @@ def _serve(conn: Connection, datasets: Mapping[str, Any]) -> None:
 
 
 def _worker_context() -> ForkServerContext | SpawnContext:
-    """Where the platform has one, a forkserver that imported what workers need
-    (`bnplace.execute.preload`): each worker forks from it already importing nothing, where a
-    spawned one spends ~5 s of CPU importing TensorFlow. The forkserver is one per process and
+    """On Linux, a forkserver that imported what workers need (`bnplace.execute.preload`):
+    each worker forks from it with nothing left to import, where a spawned one spends ~5 s of
+    CPU importing TensorFlow. The forkserver is one per process and
     starts with the first worker, so a driver's later sweeps (and a test process's sweeps)
-    reuse it. Linux only (the default start method there from Python 3.14); spawn elsewhere
-    (macOS frameworks do not survive a fork without exec; Windows has no fork). Never a plain
-    fork of the driver: its threads (the store's heartbeat, TensorFlow's where it trained) do
-    not survive one. tests/test_run.py checks that forked workers train to the same numbers
-    as the driver's own process, bit for bit."""
+    reuse it. Linux only (forkserver is the default start method there from Python 3.14);
+    spawn elsewhere (macOS frameworks do not survive a fork without exec; Windows has no
+    fork). Never a plain fork of the driver: its threads (the store's heartbeat, TensorFlow's
+    where it trained) do not survive one. tests/test_run.py checks that forked workers train
+    to the same numbers as the driver's own process, bit for bit."""
     if not sys.platform.startswith("linux"):
         return mp.get_context("spawn")
     context = mp.get_context("forkserver")
