@@ -35,7 +35,9 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto`: one worker more than the cores. The end-to-end tests spend part of their time
     waiting on the processes they start (drivers, servers, Ray), and a third worker on two cores
     fills that time: 554 s against 662 s for the suite with two on this project's 2-core
-    machine (`make test` caps the count with --maxprocesses)."""
+    machine (`make test` caps the count with --maxprocesses). A fourth did not: 598 s against
+    540 s on a slower 2-core machine, with 890 CPU-s against 725 (one more TensorFlow import,
+    and more contention)."""
     return (os.cpu_count() or 1) + 1
 
 
