@@ -118,7 +118,7 @@ def test_an_answer_without_a_citation_is_refused(copy: Path) -> None:
 @pytest.mark.parametrize(
     "config",
     sorted([*EXPERIMENTS.glob("*/study.yaml"), *EXPERIMENTS.glob("planned/*/study.yaml")]),
-    ids=lambda p: p.parent.name,
+    ids=lambda p: str(p.parent.relative_to(EXPERIMENTS)),  # planned/<study> for a planned one
 )
 def test_every_study_asks_its_datasets_at_its_regime_with_a_declared_margin(
     config: Path,
