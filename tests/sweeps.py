@@ -114,6 +114,16 @@ def bnplace(folder: Path, *args: str, stale_s: str = STALE_S) -> subprocess.Comp
     return subprocess.CompletedProcess(["bnplace", *args], result.exit_code, result.stdout, stderr)
 
 
+def standings(folder: Path, config: Path, *options: str) -> dict[tuple[str, int], str]:
+    """`bnplace status CONFIG --json OPTIONS`: (variant, seed) -> done / failed / pending /
+    not needed."""
+    import json
+
+    shown = bnplace(folder, "status", str(config), "--json", *options)
+    assert shown.returncode == 0, shown.stderr
+    return {(t["variant"], t["seed"]): t["status"] for t in json.loads(shown.stdout)["trials"]}
+
+
 def client(folder: Path) -> MlflowClient:
     return MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
 

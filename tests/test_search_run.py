@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sweeps import bnplace, client, environment, runs, trained_once
+from tests.sweeps import bnplace, client, environment, runs, standings, trained_once
 
 # dropout 0.99 right before the output: the head trains on 1% of its inputs, scaled 100x, and
 # predicts far off at inference; the other two placements are within noise of each other
@@ -57,6 +57,9 @@ def test_a_search_killed_mid_race_resumes_eliminates_the_planted_worse_early(
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=60)
     assert ended >= 9
+    # mid first stage nothing is eliminated yet: every trial without a run may still train
+    standing = Counter(standings(tmp_path, config).values())
+    assert standing["done"] > 0 and standing["not needed"] == 0, standing
 
     done = bnplace(tmp_path, "run", str(config), "-j", "1", "--no-compare")
     assert done.returncode == 0, done.stderr + done.stdout
@@ -82,6 +85,10 @@ def test_a_search_killed_mid_race_resumes_eliminates_the_planted_worse_early(
         t.data.tags["bnplace.variant"] for t in trials if t.info.status == "FINISHED"
     )
     assert finished == {WORSE: 5, "pre_output=none": 7, "pre_output=dropout(0.1)": 7}
+    # status: the eliminated placement's seeds 5 and 6 will never train, nothing is pending
+    standing = standings(tmp_path, config)
+    assert {key for key, s in standing.items() if s == "not needed"} == {(WORSE, 5), (WORSE, 6)}
+    assert Counter(standing.values()) == {"done": 19, "not needed": 2}
 
     shown = bnplace(tmp_path, "compare", str(config), "--no-log", "--out", "report")
     assert shown.returncode == 0, shown.stderr

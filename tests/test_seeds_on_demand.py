@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sweeps import bnplace, client, environment, runs, write_config
+from tests.sweeps import bnplace, client, environment, runs, standings, write_config
 
 # one variant clearly worse: a learning rate 100,000x too small
 WORSE = """
@@ -74,6 +74,10 @@ def test_a_clearly_worse_variant_is_decided_by_the_16_seed_look(worse_sweep) -> 
     assert verdict == "worse" and seeds <= 16
     trained = _trained(folder)
     assert trained == {"lr=plain": seeds, "lr=tiny": seeds}  # no seed past the deciding look
+    # status: the seeds past the deciding look will never train, nothing is pending
+    standing = standings(folder, config, "--set", "train.epochs=1")  # as FAST ran it
+    assert Counter(standing.values()) == {"done": 2 * seeds, "not needed": 2 * (24 - seeds)}
+    assert all((s == "done") == (seed < seeds) for (_, seed), s in standing.items())
     (sweep,) = runs(folder)["sweep"]
     history = client(folder).get_metric_history(sweep.info.run_id, "open_comparisons")
     assert [m.step for m in history] == list(range(1, int(look) + 1))
@@ -189,6 +193,9 @@ def test_a_sweep_killed_mid_design_resumes_to_the_same_decisions(
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=60)
     assert len(seen) >= 10, "".join(seen)
+    # mid look 1 nothing is decided: every trial without a run may still train
+    standing = Counter(standings(tmp_path, killed, "--set", "train.epochs=1").values())
+    assert standing["done"] > 0 and standing["not needed"] == 0, standing
     again = bnplace(tmp_path, "run", str(killed), *FAST, "--no-compare")
     assert again.returncode == 0, again.stdout + again.stderr
     assert _decisions(tmp_path, killed) == expected

@@ -28,7 +28,7 @@ app = typer.Typer(
     "  bnplace plan my.yaml        show the variants, layer orders and lint findings\n\n"
     "  bnplace run my.yaml         train every variant x seed, log to ./mlflow.db\n\n"
     "  bnplace compare my.yaml     statistics, plots and verdicts for the latest sweep\n\n"
-    "  bnplace status my.yaml      done / failed / pending trials in the store\n\n"
+    "  bnplace status my.yaml      done / failed / pending / not needed trials in the store\n\n"
     "  bnplace export my.yaml      one row per trial as csv or parquet\n\n"
     "  bnplace ui                  open the MLflow UI on the same store",
     no_args_is_help=True,
@@ -366,14 +366,15 @@ def status(
     tracking_uri: UriOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per trial.")] = False,
 ) -> None:
-    """Show which trials of a config are done, failed or pending in the store (no training)."""
+    """Show which trials of a config are done, failed, pending or not needed (seeds on demand
+    decided, a placement eliminated) in the store (no training)."""
+    from bnplace.run.status import plan_standing
     from bnplace.run.sweep import plan_sweep
-    from bnplace.store.inventory import trial_records
     from bnplace.store.track import resolve_tracking_uri
 
     prepared = plan_sweep(config, set_ or (), seeds)
     uri = resolve_tracking_uri(tracking_uri, prepared.loaded.config.tracking.uri)
-    records, note = trial_records(prepared.plan, uri)
+    records, note = plan_standing(prepared, uri)
     if as_json:
         keys = ("variant", "variant_id", "seed", "trial_key", "status", "failure", "run_id")
         rows = [{k: getattr(r, k) for k in keys} for r in records]
@@ -397,15 +398,16 @@ def export(
     tracking_uri: UriOpt = None,
 ) -> None:
     """Write one row per trial (ids, seed, status, params, metrics) as csv or parquet."""
+    from bnplace.run.status import plan_standing
     from bnplace.run.sweep import plan_sweep
-    from bnplace.store.inventory import EXPORT_FORMATS, records_frame, trial_records, write_export
+    from bnplace.store.inventory import EXPORT_FORMATS, records_frame, write_export
     from bnplace.store.track import resolve_tracking_uri
 
     if fmt not in EXPORT_FORMATS:
         raise typer.BadParameter(f"--format must be csv or parquet, got {fmt!r}")
     prepared = plan_sweep(config, set_ or (), seeds)
     uri = resolve_tracking_uri(tracking_uri, prepared.loaded.config.tracking.uri)
-    records, note = trial_records(prepared.plan, uri)
+    records, note = plan_standing(prepared, uri)
     frame = records_frame(prepared.plan, records)
     path = write_export(frame, fmt, out or Path(f"{prepared.plan.experiment}-trials.{fmt}"))
     console = _console()

@@ -192,11 +192,17 @@ def outcome_view(outcome: SweepOutcome, with_table: bool = True) -> Group:
     return Group(*lines)
 
 
-_MARK = {"done": ("+", "green"), "failed": ("x", "red"), "pending": (".", "dim")}
+_MARK = {
+    "done": ("+", "green"),
+    "failed": ("x", "red"),
+    "pending": (".", "dim"),
+    "not needed": ("-", "dim"),
+}
 
 
 def status_view(plan: Plan, records: list[TrialRecord], note: str = "") -> Group:
-    """Per variant: done / failed / pending counts and one mark per seed (`bnplace status`)."""
+    """Per variant: done / failed / pending / not needed counts and one mark per seed
+    (`bnplace status`)."""
     from bnplace.store.inventory import STANDINGS, counts
 
     table = Table(
@@ -206,7 +212,7 @@ def status_view(plan: Plan, records: list[TrialRecord], note: str = "") -> Group
     table.add_column("variant")
     for standing in STANDINGS:
         table.add_column(standing, justify="right")
-    table.add_column("seeds (+ done, x failed, . pending)")
+    table.add_column("seeds (+ done, x failed, . pending, - not needed)")
     for variant in plan.variants:
         mine = sorted((r for r in records if r.variant_id == variant.id), key=lambda r: r.seed)
         per = counts(mine)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
     from bnplace.plan import Plan, Trial
     from bnplace.stats.sequential import Decision
+    from bnplace.stats.verdicts import Contrast
     from bnplace.trial.result import TrialResult
 
 
@@ -53,7 +54,12 @@ class Schedule(Protocol):
 
     def remaining(self) -> int:
         """How many trials may still be dealt (ready now or later): workers past this many
-        are not needed."""
+        are not needed. A count, for the executors' loops: `len(to_deal())`, cheaply."""
+        ...
+
+    def to_deal(self) -> list[Trial]:
+        """The trials that may still be dealt, ready now or later, given the trials ended so
+        far (`bnplace status` calls the rest of the plan's trials without a run not needed)."""
         ...
 
     def ended(self, result: TrialResult) -> None:
@@ -91,6 +97,9 @@ class FixedSchedule:
 
     def remaining(self) -> int:
         return len(self.trials)
+
+    def to_deal(self) -> list[Trial]:
+        return list(self.trials)
 
     def ended(self, result: TrialResult) -> None:
         """Nothing to do: every trial was ready from the start."""
@@ -168,7 +177,11 @@ class SeedsOnDemand:
         return len(self._queue)
 
     def remaining(self) -> int:
-        return len(self._queue) + sum(len(p) for p in self._pending.values())
+        return len(self._queue) + sum(len(self._pending.get(v, {})) for v in self._open())
+
+    def to_deal(self) -> list[Trial]:
+        later = [t for v in self._open() for t in self._pending.get(v, {}).values()]
+        return [*self._queue, *later]
 
     def ended(self, result: TrialResult) -> None:
         value = result.metrics.get(self.plan.metric, float("nan"))
@@ -206,17 +219,28 @@ class SeedsOnDemand:
         self.decisions = judge_family(
             self._table(), self.plan.metric, self.plan.direction, self._family, design
         )
-        family = [
-            c
-            for c in self._family  # a side --filter left out never gets seeds: no waiting on it
-            if not self.selected or set(c.variants) <= set(self.selected)
-        ]
-        for name, need in seeds_needed(self.decisions, family, design).items():
+        for name, need in seeds_needed(self.decisions, self._dealt_family(), design).items():
             if need > self._given[name]:
                 pending = self._pending.get(name, {})
                 self._queue.extend(pending.pop(s) for s in sorted(pending) if s < need)
                 self._given[name] = need
         self._record_looks()
+
+    def _dealt_family(self) -> list[Contrast]:
+        """The comparisons this sweep deals seeds for: a side --filter left out never gets
+        seeds, so no comparison waits on it."""
+        return [
+            c for c in self._family if not self.selected or set(c.variants) <= set(self.selected)
+        ]
+
+    def _open(self) -> set[str]:
+        """The variants in an undecided comparison: later looks may still give them seeds."""
+        return {
+            name
+            for c in self._dealt_family()
+            if not self.decisions[c.name].decided
+            for name in c.variants
+        }
 
     def _record_looks(self) -> None:
         """A `LookRecord` for every look the sweep has passed: the lowest look an undecided
@@ -295,6 +319,9 @@ class ClaimedSchedule:
 
     def remaining(self) -> int:
         return self.inner.remaining() + len(self._won) + len(self.held)
+
+    def to_deal(self) -> list[Trial]:
+        return [*self.inner.to_deal(), *self._won, *self.held.values()]
 
     def ended(self, result: TrialResult) -> None:
         self._open -= 1

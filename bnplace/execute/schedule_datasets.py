@@ -76,6 +76,9 @@ class SeedsOnDemandByDataset:
     def remaining(self) -> int:
         return sum(part.remaining() for part in self.parts.values())
 
+    def to_deal(self) -> list[Trial]:
+        return [trial for part in self.parts.values() for trial in part.to_deal()]
+
     def ended(self, result: TrialResult) -> None:
         self.parts[self._dataset_of[result.trial_key]].ended(result)
         self._gather()

@@ -132,9 +132,11 @@ class Racing:
         return len(self._queue)
 
     def remaining(self) -> int:
-        alive = self.survivors
-        later = sum(len(p) for i, p in self._pending.items() if alive[i])
-        return len(self._queue) + later
+        return len(self._queue) + sum(len(seeds) for seeds in self._later().values())
+
+    def to_deal(self) -> list[Trial]:
+        later = [t for seeds in self._later().values() for trials in seeds.values() for t in trials]
+        return [*self._queue, *later]
 
     def ended(self, result: TrialResult) -> None:
         value = result.metrics.get(self.plan.metric, math.nan)
@@ -149,6 +151,14 @@ class Racing:
         for vid in self.eliminations:
             alive[self._index[vid]] = False
         return alive
+
+    def _later(self) -> dict[int, dict[int, list[Trial]]]:
+        """The seeds later rounds may still deal, by placement: the survivors' undealt seeds
+        while the race is open (more than one survivor; `_advance` deals no more after)."""
+        alive = self.survivors
+        if alive.sum() <= 1:
+            return {}
+        return {i: seeds for i, seeds in self._pending.items() if alive[i]}
 
     def _note(self, trial_key: str, value: float, finished: bool) -> None:
         cell = self._cell[trial_key]

@@ -23,8 +23,14 @@ from typing import TYPE_CHECKING, Protocol
 from bnplace.config import LoadedConfig, load_config
 from bnplace.config.schema import Config
 from bnplace.execute import interrupt
-from bnplace.execute.schedule import Claim, ClaimedSchedule, FixedSchedule, Schedule
-from bnplace.execute.schedule_datasets import seeds_on_demand
+from bnplace.execute.schedule import (
+    Claim,
+    ClaimedSchedule,
+    FixedSchedule,
+    Schedule,
+    SeedsOnDemand,
+)
+from bnplace.execute.schedule_datasets import SeedsOnDemandByDataset, seeds_on_demand
 from bnplace.execute.schedule_search import Racing, Standing, standing
 from bnplace.names.errors import BnplaceError, PlanError, TrackingError
 from bnplace.plan import DataShape, Plan, make_plan
@@ -238,6 +244,19 @@ def _run(
     return loop.finish(interrupted, skipped)
 
 
+def dealing_schedule(
+    plan: Plan, todo: Sequence[Trial], finished: dict[str, float], names: Sequence[str]
+) -> Schedule:
+    """The schedule that deals `todo` given the `finished` trials' metric values: a search's
+    race, seeds on demand (`names`: the variants --filter kept), or all at once. What `bnplace
+    status` asks too, so it shows what a rerun would train."""
+    if plan.combinations:
+        return Racing(plan, todo, finished)
+    if plan.design.sequential:
+        return seeds_on_demand(plan, todo, finished, names)
+    return FixedSchedule(todo)
+
+
 class _SweepLoop:
     """One driver's pass over the trials left: the schedule that deals them (fixed, seeds on
     demand or a search's race, behind claims), and the store records of each event the
@@ -257,17 +276,11 @@ class _SweepLoop:
         self.tracker, self.claims, self.progress = tracker, claims, progress
         self.trials = {t.key: t for t in todo}
         names = [v.name for v in prepared.selected.variants]
+        inner = dealing_schedule(self.plan, todo, finished, names)
+        self.racing = inner if isinstance(inner, Racing) else None
         self.on_demand = (
-            seeds_on_demand(self.plan, todo, finished, names)
-            if self.plan.design.sequential
-            else None
+            inner if isinstance(inner, SeedsOnDemand | SeedsOnDemandByDataset) else None
         )
-        self.racing = Racing(self.plan, todo, finished) if self.plan.combinations else None
-        inner: Schedule = FixedSchedule(todo)
-        if self.racing is not None:
-            inner = self.racing
-        elif self.on_demand is not None:
-            inner = self.on_demand
         self.schedule = ClaimedSchedule(inner, _Deferred(claims), self.on_elsewhere)
         self.buffers: dict[str, list[tuple[int, dict[str, float]]]] = {}
         self.flushed: dict[str, float] = {}

@@ -26,8 +26,10 @@ if TYPE_CHECKING:
 
     from bnplace.plan import Plan, Trial
 
-Standing = Literal["done", "failed", "pending"]
-STANDINGS: tuple[Standing, ...] = ("done", "failed", "pending")
+# "not needed": no run, and seeds on demand or a search's race will never deal it (marked by
+# bnplace.run.status, which knows the schedules; this module only reads the store)
+Standing = Literal["done", "failed", "pending", "not needed"]
+STANDINGS: tuple[Standing, ...] = ("done", "failed", "pending", "not needed")
 EXPORT_FORMATS = ("csv", "parquet")
 
 
