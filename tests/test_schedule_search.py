@@ -112,9 +112,14 @@ def test_a_killed_race_resumes_to_the_same_eliminations_training_nothing_twice(
     before = drive(first, values, 2, np.random.default_rng(2), stop_after=kill_at)
     todo = [t for t in plan.trials if t.key not in before]
     second = Racing(plan, todo, finished=before)
+    may = {t.key for t in second.to_deal()}  # what `bnplace status` leaves pending
+    assert len(may) == second.remaining()
+    assert len(may) < len(todo) or not second.eliminations  # the eliminated's seeds are not
     after = drive(second, values, 2, np.random.default_rng(3))
     assert not set(before) & set(after)
+    assert set(after) <= may  # a trial status calls not needed never trains
     assert second.eliminations == whole.eliminations
+    assert whole.to_deal() == second.to_deal() == [] and second.remaining() == 0
 
 
 def test_a_failed_trial_counts_as_the_worst_first_stage_loss() -> None:

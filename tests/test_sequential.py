@@ -301,8 +301,11 @@ def test_several_datasets_decide_each_on_its_own_and_resume_anywhere(tmp_path) -
         finished = {key: values[key] for key in ended[:cut]}
         todo = [t for t in plan.trials if t.key not in finished]
         resumed = seeds_on_demand(plan, todo, finished)
+        may = {t.key for t in resumed.to_deal()}  # what `bnplace status` leaves pending
+        assert len(may) == resumed.remaining(), cut
         rest = _drive(resumed, plan, _value_on)
         assert sorted(ended[:cut] + rest) == sorted(ended), cut  # none lost, none twice
+        assert set(rest) <= may, cut  # a trial status calls not needed never trains
         again = {
             d: {n: (x.verdict, x.look) for n, x in got.items()}
             for d, got in resumed.decisions.items()
@@ -315,6 +318,7 @@ def test_several_datasets_decide_each_on_its_own_and_resume_anywhere(tmp_path) -
 
     claimed = ClaimedSchedule(seeds_on_demand(plan, plan.trials, {}), Won())
     assert sorted(_drive(claimed, plan, _value_on)) == sorted(ended)
+    assert whole.to_deal() == claimed.to_deal() == [] and whole.remaining() == 0
 
 
 def test_the_worker_keeps_its_variant_across_datasets(tmp_path) -> None:
