@@ -14,10 +14,13 @@ is a function of finished trials alone, so replaying it on the grid's trials is 
     halving          plain successive halving (keep the better half by mean, double the seeds)
                      at the race's budget: how often it dropped the grid's best.
 `--save CSV` writes the grid's test RMSE (placement, seed, test_rmse) and `--grid CSV` replays
-a saved grid without training, so the race can be replayed with another `--first` in seconds;
+a saved grid without training, so the race can be replayed with another `--first` (and
+`--also-first`) in seconds; `--last N` races to N of the grid's seeds (each order draws N of
+them), the grid's best still judged on all of them, so one 40-seed grid measures the races to
+20, 30 and 40 seeds;
 benchmarks/results/search_sunspots.csv is the grid of the run quoted in benchmarks/README.md.
 Run: python benchmarks/search.py [--seeds 20] [--epochs 4] [--jobs 2] [--orders 200] [--first 5]
-     [--save CSV | --grid CSV]
+     [--also-first 3,8,10] [--last N] [--save CSV | --grid CSV]
 (one full grid: 54 x N trials; 1,080 trials at N = 20 took 18 min on 2 cores with --jobs 2).
 """
 
@@ -108,9 +111,20 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--first", type=int, default=5, help="the race's first-stage seeds")
+    parser.add_argument(
+        "--also-first",
+        default="3,8,10",
+        help="other first stages to replay (comma-separated): one line each",
+    )
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--orders", type=int, default=200)
+    parser.add_argument(
+        "--last",
+        type=int,
+        help="the race's most seeds N (default: every seed of the grid); each order reads N "
+        "of the grid's seeds, so a 40-seed grid replays races to 20 or 30 seeds too",
+    )
     parser.add_argument("--save", type=Path, help="write the grid's test RMSE to this CSV")
     parser.add_argument("--grid", type=Path, help="replay a saved grid instead of training")
     args = parser.parse_args()
@@ -126,9 +140,10 @@ def main() -> None:
     k, n = losses.shape
     best = int(np.nanargmin(losses.mean(1)))
     print(f"full grid: {k} placements x {n} seeds = {k * n} trials; best: {names[best]}")
-    rule = SelectionRule(0.05, math.log1p(0.05), args.first, n)
+    last = min(args.last or n, n)
+    rule = SelectionRule(0.05, math.log1p(0.05), args.first, last)
     rng = np.random.default_rng(0)
-    orders = np.stack([rng.permutation(n) for _ in range(args.orders)])
+    orders = np.stack([rng.permutation(n)[:last] for _ in range(args.orders)])
     result = race(losses[:, orders].transpose(1, 0, 2), rule)  # (orders, k, n)
     trials = result.trials
     kept = result.survivors[:, best]
@@ -136,7 +151,7 @@ def main() -> None:
     print(f"race: {trials.mean():.0f} trials on average (min {trials.min()}, max {trials.max()}); "
           f"selected {result.survivors.sum(1).mean():.1f} placements; grid's best kept in "
           f"{kept.mean():.3f} of {args.orders} seed orders")  # fmt: skip
-    print(f"race / full grid at {n} seeds: {trials.mean() / (k * n):.2f}")
+    print(f"race / full grid at {last} seeds: {trials.mean() / (k * last):.2f}")
     print(f"race / fixed design of the same power ({same_power} trials): "
           f"{trials.mean() / same_power:.2f} (target <= 0.4)")  # fmt: skip
     dropped = np.mean([
@@ -145,6 +160,12 @@ def main() -> None:
     ])  # fmt: skip
     print(f"successive halving at the race's budget dropped the grid's best in {dropped:.3f} "
           f"of the orders (the race: {1 - kept.mean():.3f})")  # fmt: skip
+    for first in [int(f) for f in args.also_first.split(",") if f and int(f) != args.first]:
+        other = SelectionRule(rule.alpha, rule.margin, first, last)
+        again = race(losses[:, orders].transpose(1, 0, 2), other)
+        print(f"first stage {first}: race / fixed design of the same power "
+              f"{again.trials.mean() / (k * fixed_seeds_same_power(other, k)):.2f}, "
+              f"grid's best kept in {again.survivors[:, best].mean():.3f}")  # fmt: skip
 
 
 if __name__ == "__main__":
