@@ -433,3 +433,23 @@ def test_parity_answer_template() -> None:
     built = build_model(spec)
     assert built.count_params() == 10 * 3 * 3 + 3 * 10 + 2 * 10 * 2 + 4 * 16 * (10 + 16 + 1) + 17
     _assert_parity(answer_template(WINDOW, FEATURES), built)
+
+
+def test_bn_on_the_logits_builds_before_the_softmax() -> None:
+    """`logits: [batch_norm]` (tests/test_plan.py): BN normalises the output layer's linear
+    outputs, the softmax after it still gives probabilities."""
+    spec = _spec(
+        CONV,
+        GAP,
+        L("output", "head", units=3, activation="linear"),
+        L("batch_norm", "logits"),
+        L("activation", "head", activation="softmax"),
+        outputs=3,
+        task="classify",
+    )
+    model = build_model(spec)
+    kinds = [type(layer).__name__ for layer in model.layers[-3:]]
+    assert kinds == ["Dense", "BatchNormalization", "Activation"]
+    assert model.layers[-3].get_config()["activation"] == "linear"
+    y = keras.ops.convert_to_numpy(model(_batch()))
+    np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-5)

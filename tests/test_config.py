@@ -88,7 +88,7 @@ model:
     assert [r.id for r in refs] == ["conv1d", "se", "lstm", "lstm_2", "pool"]
     assert [r.index for r in refs] == [0, 1, 2, 3, 4]
     sites = site_names(config)
-    assert sites[0] == "input" and sites[-1] == "pre_output"
+    assert sites[0] == "input" and sites[-2:] == ["pre_output", "logits"]
     assert "lstm_2.after" in sites and "conv1d.pre_act" in sites and "lstm.pre_act" not in sites
     assert target_path("lstm_2.units", config) == ("model", 3, "lstm", "units")
     assert target_path("se.after", config) == ("placements", "se.after")

@@ -484,3 +484,35 @@ def test_the_seed_question_compares_the_models_on_equal_heads() -> None:
     assert fair.layers[-1].get("activation") == "linear"
     assert plan.variant("model=answer").model.layers[-1].get("activation") == "linear"
     assert not [f for f in plan.design_findings if f.rule == "seeds_too_few_for_any_verdict"]
+
+
+def test_logits_site_stands_between_the_output_layer_and_its_softmax() -> None:
+    """Page 002's accepted answer: Dense(2) -> BN -> softmax. Layers at `logits` go between
+    the output's linear part and its activation; `pre_output` stays before the output."""
+    loaded = parse_config(
+        HEADER
+        + MODEL
+        + """
+sweep:
+  arms:
+    bn:
+      none: {}
+      logits: {logits: [batch_norm]}
+      pre_output: {pre_output: [batch_norm]}
+""",
+        "t.yaml",
+    )
+    plan = make_plan(loaded, lambda config: DataShape("classify", 16, 3, 4, "fp"))
+    orders = {v.name: v.layer_order for v in plan.variants}
+    assert orders == {
+        "bn=none": "Conv1D>ReLU>LSTM>Dense",
+        "bn=logits": "Conv1D>ReLU>LSTM>Dense>BN>Softmax",
+        "bn=pre_output": "Conv1D>ReLU>LSTM>BN>Dense",
+    }
+    logits = plan.variant("bn=logits").model.layers
+    assert logits[-3].kind == "output" and logits[-3].get("activation") == "linear"
+    assert (logits[-1].kind, logits[-1].origin, logits[-1].get("activation")) == (
+        "activation",
+        "head",
+        "softmax",
+    )

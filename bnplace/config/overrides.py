@@ -45,10 +45,11 @@ def block_refs(config: Config) -> list[BlockRef]:
 
 def site_names(config: Config) -> list[str]:
     """Every site of this config's skeleton, in model order."""
-    names = ["input"]
+    first, *last = MODEL_SITES  # input; pre_output, logits
+    names = [first]
     for ref in block_refs(config):
         names += [f"{ref.id}.{site}" for site in BLOCK_SITES[ref.block_type]]
-    return [*names, "pre_output"]
+    return [*names, *last]
 
 
 class UnknownKey(ValueError):

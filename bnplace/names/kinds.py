@@ -300,7 +300,9 @@ BLOCKS: dict[str, BlockType] = {
     )
 }
 BLOCK_SITES: dict[str, tuple[str, ...]] = {name: b.sites for name, b in BLOCKS.items()}
-MODEL_SITES = ("input", "pre_output")  # before the first block; directly before the output
+# before the first block; directly before the output layer; between the output layer's linear
+# part and its activation (a classifier's logits, before the softmax)
+MODEL_SITES = ("input", "pre_output", "logits")
 
 # `pool: {kind: ...}` and `head: {reduce: ...}` (config values) -> the layer kind they make
 POOL_LAYER = {"max": "max_pool", "average": "average_pool"}

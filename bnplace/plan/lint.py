@@ -292,9 +292,9 @@ def output_range_misses_targets(s: Subject) -> list[tuple[Level, str]]:
     data = s.config.section  # lint runs on one dataset's config
     if data.task != "forecast" or not data.scale_targets:
         return []
-    head = s.model.layers[-1]
+    head = s.model.layers[-1]  # the output, or the activation after layers at `logits`
     activation = str(head.get("activation", "linear"))
-    if head.kind != "output" or activation not in OUTPUT_RANGES:
+    if head.origin != "head" or activation not in OUTPUT_RANGES:
         return []
     low, high = OUTPUT_RANGES[activation]
     missed = _normal_cdf(low) + 1 - _normal_cdf(high)  # of N(0, 1): standardized targets

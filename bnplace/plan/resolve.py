@@ -69,16 +69,22 @@ def resolve_model(config: Config, data: DataShape) -> ModelSpec:
     layers += placed(at.get("pre_output", []), "pre_output")
     head = config.head
     activation = head.activation or ("softmax" if data.task == "classify" else "linear")
+    logits = placed(at.get("logits", []), "logits")
     layers.append(
         LayerSpec.of(
             "output",
             "head",
             units=data.outputs,
-            activation=activation,
+            # layers at `logits` stand between the output's linear part and its activation
+            activation="linear" if logits else activation,
             use_bias=head.use_bias,
             kernel_initializer=head.kernel_initializer,
         )
     )
+    if logits:
+        layers += logits
+        if activation != "linear":
+            layers.append(LayerSpec.of("activation", "head", activation=activation))
     return ModelSpec(data.window, data.features, data.outputs, data.task, canonicalize(layers))
 
 
