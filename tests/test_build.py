@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bnplace.build import REGISTRY, build_model
-from bnplace.build.layers import LastStep, LayerNormLSTMCell, SqueezeExcite1D
+from bnplace.build.layers import BatchNormLSTMCell, LastStep, LayerNormLSTMCell, SqueezeExcite1D
 from bnplace.names.errors import BuildError
 from bnplace.plan.spec import LayerSpec, ModelSpec
 from tests.handwritten import answer_template, copy_weights, question_model
@@ -453,3 +453,41 @@ def test_bn_on_the_logits_builds_before_the_softmax() -> None:
     assert model.layers[-3].get_config()["activation"] == "linear"
     y = keras.ops.convert_to_numpy(model(_batch()))
     np.testing.assert_allclose(y.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_bn_lstm_cell_normalizes_by_the_batch_in_training_and_by_moving_averages_after() -> None:
+    """`lstm: {cell: batch_norm}` (Cooijmans et al. 2016): each time step's batch statistics in
+    training, moving averages at inference, which training updates; it round-trips a save."""
+    keras.utils.set_random_seed(3)
+    spec = _spec(CONV, L("lstm", "rnn", units=4, cell="batch_norm"), OUT)
+    model = build_model(spec)
+    cell = model.get_layer("rnn__lstm").cell
+    assert isinstance(cell, BatchNormLSTMCell) and cell.gamma == 0.1
+    norms = [cell.kernel_norm, cell.recurrent_norm, cell.state_norm]
+    assert all(isinstance(n, keras.layers.BatchNormalization) for n in norms)
+    x = _batch(16)
+    training = keras.ops.convert_to_numpy(model(x, training=True))
+    inference = keras.ops.convert_to_numpy(model(x, training=False))
+    assert not np.allclose(training, inference)  # batch statistics vs the (initial) moving ones
+    before = keras.ops.convert_to_numpy(cell.kernel_norm.moving_mean).copy()
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(x, np.zeros((16, 1), "float32"), epochs=1, batch_size=16, verbose=0)
+    after = keras.ops.convert_to_numpy(cell.kernel_norm.moving_mean)
+    assert not np.allclose(before, after)  # the time loop's batch statistics update them
+
+
+def test_bn_lstm_cell_round_trips_a_save_and_refuses_bad_arguments(tmp_path) -> None:
+    keras.utils.set_random_seed(4)
+    spec = _spec(CONV, L("lstm", "rnn", units=3, cell="batch_norm", recurrent_dropout=0.1), OUT)
+    model = build_model(spec)
+    x = _batch(8)
+    path = tmp_path / "bn_cell.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+    cell = loaded.get_layer("rnn__lstm").cell
+    assert isinstance(cell, BatchNormLSTMCell) and cell.recurrent_dropout == 0.1
+    with pytest.raises(ValueError, match="momentum"):
+        BatchNormLSTMCell(4, momentum=1.0)
+    with pytest.raises(ValueError, match="gamma"):
+        BatchNormLSTMCell(4, gamma=0)

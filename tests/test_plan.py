@@ -516,3 +516,14 @@ sweep:
         "head",
         "softmax",
     )
+
+
+def test_bn_lstm_cell_shows_in_the_layer_order() -> None:
+    plan = plan_of(
+        """
+        model:
+          - conv1d: {id: conv, filters: 8, kernel_size: 3, padding: causal, activation: relu}
+          - lstm: {id: lstm, units: 8, cell: batch_norm}
+        """
+    )
+    assert plan.variants[0].layer_order == "Conv1D>ReLU>BN-LSTM>Dense"

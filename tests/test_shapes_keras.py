@@ -38,6 +38,12 @@ placements:
   d.pre_act: [batch_norm]
   pre_output: [{gaussian_dropout: 0.2}]
 """,
+    "bn_lstm_cell_stacked": """
+model:
+  - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
+  - lstm: {id: a, units: 5, return_sequences: true, cell: batch_norm, dropout: 0.1}
+  - lstm: {id: b, units: 3, cell: batch_norm, use_bias: false}
+""",
     "conv_dilated_average_pool_flatten": """
 model:
   - conv1d: {id: conv, filters: 6, kernel_size: 3, dilation_rate: 2, activation: relu}
@@ -94,8 +100,9 @@ def test_the_detailed_view_matches_keras_layer_by_layer(name: str) -> None:
     assert len(detail["layers"]) == len(built)
     for shown, layer in zip(detail["layers"], built, strict=True):
         assert shown["keras_class"] == type(layer).__name__, (shown, layer)
-        if shown["keras_class"] == "RNN":  # the layer-normalised LSTM cell
-            assert type(layer.cell).__name__ == "LayerNormLSTMCell"
+        if shown["keras_class"] == "RNN":  # bnplace's normalised LSTM cells
+            cells = {"layer_norm": "LayerNormLSTMCell", "batch_norm": "BatchNormLSTMCell"}
+            assert type(layer.cell).__name__ == cells[shown["args"]["cell"]]
         assert shown["params"] == layer.count_params(), (shown, layer)
         assert shown["output_shape"] == list(layer.output.shape)
         config = layer.get_config()

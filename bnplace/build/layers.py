@@ -1,10 +1,11 @@
 """Custom Keras layers that the builder needs and Keras does not ship.
 
-In: Keras tensors. Out: three serializable layers, registered under the package "bnplace" so
+In: Keras tensors. Out: four serializable layers, registered under the package "bnplace" so
 that a saved `.keras` model loads again once this module is imported:
 
 - `LayerNormLSTMCell`: an LSTM cell with layer normalization (Ba, Kiros and Hinton 2016), for
   `keras.layers.RNN`.
+- `BatchNormLSTMCell`: the same cell with batch normalization (Cooijmans et al. 2016).
 - `SqueezeExcite1D`: channel attention (Hu et al. 2018) for (batch, time, channels) tensors.
 - `LastStep`: the last time step of a sequence, (batch, time, channels) -> (batch, channels).
 """
@@ -22,7 +23,7 @@ from keras import activations, initializers, ops
 # (outside its time loop) only for cells that are instances of it, as it does for LSTMCell.
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
-__all__ = ["LastStep", "LayerNormLSTMCell", "SqueezeExcite1D"]
+__all__ = ["BatchNormLSTMCell", "LastStep", "LayerNormLSTMCell", "SqueezeExcite1D"]
 
 
 def _is_int(value: Any) -> bool:
@@ -103,13 +104,13 @@ class LayerNormLSTMCell(keras.layers.Layer, DropoutRNNCell):
         self.seed_generator = keras.random.SeedGenerator(seed=seed)
         self.state_size = [units, units]
         self.output_size = units
-        self.kernel_norm = keras.layers.LayerNormalization(
-            epsilon=self.epsilon, center=False, name="kernel_norm"
-        )
-        self.recurrent_norm = keras.layers.LayerNormalization(
-            epsilon=self.epsilon, center=False, name="recurrent_norm"
-        )
-        self.state_norm = keras.layers.LayerNormalization(epsilon=self.epsilon, name="state_norm")
+        self.kernel_norm = self._norm("kernel_norm", center=False)
+        self.recurrent_norm = self._norm("recurrent_norm", center=False)
+        self.state_norm = self._norm("state_norm", center=True)
+
+    def _norm(self, name: str, center: bool) -> keras.layers.Layer:
+        """One of the cell's three normalizations (`BatchNormLSTMCell` makes them BN)."""
+        return keras.layers.LayerNormalization(epsilon=self.epsilon, center=center, name=name)
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         input_dim = input_shape[-1]
@@ -144,8 +145,8 @@ class LayerNormLSTMCell(keras.layers.Layer, DropoutRNNCell):
             inputs = inputs * self.get_dropout_mask(inputs)
         if training and self.recurrent_dropout > 0:
             h_tm1 = h_tm1 * self.get_recurrent_dropout_mask(h_tm1)
-        z = self.kernel_norm(ops.matmul(inputs, self.kernel))
-        z = z + self.recurrent_norm(ops.matmul(h_tm1, self.recurrent_kernel))
+        z = self.kernel_norm(ops.matmul(inputs, self.kernel), training=training)
+        z = z + self.recurrent_norm(ops.matmul(h_tm1, self.recurrent_kernel), training=training)
         if self.bias is not None:
             z = z + self.bias
         z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
@@ -153,7 +154,7 @@ class LayerNormLSTMCell(keras.layers.Layer, DropoutRNNCell):
         f = self.recurrent_activation(z_f)
         o = self.recurrent_activation(z_o)
         c = f * c_tm1 + i * self.activation(z_c)
-        h = o * self.activation(self.state_norm(c))
+        h = o * self.activation(self.state_norm(c, training=training))
         return h, [h, c]
 
     def get_initial_state(self, batch_size: int | None = None) -> list[Any]:
@@ -174,6 +175,57 @@ class LayerNormLSTMCell(keras.layers.Layer, DropoutRNNCell):
             "seed": self.seed,
         }
         return {**super().get_config(), **config}
+
+
+@keras.saving.register_keras_serializable(package="bnplace")
+class BatchNormLSTMCell(LayerNormLSTMCell):
+    """An LSTM cell with batch normalization inside the recurrence (Cooijmans et al. 2016,
+    "Recurrent Batch Normalization"), to be wrapped in `keras.layers.RNN`.
+
+    `LayerNormLSTMCell`'s equations with each normalization a BatchNormalization instead:
+    ``z = BN_x(x W) + BN_h(h U) + b``, ``h' = o * tanh(BN_c(c'))``; in training each time step
+    is normalized by its batch's statistics, at inference by moving averages shared by all
+    time steps (Cooijmans et al. keep one set per time step; shared ones also serve sequences
+    longer than any seen in training). Scales start at `gamma` (0.1, as the paper recommends:
+    a unit scale saturates the gates' tanh and sigmoid). Parameters: the LSTM's, plus
+    ``BN_x`` and ``BN_h`` a scale and two moving statistics per gate unit each (12u each,
+    4u trainable) and ``BN_c`` a scale, a shift and two statistics per unit (4u).
+
+    Args: as `LayerNormLSTMCell`, and
+        momentum: Momentum of the three normalizations' moving averages.
+        gamma: Initial scale of the three normalizations.
+
+    Example:
+
+    >>> x = np.random.random((8, 12, 3)).astype("float32")
+    >>> rnn = keras.layers.RNN(BatchNormLSTMCell(4, momentum=0.9))
+    >>> rnn(x, training=True).shape
+    (8, 4)
+    """
+
+    def __init__(
+        self, units: int, momentum: float = 0.99, gamma: float = 0.1, **kwargs: Any
+    ) -> None:
+        for arg, value, low in (("momentum", momentum, 0.0), ("gamma", gamma, 0.0)):
+            if not isinstance(value, int | float) or isinstance(value, bool) or value <= low:
+                raise ValueError(f"BatchNormLSTMCell: `{arg}` must be positive, got {value!r}.")
+        if momentum >= 1:
+            raise ValueError(f"BatchNormLSTMCell: `momentum` must be below 1, got {momentum!r}.")
+        self.momentum = float(momentum)
+        self.gamma = float(gamma)
+        super().__init__(units, **kwargs)
+
+    def _norm(self, name: str, center: bool) -> keras.layers.Layer:
+        return keras.layers.BatchNormalization(
+            momentum=self.momentum,
+            epsilon=self.epsilon,
+            center=center,
+            gamma_initializer=initializers.Constant(self.gamma),
+            name=name,
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "momentum": self.momentum, "gamma": self.gamma}
 
 
 @keras.saving.register_keras_serializable(package="bnplace")

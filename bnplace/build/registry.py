@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import keras
 
-from bnplace.build.layers import LastStep, LayerNormLSTMCell, SqueezeExcite1D
+from bnplace.build.layers import BatchNormLSTMCell, LastStep, LayerNormLSTMCell, SqueezeExcite1D
 from bnplace.names.errors import BuildError, did_you_mean
 from bnplace.names.kinds import LAYER_KINDS, check_covers
 from bnplace.plan.spec import LayerSpec
@@ -47,13 +47,13 @@ def _lstm(layer: LayerSpec, name: str) -> keras.layers.Layer:
     cell = kwargs.pop("cell", "standard")
     if cell == "standard":
         return keras.layers.LSTM(name=name, **kwargs)
-    if cell == "layer_norm":
+    cells = {"layer_norm": LayerNormLSTMCell, "batch_norm": BatchNormLSTMCell}
+    if cell in cells:
         rnn_kwargs = {k: kwargs.pop(k) for k in _RNN_ARGS if k in kwargs}
-        return keras.layers.RNN(
-            LayerNormLSTMCell(name=f"{name}_cell", **kwargs), name=name, **rnn_kwargs
-        )
+        return keras.layers.RNN(cells[cell](name=f"{name}_cell", **kwargs), name=name, **rnn_kwargs)
     raise BuildError(
-        f"layer {name!r} (kind 'lstm'): unknown cell {cell!r}; expected 'standard' or 'layer_norm'"
+        f"layer {name!r} (kind 'lstm'): unknown cell {cell!r}; expected 'standard', "
+        "'layer_norm' or 'batch_norm'"
     )
 
 

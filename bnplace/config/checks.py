@@ -88,7 +88,10 @@ def check_placement_sites(config: Config) -> list[Issue]:
 
 # `conv.after` and `pool.post_act` mean the same place: right after the block's output
 _SAME_PLACE = {"after": "post_act", "post_act": "after"}
-_LSTM_CELL_HINT = " (to normalise inside the LSTM cell, set `cell: layer_norm` on the block)"
+_LSTM_CELL_HINT = (
+    " (to normalise inside the LSTM cell, set `cell: layer_norm` or `cell: batch_norm` on the "
+    "block)"
+)
 
 
 def _site_of_another_type(path: KeyPath, key: str, config: Config) -> Issue | None:

@@ -215,7 +215,7 @@ class LSTM(_Block):
     use_bias: bool = True
     dropout: float = Field(0.0, ge=0, lt=1)
     recurrent_dropout: float = Field(0.0, ge=0, lt=1)
-    cell: Literal["standard", "layer_norm"] = "standard"
+    cell: Literal["standard", "layer_norm", "batch_norm"] = "standard"
     kernel_initializer: Initializer = "glorot_uniform"
     recurrent_initializer: Initializer = "orthogonal"
 

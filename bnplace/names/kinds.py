@@ -22,8 +22,8 @@ Layer kinds and their args (Keras spelling):
     max_pool, average_pool   pool_size, strides, padding
     se            ratio, use_bias                     (Squeeze-and-Excite, 3-D in and out)
     lstm          units, return_sequences, activation, recurrent_activation, use_bias, dropout,
-                  recurrent_dropout, cell ("standard" | "layer_norm"), kernel_initializer,
-                  recurrent_initializer
+                  recurrent_dropout, cell ("standard" | "layer_norm" | "batch_norm"),
+                  kernel_initializer, recurrent_initializer
     flatten, global_average_pool, last_step                         (3-D -> 2-D before the head)
     output        units, activation, use_bias, kernel_initializer    (the final Dense)
 """
@@ -218,11 +218,12 @@ _KINDS = (
     ),
     LayerKind(
         "lstm",
-        "LSTM",  # keras.layers.RNN around bnplace's LayerNormLSTMCell for cell: layer_norm
-        "LSTM",  # LN-LSTM for the layer_norm cell, with its dropout rates
+        "LSTM",  # keras.layers.RNN around bnplace's LayerNormLSTMCell / BatchNormLSTMCell
+        "LSTM",  # LN-LSTM / BN-LSTM for those cells, with its dropout rates
         "a long short-term memory layer; its own dropout acts in training only",
         _LSTM_ARGS,
-        "4 * units * (inputs + units) + 4 * units (bias); + 10 * units for the layer_norm cell",
+        "4 * units * (inputs + units) + 4 * units (bias); + 10 * units for the layer_norm cell, "
+        "+ 28 * units for the batch_norm cell (10 trainable, 18 moving statistics)",
         sequence_only=True,
     ),
     LayerKind(
@@ -290,7 +291,12 @@ BLOCKS: dict[str, BlockType] = {
             "max or average pooling over time",
         ),
         BlockType("se", ("before", "after"), ("se",), "Squeeze-and-Excite"),
-        BlockType("lstm", ("before", "after"), ("lstm",), "an LSTM (standard or layer_norm cell)"),
+        BlockType(
+            "lstm",
+            ("before", "after"),
+            ("lstm",),
+            "an LSTM (standard, layer_norm or batch_norm cell)",
+        ),
         BlockType(
             "dense",
             ("before", "pre_act", "post_act"),

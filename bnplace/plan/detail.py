@@ -30,8 +30,8 @@ def model_detail(spec: ModelSpec) -> dict[str, Any]:
     for index, layer in enumerate(spec.layers):
         kind = LAYER_KINDS.get(layer.kind)
         keras_class = kind.keras if kind else layer.kind
-        if layer.kind == "lstm" and layer.get("cell") == "layer_norm":
-            keras_class = "RNN"  # keras.layers.RNN(LayerNormLSTMCell(...)), bnplace's own cell
+        if layer.kind == "lstm" and layer.get("cell") in ("layer_norm", "batch_norm"):
+            keras_class = "RNN"  # keras.layers.RNN(LayerNormLSTMCell(...)): bnplace's own cells
         shape = report.shapes[index] if index < len(report.shapes) else ()
         layers.append(
             {

@@ -153,6 +153,8 @@ def _lstm(layer: LayerSpec, shape: Shape) -> tuple[Shape, int]:
     count = 4 * units * (channels + units) + (4 * units if get("use_bias", True) else 0)
     if get("cell") == "layer_norm":
         count += 4 * units + 4 * units + 2 * units  # LN on x W, on h U, and on the cell
+    elif get("cell") == "batch_norm":  # BN on x W and h U (scale, 2 statistics), on the cell (4)
+        count += 3 * 4 * units + 3 * 4 * units + 4 * units
     out = (shape[0], units) if get("return_sequences") else (units,)
     return out, count
 

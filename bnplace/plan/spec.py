@@ -54,7 +54,9 @@ class LayerSpec:
             act = str(self.get("activation"))
             return _ACTIVATION_NAMES.get(act, act.capitalize())
         if self.kind == "lstm":
-            name = "LN-LSTM" if self.get("cell") == "layer_norm" else "LSTM"
+            name = {"layer_norm": "LN-LSTM", "batch_norm": "BN-LSTM"}.get(
+                str(self.get("cell")), "LSTM"
+            )
             rates = [
                 f"{arg}={self.get(arg)}"
                 for arg in ("dropout", "recurrent_dropout")
