@@ -304,6 +304,16 @@ def test_last_step_takes_last_time_step() -> None:
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(LastStep()(x)), x[:, -1, :])
 
 
+def _round_trip(model: keras.Model, folder) -> keras.Model:
+    """`model` saved as .keras and loaded again; both predict the same, bit for bit."""
+    x = _batch(8)
+    path = folder / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+    return loaded
+
+
 def test_save_load_round_trip(tmp_path) -> None:
     keras.utils.set_random_seed(5)
     spec = _spec(
@@ -322,12 +332,7 @@ def test_save_load_round_trip(tmp_path) -> None:
         L("last_step", "head"),
         OUT,
     )
-    model = build_model(spec)
-    x = _batch(8)
-    path = tmp_path / "model.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+    loaded = _round_trip(build_model(spec), tmp_path)
     cell = loaded.get_layer("rnn__lstm").cell
     assert isinstance(cell, LayerNormLSTMCell) and cell.epsilon == 1e-2
     assert isinstance(loaded.get_layer("se__se"), SqueezeExcite1D)
@@ -479,12 +484,7 @@ def test_bn_lstm_cell_normalizes_by_the_batch_in_training_and_by_moving_averages
 def test_bn_lstm_cell_round_trips_a_save_and_refuses_bad_arguments(tmp_path) -> None:
     keras.utils.set_random_seed(4)
     spec = _spec(CONV, L("lstm", "rnn", units=3, cell="batch_norm", recurrent_dropout=0.1), OUT)
-    model = build_model(spec)
-    x = _batch(8)
-    path = tmp_path / "bn_cell.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
+    loaded = _round_trip(build_model(spec), tmp_path)
     cell = loaded.get_layer("rnn__lstm").cell
     assert isinstance(cell, BatchNormLSTMCell) and cell.recurrent_dropout == 0.1
     with pytest.raises(ValueError, match="momentum"):
