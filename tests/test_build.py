@@ -251,11 +251,12 @@ def test_layer_norm_cell_validates_arguments() -> None:
         LayerNormLSTMCell(4, recurrent_dropout=1.5)
 
 
-def test_building_is_deterministic_under_seed() -> None:
+@pytest.mark.parametrize("cell", ["layer_norm", "batch_norm"])
+def test_building_is_deterministic_under_seed(cell: str) -> None:
     spec = _spec(
         CONV,
         L("se", "se", ratio=4),
-        L("lstm", "rnn", units=5, return_sequences=True, cell="layer_norm"),
+        L("lstm", "rnn", units=5, return_sequences=True, cell=cell),
         L("last_step"),
         OUT,
     )
