@@ -18,7 +18,7 @@ a saved grid without training, so the race can be replayed with another `--first
 `--also-first`) in seconds; `--last N` races to N of the grid's seeds (each order draws N of
 them), the grid's best still judged on all of them, so one 40-seed grid measures the races to
 20, 30 and 40 seeds;
-benchmarks/results/search_sunspots.csv is the grid of the run quoted in benchmarks/README.md.
+benchmarks/results/search_sunspots.csv is the 40-seed grid quoted in benchmarks/README.md.
 Run: python benchmarks/search.py [--seeds 20] [--epochs 4] [--jobs 2] [--orders 200] [--first 5]
      [--also-first 3,8,10] [--last N] [--save CSV | --grid CSV]
 (one full grid: 54 x N trials; 1,080 trials at N = 20 took 18 min on 2 cores with --jobs 2).

@@ -204,7 +204,7 @@ def test_cli_plan_reports_the_space(tmp_path: Path) -> None:
     )
     assert checked.returncode == 0, checked.stderr
     # validate plans the search (bounds, lint pruning, merges): the placements plan shows
-    assert "a search of 3 placements within the bounds, seeds 10 to 40" in checked.stdout
+    assert "a search of 3 placements within the bounds, seeds 5 to 40" in checked.stdout
 
 
 @pytest.mark.parametrize(

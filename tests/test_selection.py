@@ -116,3 +116,17 @@ def test_fewer_trials_than_the_fixed_design_of_the_same_power() -> None:
     assert figures.kept_best >= 0.95
     assert figures.trials < 0.55 * figures.same_power  # measured 0.43
     assert figures.trials < 0.4 * figures.full  # measured 0.32
+
+
+@pytest.mark.parametrize("noise", ["normal", "t3"])
+def test_the_default_search_seeds_keep_both_promises(noise: str) -> None:
+    """The rule at `search.seeds`' default first stage and most seeds (config.sweep.Search),
+    50 placements in the least favourable configuration."""
+    from bnplace.config.sweep import Search
+
+    default = Search(sites={"x": ["none"]}).seeds
+    assert default.min is not None and default.max is not None
+    rule = SelectionRule(ALPHA, MARGIN, first=default.min, last=default.max)
+    figures = simulate(near_means(50), 0.05, rule, 150, noise, seed=40)  # type: ignore[arg-type]
+    assert figures.kept_best >= 1 - ALPHA - slack(ALPHA, 150)
+    assert figures.lost_near <= ALPHA + slack(ALPHA, 150)
