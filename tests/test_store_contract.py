@@ -147,6 +147,11 @@ def test_a_keys_run_is_its_newest_finished_run_else_its_newest(
     assert records[done_then_failed.key].metrics["test_rmse"] == 0.1
     assert records[failed_only.key].status == "failed"
     assert records[finished_twice.key].metrics["test_rmse"] == 0.2
+    # the variants' aggregates by the same rule; the fourth trial never ran: not a failure
+    aggregates = tracker.write_aggregates(prepared.plan)
+    counts = {name: (agg["n_finished"], agg["n_failed"]) for name, agg in aggregates.items()}
+    assert counts == {"lstm.units=2": (1, 1), "lstm.units=3": (1, 0)}
+    assert aggregates["lstm.units=3"]["test_rmse_mean"] == 0.2
 
 
 def test_a_stale_claim_is_killed_and_its_state_reads_killed(

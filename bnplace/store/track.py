@@ -25,7 +25,14 @@ from bnplace import __version__
 from bnplace.names import metrics
 from bnplace.names.errors import TrackingError
 from bnplace.names.metrics import N_FAILED, N_FINISHED, aggregate_name
-from bnplace.names.states import FAILED, FINISHED, KILLED, RUNNING
+from bnplace.names.states import (
+    FAILED,
+    FINISHED,
+    KILLED,
+    RUNNING,
+    UNFINISHED_STATES,
+    TrialState,
+)
 from bnplace.names.tags import (
     AXES,
     BASELINE,
@@ -390,22 +397,27 @@ class Tracker:
         return count
 
     def write_aggregates(self, plan: Plan) -> dict[str, dict[str, float]]:
-        """Per variant: mean/sd/min/max of the main metric over all its finished trials."""
+        """Per variant: mean/sd/min/max of the main metric over all its finished trials, with
+        the count of trials that ran and did not finish (a trial never trained, as a stopped
+        sweep or a search leaves some, is neither)."""
         import statistics
 
         from mlflow.entities import Metric
 
-        finished = self.latest_finished(t.key for t in plan.trials)
+        from bnplace.store.keys import key_runs
+
+        standing = key_runs(self._runs(f"tags.`{KIND}` = '{TRIAL}'"))
+        ended = {k: TrialState.of_run_status(str(run.info.status)) for k, run in standing.items()}
         out: dict[str, dict[str, float]] = {}
 
         def aggregate(trials: list[Trial]) -> dict[str, float]:
             keys = [t.key for t in trials]
             values = [
-                finished[k].data.metrics[plan.metric]
+                standing[k].data.metrics[plan.metric]
                 for k in keys
-                if k in finished and plan.metric in finished[k].data.metrics
+                if ended.get(k) == FINISHED and plan.metric in standing[k].data.metrics
             ]
-            failed = sum(1 for k in keys if k not in finished)
+            failed = sum(1 for k in keys if ended.get(k) in UNFINISHED_STATES)
             agg: dict[str, float] = {N_FINISHED: len(values), N_FAILED: failed}
             if values:
                 agg |= {
