@@ -7,6 +7,7 @@ MLflow's own client.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import re
 import shutil
@@ -205,6 +206,10 @@ def two_drivers(
     """`bnplace ARGS` twice on one plan: the second started once the first holds a trial,
     the first a process of its own and the second in this process (`bnplace`), both with the
     default stale period (LIVE_STALE_S). Returns each one's exit code and output."""
+    # The second driver's TensorFlow import happens now, not after the first holds a trial:
+    # on busy cores that import outlasted the first driver's whole sweep, so only one trained.
+    importlib.import_module("bnplace.trial.train")
+
     first = Driver(folder, *args, env={"BNPLACE_CLAIM_STALE_S": LIVE_STALE_S})
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and first.process.poll() is None:
