@@ -212,6 +212,37 @@ class Dataset:
     # --- report ----------------------------------------------------------------------------
     def summary(self) -> dict[str, Any]:
         """Plain JSON-ready facts for `bnplace data`: splits, feature statistics, scaling."""
+        out: dict[str, Any] = {
+            "origin": self.origin,
+            "task": self.task,
+            "window": self.window,
+            "features": list(self.feature_names),
+            "outputs": self.outputs,
+        }
+        if self.task == "forecast":
+            out |= {
+                "horizon": self.horizon,
+                "stride": self.stride,
+                "targets": list(self.target_names),
+            }
+        else:
+            out["classes"] = list(self.class_names)
+        stats = {
+            name: dict(zip(("mean", "std", "min", "max"), map(float, row), strict=True))
+            for name, row in zip(self.feature_names, self.feature_stats, strict=False)
+        }
+        out |= {
+            "splits": self._split_summary(),
+            "feature_stats": stats,
+            "scaling": self._scaling_summary(),
+            "fingerprint": self.fingerprint,
+            "warnings": list(self.warnings),
+        }
+        out |= self.extra
+        return out
+
+    def _split_summary(self) -> dict[str, Any]:
+        """Per split: its windows, and its rows and dates (forecast) or class counts."""
         splits: dict[str, Any] = {}
         for part in self.parts:
             entry: dict[str, Any] = {"windows": self.n_windows(part.name)}
@@ -227,10 +258,10 @@ class Dataset:
                     c: int(k) for c, k in zip(self.class_names, counts, strict=True)
                 }
             splits[part.name] = entry
-        stats = {
-            name: dict(zip(("mean", "std", "min", "max"), map(float, row), strict=True))
-            for name, row in zip(self.feature_names, self.feature_stats, strict=False)
-        }
+        return splits
+
+    def _scaling_summary(self) -> dict[str, Any]:
+        """How the data were scaled (and differenced): the statistics that invert it."""
         scaling: dict[str, Any] = {"standardize": self.standardized}
         if self.differenced:
             scaling["difference"] = True
@@ -248,30 +279,7 @@ class Dataset:
                     self.feature_names, self.feature_mean, self.feature_std, strict=True
                 )
             }
-        out: dict[str, Any] = {
-            "origin": self.origin,
-            "task": self.task,
-            "window": self.window,
-            "features": list(self.feature_names),
-            "outputs": self.outputs,
-        }
-        if self.task == "forecast":
-            out |= {
-                "horizon": self.horizon,
-                "stride": self.stride,
-                "targets": list(self.target_names),
-            }
-        else:
-            out["classes"] = list(self.class_names)
-        out |= {
-            "splits": splits,
-            "feature_stats": stats,
-            "scaling": scaling,
-            "fingerprint": self.fingerprint,
-            "warnings": list(self.warnings),
-        }
-        out |= self.extra
-        return out
+        return scaling
 
 
 def _n_windows(rows: int, window: int, horizon: int, stride: int) -> int:

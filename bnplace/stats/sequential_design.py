@@ -133,6 +133,42 @@ def choose_design(
     designs = _candidates(m, alpha, maximum, floor, interval, spending)
     halves = _half_widths(designs, alpha / max(m, 1), maximum, interval, m)
     candidates = [looks for looks, _rho in designs]
+    seeds, correct = _simulate(candidates, halves, margin, seed_sd, maximum, reps, seed, interval)
+    power = correct[:, _TIMES.index(1.5)].mean(axis=1)
+    cost = seeds[:, [_TIMES.index(t) for t in (0.0, 1.0, 2.0)]].mean(axis=(1, 2))
+    # 2 Monte-Carlo standard errors of slack, so that another simulation of the chosen
+    # design also finds power >= AUTO_POWER
+    meets = power >= AUTO_POWER + 2.0 * math.sqrt(AUTO_POWER * (1 - AUTO_POWER) / reps)
+    best = int(np.argmin(np.where(meets, cost, np.inf))) if meets.any() else int(np.argmax(power))
+    looks = candidates[best]
+    mean = seeds[best].mean(axis=1)
+    return AutoDesign(
+        looks=looks,
+        min=looks[0],
+        step=looks[1] - looks[0] if len(looks) > 1 else 1,
+        max=looks[-1],
+        seeds_null=float(mean[0]),
+        seeds_margin=float(mean[1]),
+        seeds_2x=float(mean[3]),
+        power_1_5=float(power[best]),
+        meets_power=bool(meets[best]),
+        spending=designs[best][1],
+    )
+
+
+def _simulate(
+    candidates: list[tuple[int, ...]],
+    halves: list[list[float]],
+    margin: float,
+    seed_sd: float,
+    maximum: int,
+    reps: int,
+    seed: int,
+    interval: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each candidate design run on the same `reps` simulated paired log ratios, shifted by
+    each true effect of `_TIMES` x the margin: the seeds it stopped at and whether it decided
+    better (rightly: every simulated effect is >= 0), both shaped (candidates, effects, reps)."""
     deltas = np.array([math.log1p(t * margin) for t in _TIMES])
     lo_b, hi_b = margin_bounds(margin)
     rng = np.random.default_rng([seed, maximum])
@@ -167,26 +203,7 @@ def choose_design(
             seeds[c][new] = n
             correct[c] |= new & (low > 0)  # every simulated effect is >= 0
             done[c] |= new
-    power = correct[:, _TIMES.index(1.5)].mean(axis=1)
-    cost = seeds[:, [_TIMES.index(t) for t in (0.0, 1.0, 2.0)]].mean(axis=(1, 2))
-    # 2 Monte-Carlo standard errors of slack, so that another simulation of the chosen
-    # design also finds power >= AUTO_POWER
-    meets = power >= AUTO_POWER + 2.0 * math.sqrt(AUTO_POWER * (1 - AUTO_POWER) / reps)
-    best = int(np.argmin(np.where(meets, cost, np.inf))) if meets.any() else int(np.argmax(power))
-    looks = candidates[best]
-    mean = seeds[best].mean(axis=1)
-    return AutoDesign(
-        looks=looks,
-        min=looks[0],
-        step=looks[1] - looks[0] if len(looks) > 1 else 1,
-        max=looks[-1],
-        seeds_null=float(mean[0]),
-        seeds_margin=float(mean[1]),
-        seeds_2x=float(mean[3]),
-        power_1_5=float(power[best]),
-        meets_power=bool(meets[best]),
-        spending=designs[best][1],
-    )
+    return seeds, correct
 
 
 def _half_widths(
