@@ -305,6 +305,15 @@ def test_bn_momentum_warning_depends_on_training_steps() -> None:
     long = plan_of(extra.replace("epochs: 2", "epochs: 100"), train_windows=6400)
     assert "bn_momentum_too_slow" in rules(short)
     assert "bn_momentum_too_slow" not in rules(long)
+    # a batch-normalised LSTM cell: its BNs' momentum is the cell's own 0.99
+    cell = "model:\n  - lstm: {id: lstm, units: 8, cell: batch_norm}\ntrain: {epochs: 2}"
+    (finding,) = [
+        f for f in plan_of(cell, train_windows=640).findings if f.rule == "bn_momentum_too_slow"
+    ]
+    assert "the BN cell of 'lstm'" in finding.message and "train longer" in finding.message
+    assert "use momentum" not in finding.message  # nothing the user can set
+    longer = cell.replace("epochs: 2", "epochs: 100")
+    assert "bn_momentum_too_slow" not in rules(plan_of(longer, train_windows=6400))
 
 
 def test_a_budget_of_few_optimizer_steps_is_flagged() -> None:
@@ -337,6 +346,11 @@ def test_which_models_differ_in_training() -> None:
     assert not plain.noisy_in_training and not plain.differs_in_training
     bn = plan_of("placements: {conv.post_act: [batch_norm]}").variants[0].model
     assert not bn.noisy_in_training and bn.differs_in_training
+    # BN inside the recurrence: batch statistics in training too (its loss in both modes)
+    bn_cell = plan_of("model:\n  - lstm: {id: lstm, units: 8, cell: batch_norm}").variants[0]
+    assert not bn_cell.model.noisy_in_training and bn_cell.model.differs_in_training
+    ln_cell = plan_of("model:\n  - lstm: {id: lstm, units: 8, cell: layer_norm}").variants[0]
+    assert not ln_cell.model.differs_in_training  # LN: the same statistics in both modes
     for extra in (
         "placements: {lstm.before: [{dropout: 0.2}]}",
         "placements: {conv.post_act: [{gaussian_noise: 0.1}]}",

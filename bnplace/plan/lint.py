@@ -187,22 +187,27 @@ def bn_after_last_state_small_batch(s: Subject) -> list[tuple[Level, str]]:
 
 
 def bn_momentum_too_slow(s: Subject) -> list[tuple[Level, str]]:
-    """Moving statistics start at mean 0 / variance 1 and forget that at momentum**step."""
+    """Moving statistics start at mean 0 / variance 1 and forget that at momentum**step; a
+    batch-normalised LSTM cell's BNs too (their momentum is the cell's 0.99)."""
     steps = s.train_steps
     out: list[tuple[Level, str]] = []
     for layer in s.model.layers:
         momentum = layer.get("momentum", 0.99)
-        if layer.kind == "batch_norm" and steps and momentum**steps > 0.05:
-            suggest = 0.01 ** (1 / steps)
-            out.append(
-                (
-                    "warning",
-                    f"BN at '{layer.origin}' has momentum {momentum} but trains only {steps} "
-                    f"steps: its moving statistics still hold {momentum**steps:.0%} of their "
-                    "initial values (mean 0, variance 1), so inference normalises with the wrong "
-                    f"statistics; use momentum <= {suggest:.2f} or train longer",
-                )
+        if not (layer.batch_statistics and steps and momentum**steps > 0.05):
+            continue
+        cell = layer.kind == "lstm"
+        what = f"the BN cell of '{layer.origin}'" if cell else f"BN at '{layer.origin}'"
+        fix = "train longer"
+        if not cell:  # a BN layer's momentum is the user's to lower
+            fix = f"use momentum <= {0.01 ** (1 / steps):.2f} or {fix}"
+        out.append(
+            (
+                "warning",
+                f"{what} has momentum {momentum} but trains only {steps} steps: its moving "
+                f"statistics still hold {momentum**steps:.0%} of their initial values (mean 0, "
+                f"variance 1), so inference normalises with the wrong statistics; {fix}",
             )
+        )
     return out
 
 

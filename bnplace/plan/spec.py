@@ -73,6 +73,14 @@ class LayerSpec:
             return bool(self.get("dropout") or self.get("recurrent_dropout"))
         return self.kind in NOISE_KINDS
 
+    @property
+    def batch_statistics(self) -> bool:
+        """Normalises with batch statistics in training and moving ones at inference: BN, or an
+        LSTM whose cell is batch-normalised (`cell: batch_norm`, momentum 0.99)."""
+        if self.kind == "lstm":
+            return self.get("cell") == "batch_norm"
+        return self.kind == "batch_norm"
+
     def canonical(self) -> dict[str, Any]:
         return {"kind": self.kind, **{k: v for k, v in self.args}}
 
@@ -98,8 +106,9 @@ class ModelSpec:
 
     @property
     def differs_in_training(self) -> bool:
-        """Noise, or BN (batch statistics in training, moving ones at inference)."""
-        return self.noisy_in_training or any(layer.kind == "batch_norm" for layer in self.layers)
+        """Noise, or BN (batch statistics in training, moving ones at inference), a BN cell's
+        included."""
+        return self.noisy_in_training or any(layer.batch_statistics for layer in self.layers)
 
     def canonical(self) -> str:
         """JSON that two specs share exactly when they build the same function."""
