@@ -43,6 +43,8 @@ def test_fixed_epochs_say_nothing_and_chosen_rates_are_counted() -> None:
         in notes
     )
     assert any("3 candidates" in n for n in notes)
+    walked = fixed.assign(chosen_learning_rate=[0.01, 0.001], select_candidates=[3.0, 5.0])
+    assert any("3 to 5 candidates" in n for n in budget_notes(walked))  # `extend` walked one
 
 
 def test_a_variant_that_mostly_chose_an_end_of_its_list_is_flagged() -> None:

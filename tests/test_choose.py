@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bnplace.config.checks import check_candidates_bounded
+from bnplace.config.checks import check_candidates_bounded, check_extend_one_setting
 from bnplace.config.schema import Choose, Config, Train
 from bnplace.data.dataset import Dataset
 from bnplace.names.errors import DataError
@@ -163,6 +163,69 @@ def test_a_choice_at_an_end_of_three_or_more_candidates_is_marked() -> None:
     assert marks == [0.0, 1.0, 1.0]
     two = Train(learning_rate=Choose(choose=[0.001, 0.01]))  # every choice is an end of two
     assert [choose.at_edge(two, option) for option in choose.candidates(two)] == [0.0, 0.0]
+
+
+def test_extend_walks_one_grid_step_past_the_end_the_best_stands_at() -> None:
+    train = Train(learning_rate=Choose(choose=[0.003, 0.01, 0.03], extend=2))
+    listed = choose.candidates(train)
+    assert choose.count_listed(train) == 3 and choose.count(train) == 5
+    rates = lambda options: [o.learning_rate for o in options]  # noqa: E731
+    # the middle value is inside the values tried: nothing more to try
+    assert choose.next_candidate(train, listed, listed[1]) is None
+    up = choose.next_candidate(train, listed, listed[2])
+    down = choose.next_candidate(train, listed, listed[0])
+    assert up is not None and down is not None
+    assert (up.learning_rate, down.learning_rate) == (0.09, 0.0009)  # x3 and /3, as the grid
+    further = choose.next_candidate(train, [*listed, up], up)
+    assert further is not None and further.learning_rate == 0.27
+    assert choose.next_candidate(train, [*listed, up, further], further) is None  # 2 used
+    # at an end of every value tried: still marked; inside them after the walk: not
+    tried = [*listed, up, further]
+    assert choose.at_edge(train, further, tried) == 1.0
+    assert choose.at_edge(train, up, tried) == 0.0 and rates(tried)[-1] == 0.27
+    plain = Train(learning_rate=Choose(choose=[0.003, 0.01, 0.03]))
+    assert choose.next_candidate(plain, choose.candidates(plain), listed[2]) is None
+
+
+def test_extend_leaves_the_keys_of_configs_without_it_alone_and_needs_one_setting() -> None:
+    # trial keys hash the train section's dump: a config without `extend` dumps as before
+    plain = Train(learning_rate=Choose(choose=[0.003, 0.01]))
+    assert plain.model_dump(mode="json")["learning_rate"] == {"choose": [0.003, 0.01]}
+    walked = Train(learning_rate=Choose(choose=[0.003, 0.01], extend=1))
+    assert walked.model_dump(mode="json")["learning_rate"]["extend"] == 1
+    base = {"experiment": "x", "data": {"source": "synthetic"}, "model": [{"lstm": {"units": 4}}]}
+    two = {
+        "learning_rate": {"choose": [0.01, 0.1], "extend": 1},
+        "weight_decay": {"choose": [0.1, 0.2]},
+    }
+    (issue,) = check_extend_one_setting(Config.model_validate({**base, "train": two}))
+    assert issue.path == ("train", "learning_rate", "extend") and "one" in issue.expected
+    one = Config.model_validate({**base, "train": {"learning_rate": two["learning_rate"]}})
+    assert check_extend_one_setting(one) == []
+    with pytest.raises(ValueError):
+        Choose(choose=[0.01, 0.1], extend=5)  # bounded: each value is one more training
+
+
+@pytest.mark.slow
+def test_a_trial_walks_past_the_top_of_a_too_low_grid(tmp_path: Path) -> None:
+    """Standardized, the planted case trains well at 0.03 (and diverges at 3.0): from a grid
+    of rates far too low, each step up wins, so the trial walks up as far as `extend` allows,
+    and the kept candidate is the one at the highest rate tried."""
+    _write_series(tmp_path)
+    config = PLANTED.format(rate="{choose: [0.0001, 0.0003], extend: 2}")
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        config.replace("data.standardize: {raw: false, std: true}", "data.standardize: {std: true}")
+    )
+    prepared = plan_sweep(path)
+    (trial,) = prepared.plan.trials
+    result = run_trial(trial, prepared.datasets[trial.data_fingerprint])
+    assert result.status == "finished", result.reason
+    assert result.metrics["select_candidates"] == 4  # 2 listed + 2 past the top
+    assert result.metrics["chosen_learning_rate"] == 0.0027  # 0.0003 x3 x3
+    losses = [result.metrics[f"select_val_loss.{i}"] for i in range(4)]
+    assert losses == sorted(losses, reverse=True)  # each step up did better
+    assert result.metrics["chosen_at_edge"] == 1.0  # still the top of what was tried
 
 
 def test_pick_takes_the_lowest_finite_loss_and_the_first_on_ties() -> None:

@@ -63,7 +63,8 @@ def _chosen(done: pd.DataFrame) -> list[str]:
         notes.append(f"{words} chosen per seed on the validation split: " + "; ".join(parts))
     notes += _at_edge(done)
     if m.SELECT_CANDIDATES in done.columns and done[m.SELECT_CANDIDATES].notna().any():
-        candidates = int(done[m.SELECT_CANDIDATES].max())
+        fewest, most = (int(done[m.SELECT_CANDIDATES].agg(f)) for f in ("min", "max"))
+        candidates = str(most) if fewest == most else f"{fewest} to {most}"  # `extend` walks
         notes.append(
             f"each trial trained {candidates} candidates to choose (its cost: "
             f"{m.SELECT_EPOCHS} per variant in the report); the test split was not read to choose"
@@ -88,7 +89,8 @@ def _at_edge(done: pd.DataFrame) -> list[str]:
     return [
         "warning: the smallest or largest candidate of a {choose: [...]} list was chosen on "
         f"most seeds of {', '.join(flagged)}: the best value may lie beyond the list, so "
-        "widen it past that end"
+        "widen it past that end, or let each trial walk past it (`extend: n` in the "
+        "`{choose:}` of one setting)"
     ]
 
 

@@ -367,6 +367,25 @@ def check_candidates_bounded(config: Config) -> list[Issue]:
     ]
 
 
+def check_extend_one_setting(config: Config) -> list[Issue]:
+    """`extend` walks one setting's grid past its ends; with several chosen settings the best
+    combination's "end" is not one direction, so it is refused there."""
+    train = config.train
+    if len(train.chosen_keys) < 2:
+        return []
+    return [
+        Issue(
+            ("train", key, "extend"),
+            "`extend` tries values past an end of one chosen setting's list",
+            expected=f"extend with one `choose:` setting, not {len(train.chosen_keys)}",
+            got=str(value.extend),
+            on_key=True,
+        )
+        for key in train.chosen_keys
+        if isinstance(value := getattr(train, key), Choose) and value.extend
+    ]
+
+
 def check_one_budget(config: Config) -> list[Issue]:
     """The budget is `epochs` or `steps`, not both."""
     train = config.train
@@ -400,6 +419,7 @@ RULES: tuple[Callable[[Config], list[Issue]], ...] = (
     check_search_sites,
     check_search_alone,
     check_candidates_bounded,
+    check_extend_one_setting,
     check_one_budget,
 )
 

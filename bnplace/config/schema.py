@@ -9,9 +9,15 @@ whole `Config`. Cross-field rules live in `bnplace.config.checks`, one named fun
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field, PositiveFloat, field_validator
+from pydantic import (
+    Field,
+    PositiveFloat,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 from bnplace.config.base import Strict
 from bnplace.config.data import DataConfig, Task
@@ -50,14 +56,30 @@ class LrSchedule(Strict):
 
 MAX_CHOICES = 8  # candidates per chosen setting: each one trains the trial once more
 MAX_CANDIDATES = 16  # combinations of all chosen settings of one trial
+MAX_EXTEND = 4  # values a trial may try past an end of its list, each one more training
 
 
 class Choose(Strict):
     """`learning_rate: {choose: [0.001, 0.003, 0.01, 0.03]}`: the value is chosen per trial
     (each variant, dataset and seed) by the lowest best validation loss, the test split out of
-    reach (`bnplace.trial.choose`). Every candidate trains from the same seed's build."""
+    reach (`bnplace.trial.choose`). Every candidate trains from the same seed's build.
+
+    `extend: n` (one chosen setting only): when the best value so far is the smallest or the
+    largest tried, the trial also tries the next value past that end, one grid step further
+    (the ratio of the two values at that end), up to n more values: a best value beyond the
+    list is then found rather than only warned of."""
 
     choose: list[float] = Field(min_length=2, max_length=MAX_CHOICES)
+    extend: int = Field(0, ge=0, le=MAX_EXTEND)
+
+    @model_serializer(mode="wrap")
+    def _extend_only_when_set(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Without `extend` the dump is what it was before `extend` existed: trial keys (a hash
+        of the train section) and logged params of configs that do not use it stay the same."""
+        out = handler(self)
+        if isinstance(out, dict) and not self.extend:
+            out.pop("extend", None)
+        return out
 
     @field_validator("choose")
     @classmethod

@@ -22,6 +22,10 @@ The protocol, and why it is fair:
   trial's training, logged as `select_epochs` and `select_time_s`.
 - Ties (equal best validation loss) go to the earlier candidate in the listed order, and a
   candidate whose validation loss never was finite is never chosen over one that was.
+- `extend: n` (one chosen setting): while the best value so far stands at an end of the values
+  tried, the next value one grid step past that end is tried too (`next_candidate`), up to n
+  more; the pick is then over every value tried. The walk depends only on validation losses,
+  so it keeps the choice blind to the test split and each seed's choice its own.
 """
 
 from __future__ import annotations
@@ -57,25 +61,60 @@ def candidates(train: Train) -> list[Train]:
     ]
 
 
+def next_candidate(train: Train, tried: Sequence[Train], best: Train) -> Train | None:
+    """With `extend`: the value one grid step past the end of the `tried` values that `best`
+    stands at (the ratio of the two values at that end: 0.01 -> 0.03 goes on to 0.09), while
+    `extend` allows more; None when `best` stands inside, or nothing more may be tried."""
+    if extend_limit(train) <= len(tried) - count_listed(train):
+        return None
+    (key,) = train.chosen_keys
+    values = sorted(float(getattr(option, key)) for option in tried)
+    value = float(getattr(best, key))
+    if value == values[0]:
+        beyond = values[0] * values[0] / values[1]
+    elif value == values[-1]:
+        beyond = values[-1] * values[-1] / values[-2]
+    else:
+        return None
+    return train.model_copy(update={key: float(f"{beyond:.6g}")})  # 0.09, not 0.09000000000000001
+
+
+def extend_limit(train: Train) -> int:
+    """How many values past its list's ends a trial may try (`extend`, one chosen setting)."""
+    keys = train.chosen_keys
+    if len(keys) != 1:
+        return 0
+    value = getattr(train, keys[0])
+    assert isinstance(value, Choose)
+    return value.extend
+
+
 def chosen_values(train: Train, candidate: Train) -> dict[str, float]:
     """The chosen settings of `candidate` (a member of `candidates(train)`), as metrics."""
     return {chosen_metric(key): float(getattr(candidate, key)) for key in train.chosen_keys}
 
 
-def at_edge(train: Train, candidate: Train) -> float:
+def at_edge(train: Train, candidate: Train, tried: Sequence[Train] = ()) -> float:
     """1.0 when a chosen setting of `candidate` is the smallest or largest of its 3 or more
-    candidates (the best value may lie beyond the list), else 0.0. With 2 candidates every
-    choice is an end, which says nothing."""
+    values tried (`tried`: the listed ones and any `extend` added; default the listed), so the
+    best value may lie beyond them, else 0.0. With 2 values every choice is an end, which says
+    nothing."""
     for key in train.chosen_keys:
-        choices = _choices(train, key)
+        choices = [getattr(option, key) for option in tried] if tried else _choices(train, key)
+        choices = list(dict.fromkeys(choices))
         if len(choices) >= 3 and getattr(candidate, key) in (min(choices), max(choices)):
             return 1.0
     return 0.0
 
 
-def count(train: Train) -> int:
-    """How many candidates `train` gives (1 when nothing is chosen)."""
+def count_listed(train: Train) -> int:
+    """How many candidates `train` lists (1 when nothing is chosen)."""
     return math.prod(len(_choices(train, key)) for key in train.chosen_keys)
+
+
+def count(train: Train) -> int:
+    """The most candidates a trial of `train` trains: the listed ones and every `extend`."""
+    return count_listed(train) + extend_limit(train)
 
 
 def pick(best_val_losses: Sequence[float]) -> int:

@@ -182,24 +182,37 @@ class TrialRunner:
     def _choose(self, trial: Trial, dataset: Dataset, reports: _Reports) -> _Fitted:
         """Fit every candidate of the trial's `{choose: [...]}` settings from the seed's build,
         on the data without its test split, and keep the one with the lowest best validation
-        loss (`bnplace.trial.choose`). Its epochs are then reported as the trial's."""
+        loss (`bnplace.trial.choose`). Its epochs are then reported as the trial's. With
+        `extend`, values past an end of the list are tried while the best stands at that end."""
         held_out = dataset.without_test()  # the choice cannot read the test split
-        options = choose.candidates(trial.config.train)
+        train = trial.config.train
+        options = choose.candidates(train)
         if self.cache.capacity > 0:  # keep every candidate's model for the variant's next seed
-            self.cache.capacity = max(self.cache.capacity, len(options))
+            self.cache.capacity = max(self.cache.capacity, choose.count(train))
         fits: list[_Fitted] = []
-        for index, option in enumerate(options):
+        bests: list[float] = []
+
+        def fit(option: Train) -> None:
             candidate = replace(trial, config=trial.config.model_copy(update={"train": option}))
             key = variant_key(candidate)
-            fits.append(self._fit(candidate, held_out, reports.prefixed(index), key))
-        bests = [_best_val_loss(fitted) for fitted in fits]
+            fits.append(self._fit(candidate, held_out, reports.prefixed(len(fits)), key))
+            bests.append(_best_val_loss(fits[-1]))
+
+        for option in options:
+            fit(option)
         chosen = choose.pick(bests)
+        while math.isfinite(bests[chosen]) and (
+            beyond := choose.next_candidate(train, options, options[chosen])
+        ):  # `extend`: the best stands at an end of the values tried, so try one past it
+            options.append(beyond)
+            fit(beyond)
+            chosen = choose.pick(bests)
         winner, option = fits[chosen], options[chosen]
         if reports.on_epoch is not None:  # the kept candidate's curves are the trial's curves
             for epoch, row in enumerate(winner.watch.history):
                 reports.on_epoch(epoch, row)
-        values = choose.chosen_values(trial.config.train, option)
-        values[m.CHOSEN_AT_EDGE] = choose.at_edge(trial.config.train, option)
+        values = choose.chosen_values(train, option)
+        values[m.CHOSEN_AT_EDGE] = choose.at_edge(train, option, options)
         winner.timing |= values | {
             m.SELECT_EPOCHS: float(sum(len(f.watch.history) for f in fits)),
             m.SELECT_TIME_S: float(sum(f.timing[m.TRAIN_TIME_S] for f in fits)),
@@ -209,7 +222,7 @@ class TrialRunner:
         winner.timing |= {
             choose.best_val_metric(i): v for i, v in enumerate(bests) if math.isfinite(v)
         }
-        chosen_tag = ",".join(f"{k}={getattr(option, k)!r}" for k in trial.config.train.chosen_keys)
+        chosen_tag = ",".join(f"{k}={getattr(option, k)!r}" for k in train.chosen_keys)
         winner.tags[tags.CHOSEN] = chosen_tag
         return winner
 
