@@ -82,11 +82,7 @@ def next_candidate(train: Train, tried: Sequence[Train], best: Train) -> Train |
 def extend_limit(train: Train) -> int:
     """How many values past its list's ends a trial may try (`extend`, one chosen setting)."""
     keys = train.chosen_keys
-    if len(keys) != 1:
-        return 0
-    value = getattr(train, keys[0])
-    assert isinstance(value, Choose)
-    return value.extend
+    return _chosen(train, keys[0]).extend if len(keys) == 1 else 0
 
 
 def chosen_values(train: Train, candidate: Train) -> dict[str, float]:
@@ -124,7 +120,11 @@ def pick(best_val_losses: Sequence[float]) -> int:
     return min(finite)[1] if finite else 0
 
 
-def _choices(train: Train, key: str) -> list[float]:
+def _chosen(train: Train, key: str) -> Choose:
     value = getattr(train, key)
     assert isinstance(value, Choose)
-    return list(value.choose)
+    return value
+
+
+def _choices(train: Train, key: str) -> list[float]:
+    return list(_chosen(train, key).choose)
