@@ -8,6 +8,7 @@ import importlib
 import inspect
 import subprocess
 import sys
+import warnings
 
 import pytest
 
@@ -40,7 +41,7 @@ def test_schema_placeable_layers_and_blocks_are_the_tables() -> None:
 
 def test_blocks_head_and_placements_make_every_kind() -> None:
     made = {kind for block in BLOCKS.values() for kind in block.makes}
-    assert made | set(kinds.HEAD_KINDS) | set(PLACEABLE) == set(LAYER_KINDS)
+    assert made | set(kinds.HEAD_KINDS) | set(PLACEABLE) | {kinds.MASK_KIND} == set(LAYER_KINDS)
 
 
 def test_shapes_has_one_rule_per_kind() -> None:
@@ -65,7 +66,7 @@ def test_kind_groups_come_from_the_table() -> None:
     } == kinds.DROPOUT_KINDS
     assert kinds.DROPOUT_KINDS | {"gaussian_noise"} == kinds.NOISE_KINDS
     assert {"conv1d", "max_pool", "average_pool", "se", "lstm"} == kinds.SEQUENCE_ONLY
-    assert kinds.NOISE_KINDS | {"activation"} == kinds.PASS_THROUGH
+    assert kinds.NOISE_KINDS | {"activation", "masking"} == kinds.PASS_THROUGH
     assert {"flatten", "global_average_pool", "last_step"} == kinds.REDUCE_KINDS
 
 
@@ -101,3 +102,38 @@ def test_builder_registry_covers_the_table_and_makes_its_classes() -> None:
     for name, kind in LAYER_KINDS.items():
         cls = getattr(own, kind.keras, None) or getattr(keras.layers, kind.keras)
         assert issubclass(cls, keras.layers.Layer), name
+
+
+# One Keras argument set per kind that needs some, for building each kind after a Masking layer.
+_MASK_PROBE_ARGS: dict[str, dict[str, object]] = {
+    "conv1d": {"filters": 2, "kernel_size": 2},
+    "dense": {"units": 2},
+    "output": {"units": 2},
+    "activation": {"activation": "relu"},
+    "group_norm": {"groups": 1},
+    "gaussian_noise": {"stddev": 0.1},
+    "max_pool": {"pool_size": 2},
+    "average_pool": {"pool_size": 2},
+    "se": {"ratio": 1},
+    "lstm": {"units": 2, "return_sequences": True},
+    **{kind: {"rate": 0.1} for kind in kinds.DROPOUT_KINDS},
+}
+
+
+@pytest.mark.parametrize("cell", ["standard", "layer_norm", "batch_norm"])
+def test_keeps_mask_is_what_keras_does_with_a_padding_mask(cell: str) -> None:
+    """The table's `keeps_mask` (the plan's lint reads it) is Keras' own behaviour: each kind,
+    built by the registry after a Masking layer, hands a mask on exactly when the table says."""
+    keras = pytest.importorskip("keras")
+    from bnplace.build.registry import REGISTRY
+    from bnplace.plan.spec import LayerSpec
+
+    kept: dict[str, bool] = {}
+    for name in LAYER_KINDS:
+        args = {**_MASK_PROBE_ARGS.get(name, {}), **({"cell": cell} if name == "lstm" else {})}
+        masked = keras.layers.Masking(0.0)(keras.Input((6, 2)))
+        with warnings.catch_warnings():  # Keras warns where a layer ends the mask
+            warnings.simplefilter("ignore", UserWarning)
+            out = REGISTRY[name](LayerSpec.of(name, "probe", **args), f"probe_{name}")(masked)
+        kept[name] = getattr(out, "_keras_mask", None) is not None
+    assert kept == {name: kind.keeps_mask for name, kind in LAYER_KINDS.items()}

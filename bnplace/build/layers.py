@@ -300,7 +300,17 @@ class LastStep(keras.layers.Layer):
     >>> x = np.arange(24, dtype="float32").reshape(2, 3, 4)
     >>> LastStep()(x).shape
     (2, 4)
+
+    A padding mask ends here without a warning: bnplace pads sequences on the left
+    (`padding: mask`), so the last step is always a real one.
     """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> None:
+        return None  # no time axis left to mask
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         if len(input_shape) != 3:

@@ -13,7 +13,13 @@ import math
 import re
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from bnplace.config.base import Strict
 from bnplace.names.errors import did_you_mean
@@ -24,6 +30,10 @@ Task = Literal["forecast", "classify"]  # the one definition; data/ and plan/ im
 # and small enough that the arithmetic on them (rows a split needs) stays exact and instant.
 MAX_WINDOW = 100_000  # time steps per input window
 MAX_HORIZON = 10_000  # steps ahead predicted
+# What a padded time step holds in every feature once prepared with `padding: mask` (the
+# model's first layer, Masking, looks for it). Far outside any scaled or raw value a series
+# holds, so no real step is taken for padding; Masking zeroes it before any other layer sees it.
+MASK_VALUE = -1.0e9
 
 # Packaged datasets: canonical name -> (task, pip package that ships it, description).
 # The loaders live in bnplace/data/packaged.py; this table only names them, so the schema can
@@ -152,6 +162,53 @@ class _Windowing(Strict):
         "before splitting and scaling (one step ahead; errors are then the level forecast's, "
         "last value + change, and the baselines are the level ones)",
     )
+
+    # Sequences of unequal length (classification) are left-padded to the longest, so the last
+    # step of each is real data; what the model is told about the padding is the question.
+    padding: Literal["edge", "mask"] = Field(
+        "edge",
+        description="classification sequences of unequal length: 'edge' repeats each one's "
+        "first value before it (the model sees the padding as data); 'mask' marks the padded "
+        "steps and puts a Masking layer first, so LSTMs step over them and BN leaves them out "
+        "of its statistics (until a layer that drops the mask, e.g. a Conv1D: `bnplace plan` "
+        "says which)",
+    )
+
+    # An experiment on padding needs sequences of unequal length, and only two of the packaged
+    # sets have them: this makes an equal-length set variable-length with its own measurements.
+    vary_length: float | None = Field(
+        None,
+        ge=0.1,
+        lt=1.0,
+        description="classification: each sequence keeps a random ending of at least this "
+        "fraction of its steps (a fixed draw; the start it loses becomes padding), so "
+        "equal-length sequences become variable-length",
+    )
+
+    @model_serializer(mode="wrap")
+    def _padding_only_when_asked(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Without `padding: mask` or `vary_length` the dump is what it was before they existed:
+        the data's fingerprint and the trial keys of every config that uses neither stay the
+        same."""
+        out = handler(self)
+        if isinstance(out, dict):
+            if out.get("padding") == "edge":
+                out.pop("padding")
+            if out.get("vary_length", 0) is None:
+                out.pop("vary_length")
+        return out
+
+    @model_validator(mode="after")
+    def _padding_is_for_sequences(self) -> Self:
+        if self.task != "classify":
+            if self.padding == "mask":
+                raise ValueError(
+                    "padding: mask applies to classification sequences of unequal length "
+                    "(task: classify); forecasting windows all have the window's length"
+                )
+            if self.vary_length is not None:
+                raise ValueError("vary_length applies to classification sequences (task: classify)")
+        return self
 
     @model_validator(mode="after")
     def _difference_is_one_step_forecasting(self) -> Self:

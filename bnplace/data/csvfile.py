@@ -7,7 +7,8 @@ folder). Out: a `RawSeries` (forecasting: one row per time step) or `RawSequence
 column, the first offending row and what was found:
 missing file, unreadable CSV, missing column (with "did you mean"), non-numeric values,
 NaN / inf (unless `fill` says how to repair them), unparseable, duplicate or unsorted time
-stamps (unless `sort: true`), a label column with empty cells, sequences of unequal length.
+stamps (unless `sort: true`), a label column with empty cells, sequences of unequal length
+(unless `padding` says how to pad them).
 Gaps in the time column are not errors: they are reported as warnings.
 
 This module reads the file and assembles the series or sequences; the checks and repairs of
@@ -38,7 +39,7 @@ from bnplace.data.csvcolumns import (
     require_column,
     time_gaps,
 )
-from bnplace.data.raw import RawSequences, RawSeries
+from bnplace.data.raw import RawSequences, RawSeries, left_pad
 from bnplace.names.errors import DataError
 
 
@@ -275,17 +276,20 @@ def _long(frame: pd.DataFrame, labels: pd.Series, section: CsvData, file: str) -
         lengths[key] = len(positions)
     if dropped:
         notes.append(f"dropped {dropped} sequence(s) with missing values")
-    _check_lengths(lengths, section.sequence_column, file)
+    if "padding" not in section.model_fields_set:  # unequal lengths are padded when asked to
+        _check_lengths(lengths, section.sequence_column, file)
     if not sequences:
         raise DataError("no sequence left after dropping missing values", file=file)
+    padded, real_steps = left_pad(sequences)
     return RawSequences(
-        x=np.stack(sequences),
+        x=padded,
         labels=np.asarray(seq_labels),
         feature_names=tuple(features),
         origin=file,
         file=file,
         label_column=section.label_column,
         warnings=tuple(notes),
+        lengths=real_steps,
     )
 
 
@@ -337,14 +341,16 @@ def _one_sequence(
 
 
 def _check_lengths(lengths: dict[Any, int], sequence_column: str, file: str) -> None:
-    """Classification needs sequences of one length: else name one sequence of each length."""
+    """Sequences of one length, unless the config says how to pad them: else name one sequence
+    of each length."""
     distinct = sorted(set(lengths.values()))
     if len(distinct) > 1:
         by_length = {n: next(k for k, v in lengths.items() if v == n) for n in distinct}
         shown = ", ".join(f"{by_length[n]!r} has {n} rows" for n in distinct[:4])
         raise DataError(
-            f"sequences differ in length ({shown}); classification needs sequences of one "
-            "length: pad or cut them in the file",
+            f"sequences differ in length ({shown}); set data.padding: mask (the padded steps "
+            "are masked: LSTMs step over them, BN leaves them out) or padding: edge (each "
+            "sequence's first value repeated, seen as data), or pad or cut them in the file",
             file=file,
             column=sequence_column,
         )

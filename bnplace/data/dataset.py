@@ -78,6 +78,8 @@ class Dataset:
     extra: dict[str, Any] = field(default_factory=dict)  # source details for the summary
     # the series are one-step changes (`difference: true`): the baselines forecast the level
     differenced: bool = False
+    # padded steps hold MASK_VALUE (`padding: mask`): the model starts with a Masking layer
+    masked: bool = False
 
     # --- shape -----------------------------------------------------------------------------
     @property
@@ -227,6 +229,7 @@ class Dataset:
             }
         else:
             out["classes"] = list(self.class_names)
+            out["padding"] = "mask" if self.masked else "edge"
         stats = {
             name: dict(zip(("mean", "std", "min", "max"), map(float, row), strict=True))
             for name, row in zip(self.feature_names, self.feature_stats, strict=False)
@@ -327,7 +330,10 @@ def format_summary(summary: dict[str, Any]) -> str:
     if scaling.get("difference"):
         lines.append("difference: on (every column is its one-step change; the statistics above")
         lines.append("and the forecasts are of the changes, the baselines forecast the level)")
-    inputs = "on, fitted on the " + train if scaling["standardize"] else "off (raw values)"
+    fitted = train + (
+        " (their real steps: padding: mask)" if summary.get("padding") == "mask" else ""
+    )
+    inputs = "on, fitted on the " + fitted if scaling["standardize"] else "off (raw values)"
     lines.append(f"standardize inputs: {inputs}")
     lines += _scaler_lines(scaling.get("features", {}) if scaling["standardize"] else {})
     targets = scaling.get("targets", {})

@@ -6,8 +6,9 @@ austres, msft, ausbeer; statsmodels' co2, elnino and three US macrodata columns;
 of aeon's uschange: all bundled with the packages) or `RawSequences` (UCR/UEA datasets bundled
 with aeon; the official train and test parts are joined, and `prepare` splits them with the
 config's fractions). A missing package raises `MissingExtraError` naming the extra.
-Variable-length sequences (JapaneseVowels) are left-padded with their first value, so the
-last step of every sequence is real data.
+Variable-length sequences (JapaneseVowels, PickupGestureWiimoteZ) are left-padded with their
+first value (`left_pad`), so the last step of every sequence is real data; `padding: mask`
+masks the padding instead (`prepare`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from bnplace.config.data import PACKAGED_DATASETS, PackagedData
-from bnplace.data.raw import RawSequences, RawSeries
+from bnplace.data.raw import RawSequences, RawSeries, left_pad
 from bnplace.names.errors import DataError, MissingExtraError
 
 
@@ -182,29 +183,27 @@ def _aeon(loader_name: str) -> Callable[[str], RawSequences]:
     def load_aeon(name: str) -> RawSequences:
         datasets = _module("aeon.datasets", "aeon", name)
         x, labels = getattr(datasets, loader_name)()
-        x = _to_array(x, name)  # (n, channels, length)
-        channels = x.shape[1]
+        steps, lengths = _steps_first(x, name)  # (n, length, channels)
+        channels = steps.shape[2]
         names = ("value",) if channels == 1 else tuple(f"ch{i + 1}" for i in range(channels))
         return RawSequences(
-            x=np.ascontiguousarray(x.transpose(0, 2, 1), dtype=np.float64),
+            x=np.ascontiguousarray(steps, dtype=np.float64),
             labels=np.asarray(labels).astype(str),
             feature_names=names,
             origin=f"aeon {name} ({PACKAGED_DATASETS[name][2]})",
+            lengths=lengths,
         )
 
     return load_aeon
 
 
-def _to_array(x: object, name: str) -> np.ndarray:
+def _steps_first(x: object, name: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """aeon's (n, channels, length) array, or list of (channels, length_i) arrays for unequal
+    lengths, as (n, length, channels) and the lengths (`left_pad`)."""
     if isinstance(x, np.ndarray):
-        return x.astype(np.float64)
-    if isinstance(x, list):  # unequal length: list of (channels, length_i)
-        longest = max(item.shape[1] for item in x)
-        padded = [
-            np.pad(np.asarray(item, np.float64), ((0, 0), (longest - item.shape[1], 0)), "edge")
-            for item in x
-        ]
-        return np.stack(padded)
+        return x.transpose(0, 2, 1).astype(np.float64), None
+    if isinstance(x, list):
+        return left_pad([np.asarray(item, np.float64).T for item in x])
     raise DataError(f"unexpected data type {type(x).__name__} from aeon", file=name)
 
 

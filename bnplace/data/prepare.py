@@ -11,7 +11,9 @@ part only, and these statistics are kept so forecasts can be reported in origina
 With `difference: true` every column is first replaced by its one-step change (row t holds
 value(t) − value(t − 1), labelled with time t; the first row is dropped), and all of the above
 applies to the changes. Classification: a stratified random split with a fixed seed (0);
-channels are standardised with the train sequences' statistics. `standardize: false` keeps raw
+channels are standardised with the train sequences' statistics (their real steps only with
+`padding: mask`, whose padded steps then hold MASK_VALUE; `vary_length` first cuts a random
+start off each sequence). `standardize: false` keeps raw
 values (identity scaling). The statistics `bnplace data` shows per feature (mean, std, min, max)
 are the train split's, the ones the scaler is fitted on.
 
@@ -25,11 +27,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from bnplace.config.data import (
+    MASK_VALUE,
     CsvData,
     DataConfig,
     PackagedData,
@@ -43,6 +47,7 @@ from bnplace.names.errors import DataError
 
 FORMAT_VERSION = "bnplace-data-1"
 CLASSIFY_SPLIT_SEED = 0
+VARY_LENGTH_SEED = 0  # the one draw of `vary_length`'s kept lengths
 
 
 def prepare(section: DataConfig, base_dir: Path | str = ".") -> Dataset:
@@ -141,8 +146,14 @@ def _train_stats(
     return mean, std
 
 
-def _scale(values: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
-    return ((values - mean) / std).astype(np.float32)
+def _scale(
+    values: np.ndarray, mean: np.ndarray, std: np.ndarray, padded: np.ndarray | None = None
+) -> np.ndarray:
+    """Scaled float32 values; steps marked in `padded` (n, length) hold MASK_VALUE instead."""
+    scaled = ((values - mean) / std).astype(np.float32)
+    if padded is not None:
+        scaled[padded] = MASK_VALUE
+    return scaled
 
 
 def _prepare_series(section: DataConfig, raw: RawSeries) -> Dataset:
@@ -289,11 +300,12 @@ def stratified_split(
     return (parts[0], parts[1], parts[2]), [str(s) for s in small]
 
 
-def _prepare_sequences(section: DataConfig, raw: RawSequences) -> Dataset:
-    file, label_column = raw.file, raw.label_column
-    n, length, _ = raw.x.shape
-    notes = list(raw.warnings)
+def _prepare_sequences(section: DataConfig, loaded: RawSequences) -> Dataset:
+    file, label_column = loaded.file, loaded.label_column
+    n, length, _ = loaded.x.shape
+    notes = list(loaded.warnings)
     _check_window(section, length, file)
+    raw = loaded if section.vary_length is None else _vary_lengths(loaded, section.vary_length)
     flat = raw.x.reshape(-1, raw.x.shape[-1])
     _check_finite(flat, raw.feature_names, file, raw.origin)
     _check_not_constant(raw.x, raw.feature_names, file, "channel")
@@ -308,14 +320,23 @@ def _prepare_sequences(section: DataConfig, raw: RawSequences) -> Dataset:
     lookup = {c: i for i, c in enumerate(classes)}
     index = np.array([lookup[str(v)] for v in raw.labels.tolist()], dtype=np.int32)
     train_pos, val_pos, test_pos = _split_classes(section, index, classes, file, notes)
+    masked = section.padding == "mask"
+    real = _real_steps(raw, notes, masked)
+    # the scaler is fitted on real steps only where the padding is masked (edge padding is
+    # data the model sees, so it is scaled as data)
+    train_values = raw.x[train_pos][real[train_pos]] if masked else raw.x[train_pos]
     mean, std = _train_stats(
-        raw.x[train_pos], raw.feature_names, section.standardize, file, "train sequences"
+        train_values, raw.feature_names, section.standardize, file, "train sequences"
     )
     parts = [
-        Part(name=name, inputs=_scale(raw.x[pos], mean, std), labels=index[pos])
+        Part(
+            name=name,
+            inputs=_scale(raw.x[pos], mean, std, padded=~real[pos] if masked else None),
+            labels=index[pos],
+        )
         for name, pos in zip(("train", "val", "test"), (train_pos, val_pos, test_pos), strict=True)
     ]
-    content = [raw.x, np.array([str(v) for v in raw.labels.tolist()])]
+    content = [loaded.x, np.array([str(v) for v in raw.labels.tolist()])]
     return Dataset(
         task="classify",
         window=length,
@@ -333,9 +354,42 @@ def _prepare_sequences(section: DataConfig, raw: RawSequences) -> Dataset:
         parts=(parts[0], parts[1], parts[2]),
         origin=raw.origin,
         warnings=tuple(notes),
-        feature_stats=_stats(raw.x[train_pos]),
+        feature_stats=_stats(train_values),
         extra={"source": section.source},
+        masked=masked,
     )
+
+
+def _vary_lengths(raw: RawSequences, fraction: float) -> RawSequences:
+    """Each sequence keeps a random ending of at least `fraction` of its (real) steps, drawn
+    once with a fixed seed; the steps before it become padding (its first kept value repeated,
+    as `left_pad` pads)."""
+    n, length, _ = raw.x.shape
+    lengths = raw.lengths if raw.lengths is not None else np.full(n, length)
+    rng = np.random.default_rng(VARY_LENGTH_SEED)
+    kept = np.ceil(lengths * rng.uniform(fraction, 1.0, size=n)).astype(np.int64)
+    first = length - kept  # each sequence's first kept step
+    steps = np.maximum(np.arange(length)[None, :], first[:, None])
+    return replace(raw, x=raw.x[np.arange(n)[:, None], steps], lengths=kept)
+
+
+def _real_steps(raw: RawSequences, notes: list[str], masked: bool) -> np.ndarray:
+    """(n, length) True where a step is the sequence's own (padding sits before it); a note
+    on the padding when the sequences differ in length."""
+    n, length, _ = raw.x.shape
+    if raw.lengths is None:
+        return np.ones((n, length), dtype=bool)
+    shorter = int((raw.lengths < length).sum())
+    how = (
+        "masked (padding: mask)"
+        if masked
+        else "with each one's first value, which the model sees as data (padding: mask masks it)"
+    )
+    notes.append(
+        f"{shorter} of {n} sequences are shorter than {length} steps (the shortest "
+        f"{int(raw.lengths.min())}): left-padded, {how}"
+    )
+    return np.arange(length)[None, :] >= (length - raw.lengths)[:, None]
 
 
 def _check_window(section: DataConfig, length: int, file: str) -> None:

@@ -2,8 +2,9 @@
 
 In: nothing (types only). Out: `RawSeries` (forecasting: one multichannel series with named
 columns, which columns are inputs and which are targets, optional time stamps) and
-`RawSequences` (classification: fixed-length labelled sequences). Sources (csv, synthetic,
-packaged) produce these; `prepare` validates, splits and scales them into a `Dataset`.
+`RawSequences` (classification: labelled sequences, those of unequal length left-padded to the
+longest by `left_pad`). Sources (csv, synthetic, packaged) produce these; `prepare` validates,
+splits and scales them into a `Dataset`.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def show_time(value: np.datetime64, unit: TimeUnit = "s") -> str:
 
 @dataclass(frozen=True, eq=False)
 class RawSequences:
-    """Labelled sequences. `x` (n, length, channels) float64; `labels` (n,) as read (str/int)."""
+    """Labelled sequences. `x` (n, length, channels) float64; `labels` (n,) as read (str/int);
+    `lengths` (n,) the real steps of each, the last ones of its row (None: all `length` long)."""
 
     x: np.ndarray
     labels: np.ndarray
@@ -73,3 +75,21 @@ class RawSequences:
     file: str = ""
     label_column: str = "label"
     warnings: tuple[str, ...] = ()
+    lengths: np.ndarray | None = None
+
+
+def left_pad(sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+    """(steps_i, channels) sequences -> (n, longest, channels) and each one's steps (None when
+    all are equally long). Each is left-padded with its first step, so its last step stays the
+    last of the row (what an LSTM's final state and `last_step` read) and a model that is not
+    told about the padding sees a plausible value there (`padding: edge`); `prepare` replaces
+    the padding with `MASK_VALUE` for `padding: mask`."""
+    lengths = np.array([len(item) for item in sequences], dtype=np.int64)
+    longest = int(lengths.max())
+    if (lengths == longest).all():
+        return np.stack(sequences).astype(np.float64), None
+    padded = [
+        np.pad(np.asarray(item, np.float64), ((longest - len(item), 0), (0, 0)), "edge")
+        for item in sequences
+    ]
+    return np.stack(padded), lengths

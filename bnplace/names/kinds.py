@@ -26,6 +26,7 @@ Layer kinds and their args (Keras spelling):
                   kernel_initializer, recurrent_initializer
     flatten, global_average_pool, last_step                         (3-D -> 2-D before the head)
     output        units, activation, use_bias, kernel_initializer    (the final Dense)
+    masking       mask_value                 (first, for padded sequences: `padding: mask`)
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ class LayerKind:
     family: Family = ""  # norm; dropout and noise act in training only
     sequence_only: bool = False  # needs a (time, channels) input
     reduces_time: bool = False  # (time, channels) -> (channels,) (or flat) before the head
+    # Padded sequences (`padding: mask`): does the Keras layer hand the padding mask on to the
+    # next layer (Keras' own `supports_masking`, checked in tests/test_shapes_keras.py), and does
+    # it act on it (an LSTM steps over padded steps; BN and global average pooling leave them out
+    # of their statistics)? A layer that does not keep it ends the mask for every later layer.
+    keeps_mask: bool = False
+    uses_mask: bool = False
 
     @property
     def noise(self) -> bool:
@@ -76,6 +83,16 @@ _DENSE_PARAMS = "inputs * units + units (bias)"
 
 _KINDS = (
     LayerKind(
+        "masking",
+        "Masking",
+        "Mask",
+        "marks padded time steps (every feature equal to mask_value) for the layers after it; "
+        "the plan puts it first when the data is `padding: mask`",
+        ("mask_value",),
+        "none",
+        keeps_mask=True,
+    ),
+    LayerKind(
         "conv1d",
         "Conv1D",
         "Conv1D",
@@ -99,6 +116,7 @@ _KINDS = (
         "fully connected on the last axis, linear (its activation is a separate layer)",
         ("units", "use_bias", "kernel_initializer"),
         _DENSE_PARAMS,
+        keeps_mask=True,
     ),
     LayerKind(
         "activation",
@@ -108,6 +126,7 @@ _KINDS = (
         ("activation",),
         "none",
         placeable=True,
+        keeps_mask=True,
     ),
     LayerKind(
         "batch_norm",
@@ -118,6 +137,8 @@ _KINDS = (
         "(2 + center + scale) * channels (moving mean and variance included)",
         placeable=True,
         family="norm",
+        keeps_mask=True,
+        uses_mask=True,
     ),
     LayerKind(
         "layer_norm",
@@ -128,6 +149,7 @@ _KINDS = (
         "(center + scale) * product of the normalised axes",
         placeable=True,
         family="norm",
+        keeps_mask=True,
     ),
     LayerKind(
         "group_norm",
@@ -138,6 +160,7 @@ _KINDS = (
         "(center + scale) * channels",
         placeable=True,
         family="norm",
+        keeps_mask=True,
     ),
     LayerKind(
         "dropout",
@@ -148,6 +171,7 @@ _KINDS = (
         "none",
         placeable=True,
         family="dropout",
+        keeps_mask=True,
     ),
     LayerKind(
         "spatial_dropout",
@@ -158,6 +182,7 @@ _KINDS = (
         "none",
         placeable=True,
         family="dropout",
+        keeps_mask=True,
     ),
     LayerKind(
         "alpha_dropout",
@@ -168,6 +193,7 @@ _KINDS = (
         "none",
         placeable=True,
         family="dropout",
+        keeps_mask=True,
     ),
     LayerKind(
         "gaussian_dropout",
@@ -178,6 +204,7 @@ _KINDS = (
         "none",
         placeable=True,
         family="dropout",
+        keeps_mask=True,
     ),
     LayerKind(
         "gaussian_noise",
@@ -188,6 +215,7 @@ _KINDS = (
         "none",
         placeable=True,
         family="noise",
+        keeps_mask=True,
     ),
     LayerKind(
         "max_pool",
@@ -225,6 +253,8 @@ _KINDS = (
         "4 * units * (inputs + units) + 4 * units (bias); + 10 * units for the layer_norm cell, "
         "+ 28 * units for the batch_norm cell (10 trainable, 18 moving statistics)",
         sequence_only=True,
+        keeps_mask=True,
+        uses_mask=True,
     ),
     LayerKind(
         "flatten",
@@ -243,6 +273,7 @@ _KINDS = (
         (),
         "none",
         reduces_time=True,
+        uses_mask=True,
     ),
     LayerKind(
         "last_step",
@@ -260,6 +291,7 @@ _KINDS = (
         "the output layer: units from the data, the head's activation",
         ("units", "activation", "use_bias", "kernel_initializer"),
         _DENSE_PARAMS,
+        keeps_mask=True,
     ),
 )
 LAYER_KINDS: dict[str, LayerKind] = {kind.name: kind for kind in _KINDS}
@@ -315,6 +347,8 @@ POOL_LAYER = {"max": "max_pool", "average": "average_pool"}
 REDUCE_LAYER = {"flatten": "flatten", "global_average": "global_average_pool"}
 REDUCE_DEFAULT = "last_step"
 HEAD_KINDS = ("flatten", "global_average_pool", "last_step", "output")
+# the layer the plan puts before everything else for padded data (`padding: mask`)
+MASK_KIND = "masking"
 
 PLACEABLE = tuple(name for name, kind in LAYER_KINDS.items() if kind.placeable)
 NORM_KINDS = frozenset(name for name, kind in LAYER_KINDS.items() if kind.family == "norm")
@@ -341,7 +375,11 @@ def check_covers(names: Iterable[str], wanted: Iterable[str], where: str) -> Non
 
 def _self_check() -> None:
     made = {k for block in BLOCKS.values() for k in block.makes}
-    check_covers(made | set(HEAD_KINDS) | set(PLACEABLE), LAYER_KINDS, "BLOCKS + HEAD_KINDS")
+    check_covers(
+        made | set(HEAD_KINDS) | set(PLACEABLE) | {MASK_KIND},
+        LAYER_KINDS,
+        "BLOCKS + HEAD_KINDS + MASK_KIND",
+    )
     check_covers(
         {*POOL_LAYER.values(), *REDUCE_LAYER.values(), REDUCE_DEFAULT},
         {*BLOCKS["pool"].makes, *REDUCE_KINDS},

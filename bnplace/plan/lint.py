@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bnplace.config.schema import Config
-from bnplace.names.kinds import DROPOUT_KINDS, NORM_KINDS
+from bnplace.names.kinds import DROPOUT_KINDS, LAYER_KINDS, MASK_KIND, NORM_KINDS
 from bnplace.plan.shapes import ShapeReport, cudnn_eligible
 from bnplace.plan.spec import LayerSpec, ModelSpec
 
@@ -52,7 +52,7 @@ Rule = Callable[[Subject], list[tuple[Level, str]]]
 
 
 def norm_on_raw_input(s: Subject) -> list[tuple[Level, str]]:
-    first = s.model.layers[0]
+    first = next(layer for layer in s.model.layers if layer.kind != MASK_KIND)
     if first.kind in ("batch_norm", "layer_norm") and first.origin == "input":
         advice = (
             "standardize the data instead (data.standardize: true)"
@@ -218,6 +218,55 @@ def bn_momentum_too_slow(s: Subject) -> list[tuple[Level, str]]:
 MIN_STEPS = 100
 
 
+def padding_mask_dropped(s: Subject) -> list[tuple[Level, str]]:
+    """Padded data (`padding: mask`): a layer that does not hand Keras' mask on (a Conv1D, a
+    pooling, SE) ends it, and a later LSTM, BN or global average pool then takes the padded
+    steps for data. Only while the output is still a sequence: after the time axis is reduced
+    there are no steps to mask."""
+    layers = s.model.layers
+    if not layers or layers[0].kind != MASK_KIND:
+        return []
+    dropped_at: LayerSpec | None = None
+    users: list[str] = []
+    for layer in layers[1:]:
+        kind = LAYER_KINDS[layer.kind]
+        if dropped_at is not None and kind.uses_mask:
+            users.append(f"{layer.order_name} '{layer.origin}'")
+        if kind.reduces_time or (layer.kind == "lstm" and not layer.get("return_sequences")):
+            break
+        if dropped_at is None and not kind.keeps_mask:
+            dropped_at = layer
+    if dropped_at is None or not users:
+        return []
+    return [
+        (
+            "warning",
+            f"the padding mask ends at {dropped_at.order_name} '{dropped_at.origin}' (Keras' "
+            f"{LAYER_KINDS[dropped_at.kind].keras} does not carry masks): {', '.join(users)} "
+            "after it take the padded steps for data (an LSTM steps through them, BN counts "
+            "them in its statistics); put the mask-aware layers first, or use padding: edge",
+        )
+    ]
+
+
+def bn_cell_sees_padding(s: Subject) -> list[tuple[Level, str]]:
+    """Keras runs a recurrent cell on the whole batch at each step and keeps the padded
+    sequences' old state afterwards: the BNs inside a batch_norm cell take their batch
+    statistics over every sequence, padded ones included (the flaw LN cells avoid)."""
+    if not s.model.layers or s.model.layers[0].kind != MASK_KIND:
+        return []
+    return [
+        (
+            "info",
+            f"the BN cell of '{layer.origin}' takes each step's batch statistics over every "
+            "sequence, the padded ones included (the mask only keeps their state from "
+            "changing): BN's flaw on variable-length sequences that a layer_norm cell avoids",
+        )
+        for layer in s.model.layers
+        if layer.kind == "lstm" and layer.get("cell") == "batch_norm"
+    ]
+
+
 def budget_too_short(s: Subject) -> list[tuple[Level, str]]:
     """A budget of few optimizer steps (a short series, a large batch, few epochs)."""
     steps = s.train_steps
@@ -350,6 +399,8 @@ RULES: tuple[Rule, ...] = (
     spatial_dropout_on_flat,
     bn_after_last_state_small_batch,
     bn_momentum_too_slow,
+    padding_mask_dropped,
+    bn_cell_sees_padding,
     budget_too_short,
     lstm_without_cudnn,
     relu_in_lstm,

@@ -1,21 +1,30 @@
 """One variant's config -> its `ModelSpec`: every site resolved, every default filled.
 
 In: a validated `Config` (one variant's settings) and the `DataShape` of its data. Out: a
-`ModelSpec` in canonical form: blocks expanded into layers (a conv with an activation becomes
-Conv1D then Activation, with the `pre_act` placement between them), placements inserted at their
-sites, and rewrites that do not change the function applied (rate-0 dropout removed, a monotonic
-activation moved after a max-pool it commutes with). Two variants with equal canonical specs
-compute the same function and are merged by the plan. Pure.
+`ModelSpec` in canonical form: a Masking layer first for masked padding, blocks expanded into
+layers (a conv with an activation becomes Conv1D then Activation, with the `pre_act` placement
+between them), placements inserted at their sites, and rewrites that do not change the function
+applied (rate-0 dropout removed, a monotonic activation moved after a max-pool it commutes
+with). Two variants with equal canonical specs compute the same function and are merged by the
+plan. Pure.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bnplace.config.data import MASK_VALUE
 from bnplace.config.layers import PlacedLayer
 from bnplace.config.overrides import block_refs
 from bnplace.config.schema import Config
-from bnplace.names.kinds import NOISE_KINDS, POOL_LAYER, REDUCE_DEFAULT, REDUCE_KINDS, REDUCE_LAYER
+from bnplace.names.kinds import (
+    MASK_KIND,
+    NOISE_KINDS,
+    POOL_LAYER,
+    REDUCE_DEFAULT,
+    REDUCE_KINDS,
+    REDUCE_LAYER,
+)
 from bnplace.plan.spec import LayerSpec, ModelSpec, Task
 
 # Non-decreasing activations commute with max-pooling: max(f(a), f(b)) == f(max(a, b)).
@@ -32,6 +41,7 @@ class DataShape:
     outputs: int
     fingerprint: str = ""
     train_windows: int = 0  # 0 when unknown: rules that need it stay silent
+    masked: bool = False  # padded steps hold MASK_VALUE (`padding: mask`)
 
 
 def placed(layers: list[PlacedLayer], origin: str) -> list[LayerSpec]:
@@ -40,7 +50,10 @@ def placed(layers: list[PlacedLayer], origin: str) -> list[LayerSpec]:
 
 def resolve_model(config: Config, data: DataShape) -> ModelSpec:
     at = config.placements
-    layers: list[LayerSpec] = placed(at.get("input", []), "input")
+    layers: list[LayerSpec] = []
+    if data.masked:  # before anything else: every layer after it may read the mask
+        layers.append(LayerSpec.of(MASK_KIND, "input", mask_value=MASK_VALUE))
+    layers += placed(at.get("input", []), "input")
     for ref in block_refs(config):
         if not ref.block.settings.enabled:
             continue

@@ -82,6 +82,7 @@ def plan_sweep(
             data.outputs,
             data.fingerprint,
             data.n_windows("train"),
+            data.masked,
         )
 
     plan = make_plan(loaded, shape_of, seeds=None if seeds is None else range(seeds))

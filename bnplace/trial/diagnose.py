@@ -143,7 +143,8 @@ def layer_outputs(
 def activation_variance(
     model: keras.Model, x: np.ndarray, training: bool = False
 ) -> dict[str, float]:
-    """Variance of every layer's output on `x`, in layer order.
+    """Variance of every layer's output on `x`, in layer order (over the real steps of padded
+    sequences, in the outputs that still have one step per input step).
 
     Run on the freshly initialised model, it is the self-normalisation check of Klambauer et
     al. (2017): with SELU + lecun_normal the variance stays near 1 through depth; ReLU stacks
@@ -151,7 +152,34 @@ def activation_variance(
     keeps the variance and plain dropout after SELU inflates it. Run on the trained model, it
     shows whether training kept that fixed point.
     """
-    return {name: float(np.var(out)) for name, out in layer_outputs(model, x, training).items()}
+    real = _real_steps(model, x)
+    return {
+        name: float(np.var(_on_real_steps(out, real)))
+        for name, out in layer_outputs(model, x, training).items()
+    }
+
+
+def _real_steps(model: keras.Model, x: np.ndarray) -> np.ndarray | None:
+    """(n, time) True at the real steps of padded sequences, from the model's Masking layer
+    (`padding: mask`); None for a model without one."""
+    masking = next((ly for ly in model.layers if isinstance(ly, keras.layers.Masking)), None)
+    if masking is None:
+        return None
+    return np.asarray(np.any(np.asarray(x) != masking.mask_value, axis=-1))
+
+
+def _on_real_steps(out: np.ndarray, real: np.ndarray | None) -> np.ndarray:
+    """`out` (n, time, ...) at the real steps only, while it has one step per input step."""
+    if real is None or out.ndim < 3 or out.shape[:2] != real.shape:
+        return out
+    return out[real]
+
+
+def _data_input(layer: keras.layers.Layer) -> tuple[Any, bool]:
+    """A layer's data input, and whether Keras hands it a padding mask too (then `input` is
+    the list [data, mask])."""
+    inputs = layer.input
+    return (inputs[0], True) if isinstance(inputs, list) else (inputs, False)
 
 
 def loss_by_mode(
@@ -199,9 +227,12 @@ def _channel_variance(
     batch_size: int,
     axes: list[int],
     training: bool,
+    real: list[np.ndarray | None],
 ) -> list[np.ndarray]:
     """Per-channel variance (float64), over everything but its axis, of each BN layer's input:
-    `inputs[k]` is the index of the layer whose output feeds BN layer k (-1: the model input).
+    `inputs[k]` is the index of the layer whose output feeds BN layer k (-1: the model input);
+    `real[k]`, for a BN that Keras hands a padding mask, the real steps of `x` (n, time): the
+    padded ones are left out, as that BN leaves them out of its own statistics.
     One pass per batch serves every BN layer: each layer's dropout stream advances once per
     batch, as it did with one probe model per BN layer."""
     totals: list[Any] = [None] * len(inputs)
@@ -212,6 +243,10 @@ def _channel_variance(
         outputs = passes(batch, training)
         for k, (index, axis) in enumerate(zip(inputs, axes, strict=True)):
             out = batch if index < 0 else outputs[index]
+            steps = real[k]
+            if steps is not None and axis == out.ndim - 1:  # channels last: drop padded steps
+                out = _on_real_steps(out, steps[start : start + batch_size])
+                axis = out.ndim - 1
             out = np.moveaxis(out.astype(np.float64), axis, -1)
             out = out.reshape(-1, out.shape[-1])
             total, square = out.sum(axis=0), (out**2).sum(axis=0)
@@ -239,12 +274,15 @@ def variance_shift(
     producers = {id(layer.output): index for index, layer in enumerate(passes.layers)}
     producers[id(model.inputs[0])] = -1
     # a top-level BN takes one top-level layer's output (or the model's input)
-    inputs = [producers[id(bn.input)] for bn in bn_layers]
-    axes = [bn.axis % len(bn.input.shape) for bn in bn_layers]
-    real = _channel_variance(passes, inputs, x, batch_size, axes, training=False)
+    fed = [_data_input(bn) for bn in bn_layers]
+    inputs = [producers[id(tensor)] for tensor, _ in fed]
+    axes = [bn.axis % len(tensor.shape) for bn, (tensor, _) in zip(bn_layers, fed, strict=True)]
+    steps = _real_steps(model, x)
+    masks = [steps if masked else None for _, masked in fed]
+    real = _channel_variance(passes, inputs, x, batch_size, axes, False, masks)
     # training-mode passes move BN's moving statistics and the dropout streams: restored
     with _restored(model):
-        trained = _channel_variance(passes, inputs, x, batch_size, axes, training=True)
+        trained = _channel_variance(passes, inputs, x, batch_size, axes, True, masks)
     results: dict[str, VarianceShift] = {}
     for bn, real_var, trained_var in zip(bn_layers, real, trained, strict=True):
         eps = float(bn.epsilon)
