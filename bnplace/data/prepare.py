@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +41,11 @@ from bnplace.config.data import (
     split_sizes,
 )
 from bnplace.data.dataset import Dataset, Part
-from bnplace.data.raw import RawSequences, RawSeries
+from bnplace.data.raw import RawSequences, RawSeries, vary_lengths
 from bnplace.names.errors import DataError
 
 FORMAT_VERSION = "bnplace-data-1"
 CLASSIFY_SPLIT_SEED = 0
-VARY_LENGTH_SEED = 0  # the one draw of `vary_length`'s kept lengths
 
 
 def prepare(section: DataConfig, base_dir: Path | str = ".") -> Dataset:
@@ -305,7 +303,7 @@ def _prepare_sequences(section: DataConfig, loaded: RawSequences) -> Dataset:
     n, length, _ = loaded.x.shape
     notes = list(loaded.warnings)
     _check_window(section, length, file)
-    raw = loaded if section.vary_length is None else _vary_lengths(loaded, section.vary_length)
+    raw = loaded if section.vary_length is None else vary_lengths(loaded, section.vary_length)
     flat = raw.x.reshape(-1, raw.x.shape[-1])
     _check_finite(flat, raw.feature_names, file, raw.origin)
     _check_not_constant(raw.x, raw.feature_names, file, "channel")
@@ -358,19 +356,6 @@ def _prepare_sequences(section: DataConfig, loaded: RawSequences) -> Dataset:
         extra={"source": section.source},
         masked=masked,
     )
-
-
-def _vary_lengths(raw: RawSequences, fraction: float) -> RawSequences:
-    """Each sequence keeps a random ending of at least `fraction` of its (real) steps, drawn
-    once with a fixed seed; the steps before it become padding (its first kept value repeated,
-    as `left_pad` pads)."""
-    n, length, _ = raw.x.shape
-    lengths = raw.lengths if raw.lengths is not None else np.full(n, length)
-    rng = np.random.default_rng(VARY_LENGTH_SEED)
-    kept = np.ceil(lengths * rng.uniform(fraction, 1.0, size=n)).astype(np.int64)
-    first = length - kept  # each sequence's first kept step
-    steps = np.maximum(np.arange(length)[None, :], first[:, None])
-    return replace(raw, x=raw.x[np.arange(n)[:, None], steps], lengths=kept)
 
 
 def _real_steps(raw: RawSequences, notes: list[str], masked: bool) -> np.ndarray:

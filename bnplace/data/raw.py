@@ -1,18 +1,21 @@
 """What a source hands to `prepare`: unsplit, unscaled data in original units.
 
-In: nothing (types only). Out: `RawSeries` (forecasting: one multichannel series with named
-columns, which columns are inputs and which are targets, optional time stamps) and
-`RawSequences` (classification: labelled sequences, those of unequal length left-padded to the
-longest by `left_pad`). Sources (csv, synthetic, packaged) produce these; `prepare` validates,
-splits and scales them into a `Dataset`.
+In: nothing (types, and the padding of sequences). Out: `RawSeries` (forecasting: one
+multichannel series with named columns, which columns are inputs and which are targets,
+optional time stamps) and `RawSequences` (classification: labelled sequences, those of unequal
+length left-padded to the longest by `left_pad`; `vary_lengths` makes equal-length ones vary).
+Sources (csv, synthetic, packaged) produce these; `prepare` validates, splits and scales them
+into a `Dataset`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
+
+VARY_LENGTH_SEED = 0  # the one draw of `vary_length`'s kept lengths
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,3 +96,16 @@ def left_pad(sequences: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None
         for item in sequences
     ]
     return np.stack(padded), lengths
+
+
+def vary_lengths(raw: RawSequences, fraction: float) -> RawSequences:
+    """Each sequence keeps a random ending of at least `fraction` of its (real) steps, drawn
+    once with a fixed seed; the steps before it become padding (its first kept value repeated,
+    as `left_pad` pads)."""
+    n, length, _ = raw.x.shape
+    lengths = raw.lengths if raw.lengths is not None else np.full(n, length)
+    rng = np.random.default_rng(VARY_LENGTH_SEED)
+    kept = np.ceil(lengths * rng.uniform(fraction, 1.0, size=n)).astype(np.int64)
+    first = length - kept  # each sequence's first kept step
+    steps = np.maximum(np.arange(length)[None, :], first[:, None])
+    return replace(raw, x=raw.x[np.arange(n)[:, None], steps], lengths=kept)
