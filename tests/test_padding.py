@@ -221,6 +221,29 @@ def test_bn_after_the_mask_leaves_padded_steps_out_of_its_statistics() -> None:
     assert (seen < -1e7).all()  # without the mask the padding is averaged in
 
 
+def test_a_bn_cell_counts_a_padded_sequence_in_its_statistics() -> None:
+    """What `bn_cell_sees_padding` says: a sequence padded at every step (the mask keeps its
+    state) still moves the moving statistics of a batch_norm cell's BNs, while a duplicate of
+    the batch (the same statistics) does not."""
+    keras = pytest.importorskip("keras")
+    from bnplace.build.layers import BatchNormLSTMCell
+
+    def moving_statistics(x: np.ndarray) -> list[np.ndarray]:
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((6, 1))
+        rnn = keras.layers.RNN(BatchNormLSTMCell(4))
+        model = keras.Model(inputs, rnn(keras.layers.Masking(MASK_VALUE)(inputs)))
+        model(x, training=True)
+        return [v.numpy() for v in rnn.cell.non_trainable_variables]
+
+    real = np.random.default_rng(0).normal(size=(3, 6, 1)).astype(np.float32)
+    alone = moving_statistics(real)
+    twice = moving_statistics(np.concatenate([real, real]))
+    padded = moving_statistics(np.concatenate([real, np.full((1, 6, 1), MASK_VALUE, np.float32)]))
+    assert max(np.abs(a - b).max() for a, b in zip(alone, twice, strict=True)) < 1e-6
+    assert max(np.abs(a - b).max() for a, b in zip(alone, padded, strict=True)) > 1e-3
+
+
 def test_a_trial_trains_end_to_end_on_masked_sequences(tmp_path: Path) -> None:
     _write_sequences(tmp_path)
     sqlite_store(tmp_path)
