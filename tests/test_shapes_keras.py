@@ -67,12 +67,16 @@ placements:
 }
 
 
+def _shape(masked: bool):  # -> Callable[[Config], DataShape]
+    """The plan's view of the data; `masked`: padded sequences, a Masking layer first."""
+    return lambda c: DataShape("forecast", c.data.window, c.data.features, 2, "fp", masked=masked)
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["plain", "masked"])
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_pure_shapes_and_params_match_keras(name: str) -> None:
+def test_pure_shapes_and_params_match_keras(name: str, masked: bool) -> None:
     loaded = parse_config(HEADER + MODELS[name], "t.yaml")
-    plan = make_plan(
-        loaded, lambda c: DataShape("forecast", c.data.window, c.data.features, 2, "fp")
-    )
+    plan = make_plan(loaded, _shape(masked))
     variant = plan.variants[0]
     assert not plan.errors, plan.errors
     report = analyse(variant.model)
@@ -82,15 +86,14 @@ def test_pure_shapes_and_params_match_keras(name: str) -> None:
     assert list(report.shapes) == keras_shapes
 
 
+@pytest.mark.parametrize("masked", [False, True], ids=["plain", "masked"])
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_the_detailed_view_matches_keras_layer_by_layer(name: str) -> None:
+def test_the_detailed_view_matches_keras_layer_by_layer(name: str, masked: bool) -> None:
     """`bnplace plan --variant`: class, output shape and parameters of every layer, as built."""
     from bnplace.plan.trials import variant_detail
 
     loaded = parse_config(HEADER + MODELS[name], "t.yaml")
-    plan = make_plan(
-        loaded, lambda c: DataShape("forecast", c.data.window, c.data.features, 2, "fp")
-    )
+    plan = make_plan(loaded, _shape(masked))
     variant = plan.variants[0]
     detail = variant_detail(variant)
     model = build_model(variant.model)
