@@ -85,6 +85,11 @@ SEED_QUESTIONS = {
         "pool.enabled=avg_pool, pool.before=bn": "Conv1D>ReLU>BN>AvgPool1D>LSTM>Dense"
     },
     "ln_lstm_cell.yaml": {"norm=ln_cell": "Conv1D>ReLU>LN-LSTM>Dense"},
+    "variable_length.yaml": {
+        "norm=bn_padding_seen": "LSTM>BN>GAP1D>Dense",
+        "norm=bn_masked": "Mask>LSTM>BN>GAP1D>Dense",
+        "norm=ln_masked": "Mask>LSTM>LN>GAP1D>Dense",
+    },
     "seed_question.yaml": {
         "model=question": "Conv1D>ReLU>LSTM>BN>Dense",
         "model=question_linear": "Conv1D>ReLU>LSTM>BN>Dense",
