@@ -137,3 +137,22 @@ def test_keeps_mask_is_what_keras_does_with_a_padding_mask(cell: str) -> None:
             out = REGISTRY[name](LayerSpec.of(name, "probe", **args), f"probe_{name}")(masked)
         kept[name] = getattr(out, "_keras_mask", None) is not None
     assert kept == {name: kind.keeps_mask for name, kind in LAYER_KINDS.items()}
+
+
+@pytest.mark.parametrize(
+    ("padding", "strides"), [("causal", 1), ("same", 1), ("valid", 1), ("causal", 2)]
+)
+def test_a_conv1d_keeps_the_mask_where_its_spec_says(padding: str, strides: int) -> None:
+    """`LayerSpec.keeps_mask` of a conv1d (stride 1, causal or same) is what the built layer
+    does with a padding mask."""
+    keras = pytest.importorskip("keras")
+    from bnplace.build.registry import REGISTRY
+    from bnplace.plan.spec import LayerSpec
+
+    spec = LayerSpec.of("conv1d", "c", filters=2, kernel_size=3, padding=padding, strides=strides)
+    masked = keras.layers.Masking(0.0)(keras.Input((8, 2)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        out = REGISTRY["conv1d"](spec, "c")(masked)
+    assert (getattr(out, "_keras_mask", None) is not None) == spec.keeps_mask
+    assert spec.keeps_mask == (padding != "valid" and strides == 1)

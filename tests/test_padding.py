@@ -152,32 +152,34 @@ def _masked_plan(model: str):
 
 
 def test_a_masked_plan_starts_with_masking_and_says_where_the_mask_ends() -> None:
-    conv_first = _masked_plan(
-        """
+    model = """
         model:
-          - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
+          - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: %s, activation: relu}
           - lstm: {id: lstm, units: 4}
         placements: {conv.post_act: [{batch_norm: {}}]}
         """
-    )
-    (variant,) = conv_first.variants
+    causal = _masked_plan(model % "causal")  # each output step on its input step: kept
+    (variant,) = causal.variants
     first = variant.model.layers[0]
     assert (first.kind, first.get("mask_value")) == ("masking", MASK_VALUE)
     assert variant.model.layer_order.startswith("Mask>Conv1D")
-    (ended,) = [f for f in conv_first.findings if f.rule == "padding_mask_dropped"]
-    assert "ends at Conv1D 'conv'" in ended.message
+    assert "padding_mask_dropped" not in {f.rule for f in causal.findings}
+
+    valid = _masked_plan(model % "valid")  # shorter than its input: the mask ends there
+    (ended,) = [f for f in valid.findings if f.rule == "padding_mask_dropped"]
+    assert "ends at Conv1D 'conv' (a Conv1D carries it only at stride 1" in ended.message
     assert "BN 'conv.post_act'" in ended.message and "LSTM 'lstm'" in ended.message
 
     lstm_first = _masked_plan(
         """
         model:
           - lstm: {id: lstm, units: 4, return_sequences: true, cell: batch_norm}
-          - conv1d: {id: conv, filters: 4, kernel_size: 3, activation: relu}
-        placements: {lstm.after: [{batch_norm: {}}]}
+          - pool: {id: pool, kind: average, pool_size: 2}
+        placements: {lstm.after: [{batch_norm: {}}], pool.after: [{layer_norm: {}}]}
         """
     )
     found = {f.rule for f in lstm_first.findings}
-    assert "padding_mask_dropped" not in found  # nothing after the conv reads the mask
+    assert "padding_mask_dropped" not in found  # nothing after the pool reads the mask
     assert "bn_cell_sees_padding" in found
 
 
@@ -219,6 +221,39 @@ def test_bn_after_the_mask_leaves_padded_steps_out_of_its_statistics() -> None:
     unmasked(x, training=True)
     seen = unmasked.get_layer("input__batch_norm").moving_mean.numpy()
     assert (seen < -1e7).all()  # without the mask the padding is averaged in
+
+
+def test_the_mask_passes_a_causal_conv1d_which_computes_what_keras_conv1d_does() -> None:
+    """StepConv1D is Keras' Conv1D value for value; in a masked model a BN after a causal
+    Conv1D (and its ReLU) takes its statistics over the real steps only."""
+    keras = pytest.importorskip("keras")
+    from bnplace.build import build_model
+    from bnplace.build.layers import StepConv1D
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(5, 8, 2)).astype(np.float32)
+    ours, theirs = (
+        cls(filters=3, kernel_size=3, padding="causal") for cls in (StepConv1D, keras.layers.Conv1D)
+    )
+    ours.build((None, 8, 2))
+    theirs.build((None, 8, 2))
+    theirs.set_weights(ours.get_weights())
+    np.testing.assert_array_equal(np.asarray(ours(x)), np.asarray(theirs(x)))
+
+    padded = np.arange(8)[None, :] < np.array([0, 3, 5, 2, 6])[:, None]
+    x[padded] = MASK_VALUE
+    layers = (
+        LayerSpec.of("masking", "input", mask_value=MASK_VALUE),
+        LayerSpec.of("conv1d", "conv", filters=3, kernel_size=3, padding="causal"),
+        LayerSpec.of("batch_norm", "conv", momentum=0.0),
+        LayerSpec.of("last_step", "head"),
+        LayerSpec.of("output", "head", units=1),
+    )
+    model = build_model(ModelSpec(8, 2, 1, "forecast", layers))
+    model(x, training=True)
+    conv_out = np.asarray(model.get_layer("conv__conv1d")(np.where(padded[..., None], 0.0, x)))
+    moving = model.get_layer("conv__batch_norm").moving_mean.numpy()
+    np.testing.assert_allclose(moving, conv_out[~padded].mean(axis=0), rtol=1e-4, atol=1e-6)
 
 
 def test_a_bn_cell_counts_a_padded_sequence_in_its_statistics() -> None:

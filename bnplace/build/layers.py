@@ -1,8 +1,10 @@
 """Custom Keras layers that the builder needs and Keras does not ship.
 
-In: Keras tensors. Out: four serializable layers, registered under the package "bnplace" so
+In: Keras tensors. Out: five serializable layers, registered under the package "bnplace" so
 that a saved `.keras` model loads again once this module is imported:
 
+- `StepConv1D`: Keras' Conv1D that hands a padding mask on where its output has one step per
+  input step (stride 1, causal or same padding); Keras' own drops every mask.
 - `LayerNormLSTMCell`: an LSTM cell with layer normalization (Ba, Kiros and Hinton 2016), for
   `keras.layers.RNN`.
 - `BatchNormLSTMCell`: the same cell with batch normalization (Cooijmans et al. 2016).
@@ -23,7 +25,7 @@ from keras import activations, initializers, ops
 # (outside its time loop) only for cells that are instances of it, as it does for LSTMCell.
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
-__all__ = ["BatchNormLSTMCell", "LastStep", "LayerNormLSTMCell", "SqueezeExcite1D"]
+__all__ = ["BatchNormLSTMCell", "LastStep", "LayerNormLSTMCell", "SqueezeExcite1D", "StepConv1D"]
 
 
 def _is_int(value: Any) -> bool:
@@ -289,6 +291,32 @@ class SqueezeExcite1D(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "ratio": self.ratio, "use_bias": self.use_bias}
+
+
+@keras.saving.register_keras_serializable(package="bnplace")
+class StepConv1D(keras.layers.Conv1D):
+    """Keras' Conv1D, which also hands a padding mask on when each output step sits on its
+    input step: stride 1 with causal or same padding. Padded steps lead each sequence
+    (`padding: mask` pads on the left), so an output step is padding exactly when its input
+    step is; the real steps next to the padding see the zeros Masking put there, as a causal
+    convolution's first steps see its zero padding. Without a mask it is Conv1D, weight for
+    weight and value for value.
+
+    Example:
+
+    >>> masked = keras.layers.Masking(0.0)(keras.Input((5, 2)))
+    >>> StepConv1D(filters=3, kernel_size=2, padding="causal")(masked)._keras_mask.shape
+    (None, 5)
+    >>> StepConv1D(filters=3, kernel_size=2, strides=2).supports_masking
+    False
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = self.strides == (1,) and self.padding in ("causal", "same")
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
+        return mask if self.supports_masking else None
 
 
 @keras.saving.register_keras_serializable(package="bnplace")

@@ -14,7 +14,13 @@ from collections.abc import Callable
 
 import keras
 
-from bnplace.build.layers import BatchNormLSTMCell, LastStep, LayerNormLSTMCell, SqueezeExcite1D
+from bnplace.build.layers import (
+    BatchNormLSTMCell,
+    LastStep,
+    LayerNormLSTMCell,
+    SqueezeExcite1D,
+    StepConv1D,
+)
 from bnplace.names.errors import BuildError, did_you_mean
 from bnplace.names.kinds import LAYER_KINDS, check_covers
 from bnplace.plan.spec import LayerSpec
@@ -28,7 +34,7 @@ _RNN_ARGS = ("return_sequences", "return_state", "go_backwards", "stateful", "un
 
 
 def _conv1d(layer: LayerSpec, name: str) -> keras.layers.Layer:
-    return keras.layers.Conv1D(name=name, **{"activation": None, **layer.kwargs})
+    return StepConv1D(name=name, **{"activation": None, **layer.kwargs})
 
 
 def _dense(layer: LayerSpec, name: str) -> keras.layers.Layer:
@@ -70,7 +76,7 @@ def _plain(cls: type[keras.layers.Layer]) -> Factory:
 # bnplace's own layers, by the class name bnplace.names.kinds gives; the rest are
 # keras.layers.<name>
 _OWN_LAYERS: dict[str, type[keras.layers.Layer]] = {
-    cls.__name__: cls for cls in (SqueezeExcite1D, LastStep)
+    cls.__name__: cls for cls in (SqueezeExcite1D, LastStep, StepConv1D)
 }
 # Kinds whose factory does more than pass the spec's arguments to their class.
 _SPECIAL: dict[str, Factory] = {

@@ -43,7 +43,7 @@ class LayerKind:
     """One kind of layer in a resolved model (`LayerSpec.kind`)."""
 
     name: str  # as in a LayerSpec, a placement list and the builder registry
-    keras: str  # the class the builder makes (bnplace's own for se and last_step)
+    keras: str  # the class the builder makes (bnplace's own for conv1d, se and last_step)
     short: str  # in the layer-order string, e.g. "Conv1D>BN>ReLU"
     does: str  # one line
     args: tuple[str, ...]  # its Keras arguments
@@ -56,6 +56,7 @@ class LayerKind:
     # next layer (Keras' own `supports_masking`, checked in tests/test_shapes_keras.py), and does
     # it act on it (an LSTM steps over padded steps; BN and global average pooling leave them out
     # of their statistics)? A layer that does not keep it ends the mask for every later layer.
+    # A conv1d keeps it only at stride 1 with causal or same padding (`LayerSpec.keeps_mask`).
     keeps_mask: bool = False
     uses_mask: bool = False
 
@@ -94,7 +95,7 @@ _KINDS = (
     ),
     LayerKind(
         "conv1d",
-        "Conv1D",
+        "StepConv1D",  # Keras' Conv1D that keeps a padding mask at stride 1 (bnplace.build)
         "Conv1D",
         "1-D convolution over time, linear (its activation is a separate layer)",
         (

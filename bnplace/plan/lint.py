@@ -219,10 +219,10 @@ MIN_STEPS = 100
 
 
 def padding_mask_dropped(s: Subject) -> list[tuple[Level, str]]:
-    """Padded data (`padding: mask`): a layer that does not hand Keras' mask on (a Conv1D, a
-    pooling, SE) ends it, and a later LSTM, BN or global average pool then takes the padded
-    steps for data. Only while the output is still a sequence: after the time axis is reduced
-    there are no steps to mask."""
+    """Padded data (`padding: mask`): a layer that does not hand Keras' mask on (a pooling,
+    SE, a strided or `valid` Conv1D) ends it, and a later LSTM, BN or global average pool then
+    takes the padded steps for data. Only while the output is still a sequence: after the time
+    axis is reduced there are no steps to mask."""
     layers = s.model.layers
     if not layers or layers[0].kind != MASK_KIND:
         return []
@@ -234,17 +234,22 @@ def padding_mask_dropped(s: Subject) -> list[tuple[Level, str]]:
             users.append(f"{layer.order_name} '{layer.origin}'")
         if kind.reduces_time or (layer.kind == "lstm" and not layer.get("return_sequences")):
             break
-        if dropped_at is None and not kind.keeps_mask:
+        if dropped_at is None and not layer.keeps_mask:
             dropped_at = layer
     if dropped_at is None or not users:
         return []
+    why = (
+        "a Conv1D carries it only at stride 1 with causal or same padding"
+        if dropped_at.kind == "conv1d"
+        else f"Keras' {LAYER_KINDS[dropped_at.kind].keras} does not carry masks"
+    )
     return [
         (
             "warning",
-            f"the padding mask ends at {dropped_at.order_name} '{dropped_at.origin}' (Keras' "
-            f"{LAYER_KINDS[dropped_at.kind].keras} does not carry masks): {', '.join(users)} "
-            "after it take the padded steps for data (an LSTM steps through them, BN counts "
-            "them in its statistics); put the mask-aware layers first, or use padding: edge",
+            f"the padding mask ends at {dropped_at.order_name} '{dropped_at.origin}' ({why}): "
+            f"{', '.join(users)} after it take the padded steps for data (an LSTM steps "
+            "through them, BN counts them in its statistics); put the mask-aware layers "
+            "first, or use padding: edge",
         )
     ]
 

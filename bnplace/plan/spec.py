@@ -81,6 +81,15 @@ class LayerSpec:
             return self.get("cell") == "batch_norm"
         return self.kind == "batch_norm"
 
+    @property
+    def keeps_mask(self) -> bool:
+        """Hands a padding mask on to the next layer (`padding: mask`): as its kind says, but
+        a Conv1D only where each output step sits on its input step (stride 1, causal or same
+        padding: bnplace.build.layers.StepConv1D)."""
+        if self.kind == "conv1d":
+            return self.get("strides", 1) == 1 and self.get("padding") in ("causal", "same")
+        return LAYER_KINDS[self.kind].keeps_mask
+
     def canonical(self) -> dict[str, Any]:
         return {"kind": self.kind, **{k: v for k, v in self.args}}
 
