@@ -138,7 +138,7 @@ def test_plan_shows_a_variant_layer_by_layer() -> None:
     detail = json.loads(result.output)
     assert detail["input_shape"] == [None, 21, 4] and detail["outputs"] == 1
     classes = [layer["keras_class"] for layer in detail["layers"]]
-    assert classes[:4] == ["Conv1D", "BatchNormalization", "Activation", "AlphaDropout"]
+    assert classes[:4] == ["StepConv1D", "BatchNormalization", "Activation", "AlphaDropout"]
     bn = detail["layers"][1]
     assert bn["args"]["scale"] is False and bn["args"]["momentum"] == 0.99
     assert bn["output_shape"] == [None, 21, 10] and bn["params"] == 30
