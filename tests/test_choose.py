@@ -273,3 +273,66 @@ def test_run_logs_the_chosen_rates_and_compare_shows_them(tmp_path: Path) -> Non
     text = " ".join(done.stdout.split())
     assert "learning rate chosen per seed on the validation split" in text
     assert "data.standardize=raw: 3 (2 of 2); data.standardize=std: 0.03 (2 of 2)" in text
+
+
+def _walk(train: Train, loss_of: dict[float, float]) -> tuple[float, int]:
+    """The trial's choice as `TrialRunner._choose` makes it (choose.candidates, pick and
+    next_candidate, the rule as shipped), on validation losses looked up by rate: (the chosen
+    rate, how many candidates were trained)."""
+    options = choose.candidates(train)
+    losses = [loss_of[o.learning_rate] for o in options]
+    chosen = choose.pick(losses)
+    while beyond := choose.next_candidate(train, options, options[chosen]):
+        options.append(beyond)
+        losses.append(loss_of[beyond.learning_rate])
+        chosen = choose.pick(losses)
+    return float(options[chosen].learning_rate), len(options)
+
+
+@pytest.mark.parametrize("noise", ["normal", "skewed", "t3"])
+def test_extend_finds_an_optimum_past_the_grid_and_costs_little_inside_it(noise: str) -> None:
+    """Seeded simulation of the `extend: 2` walk on [0.003, 0.01, 0.03]. A validation loss
+    quadratic in grid steps (one step from the optimum costs 1) plus noise of sd 0.4 (normal,
+    centred lognormal of skewness ~6, Student t with 3 df, each scaled to that sd), 2,000
+    trials per case:
+    - optimum one step past the top (0.09): without `extend` no trial can choose it; with it
+      at least 85% do, and none trains more than the 5 candidates `extend: 2` allows;
+    - optimum inside (0.01): the walk costs at most 0.2 extra candidates a trial on average
+      and loses at most 1 point of the trials that chose 0.01 without it (the walked values
+      are far from the optimum, so noise rarely makes them win)."""
+    rng = np.random.default_rng({"normal": 1, "skewed": 2, "t3": 3}[noise])
+    rates = (0.00027, 0.0009, 0.003, 0.01, 0.03, 0.09, 0.27)  # the grid, two walked steps each way
+    steps = {r: float(s) for s, r in enumerate(rates)}
+
+    def draws(size: tuple[int, int]) -> np.ndarray:
+        if noise == "normal":
+            z = rng.normal(size=size)
+        elif noise == "skewed":
+            z = rng.lognormal(0.0, 1.0, size=size)
+            z = (z - np.exp(0.5)) / np.sqrt((np.e - 1) * np.e)
+        else:
+            z = rng.standard_t(3, size=size) / np.sqrt(3.0)
+        return 0.4 * z
+
+    def simulate(optimum: float, extend: int) -> tuple[np.ndarray, np.ndarray]:
+        train = Train(learning_rate=Choose(choose=[0.003, 0.01, 0.03], extend=extend))
+        noise_ = draws((2000, len(rates)))
+        picked, trained = [], []
+        for row in noise_:
+            loss_of = {
+                r: (steps[r] - steps[optimum]) ** 2 + e for r, e in zip(rates, row, strict=True)
+            }
+            rate, n = _walk(train, loss_of)
+            picked.append(rate)
+            trained.append(n)
+        return np.array(picked), np.array(trained)
+
+    plain, _ = simulate(0.09, extend=0)
+    walked, trained = simulate(0.09, extend=2)
+    assert (plain == 0.09).mean() == 0.0
+    assert (walked == 0.09).mean() >= 0.85 and trained.max() <= 5  # measured 0.93-0.97
+
+    inside_plain, n_plain = simulate(0.01, extend=0)
+    inside_walked, n_walked = simulate(0.01, extend=2)
+    assert (n_plain == 3).all() and n_walked.mean() - 3 <= 0.2  # measured 0.04-0.07
+    assert (inside_walked == 0.01).mean() >= (inside_plain == 0.01).mean() - 0.01  # <= 0.004
