@@ -162,6 +162,7 @@ def test_a_masked_plan_starts_with_masking_and_says_where_the_mask_ends() -> Non
     (variant,) = causal.variants
     first = variant.model.layers[0]
     assert (first.kind, first.get("mask_value")) == ("masking", MASK_VALUE)
+    assert variant.model.masked
     assert variant.model.layer_order.startswith("Mask>Conv1D")
     assert "padding_mask_dropped" not in {f.rule for f in causal.findings}
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from bnplace.config.schema import Config
-from bnplace.names.kinds import DROPOUT_KINDS, LAYER_KINDS, MASK_KIND, NORM_KINDS
+from bnplace.names.kinds import DROPOUT_KINDS, LAYER_KINDS, NORM_KINDS
 from bnplace.plan.shapes import ShapeReport, cudnn_eligible
 from bnplace.plan.spec import LayerSpec, ModelSpec
 
@@ -52,7 +52,7 @@ Rule = Callable[[Subject], list[tuple[Level, str]]]
 
 
 def norm_on_raw_input(s: Subject) -> list[tuple[Level, str]]:
-    first = next(layer for layer in s.model.layers if layer.kind != MASK_KIND)
+    first = s.model.layers[int(s.model.masked)]  # the first layer after a Masking one
     if first.kind in ("batch_norm", "layer_norm") and first.origin == "input":
         advice = (
             "standardize the data instead (data.standardize: true)"
@@ -223,9 +223,9 @@ def padding_mask_dropped(s: Subject) -> list[tuple[Level, str]]:
     SE, a strided or `valid` Conv1D) ends it, and a later LSTM, BN or global average pool then
     takes the padded steps for data. Only while the output is still a sequence: after the time
     axis is reduced there are no steps to mask."""
-    layers = s.model.layers
-    if not layers or layers[0].kind != MASK_KIND:
+    if not s.model.masked:
         return []
+    layers = s.model.layers
     dropped_at: LayerSpec | None = None
     users: list[str] = []
     for layer in layers[1:]:
@@ -258,7 +258,7 @@ def bn_cell_sees_padding(s: Subject) -> list[tuple[Level, str]]:
     """Keras runs a recurrent cell on the whole batch at each step and keeps the padded
     sequences' old state afterwards: the BNs inside a batch_norm cell take their batch
     statistics over every sequence, padded ones included (the flaw LN cells avoid)."""
-    if not s.model.layers or s.model.layers[0].kind != MASK_KIND:
+    if not s.model.masked:
         return []
     return [
         (

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bnplace.config.data import Task
-from bnplace.names.kinds import LAYER_KINDS, NOISE_KINDS
+from bnplace.names.kinds import LAYER_KINDS, MASK_KIND, NOISE_KINDS
 
 __all__ = ["LayerSpec", "ModelSpec", "Task"]
 
@@ -67,6 +67,11 @@ class LayerSpec:
         return known.short if known and known.short else self.kind
 
     @property
+    def masked(self) -> bool:
+        """Starts with the Masking layer the plan puts first for padded data (`padding: mask`)."""
+        return bool(self.layers) and self.layers[0].kind == MASK_KIND
+
+    @property
     def noisy_in_training(self) -> bool:
         """A noise layer, or an LSTM with its own dropout or recurrent_dropout."""
         if self.kind == "lstm":
@@ -107,6 +112,11 @@ class ModelSpec:
     @property
     def layer_order(self) -> str:
         return ">".join(layer.order_name for layer in self.layers)
+
+    @property
+    def masked(self) -> bool:
+        """Starts with the Masking layer the plan puts first for padded data (`padding: mask`)."""
+        return bool(self.layers) and self.layers[0].kind == MASK_KIND
 
     @property
     def noisy_in_training(self) -> bool:
