@@ -67,11 +67,6 @@ class LayerSpec:
         return known.short if known and known.short else self.kind
 
     @property
-    def masked(self) -> bool:
-        """Starts with the Masking layer the plan puts first for padded data (`padding: mask`)."""
-        return bool(self.layers) and self.layers[0].kind == MASK_KIND
-
-    @property
     def noisy_in_training(self) -> bool:
         """A noise layer, or an LSTM with its own dropout or recurrent_dropout."""
         if self.kind == "lstm":
