@@ -67,14 +67,17 @@ placements:
 }
 
 
+# Keras warns where a masked input meets a layer that ends the mask (a valid Conv1D, a pool):
+# the plan's lint says the same (padding_mask_dropped); here only the shapes matter
+IGNORE_MASK_ENDED = pytest.mark.filterwarnings("ignore:.*does not support masking:UserWarning")
+
+
 def _shape(masked: bool):  # -> Callable[[Config], DataShape]
     """The plan's view of the data; `masked`: padded sequences, a Masking layer first."""
     return lambda c: DataShape("forecast", c.data.window, c.data.features, 2, "fp", masked=masked)
 
 
-# Keras warns where a masked input meets a layer that ends the mask (a valid Conv1D, a pool):
-# the plan's lint says the same (padding_mask_dropped); here only the shapes matter
-@pytest.mark.filterwarnings("ignore:.*does not support masking:UserWarning")
+@IGNORE_MASK_ENDED
 @pytest.mark.parametrize("masked", [False, True], ids=["plain", "masked"])
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_pure_shapes_and_params_match_keras(name: str, masked: bool) -> None:
@@ -89,9 +92,7 @@ def test_pure_shapes_and_params_match_keras(name: str, masked: bool) -> None:
     assert list(report.shapes) == keras_shapes
 
 
-# Keras warns where a masked input meets a layer that ends the mask (a valid Conv1D, a pool):
-# the plan's lint says the same (padding_mask_dropped); here only the shapes matter
-@pytest.mark.filterwarnings("ignore:.*does not support masking:UserWarning")
+@IGNORE_MASK_ENDED
 @pytest.mark.parametrize("masked", [False, True], ids=["plain", "masked"])
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_the_detailed_view_matches_keras_layer_by_layer(name: str, masked: bool) -> None:
