@@ -133,7 +133,7 @@ class TrialRunner:
             jit_compile=train.jit_compile,
             steps_per_execution=train.steps_per_execution,
         )
-        made = kept(fresh)
+        made = kept(fresh, tf_dataset(dataset, "train", train.batch_size).element_spec)
         if why:
             return made, {tags.REUSE: "fresh", tags.REUSE_FALLBACK: why}
         self.cache.put(key, made)
