@@ -12,6 +12,8 @@ assertions on them. The whole file runs in a few seconds.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -134,6 +136,21 @@ def test_small_k_gives_nan_intervals_not_errors() -> None:
     assert np.isnan(one.low) and np.isnan(one.pi_low)
     two = random_effects(np.array([0.1, 0.2]), np.array([0.01, 0.01]))
     assert np.isfinite(two.low) and np.isnan(two.pi_low)
+
+
+def test_a_dataset_whose_seeds_all_tie_gives_the_limit_not_an_overflow() -> None:
+    """Accuracy at 100% on both sides for every seed: its paired log ratios are all 0, their
+    squared SE 0. τ² and I² are then the limit as that SE goes to 0, without a warning."""
+    y = np.array([0.0, -0.3, -0.15, 0.02, -0.16, -0.01])
+    v = np.array([0.0, 0.0072, 0.0045, 0.00026, 0.0027, 0.00014])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's overflow RuntimeWarning fails the test
+        tied = random_effects(y, v)
+    near = random_effects(y, np.where(v == 0, 1e-10, v))  # an SE of 1e-5: nearly tied
+    assert tied.tau2 > 0 and np.isclose(tied.tau2, near.tau2, rtol=1e-3)
+    assert np.isclose(tied.i2, near.i2, rtol=1e-3) and 0 < tied.i2 < 1
+    assert np.isclose(tied.estimate, y.mean())  # the interval and verdict never used weights
+    assert str(random_effects(np.zeros(3), np.zeros(3)).tau2) == "0.0"  # not -0.0
 
 
 # the grid of issue 25: datasets x seeds x noise; 2,000 sweeps a cell, m = 6 comparisons

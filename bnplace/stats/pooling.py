@@ -60,7 +60,10 @@ NEW_DATASET_MAY_DIFFER = "on average; a new dataset may differ"
 # starts at 6 seeds: tests/test_pooling.py). Seeds on demand with several datasets start at
 # this many seeds (bnplace.config.checks.check_datasets_seeds_pool).
 MIN_PAIRS_TO_POOL = 6
-_TINY = 1e-300  # a squared standard error of 0 (identical seeds) would give infinite weight
+# A squared standard error of 0 (every seed tied, e.g. accuracy 100% on both sides) would give
+# infinite weight: floored at an SE of 1e-6 on the log-ratio scale, the weight's square stays
+# finite, so τ² and I² are the limit as that SE goes to 0 (tests/test_pooling.py).
+_TINY = 1e-12
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,7 @@ def random_effects(y: np.ndarray, v: np.ndarray, level: float = 0.95) -> Pooled:
         fixed = (w * y0).sum(axis=-1) / sw
         q = (w * (y0 - fixed[..., None]) ** 2).sum(axis=-1)
         denom = sw - (w**2).sum(axis=-1) / sw
-        tau2 = np.maximum(0.0, (q - (k - 1)) / denom)
+        tau2 = np.maximum(0.0, (q - (k - 1)) / denom) + 0.0  # + 0.0: never -0.0
         tau2 = np.where(k >= 2, tau2, np.nan)
         mu = y0.sum(axis=-1) / k  # equal weights: the summary-statistics t (module docstring)
         spread = np.where(use, (y0 - mu[..., None]) ** 2, 0.0).sum(axis=-1) / (k - 1)
