@@ -15,31 +15,14 @@ but the timings is `==` between the two arms. Arms alternate by round, in one pr
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run from a checkout
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
-os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+# the two sizes, the thread and path set-up and the timing metrics of the kernel-cache benchmark
+from kernel_cache import SIZES, TIMINGS
 
-SIZES = {
-    "tiny": (
-        "{source: synthetic, generator: sine_mix, length: 360, features: 2, window: 12}",
-        4,
-        "{epochs: 2, batch_size: 32, learning_rate: 0.01}",
-    ),
-    "larger": (
-        "{source: synthetic, generator: sine_mix, length: 2000, features: 2, window: 48}",
-        16,
-        "{epochs: 4, batch_size: 64, learning_rate: 0.01}",
-    ),
-}
 CONFIG = """
 experiment: first-trace
 data: {data}
@@ -50,7 +33,6 @@ placements: {{conv.pre_act: [batch_norm], conv.post_act: [{{dropout: 0.2}}]}}
 train: {train}
 sweep: {{seeds: {seeds}}}
 """
-TIMINGS = ("train_time_s", "time_per_epoch_s", "first_epoch_s")
 
 
 def main() -> None:
