@@ -232,7 +232,7 @@ def test_worker_killed_mid_trial_fails_or_retries_its_trial_only(
     text = "".join(sweep.output)
 
     found = runs(tmp_path)
-    assert [run.info.status for run in found["sweep"]] == ["FINISHED"]
+    assert [run.info.status for run in found["sweep"]] == ["FINISHED"], text
     trials = {t.info.run_name: t for t in found["trial"]}
     assert len(found["trial"]) == len(trials) == 2  # none missing, none twice
     others = [run for name, run in trials.items() if name != victim]
