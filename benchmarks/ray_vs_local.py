@@ -60,6 +60,7 @@ def run_grid(executor: object, prepared: object) -> dict[str, float]:
     trials = prepared.plan.trials  # type: ignore[attr-defined]
     started = time.perf_counter()
     executor.run(trials, prepared.datasets, record)  # type: ignore[attr-defined]
+    executor.close()  # type: ignore[attr-defined]  # the Ray executor leaves Ray here
     wall = time.perf_counter() - started
     if failed or len(ends) != len(trials):
         raise SystemExit(f"benchmark grid did not finish cleanly: {failed}")

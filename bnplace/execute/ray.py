@@ -189,15 +189,22 @@ class RayExecutor:
                 assert self._session is not None
                 self._session.run(schedule, emit)
         finally:
-            self.close()
+            self._end_session()
 
     def close(self) -> None:
-        if self._session is not None:
-            self._session.close()
-            self._session = None
+        """Stop the actors and leave Ray. `run` stops only the actors: the driver records the
+        sweep's end before leaving, because a Ray shutdown can end the process (its core worker
+        exits when a thread reaches it after the shutdown, seen once a worker had been killed)
+        and must not take the sweep's record with it."""
+        self._end_session()
         if self._joined:
             self._ray.shutdown()
             self._joined = False
+
+    def _end_session(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
 
     def _connect(self) -> bool:
         """Join the cluster (or start a local Ray); True when this call did, so it leaves too."""
