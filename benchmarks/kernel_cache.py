@@ -41,16 +41,31 @@ SIZES = {
     ),
 }
 CONFIG = """
-experiment: kernel-cache
+experiment: benchmark
 data: {data}
 model:
   - conv1d: {{id: conv, filters: {units}, kernel_size: 3, padding: causal, activation: relu}}
   - lstm: {{id: lstm, units: {units}}}
-placements: {{conv.pre_act: [batch_norm]}}
+placements: {placements}
 train: {train}
 sweep: {{seeds: {seeds}}}
 """
 TIMINGS = ("train_time_s", "time_per_epoch_s", "first_epoch_s")
+
+
+def sized_trials(size: str, placements: str, seeds: int) -> tuple[list, object]:
+    """The trials (seeds 0..`seeds`-1) of CONFIG at one of SIZES with `placements`, and their
+    prepared dataset (the first_trace.py benchmark uses it too)."""
+    from bnplace.run.sweep import plan_sweep
+
+    data, units, fit = SIZES[size]
+    text = CONFIG.format(data=data, units=units, placements=placements, train=fit, seeds=seeds)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "c.yaml"
+        path.write_text(text)
+        prepared = plan_sweep(path)
+    trials = list(prepared.plan.trials)
+    return trials, prepared.datasets[trials[0].data_fingerprint]
 
 
 def main() -> None:
@@ -62,7 +77,6 @@ def main() -> None:
     import keras
 
     import bnplace.trial.train as train
-    from bnplace.run.sweep import plan_sweep
 
     shipped = (train.seed_trial, train.clear_keras_state)
     documented = (keras.utils.set_random_seed, lambda **_: keras.backend.clear_session())
@@ -81,14 +95,8 @@ def main() -> None:
             outcomes.append((result.status, metrics, result.history))
         return statistics.mean(took), outcomes
 
-    for name, (data, units, fit) in SIZES.items():
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "c.yaml"
-            text = CONFIG.format(data=data, units=units, train=fit, seeds=args.seeds)
-            path.write_text(text)
-            prepared = plan_sweep(path)
-        trials = list(prepared.plan.trials)
-        dataset = prepared.datasets[trials[0].data_fingerprint]
+    for name in SIZES:
+        trials, dataset = sized_trials(name, "{conv.pre_act: [batch_norm]}", args.seeds)
         arm(shipped, trials, dataset)  # warm-up: imports, first tracing in this process
         times: dict[str, list[float]] = {"kept": [], "cleared": []}
         same = True

@@ -82,14 +82,14 @@ def test_reused_trials_equal_fresh_ones_bit_for_bit(
         bnplace.trial.train, "clear_keras_state", lambda **_: keras.backend.clear_session()
     )
     monkeypatch.setattr(bnplace.trial.reuse, "build_state", lambda model, spec: None)
-    for trial in later:
+    for first_trial, trial in zip(first, later, strict=True):  # seeds 0 and 1 of one variant
         fresh = run_trial(trial, prepared.datasets[trial.data_fingerprint])
         again = reused[trial.key]
         assert fresh.finished, fresh.reason
         assert fresh.tags[tags.REUSE] == "fresh" and again.tags[tags.REUSE] == "reused"
         assert _outcome(again) == _outcome(fresh), trial.variant
         assert again.tags[tags.TRACES] == "0"  # train, test, predict and diagnostics reused
-        first_seed = reused[trials[trials.index(trial) - 1].key]
+        first_seed = reused[first_trial.key]
         assert first_seed.tags[tags.REUSE] == "fresh"
         assert 0 < int(first_seed.tags[tags.TRACES]) < int(fresh.tags[tags.TRACES])
 

@@ -68,7 +68,8 @@ class Executor(Protocol):
         ...
 
     def close(self) -> None:
-        """Stop the workers (idempotent): for a sweep that ends before `run` is called."""
+        """Stop the workers and release what `start` took, Ray included (idempotent): the
+        sweep calls it once its record is written, and when it ends before `run`."""
         ...
 
 

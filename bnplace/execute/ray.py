@@ -2,16 +2,16 @@
 
 In: trials, datasets and `emit` (see `bnplace.execute`), and where to run: an existing cluster
 (`address`), the Ray this process already joined, or a local Ray started here (all cores, no
-dashboard, token auth off) and shut down again. Out: the same events, in the same order per
-trial, as the local executors, emitted in the driver's thread. The datasets go into the object
-store once; one actor per concurrent slot (`cpus_per_trial` / `gpus_per_trial` of the cluster)
-imports TensorFlow once, limited to `threads` threads, and runs one trial per call with its own
-`bnplace.trial.train.TrialRunner` (which keeps each variant's traced model for its next seed),
-sending
-per-epoch metrics to a small event actor that the driver drains. Workers never
-touch MLflow. A worker lost mid-trial (killed, out of memory, node gone) ends its trial FAILED
-("error: worker died ...") or, with `max_retries`, runs it again on a fresh actor. Each result
-carries the id of the Ray node that ran it (the `bnplace.node` tag of its trial run).
+dashboard, token auth off) and shut down again by `close` (`run` stops only the actors). Out:
+the same events, in the same order per trial, as the local executors, emitted in the driver's
+thread. The datasets go into the object store once; one actor per concurrent slot
+(`cpus_per_trial` / `gpus_per_trial` of the cluster) imports TensorFlow once, limited to
+`threads` threads, and runs one trial per call with its own `bnplace.trial.train.TrialRunner`
+(which keeps each variant's traced model for its next seed), sending per-epoch metrics to a
+small event actor that the driver drains. Workers never touch MLflow. A worker lost mid-trial
+(killed, out of memory, node gone) ends its trial FAILED ("error: worker died ...") or, with
+`max_retries`, runs it again on a fresh actor. Each result carries the id of the Ray node that
+ran it (the `bnplace.node` tag of its trial run).
 """
 
 from __future__ import annotations
