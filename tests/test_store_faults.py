@@ -11,6 +11,7 @@ import resource
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -74,3 +75,24 @@ def test_a_disk_that_fills_stops_the_sweep_clearly_and_a_rerun_resumes(tmp_path:
     finished = {t.info.run_id for t in trials if t.info.status == "FINISHED"}
     assert kept <= finished and len(finished) == 8  # nothing finished was lost
     assert os.path.getsize(tmp_path / "mlflow.db") > room
+
+
+def test_opening_a_store_that_another_writer_holds_locked_waits_it_out(tmp_path: Path) -> None:
+    """MLflow checks the schema on opening a SQLite store on a plain connection (Python's
+    5 s timeout, here 0.1 s by the URI's own `timeout`), outside its sessions' 20 s busy
+    timeout: a driver starting while another holds the store locked waits, as every later call
+    does, instead of stopping with "cannot open the MLflow store"."""
+    from bnplace.store.client import make_client
+
+    db = tmp_path / "mlflow.db"
+    client(tmp_path).search_experiments()  # the store exists, its tables made
+    lock = sqlite3.connect(db, check_same_thread=False)
+    lock.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(1.0, lock.rollback)  # 10x the open's timeout
+    release.start()
+    try:
+        opened = make_client(f"sqlite:///{db}?timeout=0.1")  # a URI this process has not opened
+        assert [e.name for e in opened.search_experiments()] == ["Default"]
+    finally:
+        release.join()
+        lock.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bnplace.names.errors import StoreNotFound
+from bnplace.store.retrying import while_locked
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -32,9 +33,11 @@ def sqlite_path(tracking_uri: str) -> Path | None:
 
 
 def make_client(tracking_uri: str) -> MlflowClient:
+    """A client of the store; opening it (MLflow checks the schema) waits out a writer that
+    holds a SQLite store locked, as every later call does (`bnplace.store.retrying`)."""
     from mlflow import MlflowClient
 
-    return MlflowClient(tracking_uri=tracking_uri)
+    return while_locked(MlflowClient, tracking_uri=tracking_uri)
 
 
 def existing_client(tracking_uri: str) -> MlflowClient:
