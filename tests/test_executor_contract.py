@@ -270,9 +270,9 @@ class Releasing:
     def __post_init__(self) -> None:
         self.ready_now.append(self.waiting.pop(0))
 
-    def take(self, prefer: str | None = None) -> Trial | None:
+    def take(self, prefer: Trial | None = None) -> Trial | None:
         for index, trial in enumerate(self.ready_now):
-            if trial.variant_id == prefer:
+            if prefer is not None and trial.variant_id == prefer.variant_id:
                 return self.ready_now.pop(index)
         return self.ready_now.pop(0) if self.ready_now else None
 

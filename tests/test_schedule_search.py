@@ -4,13 +4,14 @@ the same eliminations after a kill at any point, nothing dealt twice."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 import numpy as np
 import pytest
 
 from bnplace.execute.schedule_search import Racing, standing
 from bnplace.names.states import FAILED, FINISHED
-from bnplace.plan import Plan
+from bnplace.plan import Plan, Trial
 from bnplace.trial.result import TrialResult
 from tests.test_search_space import plan_of
 
@@ -230,6 +231,46 @@ def test_on_two_datasets_a_seed_is_read_once_both_ended_it_and_its_mean_races() 
         assert out.seeds == by_hand.eliminated_at[ids.index(vid)]
     standing_now = standing(racing)
     assert "over the 2 datasets, each weighing the same" in standing_now.guarantee()
+
+
+def test_workers_keep_a_placement_on_one_dataset_through_its_seeds() -> None:
+    """Two workers, each asking with the trial it ran last (as the executors do): a worker
+    builds each placement's model on each dataset at most once in the first stage, so the
+    other seeds reuse it (a worker keeps only its last few models: dealt seed by seed over
+    several datasets, every trial was built and traced afresh)."""
+    three = TWO_DATASETS.replace(
+        "datasets:\n",
+        "datasets:\n  mg: {source: synthetic, generator: mackey_glass, length: 400, window: 20}\n",
+    )
+    from bnplace.config import parse_config
+    from bnplace.plan import DataShape, make_plan
+
+    def describe(config):  # type: ignore[no-untyped-def]
+        return DataShape("forecast", config.data.window, config.data.features, 1, "fp", 0)
+
+    plan = make_plan(parse_config(three, "s.yaml"), describe)
+    assert len(plan.datasets) == 3 and len(plan.variants) == 3
+    racing = Racing(plan, plan.trials)
+    last: dict[str, Trial | None] = {"a": None, "b": None}
+    running: list[tuple[str, Trial]] = []
+    cold: Counter = Counter()  # (worker, placement, dataset) -> builds
+    while racing.read == 0:  # the first stage: every placement's seeds 0-3 on each dataset
+        for worker in [w for w in last if w not in {name for name, _ in running}]:
+            trial = racing.take(last[worker])
+            if trial is None:
+                continue
+            previous = last[worker]
+            if previous is None or (previous.variant_id, previous.dataset) != (
+                trial.variant_id,
+                trial.dataset,
+            ):
+                cold[(worker, trial.variant_id, trial.dataset)] += 1
+            last[worker] = trial
+            running.append((worker, trial))
+        _, trial = running.pop(0)  # the oldest ends first
+        racing.ended(result_of(trial, {trial.key: 1.0}))
+    assert sum(cold.values()) <= 2 * 3 * 3  # each worker, each placement on each dataset
+    assert max(cold.values()) == 1
 
 
 @pytest.mark.parametrize("kill_at", [7, 40])

@@ -135,3 +135,5 @@ def test_a_search_on_two_datasets_races_on_the_mean_and_says_so(tmp_path: Path) 
         (t.data.tags["bnplace.variant"], t.data.tags["bnplace.dataset"]) for t in trials
     )
     assert per_dataset == {(v, d): 5 for v in ("pre_output=none", WORSE) for d in ("sine", "ar")}
+    # each placement is built once per dataset; its later seeds reuse the traced model
+    assert Counter(t.data.tags["bnplace.reuse"] for t in trials) == {"fresh": 4, "reused": 16}

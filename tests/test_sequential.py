@@ -193,7 +193,7 @@ def _drive(schedule, plan, value_of=lambda trial: _value(trial.variant, trial.se
 
     ended, prefer = [], None
     while (trial := schedule.take(prefer)) is not None:
-        prefer = trial.variant_id
+        prefer = trial
         value = value_of(trial)
         schedule.ended(
             TrialResult(
@@ -321,8 +321,9 @@ def test_several_datasets_decide_each_on_its_own_and_resume_anywhere(tmp_path) -
     assert whole.to_deal() == claimed.to_deal() == [] and whole.remaining() == 0
 
 
-def test_the_worker_keeps_its_variant_across_datasets(tmp_path) -> None:
-    """`take` prefers the worker's last variant on any dataset, else deals whatever is ready."""
+def test_the_worker_keeps_its_variant_on_its_dataset_first_then_on_any(tmp_path) -> None:
+    """`take` prefers the worker's last variant on its last dataset (its model is warm there),
+    then on any dataset, else deals whatever is ready."""
     from bnplace.execute.schedule_datasets import seeds_on_demand
     from bnplace.run.sweep import plan_sweep
 
@@ -331,10 +332,12 @@ def test_the_worker_keeps_its_variant_across_datasets(tmp_path) -> None:
     plan = plan_sweep(path).plan
     schedule = seeds_on_demand(plan, plan.trials, {})
     worse = plan.variant("kind=worse").id
-    taken = [schedule.take(worse) for _ in range(2 * plan.design.looks[0])]
+    (last,) = [t for t in plan.trials if t.variant_id == worse and t.dataset == "ar" and not t.seed]
+    first_look = plan.design.looks[0]
+    taken = [schedule.take(last) for _ in range(2 * first_look)]
     assert {t.variant_id for t in taken} == {worse}
-    assert {t.dataset for t in taken} == {"sine", "ar"}
-    assert schedule.take(worse).variant_id != worse  # none of it left: another one, not None
+    assert [t.dataset for t in taken] == ["ar"] * first_look + ["sine"] * first_look
+    assert schedule.take(last).variant_id != worse  # none of it left: another one, not None
 
 
 def test_compare_drops_the_seeds_not_needed_per_dataset() -> None:

@@ -71,9 +71,9 @@ class InProcess:
         from bnplace.trial.train import TrialRunner
 
         runner = TrialRunner()  # keeps each variant's traced model for its next seed
-        prefer: str | None = None
+        prefer: Trial | None = None
         while (trial := schedule.take(prefer)) is not None:
-            prefer = trial.variant_id
+            prefer = trial
             emit(TrialStarted(trial.key, "main"))
 
             def on_epoch(epoch: int, metrics: dict[str, float], key: str = trial.key) -> None:
@@ -174,7 +174,7 @@ class ProcessPool:
                     if slot.trial is None and schedule.ready() and spent:
                         _stop(slot, asked=_ask_to_exit(slot))  # between trials: nothing lost
                         slot = self._slots[index] = self._spawn(datasets)
-                    trial = schedule.take(slot.last_variant) if slot.trial is None else None
+                    trial = schedule.take(slot.last) if slot.trial is None else None
                     if trial is not None:
                         slot.assign(trial)
                         slot.conn.send(trial)

@@ -293,7 +293,7 @@ class _Session:
     def _next(self, slot: _ActorSlot) -> Trial | None:
         if self.retries:
             return self.retries.popleft()
-        return self.schedule.take(slot.last_variant)
+        return self.schedule.take(slot.last)
 
     def _event_box(self) -> Any:
         return self.ray.remote(_EventBox).options(num_cpus=0, **_near_driver(self.ray)).remote()

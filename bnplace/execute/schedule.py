@@ -43,9 +43,10 @@ if TYPE_CHECKING:
 
 
 class Schedule(Protocol):
-    def take(self, prefer: str | None = None) -> Trial | None:
-        """The next trial to start (one of variant id `prefer` when one is ready), or None
-        when none is ready now; an executor stops once none is ready and none is running."""
+    def take(self, prefer: Trial | None = None) -> Trial | None:
+        """The next trial to start, or None when none is ready now; an executor stops once
+        none is ready and none is running. `prefer`: the trial the asking worker ran last;
+        a ready trial whose model is warm there (`_take_from`) comes first."""
         ...
 
     def ready(self) -> int:
@@ -67,16 +68,20 @@ class Schedule(Protocol):
         ...
 
 
-def _take_from(queue: deque[Trial], prefer: str | None, only: bool = False) -> Trial | None:
-    """The first trial of variant `prefer` in `queue`, else (unless `only`) the first one
-    (removed)."""
+def _take_from(queue: deque[Trial], prefer: Trial | None, only: bool = False) -> Trial | None:
+    """The first trial in `queue` of `prefer`'s variant on `prefer`'s dataset (the model the
+    worker keeps, `bnplace.trial.reuse`: its next seed is reused, not rebuilt and traced), else
+    the first of its variant on another dataset, else (unless `only`) the first one (removed)."""
     if not queue:
         return None
     if prefer is not None:
-        for index, trial in enumerate(queue):
-            if trial.variant_id == prefer:
-                del queue[index]
-                return trial
+        same_variant = [i for i, t in enumerate(queue) if t.variant_id == prefer.variant_id]
+        warm = [i for i in same_variant if queue[i].dataset == prefer.dataset]
+        if warm or same_variant:
+            index = (warm or same_variant)[0]
+            trial = queue[index]
+            del queue[index]
+            return trial
     return None if only else queue.popleft()
 
 
@@ -89,7 +94,7 @@ class FixedSchedule:
     def __init__(self, trials: Iterable[Trial]) -> None:
         self.trials = deque(trials)
 
-    def take(self, prefer: str | None = None) -> Trial | None:
+    def take(self, prefer: Trial | None = None) -> Trial | None:
         return _take_from(self.trials, prefer)
 
     def ready(self) -> int:
@@ -169,8 +174,8 @@ class SeedsOnDemand:
 
     # --- the Schedule protocol -------------------------------------------------------------
 
-    def take(self, prefer: str | None = None, only: bool = False) -> Trial | None:
-        """As `Schedule.take`; with `only`, a trial of variant `prefer` or None."""
+    def take(self, prefer: Trial | None = None, only: bool = False) -> Trial | None:
+        """As `Schedule.take`; with `only`, a trial of `prefer`'s variant or None."""
         return _take_from(self._queue, prefer, only)
 
     def ready(self) -> int:
@@ -303,7 +308,7 @@ class ClaimedSchedule:
     _open: int = field(default=0, init=False)  # dealt and not yet ended
     _polled: float = field(default=0.0, init=False)
 
-    def take(self, prefer: str | None = None) -> Trial | None:
+    def take(self, prefer: Trial | None = None) -> Trial | None:
         while True:
             self._poll(wait=False)
             trial = self._claim_next(prefer)
@@ -327,7 +332,7 @@ class ClaimedSchedule:
         self._open -= 1
         self.inner.ended(result)
 
-    def _claim_next(self, prefer: str | None) -> Trial | None:
+    def _claim_next(self, prefer: Trial | None) -> Trial | None:
         if self._won:
             return self._won.popleft()
         while (trial := self.inner.take(prefer)) is not None:

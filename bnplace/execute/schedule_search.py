@@ -2,10 +2,10 @@
 
 In: a search plan (every placement x seeds 0 .. N − 1), the trials left to run (after resume),
 the metric values of trials already finished in the store, and each trial's result as it ends.
-Out: the next trial for a free worker (`take`, the `execute.schedule.Schedule` protocol, with a
-worker's last placement preferred), the `Elimination` of each placement the rule of
-`bnplace.stats.selection` has put out (`eliminations`; new ones also in `news`, drained by the
-driver) and the survivors.
+Out: the next trial for a free worker (`take`, the `execute.schedule.Schedule` protocol, with
+the worker's last placement on its last dataset preferred), the `Elimination` of each placement
+the rule of `bnplace.stats.selection` has put out (`eliminations`; new ones also in `news`,
+drained by the driver) and the survivors.
 
 Rounds: every placement gets seeds 0 .. n0 − 1 (`search.seeds.min`); once the survivors have all
 ended the seeds dealt so far, they get `step` more, up to `max`, while more than one survives.
@@ -125,7 +125,7 @@ class Racing:
 
     # --- the Schedule protocol -------------------------------------------------------------
 
-    def take(self, prefer: str | None = None) -> Trial | None:
+    def take(self, prefer: Trial | None = None) -> Trial | None:
         return _take_from(self._queue, prefer)
 
     def ready(self) -> int:

@@ -34,11 +34,11 @@ class Slot:
     trial: Trial | None = None
     started: float = 0.0  # time.monotonic() when the trial was handed over, or its fit began
     fitting: bool = False  # its worker has said a fit began
-    last_variant: str | None = None  # the variant id it ran last: its model is warm there
+    last: Trial | None = None  # the trial it ran last: that variant's model is warm there
 
     def assign(self, trial: Trial) -> None:
         self.trial, self.started, self.fitting = trial, time.monotonic(), False
-        self.last_variant = trial.variant_id
+        self.last = trial
 
     def fit_began(self, trial_key: str) -> None:
         """The worker began a fit of `trial_key` (one per candidate of a `{choose:}` trial): its
