@@ -145,8 +145,13 @@ def test_plan_estimates_the_training_time_from_the_store(swept) -> None:
     per_epoch = sorted(run.data.metrics["time_per_epoch_s"] for run in finished)
     assert estimate["step_cost_s"] == {variant_id: pytest.approx(sum(per_epoch) / 2 / 8)}
     assert estimate["seconds"] > estimate["steps"] * min(per_epoch) / 8  # plus build, tracing
+    # at the lengths measured: each planned trial at the median wall time of the finished ones
+    walls = [(run.info.end_time - run.info.start_time) / 1000 for run in finished]
+    assert estimate["typical_seconds"] == pytest.approx(6 * sum(walls) / 2)
     words = " ".join(bnplace(folder, "plan", "c.yaml").stdout.split())  # unwrapped
     assert "training time, estimated: ~" in words and "96 training steps" in words
+    assert "at the trial lengths measured on 2 finished trial(s)" in words
+    assert "at most ~" in words and "if every fit ran to its budget" in words
 
 
 def _link(stdout: str) -> str:
@@ -290,3 +295,31 @@ def test_ui_lists_each_experiment_with_its_answer_page(swept) -> None:
     assert links["views (answer)"] == page
     assert page in done.stdout.replace("\n", "")  # the link `run` printed
     assert "inconclusive" in sweep.data.tags["mlflow.note.content"]  # the answer is its description
+
+
+def test_the_time_at_measured_lengths_falls_back_to_the_dataset_then_to_all() -> None:
+    """Each planned trial counts the median wall time of its variant on its dataset, else of
+    its dataset's finished trials, else of every finished trial."""
+    from types import SimpleNamespace
+
+    from bnplace.run.estimate import typical_seconds
+    from tests.test_schedule_search import _two_dataset_plan
+
+    plan = _two_dataset_plan()  # 3 placements x 12 seeds on 'sine' and 'ar'
+    measured, other = plan.variants[0].id, plan.variants[1].id
+
+    def run(variant: str, dataset: str, seconds: float) -> SimpleNamespace:
+        tags = {"bnplace.variant_id": variant, "bnplace.dataset": dataset}
+        info = SimpleNamespace(start_time=1_000, end_time=1_000 + int(seconds * 1000))
+        return SimpleNamespace(info=info, data=SimpleNamespace(tags=tags))
+
+    runs = [run(measured, "sine", 10), run(measured, "sine", 30), run(other, "sine", 50)]
+    runs.append(run(measured, "ar", 100))
+    n = len(plan.trials) // 6  # trials of one variant on one dataset
+    # sine: the two measured variants at their medians 20 and 50, the third at the dataset's
+    # median 30; ar: the measured one at 100, the two others at the dataset's median, 100
+    assert typical_seconds(plan, runs) == pytest.approx(n * (20 + 50 + 30 + 3 * 100))
+    # a dataset with nothing measured: the median of every finished trial (here 40)
+    elsewhere = [run(measured, "gone", 10), run(measured, "gone", 70), run(other, "gone", 40)]
+    assert typical_seconds(plan, elsewhere) == pytest.approx(len(plan.trials) * 40)
+    assert typical_seconds(plan, []) is None
