@@ -5,6 +5,7 @@ reports them with a plot of the survivors."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -137,3 +138,9 @@ def test_a_search_on_two_datasets_races_on_the_mean_and_says_so(tmp_path: Path) 
     assert per_dataset == {(v, d): 5 for v in ("pre_output=none", WORSE) for d in ("sine", "ar")}
     # each placement is built once per dataset; its later seeds reuse the traced model
     assert Counter(t.data.tags["bnplace.reuse"] for t in trials) == {"fresh": 4, "reused": 16}
+    # plan's estimate: a race of 5 seeds at most, so its first stage is the whole of it
+    shown = bnplace(tmp_path, "plan", str(config), "--json")
+    assert shown.returncode == 0, shown.stderr
+    estimate = json.loads(shown.stdout)["time_estimate"]
+    assert estimate["first_stage"] == [5, pytest.approx(estimate["typical_seconds"])]
+    assert estimate["typical_seconds"] > 0

@@ -318,8 +318,8 @@ def test_the_time_at_measured_lengths_falls_back_to_the_dataset_then_to_all() ->
     n = len(plan.trials) // 6  # trials of one variant on one dataset
     # sine: the two measured variants at their medians 20 and 50, the third at the dataset's
     # median 30; ar: the measured one at 100, the two others at the dataset's median, 100
-    assert typical_seconds(plan, runs) == pytest.approx(n * (20 + 50 + 30 + 3 * 100))
+    assert typical_seconds(plan.trials, runs) == pytest.approx(n * (20 + 50 + 30 + 3 * 100))
     # a dataset with nothing measured: the median of every finished trial (here 40)
     elsewhere = [run(measured, "gone", 10), run(measured, "gone", 70), run(other, "gone", 40)]
-    assert typical_seconds(plan, elsewhere) == pytest.approx(len(plan.trials) * 40)
-    assert typical_seconds(plan, []) is None
+    assert typical_seconds(plan.trials, elsewhere) == pytest.approx(len(plan.trials) * 40)
+    assert typical_seconds(plan.trials, []) is None

@@ -10,8 +10,9 @@ median of those that are), hence seconds: an upper bound, every fit run to its b
 it, the time at the trial lengths measured: the median wall time of the finished trials of each
 variant on each dataset (early stopping, every `choose:` candidate and tracing included; a pair
 not measured yet gets its dataset's median, else the overall one), summed over the planned
-trials; with early stopping it is the figure to plan by (experiments/planned/search: 1,227 h
-at the budget, 102 h at the lengths measured). Without a measurement the steps are all it says.
+trials; with early stopping it is the figure to plan by (experiments/planned/search: 1,250 h
+at the budget, 95 h at the lengths measured), and for a search also over its first stage alone
+(every placement's first seeds). Without a measurement the steps are all it says.
 Reads the store only when it exists (a missing SQLite file is not created, and MLflow is not
 imported for it).
 """
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ from bnplace.names import metrics as metric_names
 from bnplace.names import tags as names
 
 if TYPE_CHECKING:
-    from bnplace.plan import Plan
+    from bnplace.plan import Plan, Trial
     from bnplace.run.sweep import Prepared
 
 
@@ -40,6 +41,7 @@ class TimeEstimate:
     step_cost_s: dict[str, float] = field(default_factory=dict)  # variant id -> s per step
     measured_trials: int = 0  # finished trials the costs come from
     typical_seconds: float | None = None  # at the trial lengths measured (see the module)
+    first_stage: tuple[int, float] | None = None  # a race's first seeds, and their typical time
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for `bnplace plan --json`: a key per field."""
@@ -59,9 +61,16 @@ class TimeEstimate:
             if self.typical_seconds is not None
             else f"~{_duration(self.seconds)} of trial time"
         )
+        stage = (
+            f"; a race deals its first {self.first_stage[0]} seeds to every placement: "
+            f"~{_duration(self.first_stage[1])} at the lengths measured"
+            if self.first_stage is not None
+            else ""
+        )
         return (
             f"training time, estimated: {typical} ({steps}, at the per-step cost measured "
-            f"on {self.measured_trials:,} finished trial(s)), shared among the --jobs workers"
+            f"on {self.measured_trials:,} finished trial(s)), shared among the --jobs "
+            f"workers{stage}"
         )
 
 
@@ -138,9 +147,9 @@ def measured_step_costs(
     return costs, sum(len(values) for values in samples.values())
 
 
-def typical_seconds(plan: Plan, runs: list[Any]) -> float | None:
-    """The planned trials' time at the lengths measured: per trial, the median wall time of
-    the finished `runs` of its variant on its dataset (else of its dataset, else of all)."""
+def typical_seconds(trials: Sequence[Trial], runs: list[Any]) -> float | None:
+    """The `trials`' time at the lengths measured: per trial, the median wall time of the
+    finished `runs` of its variant on its dataset (else of its dataset, else of all)."""
     by_pair: dict[tuple[str, str], list[float]] = {}
     for run in runs:
         if run.info.end_time and run.info.start_time:
@@ -155,8 +164,7 @@ def typical_seconds(plan: Plan, runs: list[Any]) -> float | None:
     medians = {pair: statistics.median(seconds) for pair, seconds in by_pair.items()}
     of_dataset = {dataset: statistics.median(seconds) for dataset, seconds in by_dataset.items()}
     return sum(
-        medians.get((t.variant_id, t.dataset), of_dataset.get(t.dataset, overall))
-        for t in plan.trials
+        medians.get((t.variant_id, t.dataset), of_dataset.get(t.dataset, overall)) for t in trials
     )
 
 
@@ -185,6 +193,11 @@ def estimate_time(prepared: Prepared, uri: str) -> TimeEstimate:
         cost = costs.get(trial.variant_id, fallback)
         seconds += cost.per_trial + steps_of[trial.variant_id] * cost.per_step
     step_cost = {v: c.per_step for v, c in costs.items()}
-    return TimeEstimate(
-        len(plan.trials), steps, seconds, step_cost, measured, typical_seconds(plan, runs)
-    )
+    typical = typical_seconds(plan.trials, runs)
+    search = plan.variants[0].config.search
+    first_stage = None
+    if typical is not None and search is not None and search.seeds.min is not None:
+        first = search.seeds.min
+        staged = typical_seconds([t for t in plan.trials if t.seed < first], runs)
+        first_stage = (first, staged or 0.0)
+    return TimeEstimate(len(plan.trials), steps, seconds, step_cost, measured, typical, first_stage)
