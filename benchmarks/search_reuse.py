@@ -1,0 +1,139 @@
+"""A search over several datasets: workers kept on a placement's dataset (bnplace) against not.
+
+In: a search of 3 placements (nothing, BN or LN before the Conv1D's ReLU) of the test suite's
+tiny Conv1D(4) -> LSTM(4) model on 4 synthetic series of different windows, `--seeds` seeds
+each (the whole race is its first stage), every trial choosing its learning rate among 3
+(as the v3 studies do), 2 epochs. Out: the wall time of `bnplace run CONFIG --jobs 1
+--no-compare` (the CLI in this process, a fresh store each run) with the schedules as shipped
+(a worker is handed the next seed of the placement it ran last on the dataset it ran it on,
+whose model it keeps: `bnplace.execute.schedule._take_from`) and with the preference it had
+before (the placement on any dataset: the race deals seed by seed over the datasets, so the
+next trial was another dataset's and every trial built and traced its model afresh); the count
+of reused trials in each; their time ratio; and whether every trial's metrics but the timings
+are `==`. Arms alternate by round, after a warm-up round.
+Run: python benchmarks/search_reuse.py [--seeds 4] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shutil
+import statistics
+import tempfile
+import time
+from collections import deque
+from pathlib import Path
+
+# the thread and path set-up, and the timing metrics left out of the comparison
+from kernel_cache import TIMINGS as FIT_TIMINGS
+
+TIMINGS = (*FIT_TIMINGS, "select_time_s")  # and the time of every candidate's fit
+
+CONFIG = """
+experiment: benchmark
+datasets:
+  sine: {{source: synthetic, generator: sine_mix, length: 360, features: 2, window: 12}}
+  ar: {{source: synthetic, generator: ar, length: 360, features: 1, window: 12}}
+  mg: {{source: synthetic, generator: mackey_glass, length: 360, window: 16}}
+  sine20: {{source: synthetic, generator: sine_mix, length: 360, features: 2, window: 20}}
+model:
+  - conv1d: {{id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}}
+  - lstm: {{id: lstm, units: 4}}
+train: {{epochs: 2, batch_size: 32, learning_rate: {{choose: [0.003, 0.01, 0.03]}}}}
+search:
+  sites:
+    conv.pre_act: [none, batch_norm, layer_norm]
+  seeds: {{min: {seeds}, max: {seeds}}}
+"""
+
+
+def by_variant_only(queue: deque, prefer: object, only: bool = False) -> object:
+    """The preference before: the first trial of the worker's last variant, on any dataset."""
+    if not queue:
+        return None
+    if prefer is not None:
+        for index, trial in enumerate(queue):
+            if trial.variant_id == prefer.variant_id:  # type: ignore[attr-defined]
+                del queue[index]
+                return trial
+    return None if only else queue.popleft()
+
+
+def sweep(config_text: str) -> tuple[float, dict, int]:
+    """Seconds of one `bnplace run` in a fresh folder, its trials' metrics (timings left out)
+    by trial key, and how many trials reused a kept model."""
+    from typer.testing import CliRunner
+
+    from bnplace.console.cli import app
+    from bnplace.names import tags
+    from bnplace.store.client import make_client, search_all
+
+    folder = Path(tempfile.mkdtemp(prefix="bnplace-search-reuse-"))
+    try:
+        (folder / "c.yaml").write_text(config_text)
+        started = time.perf_counter()
+        with contextlib.chdir(folder):
+            result = CliRunner().invoke(app, ["run", "c.yaml", "--jobs", "1", "--no-compare"])
+        took = time.perf_counter() - started
+        assert result.exit_code == 0, result.output
+        store = make_client(f"sqlite:///{folder / 'mlflow.db'}")
+        experiment = store.get_experiment_by_name("benchmark")
+        trials = search_all(store, [experiment.experiment_id], f"tags.`{tags.ROLE}` = 'trial'")
+        metrics = {
+            run.data.tags[tags.TRIAL_KEY]: {
+                k: v for k, v in run.data.metrics.items() if k not in TIMINGS
+            }
+            for run in trials
+        }
+        reused = sum(run.data.tags.get(tags.REUSE) == "reused" for run in trials)
+        return took, metrics, reused
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+
+    import bnplace.execute.schedule as schedule
+    import bnplace.execute.schedule_search as schedule_search
+
+    shipped = schedule._take_from
+    config_text = CONFIG.format(seeds=args.seeds)
+
+    def arm(take_from: object) -> tuple[float, dict, int]:
+        schedule._take_from = schedule_search._take_from = take_from  # type: ignore[assignment]
+        try:
+            return sweep(config_text)
+        finally:
+            schedule._take_from = schedule_search._take_from = shipped
+
+    arm(shipped)  # warm-up: imports, first tracing in this process
+    times: dict[str, list[float]] = {"kept": [], "any": []}
+    same, reused = True, {"kept": 0, "any": 0}
+    for _ in range(args.rounds):
+        kept_s, kept, reused["kept"] = arm(shipped)
+        any_s, anywhere, reused["any"] = arm(by_variant_only)
+        times["kept"].append(kept_s)
+        times["any"].append(any_s)
+        differ = sorted(
+            {k for key in kept for k in kept[key] if kept[key][k] != anywhere[key].get(k)}
+        )
+        if differ:
+            print("differ:", differ)
+        same = same and kept == anywhere and len(kept) == 3 * 4 * args.seeds
+    kept_median, any_median = statistics.median(times["kept"]), statistics.median(times["any"])
+    print(
+        f"search of 3 placements x 4 datasets x {args.seeds} seeds, 3 learning rates a trial, "
+        f"--jobs 1: worker kept on its placement's dataset {kept_median:.1f} s "
+        f"({reused['kept']} trials reused), on its placement only {any_median:.1f} s "
+        f"({reused['any']} reused) (median of {args.rounds} rounds): ratio "
+        f"{kept_median / any_median:.2f}; metrics identical: {same}"
+    )
+
+
+if __name__ == "__main__":
+    main()
