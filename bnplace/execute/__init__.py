@@ -5,9 +5,10 @@ become ready: seeds on demand), the prepared datasets (keyed by fingerprint, sen
 once), and an `emit` function. Out: `TrialStarted`, `EpochEnded` and `TrialEnded` events,
 emitted in the driver's thread in the order they arrive. Every trial handed to a worker ends in
 exactly one `TrialEnded`, even when its worker dies; the schedule hears of each end (`ended`)
-right after it is emitted, and a free worker asks it for the next trial, preferring the variant
-it ran last. An executor returns once no trial is running and none is ready. Executors:
-`InProcess` (`--jobs 1`), `ProcessPool` (`--jobs N`, long-lived single-threaded workers) and
+right after it is emitted, and a free worker asks it for the next trial with the trial it ran
+last (the schedule prefers that variant on that dataset: the worker keeps its model). An
+executor returns once no trial is running and none is ready. Executors: `InProcess`
+(`--jobs 1`), `ProcessPool` (`--jobs N`, long-lived single-threaded workers) and
 `RayExecutor` (`--executor ray`). What the pool and Ray share (the time-limit grace, slot
 bookkeeping, stopping workers started ahead) is in `bnplace.execute.slots`; every FAILED result
 is made by `bnplace.trial.result.failed_result`. tests/test_executor_contract.py checks this
