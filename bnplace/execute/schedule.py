@@ -75,12 +75,17 @@ def _take_from(queue: deque[Trial], prefer: Trial | None, only: bool = False) ->
     if not queue:
         return None
     if prefer is not None:
-        same_variant = [i for i, t in enumerate(queue) if t.variant_id == prefer.variant_id]
-        warm = [i for i in same_variant if queue[i].dataset == prefer.dataset]
-        if warm or same_variant:
-            index = (warm or same_variant)[0]
-            trial = queue[index]
-            del queue[index]
+        first_of_variant = None  # one pass, stopping at the first warm trial (queues are long)
+        for index, trial in enumerate(queue):
+            if trial.variant_id == prefer.variant_id:
+                if trial.dataset == prefer.dataset:
+                    del queue[index]
+                    return trial
+                if first_of_variant is None:
+                    first_of_variant = index
+        if first_of_variant is not None:
+            trial = queue[first_of_variant]
+            del queue[first_of_variant]
             return trial
     return None if only else queue.popleft()
 
