@@ -54,12 +54,14 @@ class TimeEstimate:
                 f"training time: {steps}; no per-step cost measured in the store yet (after a "
                 "first `bnplace run`, plan estimates the time)"
             )
+        measured = f"{self.measured_trials:,} finished trial(s) in the store"
         typical = (
             f"~{_duration(self.typical_seconds)} of trial time at the trial lengths measured "
-            f"on {self.measured_trials:,} finished trial(s) in the store, early stopping "
-            f"included; at most ~{_duration(self.seconds)} if every fit ran to its budget"
+            f"on {measured} (early stopping included), at most ~{_duration(self.seconds)} if "
+            f"every fit ran to its budget ({steps}, at their per-step cost)"
             if self.typical_seconds is not None
-            else f"~{_duration(self.seconds)} of trial time"
+            else f"~{_duration(self.seconds)} of trial time ({steps}, at the per-step cost "
+            f"measured on {measured})"
         )
         stage = (
             f"; a race deals its first {self.first_stage[0]} seeds to every placement: "
@@ -67,11 +69,7 @@ class TimeEstimate:
             if self.first_stage is not None
             else ""
         )
-        return (
-            f"training time, estimated: {typical} ({steps}, at the per-step cost measured "
-            f"on {self.measured_trials:,} finished trial(s)), shared among the --jobs "
-            f"workers{stage}"
-        )
+        return f"training time, estimated: {typical}, shared among the --jobs workers{stage}"
 
 
 def _duration(seconds: float) -> str:
