@@ -177,14 +177,14 @@ search:
 """
 
 
-def _two_dataset_plan() -> Plan:
+def _two_dataset_plan(text: str = TWO_DATASETS) -> Plan:
     from bnplace.config import parse_config
     from bnplace.plan import DataShape, make_plan
 
     def describe(config):  # type: ignore[no-untyped-def]
         return DataShape("forecast", config.data.window, config.data.features, 1, "fp", 0)
 
-    return make_plan(parse_config(TWO_DATASETS, "s.yaml"), describe)
+    return make_plan(parse_config(text, "s.yaml"), describe)
 
 
 def test_on_two_datasets_a_seed_is_read_once_both_ended_it_and_its_mean_races() -> None:
@@ -242,13 +242,7 @@ def test_workers_keep_a_placement_on_one_dataset_through_its_seeds() -> None:
         "datasets:\n",
         "datasets:\n  mg: {source: synthetic, generator: mackey_glass, length: 400, window: 20}\n",
     )
-    from bnplace.config import parse_config
-    from bnplace.plan import DataShape, make_plan
-
-    def describe(config):  # type: ignore[no-untyped-def]
-        return DataShape("forecast", config.data.window, config.data.features, 1, "fp", 0)
-
-    plan = make_plan(parse_config(three, "s.yaml"), describe)
+    plan = _two_dataset_plan(three)
     assert len(plan.datasets) == 3 and len(plan.variants) == 3
     racing = Racing(plan, plan.trials)
     last: dict[str, Trial | None] = {"a": None, "b": None}
