@@ -1,6 +1,7 @@
 """Tests that train real tiny Keras models on prepared data: the synthetic classification task is
-learnable, the tf.data feed gives exactly the windows of `Dataset.split`, and the example CSV
-(date column, three features, a target) trains end to end."""
+learnable, the tf.data feed gives exactly the windows of `Dataset.split` (sliced from the
+materialised windows or gathered from the series, the same batches in the same order), and the
+example CSV (date column, three features, a target) trains end to end."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from bnplace.config.data import DataConfig
-from bnplace.data import prepare
+from bnplace.data import feed, prepare
 from bnplace.data.feed import tf_dataset
 
 ADAPTER = TypeAdapter(DataConfig)
@@ -42,16 +43,18 @@ def test_shapes_classification_is_learnable():
     assert accuracy > 0.7  # chance is 1/3
 
 
-@pytest.mark.parametrize(
-    "fields",
-    [
-        {"source": "synthetic", "generator": "sine_mix", "length": 400, "features": 2},
-        {"source": "synthetic", "generator": "ar", "length": 400, "stride": 3, "horizon": 2},
-        {"source": "synthetic", "generator": "shapes", "length": 60, "window": 16},
-    ],
-    ids=["forecast", "forecast-stride", "classify"],
-)
-def test_tf_feed_gives_the_same_windows_as_split(fields):
+FEEDS = [
+    {"source": "synthetic", "generator": "sine_mix", "length": 400, "features": 2},
+    {"source": "synthetic", "generator": "ar", "length": 400, "stride": 3, "horizon": 2},
+    {"source": "synthetic", "generator": "shapes", "length": 60, "window": 16},
+]
+FEED_IDS = ["forecast", "forecast-stride", "classify"]
+
+
+@pytest.mark.parametrize("sliced_floats", [feed.SLICED_FLOATS, 0], ids=["sliced", "gathered"])
+@pytest.mark.parametrize("fields", FEEDS, ids=FEED_IDS)
+def test_tf_feed_gives_the_same_windows_as_split(fields, sliced_floats, monkeypatch):
+    monkeypatch.setattr(feed, "SLICED_FLOATS", sliced_floats)
     ds = prepare(ADAPTER.validate_python(fields))
     split = ds.split("train")
     in_order = tf_dataset(ds, "train", batch_size=16)
@@ -67,6 +70,31 @@ def test_tf_feed_gives_the_same_windows_as_split(fields):
     np.testing.assert_array_equal(np.sort(np.concatenate(first), axis=0), np.sort(split.y, axis=0))
     only_x = next(iter(tf_dataset(ds, "val", 8, targets=False)))
     assert tuple(only_x.shape) == ds.split("val").x[:8].shape
+
+
+def _epochs(ds, monkeypatch, sliced_floats: int) -> list[list[np.ndarray]]:
+    """Three epochs of the shuffled train feed and one of the validation feed, every array."""
+    monkeypatch.setattr(feed, "SLICED_FLOATS", sliced_floats)
+    train = tf_dataset(ds, "train", 16, shuffle=True, seed=3)
+    epochs = [[a for batch in train.as_numpy_iterator() for a in batch] for _ in range(3)]
+    val = tf_dataset(ds, "val", 16)
+    return [*epochs, [a for batch in val.as_numpy_iterator() for a in batch]]
+
+
+@pytest.mark.parametrize("fields", FEEDS, ids=FEED_IDS)
+def test_sliced_and_gathered_feeds_give_the_same_batches_every_epoch(fields, monkeypatch):
+    """The sliced feed is an optimisation (no map function to instantiate per epoch): the
+    model must see the same bits, shuffled epoch by epoch in the same order."""
+    ds = prepare(ADAPTER.validate_python(fields))
+    sliced = _epochs(ds, monkeypatch, feed.SLICED_FLOATS)
+    feed._in_order.cache_clear()  # the validation feed of the other kind, not the kept one
+    gathered = _epochs(ds, monkeypatch, 0)
+    assert len(sliced[0]) > 4  # several batches an epoch: an order to compare
+    assert not all(np.array_equal(a, b) for a, b in zip(sliced[0], sliced[1], strict=True))
+    for one, other in zip(sliced, gathered, strict=True):
+        for a, b in zip(one, other, strict=True):
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b)
 
 
 def test_example_csv_trains_end_to_end():

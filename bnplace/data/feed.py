@@ -1,15 +1,22 @@
-"""Feed a `Dataset` split to Keras through tf.data, without materialising the windows.
+"""Feed a `Dataset` split to Keras through tf.data, materialising the windows only when small.
 
 In: a prepared `Dataset`, a split name, a batch size, and whether (and with which seed) to
-shuffle. Out: a batched, prefetched `tf.data.Dataset` of (x, y) that gathers each batch's
-windows from the stored series on the fly, so memory stays proportional to the series (not to
-windows x window length). Batches are the same windows, in the same order when not shuffled,
-as `Dataset.split(name)`. Shuffling uses a seeded tf.data shuffle: a fixed seed gives the same
-order every run, a new order every epoch.
+shuffle. Out: a batched, prefetched `tf.data.Dataset` of (x, y). A split of up to
+`SLICED_FLOATS` floats of windows is sliced from a copy of its windows; a larger one gathers
+each batch's windows from the stored series on the fly, so memory stays proportional to the
+series (not to windows x window length). Batches are the same windows, in the same order when
+not shuffled, as `Dataset.split(name)`. Shuffling uses a seeded tf.data shuffle: a fixed seed
+gives the same order every run, a new order every epoch.
 
 benchmarks/data_feed.py measured this feed against numpy arrays and a cached
 `from_tensor_slices` pipeline: all three within a few percent for ~2,000 and ~21,000 windows
 of 48 steps (batch 64, 2 epochs, one TF thread), so the feed is chosen for its memory bound.
+A split whose windows fit in `SLICED_FLOATS` floats is sliced from its windows instead: every
+epoch opens a new iterator on the train and the validation feed, and an iterator over a `map`
+instantiates the map's function anew, ~8 ms against ~0.4 ms over slices. On the studies' short
+series (a few batches an epoch, hundreds of epochs) trials take 0.59x the time sliced
+(benchmarks/feed_epochs.py, every metric `==`); tests/test_data_train.py checks that both give
+the same arrays, shuffled epoch by epoch in the same order.
 The feeds read in order (validation, test) are built once per dataset, split and batch size and
 kept (a few, least recently used out first): each later trial of the worker iterates the same
 pipeline instead of tracing its gather again (~20 ms a feed on the tests' tiny models).
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import tensorflow as tf
 
 from bnplace.data.dataset import Dataset
@@ -40,6 +48,11 @@ def tf_dataset(
     return _batches(data, split, batch_size, shuffle=True, seed=seed, targets=targets)
 
 
+# Splits up to this many floats of windows (16 MiB) are sliced from their materialised windows;
+# larger ones gather each batch's windows from the series.
+SLICED_FLOATS = 1 << 22
+
+
 @functools.lru_cache(maxsize=8)  # a `Dataset` hashes by identity
 def _in_order(data: Dataset, split: str, batch_size: int, targets: bool) -> tf.data.Dataset:
     return _batches(data, split, batch_size, shuffle=False, seed=0, targets=targets)
@@ -51,6 +64,10 @@ def _batches(
     part = data.part(split)
     windows = data.split(split)
     n = windows.n
+    if windows.x.size <= SLICED_FLOATS:
+        return _sliced(
+            windows.x, windows.y, batch_size, shuffle=shuffle, seed=seed, targets=targets
+        )
     inputs = tf.constant(part.inputs)
     labels = tf.constant(windows.y)
     if data.task == "forecast":
@@ -72,3 +89,15 @@ def _batches(
     if shuffle:
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).map(batch, num_parallel_calls=1).prefetch(tf.data.AUTOTUNE)
+
+
+def _sliced(
+    x: np.ndarray, y: np.ndarray, batch_size: int, *, shuffle: bool, seed: int, targets: bool
+) -> tf.data.Dataset:
+    """The same batches as `_batches`' gather, sliced from materialised windows: the shuffle
+    draws the same permutation of n elements whatever they hold."""
+    windows = np.ascontiguousarray(x)  # x is a strided view of the series
+    ds = tf.data.Dataset.from_tensor_slices((windows, y) if targets else windows)
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
