@@ -1,4 +1,4 @@
-"""Short series, many epochs: windows sliced from memory (bnplace) against gathered per batch.
+"""The studies' trials: windows sliced from memory (bnplace) against gathered batch by batch.
 
 In: two of the benchmark suite's short real series (us_consumption: quarterly, ~200 points,
 window 8; wineind: monthly, 176 points, window 12), the studies' Conv1D(16) -> LSTM(16) model
@@ -8,24 +8,37 @@ choosing its learning rate among 3), `--seeds` seeds. Out: the wall time of `bnp
 (a split that fits `bnplace.data.feed.SLICED_FLOATS` is sliced from its materialised windows)
 and with every split gathered from the series by a `map` (the feed before: each epoch's new
 iterator instantiates the map's function for the train and the validation feed); their ratio;
-and whether every trial's metrics but the timings are `==`. Arms alternate by round, after a
-warm-up round.
-Run: python benchmarks/feed_epochs.py [--seeds 2] [--rounds 2]
+and whether every trial's metrics but the timings are `==`. Each run is a fresh process (an
+earlier arm in the same process left kept models and caches behind: in one process the long
+series' arms measured 1.37x the other way round); arms alternate by round, after a warm-up run
+that only warms the disk cache.
+`--series long` runs taylor (half-hourly, 4,032 points, window 48) and co2 (weekly, window 52)
+instead: ~90 batches an epoch, where the saving is a smaller share.
+Run: python benchmarks/feed_epochs.py [--seeds 2] [--rounds 2] [--series short|long]
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import json
+import subprocess
+import sys
+from collections.abc import Callable
 
-# the thread and path set-up, the timing metrics left out, one sweep timed in a fresh folder
-from search_reuse import sweep
+# the thread and path set-up; one sweep timed in a fresh folder, two arms alternated
+from search_reuse import alternate, sweep
 
+SERIES = {
+    "short": """
+  us_consumption: {{source: packaged, name: us_consumption, window: 8, season: 4}}
+  wineind: {{source: packaged, name: wineind, window: 12, season: 12}}""",
+    "long": """
+  taylor: {{source: packaged, name: taylor, window: 48, season: 48}}
+  co2: {{source: packaged, name: co2, window: 52, season: 52, difference: true}}""",
+}
 CONFIG = """
 experiment: benchmark
-datasets:
-  us_consumption: {{source: packaged, name: us_consumption, window: 8, season: 4}}
-  wineind: {{source: packaged, name: wineind, window: 12, season: 12}}
+datasets:{series}
 model:
   - conv1d: {{id: conv, filters: 16, kernel_size: 3, padding: causal, activation: relu}}
   - lstm: {{id: lstm, units: 16}}
@@ -39,43 +52,44 @@ train:
 """
 
 
+def child(sliced: bool, config_text: str) -> None:
+    """One arm in this fresh process: the sweep's seconds and metrics, as JSON on stdout's last
+    line."""
+    from bnplace.data import feed
+
+    if not sliced:
+        feed.SLICED_FLOATS = 0
+    took, metrics, _ = sweep(config_text)
+    print(json.dumps([took, metrics]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--series", choices=sorted(SERIES), default="short")
+    parser.add_argument("--child", choices=["sliced", "gathered"], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    config_text = CONFIG.format(series=SERIES[args.series].format(), seeds=args.seeds)
+    if args.child:
+        child(args.child == "sliced", config_text)
+        return
 
-    from bnplace.data import feed
+    def arm(name: str) -> Callable[[], tuple[float, dict, int]]:
+        def run() -> tuple[float, dict, int]:
+            command = [sys.executable, __file__, "--child", name]
+            command += ["--series", args.series, "--seeds", str(args.seeds)]
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            took, metrics = json.loads(done.stdout.strip().splitlines()[-1])
+            return took, metrics, 0
 
-    shipped = feed.SLICED_FLOATS
-    config_text = CONFIG.format(seeds=args.seeds)
+        return run
 
-    def arm(sliced_floats: int) -> tuple[float, dict, int]:
-        feed.SLICED_FLOATS = sliced_floats
-        feed._in_order.cache_clear()  # the kept validation and test feeds of the other arm
-        try:
-            return sweep(config_text)
-        finally:
-            feed.SLICED_FLOATS = shipped
-
-    arm(shipped)  # warm-up: imports, first tracing in this process
-    times: dict[str, list[float]] = {"sliced": [], "gathered": []}
-    same = True
-    for _ in range(args.rounds):
-        sliced_s, sliced, _ = arm(shipped)
-        gathered_s, gathered, _ = arm(0)
-        times["sliced"].append(sliced_s)
-        times["gathered"].append(gathered_s)
-        differ = sorted(
-            {k for key in sliced for k in sliced[key] if sliced[key][k] != gathered[key].get(k)}
-        )
-        if differ:
-            print("differ:", differ)
-        same = same and sliced == gathered and len(sliced) == 2 * args.seeds
-    sliced_median = statistics.median(times["sliced"])
-    gathered_median = statistics.median(times["gathered"])
+    sliced_median, gathered_median, same, _ = alternate(
+        arm("sliced"), arm("gathered"), args.rounds, 2 * args.seeds
+    )
     print(
-        f"2 short series x {args.seeds} seeds, 3 learning rates a trial, --jobs 1: sliced "
+        f"2 {args.series} series x {args.seeds} seeds, 3 learning rates a trial, --jobs 1: sliced "
         f"{sliced_median:.1f} s, gathered {gathered_median:.1f} s (median of {args.rounds} "
         f"rounds): ratio {sliced_median / gathered_median:.2f}; metrics identical: {same}"
     )

@@ -23,6 +23,7 @@ import statistics
 import tempfile
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 # the thread and path set-up, and the timing metrics left out of the comparison
@@ -92,6 +93,34 @@ def sweep(config_text: str) -> tuple[float, dict, int]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def alternate(
+    shipped: Callable[[], tuple[float, dict, int]],
+    before: Callable[[], tuple[float, dict, int]],
+    rounds: int,
+    trials: int,
+) -> tuple[float, float, bool, tuple[int, int]]:
+    """After a warm-up run of `shipped` (imports, first tracing in this process), `rounds`
+    rounds of the two arms (each a `sweep`) in turn. Returns the median seconds of each arm,
+    whether every trial's metrics were `==` between them in every round (with `trials` trials),
+    and the reused trials of each arm's last run."""
+    shipped()
+    times: tuple[list[float], list[float]] = ([], [])
+    same, reused = True, (0, 0)
+    for _ in range(rounds):
+        shipped_s, ours, ours_reused = shipped()
+        before_s, theirs, theirs_reused = before()
+        times[0].append(shipped_s)
+        times[1].append(before_s)
+        differ = sorted(
+            {k for key in ours for k in ours[key] if ours[key][k] != theirs[key].get(k)}
+        )
+        if differ:
+            print("differ:", differ)
+        same = same and ours == theirs and len(ours) == trials
+        reused = (ours_reused, theirs_reused)
+    return statistics.median(times[0]), statistics.median(times[1]), same, reused
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=4)
@@ -104,33 +133,24 @@ def main() -> None:
     shipped = schedule._take_from
     config_text = CONFIG.format(seeds=args.seeds)
 
-    def arm(take_from: object) -> tuple[float, dict, int]:
-        schedule._take_from = schedule_search._take_from = take_from  # type: ignore[assignment]
-        try:
-            return sweep(config_text)
-        finally:
-            schedule._take_from = schedule_search._take_from = shipped
+    def arm(take_from: object) -> Callable[[], tuple[float, dict, int]]:
+        def run() -> tuple[float, dict, int]:
+            schedule._take_from = schedule_search._take_from = take_from  # type: ignore[assignment]
+            try:
+                return sweep(config_text)
+            finally:
+                schedule._take_from = schedule_search._take_from = shipped
 
-    arm(shipped)  # warm-up: imports, first tracing in this process
-    times: dict[str, list[float]] = {"kept": [], "any": []}
-    same, reused = True, {"kept": 0, "any": 0}
-    for _ in range(args.rounds):
-        kept_s, kept, reused["kept"] = arm(shipped)
-        any_s, anywhere, reused["any"] = arm(by_variant_only)
-        times["kept"].append(kept_s)
-        times["any"].append(any_s)
-        differ = sorted(
-            {k for key in kept for k in kept[key] if kept[key][k] != anywhere[key].get(k)}
-        )
-        if differ:
-            print("differ:", differ)
-        same = same and kept == anywhere and len(kept) == 3 * 4 * args.seeds
-    kept_median, any_median = statistics.median(times["kept"]), statistics.median(times["any"])
+        return run
+
+    kept_median, any_median, same, reused = alternate(
+        arm(shipped), arm(by_variant_only), args.rounds, 3 * 4 * args.seeds
+    )
     print(
         f"search of 3 placements x 4 datasets x {args.seeds} seeds, 3 learning rates a trial, "
         f"--jobs 1: worker kept on its placement's dataset {kept_median:.1f} s "
-        f"({reused['kept']} trials reused), on its placement only {any_median:.1f} s "
-        f"({reused['any']} reused) (median of {args.rounds} rounds): ratio "
+        f"({reused[0]} trials reused), on its placement only {any_median:.1f} s "
+        f"({reused[1]} reused) (median of {args.rounds} rounds): ratio "
         f"{kept_median / any_median:.2f}; metrics identical: {same}"
     )
 

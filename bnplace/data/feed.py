@@ -13,9 +13,10 @@ benchmarks/data_feed.py measured this feed against numpy arrays and a cached
 of 48 steps (batch 64, 2 epochs, one TF thread), so the feed is chosen for its memory bound.
 A split whose windows fit in `SLICED_FLOATS` floats is sliced from its windows instead: every
 epoch opens a new iterator on the train and the validation feed, and an iterator over a `map`
-instantiates the map's function anew, ~8 ms against ~0.4 ms over slices. On the studies' short
-series (a few batches an epoch, hundreds of epochs) trials take 0.59x the time sliced
-(benchmarks/feed_epochs.py, every metric `==`); tests/test_data_train.py checks that both give
+instantiates the map's function anew, ~8 ms against ~0.4 ms over slices, and slicing a batch
+costs less than gathering it. The studies' trials take 0.56x the time sliced on two short series
+(a few batches an epoch, hundreds of epochs) and 0.65x on two long ones (taylor, co2), every
+metric `==` (benchmarks/feed_epochs.py); tests/test_data_train.py checks that both feeds give
 the same arrays, shuffled epoch by epoch in the same order.
 The feeds read in order (validation, test) are built once per dataset, split and batch size and
 kept (a few, least recently used out first): each later trial of the worker iterates the same
