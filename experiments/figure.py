@@ -6,7 +6,8 @@ comparison, grouped by study, the v3 studies (15 real series, learning rate chos
 first; the pooled Δ% as a square with its interval (at the Bonferroni level of the study's
 pooled family) coloured by its verdict, each dataset's mean Δ% as a small dot, and the ±margin
 band shaded. The x axis is the relative change of the error (a − b; left of 0 is better for a)
-on a symmetric log scale, since a few effects reach hundreds of percent.
+on a symmetric log scale, since a few effects reach hundreds of percent. A search (its
+comparison.json has a `search` section) is left out: its answer is a selected set.
 
 Run: `cd experiments && ../.venv/bin/python figure.py` (matplotlib, no TensorFlow).
 """
@@ -29,7 +30,9 @@ def _studies(root: Path) -> list[tuple[str, dict]]:
     found = []
     for path in sorted(root.glob("*/report/comparison.json")):
         report = json.loads(path.read_text(encoding="utf-8"))
-        if report.get("pooled"):
+        # a search's pooled rows set every placement against the baseline: its answer is the
+        # selected set and ranking (its own report), not one question's effect
+        if report.get("pooled") and not report.get("search"):
             found.append((path.parent.parent.name, report))
     return sorted(found, key=lambda item: (not item[1]["experiment"].startswith("v3-"), item[0]))
 

@@ -98,6 +98,16 @@ def test_a_search_killed_mid_race_resumes_eliminates_the_planted_worse_early(
     assert f"search: eliminated {WORSE}: after 5 seeds" in text
     assert "not run" not in text  # seeds past an elimination were never meant to run
     assert (tmp_path / "report" / "plots" / "search_survivors.png").stat().st_size > 0
+    search = json.loads((tmp_path / "report" / "comparison.json").read_text())["search"]
+    assert search["placements"] == 3 and search["alpha"] == 0.05 and search["seeds"] == [5, 7]
+    assert set(search["selected"]) == {"pre_output=none", "pre_output=dropout(0.1)"}
+    assert list(search["eliminated"]) == [WORSE]
+    assert search["eliminated"][WORSE]["after_seeds"] == 5
+    assert search["eliminated"][WORSE]["why"].startswith("after 5 seeds, worse than")
+    assert "holds the best placement" in search["guarantee"]
+    ranking = search["ranking"]
+    assert ranking[0]["low_pct"] is None and ranking[-1]["name"] == WORSE
+    assert ranking[-1]["low_pct"] > 5  # shown worse than the best by more than the margin
 
 
 TWO_DATASETS = """

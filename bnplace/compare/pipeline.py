@@ -288,10 +288,14 @@ def compare_runs(
         decisions=data.decisions if margin is None else None,  # another margin: recomputed
     )
     if data.search is not None:  # a search: each placement against the best, race bounds
-        from bnplace.compare.search import ranking
+        from bnplace.compare.search import ranked, ranking_notes
 
-        order = ranking(data.search, data.trials, comparison.metric, comparison.direction)
-        comparison = replace(comparison, search=data.search, notes=(*comparison.notes, *order))
+        rows = ranked(data.search, data.trials, comparison.metric, comparison.direction)
+        comparison = replace(
+            comparison,
+            search=replace(data.search, ranking=rows),
+            notes=(*comparison.notes, *ranking_notes(rows, comparison.metric)),
+        )
     if out_dir is None and not log_to_mlflow:
         return comparison
 

@@ -172,6 +172,7 @@ def to_dict(comparison: Comparison) -> dict[str, Any]:
             },
         },
         "notes": list(comparison.notes),
+        "search": None if comparison.search is None else comparison.search.to_dict(),
         "files": {k: str(v) for k, v in comparison.files.items()},
         "artifacts": list(comparison.artifacts),
     } | datasets_dict(comparison, _jsonable)

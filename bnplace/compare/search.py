@@ -31,11 +31,43 @@ MAX_LISTED = 20  # placements named per note list; the rest are counted
 
 
 @dataclass(frozen=True)
+class RankedPlacement:
+    """One placement against the best: its gap in percent of the metric, with the race's bound
+    on each side (None for the best itself), on the seeds both finished."""
+
+    name: str
+    gap_pct: float
+    low_pct: float | None
+    high_pct: float | None
+    seeds: int
+
+
+@dataclass(frozen=True)
 class SearchView:
     eliminated_at: dict[str, int]  # variant name -> seeds it had when eliminated
     notes: tuple[str, ...]
     placements: int = 0  # placements the race started with
     rule: SelectionRule | None = None  # the race's rule (alpha, margin, seeds), when recorded
+    selected: tuple[str, ...] = ()
+    why: dict[str, str] | None = None  # eliminated variant name -> why (when, by whom)
+    guarantee: str = ""
+    ranking: tuple[RankedPlacement, ...] = ()  # best first (`ranked`), once compare computed it
+
+    def to_dict(self) -> dict[str, object]:
+        """The selection as comparison.json holds it: every placement named, none cut off."""
+        why = self.why or {}
+        return {
+            "placements": self.placements,
+            "selected": list(self.selected),
+            "eliminated": {
+                name: {"after_seeds": seeds, "why": why.get(name, "")}
+                for name, seeds in sorted(self.eliminated_at.items(), key=lambda i: (i[1], i[0]))
+            },
+            "guarantee": self.guarantee,
+            "alpha": None if self.rule is None else self.rule.alpha,
+            "seeds": None if self.rule is None else [self.rule.first, self.rule.last],
+            "ranking": [vars(row) for row in self.ranking],
+        }
 
     def survivors(self) -> list[tuple[int, int]]:
         """(seeds, placements still in after that many seeds), from the first elimination."""
@@ -85,19 +117,23 @@ def search_view(
     if seeds and "min" in seeds and "max" in seeds:
         rule = SelectionRule(design.alpha, math.log1p(design.margin), seeds["min"], seeds["max"])
     at = {name: count for name, count, _ in gone}
-    return SearchView(at, tuple(notes), len(states), rule)
+    why = {name: reason for name, _, reason in gone}
+    return SearchView(at, tuple(notes), len(states), rule, selected, why, standing.guarantee())
 
 
-def ranking(view: SearchView, trials: pd.DataFrame, metric: str, direction: str) -> list[str]:
+def ranked(
+    view: SearchView, trials: pd.DataFrame, metric: str, direction: str
+) -> tuple[RankedPlacement, ...]:
     """Each placement against the best (the lowest mean log loss among the selected, else among
     all; several datasets: a seed's loss is its mean over them): its gap in percent on the
     seeds both finished, with the race's bound on each side at that many seeds (w_il(r) of
-    `bnplace.stats.selection`); best first, at most MAX_LISTED."""
+    `bnplace.stats.selection`); best first. Placements with fewer than 2 seeds beside the best
+    have no interval and are left out."""
     import numpy as np
     import pandas as pd
 
     if view.rule is None or metric not in trials.columns:
-        return []
+        return ()
     done = trials[(trials["status"] == FINISHED) & (trials[metric] > 0)]
     sign = 1 if direction == "min" else -1
     loss = pd.Series(np.log(done[metric].to_numpy(dtype=float)) * sign, index=done.index)
@@ -107,29 +143,37 @@ def ranking(view: SearchView, trials: pd.DataFrame, metric: str, direction: str)
     by_seed = loss.groupby([done["variant"], done["seed"]])
     table = by_seed.mean().where(by_seed.count() == datasets).unstack("seed").dropna(how="all")
     if table.empty:
-        return []
+        return ()
     losses = table.to_numpy(dtype=float)
     names = [str(n) for n in table.index]
     means = np.nanmean(losses, axis=1)
     eligible = [i for i, n in enumerate(names) if n not in view.eliminated_at] or range(len(names))
     lead = min(eligible, key=lambda i: means[i])
-    rows = []
+    rows = [RankedPlacement(names[lead], 0.0, None, None, int((~np.isnan(losses[lead])).sum()))]
     for i, name in enumerate(names):
         both = ~np.isnan(losses[i]) & ~np.isnan(losses[lead])
         diff = losses[i, both] - losses[lead, both]
         seeds = int(both.sum())
         if i == lead or seeds < 2:
-            rows.append((0.0 if i == lead else math.inf, f"{name}: the best" if i == lead else ""))
             continue
         factor = view.rule.width_factor(view.placements or len(names), min(seeds, view.rule.last))
         width = float(np.std(diff, ddof=1)) * factor
         gap = float(diff.mean())
         low, high = (100 * math.expm1(x) for x in (gap - width, gap + width))
-        text = f"{name}: {100 * math.expm1(gap):+.1f}% [{low:+.1f}%, {high:+.1f}%] on {seeds} seeds"
-        rows.append((gap, text))
-    ordered = [text for _, text in sorted(rows, key=lambda row: row[0]) if text]
-    lines = [f"search ranking vs the best ({metric}, race bounds): " + ordered[0]]
-    lines += [f"  {rank}. {text}" for rank, text in enumerate(ordered[1:MAX_LISTED], start=2)]
+        rows.append(RankedPlacement(name, 100 * math.expm1(gap), low, high, seeds))
+    return (rows[0], *sorted(rows[1:], key=lambda row: row.gap_pct))
+
+
+def ranking_notes(rows: Sequence[RankedPlacement], metric: str) -> list[str]:
+    """The ranking as compare prints it: best first, at most MAX_LISTED placements."""
+    if not rows:
+        return []
+    lines = [f"search ranking vs the best ({metric}, race bounds): {rows[0].name}: the best"]
+    for rank, row in enumerate(rows[1:MAX_LISTED], start=2):
+        lines.append(
+            f"  {rank}. {row.name}: {row.gap_pct:+.1f}% [{row.low_pct:+.1f}%, "
+            f"{row.high_pct:+.1f}%] on {row.seeds} seeds"
+        )
     return lines
 
 
