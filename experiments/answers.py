@@ -7,7 +7,9 @@ In: experiments/<study>/README.md and experiments/README.md, whose answers quote
 
 (`study: <name>;` first in experiments/README.md; `dataset: <name>;` before `comparison:` for
 one dataset's verdict in a pooled study; `report: report-<name>;` for an older study's
-single-dataset report), and experiments/<study>/report/comparison.json, written by
+single-dataset report; `search: <placement>` instead of `comparison:` for where a search left a
+placement, `search: selected` for the size of its selected set), and
+experiments/<study>/report/comparison.json, written by
 `bnplace compare --out`. Out: `check` lists every citation whose fragment differs from the one
 the JSON gives (exit 1), every answer line without a citation, and every answer that calls an
 inconclusive result "no effect"; `cite STUDY [TEXT]` prints the fragments of a study's pooled
@@ -57,6 +59,26 @@ def fragment(row: dict, pooled: bool = True) -> str:
     return ", ".join(parts)
 
 
+def search_fragment(search: dict, placement: str) -> str | None:
+    """The one way a search's result is quoted: the selected set's size (`selected`), or one
+    placement's standing with its gap to the best and the race's bounds (None: no such
+    placement in the ranking)."""
+    if placement == "selected":
+        return f"**{len(search['selected'])} of {search['placements']} placements selected**"
+    row = next((r for r in search["ranking"] if r["name"] == placement), None)
+    if row is None:
+        return None
+    gone = search["eliminated"].get(placement)
+    if gone:
+        state = f"eliminated after {gone['after_seeds']} seeds"
+    else:
+        state = "selected" if placement in search["selected"] else "still racing"
+    if row["low_pct"] is None:
+        return f"**{state}**, the best on {row['seeds']} seeds"
+    bounds = f"[{pct(row['low_pct'])}, {pct(row['high_pct'])}]"
+    return f"**{state}**, {pct(row['gap_pct'])} {bounds} on {row['seeds']} seeds"
+
+
 def _fields(ref: str) -> dict[str, str]:
     out = {}
     for part in ref.split(";"):
@@ -87,7 +109,7 @@ def check_file(path: Path, study: str | None) -> list[str]:
         line = text.count("\n", 0, match.start()) + 1
         ref = _fields(match["ref"])
         name = ref.get("study") or study
-        if not name or "comparison" not in ref:
+        if not name or not ("comparison" in ref or "search" in ref):
             problems.append(f"{where}:{line}: citation without study or comparison: {match[0]}")
             continue
         folder = ref.get("report", "report")
@@ -95,6 +117,14 @@ def check_file(path: Path, study: str | None) -> list[str]:
             report = _report(name, folder)
         except FileNotFoundError:
             problems.append(f"{where}:{line}: no report {name}/{folder}/comparison.json")
+            continue
+        if "search" in ref:
+            quoted = search_fragment(report.get("search") or {}, ref["search"])
+            if quoted is None:
+                problems.append(f"{where}:{line}: {name} ranked no placement {ref['search']!r}")
+            elif match["fragment"] != quoted:
+                problems.append(f"{where}:{line}: quoted ({match['fragment']}), report: ({quoted})")
+            cited.setdefault(line, []).append("searched")
             continue
         row = _row(report, ref["comparison"], ref.get("dataset"))
         if row is None:
@@ -135,7 +165,16 @@ def check(root: Path = HERE) -> list[str]:
 
 def cite(study: str, text: str = "") -> list[str]:
     report = _report(study)
-    lines = [
+    search = report.get("search")
+    lines = (
+        [] if not search else [f"({search_fragment(search, 'selected')})<!-- search: selected -->"]
+    )
+    lines += [
+        f"({search_fragment(search, r['name'])})<!-- search: {r['name']} -->"
+        for r in (search or {}).get("ranking", [])
+        if text in r["name"]
+    ]
+    lines += [
         f"({fragment(r)})<!-- comparison: {r['comparison']} -->"
         for r in report["pooled"]
         if text in r["comparison"]

@@ -61,7 +61,8 @@ def test_every_study_has_a_pooled_answer_over_five_or_more_datasets() -> None:
 
     for path in EXPERIMENTS.glob("*/report/comparison.json"):
         report = json.loads(path.read_text(encoding="utf-8"))
-        assert len(report["datasets"]) >= 5, path
+        # a search that fits a session races on four or more of the suite's series
+        assert len(report["datasets"]) >= (4 if report.get("search") else 5), path
         assert report["pooled"], path
 
 
@@ -88,6 +89,50 @@ def test_an_altered_verdict_in_the_summary_table_is_caught(copy: Path) -> None:
     done = _check(copy)
     assert done.returncode == 1
     assert "README.md:" in done.stdout and "quoted" in done.stdout
+
+
+SEARCH = {
+    "placements": 3,
+    "selected": ["a", "b"],
+    "eliminated": {"c": {"after_seeds": 5, "why": "after 5 seeds, worse than 'a'"}},
+    "ranking": [
+        {"name": "a", "gap_pct": 0.0, "low_pct": None, "high_pct": None, "seeds": 7},
+        {"name": "b", "gap_pct": 1.04, "low_pct": -3.96, "high_pct": 6.3, "seeds": 7},
+        {"name": "c", "gap_pct": 30.0, "low_pct": 12.0, "high_pct": 51.0, "seeds": 5},
+    ],
+}
+
+
+def test_where_a_search_left_each_placement_is_quoted_exactly(copy: Path) -> None:
+    """`search:` citations quote where the race left a placement, from comparison.json's
+    `search` section, as `answers.py cite` prints them."""
+    import json
+
+    report = copy / "race" / "report"
+    report.mkdir(parents=True)
+    (report / "comparison.json").write_text(json.dumps({"search": SEARCH, "pooled": []}))
+    readme = copy / "race" / "README.md"
+    readme.write_text(
+        "**Answer.** Two placements remain "
+        "(**2 of 3 placements selected**)<!-- search: selected -->; the best "
+        "(**selected**, the best on 7 seeds)<!-- search: a -->, then "
+        "(**selected**, +1.0% [-4.0%, +6.3%] on 7 seeds)<!-- search: b -->; c went "
+        "(**eliminated after 5 seeds**, +30.0% [+12.0%, +51.0%] on 5 seeds)<!-- search: c -->.\n",
+        encoding="utf-8",
+    )
+    summary = copy / "README.md"
+    summary.write_text(
+        summary.read_text(encoding="utf-8")
+        + "\n(**2 of 3 placements selected**)<!-- study: race; search: selected -->\n",
+        encoding="utf-8",
+    )
+    done = _check(copy)
+    assert done.returncode == 0, done.stdout
+    text = readme.read_text(encoding="utf-8")
+    readme.write_text(text.replace("+12.0%", "+11.0%"), encoding="utf-8")
+    done = _check(copy)
+    assert done.returncode == 1
+    assert "race/README.md:1: quoted (**eliminated after 5 seeds**, +30.0% [+11.0%" in done.stdout
 
 
 def test_calling_an_inconclusive_result_no_effect_is_refused(copy: Path) -> None:
