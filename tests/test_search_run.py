@@ -108,6 +108,10 @@ def test_a_search_killed_mid_race_resumes_eliminates_the_planted_worse_early(
     ranking = search["ranking"]
     assert ranking[0]["low_pct"] is None and ranking[-1]["name"] == WORSE
     assert ranking[-1]["low_pct"] > 5  # shown worse than the best by more than the margin
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert report.index("## Search: every placement against the best") < report.index("## Results")
+    assert "2 of 3 placements selected, 1 eliminated: with probability >= 95%" in report
+    assert f"| 3 | {WORSE} | +" in report and "| eliminated after 5 seeds |" in report
 
 
 TWO_DATASETS = """

@@ -42,6 +42,7 @@ from bnplace.compare.format import (
     rows_of,
     verdict_text,
 )
+from bnplace.compare.search import search_section
 from bnplace.compare.side import CHOSEN, DIAGNOSTICS, range_labels
 from bnplace.compare.table import display_columns
 from bnplace.names.errors import BnplaceError
@@ -333,7 +334,8 @@ def _how_to_read(comparison: Comparison) -> list[str]:
 
 def sections(comparison: Comparison) -> list[Section]:
     """The report's sections in order, before rendering (the renderers add the plots)."""
-    out = [
+    out = [] if comparison.search is None else [search_section(comparison.search)]
+    out += [
         Section("Results (best first)", [_summary_grid(comparison)]),
         Section("How to read this", [_how_to_read(comparison)], level=3),
     ]

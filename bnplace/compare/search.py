@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bnplace.compare.blocks import Grid, Section
 from bnplace.execute.schedule_search import Standing
 from bnplace.names import tags as names
 from bnplace.names.states import FINISHED
@@ -175,6 +176,35 @@ def ranking_notes(rows: Sequence[RankedPlacement], metric: str) -> list[str]:
             f"{row.high_pct:+.1f}%] on {row.seeds} seeds"
         )
     return lines
+
+
+def search_section(view: SearchView) -> Section:
+    """The report's answer to a search, first: the guarantee, then every placement (none cut
+    off) against the best with the race's bounds and where the race left it."""
+    rows = []
+    for rank, row in enumerate(view.ranking, start=1):
+        if row.name in view.eliminated_at:
+            state = f"eliminated after {view.eliminated_at[row.name]} seeds"
+        else:
+            state = "selected" if row.name in view.selected else "still racing"
+        if row.low_pct is None:
+            gap, bounds = "the best", ""
+        else:
+            gap, bounds = f"{row.gap_pct:+.1f}%", f"[{row.low_pct:+.1f}%, {row.high_pct:+.1f}%]"
+        rows.append([str(rank), row.name, gap, bounds, str(row.seeds), state])
+    grid = Grid(
+        ["rank", "placement", "vs the best", "race bounds", "seeds", "race"],
+        rows,
+        ["right", "left", "right", "left", "right", "left"],
+    )
+    summary = (
+        f"{len(view.selected)} of {view.placements} placements selected, "
+        f"{len(view.eliminated_at)} eliminated: {view.guarantee}."
+        if view.selected
+        else f"Not over yet: {len(view.eliminated_at)} of {view.placements} placements "
+        "eliminated so far."
+    )
+    return Section("Search: every placement against the best", [summary, grid])
 
 
 def plot_survivors(view: SearchView, path: Path) -> Path | None:
