@@ -5,7 +5,9 @@ In: a sweep's own variant runs (their `bnplace.search`, `bnplace.eliminated_at` 
 Out: a `SearchView`: per eliminated placement the seeds it had (its later planned seeds were
 never meant to run, so compare drops their "not run" rows instead of counting them as failed),
 and the notes compare prints and reports: the selected placements, the guarantee, and what was
-eliminated when and why. Empty for a sweep that is not a search. Pure (reads run objects).
+eliminated when and why. Empty for a sweep that is not a search. `ranked` then sets every
+placement against the best with the race's bounds, which comparison.json holds whole
+(`SearchView.to_dict`) and the report opens with (`search_section`). Pure (reads run objects).
 """
 
 from __future__ import annotations
