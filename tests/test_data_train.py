@@ -97,6 +97,19 @@ def test_sliced_and_gathered_feeds_give_the_same_batches_every_epoch(fields, mon
             np.testing.assert_array_equal(a, b)
 
 
+def _fit(model, ds, *, batch: int, val_batch: int, epochs: int, seed: int) -> dict:
+    """Keras' fit on the feed's train split (shuffled by the feed, with `seed`) and validation
+    split; every epoch's losses."""
+    history = model.fit(
+        tf_dataset(ds, "train", batch, shuffle=True, seed=seed),
+        validation_data=tf_dataset(ds, "val", val_batch),
+        epochs=epochs,
+        shuffle=False,  # the feed shuffles, with its own seed
+        verbose=0,
+    )
+    return history.history
+
+
 def _trained(ds, monkeypatch, sliced_floats: int) -> tuple[list[np.ndarray], dict]:
     """A tiny Conv1D -> BN -> LSTM trained 3 epochs on the feed of one kind, from seed 0."""
     monkeypatch.setattr(feed, "SLICED_FLOATS", sliced_floats)
@@ -114,14 +127,8 @@ def _trained(ds, monkeypatch, sliced_floats: int) -> tuple[list[np.ndarray], dic
         ]
     )
     model.compile(optimizer="adam", loss="mse", steps_per_execution=2)
-    history = model.fit(
-        tf_dataset(ds, "train", 16, shuffle=True, seed=5),
-        validation_data=tf_dataset(ds, "val", 16),
-        epochs=3,
-        shuffle=False,  # the feed shuffles, with its own seed
-        verbose=0,
-    )
-    return model.get_weights(), history.history
+    history = _fit(model, ds, batch=16, val_batch=16, epochs=3, seed=5)
+    return model.get_weights(), history
 
 
 def test_a_model_trained_on_either_feed_has_the_same_weights_bit_for_bit(monkeypatch):
@@ -158,15 +165,9 @@ def test_example_csv_trains_end_to_end():
         ]
     )
     model.compile(optimizer="adam", loss="mse")
-    history = model.fit(
-        tf_dataset(ds, "train", 64, shuffle=True, seed=0),
-        validation_data=tf_dataset(ds, "val", 256),
-        epochs=2,
-        shuffle=False,  # the feed shuffles, with its own seed
-        verbose=0,
-    )
-    assert np.isfinite(history.history["loss"]).all()
-    assert history.history["loss"][-1] < history.history["loss"][0]
+    history = _fit(model, ds, batch=64, val_batch=256, epochs=2, seed=0)
+    assert np.isfinite(history["loss"]).all()
+    assert history["loss"][-1] < history["loss"][0]
     pred = ds.to_original(model.predict(tf_dataset(ds, "test", 256, targets=False), verbose=0))
     truth = ds.to_original(ds.split("test").y)
     assert pred.shape == truth.shape and np.isfinite(pred).all()
