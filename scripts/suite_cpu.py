@@ -31,6 +31,9 @@ KINDS = (  # (a word in the command line, the kind it names), the first match wi
     ("xdist", "test process"),
     ("execnet", "test process"),
     ("-m bnplace", "bnplace driver"),
+    # tests/forked.py's server and what forks from it: drivers, and the pool workers of a test
+    # process whose sweep found that server running
+    ("tests.driver_preload", "forked driver or pool worker"),
     ("multiprocessing", "pool worker"),
     ("ray/_private/workers", "Ray worker"),
     ("ray", "Ray daemon"),
@@ -91,7 +94,10 @@ def kind(command: str) -> str:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("command", nargs="*", default=["make", "test"])
-    parser.add_argument("--top", type=int, default=25, help="test files listed")
+    parser.add_argument("--top", type=int, default=25, help="test files (or tests) listed")
+    parser.add_argument(
+        "--by-test", action="store_true", help="sum by test rather than by test file"
+    )
     args = parser.parse_args(argv)
     seen: dict[tuple[str, str], list] = {}
     stop, ready = threading.Event(), threading.Event()
@@ -105,15 +111,19 @@ def main(argv: list[str]) -> int:
     sampler.join()
     by_file: collections.Counter[str] = collections.Counter()
     by_kind: collections.Counter[str] = collections.Counter()
-    for cpu, command, test, _before in seen.values():
+    started: collections.Counter[str] = collections.Counter()
+    for cpu, command, test, before in seen.values():
         by_kind[kind(command)] += cpu
+        started[kind(command)] += not before
         if kind(command) != "test process":  # a test process runs many files: by kind only
-            by_file[test.split("::")[0] or "(no test)"] += cpu
+            where = test.rsplit(" ", 1)[0] if args.by_test else test.split("::")[0]
+            by_file[where or "(no test)"] += cpu
     total = sum(by_kind.values())
     print(f"\n{total:.0f} CPU-s in {wall:.0f} s ({total / wall:.2f} cores busy on average)")
     for name, cpu in by_kind.most_common():
-        print(f"  {cpu:7.1f}  {name}")
-    print("processes started by each test file (beside the test processes' own CPU):")
+        print(f"  {cpu:7.1f}  {name} ({started[name]} started)")
+    unit = "test" if args.by_test else "test file"
+    print(f"processes started by each {unit} (beside the test processes' own CPU):")
     for name, cpu in by_file.most_common(args.top):
         print(f"  {cpu:7.1f}  {name}")
     return code

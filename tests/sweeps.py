@@ -1,7 +1,10 @@
-"""Helpers for the end-to-end tests: a tiny config, the CLI as a subprocess, the store's runs.
+"""Helpers for the end-to-end tests: a tiny config, the CLI in this process or as a driver
+process of its own, the store's runs.
 
-Each sweep test runs `python -m bnplace` the way a user does and reads the SQLite store back with
-MLflow's own client.
+Each sweep test runs the CLI as a user does (`bnplace`: in this test process, where it needs no
+process of its own; `Driver` and `press_ctrl_c_once`: a driver process forked from a preloaded
+server, tests/forked.py, where the test signals, kills or races it) and reads the SQLite store
+back with MLflow's own client.
 """
 
 from __future__ import annotations
@@ -13,13 +16,14 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import textwrap
 import time
 from pathlib import Path
 
 from mlflow import MlflowClient
+
+from tests.forked import start_driver
 
 TINY = """
 experiment: tiny
@@ -140,19 +144,13 @@ def runs(folder: Path, experiment: str = "tiny") -> dict[str, list]:
 
 
 class Driver:
-    """`bnplace ARGS` started in `folder` in its own process group, its output in a log file."""
+    """`bnplace ARGS` in `folder` as a process of its own (forked: tests/forked.py) in its own
+    session, its output in a log file."""
 
     def __init__(self, folder: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.log = folder / f"driver-{len(list(folder.glob('driver-*.log')))}.log"
-        with self.log.open("w") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "bnplace", *args],
-                cwd=folder,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={**environment(), **(env or {})},
-                start_new_session=True,
-            )
+        self.log.write_text("")
+        self.process = start_driver(folder, args, {**environment(), **(env or {})}, log=self.log)
 
     def wait_for(self, prefix: str, count: int = 1, timeout: float = 600) -> str:
         """Its output once `count` lines start with `prefix`: the driver's own events (plain
@@ -259,16 +257,7 @@ def press_ctrl_c_once(
     right after it prints a line starting with `after`; its exit code and output (its workers'
     included). A press that is not acted on fails here: there is no second press. `signum`:
     that signal to the driver alone instead, as `kill -s SIGNAL PID` sends it."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bnplace", *args],
-        cwd=folder,
-        env=environment(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-        preexec_fn=ctrl_c_as_in_a_terminal,
-    )
+    process = start_driver(folder, args, environment())  # SIGINT raises, as a terminal's Ctrl-C
     assert process.stdout is not None
     seen: list[str] = []
     for line in process.stdout:  # the driver's own events, not the clock

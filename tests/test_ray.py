@@ -28,10 +28,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.forked import start_driver
 from tests.sweeps import (
     bnplace,
     client,
-    ctrl_c_as_in_a_terminal,
     ctrl_c_at_every_moment,
     environment,
     runs,
@@ -140,19 +140,11 @@ def test_ray_gives_the_same_runs_hierarchy_and_metrics_as_jobs_1(
 
 
 class Sweep:
-    """The CLI in a subprocess whose progress lines are read while it runs."""
+    """The CLI in a process of its own (tests/forked.py) whose progress lines are read while
+    it runs."""
 
     def __init__(self, folder: Path, *args: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bnplace", *args],
-            cwd=folder,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env=environment(),
-            start_new_session=True,
-            preexec_fn=ctrl_c_as_in_a_terminal,
-        )
+        self.process = start_driver(folder, args, environment())
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()

@@ -11,13 +11,13 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
 
+from tests.forked import start_driver
 from tests.sweeps import (
     CTRL_C_CONFIG,
     bnplace,
@@ -66,13 +66,8 @@ def resumed_sweep(
     config = write_config(folder, GRID)
     client = MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}")
     exp_id = client.create_experiment("tiny")  # the store exists before two processes open it
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bnplace", "run", str(config), "-j", "1", "--no-compare"],
-        cwd=folder,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=environment(),
-        start_new_session=True,
+    process = start_driver(
+        folder, ["run", str(config), "-j", "1", "--no-compare"], environment(), log=folder / "log"
     )
     deadline = time.monotonic() + 240
     finished: list = []

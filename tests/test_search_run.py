@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from tests.forked import start_driver
 from tests.sweeps import bnplace, client, environment, runs, standings, trained_once
 
 # dropout 0.99 right before the output: the head trains on 1% of its inputs, scaled 100x, and
@@ -40,14 +39,8 @@ def test_a_search_killed_mid_race_resumes_eliminates_the_planted_worse_early(
 ) -> None:
     config = tmp_path / "search.yaml"
     config.write_text(SEARCH)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bnplace", "run", str(config), "--jobs", "2", "--no-compare"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-        env=environment(),
+    process = start_driver(
+        tmp_path, ["run", str(config), "--jobs", "2", "--no-compare"], environment()
     )
     ended = 0
     assert process.stdout is not None

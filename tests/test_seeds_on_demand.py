@@ -11,14 +11,13 @@ import os
 import shutil
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from tests.forked import start_driver
 from tests.sweeps import bnplace, client, environment, runs, standings, write_config
 
 # one variant clearly worse: a learning rate 100,000x too small
@@ -170,15 +169,7 @@ def test_a_sweep_killed_mid_design_resumes_to_the_same_decisions(
     folder, config = worse_sweep
     expected = _decisions(folder, config)
     killed = write_config(tmp_path, WORSE)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bnplace", "run", str(killed), *POOL, "--no-compare"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-        env=environment(),
-    )
+    process = start_driver(tmp_path, ["run", str(killed), *POOL, "--no-compare"], environment())
     seen: list[str] = []
     deadline = time.monotonic() + 240
     assert process.stdout is not None

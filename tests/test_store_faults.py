@@ -7,16 +7,14 @@ resumes with nothing lost, nothing FINISHED twice, nothing left RUNNING.
 from __future__ import annotations
 
 import os
-import resource
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from tests.forked import start_driver
 from tests.sweeps import Driver, bnplace, client, environment, trained_once, write_config
 
 pytestmark = pytest.mark.slow
@@ -43,25 +41,15 @@ def test_a_store_locked_by_another_writer_for_seconds_is_waited_out(tmp_path: Pa
     assert sorted(t.info.status for t in trials) == ["FINISHED"] * 4
 
 
-def _fsize_limit(limit: int) -> None:
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
-
 def test_a_disk_that_fills_stops_the_sweep_clearly_and_a_rerun_resumes(tmp_path: Path) -> None:
     config = write_config(tmp_path, SEEDS)
     first = bnplace(tmp_path, "run", str(config), *RUN, "--seeds", "1")  # the store, 1 trial
     assert first.returncode == 0, first.stdout + first.stderr
     room = (tmp_path / "mlflow.db").stat().st_size + 24 * 1024  # a few trials' records
-    full = subprocess.run(
-        [sys.executable, "-m", "bnplace", "run", str(config), *RUN, "--seeds", "8"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=environment(),
-        preexec_fn=lambda: _fsize_limit(room),
-        timeout=600,
+    full = start_driver(
+        tmp_path, ["run", str(config), *RUN, "--seeds", "8"], environment(), fsize=room
     )
-    output = full.stdout + full.stderr
+    output, _ = full.communicate(timeout=600)
     assert full.returncode == 1, output
     assert "the MLflow store failed while the sweep recorded to it" in output, output
     assert "Traceback" not in output

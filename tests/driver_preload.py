@@ -1,0 +1,30 @@
+"""What a `bnplace` driver imports, imported once in the forkserver the tests fork drivers from
+(tests/forked.py), after the pool's own preload (TensorFlow, Keras, the trial runner).
+
+In: nothing. Out: that process with MLflow (its SQLAlchemy store), the CLI and the run, store and
+compare code imported, and no thread started: a fork is safe only while the process has one
+thread (checked here, so a library that starts one at import fails loudly instead of hanging a
+driver). Ray, where installed: the Ray tests' drivers connect to a cluster.
+"""
+
+import contextlib
+import threading
+
+import mlflow  # noqa: F401
+import scipy.stats  # noqa: F401
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore  # noqa: F401
+
+import bnplace.compare.pipeline
+import bnplace.console.cli
+import bnplace.execute.local
+import bnplace.run.sweep
+import bnplace.store.claims
+import bnplace.store.track  # noqa: F401
+
+with contextlib.suppress(ImportError):
+    import ray  # noqa: F401
+
+if threading.active_count() != 1:
+    raise RuntimeError(
+        f"a preloaded import started threads ({threading.enumerate()}): forking is unsafe"
+    )

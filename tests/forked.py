@@ -1,0 +1,208 @@
+"""`bnplace` driver processes for the end-to-end tests, forked from a server that imported bnplace,
+MLflow and TensorFlow once, instead of each started with `python -m bnplace`.
+
+In: the CLI's arguments, a folder, an environment, where its output goes. Out: `Forked`, a real
+process in a session of its own (its own pid and process group, signals, exit code, stdout and
+stderr on a pipe or in a file, its own workers and store connections), used as
+`subprocess.Popen` is: `pid`, `stdout`, `poll`, `wait`, `returncode`, `communicate`.
+
+Why: a driver started with `python -m bnplace` spends ~7 s of CPU importing TensorFlow, MLflow
+and bnplace before it reads its config, and the suite starts about 30 of them to send them
+signals, kill them and run two at once (a fifth of the suite's CPU). Here multiprocessing's
+forkserver imports them once per test process (`tests.driver_preload`; the pool's own preload,
+`bnplace.execute.preload`, first, so the pool's workers may fork from the same server) and
+forks each driver from it, before any thread or TensorFlow runtime starts, as bnplace forks its
+pool workers. The child then makes itself what a fresh `bnplace` process is: its own session
+(`start_new_session`), folder, environment, stdout and stderr; SIGINT raising KeyboardInterrupt
+(what a terminal's Ctrl-C meets); the imports the pool's preload hides from its workers
+importable again; at the end Python's own shutdown (non-daemon threads joined, atexit handlers
+run, streams flushed) and the exit code `sys.exit` or an uncaught exception gives.
+
+What it does not test is the interpreter's start: the entry point, `python -m bnplace`, what a
+command imports, a missing package. The tests of those start `python -m bnplace` themselves.
+Linux only, as bnplace's own forkserver (TensorFlow and macOS's frameworks do not survive a fork
+without exec): elsewhere `start_driver` starts `python -m bnplace`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import threading
+import traceback
+from collections.abc import Mapping, Sequence
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import IO
+
+PRELOAD = ["bnplace.execute.preload", "tests.driver_preload"]
+
+
+def _context() -> multiprocessing.context.ForkServerContext:
+    """The forkserver of this test process. Its preload applies when it starts: a test process
+    whose in-process sweep started the pool's server first forks drivers from that one (they
+    then import MLflow and bnplace's CLI themselves)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context
+
+
+def _become_a_fresh_driver(
+    folder: str, env: Mapping[str, str], out: Connection | str, fsize: int | None
+) -> None:
+    os.setsid()
+    os.chdir(folder)
+    os.environ.clear()
+    os.environ.update(env)
+    if fsize is not None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_APPEND) if isinstance(out, str) else None
+    os.dup2(fd if fd is not None else out.fileno(), 1)
+    os.dup2(1, 2)
+    if fd is not None:
+        os.close(fd)
+    else:
+        out.close()
+    # unbuffered, as PYTHONUNBUFFERED=1 (environment()) makes a started driver's
+    sys.stdout = open(1, "w", buffering=1, closefd=False, encoding="utf-8")  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, closefd=False, encoding="utf-8")  # noqa: SIM115
+    sys.stdout.reconfigure(write_through=True)
+    sys.stderr.reconfigure(write_through=True)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for name in [name for name, module in sys.modules.items() if module is None]:
+        del sys.modules[name]  # what bnplace.execute.preload hides from its pool's workers
+
+
+def _drive(
+    args: Sequence[str],
+    folder: str,
+    env: Mapping[str, str],
+    out: Connection | str,
+    fsize: int | None,
+) -> None:
+    """The child: `bnplace ARGS` as a fresh process runs it, then Python's own exit."""
+    _become_a_fresh_driver(folder, env, out, fsize)
+    code = 0
+    try:
+        from bnplace.console.cli import app
+
+        app(args=list(args), prog_name="bnplace")
+    except SystemExit as stop:
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+    except KeyboardInterrupt:  # uncaught: Python dies of the SIGINT, as a shell sees it
+        traceback.print_exc()
+        code = -signal.SIGINT
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    threading._shutdown()  # type: ignore[attr-defined]  # the interpreter's exit, in its order
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if code < 0:
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    os._exit(code)
+
+
+def start_driver(
+    folder: Path,
+    args: Sequence[str],
+    env: Mapping[str, str],
+    log: Path | None = None,
+    fsize: int | None = None,
+) -> Forked | subprocess.Popen:
+    """`bnplace ARGS` in `folder` in a session of its own, its output on a pipe (`stdout`, text)
+    or appended to `log`: forked (`Forked`) on Linux, else started."""
+    if sys.platform.startswith("linux"):
+        return Forked(folder, args, env, log, fsize)
+
+    def as_a_terminal_starts_it() -> None:  # SIGINT at its default even from a background job
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if fsize is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+
+    out = subprocess.PIPE if log is None else log.open("a")
+    return subprocess.Popen(
+        [sys.executable, "-m", "bnplace", *args],
+        cwd=folder,
+        env={**env, "PYTHONUNBUFFERED": "1"},
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=as_a_terminal_starts_it,
+    )
+
+
+class Forked:
+    """`bnplace ARGS` in `folder`, forked (see the module docstring). `log`: its stdout and
+    stderr appended to that file; else both on a pipe read as text from `stdout`."""
+
+    def __init__(
+        self,
+        folder: Path,
+        args: Sequence[str],
+        env: Mapping[str, str],
+        log: Path | None = None,
+        fsize: int | None = None,
+    ) -> None:
+        self.args = ["bnplace", *args]
+        context = _context()
+        self.stdout: IO[str] | None = None
+        if log is None:
+            read, write = context.Pipe(duplex=False)
+            out: Connection | str = write
+        else:
+            out = str(log)
+        self.process = context.Process(
+            target=_drive,
+            args=(list(args), str(folder), dict(env), out, fsize),
+            name="bnplace-driver",
+        )
+        self.process.start()
+        if log is None:
+            write.close()
+            self.stdout = open(os.dup(read.fileno()), encoding="utf-8")  # noqa: SIM115
+            read.close()
+        self.pid: int = self.process.pid  # type: ignore[assignment]
+        self._reader: threading.Thread | None = None  # communicate's, one per process
+        self._rest: list[str] = []
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.exitcode
+
+    def poll(self) -> int | None:
+        return self.process.exitcode
+
+    def wait(self, timeout: float | None = None) -> int:
+        self.process.join(timeout)
+        if self.process.exitcode is None:
+            raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        return self.process.exitcode
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, None]:
+        """The rest of its output (once every holder of the pipe closed it: its workers too)
+        and its exit, as Popen.communicate with stdout=PIPE, stderr=STDOUT."""
+        if self.stdout is not None and self._reader is None:
+            self._reader = threading.Thread(target=self._read_rest, daemon=True)
+            self._reader.start()
+        if self._reader is not None:
+            self._reader.join(timeout)
+            if self._reader.is_alive():
+                raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        self.wait(timeout)
+        return "".join(self._rest), None
+
+    def _read_rest(self) -> None:
+        assert self.stdout is not None
+        self._rest.append(self.stdout.read())
