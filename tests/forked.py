@@ -95,6 +95,8 @@ def _drive(
         app(args=list(args), prog_name="bnplace")
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+        if not isinstance(stop.code, int | None):
+            print(stop.code, file=sys.stderr)  # as Python prints sys.exit("message")
     except KeyboardInterrupt:  # uncaught: Python dies of the SIGINT, as a shell sees it
         traceback.print_exc()
         code = -signal.SIGINT
