@@ -28,6 +28,7 @@ import time
 
 TICKS = os.sysconf("SC_CLK_TCK")
 KINDS = (  # (a word in the command line, the kind it names), the first match wins
+    ("exec(eval(sys.stdin.readline()))", "test process"),  # how execnet starts xdist's workers
     ("xdist", "test process"),
     ("execnet", "test process"),
     ("-m bnplace", "bnplace driver"),
@@ -80,7 +81,8 @@ def sample(
                 if found:
                     seen[key][0] = found[0] - seen[key][3]
             elif found := _read(pid):
-                seen[key] = [0.0 if first else found[0], found[1], found[2], found[0] * first]
+                # [CPU during the command, command line, test, CPU before it, ran before it]
+                seen[key] = [0.0 if first else found[0], *found[1:], found[0] * first, first]
         if first:
             first = False
             ready.set()
@@ -112,9 +114,9 @@ def main(argv: list[str]) -> int:
     by_file: collections.Counter[str] = collections.Counter()
     by_kind: collections.Counter[str] = collections.Counter()
     started: collections.Counter[str] = collections.Counter()
-    for cpu, command, test, before in seen.values():
+    for cpu, command, test, _before, ran_before in seen.values():
         by_kind[kind(command)] += cpu
-        started[kind(command)] += not before
+        started[kind(command)] += not ran_before
         if kind(command) != "test process":  # a test process runs many files: by kind only
             where = test.rsplit(" ", 1)[0] if args.by_test else test.split("::")[0]
             by_file[where or "(no test)"] += cpu
