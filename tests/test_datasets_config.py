@@ -140,6 +140,23 @@ def test_seeds_on_demand_with_several_datasets_start_with_enough_seeds_to_pool()
     assert plan_of(text({"sine": SINE}, few)).seeds_on_demand["configured_looks"] == [4, 6, 8, 10]
 
 
+def test_fixed_seeds_too_few_to_pool_are_warned_at_plan_time() -> None:
+    """A fixed design (or a search) on several datasets whose every dataset gets fewer seeds
+    than a pooled effect needs: the plan warns that no pooled verdict is reachable; at
+    MIN_PAIRS_TO_POOL seeds, or with one dataset, it says nothing."""
+    from bnplace.stats.pooling import MIN_PAIRS_TO_POOL
+
+    def pooling(datasets: dict[str, str], seeds: int) -> list[str]:
+        plan = plan_of(text(datasets, BODY.replace("seeds: 3", f"seeds: {seeds}")))
+        return [f.message for f in plan.findings if f.rule == "seeds_too_few_to_pool"]
+
+    (said,) = pooling({"sine": SINE, "ar": AR}, MIN_PAIRS_TO_POOL - 1)
+    assert f"each of the 2 datasets gets at most {MIN_PAIRS_TO_POOL - 1} seeds" in said
+    assert f"give {MIN_PAIRS_TO_POOL} seeds or more" in said
+    assert pooling({"sine": SINE, "ar": AR}, MIN_PAIRS_TO_POOL) == []
+    assert pooling({"sine": SINE}, 3) == []
+
+
 def test_a_dataset_name_must_fit_tags() -> None:
     assert "cannot be used in tags" in messages(text({"my data": SINE}))
 

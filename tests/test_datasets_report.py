@@ -13,15 +13,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from rich.console import Console
 
 from bnplace.compare import Comparison, compare_frames
+from bnplace.compare.datasets_report import per_dataset_grid, pooled_grid
 from bnplace.compare.forest import VERDICT_COLORS, dataset_rows
 from bnplace.compare.pipeline import _relative_to_baseline, _write_outputs
+from bnplace.compare.table import build_table
+from bnplace.stats.pooling import MIN_PAIRS_TO_POOL
 from bnplace.stats.verdicts import Design
 from bnplace.store.read import SweepInfo
 
 SCALES = {"taylor": 30000.0, "sunspots": 50.0, "lynx": 0.2}  # lynx: noisy, undecided
 EFFECTS = {"none": 1.0, "bn": 0.9, "layer_norm_with_a_long_name": 1.12}
+SWEEP = SweepInfo(
+    run_id="r", run_name="sweep", experiment="scales", experiment_id="1", task="forecast",
+    metric="test_rmse", direction="min", baseline="norm=none", axes=("norm",),
+    config_digest="", version="", start_time=0, tracking_uri="",
+)  # fmt: skip
 
 
 def _trials() -> pd.DataFrame:
@@ -42,12 +51,7 @@ def _trials() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def comparison() -> Comparison:
-    sweep = SweepInfo(
-        run_id="r", run_name="sweep", experiment="scales", experiment_id="1", task="forecast",
-        metric="test_rmse", direction="min", baseline="norm=none", axes=("norm",),
-        config_digest="", version="", start_time=0, tracking_uri="",
-    )  # fmt: skip
-    return compare_frames(_trials(), sweep=sweep, design=Design())
+    return compare_frames(_trials(), sweep=SWEEP, design=Design())
 
 
 def test_forest_bars_are_the_intervals_their_colours_come_from(comparison) -> None:
@@ -59,6 +63,25 @@ def test_forest_bars_are_the_intervals_their_colours_come_from(comparison) -> No
             assert (row["verdict"] in ("better", "worse")) == clears_zero, row
             verdicts.add(row["verdict"])
     assert {"better", "worse"} <= verdicts and verdicts - set(VERDICT_COLORS)  # some grey too
+
+
+def test_a_pooled_row_with_no_dataset_pooled_says_why_it_cannot_decide() -> None:
+    """Five seeds a dataset: no dataset's effect enters the pool (MIN_PAIRS_TO_POOL), so each
+    pooled row reads why, in the report's pooled table and the terminal's; the per-dataset rows
+    keep their own reading."""
+
+    few = _trials()
+    few = few[few["seed"] < MIN_PAIRS_TO_POOL - 1]
+    thin = compare_frames(few, sweep=SWEEP, design=Design())
+    why = f"inconclusive (0 datasets pooled: a dataset enters the pool with {MIN_PAIRS_TO_POOL}"
+    grid = pooled_grid(thin)
+    verdicts = [row[grid.headers.index("verdict")] for row in grid.rows]
+    assert len(verdicts) == 2 and all(v.startswith(why) for v in verdicts), verdicts
+    dataset_verdicts = per_dataset_grid(thin)
+    assert not any(why in cell for row in dataset_verdicts.rows for cell in row)
+    console = Console(width=400, record=True)
+    console.print(build_table(thin, max_width=400))
+    assert "0 datasets pooled" in console.export_text()
 
 
 def test_plots_across_datasets_are_relative_to_the_baseline_on_each_dataset(comparison) -> None:

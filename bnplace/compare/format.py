@@ -140,6 +140,14 @@ def verdict_text(row: Row, margin: float) -> str:
         return f"equivalent within ±{margin:.0%}"
     if verdict == "inconclusive":
         if row.get("reachable") is False or row.get("reachable") == 0:
+            pooled = row.get("k")  # a pooled row: how many datasets' effects it pooled
+            if not missing(pooled) and (k := int(cast(float, pooled))) < 2:
+                from bnplace.stats.pooling import MIN_PAIRS_TO_POOL
+
+                return (
+                    f"inconclusive ({k} dataset{'s' if k != 1 else ''} pooled: a "
+                    f"dataset enters the pool with {MIN_PAIRS_TO_POOL} finite pairs or more)"
+                )
             return "inconclusive (too few seeds for any verdict)"
         excluded = row.get("excluded")
         return f"inconclusive: {excluded}" if isinstance(excluded, str) and excluded else verdict

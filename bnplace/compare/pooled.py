@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -370,14 +370,5 @@ def pooled_statistics(trials: pd.DataFrame, view: DatasetsView) -> Statistics:
         table = table.sort_values(["mean_rank", "order"], kind="stable", na_position="last")
     table = table.reset_index(drop=True)
     table.insert(0, "rank", range(1, len(table) + 1))
-    return Statistics(
-        metric=base.metric,
-        direction=base.direction,
-        baseline=baseline,
-        table=table,
-        rows=view.pooled_rows,
-        failures=base.failures,
-        friedman=None,
-        notes=view.notes,
-        design=base.design,
-    )
+    # the stacked statistics' question, failures and design; the pooled table and family
+    return replace(base, table=table, rows=view.pooled_rows, friedman=None, notes=view.notes)

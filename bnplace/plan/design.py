@@ -254,6 +254,29 @@ def design_findings(
 _TEST = {SIGNED_RANK: "exact signed-rank test", T: "t test"}
 
 
+def pooling_findings(datasets: int, seeds: int) -> tuple[Finding, ...]:
+    """Several datasets, each with fewer seeds than a dataset's effect needs to enter the
+    pooled verdict (`MIN_PAIRS_TO_POOL`): no pooled verdict is reachable, whatever the data.
+    (Seeds on demand check their first look in `config.checks.check_datasets_seeds_pool`.)"""
+    if datasets < 2:
+        return ()
+    from bnplace.stats.pooling import MIN_PAIRS_TO_POOL  # NumPy and SciPy: only when it applies
+
+    if seeds >= MIN_PAIRS_TO_POOL:
+        return ()
+    return (
+        Finding(
+            "seeds_too_few_to_pool",
+            "warning",
+            f"no pooled verdict is reachable: each of the {datasets} datasets gets at most "
+            f"{seeds} seed{'s' if seeds != 1 else ''}, but a dataset's effect enters the pooled "
+            f"one with {MIN_PAIRS_TO_POOL} or more (fewer give standard errors too noisy to "
+            f"weight by); give {MIN_PAIRS_TO_POOL} seeds or more to ask the question across "
+            "datasets (the per-dataset verdicts stand on their own)",
+        ),
+    )
+
+
 def skew_limit(m: int, interval: str = SIGNED_RANK) -> Finding:
     """The verdict rule's known limit: exact signed-rank intervals assume paired log ratios
     symmetric around their centre, t intervals near-normal ones (measured in

@@ -30,6 +30,7 @@ from bnplace.plan.design import (
     auto_looks,
     design_findings,
     make_design,
+    pooling_findings,
     resolve_variant,
     sequential_figures,
 )
@@ -131,11 +132,15 @@ def make_plan(
         trials=_trials(variants, seed_list),
         merges=tuple(merges),
         design=design,
-        design_findings=()  # a search's seeds come from its race, not from verdict power
-        if space is not None
-        else tuple(
-            design_findings(
-                design, names, baseline, len(seed_list), looks, len(config.datasets or ())
+        # a search's seeds come from its race, not from verdict power; either may pool
+        design_findings=pooling_findings(len(config.datasets or ()), len(seed_list))
+        + (
+            ()
+            if space is not None
+            else tuple(
+                design_findings(
+                    design, names, baseline, len(seed_list), looks, len(config.datasets or ())
+                )
             )
         ),
         datasets=tuple(config.datasets or ()),
