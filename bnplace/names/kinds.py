@@ -82,6 +82,8 @@ _LSTM_ARGS = (
 )
 _DENSE_PARAMS = "inputs * units + units (bias)"
 
+# A table: one LayerKind per kind, written out field by field so each kind reads on its own;
+# its rows share their shape by design.
 _KINDS = (
     LayerKind(
         "masking",
