@@ -108,6 +108,7 @@ def make_plan(
         reasons = "; ".join(f"{count} {reason}" for reason, (count, _) in pruned.items())
         raise PlanError(f"{loaded.file}: every placement of the search was pruned ({reasons})")
     task = config.task
+    n_datasets = len(config.datasets or ())
     metric = config.compare.metric or default_metric(task)
     looks = config.sweep.looks if seeds is None else ()  # --seeds N: a fixed design
     schedule = config.sweep.seeds
@@ -115,11 +116,16 @@ def make_plan(
     auto = seeds is None and auto_max > 0
     spending = config.sweep.spending if seeds is None else None
     if auto:  # `seeds: auto`: min and step chosen for this family (stats.sequential_design)
-        pool = len(config.datasets or ()) >= 2
+        pool = n_datasets >= 2
         looks, spending = auto_looks(config.compare, variants, merges, auto_max, pool, spending)
     design = make_design(config.compare, variants, merges, looks, spending)
     baseline = _baseline(loaded, variants, merges)
     names = [v.name for v in variants]
+    findings = pooling_findings(n_datasets, len(seed_list))
+    if space is None:  # a search's seeds come from its race, not from verdict power
+        findings += tuple(
+            design_findings(design, names, baseline, len(seed_list), looks, n_datasets)
+        )
     plan = Plan(
         experiment=config.experiment,
         task=task,
@@ -132,17 +138,7 @@ def make_plan(
         trials=_trials(variants, seed_list),
         merges=tuple(merges),
         design=design,
-        # a search's seeds come from its race, not from verdict power; either may pool
-        design_findings=pooling_findings(len(config.datasets or ()), len(seed_list))
-        + (
-            ()
-            if space is not None
-            else tuple(
-                design_findings(
-                    design, names, baseline, len(seed_list), looks, len(config.datasets or ())
-                )
-            )
-        ),
+        design_findings=findings,
         datasets=tuple(config.datasets or ()),
         seeds_on_demand=None
         if space is not None
@@ -153,7 +149,7 @@ def make_plan(
     )
     if auto and plan.seeds_on_demand:
         m = plan.seeds_on_demand["comparisons"]
-        pool = len(config.datasets or ()) >= 2
+        pool = n_datasets >= 2
         said = auto_finding(design, m, auto_max, pool, config.sweep.spending)
         plan = replace(plan, design_findings=(said, *plan.design_findings))
     return plan
