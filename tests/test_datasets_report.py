@@ -84,6 +84,33 @@ def test_a_pooled_row_with_no_dataset_pooled_says_why_it_cannot_decide() -> None
     assert "0 datasets pooled" in console.export_text()
 
 
+@pytest.mark.parametrize("noise", ["normal", "lognormal", "t3"])
+def test_the_pooling_warnings_seed_boundary_holds_for_a_large_effect(noise: str) -> None:
+    """What `seeds_too_few_to_pool` promises, on the rule as shipped: a 2x effect on three
+    datasets is never decided pooled at MIN_PAIRS_TO_POOL - 1 seeds a dataset, and is decided
+    (worse) at MIN_PAIRS_TO_POOL, for normal, skewed and heavy-tailed seed noise (seeded)."""
+    rng = np.random.default_rng(["normal", "lognormal", "t3"].index(noise))
+    n = MIN_PAIRS_TO_POOL
+    draw = {
+        "normal": lambda size: rng.normal(0, 0.05, size),
+        "lognormal": lambda size: 0.05 * (rng.lognormal(0, 1, size) - np.exp(0.5)),
+        "t3": lambda size: 0.05 * rng.standard_t(3, size),
+    }[noise]
+    rows = [
+        {"variant": f"norm={label}", "norm": label, "seed": s, "status": "finished",
+         "dataset": dataset, "test_rmse": float(scale * factor * np.exp(e)),
+         "run_id": f"{dataset}{label}{s}"}
+        for dataset, scale in SCALES.items()
+        for label, factor in (("none", 1.0), ("bn", 2.0))
+        for s, e in enumerate(draw(n))
+    ]  # fmt: skip
+    trials = pd.DataFrame(rows)
+    for seeds, decided in ((n - 1, False), (n, True)):
+        view = compare_frames(trials[trials["seed"] < seeds], sweep=SWEEP, design=Design()).datasets
+        verdicts = {r.verdict for r in view.pooled_rows}
+        assert verdicts == ({"worse"} if decided else {"inconclusive"}), (seeds, verdicts)
+
+
 def test_plots_across_datasets_are_relative_to_the_baseline_on_each_dataset(comparison) -> None:
     trials, table, metric = _relative_to_baseline(comparison)
     per_dataset = trials[trials["variant"] == "norm=none"].groupby("dataset")[metric].mean()
