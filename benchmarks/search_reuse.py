@@ -61,9 +61,10 @@ def by_variant_only(queue: deque, prefer: object, only: bool = False) -> object:
     return None if only else queue.popleft()
 
 
-def sweep(config_text: str) -> tuple[float, dict, int]:
+def sweep(config_text: str, by: tuple[str, ...] = ()) -> tuple[float, dict, int]:
     """Seconds of one `bnplace run` in a fresh folder, its trials' metrics (timings left out)
-    by trial key, and how many trials reused a kept model."""
+    by trial key (or by the values of the tags `by`, joined by "/"), and how many trials
+    reused a kept model."""
     from typer.testing import CliRunner
 
     from bnplace.console.cli import app
@@ -82,7 +83,7 @@ def sweep(config_text: str) -> tuple[float, dict, int]:
         experiment = store.get_experiment_by_name("benchmark")
         trials = search_all(store, [experiment.experiment_id], f"tags.`{tags.ROLE}` = 'trial'")
         metrics = {
-            run.data.tags[tags.TRIAL_KEY]: {
+            "/".join(run.data.tags[t] for t in by or (tags.TRIAL_KEY,)): {
                 k: v for k, v in run.data.metrics.items() if k not in TIMINGS
             }
             for run in trials

@@ -162,9 +162,9 @@ def bnplace_run(config: Path, threads: int, store: Path) -> dict[str, Any]:
     for name, attr in [
         ("build", "build_model"),
         ("feed", "tf_dataset"),
-        ("evaluate", "_evaluate"),
-        ("init_diagnostics", "_init_variance"),
-        ("diagnostics", "_diagnostics"),
+        ("evaluate", "evaluate"),
+        ("init_diagnostics", "init_variance"),
+        ("diagnostics", "diagnostics"),
         ("summary", "_summary"),
     ]:
         setattr(train, attr, timed(phases, name, getattr(train, attr)))

@@ -228,6 +228,60 @@ def test_a_trial_walks_past_the_top_of_a_too_low_grid(tmp_path: Path) -> None:
     assert result.metrics["chosen_at_edge"] == 1.0  # still the top of what was tried
 
 
+SHARED = """
+experiment: shared
+data: {source: synthetic, generator: sine_mix, length: 300, features: 2, window: 10}
+model:
+  - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
+  - lstm: {id: lstm, units: 4}
+placements:
+  conv.pre_act: [batch_norm]
+  conv.post_act: [{dropout: 0.3}]
+sweep: {seeds: 2}
+train:
+  epochs: 3
+  batch_size: 32
+  learning_rate: {choose: [0.003, 0.03, 30.0], extend: 1}
+  lr_schedule: {kind: reduce_on_plateau, patience: 1}
+"""
+
+
+@pytest.mark.slow
+def test_candidates_that_differ_in_their_rate_share_one_model_and_change_no_number(
+    tmp_path: Path,
+) -> None:
+    """The candidates of a chosen rate train one kept model in turn (traced once), each reset
+    to the seed's build at its own rate (BN statistics, dropout's seed state and the rate that
+    ReduceLROnPlateau lowers included), and the chosen one's trained state is put back after
+    the later ones (30.0 diverges, so the chosen one is never the last): every number `==` to
+    candidates built on models of their own (`run_trial` keeps none), at the first seed and
+    at the next, whose model was left at the last candidate's rate."""
+    from bnplace.names import tags
+    from tests.sweeps import sqlite_store
+    from tests.test_reuse import _outcome
+
+    sqlite_store(tmp_path)
+    (tmp_path / "c.yaml").write_text(SHARED)
+    prepared = plan_sweep(tmp_path / "c.yaml")
+    runner = TrialRunner()
+    for trial in prepared.plan.trials:
+        data = prepared.datasets[trial.data_fingerprint]
+        shared, own = runner.run(trial, data), run_trial(trial, data)
+        assert shared.finished, shared.reason
+        assert (
+            shared.metrics["select_candidates"] == 3 and shared.metrics["chosen_learning_rate"] < 30
+        )
+        assert _outcome(shared) == _outcome(own)
+        assert len(runner.cache) == 1  # one model for the three candidates
+        if trial.seed == prepared.plan.trials[0].seed:  # traced once, not once per candidate
+            assert shared.tags[tags.REUSE] == "fresh" and own.tags[tags.REUSE] == "fresh"
+            # `own` counts the tracing of its chosen candidate's model alone: as much as all
+            # three shared candidates traced
+            assert int(shared.tags[tags.TRACES]) == int(own.tags[tags.TRACES]) > 0
+        else:
+            assert shared.tags[tags.REUSE] == "reused" and shared.tags[tags.TRACES] == "0"
+
+
 def test_pick_takes_the_lowest_finite_loss_and_the_first_on_ties() -> None:
     assert choose.pick([0.3, 0.1, 0.2]) == 1
     assert choose.pick([0.1, 0.1]) == 0

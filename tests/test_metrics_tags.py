@@ -60,7 +60,7 @@ def test_every_catalogue_entry_is_complete() -> None:
 
 def test_evaluation_produces_catalogued_names() -> None:
     pytest.importorskip("keras")
-    from bnplace.trial.train import classification_metrics, regression_metrics
+    from bnplace.trial.evaluate import classification_metrics, regression_metrics
 
     truth = np.zeros((4, 1))
     made = set(regression_metrics(truth, truth + 1, "test"))

@@ -112,7 +112,10 @@ class Train(Strict):
         None, gt=0, description="seconds of training per fit (each {choose:} candidate its own)"
     )
     shuffle: bool = True
-    jit_compile: bool = False
+    # XLA: its numbers differ from the graphs' in the last bits, and a seed still fixes them
+    jit_compile: bool = Field(
+        False, description="compile the model with XLA (README: Speed): pays on long budgets"
+    )
     steps_per_execution: int = Field(1, ge=1)
 
     def epochs_for(self, batches: int) -> int:

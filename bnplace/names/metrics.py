@@ -25,11 +25,11 @@ Scope = Literal["forecast", "classify", "both"]  # the task(s) a metric is produ
 
 # Where each metric is produced (`Metric.produced`).
 PRODUCERS = {
-    "eval": "bnplace.trial.train._evaluate: the test split after training",
+    "eval": "bnplace.trial.evaluate.evaluate: the test split after training",
     "fit": "bnplace.trial.train._train: timing and size of the fit",
     "history": "bnplace.trial.train._Watch: Keras' per-epoch logs (learning_rate logged as lr)",
-    "init": "bnplace.trial.train._init_variance: a fixed slice of training windows at init",
-    "diagnose": "bnplace.trial.train._diagnostics: a fixed slice of training windows after fit",
+    "init": "bnplace.trial.evaluate.init_variance: a fixed slice of training windows at init",
+    "diagnose": "bnplace.trial.evaluate.diagnostics: a fixed slice of training windows after fit",
     "aggregate": "bnplace.store.track.Tracker.write_aggregates: per variant, over finished trials",
     "choose": "bnplace.trial.train: the candidates of a `{choose: [...]}` setting (trial.choose)",
     "look": "bnplace.store.track.Tracker.log_look: the sweep run, per look of seeds on demand",

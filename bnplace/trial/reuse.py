@@ -17,6 +17,10 @@ are bit-identical to a fresh trial's (tests/test_reuse.py). A model is reused on
 state lives in variables: `blocker` names the reason when it may not (a layer class not known
 to be so, or a fresh build whose variables do not match the kept model's one for one), and the
 trial then trains a fresh model and says why in its `bnplace.reuse_fallback` tag.
+The learning rate is not part of the key where the optimizer holds it in a variable
+(`rate_in_variable`): the candidates of a `{choose: [...]}` rate then train one kept model in
+turn (`load` writes each one's rate; `snapshot` and `restore` keep the chosen one's trained
+state), so a trial traces (or, with XLA, compiles) once instead of once per candidate.
 """
 
 from __future__ import annotations
@@ -33,11 +37,23 @@ import keras
 import numpy as np
 
 from bnplace.build.layers import LastStep, LayerNormLSTMCell, SqueezeExcite1D
+from bnplace.config.schema import Train
 from bnplace.names.kinds import LAYER_KINDS
 from bnplace.plan import Trial
 from bnplace.trial.diagnose import Passes
 
-__all__ = ["CAPACITY", "Kept", "ModelCache", "blocker", "load", "traces", "variant_key"]
+__all__ = [
+    "CAPACITY",
+    "Kept",
+    "ModelCache",
+    "blocker",
+    "load",
+    "rate_in_variable",
+    "restore",
+    "snapshot",
+    "traces",
+    "variant_key",
+]
 
 CAPACITY = 3  # variants kept per worker: a few models of ~0.1-1 M parameters
 
@@ -61,11 +77,24 @@ class Kept:
 
 
 def variant_key(trial: Trial) -> str:
-    """What fixes a trial's model, compilation and input shapes: all but its seed. The spec's
-    repr (not its canonical form) keeps layer names, which metric names and summaries carry."""
-    body = [repr(trial.model), trial.config.train.model_dump(mode="json"), trial.data_fingerprint]
+    """What fixes a trial's model, compilation and input shapes: all but its seed, and all but
+    its learning rate where that lives in the optimizer's variable (`rate_in_variable`), so
+    the candidates of a `{choose: [...]}` rate share one kept model (`load` writes each one's
+    rate). The spec's repr (not its canonical form) keeps layer names, which metric names and
+    summaries carry."""
+    train = trial.config.train.model_dump(mode="json")
+    if rate_in_variable(trial.config.train):
+        del train["learning_rate"]
+    body = [repr(trial.model), train, trial.data_fingerprint]
     text = json.dumps(body, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def rate_in_variable(train: Train) -> bool:
+    """The learning rate is the optimizer's `learning_rate` variable, which the traced
+    functions read (a fixed rate, which ReduceLROnPlateau may lower), not a schedule whose
+    start value is a constant in them."""
+    return train.lr_schedule is None or train.lr_schedule.kind == "reduce_on_plateau"
 
 
 def blocker(model: keras.Model) -> str:
@@ -101,9 +130,9 @@ def build_state(model: keras.Model, batch_spec: Any) -> None:
         symbolic_build(data_batch=batch_spec)  # shapes and dtypes only: nothing is computed
 
 
-def load(into: Kept, fresh: keras.Model) -> str:
-    """Give `into` the fresh model's variables and a fresh optimizer state; "" when done, else
-    why not (nothing is changed then)."""
+def load(into: Kept, fresh: keras.Model, train: Train) -> str:
+    """Give `into` the fresh model's variables and a fresh optimizer state at `train`'s rate;
+    "" when done, else why not (nothing is changed then)."""
     target, source = into.model.variables, fresh.variables
     if len(target) != len(source):
         return f"the fresh build has {len(source)} variables, the kept model {len(target)}"
@@ -117,12 +146,27 @@ def load(into: Kept, fresh: keras.Model) -> str:
     for mine, theirs in zip(target, source, strict=True):
         mine.assign(theirs.value)
     reset_optimizer(into)
+    if rate_in_variable(train):  # the kept model may have been built at another candidate's
+        into.model.optimizer.learning_rate = train.learning_rate  # the same float32 as a build
     return ""
 
 
 def reset_optimizer(into: Kept) -> None:
     for variable, start in zip(into.model.optimizer.variables, into.optimizer_start, strict=True):
         variable.assign(start)
+
+
+def snapshot(model: keras.Model) -> list[np.ndarray]:
+    """The values of a model's and its optimizer's variables (what `restore` puts back)."""
+    return [np.array(v.numpy()) for v in (*model.variables, *model.optimizer.variables)]
+
+
+def restore(model: keras.Model, values: list[np.ndarray]) -> None:
+    """Put a `snapshot` back: a candidate's trained state, after others trained the same
+    kept model."""
+    variables = (*model.variables, *model.optimizer.variables)
+    for variable, value in zip(variables, values, strict=True):
+        variable.assign(value)
 
 
 def traces(model: keras.Model) -> int:

@@ -37,14 +37,25 @@ from bnplace.names import tags
 from bnplace.names.states import FINISHED
 from bnplace.plan import Trial
 from bnplace.trial import choose
-from bnplace.trial.diagnose import activation_variance, layer_outputs, loss_by_mode, variance_shift
+from bnplace.trial.evaluate import diagnostics, evaluate, init_variance
 from bnplace.trial.result import DIVERGED, TIMEOUT, Stopped, TrialResult, failed_result
-from bnplace.trial.reuse import CAPACITY, Kept, ModelCache, blocker, kept, load, traces, variant_key
+from bnplace.trial.reuse import (
+    CAPACITY,
+    Kept,
+    ModelCache,
+    blocker,
+    kept,
+    load,
+    rate_in_variable,
+    restore,
+    snapshot,
+    traces,
+    variant_key,
+)
 from bnplace.trial.seeding import clear_keras_state, seed_trial
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 FitCallback = Callable[[], None]  # told when a fit begins: the executor's hard-limit clock restarts
-_DIAGNOSE_SAMPLES = 512
 
 
 class _Watch(keras.callbacks.Callback):
@@ -120,7 +131,7 @@ class TrialRunner:
         """The trial's model, reset to its seed's fresh build, and the tags that say how."""
         fresh = build_model(trial.model)  # the seed's weights, exactly as a fresh trial's
         held = self.cache.get(key)
-        why = load(held, fresh) if held is not None else ""
+        why = load(held, fresh, trial.config.train) if held is not None else ""
         if held is not None and not why:
             return held, {tags.REUSE: "reused"}
         self.cache.drop(key)
@@ -151,7 +162,7 @@ class TrialRunner:
         held, trial_tags = self._model(trial, dataset, key)
         model = held.model
         traced_before = traces(model)
-        at_init = _init_variance(model, dataset, trial.model.noisy_in_training)
+        at_init = init_variance(model, dataset, trial.model.noisy_in_training)
         watch = _Watch(reports.on_epoch, reports.on_fit, train.time_limit)
         epochs = train.epochs_for(_steps(dataset, train))
         started = time.perf_counter()
@@ -187,16 +198,23 @@ class TrialRunner:
         held_out = dataset.without_test()  # the choice cannot read the test split
         train = trial.config.train
         options = choose.candidates(train)
-        if self.cache.capacity > 0:  # keep every candidate's model for the variant's next seed
+        shared = train.chosen_keys == ("learning_rate",) and rate_in_variable(train)
+        if self.cache.capacity > 0 and not shared:  # keep every candidate's model
             self.cache.capacity = max(self.cache.capacity, choose.count(train))
         fits: list[_Fitted] = []
         bests: list[float] = []
+        states: list[list[np.ndarray]] = []  # each candidate's trained state
+        keys: set[str] = set()  # the candidates' models
 
         def fit(option: Train) -> None:
             candidate = replace(trial, config=trial.config.model_copy(update={"train": option}))
             key = variant_key(candidate)
+            if key in keys:  # an earlier candidate built the model this one shares: Keras'
+                clear_keras_state(keep_kernels=True)  # name counters back to where they were
+            keys.add(key)
             fits.append(self._fit(candidate, held_out, reports.prefixed(len(fits)), key))
             bests.append(_best_val_loss(fits[-1]))
+            states.append(snapshot(fits[-1].held.model))
 
         for option in options:
             fit(option)
@@ -208,6 +226,7 @@ class TrialRunner:
             fit(beyond)
             chosen = choose.pick(bests)
         winner, option = fits[chosen], options[chosen]
+        winner = self._kept_candidate(fits, chosen, states[chosen])
         if reports.on_epoch is not None:  # the kept candidate's curves are the trial's curves
             for epoch, row in enumerate(winner.watch.history):
                 reports.on_epoch(epoch, row)
@@ -226,6 +245,23 @@ class TrialRunner:
         winner.tags[tags.CHOSEN] = chosen_tag
         return winner
 
+    @staticmethod
+    def _kept_candidate(fits: list[_Fitted], chosen: int, state: list[np.ndarray]) -> _Fitted:
+        """The chosen candidate, its model holding its own trained state. Candidates that
+        differ only in a rate the optimizer holds in a variable train one kept model in turn
+        (`variant_key`): traced once, not once per candidate (with XLA, compiled once), so the
+        chosen one's state is put back once a later one trained over it. Its trial is then
+        tagged as its first candidate started (fresh or reused), with every candidate's
+        tracing counted; results are `==` to candidates on models of their own
+        (tests/test_choose.py)."""
+        winner = fits[chosen]
+        if any(later.held is winner.held for later in fits[chosen + 1 :]):
+            restore(winner.held.model, state)
+        if fits[0].held is winner.held:
+            winner.tags = dict(fits[0].tags)
+            winner.traced_before = fits[0].traced_before
+        return winner
+
     def _finish(self, trial: Trial, dataset: Dataset, fitted: _Fitted) -> TrialResult:
         """Evaluate a fitted trial on the test split and diagnose it -> its result."""
         train, held, watch, trial_tags = trial.config.train, fitted.held, fitted.watch, fitted.tags
@@ -237,12 +273,12 @@ class TrialRunner:
                 trial, watch.stop_reason, metrics=fitted.timing, history=history, tags=trial_tags
             )
         season = trial.config.section.season
-        metrics = {**fitted.timing, **_evaluate(model, dataset, train.batch_size, season)}
+        metrics = {**fitted.timing, **evaluate(model, dataset, train.batch_size, season)}
         if not all(math.isfinite(v) for v in metrics.values()):
             trial_tags[tags.TRACES] = str(traces(model) - fitted.traced_before)
             return failed_result(trial, DIVERGED, metrics=metrics, history=history, tags=trial_tags)
         loss = _loss(train, dataset.task)
-        metrics |= fitted.at_init | _diagnostics(
+        metrics |= fitted.at_init | diagnostics(
             model, dataset, loss, trial.model.differs_in_training
         )
         held.summary = held.summary or _summary(model)
@@ -376,107 +412,6 @@ def _callbacks(train: Train) -> list[keras.callbacks.Callback]:
             )
         )
     return callbacks
-
-
-def _evaluate(
-    model: keras.Model, dataset: Dataset, batch_size: int, season: int | None = None
-) -> dict[str, float]:
-    """Test metrics of the model, and (forecasting) of the baselines on the same windows:
-    persistence, a least-squares linear forecast from the window and, with a season, the
-    seasonal naive forecast; a baseline's non-finite figure is left out (never a failed trial)."""
-    test = dataset.split("test")
-    feed = tf_dataset(dataset, "test", max(batch_size, 256), targets=False)
-    predicted = np.asarray(model.predict(feed, verbose=0))
-    if dataset.task == "classify":
-        return classification_metrics(test.y, predicted)
-    metrics = regression_metrics(test.y, predicted, "test")
-    metrics |= regression_metrics(
-        dataset.to_original(test.y), dataset.to_original(predicted), "test", "_orig"
-    )
-    baselines = {
-        m.PERSISTENCE: dataset.persistence("test"),
-        m.LINEAR: dataset.linear_forecast("test"),
-        m.SEASONAL_NAIVE: dataset.seasonal_naive("test", season) if season else None,
-    }
-    for name, forecast in baselines.items():
-        if forecast is None:
-            continue
-        figures = regression_metrics(test.y, forecast, name)
-        figures |= regression_metrics(
-            dataset.to_original(test.y), dataset.to_original(forecast), name, "_orig"
-        )
-        metrics |= {k: v for k, v in figures.items() if math.isfinite(v)}
-    return metrics
-
-
-def regression_metrics(
-    truth: np.ndarray, predicted: np.ndarray, prefix: str, suffix: str = ""
-) -> dict[str, float]:
-    error = np.asarray(predicted, np.float64) - np.asarray(truth, np.float64)
-    mse = float(np.mean(error**2))
-    return {
-        f"{prefix}_mse{suffix}": mse,
-        f"{prefix}_rmse{suffix}": math.sqrt(mse),
-        f"{prefix}_mae{suffix}": float(np.mean(np.abs(error))),
-    }
-
-
-def classification_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float]:
-    labels = np.asarray(labels).astype(int).ravel()
-    predicted = probabilities.argmax(axis=1)
-    f1s = []
-    for c in range(probabilities.shape[1]):
-        tp = np.sum((predicted == c) & (labels == c))
-        fp = np.sum((predicted == c) & (labels != c))
-        fn = np.sum((predicted != c) & (labels == c))
-        f1s.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
-    picked = np.clip(probabilities[np.arange(labels.size), labels], 1e-7, 1.0)
-    return {
-        m.TEST_ACCURACY: float(np.mean(predicted == labels)),
-        m.TEST_MACRO_F1: float(np.mean(f1s)),
-        m.TEST_LOG_LOSS: float(-np.mean(np.log(picked))),
-    }
-
-
-def _diagnostics(
-    model: keras.Model, dataset: Dataset, loss: Any, modes_differ: bool
-) -> dict[str, float]:
-    """The trained model on a fixed slice of its training windows: the variance through depth,
-    BN's variance shift (see REFERENCE.md) and, where training mode differs, the loss in both
-    modes (does the network meet at inference what it was trained on?)."""
-    train = dataset.split("train")
-    x = np.asarray(train.x[:_DIAGNOSE_SAMPLES])
-    outputs = layer_outputs(model, x)  # one inference-mode pass serves both diagnostics
-    metrics = {f"{m.TRAINED_VAR}.{k}": float(np.var(v)) for k, v in outputs.items()}
-    if modes_differ:
-        y = np.asarray(train.y[:_DIAGNOSE_SAMPLES])
-        infer, trained = loss_by_mode(model, x, y, loss, predicted=list(outputs.values())[-1])
-        metrics[m.TRAIN_LOSS_INFER] = infer
-        if trained > 0:
-            metrics[m.INFER_VS_TRAIN_LOSS] = infer / trained
-    shifts = variance_shift(model, x)
-    if not shifts:
-        return metrics
-    for name, shift in shifts.items():
-        metrics[f"{m.BN_SHIFT}.{name}"] = shift.moving_vs_real
-        metrics[f"{m.BN_TRAIN_VS_INFER}.{name}"] = shift.train_vs_infer
-    metrics[m.BN_SHIFT_MAX] = max(s.moving_vs_real for s in shifts.values())
-    metrics[m.BN_TRAIN_VS_INFER_MAX] = max(s.train_vs_infer for s in shifts.values())
-    return metrics
-
-
-def _init_variance(model: keras.Model, dataset: Dataset, noisy: bool) -> dict[str, float]:
-    """Activation variance through depth at initialisation (the self-normalisation check).
-
-    Each pass costs ~0.1-0.25 s (an LSTM runs its steps eagerly), so the training-mode pass is
-    made only where dropout or noise act: with BN alone it shows BN's own normalisation.
-    """
-    sample = np.asarray(dataset.split("train").x[:_DIAGNOSE_SAMPLES])
-    metrics = {f"{m.INIT_VAR}.{k}": v for k, v in activation_variance(model, sample).items()}
-    if noisy:  # dropout and noise active (and BN on batch statistics): what training sees
-        trained = activation_variance(model, sample, training=True)
-        metrics |= {f"{m.INIT_VAR_TRAIN}.{k}": v for k, v in trained.items()}
-    return metrics
 
 
 def _summary(model: keras.Model) -> str:

@@ -1,0 +1,129 @@
+"""The studies' trials: candidates on one kept model, and compiled by XLA (`train.jit_compile`).
+
+In: three of the benchmark suite's real series (taylor, half-hourly, window 48; sunspots,
+monthly, window 24; wineind, monthly, 176 points, window 12), the bn_conv study's model, arms
+and regime (Conv1D(16) -> LSTM(16), BN nowhere or before the Conv1D's ReLU, 2,000 optimizer
+steps, batch 32, early stopping with patience 10, every trial choosing its learning rate among
+3, 8 steps per execution), `--seeds` seeds. Out: the wall and CPU seconds of `bnplace run CONFIG
+--jobs 1 --no-compare` (the CLI in a fresh process each run, one TensorFlow thread as a worker
+has, a fresh store) in three arms, and their ratios to the first:
+
+- `own models`: each candidate rate trains a model of its own (bnplace before the candidates
+  shared one; `bnplace.trial.reuse.rate_in_variable` answers no), traced once per candidate;
+- `shared`: as shipped, the candidates train one kept model in turn, traced once;
+- `shared + XLA`: the same with `jit_compile: true`, compiled once per model.
+
+The first two must give `==` metrics (the script says whether they did); XLA fuses and
+reorders float operations, so its numbers are not `==` to the graphs' (tests/test_reuse.py
+shows they are `==` run to run and between a kept and a fresh model): the script counts the
+trials that chose the same rate in both and the relative difference of their test RMSE. Arms
+alternate by round.
+Run: python benchmarks/xla.py [--seeds 2] [--rounds 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+# the studies' model and regime; the thread and path set-up, one sweep timed in a fresh folder
+from feed_epochs import CONFIG as STUDY_TRIALS
+from search_reuse import sweep
+
+SERIES = """
+  taylor: {source: packaged, name: taylor, window: 48, season: 48}
+  sunspots: {source: packaged, name: sunspots, window: 24, season: 12}
+  wineind: {source: packaged, name: wineind, window: 12, season: 12}"""
+SWEEP = """sweep:
+  arms:
+    bn:
+      none: {}
+      pre_act: {conv.pre_act: [{batch_norm: {momentum: 0.9}}], conv.use_bias: false}
+  seeds: %d"""
+ARMS = ("own models", "shared", "shared + XLA")
+Metrics = dict[str, dict[str, float]]  # "dataset/variant/seed" -> its metrics but the timings
+
+
+def child(arm: str, seeds: int) -> None:
+    """One arm in this fresh process: its seconds, CPU seconds and metrics, as JSON on stdout's
+    last line."""
+    from bnplace.names import tags
+
+    if arm == "own models":
+        import bnplace.trial.reuse
+        import bnplace.trial.train
+
+        for module in (bnplace.trial.reuse, bnplace.trial.train):
+            module.rate_in_variable = lambda train: False  # type: ignore[attr-defined]
+    config = STUDY_TRIALS.format(series=SERIES, seeds=seeds)
+    config = config.replace(f"sweep: {{seeds: {seeds}}}", SWEEP % seeds)
+    config += f"  jit_compile: {str(arm == 'shared + XLA').lower()}\n"
+    by_trial = (tags.DATASET, tags.VARIANT_NAME, tags.SEED)  # XLA changes the trial keys
+    took, metrics, _ = sweep(config, by_trial)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps([took, usage.ru_utime + usage.ru_stime, metrics]))
+
+
+def agreement(graphs: Metrics, xla: Metrics) -> str:
+    """How many trials chose the same rate in both arms, and their test RMSEs' relative
+    difference (median and largest)."""
+    pairs = [(graphs[key], xla[key]) for key in graphs]
+    same = [(g, x) for g, x in pairs if g["chosen_learning_rate"] == x["chosen_learning_rate"]]
+    gaps = [abs(x["test_rmse"] / g["test_rmse"] - 1) for g, x in same]
+    if not gaps:
+        return f"0 of {len(pairs)} trials chose the same rate under XLA"
+    return (
+        f"under XLA {len(same)} of {len(pairs)} trials chose the same rate; their test RMSE "
+        f"differs by {100 * statistics.median(gaps):.3f}% (median), {100 * max(gaps):.2f}% at most"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--child", choices=ARMS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.seeds)
+        return
+    walls: dict[str, list[float]] = {arm: [] for arm in ARMS}
+    cpus: dict[str, list[float]] = {arm: [] for arm in ARMS}
+    last: dict[str, Metrics] = {}
+    same = True
+    for _ in range(args.rounds):
+        for arm in ARMS:
+            command = [sys.executable, __file__, "--child", arm, "--seeds", str(args.seeds)]
+            started = time.perf_counter()
+            done = subprocess.run(
+                command, capture_output=True, text=True, check=True, env=os.environ
+            )
+            took, cpu, metrics = json.loads(done.stdout.strip().splitlines()[-1])
+            walls[arm].append(took)
+            cpus[arm].append(cpu)
+            last[arm] = dict(sorted(metrics.items()))
+            print(f"  {arm}: {took:.0f} s, {cpu:.0f} CPU-s ({time.perf_counter() - started:.0f} s)")
+        same = same and last["own models"] == last["shared"]
+    base_wall, base_cpu = statistics.median(walls[ARMS[0]]), statistics.median(cpus[ARMS[0]])
+    print(
+        f"{len(last[ARMS[0]])} trials (3 real series x 2 arms x {args.seeds} seeds, 3 learning "
+        f"rates a trial), --jobs 1, median of {args.rounds} round(s):"
+    )
+    for arm in ARMS:
+        wall, cpu = statistics.median(walls[arm]), statistics.median(cpus[arm])
+        print(
+            f"  {arm:13s} {wall:6.0f} s {cpu:6.0f} CPU-s  ratio {wall / base_wall:.2f} wall, "
+            f"{cpu / base_cpu:.2f} CPU"
+        )
+    print(f"own models and shared: every metric == {same}")
+    print(agreement(last["shared"], last["shared + XLA"]))
+
+
+if __name__ == "__main__":
+    main()
