@@ -225,8 +225,7 @@ class TrialRunner:
             options.append(beyond)
             fit(beyond)
             chosen = choose.pick(bests)
-        winner, option = fits[chosen], options[chosen]
-        winner = self._kept_candidate(fits, chosen, states[chosen])
+        winner, option = self._kept_candidate(fits, chosen, states[chosen]), options[chosen]
         if reports.on_epoch is not None:  # the kept candidate's curves are the trial's curves
             for epoch, row in enumerate(winner.watch.history):
                 reports.on_epoch(epoch, row)
