@@ -46,7 +46,6 @@ from bnplace.trial.reuse import (
     blocker,
     kept,
     load,
-    rate_in_variable,
     restore,
     snapshot,
     traces,
@@ -119,8 +118,6 @@ class TrialRunner:
         candidate of a `{choose:}` trial), after the build and before the first batch."""
         _freeze_long_lived()
         key = variant_key(trial)
-        # ends in gc.collect(), which frees models no longer kept; a kept model's kernels stay
-        clear_keras_state(keep_kernels=key in self.cache)
         try:
             return self._train(trial, dataset, _Reports(on_epoch, on_fit), key)
         except Exception as exc:  # a trial's crash must not stop the sweep
@@ -156,8 +153,13 @@ class TrialRunner:
         return self._finish(trial, dataset, self._fit(trial, dataset, reports, key))
 
     def _fit(self, trial: Trial, dataset: Dataset, reports: _Reports, key: str) -> _Fitted:
-        """Seed, build (or reset a kept model) and fit: the trial up to its evaluation."""
+        """Clear, seed, build (or reset a kept model) and fit: the trial (or one candidate of
+        it) up to its evaluation. Every fit builds from Keras' cleared state, so a fresh build's
+        variable names match the model kept for its key (also a candidate's, which shares the
+        model of the one before it)."""
         train = trial.config.train
+        # ends in gc.collect(), which frees models no longer kept; a kept model's kernels stay
+        clear_keras_state(keep_kernels=key in self.cache)
         seed_trial(trial.seed)  # weight init, data order and dropout masks
         held, trial_tags = self._model(trial, dataset, key)
         model = held.model
@@ -198,20 +200,15 @@ class TrialRunner:
         held_out = dataset.without_test()  # the choice cannot read the test split
         train = trial.config.train
         options = choose.candidates(train)
-        shared = train.chosen_keys == ("learning_rate",) and rate_in_variable(train)
-        if self.cache.capacity > 0 and not shared:  # keep every candidate's model
+        if self.cache.capacity > 0:  # room for every candidate's model, where they do not share
             self.cache.capacity = max(self.cache.capacity, choose.count(train))
         fits: list[_Fitted] = []
         bests: list[float] = []
         states: list[list[np.ndarray]] = []  # each candidate's trained state
-        keys: set[str] = set()  # the candidates' models
 
         def fit(option: Train) -> None:
             candidate = replace(trial, config=trial.config.model_copy(update={"train": option}))
             key = variant_key(candidate)
-            if key in keys:  # an earlier candidate built the model this one shares: Keras'
-                clear_keras_state(keep_kernels=True)  # name counters back to where they were
-            keys.add(key)
             fits.append(self._fit(candidate, held_out, reports.prefixed(len(fits)), key))
             bests.append(_best_val_loss(fits[-1]))
             states.append(snapshot(fits[-1].held.model))
