@@ -3,7 +3,9 @@
 Tiny real models (every stochastic layer kind bnplace builds, BN, the LN-LSTM cell, SE), two
 epochs: every logged epoch metric and every final metric of a reused trial is `==` to the
 fresh trial's (seeded and cleared by Keras' own calls, which also empty TensorFlow's kernel
-cache; bnplace keeps it); later seeds retrace nothing; a model that may not be reset falls
+cache; bnplace keeps it), a later seed's and a trial's on another dataset of the same shapes
+alike (whose smaller splits a fresh model traces at their own batch size, and a kept one runs
+through the traces it has); later seeds retrace nothing; a model that may not be reset falls
 back to a fresh build and says so; a `bnplace run --jobs 1` sweep records reuse on its trial
 runs. The same holds for a model compiled by XLA (`train.jit_compile`).
 """
@@ -30,7 +32,9 @@ pytestmark = pytest.mark.slow
 
 CONFIG = """
 experiment: reuse
-data: {source: synthetic, generator: sine_mix, length: 300, features: 2, window: 10}
+datasets:  # the same shapes; short's validation and test splits are smaller than one batch
+  long: {source: synthetic, generator: sine_mix, length: 300, features: 2, window: 10}
+  short: {source: synthetic, generator: ar, length: 200, features: 2, window: 10}
 model:
   - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
   - se: {id: se, ratio: 2, enabled: false}
@@ -73,10 +77,13 @@ def test_reused_trials_equal_fresh_ones_bit_for_bit(
     TensorFlow's kernel cache: keeping it (`bnplace.trial.seeding`) changes no number. They
     also leave the metric state to Keras' first traced step (which then traces twice):
     building it first (`reuse.build_state`) changes no number either, and saves a trace."""
-    trials = prepared.plan.trials
-    first, later = trials[0::2], trials[1::2]  # seeds 0 of every variant, then seeds 1
+    on_long = [t for t in prepared.plan.trials if t.dataset == "long"]
+    first, later = on_long[0::2], on_long[1::2]  # seeds 0 of every variant, then seeds 1
+    moved = [t for t in prepared.plan.trials if t.dataset == "short" and t.seed == 1]
     runner = TrialRunner()
-    reused = {t.key: runner.run(t, prepared.datasets[t.data_fingerprint]) for t in first + later}
+    reused = {
+        t.key: runner.run(t, prepared.datasets[t.data_fingerprint]) for t in first + later + moved
+    }
     monkeypatch.setattr(bnplace.trial.train, "seed_trial", keras.utils.set_random_seed)
     monkeypatch.setattr(
         bnplace.trial.train, "clear_keras_state", lambda **_: keras.backend.clear_session()
@@ -92,6 +99,13 @@ def test_reused_trials_equal_fresh_ones_bit_for_bit(
         first_seed = reused[first_trial.key]
         assert first_seed.tags[tags.REUSE] == "fresh"
         assert 0 < int(first_seed.tags[tags.TRACES]) < int(fresh.tags[tags.TRACES])
+    for trial in moved:  # another dataset and seed: the model kept on `long`, reset
+        fresh = run_trial(trial, prepared.datasets[trial.data_fingerprint])
+        again = reused[trial.key]
+        assert fresh.finished, fresh.reason
+        # traced again: only the predict function, remade for the new dataset (`reuse.move_to`)
+        assert again.tags[tags.REUSE] == "reused" and again.tags[tags.TRACES] == "1"
+        assert _outcome(again) == _outcome(fresh), trial.variant
 
 
 def test_a_model_that_may_not_be_reset_is_built_fresh_and_says_why(
@@ -140,7 +154,9 @@ def test_the_cache_keeps_the_most_recently_used_variants() -> None:
 
 XLA = """
 experiment: xla
-data: {source: synthetic, generator: sine_mix, length: 300, features: 2, window: 10}
+datasets:  # as CONFIG's: the same shapes, short's val and test splits under one batch
+  long: {source: synthetic, generator: sine_mix, length: 300, features: 2, window: 10}
+  short: {source: synthetic, generator: ar, length: 200, features: 2, window: 10}
 model:
   - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
   - lstm: {id: lstm, units: 4}
@@ -156,26 +172,29 @@ def test_xla_compiled_trials_are_reused_bit_for_bit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`train.jit_compile: true` (the studies' XLA, README "Speed"): XLA's numbers differ from
-    TensorFlow's graphs in the last bits, but a seed still fixes them. A kept model's later seed
-    (BN and Dropout: every seed generator reset; its two candidate rates trained in turn on the
-    one model compiled for them) equals that seed trained fresh, each candidate on a model of
-    its own, with Keras' own seeding and clearing: `==` everywhere. (Recurrent dropout, the
-    LN cell and SE held too in a one-off check; each adds seconds of compilation here.)"""
+    TensorFlow's graphs in the last bits, but a seed still fixes them. A model kept on one
+    dataset, reset for a later seed on another of the same shapes (BN and Dropout: every seed
+    generator reset; its two candidate rates trained in turn on the one model compiled for
+    them), equals that trial trained fresh, each candidate on a model of its own, with Keras'
+    own seeding and clearing: `==` everywhere. (Recurrent dropout, the LN cell and SE held too
+    in a one-off check; each adds seconds of compilation here.)"""
     sqlite_store(tmp_path)
     (tmp_path / "c.yaml").write_text(XLA)
     prepared = plan_sweep(tmp_path / "c.yaml")
-    first, later = prepared.plan.trials
-    data = prepared.datasets[first.data_fingerprint]
+    first, _, _, later = prepared.plan.trials  # long seed 0, ..., short seed 1
+    assert (first.dataset, later.dataset, later.seed) == ("long", "short", 1)
     runner = TrialRunner()
-    reused = [runner.run(trial, data) for trial in (first, later)][1]
+    reused = [runner.run(t, prepared.datasets[t.data_fingerprint]) for t in (first, later)][1]
     monkeypatch.setattr(bnplace.trial.train, "seed_trial", keras.utils.set_random_seed)
     monkeypatch.setattr(
         bnplace.trial.train, "clear_keras_state", lambda **_: keras.backend.clear_session()
     )
-    fresh = run_trial(later, data)
+    fresh = run_trial(later, prepared.datasets[later.data_fingerprint])
     assert fresh.finished, fresh.reason
-    assert reused.tags[tags.REUSE] == "reused" and reused.tags[tags.TRACES] == "0"
     assert _outcome(reused) == _outcome(fresh)
+    # traced again: only the predict function, remade for the new dataset (`reuse.move_to`;
+    # under XLA its step is a tf.function of its own, so two)
+    assert reused.tags[tags.REUSE] == "reused" and reused.tags[tags.TRACES] == "2"
 
 
 SWEEP = """

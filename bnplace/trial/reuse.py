@@ -1,26 +1,31 @@
 """Reuse: keep a variant's compiled, traced model in a worker and reset it for the next seed.
 
-In: a trial (its model spec, training settings and data fingerprint make the variant key) and
-a model freshly built with the trial's seed. Out: `Kept` models in a small LRU `ModelCache`,
-the reset that makes a kept model start exactly where a fresh build starts, and the count of
-tracings behind a model's functions. A fresh trial spends about half its fixed cost building
-and tracing the train, test and predict functions (and the diagnostics' passes); a kept model
-has them traced already, so a later seed of its variant pays only for building its initial
-weights (a plain functional build, no tracing) and training.
+In: a trial (its model spec, with the input and output shapes, and its training settings make
+the variant key) and a model freshly built with the trial's seed. Out: `Kept` models in a small
+LRU `ModelCache`, the reset that makes a kept model start exactly where a fresh build starts,
+and the count of tracings behind a model's functions. A fresh trial spends about half its
+fixed cost building and tracing the train, test and predict functions (and the diagnostics'
+passes); a kept model has them traced already, so a later seed of its variant pays only for
+building its initial weights (a plain functional build, no tracing) and training.
 
 The reset (`load`): every model variable (weights, BN moving statistics, dropout and noise
 seed-generator states) takes the value of the fresh build's variable at the same path, and the
 optimizer's variables go back to the values they had when it was built (iteration counter and
 moment slots zero, the learning rate the config's, which ReduceLROnPlateau may have lowered).
-Data order and callbacks are the trial's own, as in a fresh trial (`bnplace.trial.train`). Results
-are bit-identical to a fresh trial's (tests/test_reuse.py). A model is reused only when all its
-state lives in variables: `blocker` names the reason when it may not (a layer class not known
-to be so, or a fresh build whose variables do not match the kept model's one for one), and the
-trial then trains a fresh model and says why in its `bnplace.reuse_fallback` tag.
+Data order and callbacks are the trial's own, as in a fresh trial (`bnplace.trial.train`).
+Results are bit-identical to a fresh trial's (tests/test_reuse.py). A model is reused only
+when all its state lives in variables: `blocker` names the reason when it may not (a layer
+class not known to be so, or a fresh build whose variables do not match the kept model's one
+for one), and the trial then trains a fresh model and says why in its `bnplace.reuse_fallback`
+tag.
 The learning rate is not part of the key where the optimizer holds it in a variable
 (`rate_in_variable`): the candidates of a `{choose: [...]}` rate then train one kept model in
 turn (`load` writes each one's rate; `snapshot` and `restore` keep the chosen one's trained
-state), so a trial traces (or, with XLA, compiles) once instead of once per candidate.
+state), so a trial traces (or, with XLA, compiles) once instead of once per candidate. Nor is
+the data: a worker that moves on to another dataset of the same shapes (the suite's seven
+quarterly series, say) resets the model it kept instead of building and compiling another; only
+a decaying schedule, whose steps follow the data's size, keeps the data in the key, and the
+predict function is traced again for the new data (`move_to`).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ __all__ = [
     "ModelCache",
     "blocker",
     "load",
+    "move_to",
     "rate_in_variable",
     "restore",
     "snapshot",
@@ -74,18 +80,23 @@ class Kept:
     model: keras.Model
     optimizer_start: list[np.ndarray]
     summary: str = ""
+    data: str = ""  # the fingerprint of the dataset its predict function was traced for
 
 
 def variant_key(trial: Trial) -> str:
-    """What fixes a trial's model, compilation and input shapes: all but its seed, and all but
-    its learning rate where that lives in the optimizer's variable (`rate_in_variable`), so
-    the candidates of a `{choose: [...]}` rate share one kept model (`load` writes each one's
-    rate). The spec's repr (not its canonical form) keeps layer names, which metric names and
-    summaries carry."""
+    """What fixes a trial's model, compilation and input shapes: the model spec (its window,
+    features, outputs and task) and the training settings; not its seed, and not its learning
+    rate where that lives in the optimizer's variable (`rate_in_variable`), so the candidates of
+    a `{choose: [...]}` rate share one kept model (`load` writes each one's rate). Not the data
+    either, but for a decaying schedule: its decay steps, constants of the traced functions,
+    follow the data's size. The spec's repr (not its canonical form) keeps layer names, which
+    metric names and summaries carry."""
     train = trial.config.train.model_dump(mode="json")
+    body: list[Any] = [repr(trial.model), train]
     if rate_in_variable(trial.config.train):
         del train["learning_rate"]
-    body = [repr(trial.model), train, trial.data_fingerprint]
+    else:
+        body.append(trial.data_fingerprint)
     text = json.dumps(body, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -106,13 +117,14 @@ def blocker(model: keras.Model) -> str:
     return ""
 
 
-def kept(model: keras.Model, batch_spec: Any) -> Kept:
+def kept(model: keras.Model, batch_spec: Any, data: str) -> Kept:
     """Keep a compiled model: build its state now (`build_state`) and note the optimizer's
-    start values. `batch_spec` is the training feed's element spec."""
+    start values. `batch_spec` is the training feed's element spec, `data` the fingerprint of
+    the dataset it trains on first (`move_to`)."""
     build_state(model, batch_spec)
     optimizer = model.optimizer
     optimizer.build(model.trainable_variables)  # as fit would on its first step
-    return Kept(model, [np.array(v.numpy()) for v in optimizer.variables])
+    return Kept(model, [np.array(v.numpy()) for v in optimizer.variables], data=data)
 
 
 def build_state(model: keras.Model, batch_spec: Any) -> None:
@@ -149,6 +161,18 @@ def load(into: Kept, fresh: keras.Model, train: Train) -> str:
     if rate_in_variable(train):  # the kept model may have been built at another candidate's
         into.model.optimizer.learning_rate = train.learning_rate  # the same float32 as a build
     return ""
+
+
+def move_to(held: Kept, data: str) -> None:
+    """Point a kept model at the dataset (its fingerprint) that its next trial reads. Its train
+    and test functions take their batches from an iterator and are traced for any batch size,
+    but its predict function is traced per call shape: the first shape it meets gets a trace of
+    its own, every other shape one shape-general trace (Keras' `reduce_retracing`), and the two
+    need not agree in the last bit (they did not with SE and SpatialDropout1D,
+    tests/test_reuse.py). On another dataset it is remade, so it traces as a fresh model's."""
+    if held.data != data:
+        held.model.predict_function = None
+        held.data = data
 
 
 def reset_optimizer(into: Kept) -> None:

@@ -46,6 +46,7 @@ from bnplace.trial.reuse import (
     blocker,
     kept,
     load,
+    move_to,
     restore,
     snapshot,
     traces,
@@ -130,6 +131,7 @@ class TrialRunner:
         held = self.cache.get(key)
         why = load(held, fresh, trial.config.train) if held is not None else ""
         if held is not None and not why:
+            move_to(held, trial.data_fingerprint)
             return held, {tags.REUSE: "reused"}
         self.cache.drop(key)
         why = why or blocker(fresh)
@@ -141,7 +143,8 @@ class TrialRunner:
             jit_compile=train.jit_compile,
             steps_per_execution=train.steps_per_execution,
         )
-        made = kept(fresh, tf_dataset(dataset, "train", train.batch_size).element_spec)
+        spec = tf_dataset(dataset, "train", train.batch_size).element_spec
+        made = kept(fresh, spec, trial.data_fingerprint)
         if why:
             return made, {tags.REUSE: "fresh", tags.REUSE_FALLBACK: why}
         self.cache.put(key, made)

@@ -1,0 +1,110 @@
+"""A worker's kept model carried from one dataset to the next of the same shapes.
+
+In: the benchmark suite's seven quarterly series (ausbeer and the six US macro series, window
+8, season 4: the shapes most of the suite's datasets share), the bn_conv study's model, arms
+and regime (Conv1D(16) -> LSTM(16), BN nowhere or before the Conv1D's ReLU, 2,000 optimizer
+steps, batch 32, early stopping with patience 10, every trial choosing its learning rate among
+3, 8 steps per execution) under XLA (`jit_compile: true`, as the studies run), `--seeds` seeds.
+Out: the wall and CPU seconds of `bnplace run CONFIG --jobs 1 --no-compare` (the CLI in a fresh
+process each run, a fresh store) in two arms, and their ratio:
+
+- `per dataset`: the kept model's key holds the dataset (`bnplace.trial.reuse.variant_key`
+  before it left the data out), so each dataset builds and compiles its own model;
+- `across datasets`: as shipped, a dataset of the same shapes resets the model the worker
+  kept (and remakes only its predict function, `reuse.move_to`).
+
+Every metric but the timings must be `==` between the two (the script says whether it was);
+it also counts the trials that reused a kept model. Arms alternate by round.
+Run: python benchmarks/reuse_datasets.py [--seeds 2] [--rounds 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+# the studies' model and regime; the thread and path set-up, one sweep timed in a fresh folder
+from feed_epochs import CONFIG as STUDY_TRIALS
+from search_reuse import sweep
+from xla import SWEEP
+
+QUARTERLY = ("ausbeer", "us_unemployment", "us_inflation", "us_tbill", "us_consumption")
+QUARTERLY += ("us_production", "us_savings")
+SERIES = "".join(
+    f"\n  {name}: {{source: packaged, name: {name}, window: 8, season: 4}}" for name in QUARTERLY
+)
+ARMS = ("per dataset", "across datasets")
+
+
+def child(arm: str, seeds: int) -> None:
+    """One arm in this fresh process: its seconds, CPU seconds, metrics and reused trials, as
+    JSON on stdout's last line."""
+    import bnplace.trial.reuse
+    import bnplace.trial.train
+
+    if arm == "per dataset":
+        shipped = bnplace.trial.reuse.variant_key
+
+        def per_dataset(trial):  # type: ignore[no-untyped-def]
+            return shipped(trial) + trial.data_fingerprint
+
+        bnplace.trial.reuse.variant_key = per_dataset
+        bnplace.trial.train.variant_key = per_dataset  # the name train.py imported
+    config = STUDY_TRIALS.format(series=SERIES, seeds=seeds)
+    config = config.replace(f"sweep: {{seeds: {seeds}}}", SWEEP % seeds)
+    config += "  jit_compile: true\n"
+    took, metrics, reused = sweep(config)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps([took, usage.ru_utime + usage.ru_stime, metrics, reused]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--child", choices=ARMS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.seeds)
+        return
+    walls: dict[str, list[float]] = {arm: [] for arm in ARMS}
+    cpus: dict[str, list[float]] = {arm: [] for arm in ARMS}
+    last: dict[str, dict] = {}
+    reused: dict[str, int] = {}
+    same = True
+    for _ in range(args.rounds):
+        for arm in ARMS:
+            command = [sys.executable, __file__, "--child", arm, "--seeds", str(args.seeds)]
+            started = time.perf_counter()
+            done = subprocess.run(
+                command, capture_output=True, text=True, check=True, env=os.environ
+            )
+            took, cpu, metrics, reused[arm] = json.loads(done.stdout.strip().splitlines()[-1])
+            walls[arm].append(took)
+            cpus[arm].append(cpu)
+            last[arm] = dict(sorted(metrics.items()))
+            print(f"  {arm}: {took:.0f} s, {cpu:.0f} CPU-s ({time.perf_counter() - started:.0f} s)")
+        same = same and last[ARMS[0]] == last[ARMS[1]]
+    base_wall, base_cpu = statistics.median(walls[ARMS[0]]), statistics.median(cpus[ARMS[0]])
+    trials = len(last[ARMS[0]])
+    print(
+        f"{trials} trials (7 quarterly series x 2 arms x {args.seeds} seeds, 3 learning rates "
+        f"a trial, XLA), --jobs 1, median of {args.rounds} round(s):"
+    )
+    for arm in ARMS:
+        wall, cpu = statistics.median(walls[arm]), statistics.median(cpus[arm])
+        print(
+            f"  {arm:15s} {wall:6.0f} s {cpu:6.0f} CPU-s  ratio {wall / base_wall:.2f} wall, "
+            f"{cpu / base_cpu:.2f} CPU; {reused[arm]} of {trials} trials reused a kept model"
+        )
+    print(f"every metric == {same}")
+
+
+if __name__ == "__main__":
+    main()
