@@ -7,8 +7,11 @@ parameters), and of the same model at >= 50k parameters, Conv1D(32) -> LSTM(100)
 (~53k), each built by bnplace's builder, and the ratio large / small per window. A study's time
 is mostly training steps, so the ratio is about what a v3 study would cost at that size
 (#28 asks for one study repeated on a model of >= 50k parameters). TensorFlow runs one intra-
-and one inter-op thread, as each trial of `--jobs 2` does.
-Run: python benchmarks/model_size.py [--repeats 3] [--windows 12 48]
+and one inter-op thread, as each trial of `--jobs 2` does. `--jit` also times each model
+compiled by XLA (`jit_compile=True`, as a study with `train.jit_compile: true` runs) and prints
+its ratio to the graphs'; `--after-relu` places BN (momentum 0.9), Dropout(0.3) or both after
+the Conv1D's ReLU.
+Run: python benchmarks/model_size.py [--repeats 3] [--windows 12 48] [--jit] [--after-relu dropout]
 """
 
 from __future__ import annotations
@@ -28,19 +31,30 @@ os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 SIZES = {"studies' model": (16, 16), ">= 50k model": (32, 100)}  # (conv filters, lstm units)
 
 
-def _spec(window: int, filters: int, units: int):  # -> ModelSpec
+# what `--after-relu` places after the Conv1D's ReLU
+PLACED = {"nothing": (), "bn": ("bn",), "dropout": ("dropout",), "bn_dropout": ("bn", "dropout")}
+
+
+def _spec(window: int, filters: int, units: int, after_relu: str = "nothing"):  # -> ModelSpec
     from bnplace.plan.spec import LayerSpec, ModelSpec
 
+    placed = {
+        "bn": LayerSpec.of("batch_norm", "conv", momentum=0.9),
+        "dropout": LayerSpec.of("dropout", "conv", rate=0.3),
+    }
     layers = (
         LayerSpec.of("conv1d", "conv", filters=filters, kernel_size=3, padding="causal"),
         LayerSpec.of("activation", "conv", activation="relu"),
+        *(placed[name] for name in PLACED[after_relu]),
         LayerSpec.of("lstm", "lstm", units=units),
         LayerSpec.of("output", "head", units=1),
     )
     return ModelSpec(window, 1, 1, "forecast", layers)
 
 
-def seconds_per_step(window: int, filters: int, units: int, epochs: int = 3) -> tuple[float, int]:
+def seconds_per_step(
+    window: int, filters: int, units: int, epochs: int = 3, jit: bool = False, after: str = ""
+) -> tuple[float, int]:
     import keras
     import numpy as np
 
@@ -49,8 +63,8 @@ def seconds_per_step(window: int, filters: int, units: int, epochs: int = 3) -> 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2048, window, 1)).astype("float32")
     y = rng.normal(size=(2048, 1)).astype("float32")
-    model = build_model(_spec(window, filters, units))
-    model.compile(keras.optimizers.Adam(0.003), "mse", steps_per_execution=8)
+    model = build_model(_spec(window, filters, units, after or "nothing"))
+    model.compile(keras.optimizers.Adam(0.003), "mse", steps_per_execution=8, jit_compile=jit)
     model.fit(x, y, batch_size=32, epochs=1, verbose=0)  # tracing
     start = time.perf_counter()
     model.fit(x, y, batch_size=32, epochs=epochs, verbose=0)
@@ -61,21 +75,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--windows", type=int, nargs="+", default=[12, 48])
+    parser.add_argument("--jit", action="store_true", help="also time each model under XLA")
+    parser.add_argument("--after-relu", choices=sorted(PLACED), default="nothing")
     args = parser.parse_args()
+    modes = (False, True) if args.jit else (False,)
     for window in args.windows:
-        times: dict[str, list[float]] = {name: [] for name in SIZES}
+        times: dict[tuple[str, bool], list[float]] = {(n, j): [] for n in SIZES for j in modes}
         params: dict[str, int] = {}
-        for _ in range(args.repeats):  # alternating, so a load change hits both
+        for _ in range(args.repeats):  # alternating, so a load change hits every arm
             for name, (filters, units) in SIZES.items():
-                seconds, params[name] = seconds_per_step(window, filters, units)
-                times[name].append(seconds)
-        medians = {name: statistics.median(values) for name, values in times.items()}
+                for jit in modes:
+                    seconds, params[name] = seconds_per_step(
+                        window, filters, units, jit=jit, after=args.after_relu
+                    )
+                    times[name, jit].append(seconds)
+        medians = {arm: statistics.median(values) for arm, values in times.items()}
         for name in SIZES:
             print(
                 f"window {window:3d}  {name:15s} {params[name]:7,d} params  "
-                f"{medians[name] * 1000:6.2f} ms/step"
+                f"{medians[name, False] * 1000:6.2f} ms/step"
+                + (f", XLA {medians[name, True] * 1000:6.2f} ms/step" if args.jit else "")
             )
-        small, large = (medians[name] for name in SIZES)
+            if args.jit:
+                ratio = medians[name, True] / medians[name, False]
+                print(f"window {window:3d}  {name}: XLA / graphs {ratio:.2f}x")
+        small, large = (medians[name, False] for name in SIZES)
         print(f"window {window:3d}  ratio >= 50k / studies' model: {large / small:.2f}x")
 
 

@@ -114,7 +114,9 @@ class Train(Strict):
     shuffle: bool = True
     # XLA: its numbers differ from the graphs' in the last bits, and a seed still fixes them
     jit_compile: bool = Field(
-        False, description="compile the model with XLA (README: Speed): pays on long budgets"
+        False,
+        description="compile the model with XLA (README: Speed): pays on long budgets, not "
+        "with dropout or noise on a CPU (lint: xla_draws_masks_slowly)",
     )
     steps_per_execution: int = Field(1, ge=1)
 
