@@ -22,16 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import statistics
-import subprocess
-import sys
-import time
 
 # the studies' model and regime; the thread and path set-up, one sweep timed in a fresh folder
 from feed_epochs import CONFIG as STUDY_TRIALS
-from search_reuse import sweep
+from search_reuse import in_fresh_processes, sweep
 from xla import SWEEP
 
 QUARTERLY = ("ausbeer", "us_unemployment", "us_inflation", "us_tbill", "us_consumption")
@@ -73,24 +69,11 @@ def main() -> None:
     if args.child:
         child(args.child, args.seeds)
         return
-    walls: dict[str, list[float]] = {arm: [] for arm in ARMS}
-    cpus: dict[str, list[float]] = {arm: [] for arm in ARMS}
-    last: dict[str, dict] = {}
-    reused: dict[str, int] = {}
-    same = True
-    for _ in range(args.rounds):
-        for arm in ARMS:
-            command = [sys.executable, __file__, "--child", arm, "--seeds", str(args.seeds)]
-            started = time.perf_counter()
-            done = subprocess.run(
-                command, capture_output=True, text=True, check=True, env=os.environ
-            )
-            took, cpu, metrics, reused[arm] = json.loads(done.stdout.strip().splitlines()[-1])
-            walls[arm].append(took)
-            cpus[arm].append(cpu)
-            last[arm] = dict(sorted(metrics.items()))
-            print(f"  {arm}: {took:.0f} s, {cpu:.0f} CPU-s ({time.perf_counter() - started:.0f} s)")
-        same = same and last[ARMS[0]] == last[ARMS[1]]
+    walls, cpus, outputs = in_fresh_processes(__file__, ARMS, args.seeds, args.rounds)
+    rounds = [{arm: dict(sorted(out[arm][0].items())) for arm in ARMS} for out in outputs]
+    same = all(metrics[ARMS[0]] == metrics[ARMS[1]] for metrics in rounds)
+    last = rounds[-1]
+    reused = {arm: outputs[-1][arm][1] for arm in ARMS}
     base_wall, base_cpu = statistics.median(walls[ARMS[0]]), statistics.median(cpus[ARMS[0]])
     trials = len(last[ARMS[0]])
     print(

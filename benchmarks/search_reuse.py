@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import os
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 # the thread and path set-up, and the timing metrics left out of the comparison
@@ -92,6 +96,32 @@ def sweep(config_text: str, by: tuple[str, ...] = ()) -> tuple[float, dict, int]
         return took, metrics, reused
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def in_fresh_processes(
+    script: str, arms: Sequence[str], seeds: int, rounds: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]], list[dict[str, list]]]:
+    """`rounds` rounds of every arm in turn, each `python SCRIPT --child ARM --seeds N` in a
+    fresh process, whose stdout's last line is a JSON list: its seconds, its CPU seconds, then
+    what the script compares. Returns each arm's seconds and CPU seconds, and per round each
+    arm's rest of the list."""
+    walls: dict[str, list[float]] = {arm: [] for arm in arms}
+    cpus: dict[str, list[float]] = {arm: [] for arm in arms}
+    outputs: list[dict[str, list]] = []
+    for _ in range(rounds):
+        outputs.append({})
+        for arm in arms:
+            command = [sys.executable, script, "--child", arm, "--seeds", str(seeds)]
+            started = time.perf_counter()
+            done = subprocess.run(
+                command, capture_output=True, text=True, check=True, env=os.environ
+            )
+            took, cpu, *rest = json.loads(done.stdout.strip().splitlines()[-1])
+            walls[arm].append(took)
+            cpus[arm].append(cpu)
+            outputs[-1][arm] = rest
+            print(f"  {arm}: {took:.0f} s, {cpu:.0f} CPU-s ({time.perf_counter() - started:.0f} s)")
+    return walls, cpus, outputs
 
 
 def alternate(
