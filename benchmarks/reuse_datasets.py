@@ -20,14 +20,12 @@ Run: python benchmarks/reuse_datasets.py [--seeds 2] [--rounds 1]
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
-import statistics
 
 # the studies' model and regime; the thread and path set-up, one sweep timed in a fresh folder
 from feed_epochs import CONFIG as STUDY_TRIALS
-from search_reuse import in_fresh_processes, sweep
+from search_reuse import arms_in_fresh_processes, print_ratios, sweep
 from xla import SWEEP
 
 QUARTERLY = ("ausbeer", "us_unemployment", "us_inflation", "us_tbill", "us_consumption")
@@ -61,31 +59,21 @@ def child(arm: str, seeds: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--child", choices=ARMS, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        child(args.child, args.seeds)
+    timed = arms_in_fresh_processes(__file__, ARMS, child)
+    if timed is None:  # this process was one arm's child
         return
-    walls, cpus, outputs = in_fresh_processes(__file__, ARMS, args.seeds, args.rounds)
+    args, walls, cpus, outputs = timed
     rounds = [{arm: dict(sorted(out[arm][0].items())) for arm in ARMS} for out in outputs]
     same = all(metrics[ARMS[0]] == metrics[ARMS[1]] for metrics in rounds)
     last = rounds[-1]
     reused = {arm: outputs[-1][arm][1] for arm in ARMS}
-    base_wall, base_cpu = statistics.median(walls[ARMS[0]]), statistics.median(cpus[ARMS[0]])
     trials = len(last[ARMS[0]])
     print(
         f"{trials} trials (7 quarterly series x 2 arms x {args.seeds} seeds, 3 learning rates "
         f"a trial, XLA), --jobs 1, median of {args.rounds} round(s):"
     )
-    for arm in ARMS:
-        wall, cpu = statistics.median(walls[arm]), statistics.median(cpus[arm])
-        print(
-            f"  {arm:15s} {wall:6.0f} s {cpu:6.0f} CPU-s  ratio {wall / base_wall:.2f} wall, "
-            f"{cpu / base_cpu:.2f} CPU; {reused[arm]} of {trials} trials reused a kept model"
-        )
+    notes = {arm: f"{reused[arm]} of {trials} trials reused a kept model" for arm in ARMS}
+    print_ratios(walls, cpus, notes)
     print(f"every metric == {same}")
 
 

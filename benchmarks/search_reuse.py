@@ -98,20 +98,30 @@ def sweep(config_text: str, by: tuple[str, ...] = ()) -> tuple[float, dict, int]
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def in_fresh_processes(
-    script: str, arms: Sequence[str], seeds: int, rounds: int
-) -> tuple[dict[str, list[float]], dict[str, list[float]], list[dict[str, list]]]:
-    """`rounds` rounds of every arm in turn, each `python SCRIPT --child ARM --seeds N` in a
-    fresh process, whose stdout's last line is a JSON list: its seconds, its CPU seconds, then
-    what the script compares. Returns each arm's seconds and CPU seconds, and per round each
-    arm's rest of the list."""
+def arms_in_fresh_processes(
+    script: str, arms: Sequence[str], child: Callable[[str, int], None], seeds: int = 2
+) -> tuple[argparse.Namespace, dict[str, list[float]], dict[str, list[float]], list[dict]] | None:
+    """The command line of a script that times `arms` in fresh processes: `--seeds`,
+    `--rounds`, and `--child ARM`, which runs `child(ARM, seeds)` in this process (it prints a
+    JSON list as its stdout's last line: its seconds, its CPU seconds, then what the script
+    compares) and returns None. Otherwise `--rounds` rounds of every arm in turn, each
+    `python SCRIPT --child ARM` in a fresh process; returns the arguments, each arm's seconds
+    and CPU seconds, and per round each arm's rest of the list."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seeds", type=int, default=seeds)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--child", choices=arms, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.seeds)
+        return None
     walls: dict[str, list[float]] = {arm: [] for arm in arms}
     cpus: dict[str, list[float]] = {arm: [] for arm in arms}
     outputs: list[dict[str, list]] = []
-    for _ in range(rounds):
+    for _ in range(args.rounds):
         outputs.append({})
         for arm in arms:
-            command = [sys.executable, script, "--child", arm, "--seeds", str(seeds)]
+            command = [sys.executable, script, "--child", arm, "--seeds", str(args.seeds)]
             started = time.perf_counter()
             done = subprocess.run(
                 command, capture_output=True, text=True, check=True, env=os.environ
@@ -121,7 +131,23 @@ def in_fresh_processes(
             cpus[arm].append(cpu)
             outputs[-1][arm] = rest
             print(f"  {arm}: {took:.0f} s, {cpu:.0f} CPU-s ({time.perf_counter() - started:.0f} s)")
-    return walls, cpus, outputs
+    return args, walls, cpus, outputs
+
+
+def print_ratios(
+    walls: dict[str, list[float]], cpus: dict[str, list[float]], notes: dict[str, str] | None = None
+) -> None:
+    """Each arm's median seconds and CPU seconds and their ratios to the first arm's, with an
+    arm's note after them."""
+    first = next(iter(walls))
+    base_wall, base_cpu = statistics.median(walls[first]), statistics.median(cpus[first])
+    for arm in walls:
+        wall, cpu = statistics.median(walls[arm]), statistics.median(cpus[arm])
+        note = (notes or {}).get(arm, "")
+        print(
+            f"  {arm:15s} {wall:6.0f} s {cpu:6.0f} CPU-s  ratio {wall / base_wall:.2f} wall, "
+            f"{cpu / base_cpu:.2f} CPU" + (f"; {note}" if note else "")
+        )
 
 
 def alternate(

@@ -23,14 +23,13 @@ Run: python benchmarks/xla.py [--seeds 2] [--rounds 1]
 
 from __future__ import annotations
 
-import argparse
 import json
 import resource
 import statistics
 
 # the studies' model and regime; the thread and path set-up, one sweep timed in a fresh folder
 from feed_epochs import CONFIG as STUDY_TRIALS
-from search_reuse import in_fresh_processes, sweep
+from search_reuse import arms_in_fresh_processes, print_ratios, sweep
 
 SERIES = """
   taylor: {source: packaged, name: taylor, window: 48, season: 48}
@@ -79,29 +78,18 @@ def agreement(graphs: Metrics, xla: Metrics) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seeds", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--child", choices=ARMS, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        child(args.child, args.seeds)
+    timed = arms_in_fresh_processes(__file__, ARMS, child)
+    if timed is None:  # this process was one arm's child
         return
-    walls, cpus, outputs = in_fresh_processes(__file__, ARMS, args.seeds, args.rounds)
+    args, walls, cpus, outputs = timed
     rounds = [{arm: dict(sorted(out[arm][0].items())) for arm in ARMS} for out in outputs]
     same = all(metrics["own models"] == metrics["shared"] for metrics in rounds)
     last = rounds[-1]
-    base_wall, base_cpu = statistics.median(walls[ARMS[0]]), statistics.median(cpus[ARMS[0]])
     print(
         f"{len(last[ARMS[0]])} trials (3 real series x 2 arms x {args.seeds} seeds, 3 learning "
         f"rates a trial), --jobs 1, median of {args.rounds} round(s):"
     )
-    for arm in ARMS:
-        wall, cpu = statistics.median(walls[arm]), statistics.median(cpus[arm])
-        print(
-            f"  {arm:13s} {wall:6.0f} s {cpu:6.0f} CPU-s  ratio {wall / base_wall:.2f} wall, "
-            f"{cpu / base_cpu:.2f} CPU"
-        )
+    print_ratios(walls, cpus)
     print(f"own models and shared: every metric == {same}")
     print(agreement(last["shared"], last["shared + XLA"]))
 
