@@ -4,8 +4,9 @@ Tiny real models (every stochastic layer kind bnplace builds, BN, the LN-LSTM ce
 epochs: every logged epoch metric and every final metric of a reused trial is `==` to the
 fresh trial's (seeded and cleared by Keras' own calls, which also empty TensorFlow's kernel
 cache; bnplace keeps it), a later seed's and a trial's on another dataset of the same shapes
-alike (whose smaller splits a fresh model traces at their own batch size, and a kept one runs
-through the traces it has); later seeds retrace nothing; a model that may not be reset falls
+alike (one whose validation and test splits are smaller than a batch: the kept model remakes
+its predict function, traced per call shape, as a fresh model makes it); later seeds retrace
+nothing; a model that may not be reset falls
 back to a fresh build and says so; a `bnplace run --jobs 1` sweep records reuse on its trial
 runs. The same holds for a model compiled by XLA (`train.jit_compile`).
 """
