@@ -63,11 +63,9 @@ def main() -> None:
     if timed is None:  # this process was one arm's child
         return
     args, walls, cpus, outputs = timed
-    rounds = [{arm: dict(sorted(out[arm][0].items())) for arm in ARMS} for out in outputs]
-    same = all(metrics[ARMS[0]] == metrics[ARMS[1]] for metrics in rounds)
-    last = rounds[-1]
+    same = all(out[ARMS[0]][0] == out[ARMS[1]][0] for out in outputs)
+    trials = len(outputs[-1][ARMS[0]][0])
     reused = {arm: outputs[-1][arm][1] for arm in ARMS}
-    trials = len(last[ARMS[0]])
     print(
         f"{trials} trials (7 quarterly series x 2 arms x {args.seeds} seeds, 3 learning rates "
         f"a trial, XLA), --jobs 1, median of {args.rounds} round(s):"

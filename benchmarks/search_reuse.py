@@ -103,10 +103,10 @@ def arms_in_fresh_processes(
 ) -> tuple[argparse.Namespace, dict[str, list[float]], dict[str, list[float]], list[dict]] | None:
     """The command line of a script that times `arms` in fresh processes: `--seeds`,
     `--rounds`, and `--child ARM`, which runs `child(ARM, seeds)` in this process (it prints a
-    JSON list as its stdout's last line: its seconds, its CPU seconds, then what the script
-    compares) and returns None. Otherwise `--rounds` rounds of every arm in turn, each
-    `python SCRIPT --child ARM` in a fresh process; returns the arguments, each arm's seconds
-    and CPU seconds, and per round each arm's rest of the list."""
+    JSON list as its stdout's last line: its seconds, its CPU seconds, its trials' metrics,
+    then anything else) and returns None. Otherwise `--rounds` rounds of every arm in turn,
+    each `python SCRIPT --child ARM` in a fresh process; returns the arguments, each arm's
+    seconds and CPU seconds, and per round each arm's rest of the list (its metrics sorted)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=seeds)
     parser.add_argument("--rounds", type=int, default=1)
@@ -126,10 +126,10 @@ def arms_in_fresh_processes(
             done = subprocess.run(
                 command, capture_output=True, text=True, check=True, env=os.environ
             )
-            took, cpu, *rest = json.loads(done.stdout.strip().splitlines()[-1])
+            took, cpu, metrics, *rest = json.loads(done.stdout.strip().splitlines()[-1])
             walls[arm].append(took)
             cpus[arm].append(cpu)
-            outputs[-1][arm] = rest
+            outputs[-1][arm] = [dict(sorted(metrics.items())), *rest]
             print(f"  {arm}: {took:.0f} s, {cpu:.0f} CPU-s ({time.perf_counter() - started:.0f} s)")
     return args, walls, cpus, outputs
 

@@ -82,9 +82,8 @@ def main() -> None:
     if timed is None:  # this process was one arm's child
         return
     args, walls, cpus, outputs = timed
-    rounds = [{arm: dict(sorted(out[arm][0].items())) for arm in ARMS} for out in outputs]
-    same = all(metrics["own models"] == metrics["shared"] for metrics in rounds)
-    last = rounds[-1]
+    same = all(out["own models"][0] == out["shared"][0] for out in outputs)
+    last = {arm: metrics for arm, (metrics,) in outputs[-1].items()}
     print(
         f"{len(last[ARMS[0]])} trials (3 real series x 2 arms x {args.seeds} seeds, 3 learning "
         f"rates a trial), --jobs 1, median of {args.rounds} round(s):"

@@ -79,8 +79,8 @@ class Kept:
 
     model: keras.Model
     optimizer_start: list[np.ndarray]
+    data: str  # the fingerprint of the dataset its predict function was traced for (`move_to`)
     summary: str = ""
-    data: str = ""  # the fingerprint of the dataset its predict function was traced for
 
 
 def variant_key(trial: Trial) -> str:
@@ -124,7 +124,7 @@ def kept(model: keras.Model, batch_spec: Any, data: str) -> Kept:
     build_state(model, batch_spec)
     optimizer = model.optimizer
     optimizer.build(model.trainable_variables)  # as fit would on its first step
-    return Kept(model, [np.array(v.numpy()) for v in optimizer.variables], data=data)
+    return Kept(model, [np.array(v.numpy()) for v in optimizer.variables], data)
 
 
 def build_state(model: keras.Model, batch_spec: Any) -> None:
