@@ -10,7 +10,7 @@ is mostly training steps, so the ratio is about what a v3 study would cost at th
 and one inter-op thread, as each trial of `--jobs 2` does. `--jit` also times each model
 compiled by XLA (`jit_compile=True`, as a study with `train.jit_compile: true` runs) and prints
 its ratio to the graphs'; `--after-relu` places BN (momentum 0.9), Dropout(0.3) or both after
-the Conv1D's ReLU.
+the Conv1D's ReLU; every model draws its masks as a trial does (`bnplace.trial.draws`).
 Run: python benchmarks/model_size.py [--repeats 3] [--windows 12 48] [--jit] [--after-relu dropout]
 """
 
@@ -59,15 +59,17 @@ def seconds_per_step(
     import numpy as np
 
     from bnplace.build import build_model
+    from bnplace.trial.draws import philox_draws
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(2048, window, 1)).astype("float32")
     y = rng.normal(size=(2048, 1)).astype("float32")
-    model = build_model(_spec(window, filters, units, after or "nothing"))
-    model.compile(keras.optimizers.Adam(0.003), "mse", steps_per_execution=8, jit_compile=jit)
-    model.fit(x, y, batch_size=32, epochs=1, verbose=0)  # tracing
-    start = time.perf_counter()
-    model.fit(x, y, batch_size=32, epochs=epochs, verbose=0)
+    with philox_draws():  # as a trial draws its masks
+        model = build_model(_spec(window, filters, units, after or "nothing"))
+        model.compile(keras.optimizers.Adam(0.003), "mse", steps_per_execution=8, jit_compile=jit)
+        model.fit(x, y, batch_size=32, epochs=1, verbose=0)  # tracing
+        start = time.perf_counter()
+        model.fit(x, y, batch_size=32, epochs=epochs, verbose=0)
     return (time.perf_counter() - start) / (epochs * 2048 // 32), model.count_params()
 
 

@@ -258,8 +258,6 @@ LINT_CASES = {
     "train: {batch_size: 4}",
     "lstm_without_cudnn": "model:\n  - lstm: {id: lstm, units: 8, recurrent_dropout: 0.2}",
     "relu_in_lstm": "model:\n  - lstm: {id: lstm, units: 8, activation: relu}",
-    "xla_draws_masks_slowly": "placements: {lstm.after: [{dropout: 0.2}]}\n"
-    "train: {jit_compile: true}",
     "shape": "model:\n  - lstm: {id: a, units: 8}\n  - lstm: {id: b, units: 8}",
     "output_range_misses_targets": "head: {activation: relu}",
     "model_fits_memory": "model:\n  - conv1d: {id: conv, filters: 1.0e+12}\n"
@@ -276,9 +274,9 @@ def test_each_lint_rule_fires_on_its_case(rule: str) -> None:
 def test_lint_rules_stay_quiet_on_a_clean_model() -> None:
     plan = plan_of("placements: {conv.post_act: [batch_norm], lstm.after: [{dropout: 0.2}]}")
     assert rules(plan) == set()
-    # XLA without dropout or noise: nothing to warn about
+    # XLA with dropout: nothing to warn about (bnplace.trial.draws names Philox, the fast draw)
     assert (
-        rules(plan_of("placements: {conv.post_act: [batch_norm]}\ntrain: {jit_compile: true}"))
+        rules(plan_of("placements: {lstm.after: [{dropout: 0.2}]}\ntrain: {jit_compile: true}"))
         == set()
     )
 

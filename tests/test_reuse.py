@@ -13,6 +13,7 @@ runs. The same holds for a model compiled by XLA (`train.jit_compile`).
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import keras
@@ -77,7 +78,9 @@ def test_reused_trials_equal_fresh_ones_bit_for_bit(
     (`keras.utils.set_random_seed`, `keras.backend.clear_session`), which also clear
     TensorFlow's kernel cache: keeping it (`bnplace.trial.seeding`) changes no number. They
     also leave the metric state to Keras' first traced step (which then traces twice):
-    building it first (`reuse.build_state`) changes no number either, and saves a trace."""
+    building it first (`reuse.build_state`) changes no number either, and saves a trace. And
+    they draw their masks and noise with Keras' own `auto_select`: naming Philox
+    (`bnplace.trial.draws`) changes no number."""
     on_long = [t for t in prepared.plan.trials if t.dataset == "long"]
     first, later = on_long[0::2], on_long[1::2]  # seeds 0 of every variant, then seeds 1
     moved = [t for t in prepared.plan.trials if t.dataset == "short" and t.seed == 1]
@@ -90,6 +93,7 @@ def test_reused_trials_equal_fresh_ones_bit_for_bit(
         bnplace.trial.train, "clear_keras_state", lambda **_: keras.backend.clear_session()
     )
     monkeypatch.setattr(bnplace.trial.reuse, "build_state", lambda model, spec: None)
+    monkeypatch.setattr(bnplace.trial.train, "philox_draws", contextlib.nullcontext)
     for first_trial, trial in zip(first, later, strict=True):  # seeds 0 and 1 of one variant
         fresh = run_trial(trial, prepared.datasets[trial.data_fingerprint])
         again = reused[trial.key]
@@ -160,7 +164,7 @@ datasets:  # as CONFIG's: the same shapes, short's val and test splits under one
   short: {source: synthetic, generator: ar, length: 200, features: 2, window: 10}
 model:
   - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
-  - lstm: {id: lstm, units: 4}
+  - lstm: {id: lstm, units: 4, recurrent_dropout: 0.2}
 train: {epochs: 2, batch_size: 32, learning_rate: {choose: [0.02, 0.2]}, jit_compile: true}
 placements:
   conv.pre_act: [batch_norm]
@@ -176,9 +180,10 @@ def test_xla_compiled_trials_are_reused_bit_for_bit(
     TensorFlow's graphs in the last bits, but a seed still fixes them. A model kept on one
     dataset, reset for a later seed on another of the same shapes (BN and Dropout: every seed
     generator reset; its two candidate rates trained in turn on the one model compiled for
-    them), equals that trial trained fresh, each candidate on a model of its own, with Keras'
-    own seeding and clearing: `==` everywhere. (Recurrent dropout, the LN cell and SE held too
-    in a one-off check; each adds seconds of compilation here.)"""
+    them; the LSTM's recurrent dropout), equals that trial trained fresh, each candidate on a
+    model of its own, with Keras' own seeding, clearing and draws (`auto_select`, which XLA:CPU
+    runs slowly; bnplace names Philox): `==` everywhere. (The LN cell and SE held too in a
+    one-off check; each adds seconds of compilation here.)"""
     sqlite_store(tmp_path)
     (tmp_path / "c.yaml").write_text(XLA)
     prepared = plan_sweep(tmp_path / "c.yaml")
@@ -190,6 +195,7 @@ def test_xla_compiled_trials_are_reused_bit_for_bit(
     monkeypatch.setattr(
         bnplace.trial.train, "clear_keras_state", lambda **_: keras.backend.clear_session()
     )
+    monkeypatch.setattr(bnplace.trial.train, "philox_draws", contextlib.nullcontext)
     fresh = run_trial(later, prepared.datasets[later.data_fingerprint])
     assert fresh.finished, fresh.reason
     assert _outcome(reused) == _outcome(fresh)

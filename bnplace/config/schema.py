@@ -115,8 +115,7 @@ class Train(Strict):
     # XLA: its numbers differ from the graphs' in the last bits, and a seed still fixes them
     jit_compile: bool = Field(
         False,
-        description="compile the model with XLA (README: Speed): pays on long budgets, not "
-        "with dropout or noise on a CPU (lint: xla_draws_masks_slowly)",
+        description="compile the model with XLA (README: Speed): pays on long budgets",
     )
     steps_per_execution: int = Field(1, ge=1)
 

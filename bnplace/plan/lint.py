@@ -305,23 +305,6 @@ def lstm_without_cudnn(s: Subject) -> list[tuple[Level, str]]:
     return out
 
 
-def xla_draws_masks_slowly(s: Subject) -> list[tuple[Level, str]]:
-    """XLA compiles the random draws of dropout and noise into slow code on a CPU: a training
-    step with Dropout(0.3) after the Conv1D's ReLU took 2.7-3.3x as long as in TensorFlow's
-    graphs (2.2k and 53k parameters, window 48), where the same models without it took
-    0.47-0.75x (`benchmarks/model_size.py --jit --after-relu dropout`)."""
-    if not s.config.train.jit_compile or not s.model.noisy_in_training:
-        return []
-    return [
-        (
-            "warning",
-            "train.jit_compile with dropout or noise: on a CPU, XLA draws their random masks "
-            "slowly (Dropout made a training step 2.7-3.3x slower than TensorFlow's graphs, "
-            "benchmarks/model_size.py --jit); leave jit_compile off for this model",
-        )
-    ]
-
-
 def relu_in_lstm(s: Subject) -> list[tuple[Level, str]]:
     return [
         ("warning", f"LSTM '{layer.origin}' with activation relu is prone to exploding states")
@@ -425,7 +408,6 @@ RULES: tuple[Rule, ...] = (
     bn_cell_sees_padding,
     budget_too_short,
     lstm_without_cudnn,
-    xla_draws_masks_slowly,
     relu_in_lstm,
     output_range_misses_targets,
     model_fits_memory,

@@ -37,6 +37,7 @@ from bnplace.names import tags
 from bnplace.names.states import FINISHED
 from bnplace.plan import Trial
 from bnplace.trial import choose
+from bnplace.trial.draws import philox_draws
 from bnplace.trial.evaluate import diagnostics, evaluate, init_variance
 from bnplace.trial.result import DIVERGED, TIMEOUT, Stopped, TrialResult, failed_result
 from bnplace.trial.reuse import (
@@ -120,7 +121,8 @@ class TrialRunner:
         _freeze_long_lived()
         key = variant_key(trial)
         try:
-            return self._train(trial, dataset, _Reports(on_epoch, on_fit), key)
+            with philox_draws():  # XLA:CPU draws masks slowly otherwise; graphs' numbers equal
+                return self._train(trial, dataset, _Reports(on_epoch, on_fit), key)
         except Exception as exc:  # a trial's crash must not stop the sweep
             self.cache.drop(key)  # its model may be half-trained or half-built
             return failed_result(trial, exc)
