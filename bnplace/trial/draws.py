@@ -69,17 +69,15 @@ def _keras_tf_random() -> ModuleType | None:
 
 def _dropout(inputs: Any, rate: float, noise_shape: Any = None, seed: Any = None) -> Any:
     import tensorflow as tf
+    from keras.src.backend.tensorflow import random as keras_draws
 
     if rate == 1.0:
         return tf.zeros_like(inputs)
     if rate == 0.0:
         return inputs
-    from keras.src.backend.tensorflow import random as keras_draws
-
-    seed = keras_draws._cast_seed(keras_draws.draw_seed(seed))
     noise_shape = keras_draws._get_concrete_noise_shape(inputs, noise_shape)
     return tf.nn.experimental.stateless_dropout(
-        inputs, rate=rate, noise_shape=noise_shape, seed=seed, rng_alg=ALGORITHM
+        inputs, rate=rate, noise_shape=noise_shape, seed=_seed(seed), rng_alg=ALGORITHM
     )
 
 
@@ -88,17 +86,10 @@ def _uniform(
 ) -> Any:
     import keras
     import tensorflow as tf
-    from keras.src.backend.tensorflow import random as keras_draws
 
     dtype = dtype or keras.config.floatx()
-    return tf.random.stateless_uniform(
-        shape=shape,
-        minval=tf.cast(minval, dtype),
-        maxval=tf.cast(maxval, dtype),
-        dtype=dtype,
-        seed=keras_draws._cast_seed(keras_draws.draw_seed(seed)),
-        alg=ALGORITHM,
-    )
+    bounds = {"minval": tf.cast(minval, dtype), "maxval": tf.cast(maxval, dtype)}
+    return tf.random.stateless_uniform(shape, _seed(seed), dtype=dtype, alg=ALGORITHM, **bounds)
 
 
 def _normal(
@@ -106,17 +97,16 @@ def _normal(
 ) -> Any:
     import keras
     import tensorflow as tf
-    from keras.src.backend.tensorflow import random as keras_draws
 
     dtype = dtype or keras.config.floatx()
-    return tf.random.stateless_normal(
-        shape=shape,
-        mean=mean,
-        stddev=stddev,
-        dtype=dtype,
-        seed=keras_draws._cast_seed(keras_draws.draw_seed(seed)),
-        alg=ALGORITHM,
-    )
+    return tf.random.stateless_normal(shape, _seed(seed), mean, stddev, dtype, alg=ALGORITHM)
+
+
+def _seed(seed: Any) -> Any:
+    """Keras' seed handling as it is: an int, a `SeedGenerator` or None -> int32 [2] tensor."""
+    from keras.src.backend.tensorflow import random as keras_draws
+
+    return keras_draws._cast_seed(keras_draws.draw_seed(seed))
 
 
 _COPIES = {"dropout": _dropout, "uniform": _uniform, "normal": _normal}
