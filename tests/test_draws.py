@@ -113,3 +113,8 @@ def test_leaving_the_context_puts_keras_functions_back() -> None:
         assert keras_draws.dropout is not before[0]
         raise RuntimeError("a trial that raises")
     assert (keras_draws.dropout, keras_draws.uniform, keras_draws.normal) == before
+    with philox_draws():
+        with philox_draws():  # inside another: leaving it keeps the outer one's copies
+            pass
+        assert keras_draws.dropout is not before[0]
+    assert keras_draws.dropout is before[0]

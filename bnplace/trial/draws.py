@@ -44,9 +44,14 @@ def philox_draws() -> Iterator[None]:
     if module is None:
         yield
         return
-    replaced = {name: getattr(module, name) for name in _COPIES}
-    for name, copy in _COPIES.items():
-        setattr(module, name, copy)
+    # only what is Keras' own: a context entered inside another puts back nothing on leaving.
+    # (Workers train one trial at a time; were two threads to, the first to leave would put
+    # Keras' own back under the other: the same numbers, XLA's slow derivation of the key.)
+    replaced = {
+        n: getattr(module, n) for n, copy in _COPIES.items() if getattr(module, n) is not copy
+    }
+    for name in replaced:
+        setattr(module, name, _COPIES[name])
     try:
         yield
     finally:
