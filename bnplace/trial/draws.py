@@ -9,7 +9,7 @@ Why: under XLA on a CPU, auto_select draws Philox's numbers too, but derives Phi
 counter from the seed with `StatelessRandomGetKeyCounter`, and XLA:CPU's program for such a draw
 slows with its size: a 32 x 48 x 32 uniform draw took 25 ms jitted against 0.39 ms with Philox
 named (0.54 ms in graphs; a 4 x 8 draw the same either way). So a training step with
-Dropout(0.3) took 2.7-3.3x the graphs' time under `jit_compile` where it takes 0.5-1.0x with
+Dropout(0.3) took 2.7-3.3x the graphs' time under `jit_compile` where it takes 0.4-0.7x with
 Philox named (benchmarks/model_size.py --jit --after-relu dropout). Naming Philox derives the
 same key with a small Philox draw of its own: every number is bit-identical, eager, in graphs
 and under XLA (tests/test_draws.py compares each layer's draws and tests/test_reuse.py whole
