@@ -2,9 +2,9 @@
 
 Every draw inside the context is `==` to Keras' function's (auto_select is Philox here), eager,
 in graphs and under XLA, for each layer kind that draws in training and each way Keras seeds a
-draw; under XLA the compiled step no longer derives the key with the op that makes it slow;
-leaving the context puts Keras' functions back. tests/test_reuse.py compares whole trials (every
-stochastic kind bnplace builds) trained inside the context with ones trained with Keras' own.
+draw; under XLA each layer's compiled step no longer derives the key with the op that makes it
+slow; leaving the context puts Keras' functions back. tests/test_reuse.py compares whole
+trials (every stochastic kind bnplace builds) trained inside the context with Keras' own.
 """
 
 from __future__ import annotations
@@ -32,18 +32,25 @@ LAYERS = {
 }
 
 
-def _layer_outputs(make: object, mode: str) -> list[np.ndarray]:
+SLOW_KEY_OP = "StatelessRandomGetKeyCounter"  # how auto_select turns a seed into Philox's key
+
+
+def _layer_outputs(make: object, mode: str) -> tuple[list[np.ndarray], str]:
     """Three training calls of one layer (its seed generator advancing): eager, traced into
-    graphs, or compiled by XLA."""
+    graphs, or compiled by XLA; and under XLA the compiled program (HLO text)."""
     keras.utils.set_random_seed(1)
     layer = make()  # type: ignore[operator]
 
     def call(x: tf.Tensor) -> tf.Tensor:
         return layer(x, training=True)
 
-    if mode != "eager":
-        call = tf.function(call, jit_compile=mode == "xla")
-    return [np.asarray(call(INPUTS)) for _ in range(3)]
+    if mode == "eager":
+        return [np.asarray(call(INPUTS)) for _ in range(3)], ""
+    traced = tf.function(call, jit_compile=mode == "xla")
+    outputs = [np.asarray(traced(tf.constant(INPUTS))) for _ in range(3)]
+    if mode != "xla":
+        return outputs, ""
+    return outputs, traced.experimental_get_compiler_ir(tf.constant(INPUTS))(stage="hlo")
 
 
 @pytest.mark.parametrize("mode", ["eager", "graphs", "xla"])
@@ -51,12 +58,21 @@ def _layer_outputs(make: object, mode: str) -> list[np.ndarray]:
 def test_a_layer_draws_the_same_numbers_inside_as_with_keras_own_draws(
     kind: str, mode: str
 ) -> None:
-    keras_own = _layer_outputs(LAYERS[kind], mode)
+    """Under XLA also what the context is for: auto_select draws Philox's numbers there too,
+    but turns the seed into Philox's key and counter with `StatelessRandomGetKeyCounter`, and
+    XLA:CPU's program for that draw slows with its size (a 32 x 48 x 32 draw 25 ms against
+    0.39 ms with Philox named; 4 x 8 alike). Naming Philox derives the same key with a small
+    Philox draw of its own: the program compiled inside holds no such op, which also shows
+    each layer's draw went through the context's copy."""
+    keras_own, own_program = _layer_outputs(LAYERS[kind], mode)
     with philox_draws():
-        philox = _layer_outputs(LAYERS[kind], mode)
+        philox, philox_program = _layer_outputs(LAYERS[kind], mode)
     assert not np.array_equal(keras_own[0], keras_own[1])  # the draws advance: masks do differ
     for own, named in zip(keras_own, philox, strict=True):
         np.testing.assert_array_equal(named, own)
+    if mode == "xla":
+        assert SLOW_KEY_OP in own_program
+        assert SLOW_KEY_OP not in philox_program and "rng_philox" in philox_program
 
 
 @pytest.mark.parametrize("seed", [7, "generator"])
@@ -83,28 +99,6 @@ def test_each_replaced_function_equals_keras_own_for_every_argument(seed: object
     for own, named in zip(keras_own, philox, strict=True):
         assert own.dtype == named.dtype
         np.testing.assert_array_equal(named, own)
-
-
-def test_under_xla_the_seed_is_not_scrambled_by_the_slow_op() -> None:
-    """What the context is for. auto_select draws Philox's numbers under XLA too (the test
-    above), but turns the seed into Philox's key and counter with `StatelessRandomGetKeyCounter`,
-    and XLA:CPU's program for that draw slows with its size (a 32 x 48 x 32 draw 25 ms against
-    0.39 ms with Philox named; 4 x 8 alike). Naming Philox derives the same key with a small
-    Philox draw of its own: the compiled step holds no such op."""
-    layer = keras.layers.Dropout(0.3, seed=5)
-
-    @tf.function(jit_compile=True)
-    def step(x: tf.Tensor) -> tf.Tensor:
-        return layer(x, training=True)
-
-    def program(compiled: object) -> str:
-        return compiled.experimental_get_compiler_ir(tf.constant(INPUTS))(stage="hlo")  # type: ignore[attr-defined]
-
-    assert "StatelessRandomGetKeyCounter" in program(step)
-    with philox_draws():
-        inside = program(tf.function(step.python_function, jit_compile=True))  # traced inside
-    assert "StatelessRandomGetKeyCounter" not in inside
-    assert "rng_philox" in inside
 
 
 def test_leaving_the_context_puts_keras_functions_back() -> None:
