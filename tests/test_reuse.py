@@ -1,15 +1,14 @@
 """A worker's `TrialRunner` reuses each variant's traced model: results equal fresh trials'.
 
-Tiny real models (every stochastic layer kind bnplace builds, BN, the LN-LSTM cell, SE), two
-epochs: every logged epoch metric and every final metric of a reused trial is `==` to the
-fresh trial's (seeded and cleared by Keras' own calls, which also empty TensorFlow's kernel
+Tiny real models (every stochastic layer kind bnplace builds, BN, the BN- and LN-LSTM cells,
+SE), two epochs: every logged epoch metric and every final metric of a reused trial is `==` to
+the fresh trial's (seeded and cleared by Keras' own calls, which also empty TensorFlow's kernel
 cache; bnplace keeps it), a later seed's and a trial's on another dataset of the same shapes
 alike (one whose validation and test splits are smaller than a batch: the kept model remakes
 its predict function, traced per call shape, as a fresh model makes it); later seeds retrace
-nothing; a model that may not be reset falls
-back to a fresh build and says so; a `bnplace run --jobs 1` sweep records reuse on its trial
-runs. The same holds for a model compiled by XLA (`train.jit_compile`).
-"""
+nothing; a model that may not be reset falls back to a fresh build and says so; a `bnplace run
+--jobs 1` sweep records reuse on its trial runs. The same holds for a model compiled by XLA
+(`train.jit_compile`)."""
 
 from __future__ import annotations
 
@@ -49,6 +48,7 @@ sweep:
         conv.pre_act: [batch_norm]
         conv.post_act: [{dropout: 0.3}]
         lstm.after: [batch_norm]
+        lstm.cell: batch_norm
         train.lr_schedule: {kind: reduce_on_plateau, patience: 1, factor: 0.5}
       spatial_se:
         conv.post_act: [{spatial_dropout: 0.3}, batch_norm]
@@ -164,7 +164,7 @@ datasets:  # as CONFIG's: the same shapes, short's val and test splits under one
   short: {source: synthetic, generator: ar, length: 200, features: 2, window: 10}
 model:
   - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
-  - lstm: {id: lstm, units: 4, recurrent_dropout: 0.2}
+  - lstm: {id: lstm, units: 4, recurrent_dropout: 0.2, cell: batch_norm}
 train: {epochs: 2, batch_size: 32, learning_rate: {choose: [0.02, 0.2]}, jit_compile: true}
 placements:
   conv.pre_act: [batch_norm]
@@ -180,10 +180,11 @@ def test_xla_compiled_trials_are_reused_bit_for_bit(
     TensorFlow's graphs in the last bits, but a seed still fixes them. A model kept on one
     dataset, reset for a later seed on another of the same shapes (BN and Dropout: every seed
     generator reset; its two candidate rates trained in turn on the one model compiled for
-    them; the LSTM's recurrent dropout), equals that trial trained fresh, each candidate on a
-    model of its own, with Keras' own seeding, clearing and draws (`auto_select`, which XLA:CPU
-    runs slowly; bnplace names Philox): `==` everywhere. (The LN cell and SE held too in a
-    one-off check; each adds seconds of compilation here.)"""
+    them; the BN-LSTM cell, its BNs stepped by XLA's loop, with recurrent dropout), equals that
+    trial trained fresh, each candidate on a model of its own, with Keras' own seeding, clearing
+    and draws (`auto_select`, which XLA:CPU runs slowly; bnplace names Philox): `==`
+    everywhere. (The LN cell and SE held too in a one-off check; each adds seconds of
+    compilation here.)"""
     sqlite_store(tmp_path)
     (tmp_path / "c.yaml").write_text(XLA)
     prepared = plan_sweep(tmp_path / "c.yaml")

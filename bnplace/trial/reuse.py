@@ -41,7 +41,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from bnplace.build.layers import LastStep, LayerNormLSTMCell, SqueezeExcite1D
+from bnplace.build.layers import BatchNormLSTMCell, LastStep, LayerNormLSTMCell, SqueezeExcite1D
 from bnplace.config.schema import Train
 from bnplace.names.kinds import LAYER_KINDS
 from bnplace.plan import Trial
@@ -68,7 +68,7 @@ CAPACITY = 3  # variants kept per worker: a few models of ~0.1-1 M parameters
 _RESETTABLE = frozenset(
     {kind.keras for kind in LAYER_KINDS.values()}
     | {"InputLayer", "RNN", "LSTMCell", "GlobalAveragePooling1D", "Dense"}
-    | {cls.__name__ for cls in (LastStep, LayerNormLSTMCell, SqueezeExcite1D)}
+    | {cls.__name__ for cls in (BatchNormLSTMCell, LastStep, LayerNormLSTMCell, SqueezeExcite1D)}
 )
 
 
