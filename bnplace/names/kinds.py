@@ -66,7 +66,6 @@ class LayerKind:
         return self.family in ("dropout", "noise")
 
 
-_NORM_ARGS = ("epsilon", "center", "scale")
 _POOL_ARGS = ("pool_size", "strides", "padding")
 _LSTM_ARGS = (
     "units",
@@ -82,8 +81,46 @@ _LSTM_ARGS = (
 )
 _DENSE_PARAMS = "inputs * units + units (bias)"
 
-# A table: one LayerKind per kind, written out field by field so each kind reads on its own;
-# its rows share their shape by design.
+
+def _normalization(
+    name: str,
+    keras: str,
+    short: str,
+    does: str,
+    args: tuple[str, ...],
+    params: str,
+    *,
+    uses_mask: bool = False,
+) -> LayerKind:
+    """A normalization kind: placeable, passes the padding mask on, and takes `args` then
+    Keras' epsilon, center and scale; what the three share, written once."""
+    return LayerKind(
+        name,
+        keras,
+        short,
+        does,
+        (*args, "epsilon", "center", "scale"),
+        params,
+        placeable=True,
+        family="norm",
+        keeps_mask=True,
+        uses_mask=uses_mask,
+    )
+
+
+def _training_noise(
+    name: str, keras: str, does: str, arg: str, family: Family = "dropout"
+) -> LayerKind:
+    """A dropout or noise kind: placeable, no parameters, named by its Keras class in a layer
+    order, passes the padding mask on; what the five share, written once."""
+    return LayerKind(
+        name, keras, keras, does, (arg,), "none", placeable=True, family=family, keeps_mask=True
+    )
+
+
+# A table: one LayerKind per kind, written out field by field so each kind reads on its own
+# (the normalization and training-noise kinds through `_normalization` and `_training_noise`,
+# which hold what each group shares).
 _KINDS = (
     LayerKind(
         "masking",
@@ -131,94 +168,56 @@ _KINDS = (
         placeable=True,
         keeps_mask=True,
     ),
-    LayerKind(
+    _normalization(
         "batch_norm",
         "BatchNormalization",
         "BN",
         "normalises each channel with batch statistics (moving ones at inference)",
-        ("axis", "momentum", *_NORM_ARGS),
+        ("axis", "momentum"),
         "(2 + center + scale) * channels (moving mean and variance included)",
-        placeable=True,
-        family="norm",
-        keeps_mask=True,
         uses_mask=True,
     ),
-    LayerKind(
+    _normalization(
         "layer_norm",
         "LayerNormalization",
         "LN",
         "normalises each sample over its axis (or axes)",
-        ("axis", *_NORM_ARGS),
+        ("axis",),
         "(center + scale) * product of the normalised axes",
-        placeable=True,
-        family="norm",
-        keeps_mask=True,
     ),
-    LayerKind(
+    _normalization(
         "group_norm",
         "GroupNormalization",
         "GN",
         "normalises each sample over groups of channels",
-        ("groups", "axis", *_NORM_ARGS),
+        ("groups", "axis"),
         "(center + scale) * channels",
-        placeable=True,
-        family="norm",
-        keeps_mask=True,
     ),
-    LayerKind(
-        "dropout",
-        "Dropout",
-        "Dropout",
-        "zeroes units at random in training",
-        ("rate",),
-        "none",
-        placeable=True,
-        family="dropout",
-        keeps_mask=True,
-    ),
-    LayerKind(
+    _training_noise("dropout", "Dropout", "zeroes units at random in training", "rate"),
+    _training_noise(
         "spatial_dropout",
         "SpatialDropout1D",
-        "SpatialDropout1D",
         "zeroes whole channels of a sequence at random in training",
-        ("rate",),
-        "none",
-        placeable=True,
-        family="dropout",
-        keeps_mask=True,
+        "rate",
     ),
-    LayerKind(
+    _training_noise(
         "alpha_dropout",
         "AlphaDropout",
-        "AlphaDropout",
         "dropout that keeps SELU's mean and variance in training",
-        ("rate",),
-        "none",
-        placeable=True,
-        family="dropout",
-        keeps_mask=True,
+        "rate",
     ),
-    LayerKind(
+    _training_noise(
         "gaussian_dropout",
         "GaussianDropout",
-        "GaussianDropout",
         "multiplies by 1-centred Gaussian noise in training",
-        ("rate",),
-        "none",
-        placeable=True,
-        family="dropout",
-        keeps_mask=True,
+        "rate",
     ),
-    LayerKind(
+    _training_noise(
         "gaussian_noise",
         "GaussianNoise",
-        "GaussianNoise",
         "adds 0-centred Gaussian noise in training",
-        ("stddev",),
-        "none",
-        placeable=True,
+        "stddev",
         family="noise",
-        keeps_mask=True,
     ),
     LayerKind(
         "max_pool",
