@@ -116,9 +116,10 @@ def test_reused_trials_equal_fresh_ones_bit_for_bit(
 def test_a_model_that_may_not_be_reset_is_built_fresh_and_says_why(
     prepared: Prepared, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # as if LSTM were a layer class with state outside its variables
+    # as if the LSTM (Keras' LSTM, or the RNN around a BN or LN cell) were a layer class with
+    # state outside its variables
     monkeypatch.setattr(
-        bnplace.trial.reuse, "_RESETTABLE", bnplace.trial.reuse._RESETTABLE - {"LSTM"}
+        bnplace.trial.reuse, "_RESETTABLE", bnplace.trial.reuse._RESETTABLE - {"LSTM", "RNN"}
     )
     trial, other_seed = prepared.plan.trials[:2]
     runner = TrialRunner()
