@@ -165,7 +165,7 @@ datasets:  # as CONFIG's: the same shapes, short's val and test splits under one
   short: {source: synthetic, generator: ar, length: 200, features: 2, window: 10}
 model:
   - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
-  - lstm: {id: lstm, units: 4, recurrent_dropout: 0.2, cell: batch_norm}
+  - lstm: {id: lstm, units: 4, recurrent_dropout: 0.2}
 train: {epochs: 2, batch_size: 32, learning_rate: {choose: [0.02, 0.2]}, jit_compile: true}
 placements:
   conv.pre_act: [batch_norm]
@@ -181,11 +181,10 @@ def test_xla_compiled_trials_are_reused_bit_for_bit(
     TensorFlow's graphs in the last bits, but a seed still fixes them. A model kept on one
     dataset, reset for a later seed on another of the same shapes (BN and Dropout: every seed
     generator reset; its two candidate rates trained in turn on the one model compiled for
-    them; the BN-LSTM cell, its BNs stepped by XLA's loop, with recurrent dropout), equals that
-    trial trained fresh, each candidate on a model of its own, with Keras' own seeding, clearing
-    and draws (`auto_select`, which XLA:CPU runs slowly; bnplace names Philox): `==`
-    everywhere. (The LN cell and SE held too in a one-off check; each adds seconds of
-    compilation here.)"""
+    them; the LSTM's recurrent dropout), equals that trial trained fresh, each candidate on a
+    model of its own, with Keras' own seeding, clearing and draws (`auto_select`, which XLA:CPU
+    runs slowly; bnplace names Philox): `==` everywhere. (The LN cell, SE and the BN cell held
+    too in one-off checks; each adds seconds of compilation here.)"""
     sqlite_store(tmp_path)
     (tmp_path / "c.yaml").write_text(XLA)
     prepared = plan_sweep(tmp_path / "c.yaml")
