@@ -220,7 +220,8 @@ sweep:
 
 def test_a_jobs_1_sweep_reuses_each_variants_model_for_its_later_seeds(tmp_path: Path) -> None:
     """3 variants x 3 seeds in one process: every variant's first seed builds and traces, its
-    two later seeds reuse that model and trace nothing (benchmarks/reuse.py times it)."""
+    two later seeds reuse that model and trace nothing (benchmarks/reuse_cells.py times keeping a
+    model against building one per trial)."""
     write_config(tmp_path, SWEEP)
     done = run_cli(tmp_path, "run", "c.yaml", "--jobs", "1", "--no-compare")
     assert done.returncode == 0, done.stderr
