@@ -134,6 +134,24 @@ def test_a_model_that_may_not_be_reset_is_built_fresh_and_says_why(
     )
 
 
+def test_every_layer_class_of_bnplaces_own_is_on_the_reset_list() -> None:
+    """A layer class bnplace defines but leaves off `reuse`'s list builds and compiles a fresh
+    model for every trial, silently (the BN-LSTM cell did until 2026-12-05: 4.8x the time
+    under XLA, benchmarks/reuse_cells.py): a new class must be listed, with a case in the `==`
+    tests above, or this test says which."""
+    import inspect
+
+    import bnplace.build.layers as layers
+
+    own = {
+        name
+        for name, cls in inspect.getmembers(layers, inspect.isclass)
+        if issubclass(cls, keras.layers.Layer) and cls.__module__ == layers.__name__
+    }
+    assert {"BatchNormLSTMCell", "LayerNormLSTMCell", "SqueezeExcite1D"} <= own
+    assert own - bnplace.trial.reuse._RESETTABLE == set()
+
+
 def test_a_trial_that_raises_leaves_no_model_behind(prepared: Prepared) -> None:
     import dataclasses
 
