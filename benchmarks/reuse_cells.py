@@ -20,12 +20,9 @@ Run: python benchmarks/reuse_cells.py [--seeds 2] [--rounds 1]
 
 from __future__ import annotations
 
-import json
-import resource
-
 # the studies' model and regime; the thread and path set-up, one sweep timed in a fresh folder
 from feed_epochs import CONFIG as STUDY_TRIALS
-from search_reuse import arms_in_fresh_processes, print_ratios, sweep
+from search_reuse import arms_in_fresh_processes, print_kept_arms, print_sweep_for_parent
 
 SERIES_NAMES = ("ausbeer", "us_tbill")
 SERIES = "".join(
@@ -37,8 +34,7 @@ ARMS = ("built per trial", "kept")
 
 
 def child(arm: str, seeds: int) -> None:
-    """One arm in this fresh process: its seconds, CPU seconds, metrics and reused trials, as
-    JSON on stdout's last line."""
+    """One arm in this fresh process (`print_sweep_for_parent`)."""
     import bnplace.trial.reuse
 
     if arm == "built per trial":
@@ -47,27 +43,14 @@ def child(arm: str, seeds: int) -> None:
     assert PLAIN_LSTM in STUDY_TRIALS
     config = STUDY_TRIALS.replace(PLAIN_LSTM, BN_CELL_LSTM).format(series=SERIES, seeds=seeds)
     config += "  jit_compile: true\n"
-    took, metrics, reused = sweep(config)
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps([took, usage.ru_utime + usage.ru_stime, metrics, reused]))
+    print_sweep_for_parent(config)
 
 
 def main() -> None:
     timed = arms_in_fresh_processes(__file__, ARMS, child)
-    if timed is None:  # this process was one arm's child
-        return
-    args, walls, cpus, outputs = timed
-    same = all(out[ARMS[0]][0] == out[ARMS[1]][0] for out in outputs)
-    trials = len(outputs[-1][ARMS[0]][0])
-    reused = {arm: outputs[-1][arm][1] for arm in ARMS}
-    print(
-        f"{trials} trials of the BN-LSTM cell ({len(SERIES_NAMES)} quarterly series x "
-        f"{args.seeds} seeds, 3 learning rates a trial, XLA), --jobs 1, median of "
-        f"{args.rounds} round(s):"
-    )
-    notes = {arm: f"{reused[arm]} of {trials} trials reused a kept model" for arm in ARMS}
-    print_ratios(walls, cpus, notes)
-    print(f"every metric == {same}")
+    if timed is not None:  # None: this process was one arm's child
+        what = f"of the BN-LSTM cell ({len(SERIES_NAMES)} quarterly series x {{seeds}} seeds, "
+        print_kept_arms(timed, ARMS, what + "3 learning rates a trial, XLA)")
 
 
 if __name__ == "__main__":

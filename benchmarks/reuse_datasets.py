@@ -20,12 +20,9 @@ Run: python benchmarks/reuse_datasets.py [--seeds 2] [--rounds 1]
 
 from __future__ import annotations
 
-import json
-import resource
-
 # the studies' model and regime; the thread and path set-up, one sweep timed in a fresh folder
 from feed_epochs import CONFIG as STUDY_TRIALS
-from search_reuse import arms_in_fresh_processes, print_ratios, sweep
+from search_reuse import arms_in_fresh_processes, print_kept_arms, print_sweep_for_parent
 from xla import SWEEP
 
 QUARTERLY = ("ausbeer", "us_unemployment", "us_inflation", "us_tbill", "us_consumption")
@@ -53,26 +50,14 @@ def child(arm: str, seeds: int) -> None:
     config = STUDY_TRIALS.format(series=SERIES, seeds=seeds)
     config = config.replace(f"sweep: {{seeds: {seeds}}}", SWEEP % seeds)
     config += "  jit_compile: true\n"
-    took, metrics, reused = sweep(config)
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    print(json.dumps([took, usage.ru_utime + usage.ru_stime, metrics, reused]))
+    print_sweep_for_parent(config)
 
 
 def main() -> None:
     timed = arms_in_fresh_processes(__file__, ARMS, child)
-    if timed is None:  # this process was one arm's child
-        return
-    args, walls, cpus, outputs = timed
-    same = all(out[ARMS[0]][0] == out[ARMS[1]][0] for out in outputs)
-    trials = len(outputs[-1][ARMS[0]][0])
-    reused = {arm: outputs[-1][arm][1] for arm in ARMS}
-    print(
-        f"{trials} trials (7 quarterly series x 2 arms x {args.seeds} seeds, 3 learning rates "
-        f"a trial, XLA), --jobs 1, median of {args.rounds} round(s):"
-    )
-    notes = {arm: f"{reused[arm]} of {trials} trials reused a kept model" for arm in ARMS}
-    print_ratios(walls, cpus, notes)
-    print(f"every metric == {same}")
+    if timed is not None:  # None: this process was one arm's child
+        what = "(7 quarterly series x 2 arms x {seeds} seeds, 3 learning rates a trial, XLA)"
+        print_kept_arms(timed, ARMS, what)
 
 
 if __name__ == "__main__":

@@ -134,6 +134,38 @@ def arms_in_fresh_processes(
     return args, walls, cpus, outputs
 
 
+def print_sweep_for_parent(config_text: str) -> None:
+    """An arm's child (`arms_in_fresh_processes`): one `sweep` of `config_text`, printed as the
+    JSON list its parent reads: seconds, this process's CPU seconds, metrics, reused trials."""
+    import resource
+
+    took, metrics, reused = sweep(config_text)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps([took, usage.ru_utime + usage.ru_stime, metrics, reused]))
+
+
+def print_kept_arms(
+    timed: tuple[argparse.Namespace, dict[str, list[float]], dict[str, list[float]], list[dict]],
+    arms: Sequence[str],
+    what: str,
+) -> None:
+    """What `arms_in_fresh_processes` timed of arms whose children used
+    `print_sweep_for_parent`: the trial count and `what` (formatted with the arguments'
+    `seeds`), each arm's seconds and ratios with its reused trials, and whether every metric
+    was `==` between the first two arms in every round."""
+    args, walls, cpus, outputs = timed
+    same = all(out[arms[0]][0] == out[arms[1]][0] for out in outputs)
+    trials = len(outputs[-1][arms[0]][0])
+    reused = {arm: outputs[-1][arm][1] for arm in arms}
+    print(
+        f"{trials} trials {what.format(seeds=args.seeds)}, --jobs 1, median of {args.rounds} "
+        "round(s):"
+    )
+    notes = {arm: f"{reused[arm]} of {trials} trials reused a kept model" for arm in arms}
+    print_ratios(walls, cpus, notes)
+    print(f"every metric == {same}")
+
+
 def print_ratios(
     walls: dict[str, list[float]], cpus: dict[str, list[float]], notes: dict[str, str] | None = None
 ) -> None:
