@@ -197,6 +197,24 @@ def test_every_study_asks_its_datasets_at_its_regime_with_a_declared_margin(
     assert isinstance(loaded.train.learning_rate, Choose)
 
 
+def test_every_question_study_states_its_training_time_within_45_minutes() -> None:
+    """#28's cost: each v3 question study (not a search) says in its README's Cost section what
+    it took, in bold (the first `**N minutes**` there), and that is at most 45 minutes."""
+    over, unstated = {}, []
+    for config in sorted(EXPERIMENTS.glob("*/study.yaml")):
+        text = config.read_text(encoding="utf-8")
+        if "experiment: v3-" not in text or re.search(r"^search:", text, re.MULTILINE):
+            continue
+        readme = (config.parent / "README.md").read_text(encoding="utf-8")
+        cost = readme[readme.index("## Cost") :]
+        stated = re.search(r"\*\*(\d+)\s+minutes\*\*", cost)
+        if stated is None:
+            unstated.append(config.parent.name)
+        elif int(stated.group(1)) > 45:
+            over[config.parent.name] = int(stated.group(1))
+    assert not unstated and not over, (unstated, over)
+
+
 def test_the_summary_figure_draws_every_pooled_comparison(tmp_path: Path) -> None:
     import json
 
