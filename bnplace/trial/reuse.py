@@ -64,7 +64,9 @@ __all__ = [
 CAPACITY = 3  # variants kept per worker: a few models of ~0.1-1 M parameters
 
 # Layer classes whose whole state is in their variables (weights, moving statistics, seed
-# generator states): the classes bnplace.names.kinds builds, and what they are made of.
+# generator states): the classes bnplace.names.kinds builds, and what they are made of. Listed,
+# not derived, so a new layer class is a decision; tests/test_reuse.py fails for a class of
+# bnplace.build.layers left off (it would build a fresh model every trial, silently).
 _RESETTABLE = frozenset(
     {kind.keras for kind in LAYER_KINDS.values()}
     | {"InputLayer", "RNN", "LSTMCell", "GlobalAveragePooling1D", "Dense"}
