@@ -178,8 +178,10 @@ def _browser() -> str | None:
     return None
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def served(swept) -> Iterator[str]:
+    """`bnplace ui` on the swept store, started once for the module's browser tests (they only
+    read it; a start is ~7 s of imports and migrations checks)."""
     from tests.servers import free_port, stop
 
     folder, _ = swept
