@@ -224,3 +224,21 @@ def test_the_summary_figure_draws_every_pooled_comparison(tmp_path: Path) -> Non
     drawn = figure.draw(EXPERIMENTS, tmp_path / "summary.png")
     assert drawn == sum(len(r["pooled"]) for r in reports if not r.get("search"))
     assert (tmp_path / "summary.png").stat().st_size > 10_000
+
+
+def test_at_least_half_of_the_v3_questions_carry_a_decided_verdict() -> None:
+    """Issue 28's bar: at least half of the v3 table's rows (one per seed question) carry a
+    decided pooled verdict, better, worse or equivalent ("worse on average; a new dataset may
+    differ" included), in one of the row's citations; answers.py checks each citation against
+    its report (test_every_quoted_result_matches_its_report)."""
+    text = (EXPERIMENTS / "README.md").read_text(encoding="utf-8")
+    table = text[text.index("<!-- the v3 table") :].split("\n\n", 1)[0]
+    rows = [line for line in table.splitlines()[3:] if line.startswith("| ")]
+    decided = [
+        row
+        for row in rows
+        if any(not v.startswith("inconclusive") for v in re.findall(r"\(\*\*([^*]+)\*\*", row))
+    ]
+    assert len(rows) >= 18, len(rows)
+    print(f"\n{len(decided)} of {len(rows)} v3 questions decided")
+    assert 2 * len(decided) >= len(rows), [row.split(" | ")[0] for row in decided]
