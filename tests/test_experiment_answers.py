@@ -8,11 +8,13 @@ training, no TensorFlow.
 
 from __future__ import annotations
 
+import importlib
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -212,14 +214,19 @@ def test_every_study_asks_its_datasets_at_its_regime_within_its_margin_and_cost(
         assert _stated_minutes(config.parent / "README.md") <= MAX_STUDY_MINUTES
 
 
+def _experiments_module(name: str) -> ModuleType:
+    """A script of experiments/ (figure.py, answers.py) imported as a module."""
+    sys.path.insert(0, str(EXPERIMENTS))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(EXPERIMENTS))
+
+
 def test_the_summary_figure_draws_every_pooled_comparison(tmp_path: Path) -> None:
     import json
 
-    sys.path.insert(0, str(EXPERIMENTS))
-    try:
-        import figure
-    finally:
-        sys.path.remove(str(EXPERIMENTS))
+    figure = _experiments_module("figure")
     reports = [json.loads(p.read_text()) for p in EXPERIMENTS.glob("*/report/comparison.json")]
     drawn = figure.draw(EXPERIMENTS, tmp_path / "summary.png")
     assert drawn == sum(len(r["pooled"]) for r in reports if not r.get("search"))
@@ -231,13 +238,16 @@ def test_at_least_half_of_the_v3_questions_carry_a_decided_verdict() -> None:
     decided pooled verdict, better, worse or equivalent ("worse on average; a new dataset may
     differ" included), in one of the row's citations; answers.py checks each citation against
     its report (test_every_quoted_result_matches_its_report)."""
+    citation = _experiments_module("answers").CITATION
     text = (EXPERIMENTS / "README.md").read_text(encoding="utf-8")
     table = text[text.index("<!-- the v3 table") :].split("\n\n", 1)[0]
     rows = [line for line in table.splitlines()[3:] if line.startswith("| ")]
     decided = [
         row
         for row in rows
-        if any(not v.startswith("inconclusive") for v in re.findall(r"\(\*\*([^*]+)\*\*", row))
+        if any(
+            not match["fragment"].startswith("**inconclusive") for match in citation.finditer(row)
+        )
     ]
     assert len(rows) >= 18, len(rows)
     print(f"\n{len(decided)} of {len(rows)} v3 questions decided")

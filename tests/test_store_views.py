@@ -171,17 +171,20 @@ def test_run_prints_the_model_training_link_and_describes_the_experiment(swept) 
 # --- a real browser on a real server ------------------------------------------------------
 
 
-def _browser() -> str | None:
+@pytest.fixture(scope="module")
+def browser() -> str:
+    """A headless-capable Chromium or Chrome on PATH; the browser tests skip without one."""
     for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
         if path := shutil.which(name):
             return path
-    return None
+    pytest.skip("no Chromium on this machine (apt-get install chromium; .ci/run does)")
 
 
 @pytest.fixture(scope="module")
-def served(swept) -> Iterator[str]:
+def served(swept, browser: str) -> Iterator[str]:
     """`bnplace ui` on the swept store, started once for the module's browser tests (they only
-    read it; a start is ~7 s of imports and migrations checks)."""
+    read it; a start is ~7 s of imports and migrations checks), and not at all without a
+    browser."""
     from tests.servers import free_port, stop
 
     folder, _ = swept
@@ -236,11 +239,8 @@ def _dom(browser: str, url: str, profile: Path) -> str:
 
 
 def test_the_printed_link_shows_the_sweep_in_a_real_browser(
-    swept, served: str, tmp_path: Path
+    swept, browser: str, served: str, tmp_path: Path
 ) -> None:
-    browser = _browser()
-    if browser is None:
-        pytest.skip("no Chromium on this machine (apt-get install chromium; .ci/run does)")
     folder, done = swept
     store = client(folder)
     exp = store.get_experiment_by_name("views")
@@ -256,13 +256,10 @@ def test_the_printed_link_shows_the_sweep_in_a_real_browser(
 
 
 def test_the_printed_answer_link_shows_every_variant_with_its_verdict(
-    swept, served: str, tmp_path: Path
+    swept, browser: str, served: str, tmp_path: Path
 ) -> None:
     """The sweep run's page (the link `run` prints first) has the comparison as its
     description: each variant's name, Δ% and verdict, without a click."""
-    browser = _browser()
-    if browser is None:
-        pytest.skip("no Chromium on this machine (apt-get install chromium; .ci/run does)")
     folder, done = swept
     found = re.search(
         r"the answer in the UI: (http://\S+#/experiments/\d+/runs/\w+\?\S+)", done.stdout
