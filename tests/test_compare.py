@@ -26,7 +26,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 
 from bnplace.compare import compare_frames, compare_runs, render_table, render_text
-from bnplace.compare.frame import load_sweep
+from bnplace.compare.frame import SweepData, load_sweep
 from bnplace.names.errors import BnplaceError, TrackingError
 from bnplace.store.client import existing_client
 
@@ -483,7 +483,7 @@ def test_load_sweep_tables(store, forecast) -> None:
 
 def test_compare_frames_without_mlflow(forecast) -> None:
     comparison, _sweep_id, _out = forecast
-    again = compare_frames(comparison.trials, sweep=comparison.sweep)
+    again = compare_frames(SweepData.of_trials(comparison.trials, comparison.sweep))
     pd.testing.assert_frame_equal(again.table, comparison.table)
     assert again.files == {} and again.artifacts == ()
 

@@ -18,10 +18,10 @@ from rich.console import Console
 from bnplace.compare import Comparison, compare_frames
 from bnplace.compare.datasets_report import per_dataset_grid, pooled_grid
 from bnplace.compare.forest import VERDICT_COLORS, dataset_rows
+from bnplace.compare.frame import SweepData
 from bnplace.compare.pipeline import _relative_to_baseline, _write_outputs
 from bnplace.compare.table import build_table
 from bnplace.stats.pooling import MIN_PAIRS_TO_POOL
-from bnplace.stats.verdicts import Design
 from bnplace.store.read import SweepInfo
 
 SCALES = {"taylor": 30000.0, "sunspots": 50.0, "lynx": 0.2}  # lynx: noisy, undecided
@@ -51,7 +51,7 @@ def _trials() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def comparison() -> Comparison:
-    return compare_frames(_trials(), sweep=SWEEP, design=Design())
+    return compare_frames(SweepData.of_trials(_trials(), SWEEP))
 
 
 def test_forest_bars_are_the_intervals_their_colours_come_from(comparison) -> None:
@@ -72,7 +72,7 @@ def test_a_pooled_row_with_no_dataset_pooled_says_why_it_cannot_decide() -> None
 
     few = _trials()
     few = few[few["seed"] < MIN_PAIRS_TO_POOL - 1]
-    thin = compare_frames(few, sweep=SWEEP, design=Design())
+    thin = compare_frames(SweepData.of_trials(few, SWEEP))
     why = f"inconclusive (0 datasets pooled: a dataset enters the pool with {MIN_PAIRS_TO_POOL}"
     grid = pooled_grid(thin)
     verdicts = [row[grid.headers.index("verdict")] for row in grid.rows]
@@ -106,7 +106,7 @@ def test_the_pooling_warnings_seed_boundary_holds_for_a_large_effect(noise: str)
     ]  # fmt: skip
     trials = pd.DataFrame(rows)
     for seeds, decided in ((n - 1, False), (n, True)):
-        view = compare_frames(trials[trials["seed"] < seeds], sweep=SWEEP, design=Design()).datasets
+        view = compare_frames(SweepData.of_trials(trials[trials["seed"] < seeds], SWEEP)).datasets
         verdicts = {r.verdict for r in view.pooled_rows}
         assert verdicts == ({"worse"} if decided else {"inconclusive"}), (seeds, verdicts)
 

@@ -151,7 +151,7 @@ def test_auto_design_meets_its_power_and_costs_no_more_than_the_fixed_one(
     needs 9-10); m = 3, sd 10%: looks 13, 15, ..., 27, 16.7 seeds at 2x the margin. With t
     intervals (`compare.interval: t`), m = 6, sd 4.5%: looks 7, 10 at alpha·t^0.75, 7.4 seeds
     at 2x against the fixed t design of the same power."""
-    from bnplace.stats.seed_figures import detection_power
+    from bnplace.stats.seed_figures import Draws, detection_power
     from bnplace.stats.sequential_design import choose_design
     from bnplace.stats.verdicts import level_for
 
@@ -166,7 +166,9 @@ def test_auto_design_meets_its_power_and_costs_no_more_than_the_fixed_one(
     fixed = next(  # the fixed design (one look, Bonferroni exact test) of the same power
         n
         for n in range(2, 200)
-        if detection_power(n, math.log1p(0.075), sd, level_for(0.05, m), seed=5, interval=interval)
+        if detection_power(
+            Draws(n, math.log1p(0.075), sd, seed=5), level_for(0.05, m), interval=interval
+        )
         >= got - 0.01
     )
     cost = []

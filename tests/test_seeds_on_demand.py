@@ -103,7 +103,7 @@ def test_the_logged_looks_equal_a_recomputation_from_the_finished_trials(worse_s
     rule replayed on the trials the sweep finished, cut to that look's seeds (one comparison:
     the snapshot of look k is the comparison judged through look k)."""
     from bnplace.compare.frame import load_sweep
-    from bnplace.stats.pairing import judge_family
+    from bnplace.stats.pairing import FamilyQuestion, judge_family
     from bnplace.stats.sequential import decision_from, decision_record
     from bnplace.stats.verdicts import family
 
@@ -115,7 +115,8 @@ def test_the_logged_looks_equal_a_recomputation_from_the_finished_trials(worse_s
     assert sorted(looks) == list(range(1, max(looks) + 1))
     for k, document in looks.items():
         cut = data.trials[data.trials["seed"] < design.looks[k - 1]]
-        again = judge_family(cut, data.sweep.metric, data.sweep.direction, contrasts, design)
+        question = FamilyQuestion(data.sweep.metric, data.sweep.direction, contrasts, design)
+        again = judge_family(cut, question)
         logged = {n: decision_from(r) for n, r in document["decisions"].items()}
         assert {n: decision_record(d) for n, d in logged.items()} == {
             n: decision_record(d) for n, d in again.items()

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bnplace.stats.pairing import judge_family
-from bnplace.stats.seed_figures import detection_power
+from bnplace.stats.pairing import FamilyQuestion, judge_family
+from bnplace.stats.seed_figures import Draws, detection_power
 from bnplace.stats.sequential import (
     SequentialRule,
     judge,
@@ -102,7 +102,7 @@ def test_seeds_used_fall_with_the_effect_and_beat_the_fixed_design() -> None:
     fixed = next(
         n
         for n in range(6, 200)
-        if detection_power(n, effect, SD, level_for(0.05, 3), seed=4) >= min(power, 0.999)
+        if detection_power(Draws(n, effect, SD, seed=4), level_for(0.05, 3)) >= min(power, 0.999)
     )
     ratio = used[2.0][0] / fixed
     print(
@@ -155,8 +155,8 @@ def test_a_decision_stays_with_its_look_whatever_comes_after() -> None:
     family = (Contrast("w", "worse", "base"), Contrast("s", "same", "base"))
     early = _trials({"base": base[:12], "worse": worse[:12], "same": same[:12]})
     late = _trials({"base": base, "worse": worse[:12], "same": same})
-    d_early = judge_family(early, "test_rmse", "min", family, design)
-    d_late = judge_family(late, "test_rmse", "min", family, design)
+    question = FamilyQuestion("test_rmse", "min", family, design)
+    d_early, d_late = judge_family(early, question), judge_family(late, question)
     assert d_early["w"].decided and d_early["w"].verdict == WORSE
     assert d_late["w"].look == d_early["w"].look
     assert d_late["w"].intervals.low[0] == d_early["w"].intervals.low[0]

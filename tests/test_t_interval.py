@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from bnplace.stats.seed_figures import detection_power
+from bnplace.stats.seed_figures import Draws, detection_power
 from bnplace.stats.sequential import (
     SequentialRule,
     judge,
@@ -181,7 +181,7 @@ def test_seeds_on_demand_at_2x_the_margin_against_the_fixed_design_of_the_same_p
     effect = math.log1p(0.10)
     fixed = next(n for n in range(2, 100) if _fixed_t_power(n, effect, SD, M) >= min(power, 0.999))
     assert _fixed_t_power(8, effect, SD, M) == pytest.approx(
-        detection_power(8, effect, SD, level_for(0.05, M), interval=T, reps=20000), abs=0.01
+        detection_power(Draws(8, effect, SD, reps=20000), level_for(0.05, M), interval=T), abs=0.01
     )
     ratio = seeds / fixed
     print(
@@ -338,6 +338,7 @@ def test_compare_reads_the_t_interval_and_says_so() -> None:
 
     from bnplace.compare.paired import compare_pairs
     from bnplace.compare.stats import compute_statistics
+    from bnplace.stats.pairing import FamilyQuestion
     from bnplace.stats.verdicts import DROP, Contrast, Design
 
     rng = np.random.default_rng(3)
@@ -350,7 +351,8 @@ def test_compare_reads_the_t_interval_and_says_so() -> None:
     ]
     trials = pd.DataFrame(rows)
     design = Design(interval=T, failures=DROP)
-    (row,) = compare_pairs(trials, "test_rmse", "min", [Contrast("w", "worse", "base")], design)
+    question = FamilyQuestion("test_rmse", "min", (Contrast("w", "worse", "base"),), design)
+    (row,) = compare_pairs(trials, question)
     d = np.log(worse / base)
     low, high = st.t.interval(0.95, 7, loc=d.mean(), scale=st.sem(d))
     assert row.delta_pct_low == pytest.approx(100 * math.expm1(low))

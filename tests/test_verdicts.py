@@ -18,6 +18,7 @@ from scipy import stats as st
 
 from bnplace.compare.paired import compare_pairs
 from bnplace.compare.stats import compute_statistics, mean_interval
+from bnplace.stats.pairing import FamilyQuestion
 from bnplace.stats.seed_figures import DETECT, EQUIVALENCE, seeds_for
 from bnplace.stats.verdicts import (
     BETTER,
@@ -228,7 +229,7 @@ def test_interaction_is_a_difference_of_differences() -> None:
     small = {"bn@8": base * 1.30, "none@8": base * 1.0, "bn@32": base * 1.05, "none@32": base}
     trials = trials_table({k: v * np.exp(rng.normal(0, 0.005, 12)) for k, v in small.items()})
     inter = Contrast("bn vs none, 8 minus 32", "bn@8", "none@8", "interaction", "bn@32", "none@32")
-    (row,) = compare_pairs(trials, "test_rmse", "min", [inter], Design())
+    (row,) = compare_pairs(trials, FamilyQuestion("test_rmse", "min", (inter,), Design()))
     assert row.verdict == WORSE  # BN's penalty is larger at batch 8
     assert row.delta_pct == pytest.approx(100 * (1.30 / 1.05 - 1), abs=1.5)
 

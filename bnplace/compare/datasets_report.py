@@ -13,25 +13,9 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+# the cell formatters every report page uses, as cell.<name>
+import bnplace.compare.format as cell
 from bnplace.compare.blocks import Grid, Section
-
-# the cell formatters every report page uses: compare/report.py imports much the same list
-from bnplace.compare.format import (
-    BASELINE_LABELS,
-    DASH,
-    effect_text,
-    failed_text,
-    fmt_num,
-    fmt_p,
-    fmt_pct,
-    fmt_pct_ci,
-    interval_words,
-    level_text,
-    missing,
-    rows_of,
-    rule_sentence,
-    verdict_text,
-)
 from bnplace.names.metrics import BASELINES, PERSISTENCE
 from bnplace.stats.pooling import NEW_DATASET_MAY_DIFFER
 
@@ -51,7 +35,7 @@ def rule_for(comparison: Comparison) -> str:
     """The verdict rule of the comparison's main table: pooled when it has several datasets."""
     m = len(comparison.rows)
     if comparison.datasets is None:
-        return rule_sentence(comparison.design, m)
+        return cell.rule_sentence(comparison.design, m)
     d, k = comparison.design, len(comparison.datasets.datasets)
     level = 1 - d.alpha / max(m, 1)
     return (
@@ -66,7 +50,7 @@ def rule_for(comparison: Comparison) -> str:
 
 
 def pooled_verdict_text(row: PooledRow, margin: float) -> str:
-    text = verdict_text(row, margin)
+    text = cell.verdict_text(row, margin)
     if row.verdict in ("better", "worse") and not row.new_dataset:
         return f"{text} {NEW_DATASET_MAY_DIFFER}"
     return text
@@ -74,8 +58,8 @@ def pooled_verdict_text(row: PooledRow, margin: float) -> str:
 
 def datasets_text(row: PooledRow) -> str:
     """The per-dataset verdicts beside a pooled one: "3 better, 0 worse, 2 undecided"."""
-    if missing(row.n_better):
-        return DASH
+    if cell.missing(row.n_better):
+        return cell.DASH
     text = f"{int(row.n_better)} better, {int(row.n_worse)} worse"
     if int(row.n_equivalent or 0):
         text += f", {int(row.n_equivalent)} equivalent"
@@ -84,9 +68,9 @@ def datasets_text(row: PooledRow) -> str:
 
 def _tau(row: PooledRow) -> str:
     tau2 = row.tau2
-    if tau2 is None or missing(tau2):
-        return DASH
-    return f"{fmt_num(tau2, 3)} (τ {fmt_pct(100 * math.sqrt(float(tau2))).lstrip('+')})"
+    if tau2 is None or cell.missing(tau2):
+        return cell.DASH
+    return f"{cell.fmt_num(tau2, 3)} (τ {cell.fmt_pct(100 * math.sqrt(float(tau2))).lstrip('+')})"
 
 
 def pooled_grid(comparison: Comparison) -> Grid:
@@ -101,15 +85,15 @@ def pooled_grid(comparison: Comparison) -> Grid:
                 r.comparison,
                 str(r.k),
                 f"{r.n_pairs} ({r.n_excluded})",
-                effect_text(r),
-                level_text(r),
+                cell.effect_text(r),
+                cell.level_text(r),
                 _tau(r),
-                DASH if missing(r.i2) else f"{float(r.i2):.0%}",
-                fmt_pct_ci(r.pi_low, r.pi_high),
-                fmt_p(r.p_adjusted),
+                cell.DASH if cell.missing(r.i2) else f"{float(r.i2):.0%}",
+                cell.fmt_pct_ci(r.pi_low, r.pi_high),
+                cell.fmt_p(r.p_adjusted),
                 pooled_verdict_text(r, comparison.design.margin),
                 datasets_text(r),
-                r.direction or DASH,
+                r.direction or cell.DASH,
             ]
         )
         verdicts.append(r.verdict)
@@ -120,7 +104,7 @@ def pooled_grid(comparison: Comparison) -> Grid:
 def per_dataset_grid(comparison: Comparison) -> Grid:
     view = _view(comparison)
     mean_of = {
-        (str(r["comparison"]), str(r["dataset"])): r for r in rows_of(view.effects)
+        (str(r["comparison"]), str(r["dataset"])): r for r in cell.rows_of(view.effects)
     }  # the pooled (mean) effect beside the verdict's Hodges–Lehmann one
     headers = ["dataset", "comparison", "pairs", "failed (a / b)", "Δ% [CI]", "p adj.",
                "verdict", "mean Δ% ± SE (pooled)"]  # fmt: skip
@@ -129,19 +113,20 @@ def per_dataset_grid(comparison: Comparison) -> Grid:
         for r in stats.rows:
             e = mean_of.get((r.comparison, dataset), {})
             pooled = (
-                DASH
-                if missing(e.get("effect"))
-                else f"{fmt_pct(e['delta_pct'])} ± {fmt_pct(100 * float(e['se'])).lstrip('+')}"
+                cell.DASH
+                if cell.missing(e.get("effect"))
+                else f"{cell.fmt_pct(e['delta_pct'])} ± "
+                f"{cell.fmt_pct(100 * float(e['se'])).lstrip('+')}"
             )
             rows.append(
                 [
                     dataset,
                     r.comparison,
                     str(r.n_pairs),
-                    failed_text(r),
-                    effect_text(r),
-                    fmt_p(r.p_adjusted),
-                    verdict_text(r, comparison.design.margin),
+                    cell.failed_text(r),
+                    cell.effect_text(r),
+                    cell.fmt_p(r.p_adjusted),
+                    cell.verdict_text(r, comparison.design.margin),
                     pooled,
                 ]
             )
@@ -173,7 +158,7 @@ def baseline_ratios(comparison: Comparison) -> dict[str, dict[str, float]]:
         ratios |= {
             str(v): float(mean) / scale
             for v, mean in zip(table["variant"], table["mean"], strict=True)
-            if not missing(mean)
+            if not cell.missing(mean)
         }
         out[dataset] = ratios
     return out
@@ -186,7 +171,10 @@ def _baselines_section(comparison: Comparison) -> Section | None:
     variants = [str(v) for v in comparison.table["variant"]]
     baselines = [b for b in BASELINES if any(b in r for r in ratios.values())]
     rows = [
-        [dataset, *(fmt_num(r[n], 3) if n in r else DASH for n in (*baselines, *variants))]
+        [
+            dataset,
+            *(cell.fmt_num(r[n], 3) if n in r else cell.DASH for n in (*baselines, *variants)),
+        ]
         for dataset, r in ratios.items()
     ]
     counts = []
@@ -202,7 +190,7 @@ def _baselines_section(comparison: Comparison) -> Section | None:
             "networks learnt more than a naive or linear forecast, not which variant is "
             f"better. The best variant beats {', '.join(counts)} datasets.",
             Grid(
-                ["dataset", *(BASELINE_LABELS.get(b, b) for b in baselines), *variants],
+                ["dataset", *(cell.BASELINE_LABELS.get(b, b) for b in baselines), *variants],
                 rows,
                 ["left"] + ["right"] * (len(baselines) + len(variants)),
             ),
@@ -215,7 +203,7 @@ def _how_to_read(comparison: Comparison) -> list[str]:
     return [
         rule_for(comparison),
         "Per dataset, each comparison is judged as in a single-dataset sweep "
-        f"({interval_words(comparison.design)}, Bonferroni over the {m} comparisons of that "
+        f"({cell.interval_words(comparison.design)}, Bonferroni over the {m} comparisons of that "
         "dataset). Per-dataset and pooled verdicts are separate multiplicity families: each "
         "holds with its stated confidence, not all of them together.",
         "The pooled effect of a dataset is the mean of its finite paired log ratios; seeds "
@@ -253,9 +241,9 @@ def sections(comparison: Comparison) -> list[Section]:
     ranks = view.ranks
     if ranks is not None:
         friedman = (
-            f"Friedman χ² = {fmt_num(ranks.statistic, 4)}, p = {fmt_p(ranks.pvalue)} over "
-            f"{ranks.datasets} datasets"
-            if not missing(ranks.statistic)
+            f"Friedman χ² = {cell.fmt_num(ranks.statistic, 4)}, "
+            f"p = {cell.fmt_p(ranks.pvalue)} over {ranks.datasets} datasets"
+            if not cell.missing(ranks.statistic)
             else "Friedman's test needs 3 or more variants"
         )
         out.append(
@@ -264,11 +252,12 @@ def sections(comparison: Comparison) -> list[Section]:
                 [
                     f"{friedman}. Variants are ranked on each dataset by their mean "
                     f"{comparison.metric} (1 = best); Nemenyi's critical difference is CD = "
-                    f"{fmt_num(ranks.critical_difference, 3)} (α = {comparison.design.alpha:g}; "
+                    f"{cell.fmt_num(ranks.critical_difference, 3)} "
+                    f"(α = {comparison.design.alpha:g}; "
                     "Demšar 2006): mean ranks closer than CD are not told apart.",
                     Grid(
                         ["variant", "mean rank over datasets"],
-                        [[str(v), fmt_num(r, 3)] for v, r in ranks.ranks.to_numpy()],
+                        [[str(v), cell.fmt_num(r, 3)] for v, r in ranks.ranks.to_numpy()],
                         ["left", "right"],
                     ),
                 ],
@@ -322,7 +311,7 @@ def to_dict(comparison: Comparison, scalar: Callable[[Any], Any]) -> dict[str, A
         {
             "datasets": list(view.datasets),
             "pooled": [r.record() for r in view.pooled_rows],
-            "dataset_effects": rows_of(view.effects),
+            "dataset_effects": cell.rows_of(view.effects),
             "per_dataset": {d: [r.record() for r in s.rows] for d, s in view.per.items()},
             "baseline_ratios": baseline_ratios(comparison),
             "dataset_ranks": None

@@ -73,6 +73,15 @@ class SweepData:
     # sweep logged (`bnplace.store.looks`); None when compare must recompute them
     decisions: Mapping[str, Mapping[str, Decision]] | None = None
 
+    @classmethod
+    def of_trials(
+        cls, trials: pd.DataFrame, sweep: SweepInfo, design: Design | None = None
+    ) -> SweepData:
+        """A trials table made without MLflow (variant, seed, status, a column per metric), as
+        compare reads a sweep: its variants in order of appearance, judged by `design`."""
+        order = list(dict.fromkeys(trials["variant"].astype(str)))
+        return cls(sweep, pd.DataFrame({"variant": order}), trials, (), design or Design(), (), ())
+
 
 def _trial_status(run: StoredRun) -> str:
     tag = run.tags.get(names.STATUS, "")

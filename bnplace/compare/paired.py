@@ -29,6 +29,7 @@ from bnplace.compare.rows import ComparisonRow, contrast_fields, judged_fields
 from bnplace.names.states import FINISHED
 from bnplace.stats.pairing import (
     LOG_RATIO,
+    FamilyQuestion,
     choose_scale,
     column,
     comparison_bounds,
@@ -88,31 +89,22 @@ class _Family:
 
 
 def compare_pairs(
-    trials: pd.DataFrame,
-    metric: str,
-    direction: str,
-    contrasts: Sequence[Contrast],
-    design: Design,
-    logged: Mapping[str, Decision] | None = None,
+    trials: pd.DataFrame, question: FamilyQuestion, logged: Mapping[str, Decision] | None = None
 ) -> list[ComparisonRow]:
-    """One row per comparison of `contrasts` (one family: m = len(contrasts)). "better" means a
-    is better than b (for an interaction: a's effect over b is more favourable than a2's over
-    b2). In a sequential design each row is the comparison at the look that decided it (or the
-    last look complete), at that look's level: as the sweep logged it (`logged`), else
-    recomputed (`stats.pairing.family_decisions`)."""
-    values, failed = values_by_seed(trials, metric)
-    lower_is_better = direction == "min"
-    decisions = (
-        family_decisions(trials, metric, direction, contrasts, design, logged)
-        if design.looks
-        else {}
-    )
+    """One row per comparison of the question's family (m = its number of comparisons).
+    "better" means a is better than b (for an interaction: a's effect over b is more favourable
+    than a2's over b2). In a sequential design each row is the comparison at the look that
+    decided it (or the last look complete), at that look's level: as the sweep logged it
+    (`logged`), else recomputed (`stats.pairing.family_decisions`)."""
+    design, contrasts = question.design, question.contrasts
+    values, failed = values_by_seed(trials, question.metric)
+    decisions = family_decisions(trials, question, logged) if design.looks else {}
     # a sequential design fixes its scale and margin reference at the first look (judge_family)
     values_for_scale = values[values.index < design.looks[0]] if design.looks else values
     scale = choose_scale(values_for_scale)
-    x = transformed(values, failed, scale, lower_is_better)
+    x = transformed(values, failed, scale, question.lower_is_better)
     family = _Family(
-        values, failed, x, scale, values_for_scale, design, len(contrasts), lower_is_better
+        values, failed, x, scale, values_for_scale, design, len(contrasts), question.lower_is_better
     )
     return [_pair_row(c, family, decisions.get(c.name)) for c in contrasts]
 

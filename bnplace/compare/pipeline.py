@@ -1,7 +1,7 @@
 """The compare pipeline: the runs of a sweep in; statistics, plots, a report and verdicts out.
 
-In: an MLflow tracking URI and an experiment name or a sweep run id (`compare_runs`), or the
-DataFrames already read (`compare_frames`, no MLflow). Out: a `Comparison`
+In: an MLflow tracking URI and an experiment name or a sweep run id (`compare_runs`), or a
+sweep already read (`compare_frames`, no MLflow: `frame.SweepData`). Out: a `Comparison`
 (`bnplace.compare.comparison`); `compare_runs` also writes the report, plots and tables to
 `out_dir` and logs them to the sweep run in MLflow. `render_table` (rich) and `render_text`
 (markdown | csv | json) render a `Comparison` for the CLI. The steps it calls, each imported
@@ -37,57 +37,48 @@ if TYPE_CHECKING:
 
 
 def compare_frames(
-    trials: pd.DataFrame,
+    data: SweepData,
     *,
-    sweep: SweepInfo,
     metric: str | None = None,
     baseline: str | None = None,
-    variants: Sequence[str] | None = None,
-    history: pd.DataFrame | None = None,
-    design: Design | None = None,
-    notes: Sequence[str] = (),
-    merged_sweeps: Sequence[str] = (),
-    decisions: Mapping[str, Mapping[str, Decision]] | None = None,
+    margin: float | None = None,
 ) -> Comparison:
-    """Statistics of already-read DataFrames: no MLflow, no files.
+    """Statistics of a sweep already read (`frame.load_sweep`, or `SweepData.of_trials` for
+    a trials table made by hand): no MLflow, no files.
 
     `metric` defaults to the sweep's main metric, its direction to the sweep's direction (for
     the main metric) or to bnplace's naming rule; `baseline` to the sweep's baseline, else the
-    first of `variants` (default: the variants in order of appearance in `trials`). Raises
-    TrackingError for a metric no trial logged or a baseline that is not a variant.
-    `decisions`: seeds on demand, per dataset ("" for one) where each comparison stood at the
-    newest look the sweep logged; shown for the sweep's own metric and baseline (another
-    metric or baseline is another question: its decisions are recomputed). (Its length is its
-    keyword arguments and this docstring; the body is its named steps.)
+    first variant; `margin` to the design's. Raises TrackingError for a metric no trial logged
+    or a baseline that is not a variant. Seeds on demand: the decisions the sweep logged
+    (`data.decisions`) are shown for its own metric, baseline and margin (another is another
+    question: its decisions are recomputed). The history table is left empty (`compare_runs`
+    reads it only when it is needed).
     """
     import pandas as pd
 
     from bnplace.compare.budget import budget_notes
     from bnplace.compare.frame import HISTORY_COLUMNS
     from bnplace.compare.stats import axis_column
-    from bnplace.stats.verdicts import Design
 
-    design = design or Design()
+    trials, sweep, decisions = data.trials, data.sweep, data.decisions
+    design = data.design if margin is None else replace(data.design, margin=margin)
     metric = metric or sweep.metric
     if not metric:
         raise TrackingError(
             f"sweep run {sweep.run_id} has no 'bnplace.metric' tag; name the metric to compare"
         )
-    names = list(variants) if variants is not None else list(dict.fromkeys(trials["variant"]))
+    names = [str(v) for v in data.variants["variant"]]
     _check_metric(trials, metric, sweep)
     direction = _direction(metric, sweep)
     baseline = _baseline(baseline, sweep, names)
     if metric not in trials.columns:
         trials = trials.assign(**{metric: float("nan")})
-    if metric != sweep.metric or baseline != (sweep.baseline or baseline):
+    if margin is not None or metric != sweep.metric or baseline != (sweep.baseline or baseline):
         decisions = None  # logged for the sweep's own question
     on = {"metric": metric, "direction": direction, "variants": names, "baseline": baseline}
     trials, said = _not_run(trials, on, design, decisions)
-    notes = (*notes, *said)
     axes = [a for a in sweep.axes if axis_column(a) in trials.columns]
     stats, view = _statistics(trials, on, design, axes, decisions)
-    if history is None:
-        history = pd.DataFrame(columns=list(HISTORY_COLUMNS))
     return Comparison(
         sweep=sweep,
         metric=metric,
@@ -98,10 +89,10 @@ def compare_frames(
         failures=stats.failures,
         friedman=stats.friedman,
         trials=trials,
-        history=history,
-        notes=(*notes, *stats.notes, *budget_notes(trials, metric)),
+        history=pd.DataFrame(columns=list(HISTORY_COLUMNS)),
+        notes=(*data.notes, *said, *stats.notes, *budget_notes(trials, metric)),
         design=stats.design,
-        merged_sweeps=tuple(merged_sweeps) or (sweep.run_id,),
+        merged_sweeps=data.merged_sweeps or (sweep.run_id,),
         datasets=view,
     )
 
@@ -185,15 +176,16 @@ def _drop_seeds_not_needed(
     import pandas as pd
 
     from bnplace.compare.pooled import per_dataset
-    from bnplace.stats.pairing import family_decisions, seeds_needed
+    from bnplace.stats.pairing import FamilyQuestion, family_decisions, seeds_needed
     from bnplace.stats.verdicts import family
 
     contrasts = family(names, baseline, design)
+    question = FamilyQuestion(metric, direction, contrasts, design)
     several = "dataset" in trials.columns and trials["dataset"].nunique() >= 2
     parts, lines = [], []
     for dataset, mine in per_dataset(trials) if several else [("", trials)]:
         logged = (decisions or {}).get(dataset)
-        found = family_decisions(mine, metric, direction, contrasts, design, logged)
+        found = family_decisions(mine, question, logged)
         needed = seeds_needed(found, contrasts, design)
         limit = mine["variant"].map(needed).fillna(design.looks[-1])
         unneeded = (mine["status"] == MISSING.value) & (mine["seed"] >= limit)
@@ -276,17 +268,7 @@ def compare_runs(
         merge_sweeps=merge_sweeps,
         tracking_uri=tracking_uri,
     )
-    comparison = compare_frames(
-        data.trials,
-        sweep=data.sweep,
-        metric=metric,
-        baseline=baseline,
-        variants=list(data.variants["variant"]),
-        design=data.design if margin is None else replace(data.design, margin=margin),
-        notes=data.notes,
-        merged_sweeps=data.merged_sweeps,
-        decisions=data.decisions if margin is None else None,  # another margin: recomputed
-    )
+    comparison = compare_frames(data, metric=metric, baseline=baseline, margin=margin)
     if data.search is not None:  # a search: each placement against the best, race bounds
         from bnplace.compare.search import ranked, ranking_notes
 

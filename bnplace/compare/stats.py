@@ -30,7 +30,7 @@ from bnplace.compare.side import side_metrics
 from bnplace.names.errors import DataError
 from bnplace.names.metrics import baseline_metric_for, direction_for
 from bnplace.names.states import FINISHED, KILLED, RUNNING
-from bnplace.stats.pairing import values_by_seed
+from bnplace.stats.pairing import FamilyQuestion, values_by_seed
 from bnplace.stats.sequential import Decision
 from bnplace.stats.verdicts import BASELINE, DROP, Design, T, family, min_seeds
 
@@ -239,7 +239,6 @@ def _variant_order(trials: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(trials["variant"].astype(str)))
 
 
-# compare.pipeline.compare_frames takes these keyword arguments too, to hand them on here
 def compute_statistics(
     trials: pd.DataFrame,
     *,
@@ -277,7 +276,7 @@ def compute_statistics(
         design, contrasts=tuple(c for c in design.contrasts if set(c.variants) <= known)
     )
     contrasts = family(names, baseline, design)
-    rows = compare_pairs(trials, metric, direction, contrasts, design, decisions)
+    rows = compare_pairs(trials, FamilyQuestion(metric, direction, contrasts, design), decisions)
     comparisons = frame_of(rows)
     fried = friedman(trials, metric, direction, variants=names, alpha=design.alpha)
     on = _Variants(trials, metric, direction, names, baseline, axes)

@@ -48,11 +48,7 @@ PACKAGED_DATASETS: dict[str, tuple[str, str, str]] = {
     "lynx": ("forecast", "pmdarima", "Canadian lynx trappings, annual 1821-1934, 114 points"),
     "airpassengers": ("forecast", "pmdarima", "airline passengers, monthly 1949-1960, 144 points"),
     "heartrate": ("forecast", "pmdarima", "heart rate of one subject, 0.5 s steps, 150 points"),
-    "woolyrnq": (
-        "forecast",
-        "pmdarima",
-        "Australian woollen yarn, quarterly 1965-1994, 119 points",
-    ),
+    "woolyrnq": ("forecast", "pmdarima", "Australian woollen yarn, quarterly 1965-94, 119 points"),
     "austres": ("forecast", "pmdarima", "Australian residents, quarterly 1971-1993, 89 points"),
     "msft": ("forecast", "pmdarima", "Microsoft daily close 1986-2017, 7,983 points"),
     "ausbeer": ("forecast", "pmdarima", "Australian beer production, quarterly, 212 points"),
@@ -67,20 +63,16 @@ PACKAGED_DATASETS: dict[str, tuple[str, str, str]] = {
     "italy_power_demand": ("classify", "aeon", "UCR ItalyPowerDemand: 1,096 x 24 steps, 2 classes"),
     "gunpoint": ("classify", "aeon", "UCR GunPoint: 200 x 150 steps, 2 classes"),
     "arrow_head": ("classify", "aeon", "UCR ArrowHead: 211 x 251 steps, 3 classes"),
-    "basic_motions": (
-        "classify",
-        "aeon",
-        "UEA BasicMotions: 80 x 100 steps x 6 channels, 4 classes",
-    ),
+    "basic_motions": ("classify", "aeon", "UEA BasicMotions: 80 x 100 x 6 channels, 4 classes"),
     "japanese_vowels": (
         "classify",
         "aeon",
-        "UEA JapaneseVowels: 640 x 7-29 steps x 12 channels, 9 classes (left-padded to 29)",
+        "UEA JapaneseVowels: 640 x 7-29 x 12, 9 classes, padded to 29",
     ),
     "pickup_gesture": (
         "classify",
         "aeon",
-        "UCR PickupGestureWiimoteZ: 100 x 29-361 steps, 10 classes (left-padded to 361)",
+        "UCR PickupGestureWiimoteZ: 100 x 29-361, 10 classes, padded",
     ),
 }
 

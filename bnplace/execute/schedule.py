@@ -223,12 +223,11 @@ class SeedsOnDemand:
     def _judge(self) -> None:
         """Judge the family on the trials ended so far; give each variant the seeds its open
         comparisons need next, and queue the trials for them."""
-        from bnplace.stats.pairing import judge_family, seeds_needed
+        from bnplace.stats.pairing import FamilyQuestion, judge_family, seeds_needed
 
         design = self.plan.design
-        self.decisions = judge_family(
-            self._table(), self.plan.metric, self.plan.direction, self._family, design
-        )
+        question = FamilyQuestion(self.plan.metric, self.plan.direction, self._family, design)
+        self.decisions = judge_family(self._table(), question)
         for name, need in seeds_needed(self.decisions, self._dealt_family(), design).items():
             if need > self._given[name]:
                 pending = self._pending.get(name, {})

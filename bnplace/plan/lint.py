@@ -7,8 +7,9 @@ function per rule; `RULES` lists them in the order they are reported.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -42,10 +43,16 @@ class Subject:
         batches = -(-self.train_windows // self.config.train.batch_size)
         return self.config.train.epochs_for(batches) * batches
 
-    def pairs(self) -> Iterator[tuple[int, LayerSpec, LayerSpec]]:
+    def adjacent(
+        self,
+        level: Level,
+        match: Callable[[LayerSpec, LayerSpec], bool],
+        say: Callable[[LayerSpec, LayerSpec], str],
+    ) -> list[tuple[Level, str]]:
+        """A finding at `level` for each layer `a` followed directly by a layer `b` that
+        `match(a, b)`, worded by `say(a, b)`: the rules over adjacent layers."""
         layers = self.model.layers
-        for i in range(len(layers) - 1):
-            yield i, layers[i], layers[i + 1]
+        return [(level, say(a, b)) for a, b in itertools.pairwise(layers) if match(a, b)]
 
 
 Rule = Callable[[Subject], list[tuple[Level, str]]]
@@ -64,15 +71,14 @@ def norm_on_raw_input(s: Subject) -> list[tuple[Level, str]]:
 
 
 def bias_before_bn(s: Subject) -> list[tuple[Level, str]]:
-    return [
-        (
-            "info",
+    return s.adjacent(
+        "info",
+        lambda a, b: a.kind in ("conv1d", "dense") and a.get("use_bias") and b.kind == "batch_norm",
+        lambda a, b: (
             f"{a.order_name} '{a.origin}' has a bias right before BN, which BN's mean "
-            "subtraction cancels: use_bias: false gives the same function with fewer parameters",
-        )
-        for _, a, b in s.pairs()
-        if a.kind in ("conv1d", "dense") and a.get("use_bias") and b.kind == "batch_norm"
-    ]
+            "subtraction cancels: use_bias: false gives the same function with fewer parameters"
+        ),
+    )
 
 
 def alpha_dropout_needs_selu(s: Subject) -> list[tuple[Level, str]]:
@@ -133,16 +139,15 @@ def alpha_dropout_inference_gap(s: Subject) -> list[tuple[Level, str]]:
 
 
 def dropout_before_bn(s: Subject) -> list[tuple[Level, str]]:
-    return [
-        (
-            "warning",
-            f"{a.order_name} directly before BN ('{b.origin}'): BN's moving variance is learned on "
-            "dropped-out activations and is too large at inference (variance shift; bnplace "
-            "measures it as bn_shift_*)",
-        )
-        for _, a, b in s.pairs()
-        if a.kind in DROPOUT_KINDS and b.kind == "batch_norm"
-    ]
+    return s.adjacent(
+        "warning",
+        lambda a, b: a.kind in DROPOUT_KINDS and b.kind == "batch_norm",
+        lambda a, b: (
+            f"{a.order_name} directly before BN ('{b.origin}'): BN's moving variance is "
+            "learned on dropped-out activations and is too large at inference (variance shift; "
+            "bnplace measures it as bn_shift_*)"
+        ),
+    )
 
 
 def layer_norm_single_channel(s: Subject) -> list[tuple[Level, str]]:
@@ -175,15 +180,14 @@ def bn_after_last_state_small_batch(s: Subject) -> list[tuple[Level, str]]:
     batch = s.config.train.batch_size
     if batch >= 16:
         return []
-    return [
-        (
-            "warning",
+    return s.adjacent(
+        "warning",
+        lambda a, b: a.kind == "lstm" and not a.get("return_sequences") and b.kind == "batch_norm",
+        lambda a, b: (
             f"BN after an LSTM's last state ('{b.origin}') with batch_size {batch}: its "
-            "statistics come from the batch alone, which is noisy at this size (try LN)",
-        )
-        for _, a, b in s.pairs()
-        if a.kind == "lstm" and not a.get("return_sequences") and b.kind == "batch_norm"
-    ]
+            "statistics come from the batch alone, which is noisy at this size (try LN)"
+        ),
+    )
 
 
 def bn_momentum_too_slow(s: Subject) -> list[tuple[Level, str]]:
@@ -313,19 +317,18 @@ def relu_in_lstm(s: Subject) -> list[tuple[Level, str]]:
     ]
 
 
-# The rules over adjacent layers share one shape by design (a finding per pair that matches):
-# one small function per rule, listed in RULES.
 def dropout_after_selu(s: Subject) -> list[tuple[Level, str]]:
-    return [
-        (
-            "info",
-            f"plain {b.order_name} after SELU ('{b.origin}') inflates the variance block by "
-            "block (self-normalisation is lost); alpha_dropout keeps it, but see "
-            "alpha_dropout_inference_gap",
-        )
-        for _, a, b in s.pairs()
-        if a.kind == "activation" and a.get("activation") == "selu" and b.kind == "dropout"
-    ]
+    return s.adjacent(
+        "info",
+        lambda a, b: (
+            a.kind == "activation" and a.get("activation") == "selu" and b.kind == "dropout"
+        ),
+        lambda a, b: (
+            f"plain {b.order_name} after SELU ('{b.origin}') inflates the variance block "
+            "by block (self-normalisation is lost); alpha_dropout keeps it, but see "
+            "alpha_dropout_inference_gap"
+        ),
+    )
 
 
 # The range of each head activation (bounds of its output), for output_range_misses_targets.

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from typing import cast
 
 import numpy as np
@@ -29,6 +30,22 @@ from bnplace.stats.verdicts import DROP, Contrast, Design, margin_bounds
 
 LOG_RATIO = "log_ratio"
 DIFFERENCE = "difference"
+
+
+@dataclass(frozen=True)
+class FamilyQuestion:
+    """What a comparison family asks of a trials table: the metric, which way it is better
+    ("min" or "max"), the comparisons (one multiplicity family) and the design they are judged
+    under. The scheduler, `compare` and the decisions replay ask it of their trials alike."""
+
+    metric: str
+    direction: str
+    contrasts: tuple[Contrast, ...]
+    design: Design
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.direction == "min"
 
 
 def values_by_seed(trials: pd.DataFrame, metric: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -142,13 +159,7 @@ def _ended_seeds(trials: pd.DataFrame) -> dict[str, set[int]]:
     return {str(v): set(group["seed"]) for v, group in ended.groupby("variant")}
 
 
-def judge_family(
-    trials: pd.DataFrame,
-    metric: str,
-    direction: str,
-    contrasts: Sequence[Contrast],
-    design: Design,
-) -> dict[str, Decision]:
+def judge_family(trials: pd.DataFrame, question: FamilyQuestion) -> dict[str, Decision]:
     """Where each comparison of a sequential design stands, from the trials ended so far
     (seeds 0 .. max − 1 in order; look k covers the first `design.looks[k]`).
 
@@ -156,17 +167,17 @@ def judge_family(
     look's seeds (data that later seeds cannot change), so that a comparison decided at a look
     stays decided, with the same verdict, however many seeds other comparisons add later.
     """
-    rule = SequentialRule.of(design, len(contrasts))
+    design, lower_is_better = question.design, question.lower_is_better
+    rule = SequentialRule.of(design, len(question.contrasts))
     seeds = range(design.looks[-1])
     first = set(seeds[: design.looks[0]])
-    values, failed = values_by_seed(trials, metric)
-    lower_is_better = direction == "min"
+    values, failed = values_by_seed(trials, question.metric)
     early = values[values.index.isin(first)]
     scale = choose_scale(early)
     x = transformed(values, failed, scale, lower_is_better)
     out: dict[str, Decision] = {}
     ended = _ended_seeds(trials)
-    for c in contrasts:
+    for c in question.contrasts:
         by_seed = differences(c, x, failed, design.failures)[0]
         d = np.array([by_seed.get(s, math.nan) for s in seeds], dtype=float)
         bounds, _ref = comparison_bounds(design, scale, early, c)
@@ -175,22 +186,16 @@ def judge_family(
     return out
 
 
-# The family's question (trials, metric, direction, contrasts, design, logged) is also the
-# signature of compare.paired.compare_pairs, which hands it on here whole.
 def family_decisions(
-    trials: pd.DataFrame,
-    metric: str,
-    direction: str,
-    contrasts: Sequence[Contrast],
-    design: Design,
-    logged: Mapping[str, Decision] | None = None,
+    trials: pd.DataFrame, question: FamilyQuestion, logged: Mapping[str, Decision] | None = None
 ) -> dict[str, Decision]:
     """Where each comparison of a sequential design stands: as the sweep logged it (`logged`,
     {comparison: decision} at its newest look) when that covers the family, else recomputed
     from the trials (`judge_family`; a sweep an older bnplace ran logged none)."""
+    contrasts = question.contrasts
     if logged is not None and all(c.name in logged for c in contrasts):
         return {c.name: logged[c.name] for c in contrasts}
-    return judge_family(trials, metric, direction, contrasts, design)
+    return judge_family(trials, question)
 
 
 def seeds_needed(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -22,7 +23,6 @@ from bnplace.stats.verdicts import (
     EQUIVALENT,
     POWER,
     SIGNED_RANK,
-    Intervals,
     T,
     decide,
     interval_rank,
@@ -41,19 +41,33 @@ MAX_SEEDS_SEARCHED = 400  # past this the seed figures read ">400"
 _CHUNK = 1 << 18  # Walsh averages per block: a few MB, kept in cache
 
 
-def _simulated_counts(
-    n: int, effect: float, sd: float, reps: int, seed: int, tests: tuple[tuple[str, float], ...]
-) -> list[np.ndarray]:
-    """Per sample of n normal differences (`reps` samples; a seed per n: common random numbers
-    across calls), how many of its Walsh averages are <= (or >=) each threshold of `tests`.
-    Counted a block of samples at a time: the same comparisons on the same numbers as on the
-    whole (reps, n(n+1)/2) matrix, without allocating it (planning a large grid spent ~1 s
-    there)."""
-    rng = np.random.default_rng([seed, n])
-    d = rng.normal(effect, sd, size=(reps, n))
-    rows = max(1, _CHUNK // (n * (n + 1) // 2))
-    counts = [np.empty(reps, dtype=np.int64) for _ in tests]
-    for start in range(0, reps, rows):
+@dataclass(frozen=True)
+class Draws:
+    """`reps` samples of n normal paired log ratios with mean `effect` and seed-to-seed sd `sd`,
+    seeded per n (common random numbers: every question asked of the same n sees the same
+    numbers)."""
+
+    n: int
+    effect: float
+    sd: float
+    reps: int = 4000
+    seed: int = 0
+
+    def sample(self) -> np.ndarray:
+        """The (reps, n) differences."""
+        rng = np.random.default_rng([self.seed, self.n])
+        return rng.normal(self.effect, self.sd, size=(self.reps, self.n))
+
+
+def _walsh_counts(draws: Draws, tests: tuple[tuple[str, float], ...]) -> list[np.ndarray]:
+    """Per sample of `draws`, how many of its Walsh averages are <= (or >=) each threshold of
+    `tests`. Counted a block of samples at a time: the same comparisons on the same numbers as
+    on the whole (reps, n(n+1)/2) matrix, without allocating it (planning a large grid spent ~1
+    s there)."""
+    d = draws.sample()
+    rows = max(1, _CHUNK // (draws.n * (draws.n + 1) // 2))
+    counts = [np.empty(draws.reps, dtype=np.int64) for _ in tests]
+    for start in range(0, draws.reps, rows):
         w = walsh_averages(d[start : start + rows])
         for out, (side, threshold) in zip(counts, tests, strict=True):
             hits = w <= threshold if side == "<=" else w >= threshold
@@ -61,60 +75,36 @@ def _simulated_counts(
     return counts
 
 
-def _t_simulated(n: int, effect: float, sd: float, level: float, reps: int, seed: int) -> Intervals:
-    """t intervals (`bnplace.stats.verdicts.t_intervals`) of `reps` samples of n normal
-    differences (a seed per n, as `_simulated_counts`)."""
-    return t_intervals(np.random.default_rng([seed, n]).normal(effect, sd, (reps, n)), level)
-
-
-def detection_power(
-    n: int,
-    effect: float,
-    sd: float,
-    level: float,
-    *,
-    reps: int = 4000,
-    seed: int = 0,
-    interval: str = SIGNED_RANK,
-) -> float:
-    """P(the rule calls a true log-ratio `effect` (> 0) significant in its direction) at n seeds
-    with normal seed-to-seed sd `sd`."""
+def detection_power(draws: Draws, level: float, *, interval: str = SIGNED_RANK) -> float:
+    """P(the rule calls a true log-ratio effect of |draws.effect| significant in its direction)
+    at level `level`."""
+    draws = replace(draws, effect=abs(draws.effect))
     if interval == T:
-        return float(np.mean(_t_simulated(n, abs(effect), sd, level, reps, seed).low > 0))
-    k = interval_rank(n, level)
+        return float(np.mean(t_intervals(draws.sample(), level).low > 0))
+    k = interval_rank(draws.n, level)
     if k == 0:
         return 0.0
-    (at_or_below_0,) = _simulated_counts(n, abs(effect), sd, reps, seed, (("<=", 0.0),))
+    (at_or_below_0,) = _walsh_counts(draws, (("<=", 0.0),))
     return float(np.mean(at_or_below_0 <= k - 1))  # W_(k) > 0
 
 
-# detection_power and equivalence_power share their parameters by design: the same simulation
-# (n normal differences, seeded per n) asked two questions; tests call each on its own.
 def equivalence_power(
-    n: int,
-    effect: float,
-    sd: float,
-    level: float,
-    margin: float,
-    *,
-    reps: int = 4000,
-    seed: int = 0,
-    interval: str = SIGNED_RANK,
+    draws: Draws, level: float, margin: float, *, interval: str = SIGNED_RANK
 ) -> float:
-    """P(the rule says "equivalent within ±margin") at n seeds when the true log ratio is
-    `effect` with normal seed-to-seed sd `sd`."""
+    """P(the rule says "equivalent within ±margin") at level `level` when the true log ratio
+    is draws.effect."""
     if interval == T:
-        iv = _t_simulated(n, effect, sd, level, reps, seed)
+        iv = t_intervals(draws.sample(), level)
         said = decide(
             iv.low, iv.high, bounds=margin_bounds(margin), reachable=True, lower_is_better=True
         )
         return float(np.mean(said == EQUIVALENT))
-    k = interval_rank(n, level)
+    k = interval_rank(draws.n, level)
     if k == 0:
         return 0.0
     lo_b, hi_b = margin_bounds(margin)
     tests = (("<=", lo_b), (">=", hi_b), (">=", 0.0), ("<=", 0.0))
-    low, high, at_or_above_0, at_or_below_0 = _simulated_counts(n, effect, sd, reps, seed, tests)
+    low, high, at_or_above_0, at_or_below_0 = _walsh_counts(draws, tests)
     low_inside = low <= k - 1  # W_(k) > lo_b
     high_inside = high <= k - 1  # W_(N+1-k) < hi_b
     below = at_or_above_0 <= k - 1  # excludes 0 from above: not equivalent
@@ -169,7 +159,9 @@ def seeds_for(
 
     def power_at(n: int) -> float:
         if goal == DETECT:
-            return detection_power(n, math.log1p(margin), sd, level, seed=seed, interval=interval)
-        return equivalence_power(n, 0.0, sd, level, margin, seed=seed, interval=interval)
+            return detection_power(
+                Draws(n, math.log1p(margin), sd, seed=seed), level, interval=interval
+            )
+        return equivalence_power(Draws(n, 0.0, sd, seed=seed), level, margin, interval=interval)
 
     return _smallest_n(power_at, min_seeds(m, alpha, interval), power)
