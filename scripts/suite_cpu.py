@@ -14,6 +14,7 @@ Linux only; every process on the machine is counted, so run it on otherwise idle
 
     python scripts/suite_cpu.py                      # make test
     python scripts/suite_cpu.py -- .venv/bin/python -m pytest tests/test_ray.py
+    python scripts/suite_cpu.py --processes 40 -- .venv/bin/python -m pytest tests/test_ray.py
 """
 
 from __future__ import annotations
@@ -100,6 +101,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--by-test", action="store_true", help="sum by test rather than by test file"
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=0,
+        help="also list this many of the costliest processes (not the test processes), each "
+        "with its command line or process title (ray::<Actor>, uvicorn, ...) and its test",
+    )
     args = parser.parse_args(argv)
     seen: dict[tuple[str, str], list] = {}
     stop, ready = threading.Event(), threading.Event()
@@ -128,6 +136,15 @@ def main(argv: list[str]) -> int:
     print(f"processes started by each {unit} (beside the test processes' own CPU):")
     for name, cpu in by_file.most_common(args.top):
         print(f"  {cpu:7.1f}  {name}")
+    if args.processes:
+        # a Ray worker inherits PYTEST_CURRENT_TEST from the test that started Ray, not from
+        # the test whose sweep made it: read a module's Ray share as the module's, not a test's
+        print("the costliest processes started by the tests (CPU-s, kind, command, test):")
+        others = [v for v in seen.values() if kind(v[1]) != "test process"]
+        for cpu, command, test, _before, _ran_before in sorted(others, key=lambda v: -v[0])[
+            : args.processes
+        ]:
+            print(f"  {cpu:7.1f}  {kind(command):<30} {command[:60]!r}  {test.split(' ')[0]}")
     return code
 
 
