@@ -79,8 +79,16 @@ class SweepData:
     ) -> SweepData:
         """A trials table made without MLflow (variant, seed, status, a column per metric), as
         compare reads a sweep: its variants in order of appearance, judged by `design`."""
-        order = list(dict.fromkeys(trials["variant"].astype(str)))
-        return cls(sweep, pd.DataFrame({"variant": order}), trials, (), design or Design(), (), ())
+        order = pd.DataFrame({"variant": list(dict.fromkeys(trials["variant"].astype(str)))})
+        return cls(
+            sweep=sweep,
+            variants=order,
+            trials=trials,
+            merged_sweeps=(),
+            design=design or Design(),
+            metric_columns=(),
+            notes=(),
+        )
 
 
 def _trial_status(run: StoredRun) -> str:
