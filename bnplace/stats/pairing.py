@@ -1,15 +1,14 @@
 """Pairing by seed: a trials table in; per-seed values and per-comparison paired differences out.
 
-In: a trials table (variant, seed, status, one column per metric), the metric, its direction,
-the comparisons (`bnplace.stats.verdicts.Contrast`) and the design's failure rule. Out: seed x
-variant
-frames of finished values and failures, the comparison scale (log ratios when every value is
-positive, else differences), the values on that scale with a failed trial as the worst value
-(±inf), and each comparison's paired differences by seed; for a sequential design, where each
-comparison stands (`judge_family`: the look that decided it, by `bnplace.stats.sequential.judge`).
-`compare` builds its tables on these, and the run's scheduler decides which seeds to train next
-with `judge_family` on the results so far, so both read the same data the same way.
-Pure: pandas and numpy.
+In: a trials table (variant, seed, status, one column per metric) and the family's question
+(`FamilyQuestion`: the metric, its direction, the comparisons, the design with its failure
+rule). Out: seed x variant frames of finished values and failures, the comparison scale (log
+ratios when every value is positive, else differences), the values on that scale with a failed
+trial as the worst value (±inf), and each comparison's paired differences by seed; for a
+sequential design, where each comparison stands (`judge_family`: the look that decided it, by
+`bnplace.stats.sequential.judge`). `compare` builds its tables on these, and the run's
+scheduler decides which seeds to train next with `judge_family` on the results so far, so both
+read the same data the same way. Pure: pandas and numpy.
 """
 
 from __future__ import annotations
