@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from bnplace.compare.search import SearchView, search_view
-from bnplace.compare.stats import axis_column
+from bnplace.compare.stats import axis_column, variant_order
 from bnplace.names import tags as names
 from bnplace.names.errors import TrackingError
 from bnplace.names.states import FINISHED, MISSING, TrialState
@@ -79,10 +79,9 @@ class SweepData:
     ) -> SweepData:
         """A trials table made without MLflow (variant, seed, status, a column per metric), as
         compare reads a sweep: its variants in order of appearance, judged by `design`."""
-        order = pd.DataFrame({"variant": list(dict.fromkeys(trials["variant"].astype(str)))})
         return cls(
             sweep=sweep,
-            variants=order,
+            variants=pd.DataFrame({"variant": variant_order(trials)}),
             trials=trials,
             merged_sweeps=(),
             design=design or Design(),

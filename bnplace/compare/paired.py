@@ -76,16 +76,23 @@ def _relative(x: np.ndarray, scale: str, reference: float) -> np.ndarray:
 class _Family:
     """What every comparison of a family is judged from: the metric by seed (`values`), failed
     seeds, the values on the comparison scale (`x`, oriented: lower is better), the scale and
-    the values that fixed it."""
+    the values that fixed it, and the family's question."""
 
     values: pd.DataFrame
     failed: pd.DataFrame
     x: pd.DataFrame
     scale: str
     values_for_scale: pd.DataFrame
-    design: Design
-    m: int
-    lower_is_better: bool
+    question: FamilyQuestion
+
+    @property
+    def design(self) -> Design:
+        return self.question.design
+
+    @property
+    def m(self) -> int:
+        """The family's size: its Bonferroni divisor."""
+        return len(self.question.contrasts)
 
 
 def compare_pairs(
@@ -103,9 +110,7 @@ def compare_pairs(
     values_for_scale = values[values.index < design.looks[0]] if design.looks else values
     scale = choose_scale(values_for_scale)
     x = transformed(values, failed, scale, question.lower_is_better)
-    family = _Family(
-        values, failed, x, scale, values_for_scale, design, len(contrasts), question.lower_is_better
-    )
+    family = _Family(values, failed, x, scale, values_for_scale, question)
     return [_pair_row(c, family, decisions.get(c.name)) for c in contrasts]
 
 
@@ -122,7 +127,7 @@ def _judged(
         verdict = str(
             decide(
                 iv.low, iv.high, bounds=bounds, reachable=iv.reachable,
-                lower_is_better=f.lower_is_better,
+                lower_is_better=f.question.lower_is_better,
             )[0]
         )  # fmt: skip
     if iv is None or not d.size:

@@ -154,7 +154,7 @@ def summarize_variants(
     median, q1, q3, iqr, ci_low, ci_high (t-interval of the mean, `MEAN_CONFIDENCE`).
     """
     _check_columns(trials, metric)
-    names = list(variants) if variants is not None else _variant_order(trials)
+    names = list(variants) if variants is not None else variant_order(trials)
     ok = _ok_mask(trials, metric)
     fails = failure_table(trials, metric)
     rows = []
@@ -201,7 +201,7 @@ def friedman(
     apart two mean ranks must be to differ (Demsar 2006).
     """
     _check_columns(trials, metric)
-    names = list(variants) if variants is not None else _variant_order(trials)
+    names = list(variants) if variants is not None else variant_order(trials)
     if len(names) < 3:
         return None
     wide = values_by_seed(trials, metric)[0].reindex(columns=names)
@@ -235,7 +235,8 @@ def friedman(
     )
 
 
-def _variant_order(trials: pd.DataFrame) -> list[str]:
+def variant_order(trials: pd.DataFrame) -> list[str]:
+    """The variants of a trials table in order of first appearance."""
     return list(dict.fromkeys(trials["variant"].astype(str)))
 
 
@@ -356,7 +357,7 @@ def _names_and_baseline(
 ) -> tuple[list[str], str]:
     """The variants in order (`variants`, then any other the trials name) and the baseline
     (default: the first); DataError for an empty table or an unknown baseline."""
-    names = list(variants) if variants is not None else _variant_order(trials)
+    names = list(variants) if variants is not None else variant_order(trials)
     names += sorted(set(trials["variant"].astype(str)) - set(names))
     if not names:
         raise DataError("the trials table is empty: no variant to compare", file="trials table")
