@@ -85,9 +85,19 @@ def test_reused_trials_equal_fresh_ones_bit_for_bit(
     first, later = on_long[0::2], on_long[1::2]  # seeds 0 of every variant, then seeds 1
     moved = [t for t in prepared.plan.trials if t.dataset == "short" and t.seed == 1]
     runner = TrialRunner()
+    collected: list[bool] = []  # whether each trial began with a full garbage collection
+    shipped = bnplace.trial.train.clear_keras_state
+
+    def clear(*, keep_kernels: bool, collect: bool = True) -> None:
+        collected.append(collect)
+        shipped(keep_kernels=keep_kernels, collect=collect)
+
+    monkeypatch.setattr(bnplace.trial.train, "clear_keras_state", clear)
     reused = {
         t.key: runner.run(t, prepared.datasets[t.data_fingerprint]) for t in first + later + moved
     }
+    # fresh builds collect; the kept models' later seeds (no model left the cache) skip it
+    assert collected == [True] * len(first) + [False] * len(later + moved)
     monkeypatch.setattr(bnplace.trial.train, "seed_trial", keras.utils.set_random_seed)
     monkeypatch.setattr(
         bnplace.trial.train, "clear_keras_state", lambda **_: keras.backend.clear_session()
@@ -174,6 +184,19 @@ def test_the_cache_keeps_the_most_recently_used_variants() -> None:
     nothing = ModelCache(capacity=0)
     nothing.put("a", "a")  # type: ignore[arg-type]
     assert len(nothing) == 0
+
+
+def test_the_cache_says_once_when_a_model_left_it() -> None:
+    """What tells `TrialRunner` that a full collection is due (models hold cycles)."""
+    cache = ModelCache(capacity=2)
+    cache.put("a", "a")  # type: ignore[arg-type]
+    cache.put("b", "b")  # type: ignore[arg-type]
+    cache.drop("no such key")
+    assert not cache.left_since_asked()
+    cache.put("c", "c")  # type: ignore[arg-type]  (evicts a)
+    assert cache.left_since_asked() and not cache.left_since_asked()
+    cache.drop("b")
+    assert cache.left_since_asked() and not cache.left_since_asked()
 
 
 XLA = """

@@ -234,6 +234,7 @@ class ModelCache:
     def __init__(self, capacity: int = CAPACITY) -> None:
         self.capacity = capacity
         self._kept: OrderedDict[str, Kept] = OrderedDict()
+        self._left = False  # a model left since `left_since_asked` was last called
 
     def get(self, key: str) -> Kept | None:
         found = self._kept.get(key)
@@ -247,10 +248,18 @@ class ModelCache:
         self._kept[key] = model
         self._kept.move_to_end(key)
         while len(self._kept) > self.capacity:
-            self._kept.popitem(last=False)  # freed at the next trial's clear_session
+            self._kept.popitem(last=False)  # freed by the next trial's full collection
+            self._left = True
 
     def drop(self, key: str) -> None:
-        self._kept.pop(key, None)
+        if self._kept.pop(key, None) is not None:
+            self._left = True
+
+    def left_since_asked(self) -> bool:
+        """Whether a model left the cache (evicted or dropped) since the last call: its
+        objects are then garbage that only a full collection frees (Keras models hold cycles)."""
+        left, self._left = self._left, False
+        return left
 
     def __len__(self) -> int:
         return len(self._kept)

@@ -45,15 +45,16 @@ def seed_trial(seed: int) -> None:
     eager._rng = random.Random(seed)
 
 
-def clear_keras_state(*, keep_kernels: bool) -> None:
+def clear_keras_state(*, keep_kernels: bool, collect: bool = True) -> None:
     """`keras.backend.clear_session()`: Keras' global state reset (layer-name counters, the
-    default graph) and a full garbage collection; TensorFlow's kernel cache is kept with
-    `keep_kernels` (the trial reuses a kept model's traced functions)."""
+    default graph) and, with `collect`, a full garbage collection (its `free_memory`);
+    TensorFlow's kernel cache is kept with `keep_kernels` (the trial reuses a kept model's
+    traced functions)."""
     if not keep_kernels:
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=collect)
         return
     with _kernel_cache_kept():
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=collect)
 
 
 @contextlib.contextmanager

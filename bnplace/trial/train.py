@@ -163,8 +163,14 @@ class TrialRunner:
         variable names match the model kept for its key (also a candidate's, which shares the
         model of the one before it)."""
         train = trial.config.train
-        # ends in gc.collect(), which frees models no longer kept; a kept model's kernels stay
-        clear_keras_state(keep_kernels=key in self.cache)
+        # A full gc.collect() frees the models no longer kept (Keras models hold cycles): before
+        # a fresh build, and once a model has left the cache. A trial that resets a kept model,
+        # with none gone since, skips it: the collection walked every object the kept models'
+        # traced functions hold, and Python's own generational collection still frees the last
+        # trial's objects (benchmarks/trial_gc.py: tiny reused trials 0.73x, the same numbers,
+        # the same memory).
+        reused = key in self.cache
+        clear_keras_state(keep_kernels=reused, collect=not reused or self.cache.left_since_asked())
         seed_trial(trial.seed)  # weight init, data order and dropout masks
         held, trial_tags = self._model(trial, dataset, key)
         model = held.model
@@ -349,10 +355,10 @@ _frozen = False  # set once this process has frozen its long-lived objects
 def _freeze_long_lived() -> None:
     """Once per process, before its first trial: exempt what already lives from collection.
 
-    `clear_session()` ends in a full `gc.collect()`, which walks every tracked object: ~0.5 M
-    once TensorFlow, Keras (and, in the driver, MLflow) are imported, 0.2-0.3 s a trial on 2
-    cores, for objects that live as long as the process. `gc.freeze()` moves them to the
-    permanent generation, so each collection walks only what trials created
+    A full `gc.collect()` (`clear_keras_state`, before a fresh build) walks every tracked
+    object: ~0.5 M once TensorFlow, Keras (and, in the driver, MLflow) are imported, 0.2-0.3 s
+    a collection on 2 cores, for objects that live as long as the process. `gc.freeze()` moves
+    them to the permanent generation, so each collection walks only what trials created
     (benchmarks/trial_overhead.py). Collection of the trials' own objects is unchanged.
     """
     global _frozen
