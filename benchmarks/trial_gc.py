@@ -1,18 +1,19 @@
 """A worker's full garbage collection per trial: what skipping it for reused trials saves.
 
-In: nothing (synthetic sine_mix, the tests' tiny Conv1D -> BN -> ReLU -> LSTM(4) model, 1 epoch;
-5 variants x `--seeds` seeds, dealt in blocks of `--block` seeds of one variant, the variants in
-turn, so a worker keeping 3 models (`reuse.CAPACITY`) reuses a model within a block and evicts
-one at every block's start). Out, for each arm (each in a fresh Python process, the same trials
-in the same order): the mean time of fresh and reused trials, the process's CPU seconds over all
-trials, its resident memory (/proc/self/statm) after trials 1, 50, 100, 150, 200 (and the last),
-and whether every trial's numbers (all but its wall times) are `==` across the arms:
+In: nothing (memory.py's sweep: synthetic sine_mix, a tiny Conv1D -> BN -> ReLU -> LSTM(4)
+model, 1 epoch; 4 variants x `--seeds` seeds, dealt in blocks of `--block` seeds of one variant,
+the variants in turn, so a worker keeping 3 models (`reuse.CAPACITY`) reuses a model within a
+block and, past the first three blocks, evicts one at every block's start). Out, for each arm
+(each in a fresh Python process, the same trials in the same order): the mean time of fresh and
+reused trials, the process's CPU seconds over all trials, its resident memory
+(/proc/self/statm) after trials 1, 50, 100, 150, 200 (and the last), and whether every trial's
+numbers (all but its wall times) are `==` across the arms:
     every     bnplace before: Keras' `clear_session()` with its full `gc.collect()` before every
               trial (the baseline)
     shipped   the full collection before a fresh build and once a model has left the cache;
               a trial that resets a kept model, none gone since, skips it (`TrialRunner._fit`)
 Printed: the ratios shipped / every. Takes ~3 minutes on 2 cores.
-Run: python benchmarks/trial_gc.py [--seeds 40] [--block 10]
+Run: python benchmarks/trial_gc.py [--seeds 50] [--block 10]
 """
 
 from __future__ import annotations
@@ -27,34 +28,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from memory import CONFIG, rss_mb  # the same tiny sweep (4 variants, `SEEDS` seeds each)
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run from a checkout
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-CONFIG = """
-experiment: trial-gc
-data: {source: synthetic, generator: sine_mix, length: 600, features: 2, window: 12}
-model:
-  - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
-  - lstm: {id: lstm, units: 4}
-placements: {conv.pre_act: [batch_norm]}
-train: {epochs: 1, batch_size: 32}
-sweep:
-  arms:
-    drop:
-      none: {}
-      dropout: {conv.post_act: [{dropout: 0.2}]}
-      recurrent: {lstm.recurrent_dropout: 0.2}
-      noise: {conv.post_act: [{gaussian_noise: 0.1}]}
-      spatial: {conv.post_act: [{spatial_dropout: 0.2}]}
-  seeds: SEEDS
-"""
 MARKS = (1, 50, 100, 150, 200)
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def run_arm(arm: str, seeds: int, block: int) -> dict[str, Any]:
@@ -105,7 +85,7 @@ def mean(values: list[float]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seeds", type=int, default=40)
+    parser.add_argument("--seeds", type=int, default=50)
     parser.add_argument("--block", type=int, default=10)
     parser.add_argument("--arm", choices=("every", "shipped"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -121,7 +101,7 @@ def main() -> None:
         )  # fmt: skip
         found[arm] = json.loads(done.stdout.strip().splitlines()[-1])
     every, shipped = found["every"], found["shipped"]
-    print(f"5 variants x {args.seeds} seeds in blocks of {args.block}, 1 epoch, one process each")
+    print(f"4 variants x {args.seeds} seeds in blocks of {args.block}, 1 epoch, one process each")
     for kind in ("fresh", "reused"):
         a = [t for k, t, _ in every["rows"] if k == kind]
         b = [t for k, t, _ in shipped["rows"] if k == kind]

@@ -167,8 +167,8 @@ class TrialRunner:
         # a fresh build, and once a model has left the cache. A trial that resets a kept model,
         # with none gone since, skips it: the collection walked every object the kept models'
         # traced functions hold, and Python's own generational collection still frees the last
-        # trial's objects (benchmarks/trial_gc.py: tiny reused trials 0.73x, the same numbers,
-        # the same memory).
+        # trial's objects (benchmarks/trial_gc.py: tiny reused trials 0.73-0.80x, the same
+        # numbers, the same memory).
         reused = key in self.cache
         clear_keras_state(keep_kernels=reused, collect=not reused or self.cache.left_since_asked())
         seed_trial(trial.seed)  # weight init, data order and dropout masks
