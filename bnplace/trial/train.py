@@ -170,7 +170,8 @@ class TrialRunner:
         # trial's objects (benchmarks/trial_gc.py: tiny reused trials 0.73-0.80x, the same
         # numbers, the same memory).
         reused = key in self.cache
-        clear_keras_state(keep_kernels=reused, collect=not reused or self.cache.left_since_asked())
+        left = self.cache.left_since_asked()  # asked every trial: this collection frees them
+        clear_keras_state(keep_kernels=reused, collect=left or not reused)
         seed_trial(trial.seed)  # weight init, data order and dropout masks
         held, trial_tags = self._model(trial, dataset, key)
         model = held.model
