@@ -376,7 +376,16 @@ def status(
     uri = resolve_tracking_uri(tracking_uri, prepared.loaded.config.tracking.uri)
     records, note = plan_standing(prepared, uri)
     if as_json:
-        keys = ("variant", "variant_id", "seed", "trial_key", "status", "failure", "run_id")
+        keys = (
+            "variant",
+            "variant_id",
+            "dataset",
+            "seed",
+            "trial_key",
+            "status",
+            "failure",
+            "run_id",
+        )
         rows = [{k: getattr(r, k) for k in keys} for r in records]
         typer.echo(json.dumps({"tracking_uri": uri, "note": note, "trials": rows}, indent=2))
         return

@@ -195,31 +195,49 @@ def outcome_view(outcome: SweepOutcome, with_table: bool = True) -> Group:
 _MARK = {
     "done": ("+", "green"),
     "failed": ("x", "red"),
+    "partly": ("~", "yellow"),  # a seed done on some of the datasets, pending on others
     "pending": (".", "dim"),
     "not needed": ("-", "dim"),
 }
 
 
+def _seed_standing(statuses: set[str]) -> str:
+    """One seed's mark over its trials (one per dataset): failed if any failed; done where
+    every trial a rerun would train is done; partly when some are done and some pending."""
+    if "failed" in statuses:
+        return "failed"
+    if "pending" in statuses:
+        return "partly" if "done" in statuses else "pending"
+    return "done" if "done" in statuses else "not needed"
+
+
 def status_view(plan: Plan, records: list[TrialRecord], note: str = "") -> Group:
-    """Per variant: done / failed / pending / not needed counts and one mark per seed
-    (`bnplace status`)."""
+    """Per variant: done / failed / pending / not needed counts (trials) and one mark per
+    seed, over every dataset of the config (`bnplace status`)."""
     from bnplace.store.inventory import STANDINGS, counts
 
+    datasets = len({r.dataset for r in records})
+    several = datasets > 1
+    on = f" on {datasets} datasets" if several else ""
     table = Table(
-        title=f"{plan.experiment}: {len(plan.trials)} trials in the store's view",
+        title=f"{plan.experiment}: {len(plan.trials)} trials{on} in the store's view",
         title_justify="left",
     )
     table.add_column("variant")
     for standing in STANDINGS:
         table.add_column(standing, justify="right")
-    table.add_column("seeds (+ done, x failed, . pending, - not needed)")
+    partly = "~ partly (some datasets), " if several else ""
+    table.add_column(f"seeds (+ done, x failed, {partly}. pending, - not needed)")
     for variant in plan.variants:
-        mine = sorted((r for r in records if r.variant_id == variant.id), key=lambda r: r.seed)
+        mine = [r for r in records if r.variant_id == variant.id]
         per = counts(mine)
-        seeds = Text()
+        by_seed: dict[int, set[str]] = {}
         for record in mine:
-            mark, style = _MARK[record.status]
-            seeds.append(f"{record.seed}{mark} ", style=style)
+            by_seed.setdefault(record.seed, set()).add(record.status)
+        seeds = Text()
+        for seed in sorted(by_seed):
+            mark, style = _MARK[_seed_standing(by_seed[seed])]
+            seeds.append(f"{seed}{mark} ", style=style)
         table.add_row(variant.name, *(str(per[s]) for s in STANDINGS), seeds)
     total = counts(records)
     parts: list = [table]
@@ -228,9 +246,8 @@ def status_view(plan: Plan, records: list[TrialRecord], note: str = "") -> Group
     parts.append(Text(", ".join(f"{total[s]} {s}" for s in STANDINGS)))
     for record in records:
         if record.status == "failed" and record.failure:
-            parts.append(
-                Text(f"failed: {record.variant} seed={record.seed}: {record.failure}", style="red")
-            )
+            where = f"seed={record.seed}" + (f" dataset={record.dataset}" if several else "")
+            parts.append(Text(f"failed: {record.variant} {where}: {record.failure}", style="red"))
     return Group(*parts)
 
 

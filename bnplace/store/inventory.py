@@ -40,6 +40,7 @@ class TrialRecord:
     seed: int
     trial_key: str
     status: Standing
+    dataset: str = ""  # its name under `datasets:`; "" for a `data:` config
     run_status: str = ""  # the newest run's MLflow status ("" without a run)
     failure: str = ""  # bnplace.failure of a failed trial
     run_id: str = ""
@@ -84,20 +85,23 @@ def trial_records(plan: Plan, uri: str) -> tuple[list[TrialRecord], str]:
                 trial.seed,
                 trial.key,
                 status,
-                chosen.info.status,
-                run_tags.get(names.FAILURE, ""),
-                chosen.info.run_id,
-                run_tags.get(names.PARENT, ""),
-                run_tags.get(names.SWEEP_ID, ""),
-                dict(chosen.data.params),
-                dict(chosen.data.metrics),
+                dataset=trial.dataset,
+                run_status=chosen.info.status,
+                failure=run_tags.get(names.FAILURE, ""),
+                run_id=chosen.info.run_id,
+                variant_run_id=run_tags.get(names.PARENT, ""),
+                sweep_run_id=run_tags.get(names.SWEEP_ID, ""),
+                params=dict(chosen.data.params),
+                metrics=dict(chosen.data.metrics),
             )
         )
     return records, ""
 
 
 def _pending(trial: Trial) -> TrialRecord:
-    return TrialRecord(trial.variant, trial.variant_id, trial.seed, trial.key, "pending")
+    return TrialRecord(
+        trial.variant, trial.variant_id, trial.seed, trial.key, "pending", dataset=trial.dataset
+    )
 
 
 def counts(records: Sequence[TrialRecord]) -> dict[Standing, int]:
@@ -105,7 +109,8 @@ def counts(records: Sequence[TrialRecord]) -> dict[Standing, int]:
 
 
 def records_frame(plan: Plan, records: Sequence[TrialRecord]) -> pd.DataFrame:
-    """One row per trial: ids, variant, axis labels, seed, status, params, metrics."""
+    """One row per trial: ids, variant, axis labels, dataset (with several), seed, status,
+    params, metrics."""
     import pandas as pd
 
     labels = {v.id: dict(v.labels) for v in plan.variants}
@@ -116,6 +121,7 @@ def records_frame(plan: Plan, records: Sequence[TrialRecord]) -> pd.DataFrame:
             "variant": r.variant,
             "variant_id": r.variant_id,
             **{f"axis.{axis}": label for axis, label in labels[r.variant_id].items()},
+            **({"dataset": r.dataset} if r.dataset else {}),  # a config with `datasets:`
             "seed": r.seed,
             "status": r.status,
             "failure": r.failure,
