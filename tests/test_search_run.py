@@ -83,6 +83,10 @@ def test_a_search_killed_mid_race_resumes_eliminates_the_planted_worse_early(
     standing = standings(tmp_path, config)
     assert {key for key, s in standing.items() if s == "not needed"} == {(WORSE, 5), (WORSE, 6)}
     assert Counter(standing.values()) == {"done": 19, "not needed": 2}
+    table = bnplace(tmp_path, "status", str(config))  # and where the race stands, in words
+    text = " ".join(table.stdout.split())
+    assert "the race: 2 of 3 placements still in, 7 seeds read (of at most 7)" in text
+    assert f"eliminated: {WORSE}, after 5 seeds, worse than" in text
 
     shown = bnplace(tmp_path, "compare", str(config), "--no-log", "--out", "report")
     assert shown.returncode == 0, shown.stderr
