@@ -92,3 +92,28 @@ def test_a_metric_that_varies_tenfold_over_seeds_is_flagged() -> None:
     assert not [n for n in budget_notes(trials) if "fold" in n]  # no metric named
     signed = trials.assign(test_log_loss=[-1.0, 0.01, 0.05, 0.3] + [0.2] * 8)
     assert not [n for n in budget_notes(signed, "test_log_loss") if "fold" in n]
+
+
+def test_a_search_s_many_variants_are_summarised_not_listed() -> None:
+    """A search's 32 placements x 15 series made a note of 480 parts and a warning per
+    placement: past LISTED the chosen values are counted per dataset over all variants, and a
+    warning names the first LISTED and counts the rest."""
+    variants = [f"p{i}" for i in range(20)]
+    rows = [
+        {"variant": v, "dataset": d, "status": "finished", "epochs_run": 30.0,
+         "hit_cap": float(seed < 2), "chosen_learning_rate": 0.01 if seed else 0.003,
+         "test_rmse": 1.0 + 20 * (seed == 0)}
+        for v in variants for d in ("sine", "ar") for seed in range(4)
+    ]  # fmt: skip
+    notes = budget_notes(pd.DataFrame(rows), "test_rmse")
+    chosen = next(n for n in notes if "chosen per seed" in n)
+    assert chosen == (
+        "learning rate chosen per seed on the validation split, over all 20 variants (each "
+        "one's: bnplace export): sine: 0.01 (60 of 80), 0.003 (20 of 80); ar: 0.01 (60 of 80), "
+        "0.003 (20 of 80)"
+    )
+    (cap,) = [n for n in notes if "epoch cap" in n]
+    assert cap.startswith("warning: runs of 20 of 20 variants ran to the epoch cap")
+    assert "p7 and 12 more" in cap and "p8" not in cap
+    (spread,) = [n for n in notes if "varies more than" in n]
+    assert "and 32 more" in spread  # 40 variant-dataset pairs, 8 named

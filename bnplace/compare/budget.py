@@ -19,6 +19,9 @@ logged them, `chosen_learning_rate`, `chosen_weight_decay`, `select_candidates`,
   seeds (on a dataset): the paired log ratio is then ruled by the seeds with the smallest
   values. Study bn_ln_classify met it: near-perfect classifiers' test log loss gave per-dataset
   effects of -65% and +597%, where test accuracy gave -0.3% to +11%.
+A search names dozens of placements on each of several datasets: past `LISTED` groups the
+chosen values are counted per dataset over every variant (each variant's are in `bnplace
+export`), and a warning names the first `LISTED` variants it concerns and how many more.
 Pure: pandas only.
 """
 
@@ -34,6 +37,13 @@ EDGE_SHARE = 0.5  # more than this share of a variant's runs chose an end of the
 EPOCH_RATIO = 1.2  # the longest mean stopping epoch over the shortest: warn above this
 SPREAD_RATIO = 10.0  # a variant's largest metric value over its smallest (on a dataset): warn above
 _CHOSEN = {"learning_rate": "learning rate", "weight_decay": "weight decay"}
+LISTED = 8  # a note names at most this many variants (or variant-dataset pairs), then counts
+
+
+def _named(names: list[str]) -> str:
+    """The first LISTED names, then how many more."""
+    shown = ", ".join(names[:LISTED])
+    return shown if len(names) <= LISTED else f"{shown} and {len(names) - LISTED} more"
 
 
 def budget_notes(trials: pd.DataFrame, metric: str | None = None) -> list[str]:
@@ -55,12 +65,18 @@ def _chosen(done: pd.DataFrame) -> list[str]:
             continue
         several = "dataset" in done.columns and done["dataset"].nunique() > 1
         by = ["dataset", "variant"] if several else ["variant"]
+        over = ""
+        if done.groupby(by, sort=False).ngroups > LISTED:  # a search: per dataset, all variants
+            by = ["dataset"] if several else []
+            over = f", over all {done['variant'].nunique()} variants (each one's: bnplace export)"
         parts = []
-        for group, values in done.groupby(by, sort=False)[column]:
+        grouped = done.groupby(by, sort=False)[column] if by else [((), done[column])]
+        for group, values in grouped:
             counts = values.dropna().value_counts()
             said = ", ".join(f"{v:g} ({n} of {len(values)})" for v, n in counts.items())
-            parts.append(f"{' on '.join(reversed([str(g) for g in group]))}: {said}")
-        notes.append(f"{words} chosen per seed on the validation split: " + "; ".join(parts))
+            name = " on ".join(reversed([str(g) for g in group]))
+            parts.append(f"{name}: {said}" if name else said)
+        notes.append(f"{words} chosen per seed on the validation split{over}: " + "; ".join(parts))
     notes += _at_edge(done)
     if m.SELECT_CANDIDATES in done.columns and done[m.SELECT_CANDIDATES].notna().any():
         fewest, most = (int(done[m.SELECT_CANDIDATES].agg(f)) for f in ("min", "max"))
@@ -88,7 +104,7 @@ def _at_edge(done: pd.DataFrame) -> list[str]:
         return []
     return [
         "warning: the smallest or largest candidate of a {choose: [...]} list was chosen on "
-        f"most seeds of {', '.join(flagged)}: the best value may lie beyond the list, so "
+        f"most seeds of {_named(flagged)}: the best value may lie beyond the list, so "
         "widen it past that end, or let each trial walk past it (`extend: n` in the "
         "`{choose:}` of one setting)"
     ]
@@ -97,16 +113,23 @@ def _at_edge(done: pd.DataFrame) -> list[str]:
 def _at_cap(done: pd.DataFrame) -> list[str]:
     if m.HIT_CAP not in done.columns:
         return []
-    notes = []
+    flagged = []  # (share, "k of n runs of variant")
     for variant, hits in done.groupby("variant", sort=False)[m.HIT_CAP]:
         hits = hits.dropna()
         if len(hits) and hits.mean() > CAP_SHARE:
-            notes.append(
-                f"warning: {int(hits.sum())} of {len(hits)} runs of {variant} ran to the epoch "
-                "cap (early stopping did not stop them): the budget may decide this comparison; "
-                "raise train.epochs or train.steps"
-            )
-    return notes
+            flagged.append((hits.mean(), f"{int(hits.sum())} of {len(hits)} runs of {variant}"))
+    advice = "the budget may decide this comparison; raise train.epochs or train.steps"
+    if len(flagged) <= LISTED:
+        return [
+            f"warning: {said} ran to the epoch cap (early stopping did not stop them): {advice}"
+            for _, said in flagged
+        ]
+    worst = [said for _, said in sorted(flagged, key=lambda f: -f[0])]
+    variants = done["variant"].nunique()
+    return [
+        f"warning: runs of {len(flagged)} of {variants} variants ran to the epoch cap (early "
+        f"stopping did not stop them), the most: {_named(worst)}: {advice}"
+    ]
 
 
 def _stopping(done: pd.DataFrame) -> list[str]:
@@ -145,6 +168,6 @@ def _spread(done: pd.DataFrame, metric: str | None) -> list[str]:
     )
     return [
         f"warning: {metric} varies more than {SPREAD_RATIO:g}-fold over the seeds of "
-        f"{', '.join(flagged)}: a relative effect (the paired log ratio) is then ruled by the "
+        f"{_named(flagged)}: a relative effect (the paired log ratio) is then ruled by the "
         f"seeds with the smallest values{hint}"
     ]
