@@ -165,6 +165,30 @@ def test_compare_ranks_each_placement_against_the_best_with_the_race_bounds() ->
     assert low > 5  # shown worse than the best by more than the margin: why it went
 
 
+def test_a_search_mid_race_counts_every_placement_not_only_the_eliminated() -> None:
+    """Mid-race only eliminated placements carry a search state (survivors are tagged selected
+    at the end): compare counts every variant run of the search, so its report says how many
+    are still in and the race bounds are for all of them (k = 4 here, not 1)."""
+    from bnplace.compare.search import search_section, search_view
+    from bnplace.names import tags as names
+    from bnplace.stats.verdicts import Design
+    from bnplace.store.read import StoredRun
+
+    def run(name: str, **state: str) -> StoredRun:
+        return StoredRun(name, "RUNNING", 0, {names.VARIANT_NAME: name, **state}, {})
+
+    out = {names.SEARCH_STATE: names.ELIMINATED, names.ELIMINATED_AT: "5"}
+    own = [run("a"), run("b"), run("c", **out), run("d")]
+    view = search_view(own, Design(), {"min": 5, "max": 7})
+    assert view.placements == 4 and view.eliminated_at == {"c": 5} and not view.selected
+    assert "search: not over yet (no placement selected)" in view.notes
+    summary = search_section(view).blocks[0]
+    assert summary == "Not over yet: 1 of 4 placements eliminated so far."
+    fresh = search_view([run("a"), run("b")], Design(), {"min": 5, "max": 7})
+    assert fresh.placements == 2 and fresh.notes  # no look read yet: still a search
+    assert search_view([run("a")], Design(), {}).notes == ()  # a plain sweep
+
+
 TWO_DATASETS = """
 experiment: s
 datasets:

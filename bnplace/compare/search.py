@@ -92,8 +92,12 @@ def search_view(
         for r in own_runs
         if r.tags.get(names.SEARCH_STATE)
     }
-    if not states:
+    if not (states or seeds):  # `seeds`: the plan's search.seeds, which only a search has
         return SearchView({}, ())
+    # every variant run of a search is a placement; mid-race only the eliminated ones carry a
+    # state (survivors are tagged selected when the race ends), and the race's bounds are for
+    # all of them
+    placements = len(own_runs) or len(states)
     selected = tuple(n for n, t in states.items() if t[names.SEARCH_STATE] == names.SELECTED)
     gone = sorted(
         (
@@ -121,7 +125,7 @@ def search_view(
         rule = SelectionRule(design.alpha, math.log1p(design.margin), seeds["min"], seeds["max"])
     at = {name: count for name, count, _ in gone}
     why = {name: reason for name, _, reason in gone}
-    return SearchView(at, tuple(notes), len(states), rule, selected, why, standing.guarantee())
+    return SearchView(at, tuple(notes), placements, rule, selected, why, standing.guarantee())
 
 
 def ranked(
