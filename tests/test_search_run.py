@@ -54,6 +54,13 @@ def test_a_search_killed_mid_race_resumes_eliminates_the_planted_worse_early(
     # mid first stage nothing is eliminated yet: every trial without a run may still train
     standing = Counter(standings(tmp_path, config).values())
     assert standing["done"] > 0 and standing["not needed"] == 0, standing
+    # compare mid-race: still a search of 3 placements; the seeds the race has not dealt yet
+    # (5 and 6 of each placement) are left out, not reported as trials that failed to run
+    shown = bnplace(tmp_path, "compare", str(config), "--no-log", "--out", "mid")
+    assert shown.returncode == 0, shown.stderr
+    assert "search: 6 planned trial(s) the race has not dealt" in " ".join(shown.stdout.split())
+    mid = (tmp_path / "mid" / "report.md").read_text()
+    assert "Not over yet: 0 of 3 placements eliminated so far." in mid
 
     done = bnplace(tmp_path, "run", str(config), "-j", "1", "--no-compare")
     assert done.returncode == 0, done.stderr + done.stdout

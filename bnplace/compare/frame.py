@@ -255,8 +255,9 @@ def _trials_frame(
 
 
 def _missing_rows(stored: _Stored, seen: set[str], search: SearchView) -> list[dict[str, Any]]:
-    """A "missing" row ("not run") per planned trial without a run, but not past the seeds a
-    search eliminated its placement at."""
+    """A "missing" row ("not run") per planned trial without a run; in a search, only within
+    the seeds the race dealt its placement (`_dealt`): the rest were never, or not yet, meant
+    to run."""
     name_of, several = stored.name_of, bool(stored.datasets)
     missing: list[dict[str, Any]] = [
         {
@@ -275,7 +276,25 @@ def _missing_rows(stored: _Stored, seen: set[str], search: SearchView) -> list[d
         for key, t in stored.planned.items()
         if key not in seen
     ]
-    return [m for m in missing if m["seed"] < search.eliminated_at.get(m["variant"], m["seed"] + 1)]
+    if search.rule is None and not search.eliminated_at:  # not a search
+        return missing
+    dealt = _dealt(stored, seen, search)
+    return [m for m in missing if m["seed"] < dealt.get(m["variant"], 0)]
+
+
+def _dealt(stored: _Stored, seen: set[str], search: SearchView) -> dict[str, int]:
+    """Per placement of a search, the seeds the race has dealt it: its seeds up to the
+    elimination, else the first stage's and every later seed it has a run of (the race deals
+    a seed to every survivor at once: a trial of that seed without a run is a gap to fill)."""
+    first = search.rule.first if search.rule is not None else 0
+    name_of = stored.name_of
+    dealt = {name: first for name in name_of.values()}
+    for key, t in stored.planned.items():
+        seed = _seed(str(t.get("seed", "")))
+        if key in seen and not math.isnan(seed):
+            name = name_of[str(t["variant_id"])]
+            dealt[name] = max(dealt[name], int(seed) + 1)
+    return dealt | search.eliminated_at
 
 
 def _in_order(trials: pd.DataFrame, stored: _Stored) -> pd.DataFrame:
@@ -331,8 +350,14 @@ def load_sweep(
     design = Design.from_dict(stored.plan.get("design"))
     seeds = stored.plan.get("search", {}).get("seeds", {})
     search = search_view(stored.own_runs, design, seeds, stored.datasets)
-    missing = _missing_rows(stored, set(trials["trial_key"]), search)
+    seen = set(trials["trial_key"])
+    missing = _missing_rows(stored, seen, search)
     notes += search.notes
+    if search.notes and (undealt := sum(k not in seen for k in stored.planned) - len(missing)):
+        notes.append(
+            f"search: {undealt} planned trial(s) the race has not dealt (past an elimination "
+            "or the seeds it has read so far) are left out"
+        )
     if missing:
         trials = pd.concat([trials, pd.DataFrame(missing)], ignore_index=True)
     missing_seed = int(trials["seed"].isna().sum())
