@@ -22,13 +22,14 @@ logged them, `chosen_learning_rate`, `chosen_weight_decay`, `select_candidates`,
 A search names dozens of placements on each of several datasets: past `LISTED` groups the
 chosen values are counted per dataset over every variant (each variant's are in `bnplace
 export`), and a warning names the first `LISTED` variants it concerns and how many more.
-Pure: pandas only.
+Pure: pandas only (and compare's formatting).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from bnplace.compare.format import named
 from bnplace.names import metrics as m
 from bnplace.names.states import FINISHED
 
@@ -38,12 +39,6 @@ EPOCH_RATIO = 1.2  # the longest mean stopping epoch over the shortest: warn abo
 SPREAD_RATIO = 10.0  # a variant's largest metric value over its smallest (on a dataset): warn above
 _CHOSEN = {"learning_rate": "learning rate", "weight_decay": "weight decay"}
 LISTED = 8  # a note names at most this many variants (or variant-dataset pairs), then counts
-
-
-def _named(names: list[str]) -> str:
-    """The first LISTED names, then how many more."""
-    shown = ", ".join(names[:LISTED])
-    return shown if len(names) <= LISTED else f"{shown} and {len(names) - LISTED} more"
 
 
 def budget_notes(trials: pd.DataFrame, metric: str | None = None) -> list[str]:
@@ -104,7 +99,7 @@ def _at_edge(done: pd.DataFrame) -> list[str]:
         return []
     return [
         "warning: the smallest or largest candidate of a {choose: [...]} list was chosen on "
-        f"most seeds of {_named(flagged)}: the best value may lie beyond the list, so "
+        f"most seeds of {named(flagged, LISTED)}: the best value may lie beyond the list, so "
         "widen it past that end, or let each trial walk past it (`extend: n` in the "
         "`{choose:}` of one setting)"
     ]
@@ -128,7 +123,7 @@ def _at_cap(done: pd.DataFrame) -> list[str]:
     variants = done["variant"].nunique()
     return [
         f"warning: runs of {len(flagged)} of {variants} variants ran to the epoch cap (early "
-        f"stopping did not stop them), the most: {_named(worst)}: {advice}"
+        f"stopping did not stop them), the most: {named(worst, LISTED)}: {advice}"
     ]
 
 
@@ -168,6 +163,6 @@ def _spread(done: pd.DataFrame, metric: str | None) -> list[str]:
     )
     return [
         f"warning: {metric} varies more than {SPREAD_RATIO:g}-fold over the seeds of "
-        f"{_named(flagged)}: a relative effect (the paired log ratio) is then ruled by the "
+        f"{named(flagged, LISTED)}: a relative effect (the paired log ratio) is then ruled by the "
         f"seeds with the smallest values{hint}"
     ]

@@ -9,7 +9,7 @@ the margin or what an inconclusive interval excludes, and the verdict rule in on
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from bnplace.stats.sequential import spending_words
@@ -48,6 +48,12 @@ VERDICT_STYLES = {
     "inconclusive": "yellow",
     "baseline": "cyan",
 }
+
+
+def named(names: Sequence[str], most: int, sep: str = ", ") -> str:
+    """The first `most` names joined, then how many more: "a, b and 3 more"."""
+    shown = sep.join(names[:most])
+    return shown if len(names) <= most else f"{shown} and {len(names) - most} more"
 
 
 def rows_of(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bnplace.compare.blocks import Grid, Section
+from bnplace.compare.format import named
 from bnplace.execute.schedule_search import Standing
 from bnplace.names import tags as names
 from bnplace.names.states import FINISHED
@@ -110,7 +111,7 @@ def search_view(
     standing = Standing(
         selected, tuple(gone), 0, bool(selected), design.alpha, design.margin, tuple(datasets)
     )
-    shown = "; ".join(selected[:MAX_LISTED]) + _more(len(selected))
+    shown = named(selected, MAX_LISTED, "; ")
     notes = [
         f"search: {len(selected)} placements selected: {shown}"
         if selected
@@ -235,7 +236,3 @@ def plot_survivors(view: SearchView, path: Path) -> Path | None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     return _save(fig, path)
-
-
-def _more(count: int) -> str:
-    return f" ... and {count - MAX_LISTED} more" if count > MAX_LISTED else ""
