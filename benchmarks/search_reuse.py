@@ -6,7 +6,7 @@ each (the whole race is its first stage), every trial choosing its learning rate
 (as the v3 studies do), 2 epochs. Out: the wall time of `bnplace run CONFIG --jobs 1
 --no-compare` (the CLI in this process, a fresh store each run) with the schedules as shipped
 (a worker is handed the next seed of the placement it ran last on the dataset it ran it on,
-whose model it keeps: `bnplace.execute.schedule._take_from`) and with the preference it had
+whose model it keeps: `bnplace.execute.schedule.take_from`) and with the preference it had
 before (the placement on any dataset: the race deals seed by seed over the datasets, so the
 next trial was another dataset's and every trial built and traced its model afresh); the count
 of reused trials in each; their time ratio; and whether every trial's metrics but the timings
@@ -53,7 +53,7 @@ search:
 """
 
 
-def by_variant_only(queue: deque, prefer: object, only: bool = False) -> object:
+def by_variant_only(queue: deque, prefer: object, busy: object = ()) -> object:
     """The preference before: the first trial of the worker's last variant, on any dataset."""
     if not queue:
         return None
@@ -62,7 +62,7 @@ def by_variant_only(queue: deque, prefer: object, only: bool = False) -> object:
             if trial.variant_id == prefer.variant_id:  # type: ignore[attr-defined]
                 del queue[index]
                 return trial
-    return None if only else queue.popleft()
+    return queue.popleft()
 
 
 def sweep(config_text: str, by: tuple[str, ...] = ()) -> tuple[float, dict, int]:
@@ -219,16 +219,16 @@ def main() -> None:
     import bnplace.execute.schedule as schedule
     import bnplace.execute.schedule_search as schedule_search
 
-    shipped = schedule._take_from
+    shipped = schedule.take_from
     config_text = CONFIG.format(seeds=args.seeds)
 
     def arm(take_from: object) -> Callable[[], tuple[float, dict, int]]:
         def run() -> tuple[float, dict, int]:
-            schedule._take_from = schedule_search._take_from = take_from  # type: ignore[assignment]
+            schedule.take_from = schedule_search.take_from = take_from  # type: ignore[assignment]
             try:
                 return sweep(config_text)
             finally:
-                schedule._take_from = schedule_search._take_from = shipped
+                schedule.take_from = schedule_search.take_from = shipped
 
         return run
 

@@ -23,7 +23,7 @@ import multiprocessing as mp
 import signal
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -266,11 +266,15 @@ class Releasing:
     waiting: list[Trial]
     ready_now: list[Trial] = dataclasses.field(default_factory=list)
     heard: list[str] = dataclasses.field(default_factory=list)
+    busy: list[list[str]] = dataclasses.field(default_factory=list)  # what each take was told
 
     def __post_init__(self) -> None:
         self.ready_now.append(self.waiting.pop(0))
 
-    def take(self, prefer: Trial | None = None) -> Trial | None:
+    def take(self, prefer: Trial | None = None, busy: Collection[Trial] = ()) -> Trial | None:
+        ended = set(self.heard)
+        self.busy.append([t.key for t in busy])
+        assert not ended & set(self.busy[-1]), "a trial that ended was passed as running"
         for index, trial in enumerate(self.ready_now):
             if prefer is not None and trial.variant_id == prefer.variant_id:
                 return self.ready_now.pop(index)
@@ -293,8 +297,9 @@ def test_trials_released_as_others_end_all_run_once_and_workers_keep_their_varia
     executor: Executor, prepared: Prepared, tmp_path: Path
 ) -> None:
     """A schedule that deals trials only as others end: every trial runs once, the schedule
-    hears of every end, and a worker keeps to one variant while that variant has trials
-    ready (each variant's trials on a worker form one unbroken run)."""
+    hears of every end, a free worker asks with the trials the others run (none ended), and a
+    worker keeps to one variant while that variant has trials ready (each variant's trials on
+    a worker form one unbroken run)."""
     path = tmp_path / "two.yaml"
     path.write_text(
         CONFIG.replace("sweep: {seeds: 4}", "sweep: {axes: {lstm.units: [2, 3]}, seeds: 3}")
@@ -307,6 +312,8 @@ def test_trials_released_as_others_end_all_run_once_and_workers_keep_their_varia
     ended = [e.result.trial_key for e in events if isinstance(e, TrialEnded)]
     assert sorted(ended) == sorted(t.key for t in two.plan.trials)
     assert schedule.heard == ended
+    # a free worker is told what the others run (`Schedule.take`'s busy); alone, nothing
+    assert any(schedule.busy) == (not isinstance(executor, InProcess))
     by_key = {t.key: t for t in two.plan.trials}
     runs: dict[str, list[str]] = {}
     for event in events:

@@ -3,8 +3,9 @@ the same eliminations after a kill at any point, nothing dealt twice."""
 
 from __future__ import annotations
 
+import heapq
 import math
-from collections import Counter
+from collections import Counter, OrderedDict
 
 import numpy as np
 import pytest
@@ -292,6 +293,87 @@ def test_workers_keep_a_placement_on_one_dataset_through_its_seeds() -> None:
         racing.ended(result_of(trial, {trial.key: 1.0}))
     assert sum(cold.values()) <= 2 * 3 * 3  # each worker, each placement on each dataset
     assert max(cold.values()) == 1
+
+
+def builds(schedule, workers: int = 2, capacity: int = 3, share: bool = True) -> int:  # type: ignore[no-untyped-def]
+    """Models built when `workers` run what `schedule` deals, each asking as the executors do
+    (the trial it ran last; with `share`, the trials the others run now) and keeping its last
+    `capacity` models by variant and shapes (`bnplace.trial.reuse`): a build takes 3 time
+    units, a reused model 1."""
+    kept: list[OrderedDict] = [OrderedDict() for _ in range(workers)]
+    last: list[Trial | None] = [None] * workers
+    running: dict[int, Trial] = {}
+    ends: list[tuple[float, int]] = []
+    now, built = 0.0, 0
+    while True:
+        for worker in [w for w in range(workers) if w not in running]:
+            busy = [t for w, t in running.items() if w != worker] if share else ()
+            trial = schedule.take(last[worker], busy)
+            if trial is None:
+                continue
+            key = (trial.variant_id, trial.model)
+            warm = key in kept[worker]
+            kept[worker][key] = True
+            kept[worker].move_to_end(key)
+            while len(kept[worker]) > capacity:
+                kept[worker].popitem(last=False)
+            built += not warm
+            last[worker] = running[worker] = trial
+            heapq.heappush(ends, (now + (1.0 if warm else 3.0), worker))
+        if not running:
+            return built
+        now, worker = heapq.heappop(ends)
+        trial = running.pop(worker)
+        schedule.ended(result_of(trial, {trial.key: 1.0}))
+
+
+class _FirstStage:
+    """A race dealt only until its first stage is read."""
+
+    def __init__(self, racing: Racing) -> None:
+        self.racing = racing
+
+    def take(self, prefer: Trial | None, busy) -> Trial | None:  # type: ignore[no-untyped-def]
+        return self.racing.take(prefer, busy) if self.racing.read == 0 else None
+
+    def ended(self, result: TrialResult) -> None:
+        self.racing.ended(result)
+
+
+def test_two_workers_build_each_placement_once_per_shape_and_leave_each_other_theirs() -> None:
+    """Five datasets of three shapes: a worker moves on to the next dataset of its shapes
+    (the kept model moves there), and a worker with no warm trial leaves a placement's model
+    the other worker is building to it. The first stage then builds each (placement, shapes)
+    model once (18, at most one more at the tail, where both may work on the last one);
+    dealing by dataset alone, each worker blind to the other's, built a third more (24)."""
+    from bnplace.config import parse_config
+    from bnplace.plan import DataShape, make_plan
+
+    five = TWO_DATASETS.replace(
+        "datasets:\n",
+        "datasets:\n"
+        "  c: {source: synthetic, generator: ar, length: 400, window: 8}\n"
+        "  d: {source: synthetic, generator: mackey_glass, length: 400, window: 16}\n"
+        "  e: {source: synthetic, generator: sine_mix, length: 400, window: 8}\n",
+    ).replace(
+        "    conv.pre_act: [none, batch_norm, layer_norm]\n",
+        "    conv.pre_act: [none, batch_norm, layer_norm]\n    lstm.after: [none, layer_norm]\n",
+    )
+
+    def describe(config):  # type: ignore[no-untyped-def]
+        data = config.data
+        fingerprint = f"{data.generator}-{data.window}-{data.features}"
+        return DataShape("forecast", data.window, data.features, 1, fingerprint, 0)
+
+    plan = make_plan(parse_config(five, "s.yaml"), describe)
+    models = {(t.variant_id, t.model) for t in plan.trials}
+    assert len(plan.datasets) == 5 and len(plan.variants) == 6 and len(models) == 6 * 3
+    first_stage = builds(_FirstStage(Racing(plan, plan.trials)))
+    assert len(models) <= first_stage <= len(models) + 1
+    blind = builds(_FirstStage(Racing(plan, plan.trials)), share=False)
+    assert blind > first_stage + 4
+    # the whole race (rounds revisit every placement: a worker keeps 3 models)
+    assert builds(Racing(plan, plan.trials)) < builds(Racing(plan, plan.trials), share=False)
 
 
 @pytest.mark.parametrize("kill_at", [7, 40])

@@ -340,6 +340,34 @@ def test_the_worker_keeps_its_variant_on_its_dataset_first_then_on_any(tmp_path)
     assert schedule.take(last).variant_id != worse  # none of it left: another one, not None
 
 
+def test_a_worker_with_no_warm_trial_leaves_the_others_model_to_it(tmp_path) -> None:
+    """A free worker whose last variant has nothing ready takes a variant no other worker
+    runs on data of the same shapes (that model is warm there: two workers on one variant's
+    seeds build it twice), and takes it after all when nothing else is ready."""
+    from bnplace.execute.schedule import FixedSchedule
+    from bnplace.execute.schedule_datasets import seeds_on_demand
+    from bnplace.run.sweep import plan_sweep
+
+    path = tmp_path / "c.yaml"
+    path.write_text(SCHEDULED_ON_TWO)
+    plan = plan_sweep(path).plan
+    schedule = seeds_on_demand(plan, plan.trials, {})
+    first = schedule.take()
+    second = schedule.take(None, busy=[first])
+    assert first is not None and second is not None
+    assert second.variant_id != first.variant_id  # not `first`'s variant on the other dataset
+    again = schedule.take(first, busy=[second])
+    assert again is not None and again.variant_id == first.variant_id  # warm: its next seed
+    assert again.dataset == first.dataset
+
+    fixed = FixedSchedule([t for t in plan.trials if t.dataset == "sine"])
+    a = fixed.take()
+    b = fixed.take(None, busy=[a])
+    assert a is not None and b is not None and b.variant_id != a.variant_id
+    rest = [fixed.take(None, busy=[a, b]) for _ in range(fixed.ready())]
+    assert None not in rest and fixed.ready() == 0  # nothing else ready: taken after all
+
+
 def test_compare_drops_the_seeds_not_needed_per_dataset() -> None:
     """Several datasets: each dataset's planned-but-not-needed trials are dropped where its own
     comparison was decided, and the notes say so per dataset."""

@@ -6,13 +6,13 @@ once), and an `emit` function. Out: `TrialStarted`, `EpochEnded` and `TrialEnded
 emitted in the driver's thread in the order they arrive. Every trial handed to a worker ends in
 exactly one `TrialEnded`, even when its worker dies; the schedule hears of each end (`ended`)
 right after it is emitted, and a free worker asks it for the next trial with the trial it ran
-last (the schedule prefers that variant on that dataset: the worker keeps its model). An
-executor returns once no trial is running and none is ready. Executors: `InProcess`
-(`--jobs 1`), `ProcessPool` (`--jobs N`, long-lived single-threaded workers) and
-`RayExecutor` (`--executor ray`). What the pool and Ray share (the time-limit grace, slot
-bookkeeping, stopping workers started ahead) is in `bnplace.execute.slots`; every FAILED result
-is made by `bnplace.trial.result.failed_result`. tests/test_executor_contract.py checks this
-contract on every executor.
+last (the schedule prefers that variant on that dataset, then on one of the same shapes: the
+worker keeps its model). An executor returns once no trial is running and none is ready.
+Executors: `InProcess` (`--jobs 1`), `ProcessPool` (`--jobs N`, long-lived single-threaded
+workers) and `RayExecutor` (`--executor ray`). What the pool and Ray share (the time-limit
+grace, slot bookkeeping, stopping workers started ahead) is in `bnplace.execute.slots`; every
+FAILED result is made by `bnplace.trial.result.failed_result`. tests/test_executor_contract.py
+checks this contract on every executor.
 """
 
 from __future__ import annotations

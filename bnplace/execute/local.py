@@ -34,7 +34,7 @@ from bnplace.execute.contract import (
     telling,
 )
 from bnplace.execute.schedule import as_schedule
-from bnplace.execute.slots import Slot, stop_unneeded
+from bnplace.execute.slots import Slot, running, stop_unneeded
 from bnplace.trial.result import TIMEOUT, WorkerLost, failed_result
 
 if TYPE_CHECKING:
@@ -174,7 +174,8 @@ class ProcessPool:
                     if slot.trial is None and schedule.ready() and spent:
                         _stop(slot, asked=_ask_to_exit(slot))  # between trials: nothing lost
                         slot = self._slots[index] = self._spawn(datasets)
-                    trial = schedule.take(slot.last) if slot.trial is None else None
+                    idle = slot.trial is None
+                    trial = schedule.take(slot.last, running(self._slots)) if idle else None
                     if trial is not None:
                         slot.assign(trial)
                         slot.conn.send(trial)

@@ -37,7 +37,7 @@ from bnplace.execute.contract import (
     telling,
 )
 from bnplace.execute.schedule import FixedSchedule, as_schedule
-from bnplace.execute.slots import Slot, stop_unneeded
+from bnplace.execute.slots import Slot, running, stop_unneeded
 from bnplace.names.errors import BnplaceError, MissingExtraError
 from bnplace.names.tags import NODE
 from bnplace.trial.result import TIMEOUT, WorkerLost, failed_result
@@ -293,7 +293,7 @@ class _Session:
     def _next(self, slot: _ActorSlot) -> Trial | None:
         if self.retries:
             return self.retries.popleft()
-        return self.schedule.take(slot.last)
+        return self.schedule.take(slot.last, running(self.slots))
 
     def _event_box(self) -> Any:
         return self.ray.remote(_EventBox).options(num_cpus=0, **_near_driver(self.ray)).remote()

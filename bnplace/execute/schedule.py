@@ -43,10 +43,11 @@ if TYPE_CHECKING:
 
 
 class Schedule(Protocol):
-    def take(self, prefer: Trial | None = None) -> Trial | None:
+    def take(self, prefer: Trial | None = None, busy: Collection[Trial] = ()) -> Trial | None:
         """The next trial to start, or None when none is ready now; an executor stops once
         none is ready and none is running. `prefer`: the trial the asking worker ran last;
-        a ready trial whose model is warm there (`_take_from`) comes first."""
+        a ready trial whose model is warm there (`warmth`) comes first. `busy`: the trials
+        the other workers run now; a model warm there is left to them (`take_from`)."""
         ...
 
     def ready(self) -> int:
@@ -68,26 +69,52 @@ class Schedule(Protocol):
         ...
 
 
-def _take_from(queue: deque[Trial], prefer: Trial | None, only: bool = False) -> Trial | None:
-    """The first trial in `queue` of `prefer`'s variant on `prefer`'s dataset (the model the
-    worker keeps, `bnplace.trial.reuse`: its next seed is reused, not rebuilt and traced), else
-    the first of its variant on another dataset, else (unless `only`) the first one (removed)."""
-    if not queue:
+def warmth(trial: Trial, prefer: Trial) -> int:
+    """How warm `trial` is for a worker that ran `prefer` last, lower first: 0 its variant on
+    its dataset (the model the worker keeps, `bnplace.trial.reuse`: its next seed is reused,
+    not rebuilt and traced), 1 its variant on a dataset of the same shapes (the kept model
+    moves there), 2 its variant elsewhere, 3 another variant."""
+    if trial.variant_id != prefer.variant_id:
+        return 3
+    if trial.dataset == prefer.dataset:
+        return 0
+    return 1 if trial.model == prefer.model else 2
+
+
+def _rank(trial: Trial, prefer: Trial | None, busy: Collection[Trial]) -> int:
+    """`warmth`, where a trial cold for the asking worker comes after the cold ones whose
+    model no other worker is building: a trial of a variant and shapes another worker runs
+    now is warm there, and taking it here would build that model twice (two workers on one
+    variant's seeds; a search round's placements on datasets of the same shapes)."""
+    warm = warmth(trial, prefer) if prefer is not None else 3
+    if warm < 2:
+        return warm
+    shared = any(t.variant_id == trial.variant_id and t.model == trial.model for t in busy)
+    return warm + 2 if shared else warm
+
+
+def best_in(queue: deque[Trial], prefer: Trial | None, busy: Collection[Trial]) -> tuple[int, int]:
+    """(`_rank`, index) of the first of the best trials in `queue`; (6, -1) when it is empty."""
+    best, best_index = 6, -1
+    for index, trial in enumerate(queue):  # one pass, stopping at rank 0 (queues are long)
+        rank = _rank(trial, prefer, busy)
+        if rank < best:
+            best, best_index = rank, index
+            if rank == 0:
+                break
+    return best, best_index
+
+
+def take_from(
+    queue: deque[Trial], prefer: Trial | None, busy: Collection[Trial] = ()
+) -> Trial | None:
+    """The first of the best trials in `queue` (`best_in`), removed; None when it is empty."""
+    index = best_in(queue, prefer, busy)[1]
+    if index < 0:
         return None
-    if prefer is not None:
-        first_of_variant = None  # one pass, stopping at the first warm trial (queues are long)
-        for index, trial in enumerate(queue):
-            if trial.variant_id == prefer.variant_id:
-                if trial.dataset == prefer.dataset:
-                    del queue[index]
-                    return trial
-                if first_of_variant is None:
-                    first_of_variant = index
-        if first_of_variant is not None:
-            trial = queue[first_of_variant]
-            del queue[first_of_variant]
-            return trial
-    return None if only else queue.popleft()
+    trial = queue[index]
+    del queue[index]
+    return trial
 
 
 @dataclass
@@ -99,8 +126,8 @@ class FixedSchedule:
     def __init__(self, trials: Iterable[Trial]) -> None:
         self.trials = deque(trials)
 
-    def take(self, prefer: Trial | None = None) -> Trial | None:
-        return _take_from(self.trials, prefer)
+    def take(self, prefer: Trial | None = None, busy: Collection[Trial] = ()) -> Trial | None:
+        return take_from(self.trials, prefer, busy)
 
     def ready(self) -> int:
         return len(self.trials)
@@ -179,9 +206,12 @@ class SeedsOnDemand:
 
     # --- the Schedule protocol -------------------------------------------------------------
 
-    def take(self, prefer: Trial | None = None, only: bool = False) -> Trial | None:
-        """As `Schedule.take`; with `only`, a trial of `prefer`'s variant or None."""
-        return _take_from(self._queue, prefer, only)
+    def take(self, prefer: Trial | None = None, busy: Collection[Trial] = ()) -> Trial | None:
+        return take_from(self._queue, prefer, busy)
+
+    def best(self, prefer: Trial | None, busy: Collection[Trial]) -> int:
+        """The rank of the trial `take` would deal now (6: none is ready)."""
+        return best_in(self._queue, prefer, busy)[0]
 
     def ready(self) -> int:
         return len(self._queue)
@@ -312,10 +342,10 @@ class ClaimedSchedule:
     _open: int = field(default=0, init=False)  # dealt and not yet ended
     _polled: float = field(default=0.0, init=False)
 
-    def take(self, prefer: Trial | None = None) -> Trial | None:
+    def take(self, prefer: Trial | None = None, busy: Collection[Trial] = ()) -> Trial | None:
         while True:
             self._poll(wait=False)
-            trial = self._claim_next(prefer)
+            trial = self._claim_next(prefer, busy)
             if trial is not None:
                 self._open += 1
                 return trial
@@ -336,10 +366,10 @@ class ClaimedSchedule:
         self._open -= 1
         self.inner.ended(result)
 
-    def _claim_next(self, prefer: Trial | None) -> Trial | None:
+    def _claim_next(self, prefer: Trial | None, busy: Collection[Trial]) -> Trial | None:
         if self._won:
             return self._won.popleft()
-        while (trial := self.inner.take(prefer)) is not None:
+        while (trial := self.inner.take(prefer, busy)) is not None:
             if self._settle(trial, self.claimer.claim(trial)):
                 return trial
         return None

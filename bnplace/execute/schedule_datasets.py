@@ -4,10 +4,11 @@ In: the plan (its `datasets`, variants, metric, design), the trials left to run,
 values of trials already finished in the store (by trial key) and the variants --filter kept;
 then each trial's result as it ends. Out: `seeds_on_demand`, the schedule a sequential sweep
 deals from: a plain `SeedsOnDemand` for one dataset, else a `SeedsOnDemandByDataset`, whose
-`take` prefers the worker's last variant (on its last dataset first) and otherwise deals any
-ready trial (no worker idles while one is ready), whose `ended` routes a result to its trial's
-dataset (by trial key: a `TrialResult` names no dataset), and whose `looks` gathers every
-dataset's `LookRecord`s (each names its dataset) for the driver to log.
+`take` deals the warmest ready trial of any dataset for the asking worker (its last variant on
+its last dataset first, then on one of the same shapes, `schedule.take_from`; no worker idles
+while one is ready), whose `ended` routes a result to its trial's dataset (by trial key: a
+`TrialResult` names no dataset), and whose `looks` gathers every dataset's `LookRecord`s (each
+names its dataset) for the driver to log.
 
 Each dataset runs its own copy of the comparison family with the same `SequentialRule`
 (`SequentialRule.of(design, len(family))`: alpha/m per comparison within a dataset), exactly
@@ -60,16 +61,10 @@ class SeedsOnDemandByDataset:
 
     # --- the Schedule protocol -------------------------------------------------------------
 
-    def take(self, prefer: Trial | None = None) -> Trial | None:
-        if prefer is not None:  # the worker's last variant: on its dataset (its model is warm
-            # there), else on whichever dataset has one ready
-            for part in sorted(self.parts.values(), key=lambda p: p.dataset != prefer.dataset):
-                if (trial := part.take(prefer, only=True)) is not None:
-                    return trial
-        for part in self.parts.values():
-            if (trial := part.take()) is not None:
-                return trial
-        return None
+    def take(self, prefer: Trial | None = None, busy: Collection[Trial] = ()) -> Trial | None:
+        # the dataset whose best trial ranks first (`schedule.take_from`), the first on a tie
+        part = min(self.parts.values(), key=lambda part: part.best(prefer, busy))
+        return part.take(prefer, busy)
 
     def ready(self) -> int:
         return sum(part.ready() for part in self.parts.values())

@@ -2,8 +2,9 @@
 
 In: a search plan (every placement x seeds 0 .. N − 1), the trials left to run (after resume),
 the metric values of trials already finished in the store, and each trial's result as it ends.
-Out: the next trial for a free worker (`take`, the `execute.schedule.Schedule` protocol, with
-the worker's last placement on its last dataset preferred), the `Elimination` of each placement
+Out: the next trial for a free worker (`take`, the `execute.schedule.Schedule` protocol: the
+worker's last placement on its last dataset, or on one of the same shapes, preferred, and a
+placement's model another worker builds left to it), the `Elimination` of each placement
 the rule of `bnplace.stats.selection` has put out (`eliminations`; new ones also in `news`,
 drained by the driver) and the survivors.
 
@@ -30,13 +31,13 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from bnplace.execute.schedule import _take_from
+from bnplace.execute.schedule import take_from
 from bnplace.stats.selection import SelectionRule, race
 
 if TYPE_CHECKING:
@@ -125,8 +126,8 @@ class Racing:
 
     # --- the Schedule protocol -------------------------------------------------------------
 
-    def take(self, prefer: Trial | None = None) -> Trial | None:
-        return _take_from(self._queue, prefer)
+    def take(self, prefer: Trial | None = None, busy: Collection[Trial] = ()) -> Trial | None:
+        return take_from(self._queue, prefer, busy)
 
     def ready(self) -> int:
         return len(self._queue)

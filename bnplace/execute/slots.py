@@ -3,14 +3,15 @@
 In: the executors' slots (a worker each, subclassed with what the executor holds: a process and
 its pipe, a Ray actor and its call) and the trials they run. Out: which trial a slot runs since
 when (`Slot.assign`, `Slot.release`, `Slot.fit_began`), whether it is overdue (its worker is
-killed and the trial fails "timeout"), and the stopping of
-workers started ahead for trials that turned out to have nothing to run (`stop_unneeded`).
+killed and the trial fails "timeout"), the trials the workers run now (`running`, what a free
+worker's `Schedule.take` leaves to them), and the stopping of workers started ahead for trials
+that turned out to have nothing to run (`stop_unneeded`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -64,6 +65,11 @@ class Slot:
 
 
 S = TypeVar("S", bound=Slot)
+
+
+def running(slots: Iterable[Slot]) -> list[Trial]:
+    """The trials the slots run now (`Schedule.take`'s `busy`)."""
+    return [slot.trial for slot in slots if slot.trial is not None]
 
 
 def stop_unneeded(slots: list[S], trials: int, stop: Callable[[S], None]) -> None:
