@@ -216,6 +216,11 @@ def test_jobs_1_and_jobs_2_give_the_same_metrics(pool_sweep, resumed_sweep) -> N
     for key, values in metrics[0].items():
         assert metrics[1][key] == values, key  # == : one TensorFlow thread per trial in both
     assert "reused" in set(reuse[0].values()) | set(reuse[1].values())
+    # --jobs 2: the second worker starts another variant rather than the first one's (whose
+    # model is warm in the first), so each variant is built once and its later seed reused
+    pool = [t.data.tags for t in runs(pool_sweep[0])["trial"] if t.info.status == "FINISHED"]
+    fresh = sorted(t["bnplace.variant"] for t in pool if t["bnplace.reuse"] == "fresh")
+    assert fresh == sorted(FINISHING), fresh
 
 
 def test_bad_config_exits_2_and_writes_nothing(tmp_path: Path) -> None:
