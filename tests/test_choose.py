@@ -309,11 +309,12 @@ def test_the_combinations_are_bounded() -> None:
 
 @pytest.mark.slow
 def test_run_logs_the_chosen_rates_and_compare_shows_them(tmp_path: Path) -> None:
-    from tests.sweeps import bnplace, runs
+    from tests.sweeps import bnplace, runs, sqlite_store
 
     _write_series(tmp_path)
     config = PLANTED.format(rate=f"{{choose: [{LOW}, {HIGH}]}}").replace("[3]", "2")
     (tmp_path / "c.yaml").write_text(config)
+    sqlite_store(tmp_path)
     done = bnplace(tmp_path, "run", "c.yaml", "--jobs", "1")
     assert done.returncode == 0, done.stdout + done.stderr
     trials = runs(tmp_path, "planted")["trial"]

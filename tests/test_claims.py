@@ -127,7 +127,7 @@ def test_a_stale_claim_is_taken_over_and_marked_killed(tmp_path: Path, prepared)
 def test_a_taken_over_claim_is_fenced_before_and_after_its_result_is_written(
     tmp_path: Path, prepared
 ) -> None:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = sqlite_store(tmp_path)
     frozen, taker = driver(uri, prepared), driver(uri, prepared)
     trial = prepared.plan.trials[0]
     assert frozen.claim(trial).won

@@ -29,6 +29,7 @@ from bnplace.compare import compare_frames, compare_runs, render_table, render_t
 from bnplace.compare.frame import SweepData, load_sweep
 from bnplace.names.errors import BnplaceError, TrackingError
 from bnplace.store.client import existing_client
+from tests.sweeps import sqlite_store
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 AXES = ("conv.pre_act", "dropout.where")
@@ -220,9 +221,9 @@ def log_sweep(
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, MlflowClient, Path]:
-    """One SQLite store for the module (the first use runs MLflow's migrations)."""
+    """One SQLite store for the module (a copy of the migrated empty one, `sqlite_store`)."""
     root = tmp_path_factory.mktemp("mlflow")
-    uri = f"sqlite:///{root}/mlflow.db"
+    uri = sqlite_store(root)
     return uri, MlflowClient(tracking_uri=uri), root
 
 

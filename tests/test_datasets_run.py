@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sweeps import bnplace, client, runs
+from tests.sweeps import bnplace, client, runs, sqlite_store
 
 pytestmark = pytest.mark.slow
 
@@ -55,6 +55,7 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]:
     folder = tmp_path_factory.mktemp("multi")
     shutil.copy(ROOT / "configs" / "data" / "energy.csv", folder / "energy.csv")
     (folder / "m.yaml").write_text(CONFIG % "")
+    sqlite_store(folder)
     done = bnplace(folder, "run", "m.yaml", "-j", "1", "--no-compare")
     assert done.returncode == 0, done.stdout + done.stderr
     shown = bnplace(folder, "compare", "m.yaml", "--out", "report")

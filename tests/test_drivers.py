@@ -19,6 +19,7 @@ from tests.sweeps import (
     client,
     done_counts,
     frozen_driver_is_superseded,
+    sqlite_store,
     trained_once,
     two_drivers,
     write_config,
@@ -102,4 +103,5 @@ def test_two_drivers_with_seeds_on_demand_reach_one_drivers_decisions(tmp_path: 
 def test_a_frozen_driver_whose_trial_was_taken_over_never_finishes_it_twice(
     tmp_path: Path,
 ) -> None:
+    sqlite_store(tmp_path)  # before the client: a copy of the migrated empty store
     frozen_driver_is_superseded(tmp_path, store=client(tmp_path))

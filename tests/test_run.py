@@ -25,6 +25,7 @@ from tests.sweeps import (
     environment,
     press_ctrl_c_once,
     runs,
+    sqlite_store,
     write_config,
 )
 
@@ -261,6 +262,7 @@ def test_sigterm_ends_the_sweep_as_ctrl_c_does_and_kill_9_leaves_no_worker_trace
 def test_csv_config_trains_end_to_end(tmp_path: Path) -> None:
     """configs/csv_energy.yaml: a date column, three features and a target, 6-step horizon."""
     config = Path(__file__).resolve().parents[1] / "configs" / "csv_energy.yaml"
+    sqlite_store(tmp_path)
     done = bnplace(
         tmp_path,
         "run",

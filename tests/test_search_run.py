@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 
 from tests.forked import start_driver
-from tests.sweeps import bnplace, client, environment, runs, standings, trained_once
+from tests.sweeps import (
+    bnplace,
+    client,
+    environment,
+    runs,
+    sqlite_store,
+    standings,
+    trained_once,
+)
 
 # dropout 0.99 right before the output: the head trains on 1% of its inputs, scaled 100x, and
 # predicts far off at inference; the other two placements are within noise of each other
@@ -138,6 +146,7 @@ search:
 def test_a_search_on_two_datasets_races_on_the_mean_and_says_so(tmp_path: Path) -> None:
     config = tmp_path / "search.yaml"
     config.write_text(TWO_DATASETS)
+    sqlite_store(tmp_path)
     done = bnplace(tmp_path, "run", str(config), "-j", "1")
     assert done.returncode == 0, done.stderr + done.stdout
     text = " ".join(done.stdout.split())

@@ -18,7 +18,15 @@ from pathlib import Path
 import pytest
 
 from tests.forked import start_driver
-from tests.sweeps import bnplace, client, environment, runs, standings, write_config
+from tests.sweeps import (
+    bnplace,
+    client,
+    environment,
+    runs,
+    sqlite_store,
+    standings,
+    write_config,
+)
 
 # one variant clearly worse: a learning rate 100,000x too small
 WORSE = """
@@ -218,6 +226,7 @@ sweep:
 @pytest.mark.slow
 def test_several_datasets_each_get_the_seeds_their_own_decisions_ask_for(tmp_path: Path) -> None:
     (tmp_path / "c.yaml").write_text(ON_TWO)
+    sqlite_store(tmp_path)
     done = bnplace(tmp_path, "run", "c.yaml", *POOL, "--no-compare")
     assert done.returncode == 0, done.stdout + done.stderr
     shown = bnplace(tmp_path, "compare", "c.yaml", "--out", "report", "--no-log")

@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 
 from tests.forked import start_driver
-from tests.sweeps import Driver, bnplace, client, environment, trained_once, write_config
+from tests.sweeps import (
+    Driver,
+    bnplace,
+    client,
+    environment,
+    sqlite_store,
+    trained_once,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +81,7 @@ def test_opening_a_store_that_another_writer_holds_locked_waits_it_out(tmp_path:
     from bnplace.store.client import make_client
 
     db = tmp_path / "mlflow.db"
-    client(tmp_path).search_experiments()  # the store exists, its tables made
+    sqlite_store(tmp_path)  # the store exists, its tables made
     lock = sqlite3.connect(db, check_same_thread=False)
     lock.execute("BEGIN EXCLUSIVE")
     release = threading.Timer(1.0, lock.rollback)  # 10x the open's timeout

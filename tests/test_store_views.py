@@ -28,7 +28,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bnplace.console.cli import app
-from tests.sweeps import bnplace, client
+from tests.sweeps import bnplace, client, sqlite_store
 
 pytestmark = pytest.mark.slow
 
@@ -54,6 +54,7 @@ DESCRIPTION = "A tiny sweep that the status, export and UI tests read back."
 def swept(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
     folder = tmp_path_factory.mktemp("views")
     (folder / "c.yaml").write_text(CONFIG)
+    sqlite_store(folder)
     done = bnplace(folder, "run", "c.yaml", "--seeds", "2", "--jobs", "1")
     assert done.returncode == 1, done.stdout + done.stderr  # the huge_lr trials diverge
     return folder, done
