@@ -93,9 +93,13 @@ def _rank(trial: Trial, prefer: Trial | None, busy: Collection[Trial]) -> int:
     return warm + 2 if shared else warm
 
 
+NONE_READY = 6  # the rank of an empty queue: after every `_rank` (0-5)
+
+
 def best_in(queue: deque[Trial], prefer: Trial | None, busy: Collection[Trial]) -> tuple[int, int]:
-    """(`_rank`, index) of the first of the best trials in `queue`; (6, -1) when it is empty."""
-    best, best_index = 6, -1
+    """(`_rank`, index) of the first of the best trials in `queue`; (NONE_READY, -1) when it
+    is empty."""
+    best, best_index = NONE_READY, -1
     for index, trial in enumerate(queue):  # one pass, stopping at rank 0 (queues are long)
         rank = _rank(trial, prefer, busy)
         if rank < best:
@@ -210,7 +214,7 @@ class SeedsOnDemand:
         return take_from(self._queue, prefer, busy)
 
     def best(self, prefer: Trial | None, busy: Collection[Trial]) -> int:
-        """The rank of the trial `take` would deal now (6: none is ready)."""
+        """The rank of the trial `take` would deal now (NONE_READY: none is ready)."""
         return best_in(self._queue, prefer, busy)[0]
 
     def ready(self) -> int:
