@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import math
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from mlflow.entities import Metric, Param
 from bnplace.compare import compare_frames, compare_runs, render_table, render_text
 from bnplace.compare.frame import SweepData, load_sweep
 from bnplace.names.errors import BnplaceError, TrackingError
-from bnplace.store.client import existing_client
+from bnplace.store.client import existing_client, sqlite_path
 from tests.sweeps import sqlite_store
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -275,6 +276,15 @@ def test_verdicts_and_counts_on_the_synthetic_sweep(forecast) -> None:
     assert comparison.friedman is not None and comparison.friedman.n_seeds == 7
     assert set(comparison.history["metric"]) == {"loss", "val_loss"}
     assert comparison.history["run_id"].nunique() == 4 * 8 - 1  # finished trials only
+
+
+def test_compare_leaves_its_sqlite_store_with_query_statistics(store, forecast) -> None:
+    """Read before its learning curves (`store.client.refresh_query_statistics`): each run's
+    history then reads through MLflow's run index (tests/test_store_statistics.py)."""
+    uri, _client, _root = store
+    with sqlite3.connect(sqlite_path(uri)) as db:
+        analysed = {table for (table,) in db.execute("SELECT tbl FROM sqlite_stat1")}
+    assert "metrics" in analysed
 
 
 def test_files_in_out_dir(forecast) -> None:

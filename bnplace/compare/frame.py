@@ -35,7 +35,7 @@ from bnplace.store.read import (
     StoredRun,
     SweepInfo,
     find_sweep,
-    metric_history,
+    metric_histories,
     mlflow_errors,
     read_plan,
     role_filter,
@@ -408,21 +408,28 @@ def load_history(
     metrics: Sequence[str] = ("loss", "val_loss"),
     tracking_uri: str = "",
 ) -> pd.DataFrame:
-    """Per-epoch values of `metrics` for every finished trial (one `get_metric_history` each).
+    """Per-epoch values of `metrics` for every finished trial (`store.read.metric_histories`).
 
     Columns: variant, variant_id, seed, run_id, epoch (the MLflow step), metric, value.
     """
     uri = tracking_uri or str(client.tracking_uri)
     finished = trials[trials["status"] == FINISHED] if "status" in trials else trials.iloc[:0]
+    trial_of = {
+        run_id: (variant, variant_id, seed)
+        for variant, variant_id, seed, run_id in finished[
+            ["variant", "variant_id", "seed", "run_id"]
+        ].itertuples(index=False)
+    }
+    wanted = [
+        (run_id, key)
+        for key in metrics
+        if key in finished.columns  # no trial logged it: skip the round trips
+        for run_id in finished.loc[finished[key].notna(), "run_id"]
+    ]
     records: list[tuple[Any, ...]] = []
     with mlflow_errors(uri):
-        for key in metrics:
-            if key not in finished.columns:
-                continue  # no trial logged it: skip the round trips
-            logged = finished[finished[key].notna()]
-            ids = logged[["variant", "variant_id", "seed", "run_id"]].itertuples(index=False)
-            for variant, variant_id, seed, run_id in ids:
-                for step, value in metric_history(client, run_id, key):
-                    records.append((variant, variant_id, seed, run_id, step, key, value))
+        for run_id, key, logged in metric_histories(client, wanted):
+            for step, value in logged:
+                records.append((*trial_of[run_id], run_id, step, key, value))
     history = pd.DataFrame.from_records(records, columns=list(HISTORY_COLUMNS))
     return history.astype({"epoch": int, "value": float}) if len(history) else history

@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from bnplace.names.errors import BnplaceError
+from bnplace.store.client import refresh_query_statistics
 from bnplace.store.read import experiment_ids
 from bnplace.store.track import resolve_tracking_uri
 
@@ -86,6 +87,7 @@ def serve(tracking_uri: str | None, host: str, port: int, console: Any) -> None:
     uri = resolve_tracking_uri(tracking_uri, None)
     if not uri.startswith(("sqlite:", "postgresql", "mysql")):
         raise BnplaceError(f"{uri} is a tracking server already: open it in a browser")
+    refresh_query_statistics(uri)  # the UI's charts read metric histories: store/client.py
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
     process = subprocess.Popen(server_command(uri, host, port), env=env)
     console.print(f"MLflow UI for {uri} on http://{host}:{port} (Ctrl-C stops it)")

@@ -5,9 +5,10 @@ newest sweep in the store), read in the layout of bnplace/store/track.py (sweep 
 runs > trial runs, see docs/tracking.md). Out: the sweep to compare with its metadata from the
 sweep run's tags (`find_sweep`, `SweepInfo`), the filter for the runs of one role
 (`role_filter`), the sweep's plan.json (`read_plan`), the store's experiments
-(`experiment_ids`), the comparison written back (`write_comparison`), and `mlflow_errors`,
-which turns MLflow's exceptions into `TrackingError`. No DataFrames: `bnplace.compare.frame`
-shapes what is read here. mlflow is imported inside the functions.
+(`experiment_ids`), the trials' metric histories (`metric_histories`), the comparison written
+back (`write_comparison`), and `mlflow_errors`, which turns MLflow's exceptions into
+`TrackingError`. No DataFrames: `bnplace.compare.frame` shapes what is read here. mlflow is
+imported inside the functions.
 """
 
 from __future__ import annotations
@@ -22,7 +23,12 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from bnplace.names import tags as names
 from bnplace.names.errors import TrackingError, did_you_mean
-from bnplace.store.client import all_experiments, make_client, search_all
+from bnplace.store.client import (
+    all_experiments,
+    make_client,
+    refresh_query_statistics,
+    search_all,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -70,9 +76,17 @@ def stored_runs(
     ]
 
 
-def metric_history(client: StoreClient, run_id: str, key: str) -> list[tuple[int, float]]:
-    """(step, value) of every logged value of metric `key` on run `run_id`."""
-    return [(m.step, m.value) for m in _mlflow(client).get_metric_history(run_id, key)]
+def metric_histories(
+    client: StoreClient, wanted: Sequence[tuple[str, str]]
+) -> Iterator[tuple[str, str, list[tuple[int, float]]]]:
+    """(run id, metric, its (step, value) pairs) for each (run id, metric) in `wanted`: one
+    `get_metric_history` each, on a SQLite store after refreshing its query statistics
+    (`refresh_query_statistics`: without them each read scans every run's values)."""
+    if wanted:
+        refresh_query_statistics(str(client.tracking_uri))
+    for run_id, key in wanted:
+        history = _mlflow(client).get_metric_history(run_id, key)
+        yield run_id, key, [(m.step, m.value) for m in history]
 
 
 @dataclass(frozen=True)
