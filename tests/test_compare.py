@@ -287,6 +287,31 @@ def test_compare_leaves_its_sqlite_store_with_query_statistics(store, forecast) 
     assert "metrics" in analysed
 
 
+def test_learning_curves_are_each_variants_mean_over_its_seeds_exactly(forecast) -> None:
+    """The curves are grouped once over every variant's rows (`plots._curves`, fast on a
+    search's 100,000s of rows): each line is `==` to its variant's rows grouped alone, in rows
+    shuffled so that the variants interleave."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from bnplace.compare.plots import _curves, color_map
+
+    comparison, _sweep_id, _out = forecast
+    loss = comparison.history[comparison.history["metric"] == "loss"]
+    part = loss.sample(frac=1.0, random_state=3)  # interleaved variants and epochs
+    names = [v.name for v in VARIANTS]
+    ax = Figure().subplots()
+    lines = _curves(ax, part, names, color_map(names))
+    assert [line.get_label() for line in lines] == names
+    for line, name in zip(lines, names, strict=True):
+        alone = part[part["variant"] == name].groupby("epoch")["value"].mean()
+        assert list(line.get_xdata()) == list(alone.index + 1)
+        assert list(line.get_ydata()) == list(alone)  # == : the same sums in the same order
+    assert len(ax.collections) == len(names)  # a band each: 7-8 seeds
+
+
 def test_files_in_out_dir(forecast) -> None:
     comparison, _sweep_id, out = forecast
     names = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}

@@ -114,7 +114,8 @@ def plot_learning_curves(
 
     if history.empty or not history["metric"].isin([train_metric, val_metric]).any():
         return None
-    names = [v for v in variants if v in set(history["variant"])]
+    present = set(history["variant"])
+    names = [v for v in variants if v in present]
     colors = colors or color_map(variants)
     fig = _new_figure(11, 4.6 + 0.25 * math.ceil(len(names) / 3))
     axes = fig.subplots(1, 2, sharey=True)
@@ -150,14 +151,16 @@ def _curves(ax: Any, part: pd.DataFrame, names: Sequence[str], colors: Mapping[s
     """One metric's curve per variant on `ax`: the mean over seeds, with the ±1 sd band (where
     2 or more seeds) kept within the seeds' range; returns the lines drawn."""
     lines = []
+    # grouped once (a search draws 32 variants' curves over 100,000s of rows): each group's
+    # rows in the same order as a per-variant filter gives them, so the same numbers
+    by_variant = part.groupby(["variant", "epoch"])["value"].agg(
+        ["mean", "std", "count", "min", "max"]
+    )
+    drawn = set(by_variant.index.get_level_values("variant"))
     for name in names:
-        curve = (
-            part[part["variant"] == name]
-            .groupby("epoch")["value"]
-            .agg(["mean", "std", "count", "min", "max"])
-        )
-        if curve.empty:
+        if name not in drawn:
             continue
+        curve = by_variant.loc[name]
         x = curve.index.to_numpy() + 1  # epochs counted from 1 on the plot
         (line,) = ax.plot(x, curve["mean"], color=colors[name], lw=1.8, label=name)
         band = curve["count"] >= 2
