@@ -117,6 +117,11 @@ def test_a_search_killed_mid_race_resumes_eliminates_the_planted_worse_early(
     assert search["eliminated"][WORSE]["after_seeds"] == 5
     assert search["eliminated"][WORSE]["why"].startswith("after 5 seeds, worse than")
     assert "holds the best placement" in search["guarantee"]
+    # the elimination plot's points: every look to the seeds read, not only the eliminations
+    assert search["survivors"] == [[5, 2], [6, 2], [7, 2]]
+    (sweep,) = found["sweep"]
+    logged = client(tmp_path).get_metric_history(sweep.info.run_id, "search.survivors")
+    assert len({m.timestamp for m in logged}) >= 2  # logged look by look, not at the end
     ranking = search["ranking"]
     assert ranking[0]["low_pct"] is None and ranking[-1]["name"] == WORSE
     assert ranking[-1]["low_pct"] > 5  # shown worse than the best by more than the margin

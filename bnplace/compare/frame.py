@@ -26,6 +26,7 @@ from bnplace.compare.search import SearchView, search_view
 from bnplace.compare.stats import axis_column, variant_order
 from bnplace.names import tags as names
 from bnplace.names.errors import TrackingError
+from bnplace.names.metrics import SURVIVORS
 from bnplace.names.states import FINISHED, MISSING, TrialState
 from bnplace.stats.sequential import Decision
 from bnplace.stats.verdicts import Design
@@ -349,7 +350,12 @@ def load_sweep(
         )
     design = Design.from_dict(stored.plan.get("design"))
     seeds = stored.plan.get("search", {}).get("seeds", {})
-    search = search_view(stored.own_runs, design, seeds, stored.datasets)
+    looks: list[tuple[int, int]] = []
+    if seeds:  # a search: the placements still in after each look, as the sweep logged them
+        with mlflow_errors(uri):
+            for _run, _key, logged in metric_histories(client, [(sweep.run_id, SURVIVORS)]):
+                looks = [(step, round(value)) for step, value in logged]
+    search = search_view(stored.own_runs, design, seeds, stored.datasets, looks)
     seen = set(trials["trial_key"])
     missing = _missing_rows(stored, seen, search)
     notes += search.notes

@@ -1,7 +1,8 @@
 """A search in `compare`: what the race selected and eliminated, read from the variant runs.
 
 In: a sweep's own variant runs (their `bnplace.search`, `bnplace.eliminated_at` and
-`bnplace.elimination` tags, written by `bnplace.store.track_search`) and its design (alpha, margin).
+`bnplace.elimination` tags, written by `bnplace.store.track_search`), its design (alpha, margin)
+and the placements still in after each look (the sweep run's `search.survivors`).
 Out: a `SearchView`: per eliminated placement the seeds it had (its later planned seeds were
 never meant to run, so compare drops their "not run" rows instead of counting them as failed),
 and the notes compare prints and reports: the selected placements, the guarantee, and what was
@@ -56,6 +57,8 @@ class SearchView:
     why: dict[str, str] | None = None  # eliminated variant name -> why (when, by whom)
     guarantee: str = ""
     ranking: tuple[RankedPlacement, ...] = ()  # best first (`ranked`), once compare computed it
+    # (seeds read, placements still in) after each look, as the sweep logged them
+    looks: tuple[tuple[int, int], ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         """The selection as comparison.json holds it: every placement named, none cut off."""
@@ -71,10 +74,15 @@ class SearchView:
             "alpha": None if self.rule is None else self.rule.alpha,
             "seeds": None if self.rule is None else [self.rule.first, self.rule.last],
             "ranking": [vars(row) for row in self.ranking],
+            "survivors": [list(point) for point in self.survivors()],
         }
 
     def survivors(self) -> list[tuple[int, int]]:
-        """(seeds, placements still in after that many seeds), from the first elimination."""
+        """(seeds, placements still in after that many seeds): every look the sweep logged,
+        from the first stage to the seeds read so far; from a sweep that logged none (a
+        bnplace before 2026-12-06 logged them when a driver stopped), the eliminations."""
+        if self.looks:
+            return sorted(self.looks)
         if not self.eliminated_at:
             return []
         steps = sorted(set(self.eliminated_at.values()))
@@ -87,6 +95,7 @@ def search_view(
     design: Design,
     seeds: Mapping[str, int] | None = None,
     datasets: Sequence[str] = (),
+    looks: Sequence[tuple[int, int]] = (),
 ) -> SearchView:
     states = {
         r.tags.get(names.VARIANT_NAME, ""): r.tags
@@ -126,7 +135,9 @@ def search_view(
         rule = SelectionRule(design.alpha, math.log1p(design.margin), seeds["min"], seeds["max"])
     at = {name: count for name, count, _ in gone}
     why = {name: reason for name, _, reason in gone}
-    return SearchView(at, tuple(notes), placements, rule, selected, why, standing.guarantee())
+    return SearchView(
+        at, tuple(notes), placements, rule, selected, why, standing.guarantee(), (), tuple(looks)
+    )
 
 
 def ranked(

@@ -34,7 +34,11 @@ from bnplace.execute.schedule_datasets import SeedsOnDemandByDataset, seeds_on_d
 from bnplace.execute.schedule_search import Racing, Standing, standing
 from bnplace.names.errors import BnplaceError, PlanError, TrackingError
 from bnplace.plan import DataShape, Plan, make_plan
-from bnplace.store.track_search import record_eliminations, record_selection
+from bnplace.store.track_search import (
+    record_eliminations,
+    record_selection,
+    record_survivors,
+)
 
 if TYPE_CHECKING:
     from bnplace.data import Dataset
@@ -279,6 +283,7 @@ class _SweepLoop:
         names = [v.name for v in prepared.selected.variants]
         inner = dealing_schedule(self.plan, todo, finished, names)
         self.racing = inner if isinstance(inner, Racing) else None
+        self.survivors_logged = 0  # the seeds read when the race's survivors were last logged
         self.on_demand = (
             inner if isinstance(inner, SeedsOnDemand | SeedsOnDemandByDataset) else None
         )
@@ -334,13 +339,16 @@ class _SweepLoop:
     def record_looks(self) -> None:
         """Seeds on demand: log the looks the schedule passed (it hears of this trial's end
         right after this event is written, so its newest looks come with the next event); a
-        search: the eliminations, likewise."""
+        search: the eliminations, and the placements still in after each look, likewise."""
         if self.on_demand is not None:
             while self.on_demand.looks:
                 self.tracker.log_look(self.on_demand.looks.pop(0))
         if self.racing is not None and self.racing.news:
             record_eliminations(self.tracker, self.plan, self.racing.news)
             self.racing.news.clear()
+        if self.racing is not None and self.racing.read > self.survivors_logged:
+            record_survivors(self.tracker, self.plan, self.racing)
+            self.survivors_logged = self.racing.read
 
     # --- the pass --------------------------------------------------------------------------
 

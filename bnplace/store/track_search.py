@@ -48,7 +48,7 @@ def record_eliminations(tracker: Tracker, plan: Plan, news: Iterable[Elimination
 def record_selection(tracker: Tracker, plan: Plan, racing: Racing) -> None:
     """When the search ends: the survivors tagged selected (only once the race is over: all
     seeds read, or one placement left), and the survivors after each seed read."""
-    from mlflow.entities import Metric, RunTag
+    from mlflow.entities import RunTag
 
     alive = racing.survivors
     over = racing.read >= racing.rule.last or int(alive.sum()) == 1
@@ -57,6 +57,14 @@ def record_selection(tracker: Tracker, plan: Plan, racing: Racing) -> None:
             if kept:
                 run = tracker.variant_run(variant)
                 tracker.client.log_batch(run, tags=[RunTag(SEARCH_STATE, SELECTED)])
+    record_survivors(tracker, plan, racing)
+
+
+def record_survivors(tracker: Tracker, plan: Plan, racing: Racing) -> None:
+    """The placements still in after each seed read so far (`search.survivors`, step = seeds):
+    after each look, so that a comparison mid-race plots every look made (compare reads them)."""
+    from mlflow.entities import Metric
+
     logged = {m.step for m in tracker.client.get_metric_history(tracker.sweep_run_id, SURVIVORS)}
     k = len(plan.variants)
     gone = [out.seeds for out in racing.eliminations.values()]
