@@ -77,7 +77,7 @@ def main() -> None:
         refresh_s = time.perf_counter() - wall
 
         cpu = time.process_time()
-        after = list(metric_histories(client, wanted))  # refreshes again: counted in
+        after = list(metric_histories(client, wanted))
         after_ms = (time.process_time() - cpu) / len(wanted) * 1000
 
     print(f"reads: {len(wanted):,} histories of {args.epochs} values")

@@ -353,8 +353,8 @@ def load_sweep(
     looks: list[tuple[int, int]] = []
     if seeds:  # a search: the placements still in after each look, as the sweep logged them
         with mlflow_errors(uri):
-            for _run, _key, logged in metric_histories(client, [(sweep.run_id, SURVIVORS)]):
-                looks = [(step, round(value)) for step, value in logged]
+            ((_run, _key, logged),) = metric_histories(client, [(sweep.run_id, SURVIVORS)])
+        looks = [(step, round(value)) for step, value in logged]
     search = search_view(stored.own_runs, design, seeds, stored.datasets, looks)
     seen = set(trials["trial_key"])
     missing = _missing_rows(stored, seen, search)

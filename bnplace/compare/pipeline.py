@@ -282,7 +282,9 @@ def compare_runs(
         return comparison
 
     from bnplace.names.metrics import HISTORY_METRICS
+    from bnplace.store.client import refresh_query_statistics
 
+    refresh_query_statistics(tracking_uri)  # one history read a trial: store/client.py says why
     history = load_history(client, data.trials, metrics=HISTORY_METRICS, tracking_uri=tracking_uri)
     comparison = replace(comparison, history=history)
     with tempfile.TemporaryDirectory(prefix="bnplace-compare-") as tmp:

@@ -23,12 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from bnplace.names import tags as names
 from bnplace.names.errors import TrackingError, did_you_mean
-from bnplace.store.client import (
-    all_experiments,
-    make_client,
-    refresh_query_statistics,
-    search_all,
-)
+from bnplace.store.client import all_experiments, make_client, search_all
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -80,10 +75,8 @@ def metric_histories(
     client: StoreClient, wanted: Sequence[tuple[str, str]]
 ) -> Iterator[tuple[str, str, list[tuple[int, float]]]]:
     """(run id, metric, its (step, value) pairs) for each (run id, metric) in `wanted`: one
-    `get_metric_history` each, on a SQLite store after refreshing its query statistics
-    (`refresh_query_statistics`: without them each read scans every run's values)."""
-    if wanted:
-        refresh_query_statistics(str(client.tracking_uri))
+    `get_metric_history` each. Many reads from a SQLite store want its query statistics
+    refreshed first (`bnplace.store.client.refresh_query_statistics`, which says why)."""
     for run_id, key in wanted:
         history = _mlflow(client).get_metric_history(run_id, key)
         yield run_id, key, [(m.step, m.value) for m in history]
