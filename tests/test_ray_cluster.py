@@ -81,6 +81,16 @@ def nodes_alive(address: str) -> int:
     return len(re.findall(r"node_[0-9a-f]+", active))
 
 
+def started(process: subprocess.Popen, log: Path, deadline: float) -> None:
+    """Until `ray start` says "Ray runtime started.": it prints that once Ray's `Node` has read
+    its raylet back from the GCS (ray/_private/node.py), i.e. the node is in the cluster. A
+    read of its log costs nothing; each `ray status` poll is a Python process importing Ray
+    (~1 CPU-s)."""
+    while "Ray runtime started." not in log.read_text():
+        assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.2)
+
+
 def kill_group(pgid: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
@@ -99,16 +109,11 @@ def cluster() -> Iterator[Cluster]:
     node: subprocess.Popen | None = None
     try:
         deadline = time.monotonic() + 120
-        while nodes_alive(address) < 1:
-            assert head.poll() is None and time.monotonic() < deadline, (
-                temp / "head.log"
-            ).read_text()
-            time.sleep(1)
+        started(head, temp / "head.log", deadline)
         node = ray_start(["--address", address], temp, "node")
-        while nodes_alive(address) < 2:
-            assert node.poll() is None and time.monotonic() < deadline, (
-                temp / "node.log"
-            ).read_text()
+        started(node, temp / "node.log", deadline)
+        while nodes_alive(address) < 2:  # one `ray status` in the usual case
+            assert time.monotonic() < deadline, (temp / "node.log").read_text()
             time.sleep(1)
         yield Cluster(address, head, node, temp)
     finally:
