@@ -77,7 +77,21 @@ def test_status_shows_done_failed_and_pending_per_variant_and_seed(swept) -> Non
     assert {t["failure"] for t in trials if t["status"] == "failed"} == {"diverged"}
     table = bnplace(folder, "status", "c.yaml")
     assert table.returncode == 0, table.stderr
-    assert "2 done, 2 failed, 2 pending" in table.stdout and "0+ 1+ 2." in table.stdout
+    assert "2 done, 2 failed, 2 pending" in table.stdout
+    assert "0-1+ 2." in table.stdout and "0-1x 2." in table.stdout  # consecutive seeds as runs
+
+
+def test_status_marks_each_run_of_consecutive_seeds_with_one_standing_once() -> None:
+    """A race to 20 seeds reads in a few marks; a gap in the seeds (`seeds: [0, 2, 3]`) or a
+    change of standing starts a new mark."""
+    from bnplace.console.render import _seed_runs
+
+    race = {seed: "done" for seed in range(10)} | {10: "partly"}
+    race |= {seed: "pending" for seed in range(11, 20)}
+    assert _seed_runs(race).plain == "0-9+ 10~ 11-19. "
+    gaps = {0: "done", 2: "done", 3: "done", 4: "failed", 5: "not needed"}
+    assert _seed_runs(gaps).plain == "0+ 2-3+ 4x 5- "
+    assert _seed_runs({}).plain == ""
 
 
 def test_status_on_a_store_that_does_not_exist_says_nothing_ran(swept, tmp_path: Path) -> None:

@@ -211,34 +211,57 @@ def _seed_standing(statuses: set[str]) -> str:
     return "done" if "done" in statuses else "not needed"
 
 
+def _seed_runs(standings: dict[int, str]) -> Text:
+    """Each run of consecutive seeds with one standing as one mark, e.g. `0-9+ 10~ 11-19.`:
+    a race to 20 seeds reads in three marks, not twenty."""
+    marks = Text()
+    seeds = sorted(standings)
+    start = 0
+    for end, seed in enumerate(seeds):
+        following = seeds[end + 1] if end + 1 < len(seeds) else None
+        if following == seed + 1 and standings[following] == standings[seed]:
+            continue
+        first = seeds[start]
+        mark, style = _MARK[standings[seed]]
+        shown = f"{first}-{seed}" if seed > first else f"{seed}"
+        marks.append(f"{shown}{mark} ", style=style)
+        start = end + 1
+    return marks
+
+
 def status_view(plan: Plan, records: list[TrialRecord], note: str = "") -> Group:
-    """Per variant: done / failed / pending / not needed counts (trials) and one mark per
-    seed, over every dataset of the config (`bnplace status`)."""
+    """Per variant: done / failed / pending / not needed counts (trials) and each seed's
+    standing over every dataset of the config, a run of consecutive seeds in one mark
+    (`bnplace status`)."""
     from bnplace.store.inventory import STANDINGS, counts
 
     datasets = len({r.dataset for r in records})
     several = datasets > 1
     on = f" on {datasets} datasets" if several else ""
+    partly = "~ partly (some datasets), " if several else ""
     table = Table(
         title=f"{plan.experiment}: {len(plan.trials)} trials{on} in the store's view",
         title_justify="left",
+        # the legend below the table, not in the seeds column's header, whose width would
+        # crush the variant names
+        caption=f"seeds: + done, x failed, {partly}. pending, - not needed",
+        caption_justify="left",
     )
-    table.add_column("variant")
+    # one axis or site per line, never cut: narrow terminals wrap the seeds instead (a name
+    # cut short could be another placement's)
+    table.add_column("variant", no_wrap=True)
     for standing in STANDINGS:
         table.add_column(standing, justify="right")
-    partly = "~ partly (some datasets), " if several else ""
-    table.add_column(f"seeds (+ done, x failed, {partly}. pending, - not needed)")
+    table.add_column("seeds")
     for variant in plan.variants:
         mine = [r for r in records if r.variant_id == variant.id]
         per = counts(mine)
         by_seed: dict[int, set[str]] = {}
         for record in mine:
             by_seed.setdefault(record.seed, set()).add(record.status)
-        seeds = Text()
-        for seed in sorted(by_seed):
-            mark, style = _MARK[_seed_standing(by_seed[seed])]
-            seeds.append(f"{seed}{mark} ", style=style)
-        table.add_row(variant.name, *(str(per[s]) for s in STANDINGS), seeds)
+        seeds = _seed_runs({seed: _seed_standing(s) for seed, s in by_seed.items()})
+        name = variant.name.replace(", ", ",\n")
+        table.add_row(name, *(str(per[s]) for s in STANDINGS), seeds)
     total = counts(records)
     parts: list = [table]
     if note:
