@@ -75,6 +75,19 @@ def test_status_shows_done_failed_and_pending_per_variant_and_seed(swept) -> Non
         ("kind=huge_lr", 2): "pending",
     }
     assert {t["failure"] for t in trials if t["status"] == "failed"} == {"diverged"}
+    # the time left: both pending trials at plain's median wall (huge_lr finished none)
+    from bnplace.run.estimate import duration
+
+    store = client(folder)
+    walls = [
+        r.info.end_time - r.info.start_time
+        for r in store.search_runs(
+            [store.get_experiment_by_name("views").experiment_id],
+            "tags.`bnplace.kind` = 'trial' and attributes.status = 'FINISHED'",
+        )
+    ]
+    left = duration(2 * sum(walls) / len(walls) / 1000)
+    assert f"pending: 2 trials, ~{left} of trial time" in json.loads(shown.stdout)["note"]
     table = bnplace(folder, "status", "c.yaml")
     assert table.returncode == 0, table.stderr
     assert "2 done, 2 failed, 2 pending" in table.stdout
@@ -316,7 +329,7 @@ def test_the_time_at_measured_lengths_falls_back_to_the_dataset_then_to_all() ->
     its dataset's finished trials, else of every finished trial."""
     from types import SimpleNamespace
 
-    from bnplace.run.estimate import typical_seconds
+    from bnplace.run.estimate import run_walls, typical_seconds
     from tests.test_schedule_search import _two_dataset_plan
 
     plan = _two_dataset_plan()  # 3 placements x 12 seeds on 'sine' and 'ar'
@@ -332,8 +345,40 @@ def test_the_time_at_measured_lengths_falls_back_to_the_dataset_then_to_all() ->
     n = len(plan.trials) // 6  # trials of one variant on one dataset
     # sine: the two measured variants at their medians 20 and 50, the third at the dataset's
     # median 30; ar: the measured one at 100, the two others at the dataset's median, 100
-    assert typical_seconds(plan.trials, runs) == pytest.approx(n * (20 + 50 + 30 + 3 * 100))
+    walls = run_walls(runs)
+    assert typical_seconds(plan.trials, walls) == pytest.approx(n * (20 + 50 + 30 + 3 * 100))
     # a dataset with nothing measured: the median of every finished trial (here 40)
     elsewhere = [run(measured, "gone", 10), run(measured, "gone", 70), run(other, "gone", 40)]
-    assert typical_seconds(plan.trials, elsewhere) == pytest.approx(len(plan.trials) * 40)
+    assert typical_seconds(plan.trials, run_walls(elsewhere)) == pytest.approx(
+        len(plan.trials) * 40
+    )
     assert typical_seconds(plan.trials, []) is None
+    running = SimpleNamespace(info=SimpleNamespace(start_time=1_000, end_time=None))
+    assert run_walls([running]) == []  # no end yet: no wall time
+
+
+def test_status_says_the_pending_trials_time_at_the_lengths_measured() -> None:
+    """Pending trials at their variant's median finished wall time (`typical_seconds`); a
+    sequential design's figure is a bound; nothing pending or nothing measured: no line."""
+    from bnplace.run.status import time_left
+    from bnplace.store.inventory import Standing, TrialRecord
+
+    def record(variant: str, seed: int, status: Standing, wall: float | None = None) -> TrialRecord:
+        return TrialRecord(variant, variant, seed, f"{variant}-{seed}", status, wall_s=wall)
+
+    done = [
+        record("a", 0, "done", 30.0),
+        record("a", 1, "done", 90.0),
+        record("b", 0, "done", 600.0),
+    ]
+    failed = record("b", 1, "failed", 1.0)  # a failed trial's time is not a trial length
+    pending = [record("a", 2, "pending"), record("a", 3, "pending"), record("b", 2, "pending")]
+    # a: 2 x 60 s, b: 600 s = 12 min
+    line = time_left([*done, failed, *pending], "the race may end sooner")
+    assert line == (
+        "pending: 3 trials, ~12 min of trial time at the lengths measured on 3 finished "
+        "trials, shared among the --jobs workers (at most: the race may end sooner)"
+    )
+    assert time_left([*done, *pending], "").endswith("--jobs workers")  # a grid: no bound
+    assert time_left(done, "") == ""  # nothing pending
+    assert time_left(pending, "") == ""  # nothing measured yet

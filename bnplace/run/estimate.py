@@ -23,13 +23,13 @@ import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bnplace.names import metrics as metric_names
 from bnplace.names import tags as names
 
 if TYPE_CHECKING:
-    from bnplace.plan import Plan, Trial
+    from bnplace.plan import Plan
     from bnplace.run.sweep import Prepared
 
 
@@ -56,23 +56,24 @@ class TimeEstimate:
             )
         measured = f"{self.measured_trials:,} finished trial(s) in the store"
         typical = (
-            f"~{_duration(self.typical_seconds)} of trial time at the trial lengths measured "
-            f"on {measured} (early stopping included), at most ~{_duration(self.seconds)} if "
+            f"~{duration(self.typical_seconds)} of trial time at the trial lengths measured "
+            f"on {measured} (early stopping included), at most ~{duration(self.seconds)} if "
             f"every fit ran to its budget ({steps}, at their per-step cost)"
             if self.typical_seconds is not None
-            else f"~{_duration(self.seconds)} of trial time ({steps}, at the per-step cost "
+            else f"~{duration(self.seconds)} of trial time ({steps}, at the per-step cost "
             f"measured on {measured})"
         )
         stage = (
             f"; a race deals its first {self.first_stage[0]} seeds to every placement: "
-            f"~{_duration(self.first_stage[1])} at the lengths measured"
+            f"~{duration(self.first_stage[1])} at the lengths measured"
             if self.first_stage is not None
             else ""
         )
         return f"training time, estimated: {typical}, shared among the --jobs workers{stage}"
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """Seconds as a person reads them: "40 s", "12 min", "3.5 h"."""
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 90 * 60:
@@ -145,14 +146,35 @@ def measured_step_costs(
     return costs, sum(len(values) for values in samples.values())
 
 
-def typical_seconds(trials: Sequence[Trial], runs: list[Any]) -> float | None:
+class Placed(Protocol):
+    """A trial's variant and dataset: a planned `Trial`, or a `TrialRecord` of the store."""
+
+    @property
+    def variant_id(self) -> str: ...
+    @property
+    def dataset(self) -> str: ...
+
+
+Wall = tuple[str, str, float]  # a finished trial's variant id, dataset, and wall time (s)
+
+
+def run_walls(runs: list[Any]) -> list[Wall]:
+    """The wall times of finished trial `runs` (MLflow's), by variant and dataset."""
+    from bnplace.store.inventory import wall_seconds
+
+    return [
+        (run.data.tags.get(names.VARIANT_ID, ""), run.data.tags.get(names.DATASET, ""), wall)
+        for run in runs
+        if (wall := wall_seconds(run)) is not None
+    ]
+
+
+def typical_seconds(trials: Sequence[Placed], walls: Sequence[Wall]) -> float | None:
     """The `trials`' time at the lengths measured: per trial, the median wall time of the
-    finished `runs` of its variant on its dataset (else of its dataset, else of all)."""
+    finished trials of its variant on its dataset (else of its dataset, else of all)."""
     by_pair: dict[tuple[str, str], list[float]] = {}
-    for run in runs:
-        if run.info.end_time and run.info.start_time:
-            pair = (run.data.tags.get(names.VARIANT_ID, ""), run.data.tags.get(names.DATASET, ""))
-            by_pair.setdefault(pair, []).append((run.info.end_time - run.info.start_time) / 1000)
+    for variant, dataset, wall in walls:
+        by_pair.setdefault((variant, dataset), []).append(wall)
     if not by_pair:
         return None
     by_dataset: dict[str, list[float]] = {}
@@ -191,11 +213,12 @@ def estimate_time(prepared: Prepared, uri: str) -> TimeEstimate:
         cost = costs.get(trial.variant_id, fallback)
         seconds += cost.per_trial + steps_of[trial.variant_id] * cost.per_step
     step_cost = {v: c.per_step for v, c in costs.items()}
-    typical = typical_seconds(plan.trials, runs)
+    walls = run_walls(runs)
+    typical = typical_seconds(plan.trials, walls)
     search = plan.variants[0].config.search
     first_stage = None
     if typical is not None and search is not None and search.seeds.min is not None:
         first = search.seeds.min
-        staged = typical_seconds([t for t in plan.trials if t.seed < first], runs)
+        staged = typical_seconds([t for t in plan.trials if t.seed < first], walls)
         first_stage = (first, staged or 0.0)
     return TimeEstimate(len(plan.trials), steps, seconds, step_cost, measured, typical, first_stage)

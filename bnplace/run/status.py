@@ -7,7 +7,8 @@ train marked "not needed": a trial with no run that the sweep's own schedule
 finished trials as a rerun builds it, will not deal (its comparisons decided, its placement
 eliminated, the race over). A plain sweep needs every trial. For a search the note also says
 where the race stands: the placements still in, the seeds it has read, and each elimination
-with its reason (what a user watching a long search asks). Reads only; trains nothing.
+with its reason (what a user watching a long search asks); and, once trials have finished,
+the pending ones' time at the lengths measured (`time_left`). Reads only; trains nothing.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def plan_standing(prepared: Prepared, uri: str) -> tuple[list[TrialRecord], str]
     plan = prepared.plan
     records, note = trial_records(plan, uri)
     if not (plan.combinations or plan.design.sequential):
-        return records, note
+        return records, "\n".join(filter(None, (note, time_left(records, ""))))
     finished = {
         r.trial_key: r.metrics.get(plan.metric, math.nan) for r in records if r.status == "done"
     }
@@ -39,14 +40,37 @@ def plan_standing(prepared: Prepared, uri: str) -> tuple[list[TrialRecord], str]
     names = [v.name for v in prepared.selected.variants]
     schedule = dealing_schedule(plan, todo, finished, names)
     dealt = {t.key for t in schedule.to_deal()}
-    if isinstance(schedule, Racing):  # a search
-        note = "\n".join(filter(None, (note, race_note(schedule))))
-    return [
+    marked = [
         dataclasses.replace(r, status="not needed")
         if r.status == "pending" and r.trial_key not in dealt
         else r
         for r in records
-    ], note
+    ]
+    race = race_note(schedule) if isinstance(schedule, Racing) else ""  # a search
+    sooner = "the race may end sooner" if race else "comparisons may decide sooner"
+    return marked, "\n".join(filter(None, (note, race, time_left(marked, sooner))))
+
+
+def time_left(records: list[TrialRecord], sooner: str) -> str:
+    """The pending trials' time at the lengths measured (`bnplace.run.estimate`), from the
+    finished trials' wall times: what a user resuming a long sweep asks first. "" before any
+    trial finished. `sooner`: why a sequential design may need less ("" for a grid)."""
+    from bnplace.run.estimate import duration, typical_seconds
+
+    pending = [r for r in records if r.status == "pending"]
+    walls = [
+        (r.variant_id, r.dataset, r.wall_s)
+        for r in records
+        if r.status == "done" and r.wall_s is not None
+    ]
+    seconds = typical_seconds(pending, walls)
+    if not pending or seconds is None:
+        return ""
+    bound = f" (at most: {sooner})" if sooner else ""
+    return (
+        f"pending: {len(pending):,} trials, ~{duration(seconds)} of trial time at the lengths "
+        f"measured on {len(walls):,} finished trials, shared among the --jobs workers{bound}"
+    )
 
 
 def race_note(race: Racing) -> str:

@@ -15,7 +15,7 @@ import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from bnplace.names import tags as names
 from bnplace.names.errors import MissingExtraError, StoreNotFound
@@ -48,6 +48,14 @@ class TrialRecord:
     sweep_run_id: str = ""
     params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
+    wall_s: float | None = None  # the newest run's wall time, once it ended
+
+
+def wall_seconds(run: Any) -> float | None:
+    """An MLflow run's wall time in seconds; None while it has no end."""
+    if run.info.end_time and run.info.start_time:
+        return float((run.info.end_time - run.info.start_time) / 1000)
+    return None
 
 
 def trial_records(plan: Plan, uri: str) -> tuple[list[TrialRecord], str]:
@@ -93,6 +101,7 @@ def trial_records(plan: Plan, uri: str) -> tuple[list[TrialRecord], str]:
                 sweep_run_id=run_tags.get(names.SWEEP_ID, ""),
                 params=dict(chosen.data.params),
                 metrics=dict(chosen.data.metrics),
+                wall_s=wall_seconds(chosen),
             )
         )
     return records, ""
