@@ -8,7 +8,8 @@ In: experiments/<study>/README.md and experiments/README.md, whose answers quote
 (`study: <name>;` first in experiments/README.md; `dataset: <name>;` before `comparison:` for
 one dataset's verdict in a pooled study; `report: report-<name>;` for an older study's
 single-dataset report; `search: <placement>` instead of `comparison:` for where a search left a
-placement, `search: selected` for the size of its selected set), and
+placement, `search: selected` for the size of its selected set, `site: <site>=<option>` for an
+option's effect at a site against the site's baseline, averaged over the other sites), and
 experiments/<study>/report/comparison.json, written by
 `bnplace compare --out`. Out: `check` lists every citation whose fragment differs from the one
 the JSON gives (exit 1), every answer line without a citation, and every answer that calls an
@@ -79,6 +80,21 @@ def search_fragment(search: dict, placement: str) -> str | None:
     return f"**{state}**, {pct(row['gap_pct'])} {bounds} on {row['seeds']} seeds"
 
 
+def site_fragment(search: dict, site_option: str) -> tuple[str, str] | None:
+    """The one way a site effect is quoted (`site: conv.pre_act=layer_norm`): its verdict, Δ%
+    and interval against the site's baseline, over its pairs and seeds; with the verdict
+    (None: no such effect in the report)."""
+    for e in search.get("site_effects", []):
+        if f"{e['site']}={e['option']}" == site_option:
+            interval = f"[{pct(e['low_pct'])}, {pct(e['high_pct'])}]"
+            quoted = (
+                f"**{e['verdict']}**, Δ {pct(e['delta_pct'])} {interval} against "
+                f"{e['baseline']} over {e['pairs']} pairs, {e['seeds']} seeds"
+            )
+            return quoted, e["verdict"]
+    return None
+
+
 def _fields(ref: str) -> dict[str, str]:
     out = {}
     for part in ref.split(";"):
@@ -109,7 +125,7 @@ def check_file(path: Path, study: str | None) -> list[str]:
         line = text.count("\n", 0, match.start()) + 1
         ref = _fields(match["ref"])
         name = ref.get("study") or study
-        if not name or not ("comparison" in ref or "search" in ref):
+        if not name or not ("comparison" in ref or "search" in ref or "site" in ref):
             problems.append(f"{where}:{line}: citation without study or comparison: {match[0]}")
             continue
         folder = ref.get("report", "report")
@@ -125,6 +141,17 @@ def check_file(path: Path, study: str | None) -> list[str]:
             elif match["fragment"] != quoted:
                 problems.append(f"{where}:{line}: quoted ({match['fragment']}), report: ({quoted})")
             cited.setdefault(line, []).append("searched")
+            continue
+        if "site" in ref:
+            found = site_fragment(report.get("search") or {}, ref["site"])
+            if found is None:
+                problems.append(f"{where}:{line}: {name} has no site effect {ref['site']!r}")
+                continue
+            if match["fragment"] != found[0]:
+                problems.append(
+                    f"{where}:{line}: quoted ({match['fragment']}), report: ({found[0]})"
+                )
+            cited.setdefault(line, []).append(found[1])
             continue
         row = _row(report, ref["comparison"], ref.get("dataset"))
         if row is None:
@@ -174,6 +201,11 @@ def cite(study: str, text: str = "") -> list[str]:
         for r in (search or {}).get("ranking", [])
         if text in r["name"]
     ]
+    for e in (search or {}).get("site_effects", []):
+        named = f"{e['site']}={e['option']}"
+        found = site_fragment(search or {}, named)
+        if text in named and found:
+            lines.append(f"({found[0]})<!-- site: {named} -->")
     lines += [
         f"({fragment(r)})<!-- comparison: {r['comparison']} -->"
         for r in report["pooled"]

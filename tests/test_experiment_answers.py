@@ -9,6 +9,7 @@ training, no TensorFlow.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -135,6 +136,48 @@ def test_where_a_search_left_each_placement_is_quoted_exactly(copy: Path) -> Non
     done = _check(copy)
     assert done.returncode == 1
     assert "race/README.md:1: quoted (**eliminated after 5 seeds**, +30.0% [+11.0%" in done.stdout
+
+
+def test_a_site_effect_is_quoted_exactly_and_counts_as_its_verdict(copy: Path) -> None:
+    """`site:` citations quote an option's effect at a site (comparison.json's
+    `search.site_effects`), as `answers.py cite` prints them; an inconclusive one called "no
+    effect" is refused like any other."""
+    import json
+
+    effect = {"site": "s", "option": "ln", "baseline": "none", "pairs": 4, "seeds": 5}
+    effect |= {"delta_pct": 5.94, "low_pct": 0.76, "high_pct": 11.3, "verdict": "worse"}
+    unsure = effect | {"option": "bn", "low_pct": -4.2, "verdict": "inconclusive"}
+    search = SEARCH | {"site_effects": [effect, unsure]}
+    report = copy / "race" / "report"
+    report.mkdir(parents=True)
+    (report / "comparison.json").write_text(json.dumps({"search": search, "pooled": []}))
+    spec = importlib.util.spec_from_file_location("copied_answers", copy / "answers.py")
+    assert spec is not None and spec.loader is not None
+    answers = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(answers)  # its HERE is the copy: it reads the race's report
+    printed = answers.cite("race", "s=ln")
+    quoted = "(**worse**, Δ +5.9% [+0.8%, +11.3%] against none over 4 pairs, 5 seeds)"
+    assert printed == [
+        "(**2 of 3 placements selected**)<!-- search: selected -->",
+        f"{quoted}<!-- site: s=ln -->",
+    ]
+    readme = copy / "race" / "README.md"
+    readme.write_text(f"**Answer.** LN at s costs {quoted}<!-- site: s=ln -->.\n")
+    summary = copy / "README.md"
+    summary.write_text(
+        summary.read_text(encoding="utf-8") + f"\n{quoted}<!-- study: race; site: s=ln -->\n",
+        encoding="utf-8",
+    )
+    assert _check(copy).returncode == 0, _check(copy).stdout
+    readme.write_text(readme.read_text().replace("+11.3%", "+11.0%"))
+    done = _check(copy)
+    assert done.returncode == 1 and "race/README.md:1: quoted (**worse**, Δ +5.9%" in done.stdout
+    unsure_quote = answers.site_fragment(search, "s=bn")[0]
+    readme.write_text(
+        f"**Answer.** BN at s makes no difference ({unsure_quote})<!-- site: s=bn -->.\n"
+    )
+    done = _check(copy)
+    assert done.returncode == 1 and "says 'no difference' of an inconclusive" in done.stdout
 
 
 def test_calling_an_inconclusive_result_no_effect_is_refused(copy: Path) -> None:

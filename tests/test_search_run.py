@@ -129,6 +129,33 @@ def test_a_search_killed_mid_race_resumes_eliminates_the_planted_worse_early(
     assert report.index("## Search: every placement against the best") < report.index("## Results")
     assert "2 of 3 placements selected, 1 eliminated: with probability >= 95%" in report
     assert f"| 3 | {WORSE} | +" in report and "| eliminated after 5 seeds |" in report
+    # the site's options against none, on the first stage's 5 seeds, recomputed from the store
+    import math
+
+    import numpy as np
+    from scipy import stats
+
+    sites = {e["option"]: e for e in search["site_effects"]}
+    assert list(sites) == ["dropout(0.99)", "dropout(0.1)"]  # the menu's order
+    worse = sites["dropout(0.99)"]
+    assert (worse["site"], worse["baseline"], worse["pairs"], worse["seeds"]) == (
+        "pre_output",
+        "none",
+        1,
+        5,
+    )
+    rmse = {
+        (t.data.tags["bnplace.variant"], int(t.data.params["seed"])): t.data.metrics["test_rmse"]
+        for t in trials
+        if t.info.status == "FINISHED"
+    }
+    d = np.array([math.log(rmse[WORSE, s] / rmse["pre_output=none", s]) for s in range(5)])
+    half = stats.t.isf(0.05 / 2 / 2, 4) * d.std(ddof=1) / math.sqrt(5)  # Bonferroni over 2
+    assert worse["delta_pct"] == pytest.approx(100 * math.expm1(d.mean()))
+    assert worse["low_pct"] == pytest.approx(100 * math.expm1(d.mean() - half))
+    assert worse["verdict"] == "worse" and worse["low_pct"] > 0
+    assert "| pre_output | dropout(0.99) | none | worse |" in report
+    assert "search: each site's options against its baseline" in text
 
 
 TWO_DATASETS = """

@@ -21,10 +21,12 @@ from typing import TYPE_CHECKING
 
 from bnplace.compare.blocks import Grid, Section
 from bnplace.compare.format import named
+from bnplace.compare.stats import axis_column
 from bnplace.execute.schedule_search import Standing
 from bnplace.names import tags as names
 from bnplace.names.states import FINISHED
 from bnplace.stats.selection import SelectionRule
+from bnplace.stats.site_effects import SiteEffect, site_effects
 from bnplace.stats.verdicts import Design
 
 if TYPE_CHECKING:
@@ -59,6 +61,7 @@ class SearchView:
     ranking: tuple[RankedPlacement, ...] = ()  # best first (`ranked`), once compare computed it
     # (seeds read, placements still in) after each look, as the sweep logged them
     looks: tuple[tuple[int, int], ...] = ()
+    sites: tuple[SiteEffect, ...] = ()  # each site's options against its baseline (`sited`)
 
     def to_dict(self) -> dict[str, object]:
         """The selection as comparison.json holds it: every placement named, none cut off."""
@@ -75,6 +78,7 @@ class SearchView:
             "seeds": None if self.rule is None else [self.rule.first, self.rule.last],
             "ranking": [vars(row) for row in self.ranking],
             "survivors": [list(point) for point in self.survivors()],
+            "site_effects": [vars(effect) for effect in self.sites],
         }
 
     def survivors(self) -> list[tuple[int, int]]:
@@ -149,18 +153,10 @@ def ranked(
     `bnplace.stats.selection`); best first. Placements with fewer than 2 seeds beside the best
     have no interval and are left out."""
     import numpy as np
-    import pandas as pd
 
     if view.rule is None or metric not in trials.columns:
         return ()
-    done = trials[(trials["status"] == FINISHED) & (trials[metric] > 0)]
-    sign = 1 if direction == "min" else -1
-    loss = pd.Series(np.log(done[metric].to_numpy(dtype=float)) * sign, index=done.index)
-    # several datasets: a seed's loss is the mean over the datasets, as the race reads it, and
-    # only where every dataset finished that seed
-    datasets = trials["dataset"].nunique() if "dataset" in trials.columns else 1
-    by_seed = loss.groupby([done["variant"], done["seed"]])
-    table = by_seed.mean().where(by_seed.count() == datasets).unstack("seed").dropna(how="all")
+    table = _seed_losses(trials, metric, direction)
     if table.empty:
         return ()
     losses = table.to_numpy(dtype=float)
@@ -181,6 +177,62 @@ def ranked(
         low, high = (100 * math.expm1(x) for x in (gap - width, gap + width))
         rows.append(RankedPlacement(name, 100 * math.expm1(gap), low, high, seeds))
     return (rows[0], *sorted(rows[1:], key=lambda row: row.gap_pct))
+
+
+def _seed_losses(trials: pd.DataFrame, metric: str, direction: str) -> pd.DataFrame:
+    """Placement x seed: the log of the metric, signed so that lower is better; several
+    datasets: a seed's mean over them, as the race reads it, and only where every dataset
+    finished that seed (else NaN)."""
+    import numpy as np
+    import pandas as pd
+
+    done = trials[(trials["status"] == FINISHED) & (trials[metric] > 0)]
+    sign = 1 if direction == "min" else -1
+    loss = pd.Series(np.log(done[metric].to_numpy(dtype=float)) * sign, index=done.index)
+    datasets = trials["dataset"].nunique() if "dataset" in trials.columns else 1
+    by_seed = loss.groupby([done["variant"], done["seed"]])
+    return by_seed.mean().where(by_seed.count() == datasets).unstack("seed").dropna(how="all")
+
+
+def sited(
+    view: SearchView, trials: pd.DataFrame, metric: str, direction: str
+) -> tuple[SiteEffect, ...]:
+    """Each site's options against its baseline, averaged over the other sites, on the race's
+    first stage (`bnplace.stats.site_effects` says why those seeds), in the plan's order."""
+    if view.rule is None or metric not in trials.columns:
+        return ()
+    prefix = axis_column("")
+    sites = [c for c in trials.columns if c.startswith(prefix)]
+    table = _seed_losses(trials, metric, direction)
+    if table.empty or not sites:
+        return ()
+    table = table.reindex([v for v in trials["variant"].unique() if v in table.index])
+    labels = trials.drop_duplicates("variant").set_index("variant")[sites]
+    options = [{c.removeprefix(prefix): str(labels.at[v, c]) for c in sites} for v in table.index]
+    return site_effects(
+        table.to_numpy(dtype=float),
+        options,
+        seeds=view.rule.first,
+        alpha=view.rule.alpha,
+        margin=math.expm1(view.rule.margin),
+    )
+
+
+def site_notes(effects: Sequence[SiteEffect]) -> list[str]:
+    """The site effects as compare prints them."""
+    if not effects:
+        return []
+    lines = [
+        "search: each site's options against its baseline, averaged over the other sites "
+        f"(the first {max(e.seeds for e in effects)} seeds, which every placement trained; "
+        f"Student t intervals, Bonferroni over {len(effects)}):"
+    ]
+    for e in effects:
+        lines.append(
+            f"  {e.site}={e.option} vs {e.baseline}: {e.verdict}, {e.delta_pct:+.1f}% "
+            f"[{e.low_pct:+.1f}%, {e.high_pct:+.1f}%] over {e.pairs} pairs, {e.seeds} seeds"
+        )
+    return lines
 
 
 def ranking_notes(rows: Sequence[RankedPlacement], metric: str) -> list[str]:
@@ -222,7 +274,33 @@ def search_section(view: SearchView) -> Section:
         else f"Not over yet: {len(view.eliminated_at)} of {view.placements} placements "
         "eliminated so far."
     )
-    return Section("Search: every placement against the best", [summary, grid])
+    parts: list[str | Grid] = [summary, grid]
+    if view.sites:
+        parts += [
+            "Each site's options against the site's baseline, averaged over the other sites "
+            "(over the pairs of placements that differ only there), on the race's first "
+            "stage, which every placement trained; Student t intervals at the Bonferroni level "
+            f"over the {len(view.sites)} effects, a family of their own beside the race "
+            "(bnplace/stats/site_effects.py).",
+            Grid(
+                ["site", "option", "against", "verdict", "Δ", "interval", "pairs", "seeds"],
+                [
+                    [
+                        e.site,
+                        e.option,
+                        e.baseline,
+                        e.verdict,
+                        f"{e.delta_pct:+.1f}%",
+                        f"[{e.low_pct:+.1f}%, {e.high_pct:+.1f}%]",
+                        str(e.pairs),
+                        str(e.seeds),
+                    ]
+                    for e in view.sites
+                ],
+                ["left", "left", "left", "left", "right", "left", "right", "right"],
+            ),
+        ]
+    return Section("Search: every placement against the best", parts)
 
 
 def plot_survivors(view: SearchView, path: Path) -> Path | None:

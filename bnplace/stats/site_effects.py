@@ -1,0 +1,168 @@
+"""A search's site effects: each option at a site against the site's baseline, averaged over
+the other sites, with simultaneous intervals.
+
+In: a search's losses, one per placement and seed (the log of the metric, signed so that lower
+is better; with several datasets a seed's mean over them, as the race reads it), each
+placement's option at every site, the seeds to read, alpha and the margin. Out: per site and
+option a `SiteEffect` against the site's baseline ("none" where the site's menu has it, else its
+first option): over the pairs of placements that differ only at that site (every other site
+alike, both in the space), the paired difference per seed averaged over the pairs, one number
+per seed; its mean and Student t interval over the seeds at the Bonferroni level over every
+option of every site, and the verdict read off the interval as every bnplace verdict is
+(`bnplace.stats.verdicts.decide`: worse or better when it excludes 0, equivalent inside the
+margin, else inconclusive). All intervals hold together with probability >= 1 - alpha.
+
+The estimand is the main effect of a factorial design (Montgomery, *Design and Analysis of
+Experiments*, 9th ed., 2017, ch. 5-6: an effect as the average of the contrasts between levels
+over the other factors' levels), over the pairs the space allows (`max_norm` and kinds that
+must not meet leave some out; each effect says how many pairs). With interactions it is an
+average over the other sites' options, not the effect inside any one placement: the race's
+ranking answers for single placements; this answers "where should BN go?" across the model.
+
+Which seeds: the race's first stage (`search.seeds.min`), which every placement trains before
+any elimination, so the seeds read do not depend on the race's outcomes. Later seeds reach only
+the placements still in: an interval over "the seeds both sides of every pair have" would
+stop where a placement looked bad, the sequential bias the race's own bounds pay for.
+
+Why Student t (Student 1908; paired: Hollander, Wolfe & Chicken 2014 §3.1 for the rank
+alternative, which cannot reach a Bonferroni level at 5 seeds): a per-seed contrast is a mean
+over the pairs and the datasets, hence near normal; and the two sides of a pair share the seed,
+so shared seed noise cancels and the difference of like noises is symmetric.
+tests/test_site_effects.py simulates the rule as shipped (normal, skewed and t3 trial noise,
+the study's 32-placement space and a small one): simultaneous coverage and the A/A rate of a
+worse-or-better verdict, both at most alpha in error.
+
+Pure: NumPy (SciPy's t quantile through `verdicts.t_intervals`); vectorised over simulated
+repeats (`contrast_weights`, `effect_intervals`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from bnplace.stats.verdicts import decide, level_for, margin_bounds, percent, t_intervals
+
+NONE = "none"  # the option a site's menu calls "nothing here": the baseline where present
+
+
+@dataclass(frozen=True)
+class SiteContrast:
+    site: str
+    option: str
+    baseline: str
+    pairs: tuple[tuple[int, int], ...]  # (placement with `option`, its twin with `baseline`)
+
+
+@dataclass(frozen=True)
+class SiteEffect:
+    """One option at one site against the site's baseline, averaged over the other sites."""
+
+    site: str
+    option: str
+    baseline: str
+    pairs: int  # placement pairs averaged over
+    seeds: int  # seeds the interval is over
+    delta_pct: float  # the mean per-seed contrast, as a relative effect (+: worse)
+    low_pct: float
+    high_pct: float
+    verdict: str
+
+
+def site_contrasts(options: Sequence[Mapping[str, str]]) -> tuple[SiteContrast, ...]:
+    """Every (site, option other than the baseline) with its pairs of twin placements: sites
+    and options in the order the placements first show them (the plan's menu order)."""
+    sites = list(dict.fromkeys(site for placement in options for site in placement))
+    out = []
+    for site in sites:
+        menu = list(dict.fromkeys(p[site] for p in options if site in p))
+        baseline = NONE if NONE in menu else menu[0]
+
+        def rest(p: Mapping[str, str], site: str = site) -> tuple[tuple[str, str], ...]:
+            return tuple(sorted((k, v) for k, v in p.items() if k != site))
+
+        twins = {rest(p): i for i, p in enumerate(options) if p.get(site) == baseline}
+        for option in menu:
+            if option == baseline:
+                continue
+            pairs = tuple(
+                (i, twins[rest(p)])
+                for i, p in enumerate(options)
+                if p.get(site) == option and rest(p) in twins
+            )
+            if pairs:
+                out.append(SiteContrast(site, option, baseline, pairs))
+    return tuple(out)
+
+
+def contrast_weights(contrasts: Sequence[SiteContrast], placements: int) -> np.ndarray:
+    """(C, P): row c averages its pairs' differences, +1/pairs on each option's placement and
+    -1/pairs on its twin."""
+    weights = np.zeros((len(contrasts), placements))
+    for c, contrast in enumerate(contrasts):
+        for i, j in contrast.pairs:
+            weights[c, i] += 1.0 / len(contrast.pairs)
+            weights[c, j] -= 1.0 / len(contrast.pairs)
+    return weights
+
+
+def effect_intervals(
+    weights: np.ndarray, losses: np.ndarray, alpha: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-seed contrasts of `losses` (R, P, S), complete seeds: (R, C) mean, low, high at the
+    Bonferroni level over the C contrasts (the simulation's entry; `site_effects` the tool's)."""
+    per_seed = np.einsum("cp,rps->rcs", weights, losses)
+    repeats, count, seeds = per_seed.shape
+    found = t_intervals(per_seed.reshape(repeats * count, seeds), level_for(alpha, count))
+    shape = (repeats, count)
+    return found.estimate.reshape(shape), found.low.reshape(shape), found.high.reshape(shape)
+
+
+def site_effects(
+    losses: np.ndarray,
+    options: Sequence[Mapping[str, str]],
+    *,
+    seeds: int,
+    alpha: float,
+    margin: float,
+) -> tuple[SiteEffect, ...]:
+    """Each site's options against its baseline over the first `seeds` columns of `losses`
+    (P placements x seeds, NaN where a placement has no loss for a seed: that seed leaves the
+    contrasts whose pairs it touches)."""
+    contrasts = site_contrasts(options)
+    if not contrasts:
+        return ()
+    first = np.asarray(losses, dtype=float)[:, :seeds]
+    weights = contrast_weights(contrasts, len(options))
+    involved = (weights != 0).astype(float)
+    missing = involved @ ~np.isfinite(first) > 0  # (C, S): a seed some pair lacks
+    per_seed = weights @ np.where(np.isfinite(first), first, 0.0)
+    level = level_for(alpha, len(contrasts))
+    out = []
+    for c, contrast in enumerate(contrasts):
+        kept = per_seed[c, ~missing[c]]
+        found = t_intervals(kept[None, :], level)
+        verdict = decide(
+            found.low,
+            found.high,
+            bounds=margin_bounds(margin),
+            reachable=found.reachable,
+            lower_is_better=True,
+        )[0]
+        mean, low, high = (float(percent(x[0])) for x in (found.estimate, found.low, found.high))
+        out.append(
+            SiteEffect(
+                contrast.site,
+                contrast.option,
+                contrast.baseline,
+                len(contrast.pairs),
+                int(kept.size),
+                mean,
+                low,
+                high,
+                str(verdict),
+            )
+        )
+    return tuple(out)
