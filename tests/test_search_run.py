@@ -155,6 +155,8 @@ def test_a_search_killed_mid_race_resumes_eliminates_the_planted_worse_early(
     assert worse["low_pct"] == pytest.approx(100 * math.expm1(d.mean() - half))
     assert worse["verdict"] == "worse" and worse["low_pct"] > 0
     assert "| pre_output | dropout(0.99) | none | worse |" in report
+    assert (tmp_path / "report" / "plots" / "search_sites.png").stat().st_size > 0
+    assert "![search_sites](plots/search_sites.png)" in report and "averaged over the" in report
     assert "search: each site's options against its baseline" in text
 
 

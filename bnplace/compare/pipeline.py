@@ -357,11 +357,14 @@ def _write_outputs(comparison: Comparison, out_dir: Path) -> dict[str, Path]:
         )
         plots |= _per_dataset_plots(comparison, out_dir / "plots")
     if comparison.search is not None:
-        from bnplace.compare.search import plot_survivors
+        from bnplace.compare.search import plot_sites, plot_survivors
 
         survivors = plot_survivors(comparison.search, out_dir / "plots" / "search_survivors.png")
         if survivors is not None:
             plots["search_survivors"] = survivors
+        sites = plot_sites(comparison.search, out_dir / "plots" / "search_sites.png")
+        if sites is not None:
+            plots["search_sites"] = sites
     reports = write_reports(comparison, out_dir, plots)
     return {**reports, **{f"plot_{name}": path for name, path in plots.items()}}
 

@@ -70,6 +70,11 @@ PLOT_CAPTIONS = {
     "prediction interval for a new dataset at the same level (line).",
     "critical_difference": "Mean ranks over datasets; bars join variants closer than Nemenyi's "
     "critical difference (Demšar 2006).",
+    "search_survivors": "Search: placements still in the race after each look.",
+    "search_sites": "Search: each site's options against the site's baseline, averaged over "
+    "the other sites, on the race's first stage (square: mean Δ%; line: its interval at the "
+    "Bonferroni level over the effects; coloured by verdict: red worse, green better, blue "
+    "equivalent, grey inconclusive; dashed: ±margin).",
 }
 
 

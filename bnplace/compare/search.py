@@ -325,3 +325,32 @@ def plot_survivors(view: SearchView, path: Path) -> Path | None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     return _save(fig, path)
+
+
+def plot_sites(view: SearchView, path: Path) -> Path | None:
+    """Each site's options against its baseline: the mean Δ% with its interval, coloured by
+    its verdict as the forest plots are, 0 and ±margin marked; None without site effects."""
+    from bnplace.compare.forest import VERDICT_COLORS
+    from bnplace.compare.plots import _new_figure, _save
+
+    if not view.sites or view.rule is None:
+        return None
+    count = len(view.sites)
+    fig = _new_figure(7.0, 1.2 + 0.45 * count)
+    ax = fig.add_subplot(1, 1, 1)
+    for y, effect in zip(range(count, 0, -1), view.sites, strict=True):
+        color = VERDICT_COLORS.get(effect.verdict, "#444444")
+        if math.isfinite(effect.low_pct) and math.isfinite(effect.high_pct):
+            ax.plot([effect.low_pct, effect.high_pct], [y, y], color=color, lw=1.6)
+        ax.plot([effect.delta_pct], [y], "s", color=color, ms=6)
+    ax.axvline(0, color="black", lw=0.8)
+    margin = math.expm1(view.rule.margin)
+    for bound in (100 * math.expm1(math.log1p(-margin)), 100 * margin):
+        ax.axvline(bound, color="#999999", lw=0.8, ls="--")
+    labels = [f"{e.site}={e.option}\nvs {e.baseline} ({e.verdict})" for e in view.sites]
+    ax.set_yticks(list(range(count, 0, -1)), labels, fontsize="small")
+    ax.set_ylim(0.4, count + 0.6)
+    ax.set_xlabel("effect, % (each option against its site's baseline; dashed: ±margin)")
+    seeds = max(e.seeds for e in view.sites)
+    ax.set_title(f"search: site effects, averaged over the other sites ({seeds} seeds)")
+    return _save(fig, path)
