@@ -192,6 +192,11 @@ def test_a_search_on_two_datasets_races_on_the_mean_and_says_so(tmp_path: Path) 
     variants = {r.data.tags["bnplace.variant"]: r.data.tags for r in found["variant"]}
     assert variants[WORSE]["bnplace.search"] == "eliminated"
     assert variants["pre_output=none"]["bnplace.search"] == "selected"
+    # the MLflow UI's description of the sweep run leads with the search's answer
+    (sweep,) = found["sweep"]
+    note = sweep.data.tags["mlflow.note.content"]
+    answer = "**1 of 2 placements selected** · site effects: pre_output=dropout(0.99) vs none: "
+    assert note.split("\n\n")[1].startswith(answer + "**worse** +"), note
     trials = trained_once(client(tmp_path), "tiny")
     per_dataset = Counter(
         (t.data.tags["bnplace.variant"], t.data.tags["bnplace.dataset"]) for t in trials

@@ -42,7 +42,7 @@ from bnplace.compare.format import (
     rows_of,
     verdict_text,
 )
-from bnplace.compare.search import search_section
+from bnplace.compare.search import SearchView, search_section
 from bnplace.compare.side import CHOSEN, DIAGNOSTICS, range_labels
 from bnplace.compare.table import display_columns
 from bnplace.names.errors import BnplaceError
@@ -122,7 +122,24 @@ def answer_markdown(comparison: Comparison) -> str:
     table = markdown_table([h for h, _f, _a in columns], rows, [a for _h, _f, a in columns])
     notes = [f"- {_md_escape(n)}" for n in comparison.notes]
     parts = [title, verdicts, table, _md_escape(rule_for(comparison)), "\n".join(notes)]
+    if comparison.search is not None:  # a search's answer first: its selection, its sites
+        parts.insert(1, _search_answer(comparison.search))
     return "\n\n".join(p for p in parts if p)
+
+
+def _search_answer(search: SearchView) -> str:
+    """A search's answer in a few lines: the selection (or how far the race is) and each site
+    effect's verdict."""
+    if search.selected:
+        head = f"**{len(search.selected)} of {search.placements} placements selected**"
+    else:
+        head = f"**not over yet: {len(search.eliminated_at)} of {search.placements} eliminated**"
+    sites = " · ".join(
+        f"{_md_escape(f'{e.site}={e.option}')} vs {_md_escape(e.baseline)}: **{e.verdict}** "
+        f"{e.delta_pct:+.1f}% [{e.low_pct:+.1f}%, {e.high_pct:+.1f}%]"
+        for e in search.sites
+    )
+    return f"{head}{' · site effects: ' + sites if sites else ''}"
 
 
 def _jsonable(value: Any) -> Any:
