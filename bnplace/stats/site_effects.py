@@ -20,7 +20,10 @@ average over the other sites' options, not the effect inside any one placement: 
 ranking answers for single placements; this answers "where should BN go?" across the model.
 
 Which seeds: the race's first stage (`search.seeds.min`), which every placement trains before
-any elimination, so the seeds read do not depend on the race's outcomes. Later seeds reach only
+any elimination, so the seeds read do not depend on the race's outcomes. A seed without a loss
+for some placement (a failed trial; with several datasets, one not finished on every dataset)
+leaves the contrasts whose pairs touch it, as it leaves the race's ranking; each effect says
+how many seeds it read. Later seeds reach only
 the placements still in: an interval over "the seeds both sides of every pair have" would
 stop where a placement looked bad, the sequential bias the race's own bounds pay for.
 
