@@ -7,8 +7,10 @@ Out: a `SearchView`: per eliminated placement the seeds it had (its later planne
 never meant to run, so compare drops their "not run" rows instead of counting them as failed),
 and the notes compare prints and reports: the selected placements, the guarantee, and what was
 eliminated when and why. Empty for a sweep that is not a search. `ranked` then sets every
-placement against the best with the race's bounds, which comparison.json holds whole
-(`SearchView.to_dict`) and the report opens with (`search_section`). Pure (reads run objects).
+placement against the best with the race's bounds, and `sited` each site's options against the
+site's baseline on the race's first stage (`bnplace.stats.site_effects`), which comparison.json
+holds whole (`SearchView.to_dict`) and the report opens with (`search_section`, and the plots
+`plot_survivors` and `plot_sites`). Pure (reads run objects and frames; the plots write PNGs).
 """
 
 from __future__ import annotations
