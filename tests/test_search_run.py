@@ -185,6 +185,7 @@ def test_a_search_on_two_datasets_races_on_the_mean_and_says_so(tmp_path: Path) 
     assert done.returncode == 0, done.stderr + done.stdout
     text = " ".join(done.stdout.split())
     assert "(by mean log metric over the 2 datasets, each weighing the same)" in text
+    assert "at most 20 trials (a race); up to 20 to run" in text  # the race may need fewer
     assert f"eliminated: {WORSE}: after 5 seeds, worse than 'pre_output=none'" in text
     assert "search ranking vs the best (test_rmse, race bounds): pre_output=none: the best" in text
 

@@ -188,7 +188,8 @@ def _plan_line(plan: Plan, todo: int, skipped: int, killed: int) -> str:
         parts.append(f"{skipped} already finished (skipped; --rerun to train them again)")
     if killed:
         parts.append(f"{killed} left running by an interrupted sweep, marked KILLED")
-    parts.append(f"{'up to ' if looks else ''}{todo} to run")
+    # seeds on demand and a search's race (plan.combinations) may end before all of them
+    parts.append(f"{'up to ' if looks or plan.combinations else ''}{todo} to run")
     # the sweep-level lint (seeds against the comparison design) is worth seeing before training
     warnings = [
         f"warning ({f.rule}): {f.message}" for f in plan.design_findings if f.level == "warning"
