@@ -198,6 +198,8 @@ def test_a_search_on_two_datasets_races_on_the_mean_and_says_so(tmp_path: Path) 
     note = sweep.data.tags["mlflow.note.content"]
     answer = "**1 of 2 placements selected** · site effects: pre_output=dropout(0.99) vs none: "
     assert note.split("\n\n")[1].startswith(answer + "**worse** +"), note
+    # and each dataset's point estimate, counted (both series: the planted worse is worse)
+    assert "5 seeds; worse on 2 and better on 0 of 2 datasets' point estimates" in note
     trials = trained_once(client(tmp_path), "tiny")
     per_dataset = Counter(
         (t.data.tags["bnplace.variant"], t.data.tags["bnplace.dataset"]) for t in trials

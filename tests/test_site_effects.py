@@ -83,6 +83,15 @@ def test_an_effect_is_the_mean_over_seeds_of_the_pairs_mean_difference() -> None
     }
     assert shown["a", "x"].seeds == 2 and shown["b", "y"].seeds == 2
     assert site_effects(losses, [{"a": "none"}] * 4, seeds=3, alpha=ALPHA, margin=0.05) == ()
+    # per dataset (D x P x seeds): each effect counts the datasets its point estimate is worse
+    # and better on; a dataset where a pair has no seed at all is not counted
+    sets = np.stack([losses, losses - 2 * cost[:, None], losses])
+    sets[2, 3] = np.nan  # the third dataset never finished (a=x, b=y)
+    counted = site_effects(losses, SMALL, seeds=3, alpha=ALPHA, margin=0.05, by_dataset=sets)
+    x, y = counted  # a=x: worse on the 1st, better on the 2nd (its cost reversed there)
+    assert (x.datasets_worse, x.datasets_better, x.datasets) == (1, 1, 2)
+    assert (y.datasets_worse, y.datasets_better, y.datasets) == (2, 0, 2)  # b=y: worse on both
+    assert (x.delta_pct, x.verdict) == (effects["a", "x"].delta_pct, effects["a", "x"].verdict)
 
 
 def _simulate(

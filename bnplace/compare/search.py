@@ -32,6 +32,7 @@ from bnplace.stats.site_effects import SiteEffect, site_effects
 from bnplace.stats.verdicts import Design
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
     from bnplace.store.read import StoredRun
@@ -181,19 +182,44 @@ def ranked(
     return (rows[0], *sorted(rows[1:], key=lambda row: row.gap_pct))
 
 
-def _seed_losses(trials: pd.DataFrame, metric: str, direction: str) -> pd.DataFrame:
-    """Placement x seed: the log of the metric, signed so that lower is better; several
-    datasets: a seed's mean over them, as the race reads it, and only where every dataset
-    finished that seed (else NaN)."""
+def _trial_losses(trials: pd.DataFrame, metric: str, direction: str) -> pd.DataFrame:
+    """The finished trials' variant, seed, dataset (where several) and loss: the log of the
+    metric, signed so that lower is better."""
     import numpy as np
-    import pandas as pd
 
     done = trials[(trials["status"] == FINISHED) & (trials[metric] > 0)]
     sign = 1 if direction == "min" else -1
-    loss = pd.Series(np.log(done[metric].to_numpy(dtype=float)) * sign, index=done.index)
+    keys = [c for c in ("variant", "seed", "dataset") if c in done.columns]
+    return done[keys].assign(loss=np.log(done[metric].to_numpy(dtype=float)) * sign)
+
+
+def _seed_losses(trials: pd.DataFrame, metric: str, direction: str) -> pd.DataFrame:
+    """Placement x seed: the loss; several datasets: a seed's mean over them, as the race
+    reads it, and only where every dataset finished that seed (else NaN)."""
+    losses = _trial_losses(trials, metric, direction)
     datasets = trials["dataset"].nunique() if "dataset" in trials.columns else 1
-    by_seed = loss.groupby([done["variant"], done["seed"]])
+    by_seed = losses.groupby(["variant", "seed"])["loss"]
     return by_seed.mean().where(by_seed.count() == datasets).unstack("seed").dropna(how="all")
+
+
+def _dataset_losses(
+    trials: pd.DataFrame, metric: str, direction: str, like: pd.DataFrame
+) -> np.ndarray | None:
+    """Dataset x placement x seed: each dataset's losses laid out as `like` (placement x seed);
+    None without several datasets."""
+    import numpy as np
+
+    if "dataset" not in trials.columns or trials["dataset"].nunique() < 2:
+        return None
+    losses = _trial_losses(trials, metric, direction)
+    return np.stack(
+        [
+            group.pivot_table(index="variant", columns="seed", values="loss", aggfunc="mean")
+            .reindex(index=like.index, columns=like.columns)
+            .to_numpy(dtype=float)
+            for _, group in losses.groupby("dataset")
+        ]
+    )
 
 
 def sited(
@@ -217,6 +243,7 @@ def sited(
         seeds=view.rule.first,
         alpha=view.rule.alpha,
         margin=math.expm1(view.rule.margin),
+        by_dataset=_dataset_losses(trials, metric, direction, table),
     )
 
 
@@ -233,8 +260,19 @@ def site_notes(effects: Sequence[SiteEffect]) -> list[str]:
         lines.append(
             f"  {e.site}={e.option} vs {e.baseline}: {e.verdict}, {e.delta_pct:+.1f}% "
             f"[{e.low_pct:+.1f}%, {e.high_pct:+.1f}%] over {e.pairs} pairs, {e.seeds} seeds"
+            f"{_on_datasets(e)}"
         )
     return lines
+
+
+def _on_datasets(effect: SiteEffect) -> str:
+    """ ", worse on 12 and better on 3 of 15 datasets' point estimates" ("" with one)."""
+    if effect.datasets is None:
+        return ""
+    return (
+        f"; worse on {effect.datasets_worse} and better on {effect.datasets_better} of "
+        f"{effect.datasets} datasets' point estimates"
+    )
 
 
 def ranking_notes(rows: Sequence[RankedPlacement], metric: str) -> list[str]:
@@ -277,6 +315,7 @@ def search_section(view: SearchView) -> Section:
         "eliminated so far."
     )
     parts: list[str | Grid] = [summary, grid]
+    several = any(e.datasets is not None for e in view.sites)  # point estimates per dataset
     if view.sites:
         parts += [
             "Each site's options against the site's baseline, averaged over the other sites "
@@ -285,7 +324,8 @@ def search_section(view: SearchView) -> Section:
             f"over the {len(view.sites)} effects, a family of their own beside the race "
             "(bnplace/stats/site_effects.py).",
             Grid(
-                ["site", "option", "against", "verdict", "Δ", "interval", "pairs", "seeds"],
+                ["site", "option", "against", "verdict", "Δ", "interval", "pairs", "seeds"]
+                + (["datasets worse / better"] if several else []),
                 [
                     [
                         e.site,
@@ -297,9 +337,15 @@ def search_section(view: SearchView) -> Section:
                         str(e.pairs),
                         str(e.seeds),
                     ]
+                    + (
+                        [f"{e.datasets_worse} / {e.datasets_better} of {e.datasets}"]
+                        if several
+                        else []
+                    )
                     for e in view.sites
                 ],
-                ["left", "left", "left", "left", "right", "left", "right", "right"],
+                ["left", "left", "left", "left", "right", "left", "right", "right"]
+                + (["right"] if several else []),
             ),
         ]
     return Section("Search: every placement against the best", parts)

@@ -41,6 +41,7 @@ repeats (`contrast_weights`, `effect_intervals`).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -72,6 +73,10 @@ class SiteEffect:
     low_pct: float
     high_pct: float
     verdict: str
+    # several datasets: on how many the option's point estimate is worse / better (no verdict)
+    datasets_worse: int | None = None
+    datasets_better: int | None = None
+    datasets: int | None = None
 
 
 def site_contrasts(options: Sequence[Mapping[str, str]]) -> tuple[SiteContrast, ...]:
@@ -130,18 +135,32 @@ def site_effects(
     seeds: int,
     alpha: float,
     margin: float,
+    by_dataset: np.ndarray | None = None,
 ) -> tuple[SiteEffect, ...]:
     """Each site's options against its baseline over the first `seeds` columns of `losses`
     (P placements x seeds, NaN where a placement has no loss for a seed: that seed leaves the
-    contrasts whose pairs it touches)."""
+    contrasts whose pairs it touches). `by_dataset` (D x P x seeds, the losses per dataset):
+    each effect also counts the datasets where its point estimate (the contrast of the
+    placements' means over those seeds) is worse and better, a description, not a verdict."""
     contrasts = site_contrasts(options)
     if not contrasts:
         return ()
-    first = np.asarray(losses, dtype=float)[:, :seeds]
     weights = contrast_weights(contrasts, len(options))
-    involved = (weights != 0).astype(float)
-    missing = involved @ ~np.isfinite(first) > 0  # (C, S): a seed some pair lacks
-    per_seed = weights @ np.where(np.isfinite(first), first, 0.0)
+    per_seed, missing = _contrasted(weights, np.asarray(losses, dtype=float)[:, :seeds])
+    counts: list[tuple[int | None, int | None, int | None]] = [(None, None, None)] * len(contrasts)
+    if by_dataset is not None:
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a placement with no seed: NaN
+            means = np.nanmean(np.asarray(by_dataset, dtype=float)[:, :, :seeds], axis=2)
+        per_dataset, lacking = _contrasted(weights, means.T)  # (C, D)
+        counts = [
+            (
+                int(((per_dataset[c] > 0) & ~lacking[c]).sum()),
+                int(((per_dataset[c] < 0) & ~lacking[c]).sum()),
+                int((~lacking[c]).sum()),
+            )
+            for c in range(len(contrasts))
+        ]
     level = level_for(alpha, len(contrasts))
     out = []
     for c, contrast in enumerate(contrasts):
@@ -166,6 +185,14 @@ def site_effects(
                 low,
                 high,
                 str(verdict),
+                *counts[c],
             )
         )
     return tuple(out)
+
+
+def _contrasted(weights: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Contrasts of `values` (P x columns): (C x columns), and where a pair lacks a value."""
+    involved = (weights != 0).astype(float)
+    lacking = involved @ ~np.isfinite(values) > 0
+    return weights @ np.where(np.isfinite(values), values, 0.0), lacking
