@@ -14,6 +14,7 @@ import math
 import numpy as np
 import pytest
 
+from bnplace.config.sweep import NOTHING
 from bnplace.stats.site_effects import (
     contrast_weights,
     effect_intervals,
@@ -46,14 +47,14 @@ def test_twins_differ_at_one_site_and_the_space_decides_the_pairs() -> None:
     # a: none, x, y; b: none, z; (y, z) not in the space, like a max_norm rule
     space = [{"a": a, "b": b} for a in ("none", "x", "y") for b in ("none", "z")]
     space.remove({"a": "y", "b": "z"})
-    found = {(c.site, c.option): c for c in site_contrasts(space)}
+    found = {(c.site, c.option): c for c in site_contrasts(space, NOTHING)}
     assert list(found) == [("a", "x"), ("a", "y"), ("b", "z")]
     # placements 0..4: (none, none), (none, z), (x, none), (x, z), (y, none)
     assert found["a", "x"].pairs == ((2, 0), (3, 1)) and found["a", "x"].baseline == "none"
     assert found["a", "y"].pairs == ((4, 0),)  # its twin with b=z is not in the space
     assert found["b", "z"].pairs == ((1, 0), (3, 2))
     # a site without "none": its first option is the baseline
-    (only,) = site_contrasts([{"s": "bn"}, {"s": "ln"}])
+    (only,) = site_contrasts([{"s": "bn"}, {"s": "ln"}], NOTHING)
     assert (only.option, only.baseline, only.pairs) == ("ln", "bn", ((1, 0),))
 
 
@@ -67,7 +68,7 @@ def test_an_effect_is_the_mean_over_seeds_of_the_pairs_mean_difference() -> None
     losses = (base + cost)[:, None] + shared[None, :] + noise
     effects = {
         (e.site, e.option): e
-        for e in site_effects(losses, SMALL, seeds=3, alpha=ALPHA, margin=0.05)
+        for e in site_effects(losses, SMALL, preferred=NOTHING, seeds=3, alpha=ALPHA, margin=0.05)
     }
     x = effects["a", "x"]
     per_seed = ((losses[1] - losses[0]) + (losses[3] - losses[2])) / 2
@@ -79,15 +80,23 @@ def test_an_effect_is_the_mean_over_seeds_of_the_pairs_mean_difference() -> None
     wider = np.column_stack([losses, [9.0, 9.0, 9.0, 9.0]])
     wider[2, 1] = np.nan  # b=y, a=none misses seed 1: a=x's pairs and b=y's pairs touch it
     shown = {
-        (e.site, e.option): e for e in site_effects(wider, SMALL, seeds=3, alpha=ALPHA, margin=0.05)
+        (e.site, e.option): e
+        for e in site_effects(wider, SMALL, preferred=NOTHING, seeds=3, alpha=ALPHA, margin=0.05)
     }
     assert shown["a", "x"].seeds == 2 and shown["b", "y"].seeds == 2
-    assert site_effects(losses, [{"a": "none"}] * 4, seeds=3, alpha=ALPHA, margin=0.05) == ()
+    assert (
+        site_effects(
+            losses, [{"a": "none"}] * 4, preferred=NOTHING, seeds=3, alpha=ALPHA, margin=0.05
+        )
+        == ()
+    )
     # per dataset (D x P x seeds): each effect counts the datasets its point estimate is worse
     # and better on; a dataset where a pair has no seed at all is not counted
     sets = np.stack([losses, losses - 2 * cost[:, None], losses])
     sets[2, 3] = np.nan  # the third dataset never finished (a=x, b=y)
-    counted = site_effects(losses, SMALL, seeds=3, alpha=ALPHA, margin=0.05, by_dataset=sets)
+    counted = site_effects(
+        losses, SMALL, preferred=NOTHING, seeds=3, alpha=ALPHA, margin=0.05, by_dataset=sets
+    )
     x, y = counted  # a=x: worse on the 1st, better on the 2nd (its cost reversed there)
     assert (x.datasets_worse, x.datasets_better, x.datasets) == (1, 1, 2)
     assert (y.datasets_worse, y.datasets_better, y.datasets) == (2, 0, 2)  # b=y: worse on both
@@ -108,7 +117,7 @@ def _simulate(
     plus interactions of sd `interactions`, or all alike), per seed a shared offset, per trial
     noise of `noise`'s kind with sd 0.2 averaged over `datasets`; the intervals and the true
     contrasts."""
-    contrasts = site_contrasts(space)
+    contrasts = site_contrasts(space, NOTHING)
     weights = contrast_weights(contrasts, len(space))
     truth = np.zeros(len(space))
     if effects is not None:
@@ -139,7 +148,7 @@ def test_the_intervals_hold_together_and_alike_placements_get_no_verdict(
     space: list[dict[str, str]], datasets: int, seeds: int, noise: str
 ) -> None:
     rng = np.random.default_rng(20261206)
-    count = len(site_contrasts(space))
+    count = len(site_contrasts(space, NOTHING))
     effects = rng.normal(0, 0.05, count)
     _, low, high, truth = _simulate(
         space, noise, datasets=datasets, seeds=seeds, effects=effects, rng=rng
@@ -159,7 +168,7 @@ def test_effects_at_the_margin_are_rarely_called_equivalent(noise: str) -> None:
     rng = np.random.default_rng(7)
     space = _study_space()
     margin = margin_bounds(0.05)
-    effects = np.full(len(site_contrasts(space)), margin[1])
+    effects = np.full(len(site_contrasts(space, NOTHING)), margin[1])
     _, low, high, truth = _simulate(
         space, noise, datasets=15, seeds=5, effects=effects, rng=rng, interactions=0.0
     )

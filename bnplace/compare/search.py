@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from bnplace.compare.blocks import Grid, Section
 from bnplace.compare.format import named
 from bnplace.compare.stats import axis_column
+from bnplace.config.sweep import NOTHING
 from bnplace.execute.schedule_search import Standing
 from bnplace.names import tags as names
 from bnplace.names.states import FINISHED
@@ -240,6 +241,7 @@ def sited(
     return site_effects(
         table.to_numpy(dtype=float),
         options,
+        preferred=NOTHING,  # an empty site, where its menu has one
         seeds=view.rule.first,
         alpha=view.rule.alpha,
         margin=math.expm1(view.rule.margin),

@@ -4,10 +4,11 @@ the other sites, with simultaneous intervals.
 In: a search's losses, one per placement and seed (the log of the metric, signed so that lower
 is better; with several datasets a seed's mean over them, as the race reads it), each
 placement's option at every site, the seeds to read, alpha and the margin. Out: per site and
-option a `SiteEffect` against the site's baseline ("none" where the site's menu has it, else its
-first option): over the pairs of placements that differ only at that site (every other site
-alike, both in the space), the paired difference per seed averaged over the pairs, one number
-per seed; its mean and Student t interval over the seeds at the Bonferroni level over every
+option a `SiteEffect` against the site's baseline (the caller's preferred option, compare's
+"none", where the site's menu has it, else its first option): over the pairs of placements
+that differ only at that site (every other site alike, both in the space), the paired
+difference per seed averaged over the pairs, one number per seed; its mean and Student t
+interval over the seeds at the Bonferroni level over every
 option of every site, and the verdict read off the interval as every bnplace verdict is
 (`bnplace.stats.verdicts.decide`: worse or better when it excludes 0, equivalent inside the
 margin, else inconclusive). All intervals hold together with probability >= 1 - alpha.
@@ -49,8 +50,6 @@ import numpy as np
 
 from bnplace.stats.verdicts import decide, level_for, margin_bounds, percent, t_intervals
 
-NONE = "none"  # the option a site's menu calls "nothing here": the baseline where present
-
 
 @dataclass(frozen=True)
 class SiteContrast:
@@ -79,14 +78,18 @@ class SiteEffect:
     datasets: int | None = None
 
 
-def site_contrasts(options: Sequence[Mapping[str, str]]) -> tuple[SiteContrast, ...]:
+def site_contrasts(
+    options: Sequence[Mapping[str, str]], preferred: str
+) -> tuple[SiteContrast, ...]:
     """Every (site, option other than the baseline) with its pairs of twin placements: sites
-    and options in the order the placements first show them (the plan's menu order)."""
+    and options in the order the placements first show them (the plan's menu order). A site's
+    baseline is its `preferred` option where its menu has it (the caller's word for an empty
+    site: `bnplace.config.sweep.NOTHING`), else its first."""
     sites = list(dict.fromkeys(site for placement in options for site in placement))
     out = []
     for site in sites:
         menu = list(dict.fromkeys(p[site] for p in options if site in p))
-        baseline = NONE if NONE in menu else menu[0]
+        baseline = preferred if preferred in menu else menu[0]
 
         def rest(p: Mapping[str, str], site: str = site) -> tuple[tuple[str, str], ...]:
             return tuple(sorted((k, v) for k, v in p.items() if k != site))
@@ -132,6 +135,7 @@ def site_effects(
     losses: np.ndarray,
     options: Sequence[Mapping[str, str]],
     *,
+    preferred: str,
     seeds: int,
     alpha: float,
     margin: float,
@@ -142,7 +146,7 @@ def site_effects(
     contrasts whose pairs it touches). `by_dataset` (D x P x seeds, the losses per dataset):
     each effect also counts the datasets where its point estimate (the contrast of the
     placements' means over those seeds) is worse and better, a description, not a verdict."""
-    contrasts = site_contrasts(options)
+    contrasts = site_contrasts(options, preferred)
     if not contrasts:
         return ()
     weights = contrast_weights(contrasts, len(options))
