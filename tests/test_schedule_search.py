@@ -139,7 +139,7 @@ def test_a_failed_trial_counts_as_the_worst_first_stage_loss() -> None:
 def test_compare_ranks_each_placement_against_the_best_with_the_race_bounds() -> None:
     import pandas as pd
 
-    from bnplace.compare.search import SearchView, ranked, ranking_notes
+    from bnplace.compare.search import SearchView, ranking_notes, with_results
     from bnplace.stats.selection import SelectionRule
 
     rng = np.random.default_rng(4)
@@ -154,7 +154,7 @@ def test_compare_ranks_each_placement_against_the_best_with_the_race_bounds() ->
         for seed in range(seeds)
     ]
     view = SearchView({"c": 5}, (), 3, SelectionRule(0.05, math.log(1.05), 5, 7))
-    rows_ranked = ranked(view, pd.DataFrame(rows), "test_rmse", "min")
+    rows_ranked = with_results(view, pd.DataFrame(rows), "test_rmse", "min").ranking
     lines = ranking_notes(rows_ranked, "test_rmse")
     assert [row.name for row in rows_ranked] == ["a", "b", "c"]  # comparison.json's order
     assert rows_ranked[0].low_pct is None and rows_ranked[2].low_pct > 5
@@ -400,7 +400,7 @@ def test_a_killed_race_on_two_datasets_resumes_to_the_same_eliminations(kill_at:
 def test_compare_ranks_each_seed_by_its_mean_over_the_datasets_where_all_finished() -> None:
     import pandas as pd
 
-    from bnplace.compare.search import SearchView, ranked, ranking_notes
+    from bnplace.compare.search import SearchView, ranking_notes, with_results
     from bnplace.stats.selection import SelectionRule
 
     rng = np.random.default_rng(6)
@@ -418,7 +418,8 @@ def test_compare_ranks_each_seed_by_its_mean_over_the_datasets_where_all_finishe
     ]
     rows = [r for r in rows if not (r["variant"] == "b" and r["seed"] == 5 and r["dataset"] == "y")]
     view = SearchView({}, (), 2, SelectionRule(0.05, math.log(1.05), 5, 7))
-    lines = ranking_notes(ranked(view, pd.DataFrame(rows), "test_rmse", "min"), "test_rmse")
+    ranking = with_results(view, pd.DataFrame(rows), "test_rmse", "min").ranking
+    lines = ranking_notes(ranking, "test_rmse")
     assert lines[0].endswith("a: the best")
     # b's seed 5 lacks dataset y: 5 seeds, and a gap near the mean log ratio (log 0.8 + log 1.3)/2
     assert "on 5 seeds" in lines[1]

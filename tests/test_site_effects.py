@@ -103,6 +103,21 @@ def test_an_effect_is_the_mean_over_seeds_of_the_pairs_mean_difference() -> None
     assert (x.delta_pct, x.verdict) == (effects["a", "x"].delta_pct, effects["a", "x"].verdict)
 
 
+def test_the_simulations_entry_gives_the_tools_intervals() -> None:
+    """`effect_intervals` (what the simulations below call, vectorised over repeats) and
+    `site_effects` (what compare calls) read the same losses the same way."""
+    rng = np.random.default_rng(3)
+    space = _study_space()
+    losses = rng.normal(0, 0.2, (1, len(space), 5))
+    mean, low, high = effect_intervals(
+        contrast_weights(site_contrasts(space, NOTHING), len(space)), losses, ALPHA
+    )
+    shown = site_effects(losses[0], space, preferred=NOTHING, seeds=5, alpha=ALPHA, margin=0.05)
+    assert [e.delta_pct for e in shown] == pytest.approx(list(100 * np.expm1(mean[0])))
+    assert [e.low_pct for e in shown] == pytest.approx(list(100 * np.expm1(low[0])))
+    assert [e.high_pct for e in shown] == pytest.approx(list(100 * np.expm1(high[0])))
+
+
 def _simulate(
     space: list[dict[str, str]],
     noise: str,

@@ -270,15 +270,11 @@ def compare_runs(
     )
     comparison = compare_frames(data, metric=metric, baseline=baseline, margin=margin)
     if data.search is not None:  # a search: each placement against the best, race bounds
-        from bnplace.compare.search import ranked, ranking_notes, site_notes, sited
+        from bnplace.compare.search import ranking_notes, site_notes, with_results
 
-        rows = ranked(data.search, data.trials, comparison.metric, comparison.direction)
-        sites = sited(data.search, data.trials, comparison.metric, comparison.direction)
-        comparison = replace(
-            comparison,
-            search=replace(data.search, ranking=rows, sites=sites),
-            notes=(*comparison.notes, *ranking_notes(rows, comparison.metric), *site_notes(sites)),
-        )
+        search = with_results(data.search, data.trials, comparison.metric, comparison.direction)
+        notes = (*ranking_notes(search.ranking, comparison.metric), *site_notes(search.sites))
+        comparison = replace(comparison, search=search, notes=(*comparison.notes, *notes))
     if out_dir is None and not log_to_mlflow:
         return comparison
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -148,21 +148,28 @@ def search_view(
     )
 
 
-def ranked(
-    view: SearchView, trials: pd.DataFrame, metric: str, direction: str
-) -> tuple[RankedPlacement, ...]:
+def with_results(view: SearchView, trials: pd.DataFrame, metric: str, direction: str) -> SearchView:
+    """`view` with its ranking (`ranked`) and site effects (`sited`), both read from one table
+    of the finished trials' losses."""
+    if view.rule is None or metric not in trials.columns:
+        return view
+    losses = _trial_losses(trials, metric, direction)
+    datasets = trials["dataset"].nunique() if "dataset" in trials.columns else 1
+    table = _seed_losses(losses, datasets)
+    if table.empty:
+        return view
+    return replace(view, ranking=ranked(view, table), sites=sited(view, trials, losses, table))
+
+
+def ranked(view: SearchView, table: pd.DataFrame) -> tuple[RankedPlacement, ...]:
     """Each placement against the best (the lowest mean log loss among the selected, else among
     all; several datasets: a seed's loss is its mean over them): its gap in percent on the
     seeds both finished, with the race's bound on each side at that many seeds (w_il(r) of
     `bnplace.stats.selection`); best first. Placements with fewer than 2 seeds beside the best
-    have no interval and are left out."""
+    have no interval and are left out. `table`: placement x seed losses (`_seed_losses`)."""
     import numpy as np
 
-    if view.rule is None or metric not in trials.columns:
-        return ()
-    table = _seed_losses(trials, metric, direction)
-    if table.empty:
-        return ()
+    assert view.rule is not None  # with_results asks
     losses = table.to_numpy(dtype=float)
     names = [str(n) for n in table.index]
     means = np.nanmean(losses, axis=1)
@@ -194,25 +201,20 @@ def _trial_losses(trials: pd.DataFrame, metric: str, direction: str) -> pd.DataF
     return done[keys].assign(loss=np.log(done[metric].to_numpy(dtype=float)) * sign)
 
 
-def _seed_losses(trials: pd.DataFrame, metric: str, direction: str) -> pd.DataFrame:
+def _seed_losses(losses: pd.DataFrame, datasets: int) -> pd.DataFrame:
     """Placement x seed: the loss; several datasets: a seed's mean over them, as the race
-    reads it, and only where every dataset finished that seed (else NaN)."""
-    losses = _trial_losses(trials, metric, direction)
-    datasets = trials["dataset"].nunique() if "dataset" in trials.columns else 1
+    reads it, and only where every one of the `datasets` finished that seed (else NaN)."""
     by_seed = losses.groupby(["variant", "seed"])["loss"]
     return by_seed.mean().where(by_seed.count() == datasets).unstack("seed").dropna(how="all")
 
 
-def _dataset_losses(
-    trials: pd.DataFrame, metric: str, direction: str, like: pd.DataFrame
-) -> np.ndarray | None:
+def _dataset_losses(losses: pd.DataFrame, like: pd.DataFrame) -> np.ndarray | None:
     """Dataset x placement x seed: each dataset's losses laid out as `like` (placement x seed);
     None without several datasets."""
     import numpy as np
 
-    if "dataset" not in trials.columns or trials["dataset"].nunique() < 2:
+    if "dataset" not in losses.columns or losses["dataset"].nunique() < 2:
         return None
-    losses = _trial_losses(trials, metric, direction)
     return np.stack(
         [
             group.pivot_table(index="variant", columns="seed", values="loss", aggfunc="mean")
@@ -224,16 +226,15 @@ def _dataset_losses(
 
 
 def sited(
-    view: SearchView, trials: pd.DataFrame, metric: str, direction: str
+    view: SearchView, trials: pd.DataFrame, losses: pd.DataFrame, table: pd.DataFrame
 ) -> tuple[SiteEffect, ...]:
     """Each site's options against its baseline, averaged over the other sites, on the race's
-    first stage (`bnplace.stats.site_effects` says why those seeds), in the plan's order."""
-    if view.rule is None or metric not in trials.columns:
-        return ()
+    first stage (`bnplace.stats.site_effects` says why those seeds), in the plan's order.
+    `losses` and `table`: `_trial_losses` and `_seed_losses` of `trials`."""
+    assert view.rule is not None  # with_results asks
     prefix = axis_column("")
     sites = [c for c in trials.columns if c.startswith(prefix)]
-    table = _seed_losses(trials, metric, direction)
-    if table.empty or not sites:
+    if not sites:
         return ()
     table = table.reindex([v for v in trials["variant"].unique() if v in table.index])
     labels = trials.drop_duplicates("variant").set_index("variant")[sites]
@@ -245,7 +246,7 @@ def sited(
         seeds=view.rule.first,
         alpha=view.rule.alpha,
         margin=math.expm1(view.rule.margin),
-        by_dataset=_dataset_losses(trials, metric, direction, table),
+        by_dataset=_dataset_losses(losses, table),
     )
 
 

@@ -7,6 +7,7 @@ that the CLI prints.
 
 from __future__ import annotations
 
+import itertools
 from typing import TYPE_CHECKING
 
 from rich.console import Group
@@ -215,17 +216,14 @@ def _seed_runs(standings: dict[int, str]) -> Text:
     """Each run of consecutive seeds with one standing as one mark, e.g. `0-9+ 10~ 11-19.`:
     a race to 20 seeds reads in three marks, not twenty."""
     marks = Text()
-    seeds = sorted(standings)
-    start = 0
-    for end, seed in enumerate(seeds):
-        following = seeds[end + 1] if end + 1 < len(seeds) else None
-        if following == seed + 1 and standings[following] == standings[seed]:
-            continue
-        first = seeds[start]
-        mark, style = _MARK[standings[seed]]
-        shown = f"{first}-{seed}" if seed > first else f"{seed}"
+    ordered = enumerate(sorted(standings))  # consecutive seeds keep seed - position
+    for (_, standing), run in itertools.groupby(
+        ordered, key=lambda item: (item[1] - item[0], standings[item[1]])
+    ):
+        seeds = [seed for _, seed in run]
+        mark, style = _MARK[standing]
+        shown = f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else f"{seeds[0]}"
         marks.append(f"{shown}{mark} ", style=style)
-        start = end + 1
     return marks
 
 

@@ -48,7 +48,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bnplace.stats.verdicts import decide, level_for, margin_bounds, percent, t_intervals
+from bnplace.stats.verdicts import (
+    Intervals,
+    decide,
+    level_for,
+    margin_bounds,
+    percent,
+    t_intervals,
+)
 
 
 @dataclass(frozen=True)
@@ -122,13 +129,20 @@ def contrast_weights(contrasts: Sequence[SiteContrast], placements: int) -> np.n
 def effect_intervals(
     weights: np.ndarray, losses: np.ndarray, alpha: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-seed contrasts of `losses` (R, P, S), complete seeds: (R, C) mean, low, high at the
-    Bonferroni level over the C contrasts (the simulation's entry; `site_effects` the tool's)."""
-    per_seed = np.einsum("cp,rps->rcs", weights, losses)
-    repeats, count, seeds = per_seed.shape
-    found = t_intervals(per_seed.reshape(repeats * count, seeds), level_for(alpha, count))
-    shape = (repeats, count)
+    """`losses` (R, P, S) of R simulated searches, complete seeds: each contrast's (R, C) mean,
+    low and high, through the same steps as `site_effects` (`_contrasted`, `_intervals`)."""
+    repeats, placements, seeds = losses.shape
+    flat, _ = _contrasted(weights, losses.transpose(1, 0, 2).reshape(placements, -1))
+    per_seed = flat.reshape(len(weights), repeats, seeds).transpose(1, 0, 2)  # (R, C, S)
+    found = _intervals(per_seed.reshape(-1, seeds), alpha, family=len(weights))
+    shape = (repeats, len(weights))
     return found.estimate.reshape(shape), found.low.reshape(shape), found.high.reshape(shape)
+
+
+def _intervals(per_seed: np.ndarray, alpha: float, family: int) -> Intervals:
+    """Rows of per-seed contrasts -> Student t intervals at the Bonferroni level over the
+    `family` of effects: the one place the level is set, for the tool and the simulations."""
+    return t_intervals(per_seed, level_for(alpha, family))
 
 
 def site_effects(
@@ -165,11 +179,10 @@ def site_effects(
             )
             for c in range(len(contrasts))
         ]
-    level = level_for(alpha, len(contrasts))
     out = []
     for c, contrast in enumerate(contrasts):
-        kept = per_seed[c, ~missing[c]]
-        found = t_intervals(kept[None, :], level)
+        kept = per_seed[c, ~missing[c]]  # each effect over the seeds all its pairs have
+        found = _intervals(kept[None, :], alpha, family=len(contrasts))
         verdict = decide(
             found.low,
             found.high,

@@ -107,9 +107,9 @@ def refresh_query_statistics(tracking_uri: str) -> bool:
     key, step) index MLflow made for this read. On the search study's store (4,000 trials, 2.4
     million values) the query took 13 ms against 0.13 ms, MLflow's whole call 8.7 against 0.93;
     `bnplace compare` there took 95 CPU-s before and 45 after, the same comparison.json
-    (benchmarks/history_reads.py). Statistics
-    change which index a query uses, not the rows it returns, and MLflow orders what it
-    returns (searches by start time and run id, a history by time, step and value).
+    (benchmarks/history_reads.py). Statistics change which index a query uses, not the rows it
+    returns, and MLflow orders what it returns (searches by start time and run id, a history by
+    time, step and value).
 
     A best effort, False without an error: a server or `:memory:` (nothing to do), a missing
     or read-only file, a store another process holds locked past ANALYSIS_LOCK_S, SQLite older
