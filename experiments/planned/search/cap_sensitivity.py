@@ -1,0 +1,88 @@
+"""Does the 2,000-step cap drive the search study's site effects? The same effects on the series
+where the cap rarely bound and on those where it mostly did.
+
+In: the study's trials as `bnplace export` writes them (one row per trial: `dataset`, `seed`,
+`status`, `variant`, the `axis.<site>` labels, `metric.test_rmse`, `metric.hit_cap`) and the
+study's config (first-stage seeds, alpha, margin). Out: on stdout, each series' share of
+first-stage trials that ran to the cap, then a table of the site effects (each option against
+none at its site, averaged over the other sites) on all series, on those under `--split` and on
+those at or above it.
+
+The effects are `bnplace compare`'s own (`bnplace.stats.site_effects`: the race's first-stage
+seeds, a seed's loss its mean log RMSE over the series read, Student t at the Bonferroni level
+over the options, alpha and margin from the config); only the series read change. A split
+chosen by how training went is a sensitivity check, not a verdict of its own: each subset's
+family holds its own level, and nothing here tests the split itself.
+
+    bnplace export planned/search/study.yaml --tracking-uri sqlite:///$PWD/mlflow.db --out t.csv
+    python planned/search/cap_sensitivity.py t.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from bnplace.stats.site_effects import SiteEffect, site_effects
+
+STUDY = Path(__file__).resolve().parent / "study.yaml"
+
+
+def effects(trials: pd.DataFrame, first: int, alpha: float, margin: float) -> list[SiteEffect]:
+    """Site effects on `trials` (finished first-stage trials of the series to read)."""
+    sites = [c for c in trials.columns if c.startswith("axis.")]
+    series = trials["dataset"].nunique()
+    losses = np.log(trials.set_index(["variant", "seed"])["metric.test_rmse"])
+    by_seed = losses.groupby(level=["variant", "seed"])
+    table = by_seed.mean().where(by_seed.count() == series).unstack("seed")
+    labels = trials.drop_duplicates("variant").set_index("variant")[sites]
+    options = [{c.removeprefix("axis."): str(labels.at[v, c]) for c in sites} for v in table.index]
+    return site_effects(
+        table.to_numpy(dtype=float),
+        options,
+        preferred="none",
+        seeds=first,
+        alpha=alpha,
+        margin=margin,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("trials", type=Path, help="the study's `bnplace export` CSV")
+    parser.add_argument("--split", type=float, default=0.10, help="share of trials at the cap")
+    args = parser.parse_args()
+    config = yaml.safe_load(STUDY.read_text())
+    first = config["search"]["seeds"]["min"]
+    alpha, margin = config["compare"]["alpha"], config["compare"]["margin"]
+    trials = pd.read_csv(args.trials, low_memory=False)
+    trials = trials[(trials["status"] == "done") & (trials["seed"] < first)]
+    capped = trials.groupby("dataset")["metric.hit_cap"].mean().sort_values()
+    print(f"share of the first stage's trials that ran to the cap ({len(trials)} trials):")
+    print(", ".join(f"{name} {share:.0%}" for name, share in capped.items()))
+    under = list(capped[capped < args.split].index)
+    over = list(capped[capped >= args.split].index)
+    groups = {
+        f"all {len(capped)} series": list(capped.index),
+        f"{len(under)} series under {args.split:.0%} at the cap": under,
+        f"{len(over)} series at or above": over,
+    }
+    found = {
+        label: effects(trials[trials["dataset"].isin(names)], first, alpha, margin)
+        for label, names in groups.items()
+        if names
+    }
+    print("\n| site | option | " + " | ".join(found) + " |")
+    print("| :--- | :--- |" + " :--- |" * len(found))
+    for rows in zip(*found.values(), strict=True):
+        cells = [f"{e.verdict} {e.delta_pct:+.1f}% [{e.low_pct:+.1f}%, {e.high_pct:+.1f}%]"
+                 for e in rows]  # fmt: skip
+        print(f"| {rows[0].site} | {rows[0].option} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
