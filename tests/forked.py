@@ -1,10 +1,14 @@
 """`bnplace` driver processes for the end-to-end tests, forked from a server that imported bnplace,
-MLflow and TensorFlow once, instead of each started with `python -m bnplace`.
+MLflow and TensorFlow once, instead of each started with `python -m bnplace`; and the tests'
+`mlflow server`s, forked the same way (`start_mlflow_server`).
 
 In: the CLI's arguments, a folder, an environment, where its output goes. Out: `Forked`, a real
 process in a session of its own (its own pid and process group, signals, exit code, stdout and
 stderr on a pipe or in a file, its own workers and store connections), used as
 `subprocess.Popen` is: `pid`, `stdout`, `poll`, `wait`, `returncode`, `communicate`.
+`mlflow server` runs mlflow's own CLI, which starts uvicorn as a second interpreter; here that
+uvicorn command runs in the forked process itself (`_serve`): ~2.5 s of CPU less a server
+(`scripts/suite_cpu.py` on the three files that start six).
 
 Why: a driver started with `python -m bnplace` spends ~7 s of CPU importing TensorFlow, MLflow
 and bnplace before it reads its config, and the suite starts about 30 of them to send them
@@ -34,7 +38,7 @@ import subprocess
 import sys
 import threading
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import IO
@@ -88,11 +92,51 @@ def _drive(
 ) -> None:
     """The child: `bnplace ARGS` as a fresh process runs it, then Python's own exit."""
     _become_a_fresh_driver(folder, env, out, fsize)
-    code = 0
-    try:
+
+    def bnplace() -> None:
         from bnplace.console.cli import app
 
         app(args=list(args), prog_name="bnplace")
+
+    _exit_as_python_does(bnplace)
+
+
+def _serve(
+    args: Sequence[str],
+    folder: str,
+    env: Mapping[str, str],
+    out: Connection | str,
+    fsize: int | None,
+) -> None:
+    """The child: `mlflow ARGS` (`server ...`) as `python -m mlflow` runs it, but the uvicorn
+    command it builds runs in this process instead of in a second interpreter (mlflow's
+    `_exec_cmd`, where `_run_server` starts it): mlflow's own option parsing, store checks and
+    environment, uvicorn's own CLI on mlflow's app."""
+    _become_a_fresh_driver(folder, env, out, fsize)
+
+    def mlflow_server() -> None:
+        import mlflow.server
+        from mlflow.cli import cli
+
+        def run_here(command: list[str], extra_env: Mapping[str, str] | None = None, **_: object):
+            assert command[1:3] == ["-m", "uvicorn"], command  # else mlflow changed: say so
+            os.environ.update(extra_env or {})
+            from uvicorn.main import main as uvicorn
+
+            uvicorn(command[3:], prog_name="uvicorn")  # exits: the server's end is the child's
+
+        mlflow.server._exec_cmd = run_here  # type: ignore[attr-defined]
+        cli(list(args), prog_name="mlflow")
+
+    _exit_as_python_does(mlflow_server)
+
+
+def _exit_as_python_does(main: Callable[[], object]) -> None:
+    """Run `main`, then end as the interpreter ends a script: non-daemon threads joined, atexit
+    handlers run, streams flushed, the exit code `sys.exit` or an uncaught exception gives."""
+    code = 0
+    try:
+        main()
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
         if not isinstance(stop.code, int | None):
@@ -145,9 +189,28 @@ def start_driver(
     )
 
 
+def start_mlflow_server(
+    folder: Path, args: Sequence[str], env: Mapping[str, str], log: Path
+) -> Forked | subprocess.Popen:
+    """`mlflow ARGS` (`server ...`) in `folder` in a session of its own, its output appended to
+    `log`: forked with uvicorn in the same process (`_serve`) on Linux, else started."""
+    if sys.platform.startswith("linux"):
+        return Forked(folder, args, env, log, program="mlflow")
+    with log.open("a") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "mlflow", *args],
+            cwd=folder,
+            env=dict(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # the server's workers go down with it
+        )
+
+
 class Forked:
-    """`bnplace ARGS` in `folder`, forked (see the module docstring). `log`: its stdout and
-    stderr appended to that file; else both on a pipe read as text from `stdout`."""
+    """`bnplace ARGS` (or, with `program="mlflow"`, `mlflow ARGS` as `_serve` runs it) in
+    `folder`, forked (see the module docstring). `log`: its stdout and stderr appended to that
+    file; else both on a pipe read as text from `stdout`."""
 
     def __init__(
         self,
@@ -156,8 +219,9 @@ class Forked:
         env: Mapping[str, str],
         log: Path | None = None,
         fsize: int | None = None,
+        program: str = "bnplace",
     ) -> None:
-        self.args = ["bnplace", *args]
+        self.args = [program, *args]
         context = _context()
         self.stdout: IO[str] | None = None
         if log is None:
@@ -166,9 +230,9 @@ class Forked:
         else:
             out = str(log)
         self.process = context.Process(
-            target=_drive,
+            target={"bnplace": _drive, "mlflow": _serve}[program],
             args=(list(args), str(folder), dict(env), out, fsize),
-            name="bnplace-driver",
+            name=f"{program}-forked",
         )
         self.process.start()
         if log is None:

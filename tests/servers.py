@@ -3,7 +3,9 @@
 `postgres` runs `initdb` into a fresh directory and `pg_ctl start` on 127.0.0.1 at a free port
 (as the `postgres` user when the tests run as root: PostgreSQL refuses root), and stops it with
 `pg_ctl stop -m immediate`. `mlflow_server` starts `mlflow server` on a backend store URI with
-proxied artifacts and waits for /health; it is stopped with its whole process group.
+proxied artifacts (forked, its uvicorn in the same process: tests/forked.py, `_serve`) and waits
+for /health; it is stopped with its whole process group. `bnplace ui` (tests/test_store_views.py)
+starts `mlflow server` itself, as a user's does.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from tests.forked import Forked, start_mlflow_server
 
 
 def free_port() -> int:
@@ -30,7 +33,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def stop(process: subprocess.Popen) -> None:
+def stop(process: subprocess.Popen | Forked) -> None:
     """Stop a process started with start_new_session=True, with its whole group."""
     if process.poll() is not None:
         return
@@ -117,17 +120,13 @@ def mlflow_server(
     folder/artifacts; yields its URL and that folder."""
     port = port or free_port()
     artifacts = folder / "artifacts"
-    with (folder / "server.log").open("a") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", backend_uri,
-             "--artifacts-destination", str(artifacts), "--host", "127.0.0.1",
-             "--port", str(port), "--workers", "1"],
-            cwd=folder,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-            start_new_session=True,  # the server's workers go down with it
-        )  # fmt: skip
+    process = start_mlflow_server(
+        folder,
+        ["server", "--backend-store-uri", backend_uri, "--artifacts-destination", str(artifacts),
+         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        folder / "server.log",
+    )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
