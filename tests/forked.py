@@ -7,7 +7,7 @@ process in a session of its own (its own pid and process group, signals, exit co
 stderr on a pipe or in a file, its own workers and store connections), used as
 `subprocess.Popen` is: `pid`, `stdout`, `poll`, `wait`, `returncode`, `communicate`.
 `mlflow server` runs mlflow's own CLI, which starts uvicorn as a second interpreter; here that
-uvicorn command runs in the forked process itself (`_serve`): ~2.5 s of CPU less a server
+uvicorn command runs in the forked process itself (`_mlflow`): ~2.5 s of CPU less a server
 (`scripts/suite_cpu.py` on the three files that start six).
 
 Why: a driver started with `python -m bnplace` spends ~7 s of CPU importing TensorFlow, MLflow
@@ -83,52 +83,46 @@ def _become_a_fresh_driver(
         del sys.modules[name]  # what bnplace.execute.preload hides from its pool's workers
 
 
-def _drive(
+def _child(
+    program: str,
     args: Sequence[str],
     folder: str,
     env: Mapping[str, str],
     out: Connection | str,
     fsize: int | None,
 ) -> None:
-    """The child: `bnplace ARGS` as a fresh process runs it, then Python's own exit."""
+    """The forked child: a fresh process that runs `PROGRAM ARGS`, then Python's own exit."""
     _become_a_fresh_driver(folder, env, out, fsize)
-
-    def bnplace() -> None:
-        from bnplace.console.cli import app
-
-        app(args=list(args), prog_name="bnplace")
-
-    _exit_as_python_does(bnplace)
+    _exit_as_python_does(lambda: _MAINS[program](args))
 
 
-def _serve(
-    args: Sequence[str],
-    folder: str,
-    env: Mapping[str, str],
-    out: Connection | str,
-    fsize: int | None,
-) -> None:
-    """The child: `mlflow ARGS` (`server ...`) as `python -m mlflow` runs it, but the uvicorn
-    command it builds runs in this process instead of in a second interpreter (mlflow's
-    `_exec_cmd`, where `_run_server` starts it): mlflow's own option parsing, store checks and
-    environment, uvicorn's own CLI on mlflow's app."""
-    _become_a_fresh_driver(folder, env, out, fsize)
+def _bnplace(args: Sequence[str]) -> None:
+    """`bnplace ARGS` as `python -m bnplace` runs it."""
+    from bnplace.console.cli import app
 
-    def mlflow_server() -> None:
-        import mlflow.server
-        from mlflow.cli import cli
+    app(args=list(args), prog_name="bnplace")
 
-        def run_here(command: list[str], extra_env: Mapping[str, str] | None = None, **_: object):
-            assert command[1:3] == ["-m", "uvicorn"], command  # else mlflow changed: say so
-            os.environ.update(extra_env or {})
-            from uvicorn.main import main as uvicorn
 
-            uvicorn(command[3:], prog_name="uvicorn")  # exits: the server's end is the child's
+def _mlflow(args: Sequence[str]) -> None:
+    """`mlflow ARGS` (`server ...`) as `python -m mlflow` runs it, but the uvicorn command it
+    builds runs in this process instead of in a second interpreter (mlflow's `_exec_cmd`, where
+    `_run_server` starts it): mlflow's own option parsing, store checks and environment,
+    uvicorn's own CLI on mlflow's app."""
+    import mlflow.server
+    from mlflow.cli import cli
 
-        mlflow.server._exec_cmd = run_here  # type: ignore[attr-defined]
-        cli(list(args), prog_name="mlflow")
+    def run_here(command: list[str], extra_env: Mapping[str, str] | None = None, **_: object):
+        assert command[1:3] == ["-m", "uvicorn"], command  # else mlflow changed: say so
+        os.environ.update(extra_env or {})
+        from uvicorn.main import main as uvicorn
 
-    _exit_as_python_does(mlflow_server)
+        uvicorn(command[3:], prog_name="uvicorn")  # exits: the server's end is the child's
+
+    mlflow.server._exec_cmd = run_here  # type: ignore[attr-defined]
+    cli(list(args), prog_name="mlflow")
+
+
+_MAINS: dict[str, Callable[[Sequence[str]], None]] = {"bnplace": _bnplace, "mlflow": _mlflow}
 
 
 def _exit_as_python_does(main: Callable[[], object]) -> None:
@@ -193,7 +187,7 @@ def start_mlflow_server(
     folder: Path, args: Sequence[str], env: Mapping[str, str], log: Path
 ) -> Forked | subprocess.Popen:
     """`mlflow ARGS` (`server ...`) in `folder` in a session of its own, its output appended to
-    `log`: forked with uvicorn in the same process (`_serve`) on Linux, else started."""
+    `log`: forked with uvicorn in the same process (`_mlflow`) on Linux, else started."""
     if sys.platform.startswith("linux"):
         return Forked(folder, args, env, log, program="mlflow")
     with log.open("a") as out:
@@ -208,7 +202,7 @@ def start_mlflow_server(
 
 
 class Forked:
-    """`bnplace ARGS` (or, with `program="mlflow"`, `mlflow ARGS` as `_serve` runs it) in
+    """`bnplace ARGS` (or, with `program="mlflow"`, `mlflow ARGS` as `_mlflow` runs it) in
     `folder`, forked (see the module docstring). `log`: its stdout and stderr appended to that
     file; else both on a pipe read as text from `stdout`."""
 
@@ -230,8 +224,8 @@ class Forked:
         else:
             out = str(log)
         self.process = context.Process(
-            target={"bnplace": _drive, "mlflow": _serve}[program],
-            args=(list(args), str(folder), dict(env), out, fsize),
+            target=_child,
+            args=(program, list(args), str(folder), dict(env), out, fsize),
             name=f"{program}-forked",
         )
         self.process.start()

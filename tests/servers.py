@@ -3,7 +3,7 @@
 `postgres` runs `initdb` into a fresh directory and `pg_ctl start` on 127.0.0.1 at a free port
 (as the `postgres` user when the tests run as root: PostgreSQL refuses root), and stops it with
 `pg_ctl stop -m immediate`. `mlflow_server` starts `mlflow server` on a backend store URI with
-proxied artifacts (forked, its uvicorn in the same process: tests/forked.py, `_serve`) and waits
+proxied artifacts (forked, its uvicorn in the same process: tests/forked.py, `_mlflow`) and waits
 for /health; it is stopped with its whole process group. `bnplace ui` (tests/test_store_views.py)
 starts `mlflow server` itself, as a user's does.
 """
