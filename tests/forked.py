@@ -55,7 +55,7 @@ def _context() -> multiprocessing.context.ForkServerContext:
     return context
 
 
-def _become_a_fresh_driver(
+def _become_a_fresh_process(
     folder: str, env: Mapping[str, str], out: Connection | str, fsize: int | None
 ) -> None:
     os.setsid()
@@ -92,7 +92,7 @@ def _child(
     fsize: int | None,
 ) -> None:
     """The forked child: a fresh process that runs `PROGRAM ARGS`, then Python's own exit."""
-    _become_a_fresh_driver(folder, env, out, fsize)
+    _become_a_fresh_process(folder, env, out, fsize)
     _exit_as_python_does(lambda: _MAINS[program](args))
 
 
