@@ -155,7 +155,7 @@ def with_results(view: SearchView, trials: pd.DataFrame, metric: str, direction:
         return view
     losses = _trial_losses(trials, metric, direction)
     datasets = trials["dataset"].nunique() if "dataset" in trials.columns else 1
-    table = _seed_losses(losses, datasets)
+    table = seed_losses(losses, datasets)
     if table.empty:
         return view
     return replace(view, ranking=ranked(view, table), sites=sited(view, trials, losses, table))
@@ -166,7 +166,7 @@ def ranked(view: SearchView, table: pd.DataFrame) -> tuple[RankedPlacement, ...]
     all; several datasets: a seed's loss is its mean over them): its gap in percent on the
     seeds both finished, with the race's bound on each side at that many seeds (w_il(r) of
     `bnplace.stats.selection`); best first. Placements with fewer than 2 seeds beside the best
-    have no interval and are left out. `table`: placement x seed losses (`_seed_losses`)."""
+    have no interval and are left out. `table`: placement x seed losses (`seed_losses`)."""
     import numpy as np
 
     assert view.rule is not None  # with_results asks
@@ -201,7 +201,7 @@ def _trial_losses(trials: pd.DataFrame, metric: str, direction: str) -> pd.DataF
     return done[keys].assign(loss=np.log(done[metric].to_numpy(dtype=float)) * sign)
 
 
-def _seed_losses(losses: pd.DataFrame, datasets: int) -> pd.DataFrame:
+def seed_losses(losses: pd.DataFrame, datasets: int) -> pd.DataFrame:
     """Placement x seed: the loss; several datasets: a seed's mean over them, as the race
     reads it, and only where every one of the `datasets` finished that seed (else NaN)."""
     by_seed = losses.groupby(["variant", "seed"])["loss"]
@@ -230,7 +230,7 @@ def sited(
 ) -> tuple[SiteEffect, ...]:
     """Each site's options against its baseline, averaged over the other sites, on the race's
     first stage (`bnplace.stats.site_effects` says why those seeds), in the plan's order.
-    `losses` and `table`: `_trial_losses` and `_seed_losses` of `trials`."""
+    `losses` and `table`: `_trial_losses` and `seed_losses` of `trials`."""
     assert view.rule is not None  # with_results asks
     prefix = axis_column("")
     sites = [c for c in trials.columns if c.startswith(prefix)]

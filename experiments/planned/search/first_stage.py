@@ -13,8 +13,9 @@ series' share of trials that ran to the cap, then the site effects (each option 
 its site, averaged over the other sites) on all series, on those under `--split` and on those
 at or above it.
 
-The effects are `bnplace compare`'s own (`bnplace.stats.site_effects`: the race's first-stage
-seeds, a seed's loss its mean log RMSE over the series read, Student t at the Bonferroni level
+The effects are `bnplace compare`'s own (`bnplace.compare.search.seed_losses`, then
+`bnplace.stats.site_effects`: the race's first-stage seeds, a seed's loss its mean log RMSE over
+the series read, Student t at the Bonferroni level
 over the options, alpha and margin from the config); only the series read change. A split
 chosen by how training went is a sensitivity check, not a verdict of its own: each subset's
 family holds its own level, and nothing here tests the split itself.
@@ -32,6 +33,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from bnplace.compare.search import seed_losses
 from bnplace.stats.site_effects import SiteEffect, site_effects
 
 STUDY = Path(__file__).resolve().parent / "study.yaml"
@@ -40,10 +42,8 @@ STUDY = Path(__file__).resolve().parent / "study.yaml"
 def effects(trials: pd.DataFrame, first: int, alpha: float, margin: float) -> list[SiteEffect]:
     """Site effects on `trials` (finished first-stage trials of the series to read)."""
     sites = [c for c in trials.columns if c.startswith("axis.")]
-    series = trials["dataset"].nunique()
-    losses = np.log(trials.set_index(["variant", "seed"])["metric.test_rmse"])
-    by_seed = losses.groupby(level=["variant", "seed"])
-    table = by_seed.mean().where(by_seed.count() == series).unstack("seed")
+    losses = trials[["variant", "seed", "dataset"]].assign(loss=np.log(trials["metric.test_rmse"]))
+    table = seed_losses(losses, trials["dataset"].nunique())  # as compare reads a search
     labels = trials.drop_duplicates("variant").set_index("variant")[sites]
     options = [{c.removeprefix("axis."): str(labels.at[v, c]) for c in sites} for v in table.index]
     return site_effects(
