@@ -26,6 +26,27 @@ def test_a_variant_whose_runs_reach_the_cap_is_flagged() -> None:
     assert not any("runs of a ran" in n for n in notes)
 
 
+def test_with_several_datasets_the_cap_is_named_where_it_binds() -> None:
+    """The search study's shape: the cap binds on some series for every placement and on the
+    others for none. The warning names the datasets where some variant's runs passed
+    CAP_SHARE, most at the cap first, with the share over all variants and the range by
+    variant; a dataset where none did is not named."""
+    cap = 20.0
+    shares = {"long": {"a": 9, "b": 7}, "mid": {"a": 0, "b": 2}, "short": {"a": 1, "b": 1}}
+    frames = [
+        _trials({v: [cap] * k + [12.0] * (10 - k)}, cap).assign(dataset=d)
+        for d, by_variant in shares.items()
+        for v, k in by_variant.items()
+    ]  # short: 10% for each variant, not more than CAP_SHARE
+    (warning,) = [n for n in budget_notes(pd.concat(frames)) if "cap" in n]
+    assert warning.startswith(
+        "warning: runs ran to the epoch cap (early stopping did not stop them) on 2 of 3 "
+        "datasets: long (16 of 20 runs, 70% to 90% by variant); mid (2 of 20 runs, 0% to 20% "
+        "by variant): on those the budget may decide this comparison"
+    )
+    assert "short" not in warning
+
+
 def test_variants_that_stop_at_different_epochs_are_flagged() -> None:
     far = budget_notes(_trials({"bn": [12.6] * 4, "none": [15.5] * 4}, cap=20))
     assert any("stop at different epochs" in n and "12.6 for bn" in n for n in far)
@@ -112,8 +133,11 @@ def test_a_search_s_many_variants_are_summarised_not_listed() -> None:
         "one's: bnplace export): sine: 0.01 (60 of 80), 0.003 (20 of 80); ar: 0.01 (60 of 80), "
         "0.003 (20 of 80)"
     )
-    (cap,) = [n for n in notes if "epoch cap" in n]
-    assert cap.startswith("warning: runs of 20 of 20 variants ran to the epoch cap")
-    assert "p7 and 12 more" in cap and "p8" not in cap
+    (cap,) = [n for n in notes if "epoch cap" in n]  # several datasets: named by dataset
+    assert cap.startswith(
+        "warning: runs ran to the epoch cap (early stopping did not stop them) on 2 of 2 "
+        "datasets: sine (40 of 80 runs, 50% for every variant); ar (40 of 80 runs, 50% for "
+        "every variant): on those the budget may decide"
+    )
     (spread,) = [n for n in notes if "varies more than" in n]
     assert "and 32 more" in spread  # 40 variant-dataset pairs, 8 named
