@@ -45,6 +45,13 @@ def test_with_several_datasets_the_cap_is_named_where_it_binds() -> None:
         "by variant): on those the budget may decide this comparison"
     )
     assert "short" not in warning
+    # past LISTED datasets the warning names the first LISTED and counts the rest
+    many = pd.concat(
+        _trials({"a": [cap] * 5 + [12.0] * 5}, cap).assign(dataset=f"s{i}") for i in range(11)
+    )
+    (warning,) = [n for n in budget_notes(many) if "cap" in n]
+    assert "on 11 of 11 datasets" in warning and "s7 (5 of 10 runs)" in warning
+    assert "and 3 more" in warning and "s8" not in warning
 
 
 def test_variants_that_stop_at_different_epochs_are_flagged() -> None:

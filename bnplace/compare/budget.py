@@ -56,13 +56,18 @@ def budget_notes(trials: pd.DataFrame, metric: str | None = None) -> list[str]:
     return [*_chosen(done), *_at_cap(done), *_stopping(done), *_spread(done, metric)]
 
 
+def _several_datasets(done: pd.DataFrame) -> bool:
+    """Whether the trials span several datasets: the notes then say on which one."""
+    return "dataset" in done.columns and done["dataset"].nunique() > 1
+
+
 def _chosen(done: pd.DataFrame) -> list[str]:
     notes = []
     for key, words in _CHOSEN.items():
         column = m.CHOSEN_PREFIX + key
         if column not in done.columns or done[column].isna().all():
             continue
-        several = "dataset" in done.columns and done["dataset"].nunique() > 1
+        several = _several_datasets(done)
         by = ["dataset", "variant"] if several else ["variant"]
         over = ""
         if done.groupby(by, sort=False).ngroups > LISTED:  # a search: per dataset, all variants
@@ -90,7 +95,7 @@ def _chosen(done: pd.DataFrame) -> list[str]:
 def _at_edge(done: pd.DataFrame) -> list[str]:
     if m.CHOSEN_AT_EDGE not in done.columns:
         return []
-    several = "dataset" in done.columns and done["dataset"].nunique() > 1
+    several = _several_datasets(done)
     by = ["dataset", "variant"] if several else ["variant"]
     flagged = []
     for group, edges in done.groupby(by, sort=False)[m.CHOSEN_AT_EDGE]:
@@ -112,7 +117,7 @@ def _at_edge(done: pd.DataFrame) -> list[str]:
 def _at_cap(done: pd.DataFrame) -> list[str]:
     if m.HIT_CAP not in done.columns:
         return []
-    if "dataset" in done.columns and done["dataset"].nunique() > 1:
+    if _several_datasets(done):
         return _at_cap_by_dataset(done)
     flagged = []  # (share, "k of n runs of variant")
     for variant, hits in done.groupby("variant", sort=False)[m.HIT_CAP]:
@@ -175,7 +180,7 @@ def _stopping(done: pd.DataFrame) -> list[str]:
 def _spread(done: pd.DataFrame, metric: str | None) -> list[str]:
     if metric is None or metric not in done.columns:
         return []
-    several = "dataset" in done.columns and done["dataset"].nunique() > 1
+    several = _several_datasets(done)
     by = ["dataset", "variant"] if several else ["variant"]
     flagged = []
     for group, values in done.groupby(by, sort=False)[metric]:
