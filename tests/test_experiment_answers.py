@@ -237,7 +237,7 @@ def test_every_study_asks_its_datasets_at_its_regime_within_its_margin_and_cost(
     assert not planned or loaded.experiment.startswith("v3-")
     if loaded.search is not None and not loaded.experiment.startswith("v3-"):
         # a search that fits a session (search_short): several of the suite's real series, each
-        # trial at the learning rate it chose; the fifteen-series search is planned/search
+        # trial at the learning rate it chose; the fifteen-series search (search) is a v3 study
         assert len(loaded.datasets) >= 4
         assert all(section.source == "packaged" for section in loaded.datasets.values())
         assert isinstance(loaded.train.learning_rate, Choose)

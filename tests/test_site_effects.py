@@ -29,7 +29,7 @@ TOLERANCE = 3 * math.sqrt(ALPHA * (1 - ALPHA) / REPEATS)  # three Monte Carlo SE
 
 
 def _study_space() -> list[dict[str, str]]:
-    """experiments/planned/search's menus: 3 x 3 x 4 placements, at most 2 normalizations."""
+    """experiments/search's menus: 3 x 3 x 4 placements, at most 2 normalizations."""
     menus = {
         "conv.pre_act": ["none", "batch_norm", "layer_norm"],
         "conv.post_act": ["none", "batch_norm", "dropout"],

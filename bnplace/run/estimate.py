@@ -10,7 +10,7 @@ median of those that are), hence seconds: an upper bound, every fit run to its b
 it, the time at the trial lengths measured: the median wall time of the finished trials of each
 variant on each dataset (early stopping, every `choose:` candidate and tracing included; a pair
 not measured yet gets its dataset's median, else the overall one), summed over the planned
-trials; with early stopping it is the figure to plan by (experiments/planned/search: 1,250 h
+trials; with early stopping it is the figure to plan by (experiments/search: 1,250 h
 at the budget, 95 h at the lengths measured), and for a search also over its first stage alone
 (every placement's first seeds). Without a measurement the steps are all it says.
 Reads the store only when it exists (a missing SQLite file is not created, and MLflow is not

@@ -20,8 +20,8 @@ over the options, alpha and margin from the config); only the series read change
 chosen by how training went is a sensitivity check, not a verdict of its own: each subset's
 family holds its own level, and nothing here tests the split itself.
 
-    bnplace export planned/search/study.yaml --tracking-uri sqlite:///$PWD/mlflow.db --out t.csv
-    python planned/search/first_stage.py t.csv
+    bnplace export search/study.yaml --tracking-uri sqlite:///$PWD/mlflow.db --out t.csv
+    python search/first_stage.py t.csv
 """
 
 from __future__ import annotations
