@@ -2,7 +2,8 @@
 
 P(keeping the best) >= 1 − alpha and P(eliminating a placement within the margin of the best)
 <= alpha under normal, skewed (lognormal) and heavy-tailed (t3) noise at 10, 50 and 500
-placements; clearly worse placements go after few seeds; the race reads only what it has seen.
+placements; clearly worse placements go after few seeds; the race reads only what it has seen;
+compare's ranking bounds (the race's, against the leader) hold per placement.
 alpha 0.2 here, so that a rule that broke its level would show in a few hundred races.
 """
 
@@ -130,3 +131,50 @@ def test_the_default_search_seeds_keep_both_promises(noise: str) -> None:
     figures = simulate(near_means(50), 0.05, rule, 150, noise, seed=40)  # type: ignore[arg-type]
     assert figures.kept_best >= 1 - ALPHA - slack(ALPHA, 150)
     assert figures.lost_near <= ALPHA + slack(ALPHA, 150)
+
+
+def _ranking_misses(means: np.ndarray, noise: str, repeats: int, seed: int) -> np.ndarray:
+    """compare's ranking as shipped (`bnplace.compare.search.ranked`) after the race as shipped,
+    `repeats` times: (repeats, k) whether placement i's printed interval against the leader
+    (chosen after the fact) missed its true gap. The leader's own row has none (False)."""
+    import pandas as pd
+
+    from bnplace.compare.search import SearchView, ranked
+
+    rule = SelectionRule(ALPHA, MARGIN, first=5, last=20)
+    rng = np.random.default_rng(seed)
+    losses = losses_for(means, 0.05, rule.last, repeats, noise, rng)  # type: ignore[arg-type]
+    result = race(losses, rule)
+    names = [f"p{i}" for i in range(len(means))]
+    missed = np.zeros((repeats, len(means)), dtype=bool)
+    for r in range(repeats):
+        at = result.eliminated_at[r]
+        table = losses[r].copy()
+        table[(at[:, None] > 0) & (np.arange(rule.last)[None, :] >= at[:, None])] = np.nan
+        gone = {names[i]: int(at[i]) for i in np.flatnonzero(at)}
+        view = SearchView(eliminated_at=gone, notes=(), placements=len(means), rule=rule)
+        rows = ranked(view, pd.DataFrame(table, index=names))
+        lead = names.index(rows[0].name)
+        for row in rows[1:]:
+            i = names.index(row.name)
+            true = 100 * math.expm1(means[i] - means[lead])
+            assert row.low_pct is not None and row.high_pct is not None
+            missed[r, i] = not row.low_pct <= true <= row.high_pct
+    return missed
+
+
+@pytest.mark.parametrize("noise", ["normal", "lognormal", "t3"])
+def test_the_rankings_race_bounds_hold_per_placement_not_jointly(noise: str) -> None:
+    """What compare's ranking (placement vs the best, with the race's bounds) promises: each
+    placement's interval, read alone, holds its true gap to the leader with probability >=
+    1 − alpha, in the least favourable case for a leader picked after the fact (all 32 equal:
+    the leader's mean is the lowest of 32 draws, every gap biased up) and with the best ahead
+    by the margin. Read together they are not simultaneous: at alpha 0.05 and 32 equal
+    placements, 11.9% of races had some interval missing under normal noise (3% lognormal,
+    3% t3; 800 races; at alpha 0.2, 300 races: each interval missed in at most 2.7%, some
+    interval in 24%), which is why the READMEs read each bound alone (Hsu 1984's constrained
+    intervals against the best of the others would be simultaneous)."""
+    k, repeats = 32, 300
+    for seed, means in enumerate([np.zeros(k), np.r_[0.0, np.full(k - 1, MARGIN)]]):
+        missed = _ranking_misses(means, noise, repeats, seed)
+        assert missed.mean(0).max() <= ALPHA + slack(ALPHA, repeats), missed.mean(0)
