@@ -1,11 +1,15 @@
 """`bnplace run --executor ray`: the same sweep as the local executor, on a real local Ray.
 
-One Ray (2 CPUs, token auth off, loopback only) is started per module in this process; each
+One Ray (1 CPU, token auth off, loopback only) is started per module in this process; each
 sweep is the CLI in a subprocess that joins it with --ray-address, the way a user joins a
-cluster, and the store is read back with MLflow's own client. Covers: same runs, hierarchy and
-metrics as `--jobs 1` (diverging trials included); resume; a worker process killed mid-trial
-(FAILED, or FINISHED after a retry); Ctrl-C; a trial too big for the cluster; and the install
-hint when Ray is missing.
+cluster, and the store is read back with MLflow's own client. One CPU: one trial actor at a
+time, each a process that imports TensorFlow (~6 CPU-s: Ray starts its workers fresh, it forks
+no preloaded one), so this file's nine sweeps start 14 Ray workers where two CPUs started 23
+(81 against 117 CPU-s for the file, scripts/suite_cpu.py); trials side by side on Ray are the
+contract suite's (tests/test_executor_contract.py) and the two-node cluster's.
+Covers: same runs, hierarchy and metrics as `--jobs 1` (diverging trials included); resume; a
+worker process killed mid-trial (FAILED, or FINISHED after a retry); Ctrl-C; a trial too big
+for the cluster; and the install hint when Ray is missing.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ ray = pytest.importorskip("ray")
 @pytest.fixture(scope="module")
 def ray_address() -> Iterator[str]:
     context = ray.init(
-        address="local", num_cpus=2, include_dashboard=False, log_to_driver=False
+        address="local", num_cpus=1, include_dashboard=False, log_to_driver=False
     )  # "local": never a cluster some `ray start` left on this machine
     try:
         yield context.address_info["gcs_address"]
@@ -265,11 +269,12 @@ def test_a_trial_bigger_than_the_cluster_is_refused_before_anything_is_written(
         "--ray-address",
         ray_address,
         "--cpus-per-trial",
-        "3",
+        "2",
         "--no-compare",
     )
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "the Ray cluster has 2 CPUs" in done.stderr and "--cpus-per-trial" in done.stderr
+    assert "the Ray cluster has 1 CPU and 0 GPUs" in done.stderr
+    assert "a trial asks for 2 CPUs and 0 GPUs" in done.stderr and "--cpus-per-trial" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "mlflow.db").exists()  # the actors start before the store opens
 

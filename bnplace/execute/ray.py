@@ -240,9 +240,10 @@ class RayExecutor:
                 fits.append(int(total.get(resource, 0.0) / share + 1e-9))
         if min(fits) < 1:
             raise BnplaceError(
-                f"the Ray cluster has {total.get('CPU', 0):g} CPUs and {total.get('GPU', 0):g} "
-                f"GPUs; a trial asks for {self.cpus_per_trial:g} CPUs and "
-                f"{self.gpus_per_trial:g} GPUs (--cpus-per-trial, --gpus-per-trial), so none fits"
+                f"the Ray cluster has {_amount(total.get('CPU', 0), 'CPU')} and "
+                f"{_amount(total.get('GPU', 0), 'GPU')}; a trial asks for "
+                f"{_amount(self.cpus_per_trial, 'CPU')} and {_amount(self.gpus_per_trial, 'GPU')}"
+                " (--cpus-per-trial, --gpus-per-trial), so none fits"
             )
         return min(fits)
 
@@ -445,6 +446,11 @@ def _near_driver(ray: Any) -> dict[str, Any]:
         return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node, soft=True)}
     except Exception:  # Ray Client and older versions: anywhere will do
         return {}
+
+
+def _amount(value: float, unit: str) -> str:
+    """ "1 CPU", "0 GPUs", "0.5 GPUs"."""
+    return f"{value:g} {unit}" + ("" if value == 1 else "s")
 
 
 def _first_line(exc: BaseException) -> str:
