@@ -133,7 +133,9 @@ def test_the_default_search_seeds_keep_both_promises(noise: str) -> None:
     assert figures.lost_near <= ALPHA + slack(ALPHA, 150)
 
 
-def _ranking_misses(means: np.ndarray, noise: str, repeats: int, seed: int) -> np.ndarray:
+def _ranking_misses(
+    means: np.ndarray, noise: str, repeats: int, seed: int, alpha: float = ALPHA
+) -> np.ndarray:
     """compare's ranking as shipped (`bnplace.compare.search.ranked`) after the race as shipped,
     `repeats` times: (repeats, k) whether placement i's printed interval against the leader
     (chosen after the fact) missed its true gap. The leader's own row has none (False)."""
@@ -141,7 +143,7 @@ def _ranking_misses(means: np.ndarray, noise: str, repeats: int, seed: int) -> n
 
     from bnplace.compare.search import SearchView, ranked
 
-    rule = SelectionRule(ALPHA, MARGIN, first=5, last=20)
+    rule = SelectionRule(alpha, MARGIN, first=5, last=20)
     rng = np.random.default_rng(seed)
     losses = losses_for(means, 0.05, rule.last, repeats, noise, rng)  # type: ignore[arg-type]
     result = race(losses, rule)
@@ -164,17 +166,26 @@ def _ranking_misses(means: np.ndarray, noise: str, repeats: int, seed: int) -> n
 
 
 @pytest.mark.parametrize("noise", ["normal", "lognormal", "t3"])
-def test_the_rankings_race_bounds_hold_per_placement_not_jointly(noise: str) -> None:
+def test_the_rankings_race_bounds_hold_per_placement(noise: str) -> None:
     """What compare's ranking (placement vs the best, with the race's bounds) promises: each
     placement's interval, read alone, holds its true gap to the leader with probability >=
     1 − alpha, in the least favourable case for a leader picked after the fact (all 32 equal:
     the leader's mean is the lowest of 32 draws, every gap biased up) and with the best ahead
-    by the margin. Read together they are not simultaneous: at alpha 0.05 and 32 equal
-    placements, 11.9% of races had some interval missing under normal noise (3% lognormal,
-    3% t3; 800 races; at alpha 0.2, 300 races: each interval missed in at most 2.7%, some
-    interval in 24%), which is why the READMEs read each bound alone (Hsu 1984's constrained
-    intervals against the best of the others would be simultaneous)."""
+    by the margin."""
     k, repeats = 32, 300
     for seed, means in enumerate([np.zeros(k), np.r_[0.0, np.full(k - 1, MARGIN)]]):
         missed = _ranking_misses(means, noise, repeats, seed)
         assert missed.mean(0).max() <= ALPHA + slack(ALPHA, repeats), missed.mean(0)
+
+
+def test_the_rankings_race_bounds_are_not_simultaneous() -> None:
+    """Why the READMEs read each ranking bound alone: against a leader picked after the fact,
+    the bounds together miss far more often than alpha. 32 equal placements, alpha 0.05,
+    normal noise, 400 races: some interval missed its true gap in 10.0% of them (the bound
+    here: 8.3%), no interval alone in more than 1.25% (11.9% and about 1% in a run of 800;
+    3% under lognormal and t3 noise; 24% at alpha 0.2). Hsu's (1984) constrained intervals
+    against the best of the others would be simultaneous."""
+    alpha, repeats = 0.05, 400
+    missed = _ranking_misses(np.zeros(32), "normal", repeats, seed=7, alpha=alpha)
+    assert missed.any(axis=1).mean() > alpha + slack(alpha, repeats), missed.any(axis=1).mean()
+    assert missed.mean(0).max() <= alpha + slack(alpha, repeats)
