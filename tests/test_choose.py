@@ -233,7 +233,6 @@ experiment: shared
 data: {source: synthetic, generator: sine_mix, length: 300, features: 2, window: 10}
 model:
   - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
-  - lstm: {id: lstm, units: 4}
 placements:
   conv.pre_act: [batch_norm]
   conv.post_act: [{dropout: 0.3}]

@@ -25,7 +25,7 @@ from bnplace.store.track import Tracker
 from bnplace.trial.result import TrialResult
 from tests.sweeps import TINY, sqlite_store
 
-CONFIG = TINY + "sweep: {axes: {lstm.units: [2, 3]}, seeds: 3}\n"  # `prepared` (conftest.py)
+CONFIG = TINY + "sweep: {axes: {conv.filters: [2, 3]}, seeds: 3}\n"  # `prepared` (conftest.py)
 
 
 # Claims here go stale after an hour: no heartbeat is started, and a test that means a claim to

@@ -100,7 +100,7 @@ def test_data_sizes_are_refused_with_a_located_message_by_validate_and_plan(
 
 def test_validate_rejects_a_baseline_that_names_no_variant_as_plan_does(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
-    path.write_text(TINY + "compare: {baseline: nope}\nsweep: {axes: {lstm.units: [2, 3]}}\n")
+    path.write_text(TINY + "compare: {baseline: nope}\nsweep: {axes: {conv.filters: [2, 3]}}\n")
     for command in ("validate", "plan"):
         code, output = _invoke(path, command)
         assert code == 2, output

@@ -37,7 +37,6 @@ datasets:
 %s
 model:
   - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
-  - lstm: {id: lstm, units: 4}
 sweep:
   arms:
     kind:

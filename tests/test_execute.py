@@ -31,7 +31,6 @@ experiment: pool
 data: {source: synthetic, generator: sine_mix, length: 300, features: 2, window: 12}
 model:
   - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
-  - lstm: {id: lstm, units: 4}
 train: {epochs: 3, batch_size: 32}
 sweep: {seeds: 3}
 """

@@ -24,7 +24,6 @@ experiment: served
 data: {source: synthetic, generator: sine_mix, length: 360, features: 2, window: 12}
 model:
   - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
-  - lstm: {id: lstm, units: 4}
 train: {epochs: 2, batch_size: 32, learning_rate: 0.01}
 sweep:
   axes:

@@ -254,7 +254,7 @@ sweep:
     drop:
       none: {}
       dropout: {conv.post_act: [{dropout: 0.2}]}
-      recurrent: {lstm.recurrent_dropout: 0.2}
+      spatial: {conv.post_act: [{spatial_dropout: 0.2}]}
   seeds: 3
 """
 

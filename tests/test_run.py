@@ -105,7 +105,7 @@ def test_sweep_is_recorded_as_sweep_variant_trial_runs(pool_sweep) -> None:
         metrics = variants[name].data.metrics
         assert "test_rmse_mean" in metrics and "test_rmse_sd" in metrics
     assert variants["kind=bn"].data.params["kind"] == "bn"
-    assert variants["kind=bn"].data.tags["bnplace.layers"] == "Conv1D>ReLU>BN>LSTM>Dense"
+    assert variants["kind=bn"].data.tags["bnplace.layers"] == "Conv1D>ReLU>BN>Flatten>Dense"
     assert len(found["trial"]) == 8
     for trial in found["trial"]:
         tags = trial.data.tags
@@ -121,7 +121,7 @@ def test_sweep_is_recorded_as_sweep_variant_trial_runs(pool_sweep) -> None:
         assert sorted(m.step for m in history) == [0, 1]
         for name in ("test_rmse", "test_rmse_orig", "persistence_rmse", "time_per_epoch_s"):
             assert name in trial.data.metrics
-        assert "trained_var.lstm__lstm" in trial.data.metrics  # the variance through depth
+        assert "trained_var.conv__conv1d" in trial.data.metrics  # the variance through depth
         artifacts = {a.path for a in client.list_artifacts(trial.info.run_id)}
         assert {"model_summary.txt", "history.csv"} <= artifacts
     bn_trials = [t for t in found["trial"] if t.data.tags["bnplace.variant"] == "kind=bn"]

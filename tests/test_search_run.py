@@ -31,7 +31,6 @@ experiment: tiny
 data: {source: synthetic, generator: sine_mix, length: 600, features: 2, window: 12}
 model:
   - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
-  - lstm: {id: lstm, units: 4}
 train: {epochs: 3, batch_size: 32, learning_rate: 0.01}
 search:
   sites:
@@ -167,7 +166,6 @@ datasets:
   ar: {source: synthetic, generator: ar, length: 400, features: 1, window: 12}
 model:
   - conv1d: {id: conv, filters: 4, kernel_size: 3, padding: causal, activation: relu}
-  - lstm: {id: lstm, units: 4}
 train: {epochs: 2, batch_size: 32, learning_rate: 0.01}
 search:
   sites:

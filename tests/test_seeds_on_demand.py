@@ -212,7 +212,7 @@ datasets:
   sine: {source: synthetic, generator: sine_mix, length: 200, features: 1, window: 8}
   ar: {source: synthetic, generator: ar, length: 200, features: 1, window: 8}
 model:
-  - lstm: {id: lstm, units: 2}
+  - conv1d: {id: conv, filters: 2, kernel_size: 3, padding: causal}
 train: {epochs: 1, batch_size: 32, learning_rate: 0.01}
 sweep:
   arms:

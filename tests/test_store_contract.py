@@ -32,7 +32,7 @@ from tests.sweeps import TINY, sqlite_store
 
 pytestmark = pytest.mark.slow
 
-CONFIG = TINY + "sweep: {axes: {lstm.units: [2, 3]}, seeds: 2}\n"  # `prepared` (conftest.py)
+CONFIG = TINY + "sweep: {axes: {conv.filters: [2, 3]}, seeds: 2}\n"  # `prepared` (conftest.py)
 STORES = ("sqlite", "server-sqlite", "server-postgres")
 
 
@@ -150,8 +150,8 @@ def test_a_keys_run_is_its_newest_finished_run_else_its_newest(
     # the variants' aggregates by the same rule; the fourth trial never ran: not a failure
     aggregates = tracker.write_aggregates(prepared.plan)
     counts = {name: (agg["n_finished"], agg["n_failed"]) for name, agg in aggregates.items()}
-    assert counts == {"lstm.units=2": (1, 1), "lstm.units=3": (1, 0)}
-    assert aggregates["lstm.units=3"]["test_rmse_mean"] == 0.2
+    assert counts == {"conv.filters=2": (1, 1), "conv.filters=3": (1, 0)}
+    assert aggregates["conv.filters=3"]["test_rmse_mean"] == 0.2
 
 
 def test_a_stale_claim_is_killed_and_its_state_reads_killed(
