@@ -137,8 +137,9 @@ def sweep(executor: Executor, prepared: Prepared) -> Sweep:
         "times_out": with_train(third, time_limit=1e-6),
     }
     if not isinstance(executor, InProcess):  # its worker is the test process itself
-        # killed at its first epoch; its epochs (~10 ms each on the conv model) outlast the
-        # Ray driver's 0.5 s event polls many times over. Last: nothing waits for it
+        # killed at its first epoch; 50 of the conv model's epochs (~18 ms each on an idle
+        # core) would end in ~2 of the Ray driver's 0.5 s event polls, 500 in ~18. Last:
+        # nothing waits for it
         trials["loses_worker"] = with_train(fourth, epochs=500)
     events: list[Event] = []
     workers: dict[str, str] = {}
