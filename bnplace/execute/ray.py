@@ -449,7 +449,7 @@ def _near_driver(ray: Any) -> dict[str, Any]:
 
 
 def _amount(value: float, unit: str) -> str:
-    """ "1 CPU", "0 GPUs", "0.5 GPUs"."""
+    """A count with its unit, plural unless one: "1 CPU", "0 GPUs", "0.5 GPUs"."""
     return f"{value:g} {unit}" + ("" if value == 1 else "s")
 
 
