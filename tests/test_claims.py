@@ -20,7 +20,7 @@ from bnplace.execute.schedule import ClaimedSchedule, FixedSchedule
 from bnplace.names.states import FINISHED
 from bnplace.names.tags import HEARTBEAT
 from bnplace.run.sweep import Prepared
-from bnplace.store.claims import Claims, now_ms
+from bnplace.store.claims import Claims, driver_tag, now_ms
 from bnplace.store.track import Tracker
 from bnplace.trial.result import TrialResult
 from tests.sweeps import TINY, sqlite_store
@@ -122,6 +122,28 @@ def test_a_stale_claim_is_taken_over_and_marked_killed(tmp_path: Path, prepared)
     time.sleep(0.01)  # any wait at all: now the heartbeats are older than a 1 ms period
     dead.stale_s = 0.001
     assert dead.kill_stale() == 2  # both trial runs, once their heartbeats are a period old
+
+
+def test_the_last_driver_ends_the_sweep_past_a_just_killed_drivers_fresh_heartbeat(
+    tmp_path: Path, prepared
+) -> None:
+    """A driver SIGKILLed between trials leaves its heartbeat tag on the sweep run fresh for up
+    to a stale period: the driver that ends the plan meanwhile waits it out (and so ends the
+    sweep run), where a tag that beats again is a live driver's, which ends the sweep itself."""
+    uri = sqlite_store(tmp_path)
+    killed, beating, last = (driver(uri, prepared, stale_s=1.0) for _ in range(3))
+    sweep = last.tracker.sweep_run_id
+    killed.client.set_tag(sweep, driver_tag(killed.driver), str(now_ms()))  # its last beat
+    assert last.others_on_sweep(sweep)  # at a glance it looks alive ...
+    assert not last.others_on_sweep(sweep, wait=True)  # ... but it never beats again
+    assert driver_tag(killed.driver) not in last.client.get_run(sweep).data.tags  # removed
+    beating.client.set_tag(sweep, driver_tag(beating.driver), str(now_ms()))
+    beating.heartbeat.start()  # and beats again every 0.2 s
+    try:
+        last.stale_s = 30.0  # a beat late on a busy machine still counts as alive
+        assert last.others_on_sweep(sweep, wait=True)
+    finally:
+        beating.heartbeat.stop()
 
 
 def test_a_taken_over_claim_is_fenced_before_and_after_its_result_is_written(

@@ -379,7 +379,10 @@ class _SweepLoop:
         if self.racing is not None:
             record_selection(self.tracker, self.plan, self.racing)
         aggregates = self.tracker.write_aggregates(self.plan)
-        _end_sweep(self.tracker, self.claims, "KILLED" if interrupted else "FINISHED")
+        # a sweep that ran to its end waits out a just-killed driver's fresh heartbeat tag;
+        # Ctrl-C does not wait (the next run marks a dead driver's sweep KILLED)
+        status = "KILLED" if interrupted else "FINISHED"
+        _end_sweep(self.tracker, self.claims, status, wait=not interrupted)
         tracker, counts = self.tracker, self.counts
         return SweepOutcome(
             plan=self.plan,
@@ -398,11 +401,12 @@ class _SweepLoop:
         )
 
 
-def _end_sweep(tracker: Tracker, claims: Claims, status: str) -> None:
-    """This driver leaves the sweep run; the last driver on it ends it (and its variant runs)."""
+def _end_sweep(tracker: Tracker, claims: Claims, status: str, *, wait: bool = False) -> None:
+    """This driver leaves the sweep run; the last driver on it ends it (and its variant runs).
+    `wait`: tell a just-killed driver's fresh heartbeat from a live one's (`others_on_sweep`)."""
     claims.heartbeat.stop()
     claims.leave_sweep(tracker.sweep_run_id)
-    if not claims.others_on_sweep(tracker.sweep_run_id):
+    if not claims.others_on_sweep(tracker.sweep_run_id, wait=wait):
         tracker.end_sweep(status)
 
 

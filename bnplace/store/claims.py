@@ -287,15 +287,37 @@ class Claims:
         with contextlib.suppress(Exception):
             self.client.delete_tag(sweep_run_id, driver_tag(self.driver))
 
-    def others_on_sweep(self, sweep_run_id: str) -> bool:
-        """Whether another driver's heartbeat on the sweep run is fresh (stale ones are removed)."""
+    def others_on_sweep(self, sweep_run_id: str, *, wait: bool = False) -> bool:
+        """Whether another driver still works on the sweep run: its heartbeat tag there is
+        fresh (stale ones are removed).
+
+        With `wait`, a fresh tag counts once it moves. A driver killed moments ago leaves a tag
+        that stays fresh for up to a stale period, and the last live driver, taking it for a
+        live one, would leave the sweep RUNNING with nobody left to end it (seen when a rerun
+        finished its trials within seconds of a SIGKILL). So each such tag is watched until it
+        beats again (alive: that driver ends the sweep), goes (its driver left), or goes stale
+        (dead): at most one stale period.
+        """
+        seen = self._other_beats(sweep_run_id)
+        poll_s = min(1.0, self.stale_s / BEATS_PER_STALE)
+        while wait and seen:
+            time.sleep(poll_s)
+            beats = self._other_beats(sweep_run_id)
+            if any(seen.get(name) != value for name, value in beats.items()):
+                return True  # a tag beat again, or a driver joined
+            seen = {name: value for name, value in seen.items() if name in beats}
+        return bool(seen)
+
+    def _other_beats(self, sweep_run_id: str) -> dict[str, str]:
+        """Other drivers' fresh heartbeat tags on the sweep run (name -> value); stale ones are
+        removed."""
         run = self.client.get_run(sweep_run_id)
-        now, mine, fresh = now_ms(), driver_tag(self.driver), False
+        now, mine, fresh = now_ms(), driver_tag(self.driver), {}
         for name, value in run.data.tags.items():
             if not name.startswith(DRIVER_PREFIX) or name == mine:
                 continue
             if value.isdigit() and now - int(value) < self.stale_s * 1000:
-                fresh = True
+                fresh[name] = value
             else:
                 with contextlib.suppress(Exception):
                     self.client.delete_tag(sweep_run_id, name)
