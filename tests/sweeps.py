@@ -237,14 +237,15 @@ def trained_once(store: MlflowClient, experiment: str) -> list:
     return trials
 
 
-# A short and a long trial: the long one is likely still training when the short one is recorded
-# (the tests below hold either way).
+# A short and a long trial: the long one is still training when the short one is recorded. Its
+# 100 epochs of the conv model (~18 ms each on an idle core) leave ~1.8 s for a press after the
+# short one's line to land mid-sweep (30 left ~0.5 s once the sweeps lost their LSTM).
 CTRL_C_CONFIG = """
 sweep:
   arms:
     length:
       short: {}
-      long: {train.epochs: 30}
+      long: {train.epochs: 100}
   seeds: 1
 """
 

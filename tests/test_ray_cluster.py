@@ -32,12 +32,14 @@ pytest.importorskip("ray")
 
 ROOT = Path(__file__).resolve().parents[1]
 RAY = str(Path(sys.executable).with_name("ray"))  # the `ray` script of this environment
+# The long trials' 100 epochs (~18 ms each on an idle core) keep a victim training for ~1.8 s
+# after its first epoch is seen, for the 0.2 s poll and the node's loss to land mid-trial.
 CONFIG = """
 sweep:
   arms:
     length:
       short: {}
-      long: {train.epochs: 30}
+      long: {train.epochs: 100}
   seeds: 3
 """
 
@@ -134,7 +136,7 @@ def victim_on(driver: Driver, root: int, timeout: float = 240) -> tuple[str, boo
     """A long trial running on the node whose `ray start` is process `root`, past its first
     epoch: the trial the node is lost under; and whether that node had finished a trial
     before it (its worker may start late on a busy machine, after the head took the short
-    trials). A long trial runs 30 epochs, seconds, so a 0.2 s poll sees it running."""
+    trials). A long trial runs 100 epochs (CONFIG), so a 0.2 s poll sees it running."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         text = driver.log.read_text()
