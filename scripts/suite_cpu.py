@@ -33,8 +33,8 @@ KINDS = (  # (a word in the command line, the kind it names), the first match wi
     ("xdist", "test process"),
     ("execnet", "test process"),
     ("-m bnplace", "bnplace driver"),
-    # tests/forked.py's server and what forks from it: drivers, and the pool workers of a test
-    # process whose sweep found that server running
+    # tests/forked.py's server and what forks from it: drivers (with their pools' forkservers
+    # and workers, forked from the driver), and the pool workers of the test process's sweeps
     ("tests.driver_preload", "forked driver or pool worker"),
     ("multiprocessing", "pool worker"),
     ("ray/_private/workers", "Ray worker"),

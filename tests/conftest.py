@@ -12,6 +12,7 @@ import os
 import pytest
 
 from bnplace.run.sweep import Prepared, plan_sweep
+from tests.forked import start_server
 from tests.sweeps import sqlite_store
 
 # Sweeps run in the test processes too (tests/sweeps.bnplace): TensorFlow there gets one thread
@@ -39,6 +40,17 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     540 s on a slower 2-core machine, with 890 CPU-s against 725 (one more TensorFlow import,
     and more contention)."""
     return (os.cpu_count() or 1) + 1
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A test process that runs end-to-end tests (a module with a `slow` test) starts its
+    drivers' forkserver as soon as it has collected (tests/forked.py), so that an in-process
+    sweep's pool does not start one without the drivers' imports first (every driver forked
+    from that one imported MLflow and the CLI itself: the forkservers and all they forked took
+    143 CPU-s of a `make test`, 118 with this). Under pytest-xdist each worker collects; the
+    controller does not."""
+    if any(item.get_closest_marker("slow") for item in session.items):
+        start_server()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

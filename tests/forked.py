@@ -20,7 +20,11 @@ pool workers. The child then makes itself what a fresh `bnplace` process is: its
 (`start_new_session`), folder, environment, stdout and stderr; SIGINT raising KeyboardInterrupt
 (what a terminal's Ctrl-C meets); the imports the pool's preload hides from its workers
 importable again; at the end Python's own shutdown (non-daemon threads joined, atexit handlers
-run, streams flushed) and the exit code `sys.exit` or an uncaught exception gives.
+run, streams flushed) and the exit code `sys.exit` or an uncaught exception gives. A `--jobs 2`
+driver's pool forks its own forkserver from the driver rather than starting a new interpreter
+that imports TensorFlow again (`_fork_a_forkserver`). A test process that runs end-to-end tests
+starts this server when it has collected them (conftest.py, `start_server`), before any
+in-process sweep's pool can start one without the drivers' imports.
 
 What it does not test is the interpreter's start: the entry point, `python -m bnplace`, what a
 command imports, a missing package. The tests of those start `python -m bnplace` themselves.
@@ -31,7 +35,11 @@ without exec): elsewhere `start_driver` starts `python -m bnplace`.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import gc
 import multiprocessing
+import multiprocessing.forkserver
+import multiprocessing.util
 import os
 import signal
 import subprocess
@@ -49,10 +57,21 @@ PRELOAD = ["bnplace.execute.preload", "tests.driver_preload"]
 def _context() -> multiprocessing.context.ForkServerContext:
     """The forkserver of this test process. Its preload applies when it starts: a test process
     whose in-process sweep started the pool's server first forks drivers from that one (they
-    then import MLflow and bnplace's CLI themselves)."""
+    then import MLflow and bnplace's CLI themselves, ~1.5 s of CPU each), hence `start_server`."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
     return context
+
+
+def start_server() -> None:
+    """Start this test process's forkserver now, with the drivers' preload, before an
+    in-process sweep (`--jobs 2`) or a pool test starts the pool's own (`bnplace.execute.local`):
+    every driver then forks with MLflow and the CLI imported, and the pool's workers fork from
+    the same server (which imported what theirs does first). Returns at once: the server
+    imports in the background. Linux only, as `start_driver`'s forking."""
+    if sys.platform.startswith("linux"):
+        _context()
+        multiprocessing.forkserver.ensure_running()
 
 
 def _become_a_fresh_process(
@@ -81,6 +100,46 @@ def _become_a_fresh_process(
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for name in [name for name, module in sys.modules.items() if module is None]:
         del sys.modules[name]  # what bnplace.execute.preload hides from its pool's workers
+    multiprocessing.util.spawnv_passfds = _fork_a_forkserver  # type: ignore[attr-defined]
+
+
+_spawnv_passfds = multiprocessing.util.spawnv_passfds  # type: ignore[attr-defined]
+_FORKSERVER = "from multiprocessing.forkserver import main"
+
+
+def _fork_a_forkserver(path: str, args: Sequence[str], passfds: Sequence[int]) -> int:
+    """In a forked driver, the pool's forkserver (`bnplace.execute.local`) forked from the
+    driver instead of started as a new interpreter that imports TensorFlow again (~4 s of CPU
+    for each `--jobs 2` driver): the driver already has what the pool's preload imports (this
+    server's preload ran first), and runs no TensorFlow op. As a started server it is the
+    driver's child, in its process group (a Ctrl-C reaches it, and it ignores it), holding only
+    the descriptors it is passed and the standard three. Only while the driver has one thread
+    (native ones counted), as every fork here; any other command is started as before. The
+    preload in a new interpreter still runs in each test process's own server (`PRELOAD` begins
+    with it) and in the pools of the `python -m bnplace` drivers."""
+    command = args[-1]
+    if not command.startswith(_FORKSERVER) or len(os.listdir("/proc/self/task")) != 1:
+        return _spawnv_passfds(path, args, passfds)
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # as bnplace.execute.preload's first line
+        keep = {0, 1, 2, *passfds}
+        for fd in [int(fd) for fd in os.listdir("/proc/self/fd")]:
+            if fd not in keep:  # what a started server would not have
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        gc.freeze()  # the driver's objects are never collected here (their descriptors are gone)
+        exec(command, {})  # multiprocessing's own server command (ForkServer.ensure_running)
+        code = 0
+    except SystemExit as stop:  # the server's end: its last client left
+        code = stop.code if isinstance(stop.code, int) else 0
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        os._exit(code)
 
 
 def _child(
