@@ -134,8 +134,8 @@ def _fork_a_forkserver(path: str, args: Sequence[str], passfds: Sequence[int]) -
         gc.freeze()  # the driver's objects are never collected here (their descriptors are gone)
         exec(command, {})  # multiprocessing's own server command (ForkServer.ensure_running)
         code = 0
-    except SystemExit as stop:  # the server's end: its last client left
-        code = stop.code if isinstance(stop.code, int) else 0
+    except SystemExit:  # how multiprocessing's server ends: its last client left
+        code = 0
     except BaseException:
         traceback.print_exc()
     finally:
