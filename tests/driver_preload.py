@@ -7,8 +7,17 @@ thread (checked here, so a library that starts one at import fails loudly instea
 driver). Ray, where installed: the Ray tests' drivers connect to a cluster.
 """
 
+# ruff: noqa: E402  (the imports follow the un-hiding below on purpose)
+
 import contextlib
+import sys
 import threading
+
+# The pool's preload, which ran first, hid from this process what workers never use (Keras'
+# optional imports, pandas among them): a driver uses them (MLflow imports pandas), as a fresh
+# `bnplace` process does, so they are importable again before anything below imports them.
+for name in [name for name, module in sys.modules.items() if module is None]:
+    del sys.modules[name]
 
 import mlflow  # noqa: F401
 import scipy.stats  # noqa: F401

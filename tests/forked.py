@@ -18,13 +18,12 @@ forkserver imports them once per test process (`tests.driver_preload`; the pool'
 forks each driver from it, before any thread or TensorFlow runtime starts, as bnplace forks its
 pool workers. The child then makes itself what a fresh `bnplace` process is: its own session
 (`start_new_session`), folder, environment, stdout and stderr; SIGINT raising KeyboardInterrupt
-(what a terminal's Ctrl-C meets); the imports the pool's preload hides from its workers
-importable again; at the end Python's own shutdown (non-daemon threads joined, atexit handlers
-run, streams flushed) and the exit code `sys.exit` or an uncaught exception gives. A `--jobs 2`
-driver's pool forks its own forkserver from the driver rather than starting a new interpreter
-that imports TensorFlow again (`_fork_a_forkserver`). A test process that runs end-to-end tests
-starts this server when it has collected them (conftest.py, `start_server`), before any
-in-process sweep's pool can start one without the drivers' imports.
+(what a terminal's Ctrl-C meets); at the end Python's own shutdown (non-daemon threads joined,
+atexit handlers run, streams flushed) and the exit code `sys.exit` or an uncaught exception
+gives. A `--jobs 2` driver's pool forks its own forkserver from the driver rather than starting
+a new interpreter that imports TensorFlow again (`_fork_a_forkserver`). A test process that
+runs end-to-end tests starts this server when it has collected them (conftest.py,
+`start_server`), before any in-process sweep's pool can start one without the drivers' imports.
 
 What it does not test is the interpreter's start: the entry point, `python -m bnplace`, what a
 command imports, a missing package. The tests of those start `python -m bnplace` themselves.
@@ -98,8 +97,6 @@ def _become_a_fresh_process(
     sys.stdout.reconfigure(write_through=True)
     sys.stderr.reconfigure(write_through=True)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    for name in [name for name, module in sys.modules.items() if module is None]:
-        del sys.modules[name]  # what bnplace.execute.preload hides from its pool's workers
     multiprocessing.util.spawnv_passfds = _fork_a_forkserver  # type: ignore[attr-defined]
 
 
