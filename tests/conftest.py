@@ -12,7 +12,7 @@ import os
 import pytest
 
 from bnplace.run.sweep import Prepared, plan_sweep
-from tests.forked import start_server
+from tests.forked import start_server, start_shared_server
 from tests.sweeps import sqlite_store
 
 # Sweeps run in the test processes too (tests/sweeps.bnplace): TensorFlow there gets one thread
@@ -20,6 +20,13 @@ from tests.sweeps import sqlite_store
 # first, so a sweep's numbers do not depend on the process it ran in.
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+# Before Ray is imported, here or in the drivers' forkserver (which pytest-xdist's controller
+# starts before any test module is imported, and whose environment the drivers' Ray imports
+# see): test clusters on 127.0.0.1 (Ray otherwise binds the machine's network address) and
+# without token auth (a local init turns it on otherwise, and a driver forked from a server
+# that imported Ray without this setting then cannot join a test's cluster).
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 
 @pytest.fixture(scope="module")
@@ -42,13 +49,22 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return (os.cpu_count() or 1) + 1
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, the controller starts the drivers' forkserver (tests/forked.py) once
+    for all the test processes it is about to start: one server's imports instead of one per
+    process (~7 s of CPU each), and it outlives them all. It starts it without knowing the
+    tests (the workers collect them, the controller does not)."""
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        start_shared_server()
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """A test process that runs end-to-end tests (a module with a `slow` test) starts its
-    drivers' forkserver as soon as it has collected (tests/forked.py), so that an in-process
-    sweep's pool does not start one without the drivers' imports first (every driver forked
-    from that one imported MLflow and the CLI itself: the forkservers and all they forked took
-    143 CPU-s of a `make test`, 118 with this). Under pytest-xdist each worker collects; the
-    controller does not."""
+    drivers' forkserver, or joins the controller's, as soon as it has collected
+    (tests/forked.py), so that an in-process sweep's pool does not start one without the
+    drivers' imports first (every driver forked from that one imported MLflow and the CLI
+    itself: the forkservers and all they forked took 143 CPU-s of a `make test`, 118 with
+    this)."""
     if any(item.get_closest_marker("slow") for item in session.items):
         start_server()
 

@@ -53,24 +53,60 @@ from typing import IO
 PRELOAD = ["bnplace.execute.preload", "tests.driver_preload"]
 
 
+# The address of the server pytest-xdist's controller started for all its test processes
+# (`start_shared_server`), in the environment they inherit from it.
+SHARED_SERVER = "BNPLACE_TESTS_FORKSERVER"
+
+
 def _context() -> multiprocessing.context.ForkServerContext:
-    """The forkserver of this test process. Its preload applies when it starts: a test process
-    whose in-process sweep started the pool's server first forks drivers from that one (they
-    then import MLflow and bnplace's CLI themselves, ~1.5 s of CPU each), hence `start_server`."""
+    """The forkserver of this test process: the shared one where the controller started one,
+    else its own. Its preload applies when it starts: a test process whose in-process sweep
+    started the pool's server first forks drivers from that one (they then import MLflow and
+    bnplace's CLI themselves, ~1.5 s of CPU each), hence `start_server`."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
+    shared = os.environ.get(SHARED_SERVER)
+    server = multiprocessing.forkserver._forkserver  # type: ignore[attr-defined]
+    if shared and server._forkserver_address != shared and os.path.exists(shared):
+        _attach(server, shared)
     return context
 
 
 def start_server() -> None:
-    """Start this test process's forkserver now, with the drivers' preload, before an
-    in-process sweep (`--jobs 2`) or a pool test starts the pool's own (`bnplace.execute.local`):
-    every driver then forks with MLflow and the CLI imported, and the pool's workers fork from
-    the same server (which imported what theirs does first). Returns at once: the server
-    imports in the background. Linux only, as `start_driver`'s forking."""
+    """Start this test process's forkserver now (or join the shared one), with the drivers'
+    preload, before an in-process sweep (`--jobs 2`) or a pool test starts the pool's own
+    (`bnplace.execute.local`): every driver then forks with MLflow and the CLI imported, and the
+    pool's workers fork from the same server (which imported what theirs does first). Returns at
+    once: the server imports in the background. Linux only, as `start_driver`'s forking."""
     if sys.platform.startswith("linux"):
         _context()
-        multiprocessing.forkserver.ensure_running()
+        # the instance's: `multiprocessing.forkserver.ensure_running` is bound before `_attach`
+        multiprocessing.forkserver._forkserver.ensure_running()  # type: ignore[attr-defined]
+
+
+def start_shared_server() -> None:
+    """In pytest-xdist's controller, before it starts its test processes: one server for all
+    of them (`SHARED_SERVER`), instead of one each that imports TensorFlow, MLflow and the CLI
+    again (~7 s of CPU a server). It lives as long as the controller, which outlives every test
+    process and so every driver they fork from it (a server ends when the process that started
+    it does, and with it the exit codes of the children it forked)."""
+    if sys.platform.startswith("linux"):
+        start_server()
+        server = multiprocessing.forkserver._forkserver  # type: ignore[attr-defined]
+        os.environ[SHARED_SERVER] = server._forkserver_address
+
+
+def _attach(server: multiprocessing.forkserver.ForkServer, address: str) -> None:
+    """Make this process's forkserver client fork from the server at `address`, which another
+    process started. multiprocessing's client needs only the address to ask for a child (the
+    pid and later the exit code come back on a pipe of the request's own); checking that the
+    server is alive, or starting one, works only in the process that started it."""
+    from multiprocessing import resource_tracker
+
+    server._forkserver_address = address  # type: ignore[attr-defined]
+    # handed to each child as the "alive" end of a server of its own: never read there
+    server._forkserver_alive_fd = os.open(os.devnull, os.O_RDONLY)  # type: ignore[attr-defined]
+    server.ensure_running = resource_tracker.ensure_running  # type: ignore[method-assign]
 
 
 def _become_a_fresh_process(

@@ -11,15 +11,10 @@ workers and runs nothing. Workers are counted from outside: the pool's processes
 
 from __future__ import annotations
 
-import os
-
-# Before Ray is imported: keep the test cluster on 127.0.0.1 and without token auth.
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-
 import dataclasses
 import itertools
 import multiprocessing as mp
+import os
 import signal
 import sys
 import time

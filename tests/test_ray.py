@@ -15,12 +15,6 @@ too big for the cluster; and the install hint when Ray is missing.
 from __future__ import annotations
 
 import os
-
-# Before Ray is imported: keep the test cluster on 127.0.0.1 (Ray otherwise binds the machine's
-# network address) and without token auth (a local init turns it on otherwise).
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-
 import queue
 import signal
 import subprocess
