@@ -13,17 +13,20 @@ uvicorn command runs in the forked process itself (`_mlflow`): ~2.5 s of CPU les
 Why: a driver started with `python -m bnplace` spends ~7 s of CPU importing TensorFlow, MLflow
 and bnplace before it reads its config, and the suite starts about 30 of them to send them
 signals, kill them and run two at once (a fifth of the suite's CPU). Here multiprocessing's
-forkserver imports them once per test process (`tests.driver_preload`; the pool's own preload,
-`bnplace.execute.preload`, first, so the pool's workers may fork from the same server) and
-forks each driver from it, before any thread or TensorFlow runtime starts, as bnplace forks its
-pool workers. The child then makes itself what a fresh `bnplace` process is: its own session
+forkserver imports them once (`tests.driver_preload`; the pool's own preload,
+`bnplace.execute.preload`, first, so the pool's workers may fork from the same server): once
+per run under pytest-xdist, whose controller starts one server for all its test processes
+(`start_shared_server`), else once per test process; and it forks each driver from it, before
+any thread or TensorFlow runtime starts, as bnplace forks its pool workers. The child then
+makes itself what a fresh `bnplace` process is: its own session
 (`start_new_session`), folder, environment, stdout and stderr; SIGINT raising KeyboardInterrupt
 (what a terminal's Ctrl-C meets); at the end Python's own shutdown (non-daemon threads joined,
 atexit handlers run, streams flushed) and the exit code `sys.exit` or an uncaught exception
 gives. A `--jobs 2` driver's pool forks its own forkserver from the driver rather than starting
 a new interpreter that imports TensorFlow again (`_fork_a_forkserver`). A test process that
-runs end-to-end tests starts this server when it has collected them (conftest.py,
-`start_server`), before any in-process sweep's pool can start one without the drivers' imports.
+runs end-to-end tests starts this server, or joins the controller's, when it has collected them
+(conftest.py, `start_server`), before any in-process sweep's pool can start one without the
+drivers' imports.
 
 What it does not test is the interpreter's start: the entry point, `python -m bnplace`, what a
 command imports, a missing package. The tests of those start `python -m bnplace` themselves.
