@@ -53,8 +53,12 @@ def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist, the controller starts the drivers' forkserver (tests/forked.py) once
     for all the test processes it is about to start: one server's imports instead of one per
     process (~7 s of CPU each), and it outlives them all. It starts it without knowing the
-    tests (the workers collect them, the controller does not)."""
-    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+    tests (the workers collect them, the controller does not): not for the README's fast tests
+    (`-m 'not slow'`), which fork no driver."""
+    xdist_controller = getattr(config.option, "numprocesses", None) and not hasattr(
+        config, "workerinput"
+    )
+    if xdist_controller and config.option.markexpr != "not slow":
         start_shared_server()
 
 
