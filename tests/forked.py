@@ -151,8 +151,8 @@ def _fork_a_forkserver(path: str, args: Sequence[str], passfds: Sequence[int]) -
     driver's child, in its process group (a Ctrl-C reaches it, and it ignores it), holding only
     the descriptors it is passed and the standard three. Only while the driver has one thread
     (native ones counted), as every fork here; any other command is started as before. The
-    preload in a new interpreter still runs in each test process's own server (`PRELOAD` begins
-    with it) and in the pools of the `python -m bnplace` drivers."""
+    preload in a new interpreter still runs in the tests' server (`PRELOAD` begins with it) and
+    in the pools of the `python -m bnplace` drivers."""
     command = args[-1]
     if not command.startswith(_FORKSERVER) or len(os.listdir("/proc/self/task")) != 1:
         return _spawnv_passfds(path, args, passfds)

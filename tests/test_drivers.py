@@ -2,18 +2,23 @@
 once, one sweep run, each driver's summary and exit code right, the comparison the same as one
 driver's; and with seeds on demand, the same decisions from the trials both drivers trained.
 
-Each driver is `python -m bnplace run` in a subprocess (-j 1, so the two share the 2 cores of
-CI); the store is read back with MLflow's own client.
+Each driver is a `bnplace run` process of its own (-j 1, so the two share the 2 cores of CI),
+forked from the tests' server (tests/forked.py; the last test checks that under pytest-xdist
+every test process forks from the controller's one server); the store is read back with
+MLflow's own client.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing.forkserver
+import os
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from tests.forked import SHARED_SERVER
 from tests.sweeps import (
     bnplace,
     client,
@@ -105,3 +110,15 @@ def test_a_frozen_driver_whose_trial_was_taken_over_never_finishes_it_twice(
 ) -> None:
     sqlite_store(tmp_path)  # before the client: a copy of the migrated empty store
     frozen_driver_is_superseded(tmp_path, store=client(tmp_path))
+
+
+def test_under_xdist_every_test_process_forks_from_the_controllers_one_server() -> None:
+    """pytest-xdist's controller starts the drivers' forkserver once for the run
+    (tests/forked.py, `start_shared_server`): a test process joins it rather than starting a
+    server of its own (~7 s of CPU each, one per test process before)."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        pytest.skip("one test process, no pytest-xdist: it starts a server of its own")
+    server = multiprocessing.forkserver._forkserver  # type: ignore[attr-defined]
+    assert os.path.exists(os.environ[SHARED_SERVER])
+    assert server._forkserver_address == os.environ[SHARED_SERVER]
+    assert server._forkserver_pid is None  # no server started here
