@@ -53,6 +53,11 @@ def _read(pid: str) -> tuple[float, str, str] | None:
             fields = stat.read().rsplit(")", 1)[1].split()
         with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
             command = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+        # a test process forked from the tests' server keeps its command line: by its name
+        # (tests/xdist_worker.py), which the `xdist` below matches
+        with open(f"/proc/{pid}/comm") as comm:
+            if (name := comm.read().strip()) == "xdist-worker":
+                command = f"{name} {command}"
         with open(f"/proc/{pid}/environ", "rb") as environ:
             env = environ.read().split(b"\0")
     except OSError:

@@ -16,7 +16,8 @@ signals, kill them and run two at once (a fifth of the suite's CPU). Here multip
 forkserver imports them once (`tests.driver_preload`; the pool's own preload,
 `bnplace.execute.preload`, first, so the pool's workers may fork from the same server): once
 per run under pytest-xdist, whose controller starts one server for all its test processes
-(`start_shared_server`), else once per test process; and it forks each driver from it, before
+(`start_shared_server`) and forks those processes from it too (tests/xdist_worker.py), else
+once per test process; and it forks each driver from it, before
 any thread or TensorFlow runtime starts, as bnplace forks its pool workers. The child then
 makes itself what a fresh `bnplace` process is: its own session
 (`start_new_session`), folder, environment, stdout and stderr; SIGINT raising KeyboardInterrupt
@@ -68,11 +69,21 @@ def _context() -> multiprocessing.context.ForkServerContext:
     bnplace's CLI themselves, ~1.5 s of CPU each), hence `start_server`."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOAD)
-    shared = os.environ.get(SHARED_SERVER)
-    server = multiprocessing.forkserver._forkserver  # type: ignore[attr-defined]
-    if shared and server._forkserver_address != shared and os.path.exists(shared):
-        _attach(server, shared)
+    attach_to_shared_server()
     return context
+
+
+def attach_to_shared_server() -> bool:
+    """Whether this process forks from the controller's server (`SHARED_SERVER`), attached now
+    where it was not yet; False where there is none."""
+    shared = os.environ.get(SHARED_SERVER)
+    if not shared or not os.path.exists(shared):
+        return False
+    server = multiprocessing.forkserver._forkserver  # type: ignore[attr-defined]
+    # a process the server forked knows its address (the server's own) but would start one
+    if server._forkserver_address != shared or "ensure_running" not in vars(server):
+        _attach(server, shared)
+    return True
 
 
 def start_server() -> None:
@@ -188,7 +199,7 @@ def _child(
 ) -> None:
     """The forked child: a fresh process that runs `PROGRAM ARGS`, then Python's own exit."""
     _become_a_fresh_process(folder, env, out, fsize)
-    _exit_as_python_does(lambda: _MAINS[program](args))
+    exit_as_python_does(lambda: _MAINS[program](args))
 
 
 def _bnplace(args: Sequence[str]) -> None:
@@ -220,7 +231,7 @@ def _mlflow(args: Sequence[str]) -> None:
 _MAINS: dict[str, Callable[[Sequence[str]], None]] = {"bnplace": _bnplace, "mlflow": _mlflow}
 
 
-def _exit_as_python_does(main: Callable[[], object]) -> None:
+def exit_as_python_does(main: Callable[[], object]) -> None:
     """Run `main`, then end as the interpreter ends a script: non-daemon threads joined, atexit
     handlers run, streams flushed, the exit code `sys.exit` or an uncaught exception gives."""
     code = 0

@@ -10,15 +10,18 @@ MLflow's own client.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing.forkserver
 import os
+import subprocess
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from tests.forked import SHARED_SERVER
+from tests import xdist_worker
+from tests.forked import SHARED_SERVER, start_server
 from tests.sweeps import (
     bnplace,
     client,
@@ -112,13 +115,71 @@ def test_a_frozen_driver_whose_trial_was_taken_over_never_finishes_it_twice(
     frozen_driver_is_superseded(tmp_path, store=client(tmp_path))
 
 
+def listening_on(address: str) -> set[int]:
+    """The processes that hold the Unix socket bound to `address` (a forkserver's listener:
+    the server closes it in every process it forks)."""
+    with open("/proc/net/unix") as table:
+        inodes = {line.split()[6] for line in table if line.rstrip().endswith(" " + address)}
+    holders = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            fds = os.listdir(f"/proc/{pid}/fd")
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}")[8:-1] in inodes for fd in fds):
+                holders.add(int(pid))
+    return holders
+
+
 def test_under_xdist_every_test_process_forks_from_the_controllers_one_server() -> None:
     """pytest-xdist's controller starts the drivers' forkserver once for the run
-    (tests/forked.py, `start_shared_server`): a test process joins it rather than starting a
-    server of its own (~7 s of CPU each, one per test process before)."""
+    (tests/forked.py, `start_shared_server`): a test process is forked from it
+    (tests/xdist_worker.py) and forks its drivers from it, rather than starting a server of its
+    own (~7 s of CPU each, one per test process before) or importing what it did again."""
     if "PYTEST_XDIST_WORKER" not in os.environ:
         pytest.skip("one test process, no pytest-xdist: it starts a server of its own")
     server = multiprocessing.forkserver._forkserver  # type: ignore[attr-defined]
     assert os.path.exists(os.environ[SHARED_SERVER])
     assert server._forkserver_address == os.environ[SHARED_SERVER]
     assert server._forkserver_pid is None  # no server started here
+    assert listening_on(os.environ[SHARED_SERVER]) == {os.getppid()}
+    with open("/proc/self/comm") as name:  # what ps and scripts/suite_cpu.py tell it by
+        assert name.read().strip() == xdist_worker.TITLE
+
+
+STANDARD_STREAMS = """
+import os, sys
+line = sys.stdin.readline()
+print("out", line.strip(), os.getcwd(), os.environ["MARK"], sys.argv, sys.path[0] == "")
+print(os.getppid())
+print("err", file=sys.stderr)
+if line.startswith("die"):
+    os.kill(os.getpid(), 15)
+sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize("server", [True, False], ids=["forked", "no-server"])
+def test_a_test_process_started_through_xdist_worker_is_python_c_as_execnet_starts_it(
+    tmp_path: Path, server: bool
+) -> None:
+    """tests/xdist_worker.py gives the process it forks from the shared server what `python
+    -u -c CODE` would have: stdin, stdout and stderr, folder, environment, argv and sys.path,
+    its exit code or the signal it died of; without a server it is that `python`."""
+    env = {k: v for k, v in os.environ.items() if k != SHARED_SERVER} | {"MARK": "m"}
+    if server:
+        start_server()  # this test process's server: the shared one under pytest-xdist
+        env[SHARED_SERVER] = multiprocessing.forkserver._forkserver._forkserver_address  # type: ignore[attr-defined]
+    for line, status in (("hello", 3), ("die", -15)):
+        ended = subprocess.run(
+            [*xdist_worker.command(), "-u", "-c", STANDARD_STREAMS],
+            input=line + "\n",
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=120,
+        )
+        assert ended.returncode == status, ended.stderr
+        assert ended.stdout.startswith(f"out {line} {tmp_path} m ['-c'] True"), ended.stdout
+        assert ended.stderr.endswith("err\n") and ("starting Python" in ended.stderr) != server
+        parent = int(ended.stdout.splitlines()[1])
+        assert parent in (listening_on(env[SHARED_SERVER]) if server else {os.getpid()})
