@@ -13,6 +13,7 @@ nothing; a model that may not be reset falls back to a fresh build and says so; 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
@@ -22,6 +23,7 @@ import bnplace.trial.reuse
 import bnplace.trial.train
 from bnplace.names import metrics as m
 from bnplace.names import tags
+from bnplace.plan import Trial
 from bnplace.run.sweep import Prepared, plan_sweep
 from bnplace.trial.result import TrialResult
 from bnplace.trial.reuse import ModelCache
@@ -71,8 +73,34 @@ def _outcome(result: TrialResult) -> tuple:
     return result.status, result.reason, final, result.history, result.summary
 
 
+@pytest.fixture(scope="module")
+def fresh_as_keras_documents(prepared: Prepared) -> Callable[[Trial], TrialResult]:
+    """A trial of `prepared` trained fresh the way Keras documents (each trial once per
+    module): seeded and cleared by Keras' own calls, its metric state left to the first traced
+    step, its masks and noise drawn with Keras' own `auto_select`."""
+    done: dict[str, TrialResult] = {}
+
+    def fresh(trial: Trial) -> TrialResult:
+        if trial.key not in done:
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(bnplace.trial.train, "seed_trial", keras.utils.set_random_seed)
+                patch.setattr(
+                    bnplace.trial.train,
+                    "clear_keras_state",
+                    lambda **_: keras.backend.clear_session(),
+                )
+                patch.setattr(bnplace.trial.reuse, "build_state", lambda model, spec: None)
+                patch.setattr(bnplace.trial.train, "philox_draws", contextlib.nullcontext)
+                done[trial.key] = run_trial(trial, prepared.datasets[trial.data_fingerprint])
+        return done[trial.key]
+
+    return fresh
+
+
 def test_reused_trials_equal_fresh_ones_bit_for_bit(
-    prepared: Prepared, monkeypatch: pytest.MonkeyPatch
+    prepared: Prepared,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_as_keras_documents: Callable[[Trial], TrialResult],
 ) -> None:
     """The reference trials are fresh and seeded and cleared by Keras' documented calls
     (`keras.utils.set_random_seed`, `keras.backend.clear_session`), which also clear
@@ -98,14 +126,9 @@ def test_reused_trials_equal_fresh_ones_bit_for_bit(
     }
     # fresh builds collect; the kept models' later seeds (no model left the cache) skip it
     assert collected == [True] * len(first) + [False] * len(later + moved)
-    monkeypatch.setattr(bnplace.trial.train, "seed_trial", keras.utils.set_random_seed)
-    monkeypatch.setattr(
-        bnplace.trial.train, "clear_keras_state", lambda **_: keras.backend.clear_session()
-    )
-    monkeypatch.setattr(bnplace.trial.reuse, "build_state", lambda model, spec: None)
-    monkeypatch.setattr(bnplace.trial.train, "philox_draws", contextlib.nullcontext)
+    monkeypatch.undo()  # the references below clear and collect as Keras does
     for first_trial, trial in zip(first, later, strict=True):  # seeds 0 and 1 of one variant
-        fresh = run_trial(trial, prepared.datasets[trial.data_fingerprint])
+        fresh = fresh_as_keras_documents(trial)
         again = reused[trial.key]
         assert fresh.finished, fresh.reason
         assert fresh.tags[tags.REUSE] == "fresh" and again.tags[tags.REUSE] == "reused"
@@ -115,7 +138,7 @@ def test_reused_trials_equal_fresh_ones_bit_for_bit(
         assert first_seed.tags[tags.REUSE] == "fresh"
         assert 0 < int(first_seed.tags[tags.TRACES]) < int(fresh.tags[tags.TRACES])
     for trial in moved:  # another dataset and seed: the model kept on `long`, reset
-        fresh = run_trial(trial, prepared.datasets[trial.data_fingerprint])
+        fresh = fresh_as_keras_documents(trial)
         again = reused[trial.key]
         assert fresh.finished, fresh.reason
         # traced again: only the predict function, remade for the new dataset (`reuse.move_to`)
@@ -124,7 +147,9 @@ def test_reused_trials_equal_fresh_ones_bit_for_bit(
 
 
 def test_a_model_that_may_not_be_reset_is_built_fresh_and_says_why(
-    prepared: Prepared, monkeypatch: pytest.MonkeyPatch
+    prepared: Prepared,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh_as_keras_documents: Callable[[Trial], TrialResult],
 ) -> None:
     # as if the LSTM (Keras' LSTM, or the RNN around a BN or LN cell) were a layer class with
     # state outside its variables
@@ -139,9 +164,7 @@ def test_a_model_that_may_not_be_reset_is_built_fresh_and_says_why(
         assert result.tags[tags.REUSE] == "fresh"
         assert "lstm__lstm" in result.tags[tags.REUSE_FALLBACK]
     assert len(runner.cache) == 0
-    assert _outcome(results[1]) == _outcome(
-        run_trial(other_seed, prepared.datasets[trial.data_fingerprint])
-    )
+    assert _outcome(results[1]) == _outcome(fresh_as_keras_documents(other_seed))
 
 
 def test_every_layer_class_of_bnplaces_own_is_on_the_reset_list() -> None:
