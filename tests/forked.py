@@ -80,8 +80,8 @@ def attach_to_shared_server() -> bool:
     if not shared or not os.path.exists(shared):
         return False
     server = multiprocessing.forkserver._forkserver  # type: ignore[attr-defined]
-    # a process the server forked knows its address (the server's own) but would start one
-    if server._forkserver_address != shared or "ensure_running" not in vars(server):
+    # not by the address: a process the server forked knows it (the server's own), unattached
+    if "ensure_running" not in vars(server):
         _attach(server, shared)
     return True
 
@@ -127,27 +127,37 @@ def _become_a_fresh_process(
     folder: str, env: Mapping[str, str], out: Connection | str, fsize: int | None
 ) -> None:
     os.setsid()
-    os.chdir(folder)
-    os.environ.clear()
-    os.environ.update(env)
     if fsize is not None:
         import resource
 
         resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
     fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_APPEND) if isinstance(out, str) else None
-    os.dup2(fd if fd is not None else out.fileno(), 1)
-    os.dup2(1, 2)
+    output = fd if fd is not None else out.fileno()  # type: ignore[union-attr]
+    start_as_python_does(folder, env, {1: output, 2: output})
     if fd is not None:
         os.close(fd)
     else:
-        out.close()
-    # unbuffered, as PYTHONUNBUFFERED=1 (environment()) makes a started driver's
+        out.close()  # type: ignore[union-attr]
+    multiprocessing.util.spawnv_passfds = _fork_a_forkserver  # type: ignore[attr-defined]
+
+
+def start_as_python_does(folder: str, env: Mapping[str, str], streams: Mapping[int, int]) -> None:
+    """In a forked child, what a process started in `folder` with `env` has: `streams` (standard
+    descriptor -> the descriptor it gets) as its standard descriptors, fresh unbuffered text
+    streams on them (nothing the server buffered; as PYTHONUNBUFFERED=1 or `-u` makes them) and
+    SIGINT raising KeyboardInterrupt (the server ignores it)."""
+    os.chdir(folder)
+    os.environ.clear()
+    os.environ.update(env)
+    for standard, fd in streams.items():
+        os.dup2(fd, standard)
+    if 0 in streams:
+        sys.stdin = open(0, closefd=False, encoding="utf-8")  # noqa: SIM115
     sys.stdout = open(1, "w", buffering=1, closefd=False, encoding="utf-8")  # noqa: SIM115
     sys.stderr = open(2, "w", buffering=1, closefd=False, encoding="utf-8")  # noqa: SIM115
     sys.stdout.reconfigure(write_through=True)
     sys.stderr.reconfigure(write_through=True)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    multiprocessing.util.spawnv_passfds = _fork_a_forkserver  # type: ignore[attr-defined]
 
 
 _spawnv_passfds = multiprocessing.util.spawnv_passfds  # type: ignore[attr-defined]

@@ -49,24 +49,14 @@ def _child(
     dont_write_bytecode: bool,
 ) -> None:
     """In the forked child: become `python -u -c CODE` started in `folder` with `env`."""
-    from tests.forked import exit_as_python_does
+    from tests.forked import exit_as_python_does, start_as_python_does
 
-    os.chdir(folder)
-    os.environ.clear()
-    os.environ.update(env)
-    for fd, stream in enumerate(streams):
-        os.dup2(stream.fileno(), fd)
+    start_as_python_does(folder, env, {fd: stream.fileno() for fd, stream in enumerate(streams)})
+    for stream in streams:
         stream.close()
-    # fresh objects on the new descriptors, nothing buffered (`-u`: stdout and stderr unbuffered)
-    sys.stdin = open(0, closefd=False)  # noqa: SIM115
-    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
-    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
-    sys.stdout.reconfigure(write_through=True)
-    sys.stderr.reconfigure(write_through=True)
     sys.path[:] = path
     sys.argv[:] = ["-c"]
     sys.dont_write_bytecode = dont_write_bytecode
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     with contextlib.suppress(OSError, AttributeError):  # its name in ps and scripts/suite_cpu.py
         ctypes.CDLL(None).prctl(_PR_SET_NAME, TITLE.encode(), 0, 0, 0)
     main = types.ModuleType("__main__")
