@@ -33,6 +33,10 @@ KINDS = (  # (a word in the command line, the kind it names), the first match wi
     ("xdist", "test process"),
     ("execnet", "test process"),
     ("-m bnplace", "bnplace driver"),
+    # Ray names its processes (setproctitle), forked or not: its agents, then its workers
+    ("ray::DashboardAgent", "Ray daemon"),
+    ("ray::RuntimeEnvAgent", "Ray daemon"),
+    ("ray::", "Ray worker"),
     # tests/forked.py's server and what forks from it: drivers (with their pools' forkservers
     # and workers, forked from the driver), and the pool workers of the test process's sweeps
     ("tests.driver_preload", "forked driver or pool worker"),
@@ -54,7 +58,7 @@ def _read(pid: str) -> tuple[float, str, str] | None:
         with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
             command = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
         # a test process forked from the tests' server keeps its command line: by its name
-        # (tests/xdist_worker.py), which the `xdist` below matches
+        # (tests/forked_python.py), which the `xdist` below matches
         with open(f"/proc/{pid}/comm") as comm:
             if (name := comm.read().strip()) == "xdist-worker":
                 command = f"{name} {command}"
@@ -84,8 +88,8 @@ def sample(
             key = (pid, start)
             if key in seen:
                 found = _read(pid)
-                if found:
-                    seen[key][0] = found[0] - seen[key][3]
+                if found:  # its CPU, and its latest name (a forked process names itself)
+                    seen[key][:2] = found[0] - seen[key][3], found[1]
             elif found := _read(pid):
                 # [CPU during the command, command line, test, CPU before it, ran before it]
                 seen[key] = [0.0 if first else found[0], *found[1:], found[0] * first, first]

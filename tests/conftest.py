@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests import xdist_worker
+from tests import forked_python
 from tests.forked import SHARED_SERVER, start_server, start_shared_server
 
 if TYPE_CHECKING:
@@ -26,11 +26,10 @@ if TYPE_CHECKING:
 # first, so a sweep's numbers do not depend on the process it ran in.
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
-# Before Ray is imported, here or in the drivers' forkserver (which pytest-xdist's controller
-# starts before any test module is imported, and whose environment the drivers' Ray imports
-# see): test clusters on 127.0.0.1 (Ray otherwise binds the machine's network address) and
-# without token auth (a local init turns it on otherwise, and a driver forked from a server
-# that imported Ray without this setting then cannot join a test's cluster).
+# Before Ray is imported, in a test process or in what it starts (drivers, Ray's daemons and
+# workers, which inherit this environment): test clusters on 127.0.0.1 (Ray otherwise binds the
+# machine's network address) and without token auth (a local init turns it on otherwise, and a
+# driver without this setting then cannot join a test's cluster).
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
@@ -73,7 +72,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_setupnodes(config: pytest.Config, specs: list) -> None:
-    """The test processes fork from the server `pytest_configure` started (tests/xdist_worker.py)
+    """The test processes fork from the server `pytest_configure` started (tests/forked_python.py)
     rather than start as new interpreters that import TensorFlow, MLflow and bnplace again
     (~7 s of CPU each): 538 busy CPU-s and 281 s for `make test` against 579 and 299 s."""
     if os.environ.get(SHARED_SERVER):
@@ -81,7 +80,7 @@ def pytest_xdist_setupnodes(config: pytest.Config, specs: list) -> None:
 
         from execnet import XSpec
 
-        python = shlex.join(xdist_worker.command())
+        python = shlex.join(forked_python.command())
         specs[:] = [
             spec if spec.python or not spec.popen else XSpec(f"{spec}//python={python}")
             for spec in specs

@@ -4,12 +4,14 @@
 In: nothing. Out: that process with MLflow (its SQLAlchemy store), the CLI and the run, store and
 compare code imported, and no thread started: a fork is safe only while the process has one
 thread (checked here, so a library that starts one at import fails loudly instead of hanging a
-driver). Ray, where installed: the Ray tests' drivers connect to a cluster.
+driver). Not Ray: importing it fixes the job id of Ray's C++ settings (`RayConfig`, read from
+the environment once), so a Ray worker forked from this server (tests/forked_python.py) would
+fail its start ("Check failed: !job_id_env.empty()"); a Ray test's driver imports Ray itself
+(~0.5 s of CPU), its workers save TensorFlow's import (~4 s).
 """
 
 # ruff: noqa: E402  (the imports follow the un-hiding below on purpose)
 
-import contextlib
 import sys
 import threading
 
@@ -29,9 +31,6 @@ import bnplace.execute.local
 import bnplace.run.sweep
 import bnplace.store.claims
 import bnplace.store.track  # noqa: F401
-
-with contextlib.suppress(ImportError):
-    import ray  # noqa: F401
 
 if threading.active_count() != 1:
     raise RuntimeError(

@@ -16,8 +16,9 @@ signals, kill them and run two at once (a fifth of the suite's CPU). Here multip
 forkserver imports them once (`tests.driver_preload`; the pool's own preload,
 `bnplace.execute.preload`, first, so the pool's workers may fork from the same server): once
 per run under pytest-xdist, whose controller starts one server for all its test processes
-(`start_shared_server`) and forks those processes from it too (tests/xdist_worker.py), else
-once per test process; and it forks each driver from it, before
+(`start_shared_server`) and forks those processes from it too (tests/forked_python.py, which
+also forks the workers of the Ray clusters the tests start), else once per test process; and
+it forks each driver from it, before
 any thread or TensorFlow runtime starts, as bnplace forks its pool workers. The child then
 makes itself what a fresh `bnplace` process is: its own session
 (`start_new_session`), folder, environment, stdout and stderr; SIGINT raising KeyboardInterrupt
@@ -108,6 +109,27 @@ def start_shared_server() -> None:
         start_server()
         server = multiprocessing.forkserver._forkserver  # type: ignore[attr-defined]
         os.environ[SHARED_SERVER] = server._forkserver_address
+
+
+def server_address() -> str:
+    """The address of this test process's forkserver (the shared one where there is one),
+    started or joined now (`start_server`)."""
+    start_server()
+    return multiprocessing.forkserver._forkserver._forkserver_address  # type: ignore[attr-defined]
+
+
+def listening_on(address: str) -> set[int]:
+    """The processes that hold the Unix socket bound to `address` (a forkserver's listener:
+    the server closes it in every process it forks)."""
+    with open("/proc/net/unix") as table:
+        inodes = {line.split()[6] for line in table if line.rstrip().endswith(" " + address)}
+    holders = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            fds = os.listdir(f"/proc/{pid}/fd")
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}")[8:-1] in inodes for fd in fds):
+                holders.add(int(pid))
+    return holders
 
 
 def _attach(server: multiprocessing.forkserver.ForkServer, address: str) -> None:

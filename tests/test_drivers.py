@@ -10,7 +10,6 @@ MLflow's own client.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import multiprocessing.forkserver
 import os
@@ -20,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import xdist_worker
-from tests.forked import SHARED_SERVER, start_server
+from tests import forked_python
+from tests.forked import SHARED_SERVER, listening_on, server_address
 from tests.sweeps import (
     bnplace,
     client,
@@ -115,24 +114,10 @@ def test_a_frozen_driver_whose_trial_was_taken_over_never_finishes_it_twice(
     frozen_driver_is_superseded(tmp_path, store=client(tmp_path))
 
 
-def listening_on(address: str) -> set[int]:
-    """The processes that hold the Unix socket bound to `address` (a forkserver's listener:
-    the server closes it in every process it forks)."""
-    with open("/proc/net/unix") as table:
-        inodes = {line.split()[6] for line in table if line.rstrip().endswith(" " + address)}
-    holders = set()
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        with contextlib.suppress(OSError):
-            fds = os.listdir(f"/proc/{pid}/fd")
-            if any(os.readlink(f"/proc/{pid}/fd/{fd}")[8:-1] in inodes for fd in fds):
-                holders.add(int(pid))
-    return holders
-
-
 def test_under_xdist_every_test_process_forks_from_the_controllers_one_server() -> None:
     """pytest-xdist's controller starts the drivers' forkserver once for the run
     (tests/forked.py, `start_shared_server`): a test process is forked from it
-    (tests/xdist_worker.py) and forks its drivers from it, rather than starting a server of its
+    (tests/forked_python.py) and forks its drivers from it, rather than starting a server of its
     own (~7 s of CPU each, one per test process before) or importing what it did again."""
     if "PYTEST_XDIST_WORKER" not in os.environ:
         pytest.skip("one test process, no pytest-xdist: it starts a server of its own")
@@ -142,7 +127,7 @@ def test_under_xdist_every_test_process_forks_from_the_controllers_one_server() 
     assert server._forkserver_pid is None  # no server started here
     assert listening_on(os.environ[SHARED_SERVER]) == {os.getppid()}
     with open("/proc/self/comm") as name:  # what ps and scripts/suite_cpu.py tell it by
-        assert name.read().strip() == xdist_worker.TITLE
+        assert name.read().strip() == forked_python.TITLE
 
 
 STANDARD_STREAMS = """
@@ -158,19 +143,18 @@ sys.exit(3)
 
 
 @pytest.mark.parametrize("server", [True, False], ids=["forked", "no-server"])
-def test_a_test_process_started_through_xdist_worker_is_python_c_as_execnet_starts_it(
+def test_a_test_process_started_through_forked_python_is_python_c_as_execnet_starts_it(
     tmp_path: Path, server: bool
 ) -> None:
-    """tests/xdist_worker.py gives the process it forks from the shared server what `python
+    """tests/forked_python.py gives the process it forks from the shared server what `python
     -u -c CODE` would have: stdin, stdout and stderr, folder, environment, argv and sys.path,
     its exit code or the signal it died of; without a server it is that `python`."""
     env = {k: v for k, v in os.environ.items() if k != SHARED_SERVER} | {"MARK": "m"}
     if server:
-        start_server()  # this test process's server: the shared one under pytest-xdist
-        env[SHARED_SERVER] = multiprocessing.forkserver._forkserver._forkserver_address  # type: ignore[attr-defined]
+        env[SHARED_SERVER] = server_address()  # the shared one under pytest-xdist
     for line, status in (("hello", 3), ("die", -15)):
         ended = subprocess.run(
-            [*xdist_worker.command(), "-u", "-c", STANDARD_STREAMS],
+            [*forked_python.command(), "-u", "-c", STANDARD_STREAMS],
             input=line + "\n",
             capture_output=True,
             text=True,
@@ -183,3 +167,32 @@ def test_a_test_process_started_through_xdist_worker_is_python_c_as_execnet_star
         assert ended.stderr.endswith("err\n") and ("starting Python" in ended.stderr) != server
         parent = int(ended.stdout.splitlines()[1])
         assert parent in (listening_on(env[SHARED_SERVER]) if server else {os.getpid()})
+
+
+def test_forked_python_forks_a_ray_worker_only_where_setup_worker_would_just_start_it() -> None:
+    """tests/forked_python.py takes a Ray worker's command apart as Ray's setup_worker.py does
+    (the runtime environment's variables; its own two options out), and leaves to Python what
+    it cannot reproduce: a command prefix (conda, a container), another Python, another entry
+    point, another language, any other script (Ray's agents)."""
+    worker = "/ray/_private/workers/default_worker.py"
+    setup = "/ray/_private/workers/setup_worker.py"
+
+    def command(context: dict[str, object], language: str = "PYTHON") -> list[str]:
+        options = [f"--serialized-runtime-env-context={json.dumps(context)}"]
+        return [setup, worker, "--node-id=n", *options, f"--language={language}", "--x=1"]
+
+    assert forked_python._ray_worker([worker, "--x=1"], ["lib"]) == forked_python._Python(
+        [worker, "--x=1"], ["/ray/_private/workers", "lib"]
+    )
+    found = forked_python._ray_worker(command({"env_vars": {"A": "1"}}), ["lib"])
+    assert found is not None
+    assert (found.argv, found.variables) == ([worker, "--node-id=n", "--x=1"], {"A": "1"})
+    for context, language in (
+        ({"command_prefix": ["conda", "activate", "x", "&&"]}, "PYTHON"),
+        ({"py_executable": "/another/python"}, "PYTHON"),
+        ({"override_worker_entrypoint": "/container/default_worker.py"}, "PYTHON"),
+        ({}, "JAVA"),
+    ):
+        assert forked_python._ray_worker(command(context, language), ["lib"]) is None
+    assert forked_python._ray_worker(["/ray/_private/log_monitor.py", "--x=1"], []) is None
+    assert forked_python._python_c(["-u", "/script.py", "-c", "x"], []) is None

@@ -32,6 +32,7 @@ from bnplace.names.states import FAILED, FINISHED
 from bnplace.plan import Trial
 from bnplace.run.sweep import Prepared, plan_sweep
 from bnplace.trial.result import TIMEOUT, TrialResult
+from tests.forked_python import ray_workers_forked
 
 pytestmark = pytest.mark.slow
 
@@ -47,9 +48,10 @@ KINDS = ("in_process", "process_pool", "ray")
 
 
 @pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[None]:
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     ray = pytest.importorskip("ray")
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    with ray_workers_forked(tmp_path_factory.mktemp("ray")):
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         yield
     finally:

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.forked import start_driver
+from tests.forked import listening_on, server_address, start_driver
+from tests.forked_python import ray_workers_forked
 from tests.sweeps import (
     bnplace,
     client,
@@ -42,14 +43,34 @@ ray = pytest.importorskip("ray")
 
 
 @pytest.fixture(scope="module")
-def ray_address() -> Iterator[str]:
-    context = ray.init(
-        address="local", num_cpus=1, include_dashboard=False, log_to_driver=False
-    )  # "local": never a cluster some `ray start` left on this machine
+def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with ray_workers_forked(tmp_path_factory.mktemp("ray")):
+        context = ray.init(
+            address="local", num_cpus=1, include_dashboard=False, log_to_driver=False
+        )  # "local": never a cluster some `ray start` left on this machine
     try:
         yield context.address_info["gcs_address"]
     finally:
         ray.shutdown()
+
+
+def test_this_modules_ray_forks_its_workers_from_the_tests_server(ray_address: str) -> None:
+    """tests/forked_python.py: each worker of this module's Ray is forked from the tests' server
+    with TensorFlow imported (~4 s of CPU each otherwise), and is the worker the raylet asked
+    for: of its job (the raylet's environment, not the server's), Ray's own entry point."""
+
+    @ray.remote
+    def where() -> tuple[int, bool, str, str]:
+        return (
+            os.getppid(),
+            "tensorflow" in sys.modules,
+            ray.get_runtime_context().get_job_id(),
+            Path(sys.argv[0]).name,
+        )
+
+    parent, preloaded, job, script = ray.get(where.remote())
+    assert parent in listening_on(server_address()) and preloaded
+    assert (job, script) == (ray.get_runtime_context().get_job_id(), "default_worker.py")
 
 
 def layout(folder: Path) -> dict[str, object]:
