@@ -135,6 +135,7 @@ import os, sys
 line = sys.stdin.readline()
 print("out", line.strip(), os.getcwd(), os.environ["MARK"], sys.argv, sys.path[0] == "")
 print(os.getppid())
+print(__import__("gc").get_freeze_count() > 0)  # the server's heap, frozen (driver_preload)
 print("err", file=sys.stderr)
 if line.startswith("die"):
     os.kill(os.getpid(), 15)
@@ -165,8 +166,9 @@ def test_a_test_process_started_through_forked_python_is_python_c_as_execnet_sta
         assert ended.returncode == status, ended.stderr
         assert ended.stdout.startswith(f"out {line} {tmp_path} m ['-c'] True"), ended.stdout
         assert ended.stderr.endswith("err\n") and ("starting Python" in ended.stderr) != server
-        parent = int(ended.stdout.splitlines()[1])
-        assert parent in (listening_on(env[SHARED_SERVER]) if server else {os.getpid()})
+        parent, frozen = ended.stdout.splitlines()[1:3]
+        assert int(parent) in (listening_on(env[SHARED_SERVER]) if server else {os.getpid()})
+        assert frozen == str(server)
 
 
 def test_forked_python_forks_a_ray_worker_only_where_setup_worker_would_just_start_it() -> None:
