@@ -45,5 +45,8 @@ if threading.active_count() != 1:
 # frozen, and Ray's import 0.58 s against 0.28 s. (bnplace freezes its own workers before their
 # first trial, `bnplace.trial.train._freeze_long_lived`; a forked driver or test process
 # collects long before that.) Ray, test_run, test_drivers, test_reuse and test_seeds_on_demand
-# under pytest-xdist: 212 and 216 CPU-s against 238 and 223, in turn.
+# under pytest-xdist: 212 and 216 CPU-s against 238 and 223, in turn; the whole suite in one
+# slow hour: 638 against 643, the drivers and Ray's workers 11 and 12 CPU-s less, the three
+# test processes 13 more (a frozen heap makes full collections of their own objects come
+# sooner, Python's trigger being a quarter more than the last full one counted).
 gc.freeze()

@@ -4,7 +4,7 @@ starting as new interpreters that import TensorFlow, Keras, MLflow and bnplace a
 Two kinds of process of the test run start through it:
 - pytest-xdist's test processes: execnet starts `python -u [-B] -c BOOTSTRAP` (conftest.py's
   `pytest_xdist_setupnodes` names this script their `python=`), ~7 s of CPU each;
-- the workers of a Ray the tests start in their own process (`ray_workers_forked`): its raylet
+- the workers of a Ray the tests start in their own process (`local_ray`): its raylet
   starts `python [setup_worker.py] default_worker.py ARGS` for each actor, which imports
   TensorFlow for its trials, ~4 s of CPU each (test_ray and test_executor_contract: 70 CPU-s
   against 101, scripts/suite_cpu.py). They import Ray themselves: the server does not
@@ -55,27 +55,35 @@ def command() -> list[str]:
 
 
 @contextlib.contextmanager
-def ray_workers_forked(folder: Path) -> Iterator[None]:
-    """Within: a Ray started here (`ray.init(address="local")`) starts its workers through this
-    script, forked from this test process's server (the shared one under pytest-xdist). Ray's
-    raylet runs `sys.executable` as its workers' Python (and its agents', which this script
-    hands to Python): here an executable in `folder` that runs this script."""
+def local_ray(folder: Path, cpus: int) -> Iterator[str]:
+    """A Ray of `cpus` CPUs started in this process (`address="local"`: never a cluster some
+    `ray start` left on this machine; no dashboard, no worker logs in the driver's output),
+    whose workers start through this script, forked from this test process's server (the
+    shared one under pytest-xdist); its GCS address, and shut down after.
+
+    Ray's raylet runs `sys.executable` as its workers' Python (and its agents', which this
+    script hands to Python): while Ray starts, an executable in `folder` that runs this script."""
+    import ray
+
     from tests.forked import SHARED_SERVER, server_address
 
-    if not sys.platform.startswith("linux"):
-        yield
-        return
-    address = server_address()
-    python = folder / "python"
-    python.write_text(
-        f"#!/bin/sh\n{SHARED_SERVER}='{address}' exec '{sys.executable}' '{command()[1]}' \"$@\"\n"
-    )
-    python.chmod(0o755)
-    real, sys.executable = sys.executable, str(python)
+    real = sys.executable
+    if sys.platform.startswith("linux"):
+        python = folder / "python"
+        server = f"{SHARED_SERVER}='{server_address()}'"
+        python.write_text(f"#!/bin/sh\n{server} exec '{real}' '{command()[1]}' \"$@\"\n")
+        python.chmod(0o755)
+        sys.executable = str(python)
     try:
-        yield
+        context = ray.init(
+            address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False
+        )
     finally:
         sys.executable = real
+    try:
+        yield context.address_info["gcs_address"]
+    finally:
+        ray.shutdown()
 
 
 def _become(

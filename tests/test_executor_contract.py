@@ -32,7 +32,7 @@ from bnplace.names.states import FAILED, FINISHED
 from bnplace.plan import Trial
 from bnplace.run.sweep import Prepared, plan_sweep
 from bnplace.trial.result import TIMEOUT, TrialResult
-from tests.forked_python import ray_workers_forked
+from tests.forked_python import local_ray
 
 pytestmark = pytest.mark.slow
 
@@ -49,13 +49,9 @@ KINDS = ("in_process", "process_pool", "ray")
 
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    ray = pytest.importorskip("ray")
-    with ray_workers_forked(tmp_path_factory.mktemp("ray")):
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
+    pytest.importorskip("ray")
+    with local_ray(tmp_path_factory.mktemp("ray"), cpus=2):
         yield
-    finally:
-        ray.shutdown()
 
 
 @pytest.fixture(scope="module", params=KINDS)

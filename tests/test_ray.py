@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.forked import listening_on, server_address, start_driver
-from tests.forked_python import ray_workers_forked
+from tests.forked_python import local_ray
 from tests.sweeps import (
     bnplace,
     client,
@@ -44,14 +44,8 @@ ray = pytest.importorskip("ray")
 
 @pytest.fixture(scope="module")
 def ray_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with ray_workers_forked(tmp_path_factory.mktemp("ray")):
-        context = ray.init(
-            address="local", num_cpus=1, include_dashboard=False, log_to_driver=False
-        )  # "local": never a cluster some `ray start` left on this machine
-    try:
-        yield context.address_info["gcs_address"]
-    finally:
-        ray.shutdown()
+    with local_ray(tmp_path_factory.mktemp("ray"), cpus=1) as address:
+        yield address
 
 
 def test_this_modules_ray_forks_its_workers_from_the_tests_server(ray_address: str) -> None:
