@@ -105,3 +105,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     modules come last and even out the workers' ends."""
     slow = {item.nodeid.split("::", 1)[0] for item in items if item.get_closest_marker("slow")}
     items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in slow)  # a stable sort
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+    """After a test file's last test (its module's fixtures torn down): one full collection,
+    then what survives it frozen (`gc.freeze`). A test process lives through dozens of files,
+    and every later full collection (bnplace's before each fresh build, Python's own) would
+    walk what the earlier files left alive (TensorFlow's and Keras' caches, imported test
+    modules) again and again; frozen, it walks only what the current file made."""
+    outcome = yield
+    if nextitem is None or nextitem.module is not item.module:
+        import gc
+
+        gc.collect()
+        gc.freeze()
+    return outcome
