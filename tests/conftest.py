@@ -10,6 +10,7 @@ drivers' forkserver (`pytest_configure`), which its test processes then fork fro
 
 from __future__ import annotations
 
+import gc
 import os
 from typing import TYPE_CHECKING
 
@@ -115,9 +116,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     walk what the earlier files left alive (TensorFlow's and Keras' caches, imported test
     modules) again and again; frozen, it walks only what the current file made."""
     outcome = yield
-    if nextitem is None or nextitem.module is not item.module:
-        import gc
-
+    if nextitem is None or nextitem.path != item.path:
         gc.collect()
         gc.freeze()
     return outcome
